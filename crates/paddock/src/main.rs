@@ -1,0 +1,78 @@
+//! The `paddock` binary: one command, several subcommands.
+
+use anyhow::{bail, Context, Result};
+use paddock_server::config::Config;
+use std::path::PathBuf;
+
+const USAGE: &str = "usage: paddock <command> [args]
+
+commands:
+  server [-Dname=value ...] [zoo.cfg]   run a server (no file: standalone on 127.0.0.1:2181,
+                                        data in ./paddock-data)
+  version                               print the version
+
+Planned (not built yet): cli, bench, sim, lock, elect.";
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PADDOCK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+/// Splits `paddock server` arguments into `-D` properties and the optional config file.
+fn server_args(args: &[String]) -> Result<(Vec<(String, String)>, Option<PathBuf>)> {
+    let mut props = Vec::new();
+    let mut file = None;
+    for a in args {
+        if let Some(p) = a.strip_prefix("-D") {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            props.push((k.to_owned(), v.to_owned()));
+        } else if a.starts_with('-') {
+            bail!("unknown option '{a}' for 'paddock server'\n\n{USAGE}");
+        } else if file.is_some() {
+            bail!("more than one config file given\n\n{USAGE}");
+        } else {
+            file = Some(PathBuf::from(a));
+        }
+    }
+    Ok((props, file))
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        eprintln!("{USAGE}");
+        std::process::exit(2);
+    };
+    match cmd.as_str() {
+        "server" => {
+            init_logging();
+            let (props, file) = server_args(&args[1..])?;
+            let cfg = Config::load(file.as_deref(), &props).context("invalid configuration")?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(paddock_server::run(cfg))?;
+            Ok(())
+        }
+        "version" | "--version" | "-V" => {
+            println!("paddock {} (ZooKeeper 3.8 protocol)", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        "cli" | "bench" | "sim" | "lock" | "elect" => {
+            bail!("'paddock {cmd}' is not built yet; see the open issues")
+        }
+        other => {
+            eprintln!("unknown command '{other}'\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! Configuration in ZooKeeper's zoo.cfg format, plus `-Dname=value` properties with ZooKeeper's
+//! Java property names (`zookeeper.X` is the zoo.cfg key `X`).
+//!
+//! Keys Paddock does not implement are warned about once and ignored, whatever their value:
+//! real clients' test harnesses pass many of them. Only an implemented key with a bad value is
+//! an error, naming its line.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// A configuration problem, with where it came from.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{source_name}:{line}: {key}: {msg}")]
+    BadValue { source_name: String, line: usize, key: String, msg: String },
+    #[error("cannot read {path}: {err}")]
+    Read { path: String, err: std::io::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where a setting came from, for error messages.
+#[derive(Debug, Clone)]
+struct Origin {
+    source_name: String,
+    line: usize,
+}
+
+/// One `server.N` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSpec {
+    pub id: u64,
+    pub host: String,
+    pub quorum_port: u16,
+    pub election_port: u16,
+    pub observer: bool,
+    pub client_addr: Option<(String, u16)>,
+}
+
+/// The settings Paddock acts on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tick_time: u32,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    pub data_dir: PathBuf,
+    pub data_log_dir: PathBuf,
+    pub client_port: u16,
+    pub client_port_address: IpAddr,
+    pub max_client_cnxns: usize,
+    pub min_session_timeout: u32,
+    pub max_session_timeout: u32,
+    /// `None` means every command.
+    pub four_letter_whitelist: Option<Vec<String>>,
+    pub extended_types: bool,
+    pub enforce_quota: bool,
+    pub skip_acl: bool,
+    pub reconfig_enabled: bool,
+    pub read_only_mode: bool,
+    pub force_sync: bool,
+    pub max_buffer: usize,
+    pub container_check_interval_ms: u64,
+    pub container_max_per_minute: u64,
+    pub container_max_never_used_ms: u64,
+    /// `user:base64` digest that grants `super`.
+    pub super_digest: Option<String>,
+    pub servers: Vec<ServerSpec>,
+    pub peer_type_observer: bool,
+    pub standalone_enabled: bool,
+    pub snap_count: u64,
+    pub autopurge_snap_retain_count: u32,
+    pub autopurge_purge_interval: u32,
+    pub global_outstanding_limit: usize,
+    /// Every key/value given, for `conf`.
+    pub raw: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tick_time: 2000,
+            init_limit: 10,
+            sync_limit: 5,
+            data_dir: PathBuf::from("paddock-data"),
+            data_log_dir: PathBuf::from("paddock-data"),
+            client_port: 2181,
+            client_port_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            max_client_cnxns: 60,
+            min_session_timeout: 0,
+            max_session_timeout: 0,
+            four_letter_whitelist: Some(vec!["srvr".into()]),
+            extended_types: false,
+            enforce_quota: false,
+            skip_acl: false,
+            reconfig_enabled: false,
+            read_only_mode: false,
+            force_sync: true,
+            max_buffer: paddock_proto::frame::DEFAULT_MAX_FRAME,
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
+            container_max_never_used_ms: 0,
+            super_digest: None,
+            servers: Vec::new(),
+            peer_type_observer: false,
+            standalone_enabled: true,
+            snap_count: 100_000,
+            autopurge_snap_retain_count: 3,
+            autopurge_purge_interval: 0,
+            global_outstanding_limit: 1000,
+            raw: BTreeMap::new(),
+        }
+    }
+}
+
+/// Keys ZooKeeper knows that Paddock accepts and ignores without a warning because they only
+/// tune the JVM, logging or features that make no difference here.
+const QUIET: &[&str] = &["electionAlg", "localSessionsEnabled", "localSessionsUpgradingEnabled", "preAllocSize"];
+
+fn parse_num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+    v.trim().parse::<T>().map_err(|_| format!("'{v}' is not a valid number"))
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(format!("'{v}' is not yes/no/true/false")),
+    }
+}
+
+fn parse_server(id: &str, v: &str) -> Result<ServerSpec, String> {
+    let id: u64 = id.parse().map_err(|_| format!("server id '{id}' is not a number"))?;
+    let (addr, client) = match v.split_once(';') {
+        Some((a, c)) => (a, Some(c)),
+        None => (v, None),
+    };
+    let parts: Vec<&str> = addr.trim().split(':').collect();
+    if parts.len() < 3 || parts.len() > 4 {
+        return Err("expected host:quorumPort:electionPort[:participant|:observer]".into());
+    }
+    let quorum_port = parse_num::<u16>(parts[1])?;
+    let election_port = parse_num::<u16>(parts[2])?;
+    if quorum_port == election_port {
+        return Err("quorum and election ports must differ".into());
+    }
+    let observer = match parts.get(3).map(|s| s.trim()) {
+        None | Some("participant") => false,
+        Some("observer") => true,
+        Some(o) => return Err(format!("unknown server type '{o}'")),
+    };
+    let client_addr = match client {
+        None => None,
+        Some(c) => {
+            let c = c.trim();
+            Some(match c.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), parse_num::<u16>(p)?),
+                None => ("0.0.0.0".to_owned(), parse_num::<u16>(c)?),
+            })
+        }
+    };
+    Ok(ServerSpec { id, host: parts[0].trim().to_owned(), quorum_port, election_port, observer, client_addr })
+}
+
+impl Config {
+    /// Builds a configuration from an optional zoo.cfg and `-D` properties (later wins).
+    pub fn load(file: Option<&std::path::Path>, props: &[(String, String)]) -> Result<Config, ConfigError> {
+        let mut entries: Vec<(String, String, Origin)> = Vec::new();
+        let mut from_file = false;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| ConfigError::Read { path: path.display().to_string(), err })?;
+            from_file = true;
+            for (i, line) in text.lines().enumerate() {
+                let l = line.trim();
+                if l.is_empty() || l.starts_with('#') || l.starts_with('!') {
+                    continue;
+                }
+                let (k, v) = match l.split_once('=') {
+                    Some((k, v)) => (k.trim(), v.trim()),
+                    None => match l.split_once([':', ' ']) {
+                        Some((k, v)) => (k.trim(), v.trim()),
+                        None => (l, ""),
+                    },
+                };
+                entries.push((
+                    k.to_owned(),
+                    v.to_owned(),
+                    Origin { source_name: path.display().to_string(), line: i + 1 },
+                ));
+            }
+        }
+        for (k, v) in props {
+            let key = k.strip_prefix("zookeeper.").unwrap_or(k);
+            entries.push((key.to_owned(), v.clone(), Origin { source_name: format!("-D{k}"), line: 0 }));
+        }
+        let mut c = Config::default();
+        if from_file {
+            // A config file must name its client port, and, as in ZooKeeper, listens on every
+            // interface unless clientPortAddress says otherwise; the loopback default applies
+            // only without a file.
+            c.client_port = 0;
+            c.client_port_address = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        }
+        let mut data_log_dir_set = false;
+        let mut min_set = None;
+        let mut max_set = None;
+        for (k, v, origin) in &entries {
+            let bad = |msg: String| ConfigError::BadValue {
+                source_name: origin.source_name.clone(),
+                line: origin.line,
+                key: k.clone(),
+                msg,
+            };
+            c.raw.insert(k.clone(), v.clone());
+            match k.as_str() {
+                "tickTime" => c.tick_time = parse_num(v).map_err(bad)?,
+                "initLimit" => c.init_limit = parse_num(v).map_err(bad)?,
+                "syncLimit" => c.sync_limit = parse_num(v).map_err(bad)?,
+                "dataDir" => c.data_dir = PathBuf::from(v),
+                "dataLogDir" => {
+                    c.data_log_dir = PathBuf::from(v);
+                    data_log_dir_set = true;
+                }
+                "clientPort" => c.client_port = parse_num(v).map_err(bad)?,
+                "clientPortAddress" => {
+                    c.client_port_address = v.parse().map_err(|_| bad(format!("'{v}' is not an IP address")))?
+                }
+                "maxClientCnxns" => c.max_client_cnxns = parse_num(v).map_err(bad)?,
+                "minSessionTimeout" => min_set = Some(parse_num::<i64>(v).map_err(bad)?),
+                "maxSessionTimeout" => max_set = Some(parse_num::<i64>(v).map_err(bad)?),
+                "4lw.commands.whitelist" => {
+                    let list: Vec<String> =
+                        v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+                    c.four_letter_whitelist = if list.iter().any(|s| s == "*") { None } else { Some(list) };
+                }
+                "extendedTypesEnabled" => c.extended_types = parse_bool(v).map_err(bad)?,
+                "enforceQuota" => c.enforce_quota = parse_bool(v).map_err(bad)?,
+                "skipACL" => c.skip_acl = parse_bool(v).map_err(bad)?,
+                "reconfigEnabled" => c.reconfig_enabled = parse_bool(v).map_err(bad)?,
+                "readonlymode.enabled" => c.read_only_mode = parse_bool(v).map_err(bad)?,
+                "forceSync" => c.force_sync = parse_bool(v).map_err(bad)?,
+                "jute.maxbuffer" => {
+                    c.max_buffer = parse_num(v).map_err(bad)?;
+                    if c.max_buffer < 1024 {
+                        return Err(bad("must be at least 1024".into()));
+                    }
+                }
+                "znode.container.checkIntervalMs" => c.container_check_interval_ms = parse_num(v).map_err(bad)?,
+                "znode.container.maxPerMinute" => c.container_max_per_minute = parse_num(v).map_err(bad)?,
+                "znode.container.maxNeverUsedIntervalMs" => {
+                    c.container_max_never_used_ms = parse_num(v).map_err(bad)?
+                }
+                "DigestAuthenticationProvider.superDigest" => {
+                    if !v.contains(':') {
+                        return Err(bad("expected user:base64digest".into()));
+                    }
+                    c.super_digest = Some(v.clone())
+                }
+                "peerType" => {
+                    c.peer_type_observer = match v.as_str() {
+                        "observer" => true,
+                        "participant" => false,
+                        _ => return Err(bad(format!("'{v}' is not participant or observer"))),
+                    }
+                }
+                "standaloneEnabled" => c.standalone_enabled = parse_bool(v).map_err(bad)?,
+                "snapCount" => c.snap_count = parse_num(v).map_err(bad)?,
+                "autopurge.snapRetainCount" => {
+                    c.autopurge_snap_retain_count = parse_num::<u32>(v).map_err(bad)?.max(3)
+                }
+                "autopurge.purgeInterval" => c.autopurge_purge_interval = parse_num(v).map_err(bad)?,
+                "globalOutstandingLimit" => c.global_outstanding_limit = parse_num(v).map_err(bad)?,
+                k if k.starts_with("server.") => {
+                    let spec = parse_server(&k["server.".len()..], v).map_err(bad)?;
+                    if c.servers.iter().any(|s| s.id == spec.id) {
+                        return Err(bad(format!("server {} is listed twice", spec.id)));
+                    }
+                    c.servers.push(spec);
+                }
+                k if QUIET.contains(&k) => {}
+                _ => tracing::warn!(key = %k, value = %v, from = %origin.source_name, "setting not implemented by Paddock; ignored"),
+            }
+        }
+        if !data_log_dir_set {
+            c.data_log_dir = c.data_dir.clone();
+        }
+        if c.tick_time == 0 {
+            return Err(ConfigError::Invalid("tickTime must be greater than 0".into()));
+        }
+        c.min_session_timeout = match min_set {
+            Some(m) if m > 0 => m as u32,
+            _ => 2 * c.tick_time,
+        };
+        c.max_session_timeout = match max_set {
+            Some(m) if m > 0 => m as u32,
+            _ => 20 * c.tick_time,
+        };
+        if c.min_session_timeout > c.max_session_timeout {
+            return Err(ConfigError::Invalid(format!(
+                "minSessionTimeout ({}) must not be larger than maxSessionTimeout ({})",
+                c.min_session_timeout, c.max_session_timeout
+            )));
+        }
+        if c.client_port == 0 {
+            return Err(ConfigError::Invalid("clientPort is not set".into()));
+        }
+        let mut ports = std::collections::HashSet::new();
+        for s in &c.servers {
+            for p in [s.quorum_port, s.election_port] {
+                if !ports.insert((s.host.clone(), p)) {
+                    return Err(ConfigError::Invalid(format!("port {p} on {} is used twice in server.N lines", s.host)));
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// The address the client port listens on.
+    pub fn client_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.client_port_address, self.client_port)
+    }
+
+    /// Whether a four-letter word may run.
+    pub fn four_letter_allowed(&self, cmd: &str) -> bool {
+        match &self.four_letter_whitelist {
+            None => true,
+            Some(list) => list.iter().any(|c| c == cmd) || (cmd == "isro" && self.read_only_mode),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile_path::TempPath {
+        tempfile_path::TempPath::new(text)
+    }
+
+    mod tempfile_path {
+        pub struct TempPath(pub std::path::PathBuf);
+        impl TempPath {
+            pub fn new(text: &str) -> TempPath {
+                let p = std::env::temp_dir().join(format!(
+                    "paddock-cfg-{}-{}.cfg",
+                    std::process::id(),
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+                ));
+                std::fs::write(&p, text).unwrap();
+                TempPath(p)
+            }
+        }
+        impl Drop for TempPath {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn parses_kazoo_style_config() {
+        let f = write("\ntickTime=2000\ndataDir=/tmp/x\nclientPort=20000\nmaxClientCnxns=0\nserverCnxnFactory=org.Foo\n4lw.commands.whitelist=*\nserver.1=localhost:20002:20001:participant\n");
+        let props = vec![("zookeeper.DigestAuthenticationProvider.superDigest".into(), "super:abc".into())];
+        let c = Config::load(Some(&f.0), &props).unwrap();
+        assert_eq!(c.client_port, 20000);
+        assert_eq!(c.min_session_timeout, 4000);
+        assert_eq!(c.max_session_timeout, 40000);
+        assert!(c.four_letter_whitelist.is_none());
+        assert_eq!(c.super_digest.as_deref(), Some("super:abc"));
+        assert_eq!(c.servers.len(), 1);
+        assert_eq!(c.data_log_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn bad_values_name_the_line() {
+        let f = write("tickTime=abc\nclientPort=1\n");
+        let e = Config::load(Some(&f.0), &[]).unwrap_err().to_string();
+        assert!(e.contains(":1: tickTime"), "{e}");
+        let f = write("clientPort=1\nminSessionTimeout=9000\nmaxSessionTimeout=100\n");
+        assert!(Config::load(Some(&f.0), &[]).is_err());
+        let f = write("clientPort=1\nserver.1=h:1:1\n");
+        assert!(Config::load(Some(&f.0), &[]).is_err());
+    }
+
+    #[test]
+    fn no_file_is_standalone_default() {
+        let c = Config::load(None, &[]).unwrap();
+        assert_eq!(c.client_addr().to_string(), "127.0.0.1:2181");
+        assert_eq!(c.data_dir, PathBuf::from("paddock-data"));
+    }
+}

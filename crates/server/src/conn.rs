@@ -1,0 +1,200 @@
+//! One client connection: the handshake or four-letter word, then framed requests decoded here
+//! and handed to the core, and a writer that batches replies onto the socket.
+
+use crate::conn_shared::{ConnId, ConnShared, OutMsg, Outbound};
+use crate::core::CoreMsg;
+use bytes::{Buf, BytesMut};
+use paddock_proto::frame::{four_letter_word, take_frame};
+use paddock_proto::{ConnectRequest, DecodeError, ErrorCode, Reader, Record, Request, RequestHeader};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info};
+
+/// How long a connection may take to send its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read granularity: a frame's buffer grows by this much as bytes arrive, never to the length
+/// a client announces.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why a connection was closed by the server.
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Frame(#[from] paddock_proto::frame::FrameError),
+    #[error("malformed handshake: {0}")]
+    Handshake(DecodeError),
+    #[error("malformed request header: {0}")]
+    Header(DecodeError),
+    #[error("no handshake within {0:?}")]
+    HandshakeTimeout(Duration),
+    #[error("server is shutting down")]
+    CoreGone,
+}
+
+async fn fill(rd: &mut OwnedReadHalf, buf: &mut BytesMut) -> Result<bool, std::io::Error> {
+    if buf.capacity() - buf.len() < 4096 {
+        buf.reserve(READ_CHUNK);
+    }
+    Ok(rd.read_buf(buf).await? > 0)
+}
+
+async fn writer(wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<OutMsg>, shared: Arc<ConnShared>) {
+    let mut w = BufWriter::with_capacity(64 * 1024, wr);
+    'outer: while let Some(msg) = rx.recv().await {
+        let mut next = Some(msg);
+        // Drain whatever is queued before flushing: one syscall for many replies.
+        while let Some(m) = next {
+            match m {
+                OutMsg::Frame(b) => {
+                    let n = b.len();
+                    if w.write_all(&b).await.is_err() {
+                        break 'outer;
+                    }
+                    shared.queued.fetch_sub(n, Ordering::AcqRel);
+                }
+                OutMsg::Close => {
+                    let _ = w.flush().await;
+                    break 'outer;
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        if w.flush().await.is_err() {
+            break;
+        }
+        shared.drained.notify_waiters();
+    }
+    let _ = w.shutdown().await;
+    shared.mark_closed();
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(stream: TcpStream, addr: SocketAddr, id: ConnId, core: mpsc::Sender<CoreMsg>, max_frame: usize) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf = BytesMut::with_capacity(4096);
+
+    // The first four bytes decide between a four-letter word and a handshake.
+    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        while buf.len() < 4 {
+            if !fill(&mut rd, &mut buf).await? {
+                return Ok::<bool, std::io::Error>(false);
+            }
+        }
+        Ok(true)
+    })
+    .await;
+    match first {
+        Ok(Ok(true)) => {}
+        Ok(_) => return,
+        Err(_) => {
+            info!(%addr, "closing connection: no data within {HANDSHAKE_TIMEOUT:?}");
+            return;
+        }
+    }
+    if let Some(cmd) = four_letter_word(&buf[..4]) {
+        let (tx, rx) = oneshot::channel();
+        if core.send(CoreMsg::FourLetter { cmd, reply: tx }).await.is_ok() {
+            if let Ok(text) = rx.await {
+                let _ = wr.write_all(text.as_bytes()).await;
+            }
+        }
+        let _ = wr.shutdown().await;
+        return;
+    }
+
+    let shared = Arc::new(ConnShared::default());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let out = Outbound { tx, shared: shared.clone() };
+    tokio::spawn(writer(wr, rx, shared.clone()));
+    if core.send(CoreMsg::NewConn { conn: id, addr, out: out.clone() }).await.is_err() {
+        return;
+    }
+    let result = read_loop(&mut rd, &mut buf, id, &core, &shared, max_frame).await;
+    match &result {
+        Ok(()) => debug!(conn = id, %addr, "client closed the connection"),
+        Err(e) => info!(conn = id, %addr, reason = %e, "closing connection"),
+    }
+    out.close();
+    let _ = core.send(CoreMsg::Closed { conn: id }).await;
+}
+
+async fn read_loop(
+    rd: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    id: ConnId,
+    core: &mpsc::Sender<CoreMsg>,
+    shared: &ConnShared,
+    max_frame: usize,
+) -> Result<(), ConnError> {
+    // Handshake.
+    let connect = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        loop {
+            if let Some(f) = take_frame(buf, max_frame)? {
+                return Ok::<_, ConnError>(Some(f));
+            }
+            if !fill(rd, buf).await? {
+                return Ok(None);
+            }
+        }
+    })
+    .await
+    .map_err(|_| ConnError::HandshakeTimeout(HANDSHAKE_TIMEOUT))??;
+    let Some(frame) = connect else { return Ok(()) };
+    let req = ConnectRequest::decode(&mut Reader::new(&frame)).map_err(ConnError::Handshake)?;
+    core.send(CoreMsg::Connect { conn: id, req }).await.map_err(|_| ConnError::CoreGone)?;
+
+    loop {
+        while let Some(frame) = take_frame(buf, max_frame)? {
+            let mut r = Reader::new(&frame);
+            let hdr = RequestHeader::decode(&mut r).map_err(ConnError::Header)?;
+            let req = match Request::decode(hdr.op, r.rest()) {
+                Ok(req) => Ok(req),
+                Err(DecodeError::UnknownOpcode(_)) => Err(ErrorCode::Unimplemented),
+                Err(e) => {
+                    debug!(conn = id, op = hdr.op, error = %e, "undecodable request body");
+                    Err(ErrorCode::MarshallingError)
+                }
+            };
+            // A top-level `check` is only valid inside a multi; ZooKeeper answers UNIMPLEMENTED.
+            let req = if hdr.op == paddock_proto::op::CHECK { Err(ErrorCode::Unimplemented) } else { req };
+            shared.in_flight.fetch_add(1, Ordering::AcqRel);
+            core.send(CoreMsg::Request { conn: id, xid: hdr.xid, op: hdr.op, req }).await.map_err(|_| ConnError::CoreGone)?;
+        }
+        // Stop reading while the client is not taking its replies.
+        loop {
+            let drained = shared.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if shared.closed.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            if !shared.congested() {
+                break;
+            }
+            drained.await;
+        }
+        let closed = shared.close_notify.notified();
+        tokio::select! {
+            r = fill(rd, buf) => {
+                if !r? {
+                    return Ok(());
+                }
+            }
+            _ = closed => return Ok(()),
+        }
+        // Keep unread bytes at the front; `take_frame` already advanced past consumed frames.
+        if buf.is_empty() {
+            buf.clear();
+        }
+        let _ = buf.remaining();
+    }
+}

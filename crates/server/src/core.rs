@@ -1,0 +1,805 @@
+//! The core: one task that owns the tree, the preparation stage, the watches and the sessions,
+//! and runs the write pipeline (prep, log, apply, reply) in batches.
+//!
+//! Connections decode requests on their own tasks and send them here; the core answers each
+//! session in request order: a read waits behind its own session's pending writes, never behind
+//! other sessions'. Watch events are queued to a connection while a transaction is applied, so
+//! they always precede the reply to any later request on that connection.
+
+use crate::config::Config;
+use crate::conn_shared::{ConnId, Outbound};
+use crate::log::TxnLog;
+use crate::session::{java_password, Sessions};
+use crate::stats::Stats;
+use bytes::{BufMut, Bytes, BytesMut};
+use paddock_proto::{
+    event, op, state, xid, AddWatchRequest, ClientInfo, ConnectRequest, ConnectResponse, Create2Response,
+    CreateKind, CreateResponse, ErrorCode, ErrorResponse, GetAclResponse, GetAllChildrenNumberResponse,
+    GetChildren2Response, GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, MultiOp, OpResult,
+    PathRequest, ReadOp, Record, ReplyHeader, Request, SetWatches2, Stat, StatResponse, WatcherEvent,
+    WhoAmIResponse,
+};
+use paddock_tree::{digest_id, Applied, AuthInfo, DataTree, Outcome, Prep, PrepConfig, Txn, WatchKind, WatchRegistry};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+/// Messages from connections and timers to the core.
+#[derive(Debug)]
+pub enum CoreMsg {
+    /// A connection finished its first bytes and is not a four-letter word.
+    NewConn { conn: ConnId, addr: SocketAddr, out: Outbound },
+    Connect { conn: ConnId, req: ConnectRequest },
+    /// A request; `req` is the decode error code when its body could not be decoded.
+    Request { conn: ConnId, xid: i32, op: i32, req: Result<Request, ErrorCode> },
+    Closed { conn: ConnId },
+    FourLetter { cmd: &'static str, reply: oneshot::Sender<String> },
+    /// The session clock: expire what is due.
+    Tick,
+    /// Look for emptied containers and expired TTL nodes.
+    ContainerCheck,
+}
+
+/// Per-connection state kept by the core.
+pub(crate) struct Conn {
+    pub addr: SocketAddr,
+    pub out: Outbound,
+    pub session: Option<i64>,
+    pub auth: Arc<AuthInfo>,
+    /// Old clients omit the readOnly byte and must not get one back.
+    pub read_only_byte: bool,
+    pub established: Instant,
+    pub received: u64,
+    pub sent: u64,
+    pub last_op: &'static str,
+    pub last_cxid: i32,
+    pub last_zxid: i64,
+    pub last_latency_ms: u64,
+    pub min_latency_ms: u64,
+    pub max_latency_ms: u64,
+    pub total_latency_ms: u64,
+    pub closing: bool,
+}
+
+/// Who waits for a transaction to be applied.
+enum Origin {
+    Client { conn: ConnId, xid: i32, req: Request, arrived: Instant },
+    Connect { conn: ConnId, session: i64 },
+    Expire { session: i64 },
+    Internal,
+}
+
+/// An entry of a session's ordering queue.
+enum Queued {
+    Write(i64),
+    Read { conn: ConnId, xid: i32, req: Result<Request, ErrorCode>, auth: Arc<AuthInfo>, arrived: Instant },
+}
+
+/// The core's state.
+pub struct Core {
+    pub(crate) cfg: Arc<Config>,
+    pub(crate) tree: DataTree,
+    prep: Prep,
+    pub(crate) watches: WatchRegistry,
+    pub(crate) sessions: Sessions,
+    pub(crate) conns: HashMap<ConnId, Conn>,
+    queues: HashMap<i64, VecDeque<Queued>>,
+    origins: HashMap<i64, Origin>,
+    batch: Vec<Txn>,
+    log: Box<dyn TxnLog>,
+    pub(crate) stats: Stats,
+    pub(crate) started: Instant,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Builds a reply frame; the body is written only when `err` is 0.
+fn frame(xid: i32, zxid: i64, err: i32, body: impl FnOnce(&mut BytesMut)) -> Bytes {
+    let mut b = BytesMut::with_capacity(128);
+    b.put_i32(0);
+    ReplyHeader { xid, zxid, err }.encode(&mut b);
+    if err == 0 {
+        body(&mut b);
+    }
+    let len = (b.len() - 4) as i32;
+    b[0..4].copy_from_slice(&len.to_be_bytes());
+    b.freeze()
+}
+
+fn record_frame(r: &impl Record) -> Bytes {
+    let mut b = BytesMut::with_capacity(64);
+    b.put_i32(0);
+    r.encode(&mut b);
+    let len = (b.len() - 4) as i32;
+    b[0..4].copy_from_slice(&len.to_be_bytes());
+    b.freeze()
+}
+
+fn notification(event_type: i32, path: &str) -> Bytes {
+    // ZooKeeper 3.8 sends -1 as the zxid of every notification.
+    frame(xid::NOTIFICATION, -1, 0, |b| {
+        WatcherEvent { event_type, state: state::SYNC_CONNECTED, path: path.to_owned() }.encode(b)
+    })
+}
+
+fn is_write(req: &Request) -> bool {
+    matches!(
+        req,
+        Request::Create(_)
+            | Request::Delete(_)
+            | Request::SetData(_)
+            | Request::SetAcl(_)
+            | Request::Multi(_)
+            | Request::CloseSession
+            | Request::Reconfig(_)
+    )
+}
+
+impl Core {
+    /// A core serving an empty tree.
+    pub fn new(cfg: Arc<Config>, log: Box<dyn TxnLog>) -> Core {
+        let tree = DataTree::new();
+        let prep = Prep::new(
+            PrepConfig {
+                extended_types: cfg.extended_types,
+                enforce_quota: cfg.enforce_quota,
+                skip_acl: cfg.skip_acl,
+                reconfig_enabled: cfg.reconfig_enabled,
+            },
+            tree.last_zxid(),
+        );
+        Core {
+            sessions: Sessions::new(1, cfg.tick_time as u64),
+            cfg,
+            tree,
+            prep,
+            watches: WatchRegistry::default(),
+            conns: HashMap::new(),
+            queues: HashMap::new(),
+            origins: HashMap::new(),
+            batch: Vec::new(),
+            log,
+            stats: Stats::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Runs until every sender is gone.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>) {
+        while let Some(msg) = rx.recv().await {
+            self.handle(msg);
+            // Take whatever else is waiting, so one log flush covers the whole batch.
+            let mut n = 0;
+            while n < 1024 {
+                match rx.try_recv() {
+                    Ok(m) => self.handle(m),
+                    Err(_) => break,
+                }
+                n += 1;
+            }
+            self.flush();
+        }
+    }
+
+    fn handle(&mut self, msg: CoreMsg) {
+        match msg {
+            CoreMsg::NewConn { conn, addr, out } => {
+                let auth = Arc::new(AuthInfo::for_ip(&addr.ip().to_string()));
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        addr,
+                        out,
+                        session: None,
+                        auth,
+                        read_only_byte: true,
+                        established: Instant::now(),
+                        received: 0,
+                        sent: 0,
+                        last_op: "NA",
+                        last_cxid: -1,
+                        last_zxid: -1,
+                        last_latency_ms: 0,
+                        min_latency_ms: u64::MAX,
+                        max_latency_ms: 0,
+                        total_latency_ms: 0,
+                        closing: false,
+                    },
+                );
+            }
+            CoreMsg::Connect { conn, req } => self.connect(conn, req),
+            CoreMsg::Request { conn, xid, op, req } => self.request(conn, xid, op, req),
+            CoreMsg::Closed { conn } => self.closed(conn),
+            CoreMsg::FourLetter { cmd, reply } => {
+                let _ = reply.send(self.four_letter(cmd));
+            }
+            CoreMsg::Tick => self.tick(),
+            CoreMsg::ContainerCheck => self.container_check(),
+        }
+    }
+
+    fn closed(&mut self, conn: ConnId) {
+        self.watches.remove_watcher(conn);
+        if let Some(c) = self.conns.remove(&conn) {
+            if let Some(sid) = c.session {
+                self.sessions.detach(sid, conn);
+            }
+            debug!(conn, addr = %c.addr, "connection closed");
+        }
+    }
+
+    fn close_conn(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.closing = true;
+            c.out.close();
+        }
+    }
+
+    fn connect(&mut self, conn: ConnId, req: ConnectRequest) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.read_only_byte = req.read_only.is_some();
+        let last = self.tree.last_zxid();
+        if req.last_zxid_seen > last {
+            // The client has seen more than this server: it must try another one.
+            info!(conn, client_zxid = req.last_zxid_seen, server_zxid = last, "refusing a client ahead of this server");
+            self.close_conn(conn);
+            return;
+        }
+        let timeout = (req.timeout.max(0) as u32).clamp(self.cfg.min_session_timeout, self.cfg.max_session_timeout) as i32;
+        if req.session_id == 0 {
+            let sid = self.sessions.create(timeout, conn);
+            c.session = Some(sid);
+            let txn = self.prep.create_session(sid, timeout, now_ms());
+            self.queues.entry(sid).or_default().push_back(Queued::Write(txn.zxid));
+            self.origins.insert(txn.zxid, Origin::Connect { conn, session: sid });
+            self.batch.push(txn);
+            return;
+        }
+        let sid = req.session_id;
+        // Whatever else holds this session loses it, before the password is even checked.
+        if let Some(old) = self.sessions.get(sid).and_then(|s| s.conn) {
+            if old != conn {
+                self.sessions.detach(sid, old);
+                if let Some(oc) = self.conns.get_mut(&old) {
+                    oc.session = None;
+                }
+                self.close_conn(old);
+            }
+        }
+        let valid = self.sessions.get(sid).is_some_and(|s| s.live)
+            && !self.prep.is_closing(sid)
+            && req.passwd.as_slice() == java_password(sid).as_slice();
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if !valid {
+            let resp = ConnectResponse {
+                protocol_version: 0,
+                timeout: 0,
+                session_id: 0,
+                passwd: vec![0; 16],
+                read_only: c.read_only_byte.then_some(false),
+            };
+            c.out.send(record_frame(&resp));
+            info!(conn, session = format_args!("0x{sid:x}"), "session expired or invalid; refusing reattach");
+            self.close_conn(conn);
+            return;
+        }
+        c.session = Some(sid);
+        self.sessions.attach(sid, conn, timeout);
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            timeout,
+            session_id: sid,
+            passwd: java_password(sid).to_vec(),
+            read_only: c.read_only_byte.then_some(false),
+        };
+        c.out.send(record_frame(&resp));
+        debug!(conn, session = format_args!("0x{sid:x}"), "session reattached");
+    }
+
+    fn request(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Result<Request, ErrorCode>) {
+        let arrived = Instant::now();
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(sid) = c.session else {
+            warn!(conn, "request before the session handshake completed; closing");
+            self.close_conn(conn);
+            return;
+        };
+        c.received += 1;
+        c.last_cxid = xid;
+        c.last_op = op::name(opcode);
+        self.stats.received += 1;
+        self.sessions.touch(sid);
+        let auth = c.auth.clone();
+        match &req {
+            Ok(r) if is_write(r) && (!self.prep.is_closing(sid) || matches!(r, Request::CloseSession)) => {
+                if matches!(r, Request::CloseSession) && self.prep.is_closing(sid) {
+                    // Already closing: answer in order without a second close.
+                    self.enqueue_read(sid, conn, xid, Err(ErrorCode::SessionExpired), auth, arrived);
+                    return;
+                }
+                let r = req.expect("matched Ok");
+                let txn = self.prep.prep(&self.tree, sid, xid, &auth, now_ms(), &r);
+                self.queues.entry(sid).or_default().push_back(Queued::Write(txn.zxid));
+                self.origins.insert(txn.zxid, Origin::Client { conn, xid, req: r, arrived });
+                self.batch.push(txn);
+            }
+            Ok(Request::Auth(p)) => {
+                // Identities change at once, so later writes are prepared with them; the reply
+                // still waits its turn.
+                let result = self.authenticate(conn, &p.scheme, p.auth.as_deref().unwrap_or(&[]));
+                let req = match result {
+                    Ok(()) => req,
+                    Err(e) => Err(e),
+                };
+                self.enqueue_read(sid, conn, xid::AUTH, req, auth, arrived);
+            }
+            _ => self.enqueue_read(sid, conn, xid, req, auth, arrived),
+        }
+    }
+
+    fn enqueue_read(
+        &mut self,
+        sid: i64,
+        conn: ConnId,
+        xid: i32,
+        req: Result<Request, ErrorCode>,
+        auth: Arc<AuthInfo>,
+        arrived: Instant,
+    ) {
+        let q = self.queues.entry(sid).or_default();
+        if q.is_empty() {
+            self.read(sid, conn, xid, req, &auth, arrived);
+        } else {
+            q.push_back(Queued::Read { conn, xid, req, auth, arrived });
+        }
+    }
+
+    fn authenticate(&mut self, conn: ConnId, scheme: &str, data: &[u8]) -> Result<(), ErrorCode> {
+        let Some(c) = self.conns.get_mut(&conn) else { return Ok(()) };
+        let mut auth = (*c.auth).clone();
+        match scheme {
+            "digest" => {
+                let text = String::from_utf8_lossy(data);
+                let id = digest_id(&text).ok_or(ErrorCode::AuthFailed)?;
+                if self.cfg.super_digest.as_deref() == Some(id.as_str()) {
+                    auth.add(paddock_proto::Id::new("super", ""));
+                }
+                auth.add(paddock_proto::Id::new("digest", id));
+            }
+            "ip" => auth.add(paddock_proto::Id::new("ip", c.addr.ip().to_string())),
+            _ => {
+                self.stats.auth_failed += 1;
+                return Err(ErrorCode::AuthFailed);
+            }
+        }
+        c.auth = Arc::new(auth);
+        Ok(())
+    }
+
+    /// Runs a read-like request (everything that is not a transaction) and replies.
+    fn read(&mut self, sid: i64, conn: ConnId, xid: i32, req: Result<Request, ErrorCode>, auth: &AuthInfo, arrived: Instant) {
+        let req = match req {
+            Ok(r) if self.prep.is_closing(sid) && !matches!(r, Request::Ping) => Err(ErrorCode::SessionExpired),
+            other => other,
+        };
+        let zxid = self.tree.last_zxid();
+        let (reply, close_after, opcode) = match req {
+            Err(code) => {
+                let z = if xid == xid::AUTH {
+                    0
+                } else if code == ErrorCode::Unimplemented {
+                    -1
+                } else {
+                    zxid
+                };
+                let close = matches!(code, ErrorCode::Unimplemented | ErrorCode::AuthFailed);
+                (frame(xid, z, code.code(), |_| {}), close, 0)
+            }
+            Ok(req) => {
+                let opcode = req.opcode();
+                let (f, close) = self.exec_read(sid, conn, xid, req, auth);
+                (f, close, opcode)
+            }
+        };
+        self.send_reply(conn, reply, arrived, opcode != op::PING);
+        if close_after {
+            self.close_conn(conn);
+        }
+    }
+
+    fn send_reply(&mut self, conn: ConnId, reply: Bytes, arrived: Instant, count_latency: bool) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let lat = arrived.elapsed().as_millis() as u64;
+        c.sent += 1;
+        c.last_zxid = self.tree.last_zxid();
+        if count_latency {
+            c.last_latency_ms = lat;
+            c.min_latency_ms = c.min_latency_ms.min(lat);
+            c.max_latency_ms = c.max_latency_ms.max(lat);
+            c.total_latency_ms += lat;
+            self.stats.record_latency(lat);
+        }
+        self.stats.sent += 1;
+        c.out.reply(reply);
+    }
+
+    fn exec_read(&mut self, sid: i64, conn: ConnId, xid: i32, req: Request, auth: &AuthInfo) -> (Bytes, bool) {
+        let skip = self.cfg.skip_acl;
+        let zxid = self.tree.last_zxid();
+        let err = |e: ErrorCode| (frame(xid, zxid, e.code(), |_| {}), false);
+        let ok = |f: Bytes| (f, false);
+        match req {
+            Request::Ping => ok(frame(xid::PING, zxid, 0, |_| {})),
+            Request::Auth(_) => ok(frame(xid::AUTH, 0, 0, |_| {})),
+            Request::Exists(r) => {
+                let res = self.tree.exists(&r.path, auth, skip);
+                if r.watch && matches!(res, Ok(_) | Err(ErrorCode::NoNode)) {
+                    self.watches.add(conn, WatchKind::Data, &r.path);
+                }
+                match res {
+                    Ok(stat) => ok(frame(xid, zxid, 0, |b| StatResponse { stat }.encode(b))),
+                    Err(e) => err(e),
+                }
+            }
+            Request::GetData(r) => match self.tree.get_data(&r.path, auth, skip) {
+                Ok((data, stat)) => {
+                    if r.watch {
+                        self.watches.add(conn, WatchKind::Data, &r.path);
+                    }
+                    ok(frame(xid, zxid, 0, |b| GetDataResponse { data, stat }.encode(b)))
+                }
+                Err(e) => err(e),
+            },
+            Request::GetChildren(r) => match self.tree.get_children(&r.path, auth, skip) {
+                Ok((children, _)) => {
+                    if r.watch {
+                        self.watches.add(conn, WatchKind::Child, &r.path);
+                    }
+                    ok(frame(xid, zxid, 0, |b| GetChildrenResponse { children }.encode(b)))
+                }
+                Err(e) => err(e),
+            },
+            Request::GetChildren2(r) => match self.tree.get_children(&r.path, auth, skip) {
+                Ok((children, stat)) => {
+                    if r.watch {
+                        self.watches.add(conn, WatchKind::Child, &r.path);
+                    }
+                    ok(frame(xid, zxid, 0, |b| GetChildren2Response { children, stat }.encode(b)))
+                }
+                Err(e) => err(e),
+            },
+            Request::GetAcl(r) => match self.tree.get_acl(&r.path, auth, skip) {
+                Ok((acl, stat)) => ok(frame(xid, zxid, 0, |b| GetAclResponse { acl, stat }.encode(b))),
+                Err(e) => err(e),
+            },
+            Request::GetAllChildrenNumber(r) => match self.tree.all_children_number(&r.path, auth, skip) {
+                Ok(n) => ok(frame(xid, zxid, 0, |b| GetAllChildrenNumberResponse { total_number: n }.encode(b))),
+                Err(e) => err(e),
+            },
+            Request::GetEphemerals(r) => {
+                let ephemerals = self.tree.ephemerals_with_prefix(sid, &r.path);
+                ok(frame(xid, zxid, 0, |b| GetEphemeralsResponse { ephemerals }.encode(b)))
+            }
+            Request::Sync(r) => ok(frame(xid, zxid, 0, |b| PathRequest { path: r.path }.encode(b))),
+            Request::WhoAmI => {
+                let client_info = auth
+                    .ids
+                    .iter()
+                    .map(|i| ClientInfo {
+                        auth_scheme: i.scheme.clone(),
+                        user: if i.scheme == "digest" {
+                            i.id.split(':').next().unwrap_or("").to_owned()
+                        } else {
+                            i.id.clone()
+                        },
+                    })
+                    .collect();
+                ok(frame(xid, zxid, 0, |b| WhoAmIResponse { client_info }.encode(b)))
+            }
+            Request::AddWatch(AddWatchRequest { path, mode }) => {
+                let kind = match mode {
+                    paddock_proto::add_watch_mode::PERSISTENT => WatchKind::Persistent,
+                    paddock_proto::add_watch_mode::PERSISTENT_RECURSIVE => WatchKind::Recursive,
+                    _ => return err(ErrorCode::BadArguments),
+                };
+                self.watches.add(conn, kind, &path);
+                // The Java client reads a body here.
+                ok(frame(xid, zxid, 0, |b| ErrorResponse { err: 0 }.encode(b)))
+            }
+            Request::CheckWatches(r) => {
+                if self.watches.contains(conn, r.watcher_type, &r.path) {
+                    ok(frame(xid, zxid, 0, |_| {}))
+                } else {
+                    err(ErrorCode::NoWatcher)
+                }
+            }
+            Request::RemoveWatches(r) => {
+                if self.watches.remove(conn, r.watcher_type, &r.path) {
+                    ok(frame(xid, zxid, 0, |_| {}))
+                } else {
+                    err(ErrorCode::NoWatcher)
+                }
+            }
+            Request::SetWatches(w) | Request::SetWatches2(w) => {
+                self.set_watches(conn, &w);
+                ok(frame(xid, zxid, 0, |_| {}))
+            }
+            Request::MultiRead(ops) => {
+                let results: Vec<OpResult> = ops
+                    .into_iter()
+                    .map(|o| match o {
+                        ReadOp::GetChildren(p) => match self.tree.get_children(&p, auth, skip) {
+                            Ok((c, _)) => OpResult::GetChildren(c),
+                            Err(e) => OpResult::Error(e.code()),
+                        },
+                        ReadOp::GetData(p) => match self.tree.get_data(&p, auth, skip) {
+                            Ok((d, s)) => OpResult::GetData(d, s),
+                            Err(e) => OpResult::Error(e.code()),
+                        },
+                    })
+                    .collect();
+                ok(frame(xid, zxid, 0, |b| paddock_proto::encode_multi_response(&results, b)))
+            }
+            Request::Sasl(_) => (frame(xid, zxid, ErrorCode::AuthFailed.code(), |_| {}), true),
+            // Writes never come here.
+            _ => err(ErrorCode::Unimplemented),
+        }
+    }
+
+    /// Re-registers a reconnected client's watches, firing at once what it missed (judged by
+    /// the zxid it has seen).
+    fn set_watches(&mut self, conn: ConnId, w: &SetWatches2) {
+        let rel = w.relative_zxid;
+        let mut events: Vec<(i32, String)> = Vec::new();
+        for p in &w.data_watches {
+            match self.tree.lookup(p) {
+                None => events.push((event::NODE_DELETED, p.clone())),
+                Some(id) if self.tree.node_stat(id).mzxid > rel => events.push((event::NODE_DATA_CHANGED, p.clone())),
+                Some(_) => self.watches.add(conn, WatchKind::Data, p),
+            }
+        }
+        for p in &w.exist_watches {
+            match self.tree.lookup(p) {
+                Some(_) => events.push((event::NODE_CREATED, p.clone())),
+                None => self.watches.add(conn, WatchKind::Data, p),
+            }
+        }
+        for p in &w.child_watches {
+            match self.tree.lookup(p) {
+                None => events.push((event::NODE_DELETED, p.clone())),
+                Some(id) if self.tree.node_stat(id).pzxid > rel => {
+                    events.push((event::NODE_CHILDREN_CHANGED, p.clone()))
+                }
+                Some(_) => self.watches.add(conn, WatchKind::Child, p),
+            }
+        }
+        for p in &w.persistent_watches {
+            self.watches.add(conn, WatchKind::Persistent, p);
+        }
+        for p in &w.persistent_recursive_watches {
+            self.watches.add(conn, WatchKind::Recursive, p);
+        }
+        if let Some(c) = self.conns.get(&conn) {
+            for (t, p) in events {
+                c.out.send(notification(t, &p));
+            }
+        }
+    }
+
+    /// Logs the batch of prepared transactions, then applies them in zxid order and replies.
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        if let Err(e) = self.log.append(&batch) {
+            warn!(error = %e, count = batch.len(), "transaction log append failed; failing the batch");
+            self.fail_batch(batch);
+            return;
+        }
+        for txn in batch {
+            self.apply(txn);
+        }
+    }
+
+    /// A batch that could not be logged: every write in it fails, and prep forgets what it had
+    /// prepared, so nothing later is validated against changes that will never exist.
+    fn fail_batch(&mut self, batch: Vec<Txn>) {
+        self.prep.reset(&self.tree);
+        for txn in batch {
+            match self.origins.remove(&txn.zxid) {
+                Some(Origin::Client { conn, xid, arrived, .. }) => {
+                    let f = frame(xid, self.tree.last_zxid(), ErrorCode::SystemError.code(), |_| {});
+                    self.send_reply(conn, f, arrived, true);
+                    self.close_conn(conn);
+                    self.pop_write(txn.session_id, txn.zxid);
+                }
+                Some(Origin::Connect { conn, session }) => {
+                    self.sessions.remove(session);
+                    self.queues.remove(&session);
+                    self.close_conn(conn);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn apply(&mut self, txn: Txn) {
+        let applied = self.tree.apply(&txn);
+        self.prep.applied(txn.zxid);
+        self.fire(&applied);
+        match self.origins.remove(&txn.zxid) {
+            Some(Origin::Client { conn, xid, req, arrived }) => {
+                let f = reply_for_write(xid, txn.zxid, &req, &applied);
+                self.send_reply(conn, f, arrived, true);
+                if let Request::CloseSession = req {
+                    self.end_session(txn.session_id);
+                    self.close_conn(conn);
+                }
+                self.pop_write(txn.session_id, txn.zxid);
+            }
+            Some(Origin::Connect { conn, session }) => {
+                self.sessions.mark_live(session);
+                if let Some(c) = self.conns.get(&conn) {
+                    let resp = ConnectResponse {
+                        protocol_version: 0,
+                        timeout: self.sessions.get(session).map_or(0, |s| s.timeout),
+                        session_id: session,
+                        passwd: java_password(session).to_vec(),
+                        read_only: c.read_only_byte.then_some(false),
+                    };
+                    c.out.send(record_frame(&resp));
+                    debug!(conn, session = format_args!("0x{session:x}"), "session established");
+                }
+                self.pop_write(session, txn.zxid);
+            }
+            Some(Origin::Expire { session }) => {
+                info!(session = format_args!("0x{session:x}"), "session expired");
+                if let Some(conn) = self.sessions.get(session).and_then(|s| s.conn) {
+                    self.close_conn(conn);
+                }
+                self.end_session(session);
+            }
+            Some(Origin::Internal) | None => {}
+        }
+    }
+
+    fn end_session(&mut self, session: i64) {
+        self.sessions.remove(session);
+        self.queues.remove(&session);
+    }
+
+    /// The write with this zxid was answered: answer the reads queued behind it.
+    fn pop_write(&mut self, session: i64, zxid: i64) {
+        let Some(q) = self.queues.get_mut(&session) else { return };
+        if let Some(Queued::Write(z)) = q.front() {
+            if *z == zxid {
+                q.pop_front();
+            }
+        }
+        loop {
+            let Some(q) = self.queues.get_mut(&session) else { return };
+            match q.front() {
+                Some(Queued::Read { .. }) => {
+                    if let Some(Queued::Read { conn, xid, req, auth, arrived }) = q.pop_front() {
+                        self.read(session, conn, xid, req, &auth, arrived);
+                    }
+                }
+                Some(Queued::Write(_)) => return,
+                None => {
+                    self.queues.remove(&session);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn fire(&mut self, applied: &Applied) {
+        for ch in &applied.changes {
+            let watchers = self.watches.trigger(ch.event_type, &ch.path);
+            if watchers.is_empty() {
+                continue;
+            }
+            let f = notification(ch.event_type, &ch.path);
+            for w in watchers {
+                if let Some(c) = self.conns.get(&w) {
+                    c.out.send(f.clone());
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        for sid in self.sessions.expired() {
+            if self.prep.is_closing(sid) {
+                continue;
+            }
+            let txn = self.prep.close_session(&self.tree, sid, 0, now_ms());
+            self.origins.insert(txn.zxid, Origin::Expire { session: sid });
+            self.batch.push(txn);
+        }
+    }
+
+    fn container_check(&mut self) {
+        let now = now_ms();
+        let mut budget = (self.cfg.container_max_per_minute as f64 * self.cfg.container_check_interval_ms as f64
+            / 60_000.0)
+            .ceil()
+            .max(1.0) as usize;
+        for (path, owner) in self.tree.container_and_ttl_nodes() {
+            if budget == 0 {
+                break;
+            }
+            let Some(id) = self.tree.lookup(&path) else { continue };
+            if self.tree.num_children(id) > 0 {
+                continue;
+            }
+            let st = self.tree.node_stat(id);
+            let due = match paddock_tree::Owner::of(owner) {
+                paddock_tree::Owner::Container => {
+                    st.cversion > 0
+                        || (self.cfg.container_max_never_used_ms > 0
+                            && now - st.mtime > self.cfg.container_max_never_used_ms as i64)
+                }
+                paddock_tree::Owner::Ttl(ttl) => now - st.mtime > ttl,
+                _ => false,
+            };
+            if due {
+                budget -= 1;
+                let txn = self.prep.delete_container(&self.tree, &path, now);
+                self.origins.insert(txn.zxid, Origin::Internal);
+                self.batch.push(txn);
+            }
+        }
+    }
+}
+
+/// The reply to an applied write, shaped by the request it answers.
+fn reply_for_write(xid: i32, zxid: i64, req: &Request, applied: &Applied) -> Bytes {
+    let outcome = match &applied.result {
+        Err(e) => return frame(xid, zxid, e.code(), |_| {}),
+        Ok(o) => o,
+    };
+    match (req, outcome) {
+        (Request::Create(c), Outcome::Created { path, stat }) => match c.kind {
+            CreateKind::Create => frame(xid, zxid, 0, |b| CreateResponse { path: path.clone() }.encode(b)),
+            _ => frame(xid, zxid, 0, |b| Create2Response { path: path.clone(), stat: stat.clone() }.encode(b)),
+        },
+        (Request::SetData(_) | Request::SetAcl(_), Outcome::Stat(stat)) => {
+            frame(xid, zxid, 0, |b| StatResponse { stat: stat.clone() }.encode(b))
+        }
+        (Request::Multi(ops), Outcome::Multi(results)) => {
+            let failed = results.iter().any(|r| r.is_err());
+            let res: Vec<OpResult> = results
+                .iter()
+                .zip(ops.iter())
+                .map(|(r, o)| match r {
+                    Err(code) => OpResult::Error(*code),
+                    Ok(_) if failed => OpResult::Error(0),
+                    Ok(out) => multi_result(o, out),
+                })
+                .collect();
+            frame(xid, zxid, 0, |b| paddock_proto::encode_multi_response(&res, b))
+        }
+        _ => frame(xid, zxid, 0, |_| {}),
+    }
+}
+
+fn multi_result(op: &MultiOp, out: &Outcome) -> OpResult {
+    match (op, out) {
+        (MultiOp::Create(c), Outcome::Created { path, stat }) => match c.kind {
+            CreateKind::Create => OpResult::Create(path.clone()),
+            _ => OpResult::Create2(path.clone(), stat.clone()),
+        },
+        (MultiOp::Delete(_), _) => OpResult::Delete,
+        (MultiOp::SetData(_), Outcome::Stat(s)) => OpResult::SetData(s.clone()),
+        (MultiOp::Check(_), _) => OpResult::Check,
+        _ => OpResult::SetData(Stat::default()),
+    }
+}
+

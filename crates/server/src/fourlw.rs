@@ -1,0 +1,239 @@
+//! Four-letter words, in ZooKeeper's output formats (monitoring tools parse them).
+
+use crate::core::Core;
+use std::fmt::Write;
+
+/// The version clients see: ZooKeeper's leading number (clients pick features by it), then ours.
+pub fn version_string() -> String {
+    format!("3.8.0-paddock-{}, built on {}", env!("CARGO_PKG_VERSION"), option_env!("PADDOCK_BUILD_DATE").unwrap_or("unknown"))
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+fn max_fds() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+impl Core {
+    fn mode(&self) -> &'static str {
+        "standalone"
+    }
+
+    fn outstanding(&self) -> usize {
+        self.conns.values().map(|c| c.out.shared.in_flight.load(std::sync::atomic::Ordering::Relaxed)).sum()
+    }
+
+    fn server_stats(&self, out: &mut String) {
+        let s = &self.stats;
+        let _ = writeln!(out, "Latency min/avg/max: {}/{:.4}/{}", s.latency_min.unwrap_or(0), s.avg_latency(), s.latency_max);
+        let _ = writeln!(out, "Received: {}", s.received);
+        let _ = writeln!(out, "Sent: {}", s.sent);
+        let _ = writeln!(out, "Connections: {}", self.conns.len());
+        let _ = writeln!(out, "Outstanding: {}", self.outstanding());
+        let _ = writeln!(out, "Zxid: 0x{:x}", self.tree.last_zxid());
+        let _ = writeln!(out, "Mode: {}", self.mode());
+        let _ = writeln!(out, "Node count: {}", self.tree.node_count());
+    }
+
+    fn conn_line(&self, id: u64, full: bool) -> String {
+        let c = &self.conns[&id];
+        let queued = c.out.shared.in_flight.load(std::sync::atomic::Ordering::Relaxed);
+        let mut s = format!(" /{}[1](queued={},recved={},sent={}", c.addr, queued, c.received, c.sent);
+        if full {
+            if let Some(sid) = c.session {
+                let to = self.sessions.get(sid).map_or(0, |x| x.timeout);
+                let avg = if c.sent > 0 { c.total_latency_ms / c.sent } else { 0 };
+                let min = if c.min_latency_ms == u64::MAX { 0 } else { c.min_latency_ms };
+                let est = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0)
+                    .saturating_sub(c.established.elapsed().as_millis() as u64);
+                let _ = write!(
+                    s,
+                    ",sid=0x{sid:x},lop={},est={est},to={to},lcxid=0x{:x},lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
+                    c.last_op, c.last_cxid, c.last_zxid, 0, c.last_latency_ms, min, avg, c.max_latency_ms
+                );
+            }
+        }
+        s.push(')');
+        s
+    }
+
+    /// The output of a four-letter word.
+    pub(crate) fn four_letter(&mut self, cmd: &str) -> String {
+        if !self.cfg.four_letter_allowed(cmd) {
+            return format!("{cmd} is not executed because it is not in the whitelist.\n");
+        }
+        let mut out = String::new();
+        match cmd {
+            "ruok" => out.push_str("imok"),
+            "isro" => out.push_str("rw"),
+            "srvr" => {
+                let _ = writeln!(out, "Zookeeper version: {}", version_string());
+                self.server_stats(&mut out);
+            }
+            "stat" => {
+                let _ = writeln!(out, "Zookeeper version: {}", version_string());
+                out.push_str("Clients:\n");
+                let mut ids: Vec<u64> = self.conns.keys().copied().collect();
+                ids.sort();
+                for id in ids {
+                    let _ = writeln!(out, "{}", self.conn_line(id, false));
+                }
+                out.push('\n');
+                self.server_stats(&mut out);
+            }
+            "cons" => {
+                let mut ids: Vec<u64> = self.conns.keys().copied().collect();
+                ids.sort();
+                for id in ids {
+                    let _ = writeln!(out, "{}", self.conn_line(id, true));
+                }
+                out.push('\n');
+            }
+            "crst" => {
+                for c in self.conns.values_mut() {
+                    c.received = 0;
+                    c.sent = 0;
+                    c.min_latency_ms = u64::MAX;
+                    c.max_latency_ms = 0;
+                    c.total_latency_ms = 0;
+                    c.last_latency_ms = 0;
+                }
+                out.push_str("Connection stats reset.\n");
+            }
+            "srst" => {
+                self.stats.reset();
+                out.push_str("Server stats reset.\n");
+            }
+            "conf" => {
+                let c = &self.cfg;
+                let _ = writeln!(out, "clientPort={}", c.client_port);
+                let _ = writeln!(out, "secureClientPort=-1");
+                let _ = writeln!(out, "dataDir={}", c.data_dir.display());
+                let _ = writeln!(out, "dataDirSize={}", dir_size(&c.data_dir));
+                let _ = writeln!(out, "dataLogDir={}", c.data_log_dir.display());
+                let _ = writeln!(out, "dataLogSize={}", dir_size(&c.data_log_dir));
+                let _ = writeln!(out, "tickTime={}", c.tick_time);
+                let _ = writeln!(out, "maxClientCnxns={}", c.max_client_cnxns);
+                let _ = writeln!(out, "minSessionTimeout={}", c.min_session_timeout);
+                let _ = writeln!(out, "maxSessionTimeout={}", c.max_session_timeout);
+                let _ = writeln!(out, "clientPortListenBacklog=-1");
+                let _ = writeln!(out, "serverId=0");
+            }
+            "envi" => {
+                out.push_str("Environment:\n");
+                let _ = writeln!(out, "zookeeper.version={}", version_string());
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+                let _ = writeln!(out, "host.name={}", host.trim());
+                let _ = writeln!(out, "os.name={}", std::env::consts::OS);
+                let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);
+                let _ = writeln!(out, "user.dir={}", std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default());
+                let _ = writeln!(out, "paddock.version={}", env!("CARGO_PKG_VERSION"));
+            }
+            "dirs" => {
+                let _ = writeln!(out, "datadir_size: {}", dir_size(&self.cfg.data_dir));
+                let _ = writeln!(out, "logdir_size: {}", dir_size(&self.cfg.data_log_dir));
+            }
+            "dump" => {
+                out.push_str("SessionTracker dump:\n");
+                let all = self.sessions.all();
+                let _ = writeln!(out, "Global Sessions({}):", all.len());
+                for (id, s, left) in &all {
+                    let _ = writeln!(out, "0x{id:x}\t{}ms", s.timeout.max(0).min(*left.max(&0) as i32));
+                }
+                out.push_str("ephemeral nodes dump:\n");
+                let eph = self.tree.all_ephemerals();
+                let _ = writeln!(out, "Sessions with Ephemerals ({}):", eph.len());
+                for (sid, paths) in eph {
+                    let _ = writeln!(out, "0x{sid:x}:");
+                    for p in paths {
+                        let _ = writeln!(out, "\t{p}");
+                    }
+                }
+                out.push_str("Connections dump:\n");
+                let _ = writeln!(out, "Connections Sets (1)/({})", self.conns.len());
+            }
+            "wchs" => {
+                let _ = writeln!(
+                    out,
+                    "{} connections watching {} paths",
+                    self.watches.watcher_count(),
+                    self.watches.path_count()
+                );
+                let _ = writeln!(out, "Total watches:{}", self.watches.count());
+            }
+            "wchc" => {
+                for (w, paths) in self.watches.by_watcher() {
+                    let sid = self.conns.get(&w).and_then(|c| c.session).unwrap_or(0);
+                    let _ = writeln!(out, "0x{sid:x}");
+                    for p in paths {
+                        let _ = writeln!(out, "\t{p}");
+                    }
+                }
+            }
+            "wchp" => {
+                for (p, ws) in self.watches.by_path() {
+                    let _ = writeln!(out, "{p}");
+                    for w in ws {
+                        let sid = self.conns.get(&w).and_then(|c| c.session).unwrap_or(0);
+                        let _ = writeln!(out, "\t0x{sid:x}");
+                    }
+                }
+            }
+            "mntr" => {
+                let s = &self.stats;
+                let mut kv = |k: &str, v: String| {
+                    let _ = writeln!(out, "zk_{k}\t{v}");
+                };
+                kv("version", version_string());
+                kv("server_state", self.mode().to_owned());
+                kv("avg_latency", format!("{:.4}", s.avg_latency()));
+                kv("max_latency", s.latency_max.to_string());
+                kv("min_latency", s.latency_min.unwrap_or(0).to_string());
+                kv("packets_received", s.received.to_string());
+                kv("packets_sent", s.sent.to_string());
+                kv("num_alive_connections", self.conns.len().to_string());
+                kv("outstanding_requests", self.outstanding().to_string());
+                kv("uptime", self.started.elapsed().as_millis().to_string());
+                kv("znode_count", self.tree.node_count().to_string());
+                kv("watch_count", self.watches.count().to_string());
+                kv("ephemerals_count", self.tree.ephemeral_count().to_string());
+                kv("approximate_data_size", self.tree.approximate_data_size().to_string());
+                kv("global_sessions", self.sessions.len().to_string());
+                kv("local_sessions", "0".into());
+                kv("open_file_descriptor_count", open_fds().to_string());
+                kv("max_file_descriptor_count", max_fds().to_string());
+                kv("connection_drop_probability", "0.0".into());
+                kv("auth_failed_count", s.auth_failed.to_string());
+                kv("outstanding_tls_handshake", "0".into());
+            }
+            "gtmk" => out.push('0'),
+            "stmk" => out.push('0'),
+            "hash" => {}
+            _ => {}
+        }
+        out
+    }
+}

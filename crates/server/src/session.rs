@@ -1,0 +1,176 @@
+//! The session table of the server: timeouts, expiry in tick buckets, which connection holds
+//! each session, and session ids and passwords as ZooKeeper makes them.
+
+use crate::conn_shared::ConnId;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// One session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub timeout: i32,
+    pub conn: Option<ConnId>,
+    /// Its createSession transaction has been applied.
+    pub live: bool,
+    /// Milliseconds since the table's start, always on a tick boundary.
+    expire_at: u64,
+}
+
+/// All sessions of this server.
+pub struct Sessions {
+    map: HashMap<i64, Session>,
+    next_id: i64,
+    tick_ms: u64,
+    start: Instant,
+}
+
+/// ZooKeeper's session password: 16 bytes of `java.util.Random` seeded with the session id
+/// XOR a fixed secret. Being a function of the id, it survives restarts and matches what a
+/// migrated Java ensemble handed out.
+pub fn java_password(session: i64) -> [u8; 16] {
+    const MULT: u64 = 0x5DEECE66D;
+    const MASK: u64 = (1 << 48) - 1;
+    let mut seed = ((session ^ 0xB341_5C00) as u64 ^ MULT) & MASK;
+    let mut out = [0u8; 16];
+    for chunk in out.chunks_mut(4) {
+        seed = (seed.wrapping_mul(MULT).wrapping_add(0xB)) & MASK;
+        let r = (seed >> 16) as u32;
+        for (k, b) in chunk.iter_mut().enumerate() {
+            *b = (r >> (8 * k)) as u8;
+        }
+    }
+    out
+}
+
+/// The first session id of a server: its id in the top byte, milliseconds below, as ZooKeeper.
+pub fn initial_session_id(server_id: u64) -> i64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let mut id = (((ms << 24) >> 8) | (server_id << 56)) as i64;
+    if id == i64::MIN {
+        id += 1;
+    }
+    id
+}
+
+impl Sessions {
+    /// An empty table for a server with this id.
+    pub fn new(server_id: u64, tick_ms: u64) -> Sessions {
+        Sessions { map: HashMap::new(), next_id: initial_session_id(server_id), tick_ms: tick_ms.max(1), start: Instant::now() }
+    }
+
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn deadline(&self, timeout: i32) -> u64 {
+        // Rounded up to the next tick, so expiry fires between the timeout and one tick later.
+        (self.now() + timeout.max(0) as u64) / self.tick_ms * self.tick_ms + self.tick_ms
+    }
+
+    /// Starts a session held by `conn`; it is live once its transaction applies.
+    pub fn create(&mut self, timeout: i32, conn: ConnId) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let expire_at = self.deadline(timeout);
+        self.map.insert(id, Session { timeout, conn: Some(conn), live: false, expire_at });
+        id
+    }
+
+    /// Restores a session known from the data (a restart): not held by any connection.
+    pub fn restore(&mut self, id: i64, timeout: i32) {
+        let expire_at = self.deadline(timeout);
+        self.map.insert(id, Session { timeout, conn: None, live: true, expire_at });
+    }
+
+    /// The session's createSession transaction was applied.
+    pub fn mark_live(&mut self, id: i64) {
+        if let Some(s) = self.map.get_mut(&id) {
+            s.live = true;
+        }
+    }
+
+    /// A session.
+    pub fn get(&self, id: i64) -> Option<&Session> {
+        self.map.get(&id)
+    }
+
+    /// Hands the session to a connection with a newly negotiated timeout.
+    pub fn attach(&mut self, id: i64, conn: ConnId, timeout: i32) {
+        let d = self.deadline(timeout);
+        if let Some(s) = self.map.get_mut(&id) {
+            s.conn = Some(conn);
+            s.timeout = timeout;
+            s.expire_at = d;
+        }
+    }
+
+    /// The connection went away; the session lives on until it expires.
+    pub fn detach(&mut self, id: i64, conn: ConnId) {
+        if let Some(s) = self.map.get_mut(&id) {
+            if s.conn == Some(conn) {
+                s.conn = None;
+            }
+        }
+    }
+
+    /// Any packet from the client renews the session.
+    pub fn touch(&mut self, id: i64) {
+        let Some(t) = self.map.get(&id).map(|s| s.timeout) else { return };
+        let d = self.deadline(t);
+        if let Some(s) = self.map.get_mut(&id) {
+            s.expire_at = d;
+        }
+    }
+
+    /// Forgets a session.
+    pub fn remove(&mut self, id: i64) {
+        self.map.remove(&id);
+    }
+
+    /// Live sessions whose deadline has passed.
+    pub fn expired(&self) -> Vec<i64> {
+        let now = self.now();
+        let mut v: Vec<i64> = self.map.iter().filter(|(_, s)| s.live && s.expire_at <= now).map(|(&id, _)| id).collect();
+        v.sort();
+        v
+    }
+
+    /// Number of sessions.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// All sessions with the milliseconds until they expire (for `dump`).
+    pub fn all(&self) -> Vec<(i64, &Session, i64)> {
+        let now = self.now() as i64;
+        let mut v: Vec<_> = self.map.iter().map(|(&id, s)| (id, s, s.expire_at as i64 - now)).collect();
+        v.sort_by_key(|x| x.0);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_is_java_random() {
+        // java.util.Random(0).nextInt() is -1155484576 (0xBB20B460): with seed s such that
+        // s ^ 0xB3415C00 == 0, the first four bytes are that int, least significant first.
+        let p = java_password(0xB341_5C00);
+        assert_eq!(&p[..4], &(-1155484576i32).to_le_bytes());
+    }
+
+    #[test]
+    fn ids_carry_server_id() {
+        assert_eq!(initial_session_id(1) >> 56, 1);
+    }
+}

@@ -1,0 +1,262 @@
+//! ACLs: the interned ACL lists nodes refer to, identities a connection holds, permission checks,
+//! and the fix-up applied to ACLs given in create and setACL.
+
+use base64::Engine;
+use hashbrown::HashMap;
+use paddock_proto::{Acl, ErrorCode, Id};
+use sha1::{Digest, Sha1};
+use std::net::IpAddr;
+
+/// Reference to an interned ACL list.
+pub type AclRef = u32;
+
+/// Interned ACL lists with reference counts: most nodes share a handful of lists, so each node
+/// stores a 4-byte reference instead of its own list.
+#[derive(Default)]
+pub struct AclCache {
+    lists: Vec<Vec<Acl>>,
+    refs: Vec<u64>,
+    index: HashMap<Vec<Acl>, AclRef>,
+    free: Vec<AclRef>,
+}
+
+impl AclCache {
+    /// Interns a list and takes a reference to it.
+    pub fn intern(&mut self, acl: &[Acl]) -> AclRef {
+        if let Some(&r) = self.index.get(acl) {
+            self.refs[r as usize] += 1;
+            return r;
+        }
+        let r = match self.free.pop() {
+            Some(r) => {
+                self.lists[r as usize] = acl.to_vec();
+                self.refs[r as usize] = 1;
+                r
+            }
+            None => {
+                self.lists.push(acl.to_vec());
+                self.refs.push(1);
+                (self.lists.len() - 1) as AclRef
+            }
+        };
+        self.index.insert(acl.to_vec(), r);
+        r
+    }
+
+    /// Drops one reference.
+    pub fn release(&mut self, r: AclRef) {
+        let c = &mut self.refs[r as usize];
+        *c -= 1;
+        if *c == 0 {
+            let list = std::mem::take(&mut self.lists[r as usize]);
+            self.index.remove(&list);
+            self.free.push(r);
+        }
+    }
+
+    /// The list behind a reference.
+    pub fn get(&self, r: AclRef) -> &[Acl] {
+        &self.lists[r as usize]
+    }
+
+    /// Number of distinct live lists.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether no list is interned.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+}
+
+/// The identities a connection holds (`ip:<addr>` always, plus those added by auth packets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthInfo {
+    pub ids: Vec<Id>,
+}
+
+impl AuthInfo {
+    /// Identities of a connection from `addr`.
+    pub fn for_ip(addr: &str) -> AuthInfo {
+        AuthInfo { ids: vec![Id::new("ip", addr)] }
+    }
+
+    /// Whether one of the identities is `super`.
+    pub fn is_super(&self) -> bool {
+        self.ids.iter().any(|i| i.scheme == "super")
+    }
+
+    /// Adds an identity unless already present.
+    pub fn add(&mut self, id: Id) {
+        if !self.ids.contains(&id) {
+            self.ids.push(id);
+        }
+    }
+}
+
+/// The digest ACL id of `user:password`: `user:base64(sha1(user:password))`.
+pub fn digest_id(user_password: &str) -> Option<String> {
+    let (user, _) = user_password.split_once(':')?;
+    let hash = Sha1::digest(user_password.as_bytes());
+    Some(format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash)))
+}
+
+/// Whether `perm` is granted on a node with ACL `acl` to a caller holding `auth`.
+pub fn check(acl: &[Acl], perm: i32, auth: &AuthInfo, skip_acl: bool) -> bool {
+    if skip_acl || acl.is_empty() || auth.is_super() {
+        return true;
+    }
+    acl.iter().any(|a| {
+        a.perms & perm != 0
+            && ((a.id.scheme == "world" && a.id.id == "anyone")
+                || auth.ids.iter().any(|i| i.scheme == a.id.scheme && matches(&a.id, &i.id)))
+    })
+}
+
+/// Whether the identity `have` (of the ACL entry's scheme) satisfies the entry.
+fn matches(entry: &Id, have: &str) -> bool {
+    match entry.scheme.as_str() {
+        "ip" => ip_matches(&entry.id, have),
+        _ => entry.id == have,
+    }
+}
+
+fn parse_cidr(s: &str) -> Option<(IpAddr, u32)> {
+    let (addr, bits) = match s.split_once('/') {
+        Some((a, b)) => (a, Some(b.parse::<u32>().ok()?)),
+        None => (s, None),
+    };
+    let ip: IpAddr = addr.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let bits = bits.unwrap_or(max);
+    (bits <= max).then_some((ip, bits))
+}
+
+fn mask_bytes(ip: IpAddr, bits: u32) -> Vec<u8> {
+    let mut b = match ip {
+        IpAddr::V4(v) => v.octets().to_vec(),
+        IpAddr::V6(v) => v.octets().to_vec(),
+    };
+    for (i, byte) in b.iter_mut().enumerate() {
+        let keep = bits.saturating_sub(i as u32 * 8).min(8);
+        *byte &= if keep == 0 { 0 } else { 0xFFu8 << (8 - keep) };
+    }
+    b
+}
+
+/// CIDR match of an `ip` ACL entry against a client address; v4 never matches v6.
+fn ip_matches(entry: &str, client: &str) -> bool {
+    let Some((net, bits)) = parse_cidr(entry) else { return false };
+    let Ok(c) = client.parse::<IpAddr>() else { return false };
+    if net.is_ipv4() != c.is_ipv4() {
+        return false;
+    }
+    mask_bytes(net, bits) == mask_bytes(c, bits)
+}
+
+/// The ACL a create or setACL stores, after ZooKeeper's fix-up: `auth` entries expand into one
+/// entry per authenticated identity (digest and the like, never ip), other entries must name a
+/// known scheme with a valid id, duplicates go.
+pub fn fixup(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
+    if acl.is_empty() {
+        return Err(ErrorCode::InvalidAcl);
+    }
+    let mut out: Vec<Acl> = Vec::with_capacity(acl.len());
+    let push = |a: Acl, out: &mut Vec<Acl>| {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    };
+    for a in acl {
+        match a.id.scheme.as_str() {
+            "world" if a.id.id == "anyone" => push(a.clone(), &mut out),
+            "auth" => {
+                let mut any = false;
+                for id in &auth.ids {
+                    if id.scheme != "ip" && id.scheme != "super" {
+                        any = true;
+                        push(Acl { perms: a.perms, id: id.clone() }, &mut out);
+                    }
+                }
+                if !any {
+                    return Err(ErrorCode::InvalidAcl);
+                }
+            }
+            "digest" => {
+                let mut parts = a.id.id.split(':');
+                let ok = matches!((parts.next(), parts.next(), parts.next()),
+                    (Some(u), Some(h), None) if !u.is_empty() && !h.is_empty());
+                if !ok {
+                    return Err(ErrorCode::InvalidAcl);
+                }
+                push(a.clone(), &mut out)
+            }
+            "ip" if parse_cidr(&a.id.id).is_some() => push(a.clone(), &mut out),
+            _ => return Err(ErrorCode::InvalidAcl),
+        }
+    }
+    Ok(out)
+}
+
+/// The ACL shown to a caller without ADMIN: digest ids are masked.
+pub fn masked(acl: &[Acl]) -> Vec<Acl> {
+    acl.iter()
+        .map(|a| {
+            if a.id.scheme == "digest" {
+                Acl::new(a.perms, "digest", "x:x")
+            } else {
+                a.clone()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_proto::perms;
+
+    #[test]
+    fn digest_matches_zookeeper() {
+        // The super digest kazoo's harness passes is the digest of "super:test".
+        assert_eq!(digest_id("super:test").unwrap(), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+    }
+
+    #[test]
+    fn ip_cidr() {
+        assert!(ip_matches("127.0.0.1", "127.0.0.1"));
+        assert!(ip_matches("127.0.0.0/8", "127.9.9.9"));
+        assert!(!ip_matches("10.0.0.0/8", "127.0.0.1"));
+        assert!(!ip_matches("::1", "127.0.0.1"));
+        assert!(ip_matches("::1/128", "::1"));
+        assert!(!ip_matches("127.0.0.1/33", "127.0.0.1"));
+    }
+
+    #[test]
+    fn fixup_rules() {
+        let ip_only = AuthInfo::for_ip("127.0.0.1");
+        assert_eq!(fixup(&[Acl::new(31, "auth", "")], &ip_only), Err(ErrorCode::InvalidAcl));
+        let mut d = ip_only.clone();
+        d.add(Id::new("digest", "u:h"));
+        assert_eq!(fixup(&[Acl::new(31, "auth", "")], &d).unwrap(), vec![Acl::new(31, "digest", "u:h")]);
+        assert_eq!(fixup(&[Acl::new(1, "digest", "nocolon")], &d), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl::new(1, "bogus", "x")], &d), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[], &d), Err(ErrorCode::InvalidAcl));
+        let dup = [Acl::new(31, "world", "anyone"), Acl::new(31, "world", "anyone")];
+        assert_eq!(fixup(&dup, &d).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn checks() {
+        let acl = vec![Acl::new(perms::READ, "digest", "u:h")];
+        let mut a = AuthInfo::for_ip("1.2.3.4");
+        assert!(!check(&acl, perms::READ, &a, false));
+        a.add(Id::new("digest", "u:h"));
+        assert!(check(&acl, perms::READ, &a, false));
+        assert!(!check(&acl, perms::WRITE, &a, false));
+        assert!(check(&[], perms::WRITE, &a, false));
+        a.add(Id::new("super", ""));
+        assert!(check(&acl, perms::WRITE, &a, false));
+    }
+}

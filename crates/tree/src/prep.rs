@@ -1,0 +1,447 @@
+//! Write preparation: checks a client write against the tree plus every change already prepared
+//! but not yet applied, in ZooKeeper's check order, and turns it into a transaction with its own
+//! zxid (a failed check becomes an error transaction).
+//!
+//! The in-flight set is exact: a pending change is retired only when the transaction with its own
+//! zxid is applied, a failed multi stages nothing, and a failure after prep resets the whole set.
+
+use crate::acl::{self, AuthInfo};
+use crate::store::NodeStat;
+use crate::tree::{split, DataTree, RESERVED};
+use crate::txn::{Owner, Txn, TxnOp, CONTAINER_OWNER, MAX_TTL, TTL_MARK};
+use hashbrown::{HashMap, HashSet};
+use paddock_proto::path::validate;
+use paddock_proto::{perms, Acl, CheckVersionRequest, Create, CreateMode, DeleteRequest, ErrorCode, MultiOp, Request, SetAclRequest, SetDataRequest};
+use std::collections::VecDeque;
+
+/// Server settings that change what prep accepts.
+#[derive(Debug, Clone, Default)]
+pub struct PrepConfig {
+    /// TTL nodes (`extendedTypesEnabled`).
+    pub extended_types: bool,
+    /// Hard quotas (`enforceQuota`).
+    pub enforce_quota: bool,
+    /// `skipACL=yes`.
+    pub skip_acl: bool,
+    /// `reconfigEnabled`.
+    pub reconfig_enabled: bool,
+}
+
+/// A node as prep sees it: the tree's state with pending changes laid over it.
+#[derive(Debug, Clone)]
+struct View {
+    stat: NodeStat,
+    num_children: i32,
+    acl: Vec<Acl>,
+    owner: i64,
+    data_len: i64,
+}
+
+#[derive(Debug)]
+struct Pending {
+    zxid: i64,
+    view: Option<View>,
+}
+
+/// Changes staged by one transaction before it is known to succeed.
+#[derive(Default)]
+struct Stage {
+    nodes: HashMap<String, Option<View>>,
+}
+
+/// The preparation stage and its in-flight set.
+pub struct Prep {
+    cfg: PrepConfig,
+    last_zxid: i64,
+    changes: HashMap<String, Pending>,
+    by_zxid: VecDeque<(i64, Vec<String>)>,
+    closing: HashMap<i64, i64>,
+}
+
+impl Prep {
+    /// A preparer whose next zxid follows `last_zxid`.
+    pub fn new(cfg: PrepConfig, last_zxid: i64) -> Prep {
+        Prep { cfg, last_zxid, changes: HashMap::new(), by_zxid: VecDeque::new(), closing: HashMap::new() }
+    }
+
+    /// The last zxid handed out.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// Number of paths with a pending change (for tests and metrics).
+    pub fn pending_paths(&self) -> usize {
+        self.changes.len()
+    }
+
+    /// Whether a close of this session has been prepared.
+    pub fn is_closing(&self, session: i64) -> bool {
+        self.closing.contains_key(&session)
+    }
+
+    fn next_zxid(&mut self) -> i64 {
+        self.last_zxid += 1;
+        self.last_zxid
+    }
+
+    /// Retires the changes of the transaction with this zxid, once the tree has applied it.
+    pub fn applied(&mut self, zxid: i64) {
+        while let Some((z, _)) = self.by_zxid.front() {
+            if *z > zxid {
+                break;
+            }
+            let (z, paths) = self.by_zxid.pop_front().expect("front exists");
+            for p in paths {
+                if self.changes.get(&p).is_some_and(|c| c.zxid == z) {
+                    self.changes.remove(&p);
+                }
+            }
+        }
+        self.closing.retain(|_, z| *z > zxid);
+    }
+
+    /// Forgets every in-flight change: used when a prepared write failed to be logged, so that
+    /// every later write prepared against it fails too and prep restarts from the tree.
+    pub fn reset(&mut self, tree: &DataTree) {
+        self.changes.clear();
+        self.by_zxid.clear();
+        self.closing.clear();
+        self.last_zxid = self.last_zxid.max(tree.last_zxid());
+    }
+
+    fn view(&self, stage: &Stage, tree: &DataTree, path: &str) -> Option<View> {
+        if let Some(v) = stage.nodes.get(path) {
+            return v.clone();
+        }
+        if let Some(p) = self.changes.get(path) {
+            return p.view.clone();
+        }
+        let id = tree.lookup(path)?;
+        Some(View {
+            stat: tree.node_stat(id),
+            num_children: tree.num_children(id) as i32,
+            acl: tree.acl(id).to_vec(),
+            owner: tree.owner(id),
+            data_len: tree.data(id).map_or(0, |d| d.len()) as i64,
+        })
+    }
+
+    fn commit(&mut self, zxid: i64, stage: Stage) {
+        if stage.nodes.is_empty() {
+            return;
+        }
+        let mut paths = Vec::with_capacity(stage.nodes.len());
+        for (p, v) in stage.nodes {
+            paths.push(p.clone());
+            self.changes.insert(p, Pending { zxid, view: v });
+        }
+        self.by_zxid.push_back((zxid, paths));
+    }
+
+    /// A createSession transaction.
+    pub fn create_session(&mut self, session: i64, timeout: i32, time: i64) -> Txn {
+        let zxid = self.next_zxid();
+        Txn { session_id: session, cxid: 0, zxid, time, op: TxnOp::CreateSession { timeout } }
+    }
+
+    /// A closeSession transaction deleting the session's ephemerals, in-flight ones included.
+    pub fn close_session(&mut self, tree: &DataTree, session: i64, cxid: i32, time: i64) -> Txn {
+        let zxid = self.next_zxid();
+        let mut eph: HashSet<String> = tree.ephemerals_of(session).into_iter().collect();
+        for (p, c) in &self.changes {
+            match &c.view {
+                Some(v) if Owner::of(v.owner) == Owner::Session(session) => {
+                    eph.insert(p.clone());
+                }
+                None => {
+                    eph.remove(p);
+                }
+                _ => {}
+            }
+        }
+        let mut eph: Vec<String> = eph.into_iter().collect();
+        eph.sort();
+        let mut stage = Stage::default();
+        for p in &eph {
+            self.stage_delete(&mut stage, tree, p, zxid);
+        }
+        self.commit(zxid, stage);
+        self.closing.insert(session, zxid);
+        Txn { session_id: session, cxid, zxid, time, op: TxnOp::CloseSession { ephemerals: eph } }
+    }
+
+    /// Deletion of an emptied container or expired TTL node by the server itself; an error
+    /// transaction if the node changed since it was found.
+    pub fn delete_container(&mut self, tree: &DataTree, path: &str, time: i64) -> Txn {
+        let zxid = self.next_zxid();
+        let mut stage = Stage::default();
+        let op = match self.view(&stage, tree, path) {
+            None => TxnOp::Error { err: ErrorCode::NoNode },
+            Some(v) if v.num_children > 0 => TxnOp::Error { err: ErrorCode::NotEmpty },
+            Some(v) if !matches!(Owner::of(v.owner), Owner::Container | Owner::Ttl(_)) => {
+                TxnOp::Error { err: ErrorCode::BadArguments }
+            }
+            Some(_) => {
+                self.stage_delete(&mut stage, tree, path, zxid);
+                TxnOp::Delete { path: path.to_owned() }
+            }
+        };
+        self.commit(zxid, stage);
+        Txn { session_id: 0, cxid: 0, zxid, time, op }
+    }
+
+    /// Prepares a client write. Reads must not come here.
+    pub fn prep(&mut self, tree: &DataTree, session: i64, cxid: i32, auth: &AuthInfo, time: i64, req: &Request) -> Txn {
+        if let Request::CloseSession = req {
+            return self.close_session(tree, session, cxid, time);
+        }
+        let zxid = self.next_zxid();
+        let mut stage = Stage::default();
+        let op = match req {
+            Request::Multi(ops) => {
+                let mut txns = Vec::with_capacity(ops.len());
+                let mut failed = None;
+                for (i, op) in ops.iter().enumerate() {
+                    match self.multi_op(&mut stage, tree, session, auth, zxid, time, op) {
+                        Ok(t) => txns.push(t),
+                        Err(e) => {
+                            failed = Some((i, e));
+                            break;
+                        }
+                    }
+                }
+                match failed {
+                    None => TxnOp::Multi(txns),
+                    Some((k, e)) => {
+                        stage = Stage::default();
+                        TxnOp::Multi(
+                            (0..ops.len())
+                                .map(|j| TxnOp::Error {
+                                    err: match j.cmp(&k) {
+                                        std::cmp::Ordering::Less => ErrorCode::Ok,
+                                        std::cmp::Ordering::Equal => e,
+                                        std::cmp::Ordering::Greater => ErrorCode::RuntimeInconsistency,
+                                    },
+                                })
+                                .collect(),
+                        )
+                    }
+                }
+            }
+            other => {
+                let r = match other {
+                    Request::Create(c) => self.create(&mut stage, tree, session, auth, zxid, c),
+                    Request::Delete(d) => self.delete(&mut stage, tree, session, auth, zxid, d),
+                    Request::SetData(s) => self.set_data(&mut stage, tree, session, auth, s),
+                    Request::SetAcl(s) => self.set_acl(&mut stage, tree, session, auth, s),
+                    Request::Reconfig(_) if !self.cfg.reconfig_enabled => Err(ErrorCode::ReconfigDisabled),
+                    _ => Err(ErrorCode::Unimplemented),
+                };
+                r.unwrap_or_else(|err| {
+                    stage = Stage::default();
+                    TxnOp::Error { err }
+                })
+            }
+        };
+        self.commit(zxid, stage);
+        Txn { session_id: session, cxid, zxid, time, op }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn multi_op(
+        &mut self,
+        stage: &mut Stage,
+        tree: &DataTree,
+        session: i64,
+        auth: &AuthInfo,
+        zxid: i64,
+        _time: i64,
+        op: &MultiOp,
+    ) -> Result<TxnOp, ErrorCode> {
+        match op {
+            MultiOp::Create(c) => self.create(stage, tree, session, auth, zxid, c),
+            MultiOp::Delete(d) => self.delete(stage, tree, session, auth, zxid, d),
+            MultiOp::SetData(s) => self.set_data(stage, tree, session, auth, s),
+            MultiOp::Check(c) => self.check(stage, tree, auth, c),
+        }
+    }
+
+    fn session_check(&self, session: i64) -> Result<(), ErrorCode> {
+        if self.closing.contains_key(&session) {
+            return Err(ErrorCode::SessionExpired);
+        }
+        Ok(())
+    }
+
+    fn allowed(&self, v: &View, perm: i32, auth: &AuthInfo) -> bool {
+        acl::check(&v.acl, perm, auth, self.cfg.skip_acl)
+    }
+
+    fn create(
+        &mut self,
+        stage: &mut Stage,
+        tree: &DataTree,
+        session: i64,
+        auth: &AuthInfo,
+        zxid: i64,
+        c: &Create,
+    ) -> Result<TxnOp, ErrorCode> {
+        let mode = CreateMode::from_flags(c.flags).ok_or(ErrorCode::BadArguments)?;
+        if mode.is_ttl() && !self.cfg.extended_types {
+            return Err(ErrorCode::Unimplemented);
+        }
+        let ttl_ok = if mode.is_ttl() { c.ttl > 0 && c.ttl <= MAX_TTL } else { c.ttl < 0 };
+        if !ttl_ok {
+            return Err(ErrorCode::BadArguments);
+        }
+        self.session_check(session)?;
+        if !c.path.contains('/') || c.path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        let acl = acl::fixup(&c.acl, auth)?;
+        let (parent_path, _) = split(&c.path).ok_or(ErrorCode::BadArguments)?;
+        let parent_path = parent_path.to_owned();
+        let mut parent = self.view(stage, tree, &parent_path).ok_or(ErrorCode::NoNode)?;
+        if !self.allowed(&parent, perms::CREATE, auth) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let path = if mode.is_sequential() {
+            format!("{}{:010}", c.path, parent.stat.cversion)
+        } else {
+            c.path.clone()
+        };
+        validate(&path).map_err(|_| ErrorCode::BadArguments)?;
+        if self.view(stage, tree, &path).is_some() {
+            return Err(ErrorCode::NodeExists);
+        }
+        if let Owner::Session(_) = Owner::of(parent.owner) {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+        let data_len = c.data.as_ref().map_or(0, |d| d.len()) as i64;
+        if self.cfg.enforce_quota && tree.quota_exceeded(&path, 1, data_len) {
+            return Err(ErrorCode::QuotaExceeded);
+        }
+        let owner = match mode {
+            _ if mode.is_ephemeral() => session,
+            CreateMode::Container => CONTAINER_OWNER,
+            _ if mode.is_ttl() => TTL_MARK | c.ttl,
+            _ => 0,
+        };
+        parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
+        parent.stat.pzxid = zxid;
+        parent.num_children += 1;
+        let parent_cversion = parent.stat.cversion;
+        stage.nodes.insert(parent_path, Some(parent));
+        let stat = NodeStat { czxid: zxid, mzxid: zxid, pzxid: zxid, ..Default::default() };
+        stage.nodes.insert(
+            path.clone(),
+            Some(View { stat, num_children: 0, acl: acl.clone(), owner, data_len }),
+        );
+        Ok(TxnOp::Create { path, data: c.data.clone(), acl, owner, parent_cversion })
+    }
+
+    fn stage_delete(&self, stage: &mut Stage, tree: &DataTree, path: &str, zxid: i64) {
+        if let Some((pp, _)) = split(path) {
+            if let Some(mut parent) = self.view(stage, tree, pp) {
+                parent.num_children -= 1;
+                parent.stat.pzxid = zxid;
+                stage.nodes.insert(pp.to_owned(), Some(parent));
+            }
+        }
+        stage.nodes.insert(path.to_owned(), None);
+    }
+
+    fn delete(
+        &mut self,
+        stage: &mut Stage,
+        tree: &DataTree,
+        session: i64,
+        auth: &AuthInfo,
+        zxid: i64,
+        d: &DeleteRequest,
+    ) -> Result<TxnOp, ErrorCode> {
+        self.session_check(session)?;
+        if !d.path.contains('/') || d.path.contains('\0') || RESERVED.contains(&d.path.as_str()) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let (pp, _) = split(&d.path).ok_or(ErrorCode::BadArguments)?;
+        let parent = self.view(stage, tree, pp).ok_or(ErrorCode::NoNode)?;
+        if !self.allowed(&parent, perms::DELETE, auth) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let node = self.view(stage, tree, &d.path).ok_or(ErrorCode::NoNode)?;
+        if d.version != -1 && d.version != node.stat.version {
+            return Err(ErrorCode::BadVersion);
+        }
+        if node.num_children > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        self.stage_delete(stage, tree, &d.path, zxid);
+        Ok(TxnOp::Delete { path: d.path.clone() })
+    }
+
+    fn set_data(
+        &mut self,
+        stage: &mut Stage,
+        tree: &DataTree,
+        session: i64,
+        auth: &AuthInfo,
+        s: &SetDataRequest,
+    ) -> Result<TxnOp, ErrorCode> {
+        self.session_check(session)?;
+        validate(&s.path).map_err(|_| ErrorCode::BadArguments)?;
+        let mut node = self.view(stage, tree, &s.path).ok_or(ErrorCode::NoNode)?;
+        if !self.allowed(&node, perms::WRITE, auth) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let new_len = s.data.as_ref().map_or(0, |d| d.len()) as i64;
+        if self.cfg.enforce_quota && tree.quota_exceeded(&s.path, 0, new_len - node.data_len) {
+            return Err(ErrorCode::QuotaExceeded);
+        }
+        if s.version != -1 && s.version != node.stat.version {
+            return Err(ErrorCode::BadVersion);
+        }
+        node.stat.version = node.stat.version.wrapping_add(1);
+        node.data_len = new_len;
+        let version = node.stat.version;
+        stage.nodes.insert(s.path.clone(), Some(node));
+        Ok(TxnOp::SetData { path: s.path.clone(), data: s.data.clone(), version })
+    }
+
+    fn set_acl(
+        &mut self,
+        stage: &mut Stage,
+        tree: &DataTree,
+        session: i64,
+        auth: &AuthInfo,
+        s: &SetAclRequest,
+    ) -> Result<TxnOp, ErrorCode> {
+        self.session_check(session)?;
+        validate(&s.path).map_err(|_| ErrorCode::BadArguments)?;
+        let acl = acl::fixup(&s.acl, auth)?;
+        let mut node = self.view(stage, tree, &s.path).ok_or(ErrorCode::NoNode)?;
+        if !self.allowed(&node, perms::ADMIN, auth) {
+            return Err(ErrorCode::NoAuth);
+        }
+        if s.version != -1 && s.version != node.stat.aversion {
+            return Err(ErrorCode::BadVersion);
+        }
+        node.stat.aversion = node.stat.aversion.wrapping_add(1);
+        node.acl = acl.clone();
+        let version = node.stat.aversion;
+        stage.nodes.insert(s.path.clone(), Some(node));
+        Ok(TxnOp::SetAcl { path: s.path.clone(), acl, version })
+    }
+
+    fn check(&self, stage: &mut Stage, tree: &DataTree, auth: &AuthInfo, c: &CheckVersionRequest) -> Result<TxnOp, ErrorCode> {
+        validate(&c.path).map_err(|_| ErrorCode::BadArguments)?;
+        let node = self.view(stage, tree, &c.path).ok_or(ErrorCode::NoNode)?;
+        if !self.allowed(&node, perms::READ, auth) {
+            return Err(ErrorCode::NoAuth);
+        }
+        if c.version != -1 && c.version != node.stat.version {
+            return Err(ErrorCode::BadVersion);
+        }
+        Ok(TxnOp::Check { path: c.path.clone(), version: c.version })
+    }
+}

@@ -1,0 +1,71 @@
+//! Read operations with ZooKeeper's checks. Watch registration is the caller's: it must happen
+//! at the same point in the apply order as the read itself.
+
+use crate::acl::{self, AuthInfo};
+use crate::tree::DataTree;
+use paddock_proto::{perms, Acl, ErrorCode, Stat};
+
+impl DataTree {
+    /// exists: NUL in the path is BADARGUMENTS; a missing node is NONODE; a node the caller may
+    /// not read is NOAUTH.
+    pub fn exists(&self, path: &str, auth: &AuthInfo, skip_acl: bool) -> Result<Stat, ErrorCode> {
+        if path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
+        if !self.allowed(id, perms::READ, auth, skip_acl) {
+            return Err(ErrorCode::NoAuth);
+        }
+        Ok(self.stat(id))
+    }
+
+    /// getData.
+    pub fn get_data(&self, path: &str, auth: &AuthInfo, skip_acl: bool) -> Result<(Option<Vec<u8>>, Stat), ErrorCode> {
+        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
+        if !self.allowed(id, perms::READ, auth, skip_acl) {
+            return Err(ErrorCode::NoAuth);
+        }
+        Ok((self.data(id).map(|d| d.to_vec()), self.stat(id)))
+    }
+
+    /// getChildren / getChildren2.
+    pub fn get_children(&self, path: &str, auth: &AuthInfo, skip_acl: bool) -> Result<(Vec<String>, Stat), ErrorCode> {
+        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
+        if !self.allowed(id, perms::READ, auth, skip_acl) {
+            return Err(ErrorCode::NoAuth);
+        }
+        Ok((self.children(id), self.stat(id)))
+    }
+
+    /// getACL: READ or ADMIN suffices; without ADMIN digest ids are masked.
+    pub fn get_acl(&self, path: &str, auth: &AuthInfo, skip_acl: bool) -> Result<(Vec<Acl>, Stat), ErrorCode> {
+        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
+        let list = self.acl(id);
+        let admin = acl::check(list, perms::ADMIN, auth, skip_acl);
+        if !admin && !acl::check(list, perms::READ, auth, skip_acl) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let shown = if admin { list.to_vec() } else { acl::masked(list) };
+        Ok((shown, self.stat(id)))
+    }
+
+    /// getAllChildrenNumber: every descendant.
+    pub fn all_children_number(&self, path: &str, auth: &AuthInfo, skip_acl: bool) -> Result<i32, ErrorCode> {
+        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
+        if !self.allowed(id, perms::READ, auth, skip_acl) {
+            return Err(ErrorCode::NoAuth);
+        }
+        Ok(self.descendants(id) as i32)
+    }
+
+    /// getEphemerals: the session's ephemerals whose path starts with `prefix` (all when the
+    /// prefix is empty or `/`).
+    pub fn ephemerals_with_prefix(&self, session: i64, prefix: &str) -> Vec<String> {
+        let all = self.ephemerals_of(session);
+        let p = prefix.trim();
+        if p.is_empty() || p == "/" {
+            return all;
+        }
+        all.into_iter().filter(|e| e.starts_with(prefix)).collect()
+    }
+}
