@@ -25,8 +25,11 @@ fn init_logging() {
         .init();
 }
 
+/// `-Dname=value` properties, in the order given.
+type Props = Vec<(String, String)>;
+
 /// Splits `paddock server` arguments into `-D` properties and the optional config file.
-fn server_args(args: &[String]) -> Result<(Vec<(String, String)>, Option<PathBuf>)> {
+fn server_args(args: &[String]) -> Result<(Props, Option<PathBuf>)> {
     let mut props = Vec::new();
     let mut file = None;
     for a in args {
@@ -55,19 +58,28 @@ fn main() -> Result<()> {
             init_logging();
             let (props, file) = server_args(&args[1..])?;
             let cfg = Config::load(file.as_deref(), &props).context("invalid configuration")?;
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(paddock_server::run(cfg))?;
             Ok(())
         }
         "version" | "--version" | "-V" => {
-            println!("paddock {} (ZooKeeper 3.8 protocol)", env!("CARGO_PKG_VERSION"));
+            println!(
+                "paddock {} (ZooKeeper 3.8 protocol)",
+                env!("CARGO_PKG_VERSION")
+            );
             Ok(())
         }
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
         }
-        "cli" | "bench" | "sim" | "lock" | "elect" => {
+        "bench" => {
+            init_logging();
+            paddock_bench::main(&args[1..])
+        }
+        "cli" | "sim" | "lock" | "elect" => {
             bail!("'paddock {cmd}' is not built yet; see the open issues")
         }
         other => {

@@ -282,7 +282,10 @@ impl CreateMode {
     }
     /// Owned by a session and deleted with it.
     pub fn is_ephemeral(self) -> bool {
-        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
+        matches!(
+            self,
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential
+        )
     }
     /// Gets a 10-digit suffix.
     pub fn is_sequential(self) -> bool {
@@ -299,6 +302,9 @@ impl CreateMode {
     }
     /// Deleted when childless and unmodified for its TTL.
     pub fn is_ttl(self) -> bool {
-        matches!(self, CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl)
+        matches!(
+            self,
+            CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl
+        )
     }
 }

@@ -21,7 +21,10 @@ pub fn frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
     }
     let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
     if len < 0 || len as usize > max {
-        return Err(FrameError::BadLength { len: len as i64, max });
+        return Err(FrameError::BadLength {
+            len: len as i64,
+            max,
+        });
     }
     Ok(Some(len as usize))
 }
@@ -46,5 +49,8 @@ pub const FOUR_LETTER_WORDS: [&str; 18] = [
 /// The four-letter word these first four bytes spell, if any.
 pub fn four_letter_word(first: &[u8]) -> Option<&'static str> {
     let w = first.get(..4)?;
-    FOUR_LETTER_WORDS.iter().copied().find(|c| c.as_bytes() == w)
+    FOUR_LETTER_WORDS
+        .iter()
+        .copied()
+        .find(|c| c.as_bytes() == w)
 }

@@ -75,7 +75,18 @@ mod tests {
         for ok in ["/", "/a", "/a/b", "/a.b", "/...", "/zookeeper", "/a b"] {
             assert!(validate(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "/a/", "//", "/a//b", "/.", "/a/..", "/a\0", "/a\u{1}", "/\u{E000}"] {
+        for bad in [
+            "",
+            "a",
+            "/a/",
+            "//",
+            "/a//b",
+            "/.",
+            "/a/..",
+            "/a\0",
+            "/a\u{1}",
+            "/\u{E000}",
+        ] {
             assert!(validate(bad).is_err(), "{bad:?}");
         }
     }

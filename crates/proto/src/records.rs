@@ -40,14 +40,20 @@ record! {
 impl Id {
     /// Builds an identity.
     pub fn new(scheme: impl Into<String>, id: impl Into<String>) -> Self {
-        Id { scheme: scheme.into(), id: id.into() }
+        Id {
+            scheme: scheme.into(),
+            id: id.into(),
+        }
     }
 }
 
 impl Acl {
     /// Builds an ACL entry.
     pub fn new(perms: i32, scheme: &str, id: &str) -> Self {
-        Acl { perms, id: Id::new(scheme, id) }
+        Acl {
+            perms,
+            id: Id::new(scheme, id),
+        }
     }
     /// `[ALL, world:anyone]`.
     pub fn open_unsafe() -> Vec<Acl> {
@@ -107,7 +113,11 @@ impl Record for ConnectRequest {
             timeout: r.read_i32()?,
             session_id: r.read_i64()?,
             passwd: r.read_buffer_opt()?.unwrap_or_default().to_vec(),
-            read_only: if r.remaining() > 0 { Some(r.read_bool()?) } else { None },
+            read_only: if r.remaining() > 0 {
+                Some(r.read_bool()?)
+            } else {
+                None
+            },
         })
     }
 }
@@ -140,7 +150,11 @@ impl Record for ConnectResponse {
             timeout: r.read_i32()?,
             session_id: r.read_i64()?,
             passwd: r.read_buffer_opt()?.unwrap_or_default().to_vec(),
-            read_only: if r.remaining() > 0 { Some(r.read_bool()?) } else { None },
+            read_only: if r.remaining() > 0 {
+                Some(r.read_bool()?)
+            } else {
+                None
+            },
         })
     }
 }

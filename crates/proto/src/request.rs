@@ -45,10 +45,24 @@ impl Create {
     fn decode(kind: CreateKind, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         if kind == CreateKind::Ttl {
             let c = CreateTtlRequest::decode(r)?;
-            Ok(Create { kind, path: c.path, data: c.data, acl: c.acl, flags: c.flags, ttl: c.ttl })
+            Ok(Create {
+                kind,
+                path: c.path,
+                data: c.data,
+                acl: c.acl,
+                flags: c.flags,
+                ttl: c.ttl,
+            })
         } else {
             let c = CreateRequest::decode(r)?;
-            Ok(Create { kind, path: c.path, data: c.data, acl: c.acl, flags: c.flags, ttl: -1 })
+            Ok(Create {
+                kind,
+                path: c.path,
+                data: c.data,
+                acl: c.acl,
+                flags: c.flags,
+                ttl: -1,
+            })
         }
     }
 
@@ -219,24 +233,49 @@ impl Request {
                 for o in ops {
                     match o {
                         MultiOp::Create(c) => {
-                            MultiHeader { op: c.kind.opcode(), done: false, err: -1 }.encode(buf);
+                            MultiHeader {
+                                op: c.kind.opcode(),
+                                done: false,
+                                err: -1,
+                            }
+                            .encode(buf);
                             c.encode(buf);
                         }
                         MultiOp::Delete(d) => {
-                            MultiHeader { op: op::DELETE, done: false, err: -1 }.encode(buf);
+                            MultiHeader {
+                                op: op::DELETE,
+                                done: false,
+                                err: -1,
+                            }
+                            .encode(buf);
                             d.encode(buf);
                         }
                         MultiOp::SetData(d) => {
-                            MultiHeader { op: op::SET_DATA, done: false, err: -1 }.encode(buf);
+                            MultiHeader {
+                                op: op::SET_DATA,
+                                done: false,
+                                err: -1,
+                            }
+                            .encode(buf);
                             d.encode(buf);
                         }
                         MultiOp::Check(d) => {
-                            MultiHeader { op: op::CHECK, done: false, err: -1 }.encode(buf);
+                            MultiHeader {
+                                op: op::CHECK,
+                                done: false,
+                                err: -1,
+                            }
+                            .encode(buf);
                             d.encode(buf);
                         }
                     }
                 }
-                MultiHeader { op: -1, done: true, err: -1 }.encode(buf);
+                MultiHeader {
+                    op: -1,
+                    done: true,
+                    err: -1,
+                }
+                .encode(buf);
             }
             Request::MultiRead(ops) => {
                 for o in ops {
@@ -244,10 +283,24 @@ impl Request {
                         ReadOp::GetChildren(p) => (op::GET_CHILDREN, p),
                         ReadOp::GetData(p) => (op::GET_DATA, p),
                     };
-                    MultiHeader { op: code, done: false, err: -1 }.encode(buf);
-                    PathWatchRequest { path: path.clone(), watch: false }.encode(buf);
+                    MultiHeader {
+                        op: code,
+                        done: false,
+                        err: -1,
+                    }
+                    .encode(buf);
+                    PathWatchRequest {
+                        path: path.clone(),
+                        watch: false,
+                    }
+                    .encode(buf);
                 }
-                MultiHeader { op: -1, done: true, err: -1 }.encode(buf);
+                MultiHeader {
+                    op: -1,
+                    done: true,
+                    err: -1,
+                }
+                .encode(buf);
             }
             Request::Reconfig(x) => x.encode(buf),
             Request::CheckWatches(x) | Request::RemoveWatches(x) => x.encode(buf),
@@ -345,7 +398,12 @@ pub fn encode_multi_response<B: BufMut>(results: &[OpResult], buf: &mut B) {
             OpResult::GetData(..) => (op::GET_DATA, 0),
             OpResult::Error(e) => (op::ERROR, *e),
         };
-        MultiHeader { op: code, done: false, err }.encode(buf);
+        MultiHeader {
+            op: code,
+            done: false,
+            err,
+        }
+        .encode(buf);
         match res {
             OpResult::Create(p) => CreateResponse { path: p.clone() }.encode(buf),
             OpResult::Create2(p, s) => {
@@ -362,7 +420,12 @@ pub fn encode_multi_response<B: BufMut>(results: &[OpResult], buf: &mut B) {
             OpResult::Error(e) => ErrorResponse { err: *e }.encode(buf),
         }
     }
-    MultiHeader { op: -1, done: true, err: -1 }.encode(buf);
+    MultiHeader {
+        op: -1,
+        done: true,
+        err: -1,
+    }
+    .encode(buf);
 }
 
 /// Decodes a multi/multiRead reply body (clients and tests).

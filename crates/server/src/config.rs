@@ -14,7 +14,12 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("{source_name}:{line}: {key}: {msg}")]
-    BadValue { source_name: String, line: usize, key: String, msg: String },
+    BadValue {
+        source_name: String,
+        line: usize,
+        key: String,
+        msg: String,
+    },
     #[error("cannot read {path}: {err}")]
     Read { path: String, err: std::io::Error },
     #[error("{0}")]
@@ -116,10 +121,17 @@ impl Default for Config {
 
 /// Keys ZooKeeper knows that Paddock accepts and ignores without a warning because they only
 /// tune the JVM, logging or features that make no difference here.
-const QUIET: &[&str] = &["electionAlg", "localSessionsEnabled", "localSessionsUpgradingEnabled", "preAllocSize"];
+const QUIET: &[&str] = &[
+    "electionAlg",
+    "localSessionsEnabled",
+    "localSessionsUpgradingEnabled",
+    "preAllocSize",
+];
 
 fn parse_num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
-    v.trim().parse::<T>().map_err(|_| format!("'{v}' is not a valid number"))
+    v.trim()
+        .parse::<T>()
+        .map_err(|_| format!("'{v}' is not a valid number"))
 }
 
 fn parse_bool(v: &str) -> Result<bool, String> {
@@ -131,7 +143,9 @@ fn parse_bool(v: &str) -> Result<bool, String> {
 }
 
 fn parse_server(id: &str, v: &str) -> Result<ServerSpec, String> {
-    let id: u64 = id.parse().map_err(|_| format!("server id '{id}' is not a number"))?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| format!("server id '{id}' is not a number"))?;
     let (addr, client) = match v.split_once(';') {
         Some((a, c)) => (a, Some(c)),
         None => (v, None),
@@ -160,17 +174,29 @@ fn parse_server(id: &str, v: &str) -> Result<ServerSpec, String> {
             })
         }
     };
-    Ok(ServerSpec { id, host: parts[0].trim().to_owned(), quorum_port, election_port, observer, client_addr })
+    Ok(ServerSpec {
+        id,
+        host: parts[0].trim().to_owned(),
+        quorum_port,
+        election_port,
+        observer,
+        client_addr,
+    })
 }
 
 impl Config {
     /// Builds a configuration from an optional zoo.cfg and `-D` properties (later wins).
-    pub fn load(file: Option<&std::path::Path>, props: &[(String, String)]) -> Result<Config, ConfigError> {
+    pub fn load(
+        file: Option<&std::path::Path>,
+        props: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
         let mut entries: Vec<(String, String, Origin)> = Vec::new();
         let mut from_file = false;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|err| ConfigError::Read { path: path.display().to_string(), err })?;
+            let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
+                path: path.display().to_string(),
+                err,
+            })?;
             from_file = true;
             for (i, line) in text.lines().enumerate() {
                 let l = line.trim();
@@ -187,13 +213,23 @@ impl Config {
                 entries.push((
                     k.to_owned(),
                     v.to_owned(),
-                    Origin { source_name: path.display().to_string(), line: i + 1 },
+                    Origin {
+                        source_name: path.display().to_string(),
+                        line: i + 1,
+                    },
                 ));
             }
         }
         for (k, v) in props {
             let key = k.strip_prefix("zookeeper.").unwrap_or(k);
-            entries.push((key.to_owned(), v.clone(), Origin { source_name: format!("-D{k}"), line: 0 }));
+            entries.push((
+                key.to_owned(),
+                v.clone(),
+                Origin {
+                    source_name: format!("-D{k}"),
+                    line: 0,
+                },
+            ));
         }
         let mut c = Config::default();
         if from_file {
@@ -225,15 +261,24 @@ impl Config {
                 }
                 "clientPort" => c.client_port = parse_num(v).map_err(bad)?,
                 "clientPortAddress" => {
-                    c.client_port_address = v.parse().map_err(|_| bad(format!("'{v}' is not an IP address")))?
+                    c.client_port_address = v
+                        .parse()
+                        .map_err(|_| bad(format!("'{v}' is not an IP address")))?
                 }
                 "maxClientCnxns" => c.max_client_cnxns = parse_num(v).map_err(bad)?,
                 "minSessionTimeout" => min_set = Some(parse_num::<i64>(v).map_err(bad)?),
                 "maxSessionTimeout" => max_set = Some(parse_num::<i64>(v).map_err(bad)?),
                 "4lw.commands.whitelist" => {
-                    let list: Vec<String> =
-                        v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
-                    c.four_letter_whitelist = if list.iter().any(|s| s == "*") { None } else { Some(list) };
+                    let list: Vec<String> = v
+                        .split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    c.four_letter_whitelist = if list.iter().any(|s| s == "*") {
+                        None
+                    } else {
+                        Some(list)
+                    };
                 }
                 "extendedTypesEnabled" => c.extended_types = parse_bool(v).map_err(bad)?,
                 "enforceQuota" => c.enforce_quota = parse_bool(v).map_err(bad)?,
@@ -247,8 +292,12 @@ impl Config {
                         return Err(bad("must be at least 1024".into()));
                     }
                 }
-                "znode.container.checkIntervalMs" => c.container_check_interval_ms = parse_num(v).map_err(bad)?,
-                "znode.container.maxPerMinute" => c.container_max_per_minute = parse_num(v).map_err(bad)?,
+                "znode.container.checkIntervalMs" => {
+                    c.container_check_interval_ms = parse_num(v).map_err(bad)?
+                }
+                "znode.container.maxPerMinute" => {
+                    c.container_max_per_minute = parse_num(v).map_err(bad)?
+                }
                 "znode.container.maxNeverUsedIntervalMs" => {
                     c.container_max_never_used_ms = parse_num(v).map_err(bad)?
                 }
@@ -270,8 +319,12 @@ impl Config {
                 "autopurge.snapRetainCount" => {
                     c.autopurge_snap_retain_count = parse_num::<u32>(v).map_err(bad)?.max(3)
                 }
-                "autopurge.purgeInterval" => c.autopurge_purge_interval = parse_num(v).map_err(bad)?,
-                "globalOutstandingLimit" => c.global_outstanding_limit = parse_num(v).map_err(bad)?,
+                "autopurge.purgeInterval" => {
+                    c.autopurge_purge_interval = parse_num(v).map_err(bad)?
+                }
+                "globalOutstandingLimit" => {
+                    c.global_outstanding_limit = parse_num(v).map_err(bad)?
+                }
                 k if k.starts_with("server.") => {
                     let spec = parse_server(&k["server.".len()..], v).map_err(bad)?;
                     if c.servers.iter().any(|s| s.id == spec.id) {
@@ -280,14 +333,18 @@ impl Config {
                     c.servers.push(spec);
                 }
                 k if QUIET.contains(&k) => {}
-                _ => tracing::warn!(key = %k, value = %v, from = %origin.source_name, "setting not implemented by Paddock; ignored"),
+                _ => {
+                    tracing::warn!(key = %k, value = %v, from = %origin.source_name, "setting not implemented by Paddock; ignored")
+                }
             }
         }
         if !data_log_dir_set {
             c.data_log_dir = c.data_dir.clone();
         }
         if c.tick_time == 0 {
-            return Err(ConfigError::Invalid("tickTime must be greater than 0".into()));
+            return Err(ConfigError::Invalid(
+                "tickTime must be greater than 0".into(),
+            ));
         }
         c.min_session_timeout = match min_set {
             Some(m) if m > 0 => m as u32,
@@ -310,7 +367,10 @@ impl Config {
         for s in &c.servers {
             for p in [s.quorum_port, s.election_port] {
                 if !ports.insert((s.host.clone(), p)) {
-                    return Err(ConfigError::Invalid(format!("port {p} on {} is used twice in server.N lines", s.host)));
+                    return Err(ConfigError::Invalid(format!(
+                        "port {p} on {} is used twice in server.N lines",
+                        s.host
+                    )));
                 }
             }
         }
@@ -346,7 +406,10 @@ mod tests {
                 let p = std::env::temp_dir().join(format!(
                     "paddock-cfg-{}-{}.cfg",
                     std::process::id(),
-                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_nanos()
                 ));
                 std::fs::write(&p, text).unwrap();
                 TempPath(p)
@@ -362,7 +425,10 @@ mod tests {
     #[test]
     fn parses_kazoo_style_config() {
         let f = write("\ntickTime=2000\ndataDir=/tmp/x\nclientPort=20000\nmaxClientCnxns=0\nserverCnxnFactory=org.Foo\n4lw.commands.whitelist=*\nserver.1=localhost:20002:20001:participant\n");
-        let props = vec![("zookeeper.DigestAuthenticationProvider.superDigest".into(), "super:abc".into())];
+        let props = vec![(
+            "zookeeper.DigestAuthenticationProvider.superDigest".into(),
+            "super:abc".into(),
+        )];
         let c = Config::load(Some(&f.0), &props).unwrap();
         assert_eq!(c.client_port, 20000);
         assert_eq!(c.min_session_timeout, 4000);

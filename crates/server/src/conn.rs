@@ -5,7 +5,9 @@ use crate::conn_shared::{ConnId, ConnShared, OutMsg, Outbound};
 use crate::core::CoreMsg;
 use bytes::{Buf, BytesMut};
 use paddock_proto::frame::{four_letter_word, take_frame};
-use paddock_proto::{ConnectRequest, DecodeError, ErrorCode, Reader, Record, Request, RequestHeader};
+use paddock_proto::{
+    ConnectRequest, DecodeError, ErrorCode, Reader, Record, Request, RequestHeader,
+};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -16,8 +18,6 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 
-/// How long a connection may take to send its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Read granularity: a frame's buffer grows by this much as bytes arrive, never to the length
 /// a client announces.
 const READ_CHUNK: usize = 64 * 1024;
@@ -46,7 +46,13 @@ async fn fill(rd: &mut OwnedReadHalf, buf: &mut BytesMut) -> Result<bool, std::i
     Ok(rd.read_buf(buf).await? > 0)
 }
 
-async fn writer(wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<OutMsg>, shared: Arc<ConnShared>) {
+async fn writer(
+    wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<OutMsg>,
+    shared: Arc<ConnShared>,
+    conn: ConnId,
+    core: mpsc::Sender<CoreMsg>,
+) {
     let mut w = BufWriter::with_capacity(64 * 1024, wr);
     'outer: while let Some(msg) = rx.recv().await {
         let mut next = Some(msg);
@@ -71,19 +77,41 @@ async fn writer(wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<OutMsg>, sha
             break;
         }
         shared.drained.notify_waiters();
+        if shared.queued.load(Ordering::Acquire) <= crate::conn_shared::OUTBOUND_LIMIT
+            && shared.wants_drain.swap(false, Ordering::AcqRel)
+            && core.send(CoreMsg::Drained { conn }).await.is_err()
+        {
+            break;
+        }
     }
     let _ = w.shutdown().await;
     shared.mark_closed();
 }
 
+/// Limits a connection lives under.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// The largest frame accepted (`jute.maxbuffer`).
+    pub max_frame: usize,
+    /// How long a connection may take to complete its handshake.
+    pub handshake_timeout: Duration,
+}
+
 /// Serves one accepted connection until it closes.
-pub async fn serve(stream: TcpStream, addr: SocketAddr, id: ConnId, core: mpsc::Sender<CoreMsg>, max_frame: usize) {
+pub async fn serve(
+    stream: TcpStream,
+    addr: SocketAddr,
+    id: ConnId,
+    core: mpsc::Sender<CoreMsg>,
+    limits: ConnLimits,
+) {
+    let handshake_timeout = limits.handshake_timeout;
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let mut buf = BytesMut::with_capacity(4096);
 
     // The first four bytes decide between a four-letter word and a handshake.
-    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+    let first = tokio::time::timeout(handshake_timeout, async {
         while buf.len() < 4 {
             if !fill(&mut rd, &mut buf).await? {
                 return Ok::<bool, std::io::Error>(false);
@@ -96,13 +124,17 @@ pub async fn serve(stream: TcpStream, addr: SocketAddr, id: ConnId, core: mpsc::
         Ok(Ok(true)) => {}
         Ok(_) => return,
         Err(_) => {
-            info!(%addr, "closing connection: no data within {HANDSHAKE_TIMEOUT:?}");
+            info!(%addr, "closing connection: no data within {handshake_timeout:?}");
             return;
         }
     }
     if let Some(cmd) = four_letter_word(&buf[..4]) {
         let (tx, rx) = oneshot::channel();
-        if core.send(CoreMsg::FourLetter { cmd, reply: tx }).await.is_ok() {
+        if core
+            .send(CoreMsg::FourLetter { cmd, reply: tx })
+            .await
+            .is_ok()
+        {
             if let Ok(text) = rx.await {
                 let _ = wr.write_all(text.as_bytes()).await;
             }
@@ -113,12 +145,23 @@ pub async fn serve(stream: TcpStream, addr: SocketAddr, id: ConnId, core: mpsc::
 
     let shared = Arc::new(ConnShared::default());
     let (tx, rx) = mpsc::unbounded_channel();
-    let out = Outbound { tx, shared: shared.clone() };
-    tokio::spawn(writer(wr, rx, shared.clone()));
-    if core.send(CoreMsg::NewConn { conn: id, addr, out: out.clone() }).await.is_err() {
+    let out = Outbound {
+        tx,
+        shared: shared.clone(),
+    };
+    tokio::spawn(writer(wr, rx, shared.clone(), id, core.clone()));
+    if core
+        .send(CoreMsg::NewConn {
+            conn: id,
+            addr,
+            out: out.clone(),
+        })
+        .await
+        .is_err()
+    {
         return;
     }
-    let result = read_loop(&mut rd, &mut buf, id, &core, &shared, max_frame).await;
+    let result = read_loop(&mut rd, &mut buf, id, &core, &shared, limits).await;
     match &result {
         Ok(()) => debug!(conn = id, %addr, "client closed the connection"),
         Err(e) => info!(conn = id, %addr, reason = %e, "closing connection"),
@@ -133,10 +176,14 @@ async fn read_loop(
     id: ConnId,
     core: &mpsc::Sender<CoreMsg>,
     shared: &ConnShared,
-    max_frame: usize,
+    limits: ConnLimits,
 ) -> Result<(), ConnError> {
+    let ConnLimits {
+        max_frame,
+        handshake_timeout,
+    } = limits;
     // Handshake.
-    let connect = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+    let connect = tokio::time::timeout(handshake_timeout, async {
         loop {
             if let Some(f) = take_frame(buf, max_frame)? {
                 return Ok::<_, ConnError>(Some(f));
@@ -147,13 +194,19 @@ async fn read_loop(
         }
     })
     .await
-    .map_err(|_| ConnError::HandshakeTimeout(HANDSHAKE_TIMEOUT))??;
+    .map_err(|_| ConnError::HandshakeTimeout(handshake_timeout))??;
     let Some(frame) = connect else { return Ok(()) };
     let req = ConnectRequest::decode(&mut Reader::new(&frame)).map_err(ConnError::Handshake)?;
-    core.send(CoreMsg::Connect { conn: id, req }).await.map_err(|_| ConnError::CoreGone)?;
+    core.send(CoreMsg::Connect { conn: id, req })
+        .await
+        .map_err(|_| ConnError::CoreGone)?;
 
     loop {
         while let Some(frame) = take_frame(buf, max_frame)? {
+            wait_until_drained(shared).await;
+            if shared.closed.load(Ordering::Acquire) {
+                return Ok(());
+            }
             let mut r = Reader::new(&frame);
             let hdr = RequestHeader::decode(&mut r).map_err(ConnError::Header)?;
             let req = match Request::decode(hdr.op, r.rest()) {
@@ -165,22 +218,24 @@ async fn read_loop(
                 }
             };
             // A top-level `check` is only valid inside a multi; ZooKeeper answers UNIMPLEMENTED.
-            let req = if hdr.op == paddock_proto::op::CHECK { Err(ErrorCode::Unimplemented) } else { req };
+            let req = if hdr.op == paddock_proto::op::CHECK {
+                Err(ErrorCode::Unimplemented)
+            } else {
+                req
+            };
             shared.in_flight.fetch_add(1, Ordering::AcqRel);
-            core.send(CoreMsg::Request { conn: id, xid: hdr.xid, op: hdr.op, req }).await.map_err(|_| ConnError::CoreGone)?;
+            core.send(CoreMsg::Request {
+                conn: id,
+                xid: hdr.xid,
+                op: hdr.op,
+                req,
+            })
+            .await
+            .map_err(|_| ConnError::CoreGone)?;
         }
-        // Stop reading while the client is not taking its replies.
-        loop {
-            let drained = shared.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            if shared.closed.load(Ordering::Acquire) {
-                return Ok(());
-            }
-            if !shared.congested() {
-                break;
-            }
-            drained.await;
+        wait_until_drained(shared).await;
+        if shared.closed.load(Ordering::Acquire) {
+            return Ok(());
         }
         let closed = shared.close_notify.notified();
         tokio::select! {
@@ -196,5 +251,18 @@ async fn read_loop(
             buf.clear();
         }
         let _ = buf.remaining();
+    }
+}
+
+/// Stops reading while the client is not taking its replies.
+async fn wait_until_drained(shared: &ConnShared) {
+    loop {
+        let drained = shared.drained.notified();
+        tokio::pin!(drained);
+        drained.as_mut().enable();
+        if shared.closed.load(Ordering::Acquire) || !shared.congested() {
+            return;
+        }
+        drained.await;
     }
 }

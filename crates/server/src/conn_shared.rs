@@ -35,6 +35,8 @@ pub struct ConnShared {
     pub closed: AtomicBool,
     /// Wakes the reader when the connection is closing.
     pub close_notify: Notify,
+    /// The core holds reads of this connection until its writer catches up.
+    pub wants_drain: AtomicBool,
 }
 
 impl ConnShared {

@@ -13,13 +13,16 @@ use crate::session::{java_password, Sessions};
 use crate::stats::Stats;
 use bytes::{BufMut, Bytes, BytesMut};
 use paddock_proto::{
-    event, op, state, xid, AddWatchRequest, ClientInfo, ConnectRequest, ConnectResponse, Create2Response,
-    CreateKind, CreateResponse, ErrorCode, ErrorResponse, GetAclResponse, GetAllChildrenNumberResponse,
-    GetChildren2Response, GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, MultiOp, OpResult,
-    PathRequest, ReadOp, Record, ReplyHeader, Request, SetWatches2, Stat, StatResponse, WatcherEvent,
-    WhoAmIResponse,
+    event, op, state, xid, AddWatchRequest, ClientInfo, ConnectRequest, ConnectResponse,
+    Create2Response, CreateKind, CreateResponse, ErrorCode, ErrorResponse, GetAclResponse,
+    GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenResponse, GetDataResponse,
+    GetEphemeralsResponse, MultiOp, OpResult, PathRequest, ReadOp, Record, ReplyHeader, Request,
+    SetWatches2, Stat, StatResponse, WatcherEvent, WhoAmIResponse,
 };
-use paddock_tree::{digest_id, Applied, AuthInfo, DataTree, Outcome, Prep, PrepConfig, Txn, WatchKind, WatchRegistry};
+use paddock_tree::{
+    digest_id, Applied, AuthInfo, DataTree, Outcome, Prep, PrepConfig, Txn, WatchKind,
+    WatchRegistry,
+};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,12 +34,33 @@ use tracing::{debug, info, warn};
 #[derive(Debug)]
 pub enum CoreMsg {
     /// A connection finished its first bytes and is not a four-letter word.
-    NewConn { conn: ConnId, addr: SocketAddr, out: Outbound },
-    Connect { conn: ConnId, req: ConnectRequest },
+    NewConn {
+        conn: ConnId,
+        addr: SocketAddr,
+        out: Outbound,
+    },
+    Connect {
+        conn: ConnId,
+        req: ConnectRequest,
+    },
     /// A request; `req` is the decode error code when its body could not be decoded.
-    Request { conn: ConnId, xid: i32, op: i32, req: Result<Request, ErrorCode> },
-    Closed { conn: ConnId },
-    FourLetter { cmd: &'static str, reply: oneshot::Sender<String> },
+    Request {
+        conn: ConnId,
+        xid: i32,
+        op: i32,
+        req: Result<Request, ErrorCode>,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    /// A congested connection's writer caught up: its session's queued reads may run.
+    Drained {
+        conn: ConnId,
+    },
+    FourLetter {
+        cmd: &'static str,
+        reply: oneshot::Sender<String>,
+    },
     /// The session clock: expire what is due.
     Tick,
     /// Look for emptied containers and expired TTL nodes.
@@ -66,16 +90,46 @@ pub(crate) struct Conn {
 
 /// Who waits for a transaction to be applied.
 enum Origin {
-    Client { conn: ConnId, xid: i32, req: Request, arrived: Instant },
-    Connect { conn: ConnId, session: i64 },
-    Expire { session: i64 },
+    Client {
+        conn: ConnId,
+        xid: i32,
+        req: Request,
+        arrived: Instant,
+    },
+    Connect {
+        conn: ConnId,
+        session: i64,
+    },
+    Expire {
+        session: i64,
+    },
     Internal,
 }
 
-/// An entry of a session's ordering queue.
+/// A reply ready to go out, waiting for its turn in its session's order.
+struct Done {
+    conn: ConnId,
+    frame: Bytes,
+    arrived: Instant,
+    /// Answers a counted request (not the handshake).
+    is_reply: bool,
+    close_after: bool,
+}
+
+/// An entry of a session's ordering queue. Replies leave strictly in queue order; a read runs
+/// only when it reaches the front and its connection is taking its replies.
 enum Queued {
-    Write(i64),
-    Read { conn: ConnId, xid: i32, req: Result<Request, ErrorCode>, auth: Arc<AuthInfo>, arrived: Instant },
+    Write {
+        zxid: i64,
+        done: Option<Done>,
+    },
+    Read {
+        conn: ConnId,
+        xid: i32,
+        req: Result<Request, ErrorCode>,
+        auth: Arc<AuthInfo>,
+        arrived: Instant,
+    },
 }
 
 /// The core's state.
@@ -95,7 +149,10 @@ pub struct Core {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Builds a reply frame; the body is written only when `err` is 0.
@@ -123,7 +180,12 @@ fn record_frame(r: &impl Record) -> Bytes {
 fn notification(event_type: i32, path: &str) -> Bytes {
     // ZooKeeper 3.8 sends -1 as the zxid of every notification.
     frame(xid::NOTIFICATION, -1, 0, |b| {
-        WatcherEvent { event_type, state: state::SYNC_CONNECTED, path: path.to_owned() }.encode(b)
+        WatcherEvent {
+            event_type,
+            state: state::SYNC_CONNECTED,
+            path: path.to_owned(),
+        }
+        .encode(b)
     })
 }
 
@@ -215,6 +277,11 @@ impl Core {
             CoreMsg::Connect { conn, req } => self.connect(conn, req),
             CoreMsg::Request { conn, xid, op, req } => self.request(conn, xid, op, req),
             CoreMsg::Closed { conn } => self.closed(conn),
+            CoreMsg::Drained { conn } => {
+                if let Some(sid) = self.conns.get(&conn).and_then(|c| c.session) {
+                    self.drain(sid, false);
+                }
+            }
             CoreMsg::FourLetter { cmd, reply } => {
                 let _ = reply.send(self.four_letter(cmd));
             }
@@ -241,22 +308,38 @@ impl Core {
     }
 
     fn connect(&mut self, conn: ConnId, req: ConnectRequest) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.read_only_byte = req.read_only.is_some();
         let last = self.tree.last_zxid();
         if req.last_zxid_seen > last {
             // The client has seen more than this server: it must try another one.
-            info!(conn, client_zxid = req.last_zxid_seen, server_zxid = last, "refusing a client ahead of this server");
+            info!(
+                conn,
+                client_zxid = req.last_zxid_seen,
+                server_zxid = last,
+                "refusing a client ahead of this server"
+            );
             self.close_conn(conn);
             return;
         }
-        let timeout = (req.timeout.max(0) as u32).clamp(self.cfg.min_session_timeout, self.cfg.max_session_timeout) as i32;
+        let timeout = (req.timeout.max(0) as u32)
+            .clamp(self.cfg.min_session_timeout, self.cfg.max_session_timeout)
+            as i32;
         if req.session_id == 0 {
             let sid = self.sessions.create(timeout, conn);
             c.session = Some(sid);
             let txn = self.prep.create_session(sid, timeout, now_ms());
-            self.queues.entry(sid).or_default().push_back(Queued::Write(txn.zxid));
-            self.origins.insert(txn.zxid, Origin::Connect { conn, session: sid });
+            self.queues
+                .entry(sid)
+                .or_default()
+                .push_back(Queued::Write {
+                    zxid: txn.zxid,
+                    done: None,
+                });
+            self.origins
+                .insert(txn.zxid, Origin::Connect { conn, session: sid });
             self.batch.push(txn);
             return;
         }
@@ -274,7 +357,9 @@ impl Core {
         let valid = self.sessions.get(sid).is_some_and(|s| s.live)
             && !self.prep.is_closing(sid)
             && req.passwd.as_slice() == java_password(sid).as_slice();
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if !valid {
             let resp = ConnectResponse {
                 protocol_version: 0,
@@ -284,7 +369,11 @@ impl Core {
                 read_only: c.read_only_byte.then_some(false),
             };
             c.out.send(record_frame(&resp));
-            info!(conn, session = format_args!("0x{sid:x}"), "session expired or invalid; refusing reattach");
+            info!(
+                conn,
+                session = format_args!("0x{sid:x}"),
+                "session expired or invalid; refusing reattach"
+            );
             self.close_conn(conn);
             return;
         }
@@ -298,14 +387,23 @@ impl Core {
             read_only: c.read_only_byte.then_some(false),
         };
         c.out.send(record_frame(&resp));
-        debug!(conn, session = format_args!("0x{sid:x}"), "session reattached");
+        debug!(
+            conn,
+            session = format_args!("0x{sid:x}"),
+            "session reattached"
+        );
     }
 
     fn request(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Result<Request, ErrorCode>) {
         let arrived = Instant::now();
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let Some(sid) = c.session else {
-            warn!(conn, "request before the session handshake completed; closing");
+            warn!(
+                conn,
+                "request before the session handshake completed; closing"
+            );
             self.close_conn(conn);
             return;
         };
@@ -316,16 +414,40 @@ impl Core {
         self.sessions.touch(sid);
         let auth = c.auth.clone();
         match &req {
-            Ok(r) if is_write(r) && (!self.prep.is_closing(sid) || matches!(r, Request::CloseSession)) => {
+            Ok(r)
+                if is_write(r)
+                    && (!self.prep.is_closing(sid) || matches!(r, Request::CloseSession)) =>
+            {
                 if matches!(r, Request::CloseSession) && self.prep.is_closing(sid) {
                     // Already closing: answer in order without a second close.
-                    self.enqueue_read(sid, conn, xid, Err(ErrorCode::SessionExpired), auth, arrived);
+                    self.enqueue_read(
+                        sid,
+                        conn,
+                        xid,
+                        Err(ErrorCode::SessionExpired),
+                        auth,
+                        arrived,
+                    );
                     return;
                 }
                 let r = req.expect("matched Ok");
                 let txn = self.prep.prep(&self.tree, sid, xid, &auth, now_ms(), &r);
-                self.queues.entry(sid).or_default().push_back(Queued::Write(txn.zxid));
-                self.origins.insert(txn.zxid, Origin::Client { conn, xid, req: r, arrived });
+                self.queues
+                    .entry(sid)
+                    .or_default()
+                    .push_back(Queued::Write {
+                        zxid: txn.zxid,
+                        done: None,
+                    });
+                self.origins.insert(
+                    txn.zxid,
+                    Origin::Client {
+                        conn,
+                        xid,
+                        req: r,
+                        arrived,
+                    },
+                );
                 self.batch.push(txn);
             }
             Ok(Request::Auth(p)) => {
@@ -351,16 +473,116 @@ impl Core {
         auth: Arc<AuthInfo>,
         arrived: Instant,
     ) {
-        let q = self.queues.entry(sid).or_default();
-        if q.is_empty() {
-            self.read(sid, conn, xid, req, &auth, arrived);
+        let idle = self.queues.get(&sid).is_none_or(|q| q.is_empty());
+        if idle && !self.congested(conn) {
+            let done = self.read(sid, conn, xid, req, &auth, arrived);
+            self.deliver(done);
         } else {
-            q.push_back(Queued::Read { conn, xid, req, auth, arrived });
+            self.queues.entry(sid).or_default().push_back(Queued::Read {
+                conn,
+                xid,
+                req,
+                auth,
+                arrived,
+            });
+            if idle {
+                self.drain(sid, false);
+            }
+        }
+    }
+
+    /// Whether a connection has more replies queued than it may: its reads wait.
+    fn congested(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| {
+            c.out
+                .shared
+                .queued
+                .load(std::sync::atomic::Ordering::Acquire)
+                > crate::conn_shared::OUTBOUND_LIMIT
+        })
+    }
+
+    /// Sends what is ready at the front of a session's queue, in order. With `force`, reads run
+    /// even for a congested connection (the session is ending).
+    fn drain(&mut self, sid: i64, force: bool) {
+        loop {
+            let Some(q) = self.queues.get_mut(&sid) else {
+                return;
+            };
+            match q.front_mut() {
+                None => {
+                    self.queues.remove(&sid);
+                    return;
+                }
+                Some(Queued::Write { done, .. }) => match done.take() {
+                    Some(d) => {
+                        q.pop_front();
+                        self.deliver(d);
+                    }
+                    None => return,
+                },
+                Some(Queued::Read { conn, .. }) => {
+                    let conn = *conn;
+                    if !force && self.congested(conn) {
+                        if let Some(c) = self.conns.get(&conn) {
+                            c.out
+                                .shared
+                                .wants_drain
+                                .store(true, std::sync::atomic::Ordering::Release);
+                        }
+                        // The writer may have caught up in between: look once more.
+                        if self.congested(conn) {
+                            return;
+                        }
+                    }
+                    let Some(Queued::Read {
+                        conn,
+                        xid,
+                        req,
+                        auth,
+                        arrived,
+                    }) = self.queues.get_mut(&sid).and_then(|q| q.pop_front())
+                    else {
+                        return;
+                    };
+                    let done = self.read(sid, conn, xid, req, &auth, arrived);
+                    self.deliver(done);
+                }
+            }
+        }
+    }
+
+    /// Records the reply of an applied write and sends whatever is now ready.
+    fn complete_write(&mut self, sid: i64, zxid: i64, done: Done, force: bool) {
+        if let Some(q) = self.queues.get_mut(&sid) {
+            let slot = q.iter_mut().find_map(|e| match e {
+                Queued::Write { zxid: z, done } if *z == zxid => Some(done),
+                _ => None,
+            });
+            if let Some(slot) = slot {
+                *slot = Some(done);
+                self.drain(sid, force);
+                return;
+            }
+        }
+        self.deliver(done);
+    }
+
+    fn deliver(&mut self, d: Done) {
+        if d.is_reply {
+            self.send_reply(d.conn, d.frame, d.arrived, true);
+        } else if let Some(c) = self.conns.get(&d.conn) {
+            c.out.send(d.frame);
+        }
+        if d.close_after {
+            self.close_conn(d.conn);
         }
     }
 
     fn authenticate(&mut self, conn: ConnId, scheme: &str, data: &[u8]) -> Result<(), ErrorCode> {
-        let Some(c) = self.conns.get_mut(&conn) else { return Ok(()) };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Ok(());
+        };
         let mut auth = (*c.auth).clone();
         match scheme {
             "digest" => {
@@ -382,9 +604,19 @@ impl Core {
     }
 
     /// Runs a read-like request (everything that is not a transaction) and replies.
-    fn read(&mut self, sid: i64, conn: ConnId, xid: i32, req: Result<Request, ErrorCode>, auth: &AuthInfo, arrived: Instant) {
+    fn read(
+        &mut self,
+        sid: i64,
+        conn: ConnId,
+        xid: i32,
+        req: Result<Request, ErrorCode>,
+        auth: &AuthInfo,
+        arrived: Instant,
+    ) -> Done {
         let req = match req {
-            Ok(r) if self.prep.is_closing(sid) && !matches!(r, Request::Ping) => Err(ErrorCode::SessionExpired),
+            Ok(r) if self.prep.is_closing(sid) && !matches!(r, Request::Ping) => {
+                Err(ErrorCode::SessionExpired)
+            }
             other => other,
         };
         let zxid = self.tree.last_zxid();
@@ -406,14 +638,20 @@ impl Core {
                 (f, close, opcode)
             }
         };
-        self.send_reply(conn, reply, arrived, opcode != op::PING);
-        if close_after {
-            self.close_conn(conn);
+        let _ = opcode;
+        Done {
+            conn,
+            frame: reply,
+            arrived,
+            is_reply: true,
+            close_after,
         }
     }
 
     fn send_reply(&mut self, conn: ConnId, reply: Bytes, arrived: Instant, count_latency: bool) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let lat = arrived.elapsed().as_millis() as u64;
         c.sent += 1;
         c.last_zxid = self.tree.last_zxid();
@@ -428,7 +666,14 @@ impl Core {
         c.out.reply(reply);
     }
 
-    fn exec_read(&mut self, sid: i64, conn: ConnId, xid: i32, req: Request, auth: &AuthInfo) -> (Bytes, bool) {
+    fn exec_read(
+        &mut self,
+        sid: i64,
+        conn: ConnId,
+        xid: i32,
+        req: Request,
+        auth: &AuthInfo,
+    ) -> (Bytes, bool) {
         let skip = self.cfg.skip_acl;
         let zxid = self.tree.last_zxid();
         let err = |e: ErrorCode| (frame(xid, zxid, e.code(), |_| {}), false);
@@ -451,7 +696,9 @@ impl Core {
                     if r.watch {
                         self.watches.add(conn, WatchKind::Data, &r.path);
                     }
-                    ok(frame(xid, zxid, 0, |b| GetDataResponse { data, stat }.encode(b)))
+                    ok(frame(xid, zxid, 0, |b| {
+                        GetDataResponse { data, stat }.encode(b)
+                    }))
                 }
                 Err(e) => err(e),
             },
@@ -460,7 +707,9 @@ impl Core {
                     if r.watch {
                         self.watches.add(conn, WatchKind::Child, &r.path);
                     }
-                    ok(frame(xid, zxid, 0, |b| GetChildrenResponse { children }.encode(b)))
+                    ok(frame(xid, zxid, 0, |b| {
+                        GetChildrenResponse { children }.encode(b)
+                    }))
                 }
                 Err(e) => err(e),
             },
@@ -469,23 +718,35 @@ impl Core {
                     if r.watch {
                         self.watches.add(conn, WatchKind::Child, &r.path);
                     }
-                    ok(frame(xid, zxid, 0, |b| GetChildren2Response { children, stat }.encode(b)))
+                    ok(frame(xid, zxid, 0, |b| {
+                        GetChildren2Response { children, stat }.encode(b)
+                    }))
                 }
                 Err(e) => err(e),
             },
             Request::GetAcl(r) => match self.tree.get_acl(&r.path, auth, skip) {
-                Ok((acl, stat)) => ok(frame(xid, zxid, 0, |b| GetAclResponse { acl, stat }.encode(b))),
+                Ok((acl, stat)) => ok(frame(xid, zxid, 0, |b| {
+                    GetAclResponse { acl, stat }.encode(b)
+                })),
                 Err(e) => err(e),
             },
-            Request::GetAllChildrenNumber(r) => match self.tree.all_children_number(&r.path, auth, skip) {
-                Ok(n) => ok(frame(xid, zxid, 0, |b| GetAllChildrenNumberResponse { total_number: n }.encode(b))),
-                Err(e) => err(e),
-            },
+            Request::GetAllChildrenNumber(r) => {
+                match self.tree.all_children_number(&r.path, auth, skip) {
+                    Ok(n) => ok(frame(xid, zxid, 0, |b| {
+                        GetAllChildrenNumberResponse { total_number: n }.encode(b)
+                    })),
+                    Err(e) => err(e),
+                }
+            }
             Request::GetEphemerals(r) => {
                 let ephemerals = self.tree.ephemerals_with_prefix(sid, &r.path);
-                ok(frame(xid, zxid, 0, |b| GetEphemeralsResponse { ephemerals }.encode(b)))
+                ok(frame(xid, zxid, 0, |b| {
+                    GetEphemeralsResponse { ephemerals }.encode(b)
+                }))
             }
-            Request::Sync(r) => ok(frame(xid, zxid, 0, |b| PathRequest { path: r.path }.encode(b))),
+            Request::Sync(r) => ok(frame(xid, zxid, 0, |b| {
+                PathRequest { path: r.path }.encode(b)
+            })),
             Request::WhoAmI => {
                 let client_info = auth
                     .ids
@@ -499,7 +760,9 @@ impl Core {
                         },
                     })
                     .collect();
-                ok(frame(xid, zxid, 0, |b| WhoAmIResponse { client_info }.encode(b)))
+                ok(frame(xid, zxid, 0, |b| {
+                    WhoAmIResponse { client_info }.encode(b)
+                }))
             }
             Request::AddWatch(AddWatchRequest { path, mode }) => {
                 let kind = match mode {
@@ -543,7 +806,9 @@ impl Core {
                         },
                     })
                     .collect();
-                ok(frame(xid, zxid, 0, |b| paddock_proto::encode_multi_response(&results, b)))
+                ok(frame(xid, zxid, 0, |b| {
+                    paddock_proto::encode_multi_response(&results, b)
+                }))
             }
             Request::Sasl(_) => (frame(xid, zxid, ErrorCode::AuthFailed.code(), |_| {}), true),
             // Writes never come here.
@@ -559,7 +824,9 @@ impl Core {
         for p in &w.data_watches {
             match self.tree.lookup(p) {
                 None => events.push((event::NODE_DELETED, p.clone())),
-                Some(id) if self.tree.node_stat(id).mzxid > rel => events.push((event::NODE_DATA_CHANGED, p.clone())),
+                Some(id) if self.tree.node_stat(id).mzxid > rel => {
+                    events.push((event::NODE_DATA_CHANGED, p.clone()))
+                }
                 Some(_) => self.watches.add(conn, WatchKind::Data, p),
             }
         }
@@ -613,11 +880,23 @@ impl Core {
         self.prep.reset(&self.tree);
         for txn in batch {
             match self.origins.remove(&txn.zxid) {
-                Some(Origin::Client { conn, xid, arrived, .. }) => {
-                    let f = frame(xid, self.tree.last_zxid(), ErrorCode::SystemError.code(), |_| {});
-                    self.send_reply(conn, f, arrived, true);
-                    self.close_conn(conn);
-                    self.pop_write(txn.session_id, txn.zxid);
+                Some(Origin::Client {
+                    conn, xid, arrived, ..
+                }) => {
+                    let f = frame(
+                        xid,
+                        self.tree.last_zxid(),
+                        ErrorCode::SystemError.code(),
+                        |_| {},
+                    );
+                    let done = Done {
+                        conn,
+                        frame: f,
+                        arrived,
+                        is_reply: true,
+                        close_after: true,
+                    };
+                    self.complete_write(txn.session_id, txn.zxid, done, true);
                 }
                 Some(Origin::Connect { conn, session }) => {
                     self.sessions.remove(session);
@@ -634,14 +913,25 @@ impl Core {
         self.prep.applied(txn.zxid);
         self.fire(&applied);
         match self.origins.remove(&txn.zxid) {
-            Some(Origin::Client { conn, xid, req, arrived }) => {
+            Some(Origin::Client {
+                conn,
+                xid,
+                req,
+                arrived,
+            }) => {
                 let f = reply_for_write(xid, txn.zxid, &req, &applied);
-                self.send_reply(conn, f, arrived, true);
-                if let Request::CloseSession = req {
+                let closing = matches!(req, Request::CloseSession);
+                let done = Done {
+                    conn,
+                    frame: f,
+                    arrived,
+                    is_reply: true,
+                    close_after: closing,
+                };
+                self.complete_write(txn.session_id, txn.zxid, done, closing);
+                if closing {
                     self.end_session(txn.session_id);
-                    self.close_conn(conn);
                 }
-                self.pop_write(txn.session_id, txn.zxid);
             }
             Some(Origin::Connect { conn, session }) => {
                 self.sessions.mark_live(session);
@@ -653,10 +943,20 @@ impl Core {
                         passwd: java_password(session).to_vec(),
                         read_only: c.read_only_byte.then_some(false),
                     };
-                    c.out.send(record_frame(&resp));
-                    debug!(conn, session = format_args!("0x{session:x}"), "session established");
+                    let done = Done {
+                        conn,
+                        frame: record_frame(&resp),
+                        arrived: Instant::now(),
+                        is_reply: false,
+                        close_after: false,
+                    };
+                    debug!(
+                        conn,
+                        session = format_args!("0x{session:x}"),
+                        "session established"
+                    );
+                    self.complete_write(session, txn.zxid, done, false);
                 }
-                self.pop_write(session, txn.zxid);
             }
             Some(Origin::Expire { session }) => {
                 info!(session = format_args!("0x{session:x}"), "session expired");
@@ -672,31 +972,6 @@ impl Core {
     fn end_session(&mut self, session: i64) {
         self.sessions.remove(session);
         self.queues.remove(&session);
-    }
-
-    /// The write with this zxid was answered: answer the reads queued behind it.
-    fn pop_write(&mut self, session: i64, zxid: i64) {
-        let Some(q) = self.queues.get_mut(&session) else { return };
-        if let Some(Queued::Write(z)) = q.front() {
-            if *z == zxid {
-                q.pop_front();
-            }
-        }
-        loop {
-            let Some(q) = self.queues.get_mut(&session) else { return };
-            match q.front() {
-                Some(Queued::Read { .. }) => {
-                    if let Some(Queued::Read { conn, xid, req, auth, arrived }) = q.pop_front() {
-                        self.read(session, conn, xid, req, &auth, arrived);
-                    }
-                }
-                Some(Queued::Write(_)) => return,
-                None => {
-                    self.queues.remove(&session);
-                    return;
-                }
-            }
-        }
     }
 
     fn fire(&mut self, applied: &Applied) {
@@ -720,14 +995,16 @@ impl Core {
                 continue;
             }
             let txn = self.prep.close_session(&self.tree, sid, 0, now_ms());
-            self.origins.insert(txn.zxid, Origin::Expire { session: sid });
+            self.origins
+                .insert(txn.zxid, Origin::Expire { session: sid });
             self.batch.push(txn);
         }
     }
 
     fn container_check(&mut self) {
         let now = now_ms();
-        let mut budget = (self.cfg.container_max_per_minute as f64 * self.cfg.container_check_interval_ms as f64
+        let mut budget = (self.cfg.container_max_per_minute as f64
+            * self.cfg.container_check_interval_ms as f64
             / 60_000.0)
             .ceil()
             .max(1.0) as usize;
@@ -735,7 +1012,9 @@ impl Core {
             if budget == 0 {
                 break;
             }
-            let Some(id) = self.tree.lookup(&path) else { continue };
+            let Some(id) = self.tree.lookup(&path) else {
+                continue;
+            };
             if self.tree.num_children(id) > 0 {
                 continue;
             }
@@ -767,11 +1046,21 @@ fn reply_for_write(xid: i32, zxid: i64, req: &Request, applied: &Applied) -> Byt
     };
     match (req, outcome) {
         (Request::Create(c), Outcome::Created { path, stat }) => match c.kind {
-            CreateKind::Create => frame(xid, zxid, 0, |b| CreateResponse { path: path.clone() }.encode(b)),
-            _ => frame(xid, zxid, 0, |b| Create2Response { path: path.clone(), stat: stat.clone() }.encode(b)),
+            CreateKind::Create => frame(xid, zxid, 0, |b| {
+                CreateResponse { path: path.clone() }.encode(b)
+            }),
+            _ => frame(xid, zxid, 0, |b| {
+                Create2Response {
+                    path: path.clone(),
+                    stat: stat.clone(),
+                }
+                .encode(b)
+            }),
         },
         (Request::SetData(_) | Request::SetAcl(_), Outcome::Stat(stat)) => {
-            frame(xid, zxid, 0, |b| StatResponse { stat: stat.clone() }.encode(b))
+            frame(xid, zxid, 0, |b| {
+                StatResponse { stat: stat.clone() }.encode(b)
+            })
         }
         (Request::Multi(ops), Outcome::Multi(results)) => {
             let failed = results.iter().any(|r| r.is_err());
@@ -784,7 +1073,9 @@ fn reply_for_write(xid: i32, zxid: i64, req: &Request, applied: &Applied) -> Byt
                     Ok(out) => multi_result(o, out),
                 })
                 .collect();
-            frame(xid, zxid, 0, |b| paddock_proto::encode_multi_response(&res, b))
+            frame(xid, zxid, 0, |b| {
+                paddock_proto::encode_multi_response(&res, b)
+            })
         }
         _ => frame(xid, zxid, 0, |_| {}),
     }
@@ -802,4 +1093,3 @@ fn multi_result(op: &MultiOp, out: &Outcome) -> OpResult {
         _ => OpResult::SetData(Stat::default()),
     }
 }
-

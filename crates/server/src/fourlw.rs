@@ -5,11 +5,17 @@ use std::fmt::Write;
 
 /// The version clients see: ZooKeeper's leading number (clients pick features by it), then ours.
 pub fn version_string() -> String {
-    format!("3.8.0-paddock-{}, built on {}", env!("CARGO_PKG_VERSION"), option_env!("PADDOCK_BUILD_DATE").unwrap_or("unknown"))
+    format!(
+        "3.8.0-paddock-{}, built on {}",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("PADDOCK_BUILD_DATE").unwrap_or("unknown")
+    )
 }
 
 fn dir_size(p: &std::path::Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return 0;
+    };
     rd.flatten()
         .map(|e| match e.metadata() {
             Ok(m) if m.is_dir() => dir_size(&e.path()),
@@ -20,7 +26,9 @@ fn dir_size(p: &std::path::Path) -> u64 {
 }
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn max_fds() -> u64 {
@@ -40,12 +48,26 @@ impl Core {
     }
 
     fn outstanding(&self) -> usize {
-        self.conns.values().map(|c| c.out.shared.in_flight.load(std::sync::atomic::Ordering::Relaxed)).sum()
+        self.conns
+            .values()
+            .map(|c| {
+                c.out
+                    .shared
+                    .in_flight
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum()
     }
 
     fn server_stats(&self, out: &mut String) {
         let s = &self.stats;
-        let _ = writeln!(out, "Latency min/avg/max: {}/{:.4}/{}", s.latency_min.unwrap_or(0), s.avg_latency(), s.latency_max);
+        let _ = writeln!(
+            out,
+            "Latency min/avg/max: {}/{:.4}/{}",
+            s.latency_min.unwrap_or(0),
+            s.avg_latency(),
+            s.latency_max
+        );
         let _ = writeln!(out, "Received: {}", s.received);
         let _ = writeln!(out, "Sent: {}", s.sent);
         let _ = writeln!(out, "Connections: {}", self.conns.len());
@@ -57,13 +79,24 @@ impl Core {
 
     fn conn_line(&self, id: u64, full: bool) -> String {
         let c = &self.conns[&id];
-        let queued = c.out.shared.in_flight.load(std::sync::atomic::Ordering::Relaxed);
-        let mut s = format!(" /{}[1](queued={},recved={},sent={}", c.addr, queued, c.received, c.sent);
+        let queued = c
+            .out
+            .shared
+            .in_flight
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut s = format!(
+            " /{}[1](queued={},recved={},sent={}",
+            c.addr, queued, c.received, c.sent
+        );
         if full {
             if let Some(sid) = c.session {
                 let to = self.sessions.get(sid).map_or(0, |x| x.timeout);
-                let avg = if c.sent > 0 { c.total_latency_ms / c.sent } else { 0 };
-                let min = if c.min_latency_ms == u64::MAX { 0 } else { c.min_latency_ms };
+                let avg = c.total_latency_ms.checked_div(c.sent).unwrap_or(0);
+                let min = if c.min_latency_ms == u64::MAX {
+                    0
+                } else {
+                    c.min_latency_ms
+                };
                 let est = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_millis() as u64)
@@ -149,7 +182,13 @@ impl Core {
                 let _ = writeln!(out, "host.name={}", host.trim());
                 let _ = writeln!(out, "os.name={}", std::env::consts::OS);
                 let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);
-                let _ = writeln!(out, "user.dir={}", std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "user.dir={}",
+                    std::env::current_dir()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                );
                 let _ = writeln!(out, "paddock.version={}", env!("CARGO_PKG_VERSION"));
             }
             "dirs" => {
@@ -161,7 +200,11 @@ impl Core {
                 let all = self.sessions.all();
                 let _ = writeln!(out, "Global Sessions({}):", all.len());
                 for (id, s, left) in &all {
-                    let _ = writeln!(out, "0x{id:x}\t{}ms", s.timeout.max(0).min(*left.max(&0) as i32));
+                    let _ = writeln!(
+                        out,
+                        "0x{id:x}\t{}ms",
+                        s.timeout.max(0).min(*left.max(&0) as i32)
+                    );
                 }
                 out.push_str("ephemeral nodes dump:\n");
                 let eph = self.tree.all_ephemerals();
@@ -220,7 +263,10 @@ impl Core {
                 kv("znode_count", self.tree.node_count().to_string());
                 kv("watch_count", self.watches.count().to_string());
                 kv("ephemerals_count", self.tree.ephemeral_count().to_string());
-                kv("approximate_data_size", self.tree.approximate_data_size().to_string());
+                kv(
+                    "approximate_data_size",
+                    self.tree.approximate_data_size().to_string(),
+                );
                 kv("global_sessions", self.sessions.len().to_string());
                 kv("local_sessions", "0".into());
                 kv("open_file_descriptor_count", open_fds().to_string());

@@ -24,7 +24,10 @@ use tracing::{info, warn};
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr}: {err}")]
-    Bind { addr: std::net::SocketAddr, err: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        err: std::io::Error,
+    },
     #[error("cannot create data directory {path}: {err}")]
     DataDir { path: String, err: std::io::Error },
 }
@@ -57,13 +60,18 @@ impl PerIp {
 /// Runs a standalone server until the process is stopped.
 pub async fn run(cfg: Config) -> Result<(), ServerError> {
     for d in [&cfg.data_dir, &cfg.data_log_dir] {
-        std::fs::create_dir_all(d).map_err(|err| ServerError::DataDir { path: d.display().to_string(), err })?;
+        std::fs::create_dir_all(d).map_err(|err| ServerError::DataDir {
+            path: d.display().to_string(),
+            err,
+        })?;
     }
     if !cfg.force_sync {
         warn!("forceSync=no: writes are acknowledged before they are on disk; for tests and benchmarks only");
     }
     let addr = cfg.client_addr();
-    let listener = TcpListener::bind(addr).await.map_err(|err| ServerError::Bind { addr, err })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|err| ServerError::Bind { addr, err })?;
     let cfg = Arc::new(cfg);
     info!(
         client_addr = %listener.local_addr().unwrap_or(addr),
@@ -102,6 +110,13 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         }
     });
 
+    // A connection gets as long to complete its handshake as a follower gets to sync.
+    let limits = conn::ConnLimits {
+        max_frame: cfg.max_buffer,
+        handshake_timeout: Duration::from_millis(
+            (cfg.init_limit as u64 * cfg.tick_time as u64).clamp(100, 60_000),
+        ),
+    };
     let per_ip = PerIp::default();
     let mut next_id: u64 = 1;
     loop {
@@ -123,9 +138,8 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         next_id += 1;
         let core = tx.clone();
         let per_ip = per_ip.clone();
-        let max_frame = cfg.max_buffer;
         tokio::spawn(async move {
-            conn::serve(stream, peer, id, core, max_frame).await;
+            conn::serve(stream, peer, id, core, limits).await;
             per_ip.release(peer.ip());
         });
     }

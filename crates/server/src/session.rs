@@ -58,7 +58,12 @@ pub fn initial_session_id(server_id: u64) -> i64 {
 impl Sessions {
     /// An empty table for a server with this id.
     pub fn new(server_id: u64, tick_ms: u64) -> Sessions {
-        Sessions { map: HashMap::new(), next_id: initial_session_id(server_id), tick_ms: tick_ms.max(1), start: Instant::now() }
+        Sessions {
+            map: HashMap::new(),
+            next_id: initial_session_id(server_id),
+            tick_ms: tick_ms.max(1),
+            start: Instant::now(),
+        }
     }
 
     fn now(&self) -> u64 {
@@ -75,14 +80,30 @@ impl Sessions {
         let id = self.next_id;
         self.next_id += 1;
         let expire_at = self.deadline(timeout);
-        self.map.insert(id, Session { timeout, conn: Some(conn), live: false, expire_at });
+        self.map.insert(
+            id,
+            Session {
+                timeout,
+                conn: Some(conn),
+                live: false,
+                expire_at,
+            },
+        );
         id
     }
 
     /// Restores a session known from the data (a restart): not held by any connection.
     pub fn restore(&mut self, id: i64, timeout: i32) {
         let expire_at = self.deadline(timeout);
-        self.map.insert(id, Session { timeout, conn: None, live: true, expire_at });
+        self.map.insert(
+            id,
+            Session {
+                timeout,
+                conn: None,
+                live: true,
+                expire_at,
+            },
+        );
     }
 
     /// The session's createSession transaction was applied.
@@ -118,7 +139,9 @@ impl Sessions {
 
     /// Any packet from the client renews the session.
     pub fn touch(&mut self, id: i64) {
-        let Some(t) = self.map.get(&id).map(|s| s.timeout) else { return };
+        let Some(t) = self.map.get(&id).map(|s| s.timeout) else {
+            return;
+        };
         let d = self.deadline(t);
         if let Some(s) = self.map.get_mut(&id) {
             s.expire_at = d;
@@ -133,7 +156,12 @@ impl Sessions {
     /// Live sessions whose deadline has passed.
     pub fn expired(&self) -> Vec<i64> {
         let now = self.now();
-        let mut v: Vec<i64> = self.map.iter().filter(|(_, s)| s.live && s.expire_at <= now).map(|(&id, _)| id).collect();
+        let mut v: Vec<i64> = self
+            .map
+            .iter()
+            .filter(|(_, s)| s.live && s.expire_at <= now)
+            .map(|(&id, _)| id)
+            .collect();
         v.sort();
         v
     }
@@ -151,7 +179,11 @@ impl Sessions {
     /// All sessions with the milliseconds until they expire (for `dump`).
     pub fn all(&self) -> Vec<(i64, &Session, i64)> {
         let now = self.now() as i64;
-        let mut v: Vec<_> = self.map.iter().map(|(&id, s)| (id, s, s.expire_at as i64 - now)).collect();
+        let mut v: Vec<_> = self
+            .map
+            .iter()
+            .map(|(&id, s)| (id, s, s.expire_at as i64 - now))
+            .collect();
         v.sort_by_key(|x| x.0);
         v
     }

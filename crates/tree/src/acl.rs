@@ -79,7 +79,9 @@ pub struct AuthInfo {
 impl AuthInfo {
     /// Identities of a connection from `addr`.
     pub fn for_ip(addr: &str) -> AuthInfo {
-        AuthInfo { ids: vec![Id::new("ip", addr)] }
+        AuthInfo {
+            ids: vec![Id::new("ip", addr)],
+        }
     }
 
     /// Whether one of the identities is `super`.
@@ -99,7 +101,10 @@ impl AuthInfo {
 pub fn digest_id(user_password: &str) -> Option<String> {
     let (user, _) = user_password.split_once(':')?;
     let hash = Sha1::digest(user_password.as_bytes());
-    Some(format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash)))
+    Some(format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    ))
 }
 
 /// Whether `perm` is granted on a node with ACL `acl` to a caller holding `auth`.
@@ -110,7 +115,10 @@ pub fn check(acl: &[Acl], perm: i32, auth: &AuthInfo, skip_acl: bool) -> bool {
     acl.iter().any(|a| {
         a.perms & perm != 0
             && ((a.id.scheme == "world" && a.id.id == "anyone")
-                || auth.ids.iter().any(|i| i.scheme == a.id.scheme && matches(&a.id, &i.id)))
+                || auth
+                    .ids
+                    .iter()
+                    .any(|i| i.scheme == a.id.scheme && matches(&a.id, &i.id)))
     })
 }
 
@@ -147,8 +155,12 @@ fn mask_bytes(ip: IpAddr, bits: u32) -> Vec<u8> {
 
 /// CIDR match of an `ip` ACL entry against a client address; v4 never matches v6.
 fn ip_matches(entry: &str, client: &str) -> bool {
-    let Some((net, bits)) = parse_cidr(entry) else { return false };
-    let Ok(c) = client.parse::<IpAddr>() else { return false };
+    let Some((net, bits)) = parse_cidr(entry) else {
+        return false;
+    };
+    let Ok(c) = client.parse::<IpAddr>() else {
+        return false;
+    };
     if net.is_ipv4() != c.is_ipv4() {
         return false;
     }
@@ -176,7 +188,13 @@ pub fn fixup(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
                 for id in &auth.ids {
                     if id.scheme != "ip" && id.scheme != "super" {
                         any = true;
-                        push(Acl { perms: a.perms, id: id.clone() }, &mut out);
+                        push(
+                            Acl {
+                                perms: a.perms,
+                                id: id.clone(),
+                            },
+                            &mut out,
+                        );
                     }
                 }
                 if !any {
@@ -220,7 +238,10 @@ mod tests {
     #[test]
     fn digest_matches_zookeeper() {
         // The super digest kazoo's harness passes is the digest of "super:test".
-        assert_eq!(digest_id("super:test").unwrap(), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+        assert_eq!(
+            digest_id("super:test").unwrap(),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+        );
     }
 
     #[test]
@@ -236,14 +257,29 @@ mod tests {
     #[test]
     fn fixup_rules() {
         let ip_only = AuthInfo::for_ip("127.0.0.1");
-        assert_eq!(fixup(&[Acl::new(31, "auth", "")], &ip_only), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup(&[Acl::new(31, "auth", "")], &ip_only),
+            Err(ErrorCode::InvalidAcl)
+        );
         let mut d = ip_only.clone();
         d.add(Id::new("digest", "u:h"));
-        assert_eq!(fixup(&[Acl::new(31, "auth", "")], &d).unwrap(), vec![Acl::new(31, "digest", "u:h")]);
-        assert_eq!(fixup(&[Acl::new(1, "digest", "nocolon")], &d), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[Acl::new(1, "bogus", "x")], &d), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup(&[Acl::new(31, "auth", "")], &d).unwrap(),
+            vec![Acl::new(31, "digest", "u:h")]
+        );
+        assert_eq!(
+            fixup(&[Acl::new(1, "digest", "nocolon")], &d),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(&[Acl::new(1, "bogus", "x")], &d),
+            Err(ErrorCode::InvalidAcl)
+        );
         assert_eq!(fixup(&[], &d), Err(ErrorCode::InvalidAcl));
-        let dup = [Acl::new(31, "world", "anyone"), Acl::new(31, "world", "anyone")];
+        let dup = [
+            Acl::new(31, "world", "anyone"),
+            Acl::new(31, "world", "anyone"),
+        ];
         assert_eq!(fixup(&dup, &d).unwrap().len(), 1);
     }
 

@@ -11,7 +11,10 @@ use crate::tree::{split, DataTree, RESERVED};
 use crate::txn::{Owner, Txn, TxnOp, CONTAINER_OWNER, MAX_TTL, TTL_MARK};
 use hashbrown::{HashMap, HashSet};
 use paddock_proto::path::validate;
-use paddock_proto::{perms, Acl, CheckVersionRequest, Create, CreateMode, DeleteRequest, ErrorCode, MultiOp, Request, SetAclRequest, SetDataRequest};
+use paddock_proto::{
+    perms, Acl, CheckVersionRequest, Create, CreateMode, DeleteRequest, ErrorCode, MultiOp,
+    Request, SetAclRequest, SetDataRequest,
+};
 use std::collections::VecDeque;
 
 /// Server settings that change what prep accepts.
@@ -61,7 +64,13 @@ pub struct Prep {
 impl Prep {
     /// A preparer whose next zxid follows `last_zxid`.
     pub fn new(cfg: PrepConfig, last_zxid: i64) -> Prep {
-        Prep { cfg, last_zxid, changes: HashMap::new(), by_zxid: VecDeque::new(), closing: HashMap::new() }
+        Prep {
+            cfg,
+            last_zxid,
+            changes: HashMap::new(),
+            by_zxid: VecDeque::new(),
+            closing: HashMap::new(),
+        }
     }
 
     /// The last zxid handed out.
@@ -141,7 +150,13 @@ impl Prep {
     /// A createSession transaction.
     pub fn create_session(&mut self, session: i64, timeout: i32, time: i64) -> Txn {
         let zxid = self.next_zxid();
-        Txn { session_id: session, cxid: 0, zxid, time, op: TxnOp::CreateSession { timeout } }
+        Txn {
+            session_id: session,
+            cxid: 0,
+            zxid,
+            time,
+            op: TxnOp::CreateSession { timeout },
+        }
     }
 
     /// A closeSession transaction deleting the session's ephemerals, in-flight ones included.
@@ -167,7 +182,13 @@ impl Prep {
         }
         self.commit(zxid, stage);
         self.closing.insert(session, zxid);
-        Txn { session_id: session, cxid, zxid, time, op: TxnOp::CloseSession { ephemerals: eph } }
+        Txn {
+            session_id: session,
+            cxid,
+            zxid,
+            time,
+            op: TxnOp::CloseSession { ephemerals: eph },
+        }
     }
 
     /// Deletion of an emptied container or expired TTL node by the server itself; an error
@@ -176,22 +197,44 @@ impl Prep {
         let zxid = self.next_zxid();
         let mut stage = Stage::default();
         let op = match self.view(&stage, tree, path) {
-            None => TxnOp::Error { err: ErrorCode::NoNode },
-            Some(v) if v.num_children > 0 => TxnOp::Error { err: ErrorCode::NotEmpty },
+            None => TxnOp::Error {
+                err: ErrorCode::NoNode,
+            },
+            Some(v) if v.num_children > 0 => TxnOp::Error {
+                err: ErrorCode::NotEmpty,
+            },
             Some(v) if !matches!(Owner::of(v.owner), Owner::Container | Owner::Ttl(_)) => {
-                TxnOp::Error { err: ErrorCode::BadArguments }
+                TxnOp::Error {
+                    err: ErrorCode::BadArguments,
+                }
             }
             Some(_) => {
                 self.stage_delete(&mut stage, tree, path, zxid);
-                TxnOp::Delete { path: path.to_owned() }
+                TxnOp::Delete {
+                    path: path.to_owned(),
+                }
             }
         };
         self.commit(zxid, stage);
-        Txn { session_id: 0, cxid: 0, zxid, time, op }
+        Txn {
+            session_id: 0,
+            cxid: 0,
+            zxid,
+            time,
+            op,
+        }
     }
 
     /// Prepares a client write. Reads must not come here.
-    pub fn prep(&mut self, tree: &DataTree, session: i64, cxid: i32, auth: &AuthInfo, time: i64, req: &Request) -> Txn {
+    pub fn prep(
+        &mut self,
+        tree: &DataTree,
+        session: i64,
+        cxid: i32,
+        auth: &AuthInfo,
+        time: i64,
+        req: &Request,
+    ) -> Txn {
         if let Request::CloseSession = req {
             return self.close_session(tree, session, cxid, time);
         }
@@ -220,7 +263,9 @@ impl Prep {
                                     err: match j.cmp(&k) {
                                         std::cmp::Ordering::Less => ErrorCode::Ok,
                                         std::cmp::Ordering::Equal => e,
-                                        std::cmp::Ordering::Greater => ErrorCode::RuntimeInconsistency,
+                                        std::cmp::Ordering::Greater => {
+                                            ErrorCode::RuntimeInconsistency
+                                        }
                                     },
                                 })
                                 .collect(),
@@ -234,7 +279,9 @@ impl Prep {
                     Request::Delete(d) => self.delete(&mut stage, tree, session, auth, zxid, d),
                     Request::SetData(s) => self.set_data(&mut stage, tree, session, auth, s),
                     Request::SetAcl(s) => self.set_acl(&mut stage, tree, session, auth, s),
-                    Request::Reconfig(_) if !self.cfg.reconfig_enabled => Err(ErrorCode::ReconfigDisabled),
+                    Request::Reconfig(_) if !self.cfg.reconfig_enabled => {
+                        Err(ErrorCode::ReconfigDisabled)
+                    }
                     _ => Err(ErrorCode::Unimplemented),
                 };
                 r.unwrap_or_else(|err| {
@@ -244,7 +291,13 @@ impl Prep {
             }
         };
         self.commit(zxid, stage);
-        Txn { session_id: session, cxid, zxid, time, op }
+        Txn {
+            session_id: session,
+            cxid,
+            zxid,
+            time,
+            op,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -290,7 +343,11 @@ impl Prep {
         if mode.is_ttl() && !self.cfg.extended_types {
             return Err(ErrorCode::Unimplemented);
         }
-        let ttl_ok = if mode.is_ttl() { c.ttl > 0 && c.ttl <= MAX_TTL } else { c.ttl < 0 };
+        let ttl_ok = if mode.is_ttl() {
+            c.ttl > 0 && c.ttl <= MAX_TTL
+        } else {
+            c.ttl < 0
+        };
         if !ttl_ok {
             return Err(ErrorCode::BadArguments);
         }
@@ -301,7 +358,9 @@ impl Prep {
         let acl = acl::fixup(&c.acl, auth)?;
         let (parent_path, _) = split(&c.path).ok_or(ErrorCode::BadArguments)?;
         let parent_path = parent_path.to_owned();
-        let mut parent = self.view(stage, tree, &parent_path).ok_or(ErrorCode::NoNode)?;
+        let mut parent = self
+            .view(stage, tree, &parent_path)
+            .ok_or(ErrorCode::NoNode)?;
         if !self.allowed(&parent, perms::CREATE, auth) {
             return Err(ErrorCode::NoAuth);
         }
@@ -332,12 +391,29 @@ impl Prep {
         parent.num_children += 1;
         let parent_cversion = parent.stat.cversion;
         stage.nodes.insert(parent_path, Some(parent));
-        let stat = NodeStat { czxid: zxid, mzxid: zxid, pzxid: zxid, ..Default::default() };
+        let stat = NodeStat {
+            czxid: zxid,
+            mzxid: zxid,
+            pzxid: zxid,
+            ..Default::default()
+        };
         stage.nodes.insert(
             path.clone(),
-            Some(View { stat, num_children: 0, acl: acl.clone(), owner, data_len }),
+            Some(View {
+                stat,
+                num_children: 0,
+                acl: acl.clone(),
+                owner,
+                data_len,
+            }),
         );
-        Ok(TxnOp::Create { path, data: c.data.clone(), acl, owner, parent_cversion })
+        Ok(TxnOp::Create {
+            path,
+            data: c.data.clone(),
+            acl,
+            owner,
+            parent_cversion,
+        })
     }
 
     fn stage_delete(&self, stage: &mut Stage, tree: &DataTree, path: &str, zxid: i64) {
@@ -377,7 +453,9 @@ impl Prep {
             return Err(ErrorCode::NotEmpty);
         }
         self.stage_delete(stage, tree, &d.path, zxid);
-        Ok(TxnOp::Delete { path: d.path.clone() })
+        Ok(TxnOp::Delete {
+            path: d.path.clone(),
+        })
     }
 
     fn set_data(
@@ -405,7 +483,11 @@ impl Prep {
         node.data_len = new_len;
         let version = node.stat.version;
         stage.nodes.insert(s.path.clone(), Some(node));
-        Ok(TxnOp::SetData { path: s.path.clone(), data: s.data.clone(), version })
+        Ok(TxnOp::SetData {
+            path: s.path.clone(),
+            data: s.data.clone(),
+            version,
+        })
     }
 
     fn set_acl(
@@ -430,10 +512,20 @@ impl Prep {
         node.acl = acl.clone();
         let version = node.stat.aversion;
         stage.nodes.insert(s.path.clone(), Some(node));
-        Ok(TxnOp::SetAcl { path: s.path.clone(), acl, version })
+        Ok(TxnOp::SetAcl {
+            path: s.path.clone(),
+            acl,
+            version,
+        })
     }
 
-    fn check(&self, stage: &mut Stage, tree: &DataTree, auth: &AuthInfo, c: &CheckVersionRequest) -> Result<TxnOp, ErrorCode> {
+    fn check(
+        &self,
+        stage: &mut Stage,
+        tree: &DataTree,
+        auth: &AuthInfo,
+        c: &CheckVersionRequest,
+    ) -> Result<TxnOp, ErrorCode> {
         validate(&c.path).map_err(|_| ErrorCode::BadArguments)?;
         let node = self.view(stage, tree, &c.path).ok_or(ErrorCode::NoNode)?;
         if !self.allowed(&node, perms::READ, auth) {
@@ -442,6 +534,9 @@ impl Prep {
         if c.version != -1 && c.version != node.stat.version {
             return Err(ErrorCode::BadVersion);
         }
-        Ok(TxnOp::Check { path: c.path.clone(), version: c.version })
+        Ok(TxnOp::Check {
+            path: c.path.clone(),
+            version: c.version,
+        })
     }
 }

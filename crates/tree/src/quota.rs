@@ -29,7 +29,9 @@ pub struct Quotas {
 /// The subtree a quota node (limits or stats) belongs to, if `path` is one.
 pub fn limits_target(path: &str) -> Option<String> {
     let rest = path.strip_prefix(QUOTA_ROOT)?;
-    let target = rest.strip_suffix(LIMITS).or_else(|| rest.strip_suffix(STATS))?;
+    let target = rest
+        .strip_suffix(LIMITS)
+        .or_else(|| rest.strip_suffix(STATS))?;
     let target = target.strip_suffix('/')?;
     if target.is_empty() {
         return None;
@@ -39,11 +41,21 @@ pub fn limits_target(path: &str) -> Option<String> {
 
 /// Parses `count=N,bytes=N[=;byteHardLimit=N;countHardLimit=N]`; missing values are -1.
 pub fn parse_limits(text: &str) -> Quota {
-    let mut q = Quota { count_limit: -1, bytes_limit: -1, count_hard: -1, bytes_hard: -1, ..Default::default() };
+    let mut q = Quota {
+        count_limit: -1,
+        bytes_limit: -1,
+        count_hard: -1,
+        bytes_hard: -1,
+        ..Default::default()
+    };
     for part in text.split([',', ';']) {
         let mut kv = part.split('=');
-        let (Some(k), Some(v)) = (kv.next(), kv.next()) else { continue };
-        let Ok(v) = v.trim().parse::<i64>() else { continue };
+        let (Some(k), Some(v)) = (kv.next(), kv.next()) else {
+            continue;
+        };
+        let Ok(v) = v.trim().parse::<i64>() else {
+            continue;
+        };
         match k.trim() {
             "count" => q.count_limit = v,
             "bytes" => q.bytes_limit = v,
@@ -77,7 +89,12 @@ impl Quotas {
         let mut p = path;
         loop {
             if self.by_path.contains_key(p) {
-                return Some(self.by_path.get_key_value(p).map(|(k, _)| k.as_str()).unwrap_or(p));
+                return Some(
+                    self.by_path
+                        .get_key_value(p)
+                        .map(|(k, _)| k.as_str())
+                        .unwrap_or(p),
+                );
             }
             match p.rfind('/') {
                 Some(0) if p.len() > 1 => p = "/",
@@ -105,7 +122,9 @@ impl Quotas {
 
     /// Whether growing by `count`/`bytes` at `path` breaks a hard limit.
     pub fn exceeded(&self, path: &str, count: i64, bytes: i64) -> bool {
-        let Some(k) = self.covering(path) else { return false };
+        let Some(k) = self.covering(path) else {
+            return false;
+        };
         let q = &self.by_path[k];
         (q.count_hard >= 0 && count > 0 && q.count + count > q.count_hard)
             || (q.bytes_hard >= 0 && bytes > 0 && q.bytes + bytes > q.bytes_hard)
@@ -124,8 +143,14 @@ mod tests {
     #[test]
     fn parse_and_cover() {
         let q = parse_limits("count=10,bytes=-1=;byteHardLimit=100;countHardLimit=5");
-        assert_eq!((q.count_limit, q.bytes_limit, q.bytes_hard, q.count_hard), (10, -1, 100, 5));
-        assert_eq!(limits_target("/zookeeper/quota/a/b/zookeeper_limits").as_deref(), Some("/a/b"));
+        assert_eq!(
+            (q.count_limit, q.bytes_limit, q.bytes_hard, q.count_hard),
+            (10, -1, 100, 5)
+        );
+        assert_eq!(
+            limits_target("/zookeeper/quota/a/b/zookeeper_limits").as_deref(),
+            Some("/a/b")
+        );
         assert_eq!(limits_target("/zookeeper/quota/zookeeper_limits"), None);
         let mut qs = Quotas::default();
         qs.set_limits("/a", "count=-1,bytes=-1=;countHardLimit=2", 1, 0);

@@ -20,7 +20,12 @@ impl DataTree {
     }
 
     /// getData.
-    pub fn get_data(&self, path: &str, auth: &AuthInfo, skip_acl: bool) -> Result<(Option<Vec<u8>>, Stat), ErrorCode> {
+    pub fn get_data(
+        &self,
+        path: &str,
+        auth: &AuthInfo,
+        skip_acl: bool,
+    ) -> Result<(Option<Vec<u8>>, Stat), ErrorCode> {
         let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
         if !self.allowed(id, perms::READ, auth, skip_acl) {
             return Err(ErrorCode::NoAuth);
@@ -29,7 +34,12 @@ impl DataTree {
     }
 
     /// getChildren / getChildren2.
-    pub fn get_children(&self, path: &str, auth: &AuthInfo, skip_acl: bool) -> Result<(Vec<String>, Stat), ErrorCode> {
+    pub fn get_children(
+        &self,
+        path: &str,
+        auth: &AuthInfo,
+        skip_acl: bool,
+    ) -> Result<(Vec<String>, Stat), ErrorCode> {
         let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
         if !self.allowed(id, perms::READ, auth, skip_acl) {
             return Err(ErrorCode::NoAuth);
@@ -38,19 +48,33 @@ impl DataTree {
     }
 
     /// getACL: READ or ADMIN suffices; without ADMIN digest ids are masked.
-    pub fn get_acl(&self, path: &str, auth: &AuthInfo, skip_acl: bool) -> Result<(Vec<Acl>, Stat), ErrorCode> {
+    pub fn get_acl(
+        &self,
+        path: &str,
+        auth: &AuthInfo,
+        skip_acl: bool,
+    ) -> Result<(Vec<Acl>, Stat), ErrorCode> {
         let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
         let list = self.acl(id);
         let admin = acl::check(list, perms::ADMIN, auth, skip_acl);
         if !admin && !acl::check(list, perms::READ, auth, skip_acl) {
             return Err(ErrorCode::NoAuth);
         }
-        let shown = if admin { list.to_vec() } else { acl::masked(list) };
+        let shown = if admin {
+            list.to_vec()
+        } else {
+            acl::masked(list)
+        };
         Ok((shown, self.stat(id)))
     }
 
     /// getAllChildrenNumber: every descendant.
-    pub fn all_children_number(&self, path: &str, auth: &AuthInfo, skip_acl: bool) -> Result<i32, ErrorCode> {
+    pub fn all_children_number(
+        &self,
+        path: &str,
+        auth: &AuthInfo,
+        skip_acl: bool,
+    ) -> Result<i32, ErrorCode> {
         let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
         if !self.allowed(id, perms::READ, auth, skip_acl) {
             return Err(ErrorCode::NoAuth);

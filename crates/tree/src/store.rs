@@ -48,8 +48,29 @@ struct Node {
 
 impl Node {
     fn new(stat: NodeStat, parent: u32, acl: u32, blob: BlobRef) -> Node {
-        let NodeStat { czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion } = stat;
-        Node { czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, parent, acl, blob }
+        let NodeStat {
+            czxid,
+            mzxid,
+            pzxid,
+            ctime,
+            mtime,
+            version,
+            cversion,
+            aversion,
+        } = stat;
+        Node {
+            czxid,
+            mzxid,
+            pzxid,
+            ctime,
+            mtime,
+            version,
+            cversion,
+            aversion,
+            parent,
+            acl,
+            blob,
+        }
     }
 
     fn stat(&self) -> NodeStat {
@@ -166,12 +187,19 @@ impl BlobArena {
 
     fn bytes(&self, r: BlobRef) -> &[u8] {
         if r & LARGE_BIT != 0 {
-            return self.large[(r & !LARGE_BIT) as usize].as_deref().expect("live large blob");
+            return self.large[(r & !LARGE_BIT) as usize]
+                .as_deref()
+                .expect("live large blob");
         }
         let (c, off) = Self::locate(r);
         let chunk = &self.chunks[c];
         let nlen = u16::from_le_bytes([chunk[off], chunk[off + 1]]) as usize;
-        let dlen = u32::from_le_bytes([chunk[off + 2], chunk[off + 3], chunk[off + 4], chunk[off + 5]]);
+        let dlen = u32::from_le_bytes([
+            chunk[off + 2],
+            chunk[off + 3],
+            chunk[off + 4],
+            chunk[off + 5],
+        ]);
         let dlen = if dlen == NULL_DATA { 0 } else { dlen as usize };
         &chunk[off..off + HEADER + nlen + dlen]
     }
@@ -222,7 +250,8 @@ impl Store {
     pub fn with_root(acl: u32) -> Store {
         let mut s = Store::default();
         let blob = s.blobs.alloc("", Some(&[]));
-        s.nodes.push(Node::new(NodeStat::default(), ROOT, acl, blob));
+        s.nodes
+            .push(Node::new(NodeStat::default(), ROOT, acl, blob));
         s.live = 1;
         s
     }
@@ -248,7 +277,9 @@ impl Store {
 
     /// Whether `id` names a live node.
     pub fn is_live(&self, id: NodeId) -> bool {
-        self.nodes.get(id as usize).is_some_and(|n| n.parent != FREE)
+        self.nodes
+            .get(id as usize)
+            .is_some_and(|n| n.parent != FREE)
     }
 
     /// The node's stored stat.
@@ -322,7 +353,9 @@ impl Store {
 
     /// The child of `parent` called `name`.
     pub fn child(&self, parent: NodeId, name: &str) -> Option<NodeId> {
-        self.search(parent, name).ok().map(|i| self.children(parent)[i])
+        self.search(parent, name)
+            .ok()
+            .map(|i| self.children(parent)[i])
     }
 
     /// Resolves an absolute path.
@@ -437,7 +470,9 @@ mod tests {
     #[test]
     fn insert_lookup_remove() {
         let mut s = Store::with_root(0);
-        let a = s.insert(ROOT, "a", Some(b"x"), 0, NodeStat::default()).unwrap();
+        let a = s
+            .insert(ROOT, "a", Some(b"x"), 0, NodeStat::default())
+            .unwrap();
         let b = s.insert(a, "b", None, 0, NodeStat::default()).unwrap();
         assert!(s.insert(a, "b", None, 0, NodeStat::default()).is_none());
         assert_eq!(s.lookup("/a/b"), Some(b));
@@ -459,13 +494,26 @@ mod tests {
     fn children_sorted_and_many_chunks() {
         let mut s = Store::with_root(0);
         for i in (0..20000).rev() {
-            s.insert(ROOT, &format!("n{i:06}"), Some(&[1u8; 100]), 0, NodeStat::default());
+            s.insert(
+                ROOT,
+                &format!("n{i:06}"),
+                Some(&[1u8; 100]),
+                0,
+                NodeStat::default(),
+            );
         }
-        let names: Vec<_> = s.children(ROOT).iter().map(|&c| s.name(c).to_owned()).collect();
+        let names: Vec<_> = s
+            .children(ROOT)
+            .iter()
+            .map(|&c| s.name(c).to_owned())
+            .collect();
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
-        assert_eq!(s.lookup("/n012345").map(|i| s.name(i).to_owned()), Some("n012345".into()));
+        assert_eq!(
+            s.lookup("/n012345").map(|i| s.name(i).to_owned()),
+            Some("n012345".into())
+        );
         assert_eq!(s.data_bytes(), 2_000_000);
     }
 }

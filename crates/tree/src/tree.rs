@@ -23,7 +23,10 @@ pub struct Change {
 pub enum Outcome {
     /// Nothing to report (delete, check, sessions, error-free no-ops).
     Done,
-    Created { path: String, stat: Stat },
+    Created {
+        path: String,
+        stat: Stat,
+    },
     Stat(Stat),
     /// One entry per sub-op: its outcome, or its error code (0 = rolled back, -2 = not tried).
     Multi(Vec<Result<Outcome, i32>>),
@@ -63,12 +66,33 @@ impl DataTree {
         let mut store = Store::with_root(open);
         // The built-ins are added without counting child creates, so, as in ZooKeeper, a
         // fresh "/" shows cversion -1 and "/zookeeper" shows -2.
-        let zk = store.insert(ROOT, "zookeeper", Some(&[]), acls.intern(&Acl::open_unsafe()), NodeStat::default());
+        let zk = store.insert(
+            ROOT,
+            "zookeeper",
+            Some(&[]),
+            acls.intern(&Acl::open_unsafe()),
+            NodeStat::default(),
+        );
         let zk = zk.expect("fresh tree");
-        store.insert(zk, "quota", Some(&[]), acls.intern(&Acl::open_unsafe()), NodeStat::default());
+        store.insert(
+            zk,
+            "quota",
+            Some(&[]),
+            acls.intern(&Acl::open_unsafe()),
+            NodeStat::default(),
+        );
         let cfg_acl = acls.intern(&Acl::read_unsafe());
         let cfg = store
-            .insert(zk, "config", Some(&[]), cfg_acl, NodeStat { aversion: -1, ..Default::default() })
+            .insert(
+                zk,
+                "config",
+                Some(&[]),
+                cfg_acl,
+                NodeStat {
+                    aversion: -1,
+                    ..Default::default()
+                },
+            )
             .expect("fresh tree");
         let _ = cfg;
         DataTree {
@@ -163,7 +187,11 @@ impl DataTree {
 
     /// Children names, in name order.
     pub fn children(&self, id: NodeId) -> Vec<String> {
-        self.store.children(id).iter().map(|&c| self.store.name(c).to_owned()).collect()
+        self.store
+            .children(id)
+            .iter()
+            .map(|&c| self.store.name(c).to_owned())
+            .collect()
     }
 
     /// Number of descendants (not counting the node).
@@ -184,7 +212,11 @@ impl DataTree {
 
     /// All sessions that own ephemerals, with their paths (for `dump`).
     pub fn all_ephemerals(&self) -> Vec<(i64, Vec<String>)> {
-        let mut v: Vec<_> = self.ephemerals.keys().map(|&s| (s, self.ephemerals_of(s))).collect();
+        let mut v: Vec<_> = self
+            .ephemerals
+            .keys()
+            .map(|&s| (s, self.ephemerals_of(s)))
+            .collect();
         v.sort();
         v
     }
@@ -244,7 +276,12 @@ impl DataTree {
         Applied { result, changes }
     }
 
-    fn apply_op(&mut self, txn: &Txn, op: &TxnOp, changes: &mut Vec<Change>) -> Result<Outcome, ErrorCode> {
+    fn apply_op(
+        &mut self,
+        txn: &Txn,
+        op: &TxnOp,
+        changes: &mut Vec<Change>,
+    ) -> Result<Outcome, ErrorCode> {
         match op {
             TxnOp::CreateSession { timeout } => {
                 self.sessions.insert(txn.session_id, *timeout);
@@ -262,11 +299,27 @@ impl DataTree {
                 self.sessions.remove(&txn.session_id);
                 Ok(Outcome::Done)
             }
-            TxnOp::Create { path, data, acl, owner, parent_cversion } => {
-                self.create(path, data.as_deref(), acl, *owner, *parent_cversion, txn, changes)
-            }
+            TxnOp::Create {
+                path,
+                data,
+                acl,
+                owner,
+                parent_cversion,
+            } => self.create(
+                path,
+                data.as_deref(),
+                acl,
+                *owner,
+                *parent_cversion,
+                txn,
+                changes,
+            ),
             TxnOp::Delete { path } => self.delete(path, txn.zxid, changes).map(|_| Outcome::Done),
-            TxnOp::SetData { path, data, version } => {
+            TxnOp::SetData {
+                path,
+                data,
+                version,
+            } => {
                 let id = self.store.lookup(path).ok_or(ErrorCode::NoNode)?;
                 let old_len = self.store.data_len(id) as i64;
                 self.store.set_data(id, data.as_deref());
@@ -279,7 +332,10 @@ impl DataTree {
                 self.quotas.on_change(path, 0, new_len - old_len);
                 self.quota_limits_changed(path);
                 self.refresh_quota_stats(path);
-                changes.push(Change { event_type: event::NODE_DATA_CHANGED, path: path.clone() });
+                changes.push(Change {
+                    event_type: event::NODE_DATA_CHANGED,
+                    path: path.clone(),
+                });
                 Ok(Outcome::Stat(self.stat(id)))
             }
             TxnOp::SetAcl { path, acl, version } => {
@@ -345,15 +401,30 @@ impl DataTree {
                 self.ephemerals.entry(s).or_default().insert(id);
             }
         }
-        self.quotas.on_change(path, 1, data.map_or(0, |d| d.len()) as i64);
+        self.quotas
+            .on_change(path, 1, data.map_or(0, |d| d.len()) as i64);
         self.quota_limits_changed(path);
         self.refresh_quota_stats(path);
-        changes.push(Change { event_type: event::NODE_CREATED, path: path.to_owned() });
-        changes.push(Change { event_type: event::NODE_CHILDREN_CHANGED, path: parent_path.to_owned() });
-        Ok(Outcome::Created { path: path.to_owned(), stat: self.stat(id) })
+        changes.push(Change {
+            event_type: event::NODE_CREATED,
+            path: path.to_owned(),
+        });
+        changes.push(Change {
+            event_type: event::NODE_CHILDREN_CHANGED,
+            path: parent_path.to_owned(),
+        });
+        Ok(Outcome::Created {
+            path: path.to_owned(),
+            stat: self.stat(id),
+        })
     }
 
-    fn delete(&mut self, path: &str, zxid: i64, changes: &mut Vec<Change>) -> Result<(), ErrorCode> {
+    fn delete(
+        &mut self,
+        path: &str,
+        zxid: i64,
+        changes: &mut Vec<Change>,
+    ) -> Result<(), ErrorCode> {
         let id = self.store.lookup(path).ok_or(ErrorCode::NoNode)?;
         if id == ROOT {
             return Err(ErrorCode::BadArguments);
@@ -384,8 +455,14 @@ impl DataTree {
         self.quota_limits_changed(path);
         self.refresh_quota_stats(path);
         let parent_path = split(path).map(|(p, _)| p).unwrap_or("/");
-        changes.push(Change { event_type: event::NODE_DELETED, path: path.to_owned() });
-        changes.push(Change { event_type: event::NODE_CHILDREN_CHANGED, path: parent_path.to_owned() });
+        changes.push(Change {
+            event_type: event::NODE_DELETED,
+            path: path.to_owned(),
+        });
+        changes.push(Change {
+            event_type: event::NODE_CHILDREN_CHANGED,
+            path: parent_path.to_owned(),
+        });
         Ok(())
     }
 
@@ -411,7 +488,9 @@ impl DataTree {
     }
 
     fn subtree_usage(&self, path: &str) -> (i64, i64) {
-        let Some(id) = self.store.lookup(path) else { return (0, 0) };
+        let Some(id) = self.store.lookup(path) else {
+            return (0, 0);
+        };
         let (mut count, mut bytes) = (0i64, 0i64);
         let mut stack = vec![id];
         while let Some(x) = stack.pop() {
@@ -428,7 +507,9 @@ impl DataTree {
         if path.starts_with("/zookeeper/quota") {
             return;
         }
-        let Some((root, text)) = self.quotas.stats_text(path) else { return };
+        let Some((root, text)) = self.quotas.stats_text(path) else {
+            return;
+        };
         let stats_path = format!("{}{}/zookeeper_stats", crate::quota::QUOTA_ROOT, root);
         if let Some(id) = self.store.lookup(&stats_path) {
             self.store.set_data(id, Some(text.as_bytes()));

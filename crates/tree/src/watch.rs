@@ -34,11 +34,23 @@ fn idx(k: WatchKind) -> usize {
 impl WatchRegistry {
     /// Registers a watch; registering the same one twice is a no-op.
     pub fn add(&mut self, w: WatcherId, kind: WatchKind, path: &str) {
-        self.tables[idx(kind)].entry_ref(path).or_default().insert(w);
-        self.by_watcher.entry(w).or_default().insert((kind, path.to_owned()));
+        self.tables[idx(kind)]
+            .entry_ref(path)
+            .or_default()
+            .insert(w);
+        self.by_watcher
+            .entry(w)
+            .or_default()
+            .insert((kind, path.to_owned()));
     }
 
-    fn take(&mut self, kind: WatchKind, path: &str, out: &mut Vec<WatcherId>, seen: &mut HashSet<WatcherId>) {
+    fn take(
+        &mut self,
+        kind: WatchKind,
+        path: &str,
+        out: &mut Vec<WatcherId>,
+        seen: &mut HashSet<WatcherId>,
+    ) {
         if let Some(set) = self.tables[idx(kind)].remove(path) {
             for w in set {
                 if let Some(mine) = self.by_watcher.get_mut(&w) {
@@ -51,7 +63,13 @@ impl WatchRegistry {
         }
     }
 
-    fn peek(&self, kind: WatchKind, path: &str, out: &mut Vec<WatcherId>, seen: &mut HashSet<WatcherId>) {
+    fn peek(
+        &self,
+        kind: WatchKind,
+        path: &str,
+        out: &mut Vec<WatcherId>,
+        seen: &mut HashSet<WatcherId>,
+    ) {
         if let Some(set) = self.tables[idx(kind)].get(path) {
             for &w in set {
                 if seen.insert(w) {
@@ -96,7 +114,11 @@ impl WatchRegistry {
 
     /// Whether `w` holds a watch of the given WatcherType at `path`.
     pub fn contains(&self, w: WatcherId, wtype: i32, path: &str) -> bool {
-        kinds_of(wtype).iter().any(|&k| self.tables[idx(k)].get(path).is_some_and(|s| s.contains(&w)))
+        kinds_of(wtype).iter().any(|&k| {
+            self.tables[idx(k)]
+                .get(path)
+                .is_some_and(|s| s.contains(&w))
+        })
     }
 
     /// Removes `w`'s watches of the given WatcherType at `path`; false if there were none.
@@ -194,7 +216,12 @@ fn kinds_of(wtype: i32) -> &'static [WatchKind] {
         watcher_type::DATA => &[WatchKind::Data],
         watcher_type::PERSISTENT => &[WatchKind::Persistent],
         watcher_type::PERSISTENT_RECURSIVE => &[WatchKind::Recursive],
-        watcher_type::ANY => &[WatchKind::Data, WatchKind::Child, WatchKind::Persistent, WatchKind::Recursive],
+        watcher_type::ANY => &[
+            WatchKind::Data,
+            WatchKind::Child,
+            WatchKind::Persistent,
+            WatchKind::Recursive,
+        ],
         _ => &[],
     }
 }
@@ -212,7 +239,10 @@ mod tests {
         r.add(3, WatchKind::Recursive, "/");
         assert_eq!(r.trigger(event::NODE_DELETED, "/a"), vec![1, 2, 3]);
         assert_eq!(r.trigger(event::NODE_DELETED, "/a"), vec![2, 3]);
-        assert_eq!(r.trigger(event::NODE_CHILDREN_CHANGED, "/"), Vec::<u64>::new());
+        assert_eq!(
+            r.trigger(event::NODE_CHILDREN_CHANGED, "/"),
+            Vec::<u64>::new()
+        );
         assert_eq!(r.trigger(event::NODE_CHILDREN_CHANGED, "/a"), vec![2]);
         assert!(r.remove(3, watcher_type::ANY, "/"));
         assert!(!r.contains(3, watcher_type::ANY, "/"));

@@ -1,0 +1,330 @@
+//! Command-line arguments of `paddock bench`. ZooKeeper's tools spell long flags with one dash
+//! (`-server host:port`), so single-dash long flags are rewritten to two dashes before clap.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Rewrites `-server` / `-server=x` to `--server` / `--server=x`. Single-letter flags (`-h`),
+/// values that look like negative numbers (`-1`) and `--long` flags pass through unchanged.
+pub fn normalise(args: &[String]) -> Vec<String> {
+    args.iter()
+        .map(|a| {
+            let b = a.as_bytes();
+            let long_single_dash =
+                b.len() > 2 && b[0] == b'-' && b[1] != b'-' && b[1].is_ascii_alphabetic();
+            if long_single_dash {
+                let name = a[1..].split('=').next().unwrap_or("");
+                if name.len() > 1 {
+                    return format!("-{a}");
+                }
+            }
+            a.clone()
+        })
+        .collect()
+}
+
+/// Parses a duration: `5` or `5s` (seconds, fractions allowed), `250ms`, `2m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num.trim().parse().map_err(|_| format!("'{s}' is not a duration (try 5s or 250ms)"))?;
+    if !(v >= 0.0 && v.is_finite()) {
+        return Err(format!("'{s}' is not a duration (try 5s or 250ms)"));
+    }
+    Ok(Duration::from_secs_f64(v * mult))
+}
+
+/// Parses a count with an optional k/m suffix or underscores: `1000000`, `1_000_000`, `1m`, `100k`.
+pub fn parse_count(s: &str) -> Result<u64, String> {
+    let t = s.trim().replace(['_', ','], "").to_ascii_lowercase();
+    let (num, mult) = if let Some(n) = t.strip_suffix('k') {
+        (n.to_owned(), 1_000)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n.to_owned(), 1_000_000)
+    } else {
+        (t.clone(), 1)
+    };
+    num.parse::<u64>().map(|v| v * mult).map_err(|_| format!("'{s}' is not a count (try 1000000 or 1m)"))
+}
+
+/// Parses a size in bytes: `100`, `1k`/`1KiB` (1024), `1m` (1 MiB).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.trim_end_matches("ib").trim_end_matches('b');
+    let (num, mult) = if let Some(n) = t.strip_suffix('k') {
+        (n, 1024)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 1024 * 1024)
+    } else {
+        (t, 1)
+    };
+    num.trim().parse::<usize>().map(|v| v * mult).map_err(|_| format!("'{s}' is not a size (try 100 or 1k)"))
+}
+
+/// Resolves a ZooKeeper connect string `host:port,host:port[/chroot]` (a chroot is refused).
+pub fn parse_servers(s: &str) -> Result<Vec<SocketAddr>> {
+    if s.contains('/') {
+        bail!("a chroot in the connect string is not supported by paddock bench: '{s}'");
+    }
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let with_port = if part.contains(':') { part.to_owned() } else { format!("{part}:2181") };
+        let addr = with_port
+            .to_socket_addrs()
+            .with_context(|| format!("cannot resolve server address '{part}'"))?
+            .next()
+            .with_context(|| format!("'{part}' resolved to no address"))?;
+        out.push(addr);
+    }
+    if out.is_empty() {
+        bail!("no server address given (use --server host:port[,host:port...])");
+    }
+    Ok(out)
+}
+
+/// Parses `--pid 12,34` (and repeated `--pid`) into PIDs.
+pub fn parse_pids(v: &[String]) -> Result<Vec<u32>> {
+    let mut out = Vec::new();
+    for s in v {
+        for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            out.push(p.parse().with_context(|| format!("'{p}' is not a process id"))?);
+        }
+    }
+    Ok(out)
+}
+
+/// Options shared by every mode that talks to servers.
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    /// Connect string: host:port[,host:port...]; sessions are spread over the servers.
+    #[arg(long, default_value = "127.0.0.1:2181")]
+    pub server: String,
+    /// PIDs of the server processes, for their CPU and RSS (comma list or repeated).
+    #[arg(long = "pid")]
+    pub pids: Vec<String>,
+    /// Name of the system under test, carried into the report (e.g. paddock, zookeeper).
+    #[arg(long, default_value = "server")]
+    pub label: String,
+}
+
+/// `paddock bench [run] ...`: run workloads and report.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "paddock bench", about = "Load generator for ZooKeeper-compatible servers")]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Comma list of workloads, or `all` (see `paddock bench workloads`).
+    #[arg(long, alias = "workload", default_value = "all")]
+    pub workloads: String,
+    /// Sessions (connections) driving load.
+    #[arg(long, default_value_t = 32)]
+    pub sessions: usize,
+    /// Requests each session keeps in flight.
+    #[arg(long, default_value_t = 16)]
+    pub inflight: usize,
+    /// Measured time per workload (after warm-up).
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub duration: Duration,
+    /// Stop after this many measured operations instead of after --duration.
+    #[arg(long, value_parser = parse_count)]
+    pub ops: Option<u64>,
+    /// Unmeasured warm-up time per workload.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub warmup: Duration,
+    /// Value size for setData, getData, mixed, multi and populate.
+    #[arg(long, value_parser = parse_size, default_value = "100")]
+    pub value_size: usize,
+    /// Distinct znodes read and written by getData, setData, mixed and multi.
+    #[arg(long, default_value_t = 1000)]
+    pub keys: usize,
+    /// Children of the node listed by getchildren.
+    #[arg(long, default_value_t = 1000)]
+    pub children: usize,
+    /// Fraction of reads in the mixed workload (0..1).
+    #[arg(long, default_value_t = 0.9)]
+    pub read_ratio: f64,
+    /// Most znodes the populate workload creates (it also stops at --duration).
+    #[arg(long, value_parser = parse_count, default_value = "100000")]
+    pub znodes: u64,
+    /// Children per parent in populate.
+    #[arg(long, default_value_t = 1000)]
+    pub per_parent: u64,
+    /// Exists-watch/setData session pairs in the watch workload.
+    #[arg(long, default_value_t = 1)]
+    pub watch_pairs: usize,
+    /// Concurrent session churners in the ephemeral workload (default: --sessions, at most 16).
+    #[arg(long)]
+    pub churners: Option<usize>,
+    /// Also write the JSON lines to this file (appending).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Output on stdout: table, json or both.
+    #[arg(long, default_value = "both")]
+    pub format: String,
+    /// No progress line on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `paddock bench memory ...`: RSS growth per znode.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "paddock bench memory", about = "Measure server RSS growth per znode")]
+pub struct MemoryArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Znodes to create (children; parents come on top).
+    #[arg(long, value_parser = parse_count, default_value = "1000000")]
+    pub znodes: u64,
+    /// Children per parent.
+    #[arg(long, default_value_t = 1000)]
+    pub per_parent: u64,
+    /// Bytes of data per znode.
+    #[arg(long, value_parser = parse_size, default_value = "100")]
+    pub value_size: usize,
+    /// Sessions creating znodes.
+    #[arg(long, default_value_t = 32)]
+    pub sessions: usize,
+    /// Requests each session keeps in flight.
+    #[arg(long, default_value_t = 64)]
+    pub inflight: usize,
+    /// Wait after populating before reading RSS.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub settle: Duration,
+    /// Also write the result as a JSON line to this file (appending).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// No progress line on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `paddock bench compare ...`: Paddock against Apache ZooKeeper, side by side.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "paddock bench compare", about = "Paddock against Apache ZooKeeper 3.8, same workloads, alternating rounds")]
+pub struct CompareArgs {
+    /// Rounds; each runs every workload on Paddock then on ZooKeeper (A B A B ...).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Comma list of workloads, or `all`.
+    #[arg(long, default_value = "all")]
+    pub workloads: String,
+    /// Sessions per workload.
+    #[arg(long, default_value_t = 32)]
+    pub sessions: usize,
+    /// Requests in flight per session.
+    #[arg(long, default_value_t = 16)]
+    pub inflight: usize,
+    /// Measured time per workload and round.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub duration: Duration,
+    /// Warm-up per workload and round.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub warmup: Duration,
+    /// forceSync on both servers: yes (default) or no (labelled everywhere).
+    #[arg(long, default_value = "yes")]
+    pub force_sync: String,
+    /// First of the client ports used (the next few are used too).
+    #[arg(long, default_value_t = 23181)]
+    pub port: u16,
+    /// ZooKeeper's JVM heap (-Xms and -Xmx).
+    #[arg(long, default_value = "2g")]
+    pub zk_heap: String,
+    /// Znodes for the memory and restart figures (0 skips them).
+    #[arg(long, value_parser = parse_count, default_value = "1000000")]
+    pub memory_znodes: u64,
+    /// The paddock binary to benchmark (default: this executable).
+    #[arg(long)]
+    pub paddock_bin: Option<PathBuf>,
+    /// Where ZooKeeper's jars are (Debian's `zookeeper` package).
+    #[arg(long, default_value = "/usr/share/java")]
+    pub zk_jars: PathBuf,
+    /// Scratch directory for data directories and logs.
+    #[arg(long, default_value = "/tmp/paddock-bench-compare")]
+    pub work_dir: PathBuf,
+    /// Where to write results: JSON lines, the markdown table and the SVG chart.
+    #[arg(long, default_value = "bench/results")]
+    pub out_dir: PathBuf,
+    /// No progress line on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn normalises_single_dash_long_flags() {
+        assert_eq!(
+            normalise(&s(&["-server", "h:1", "--sessions", "4", "-h", "-1", "-pid=3", "-x"])),
+            s(&["--server", "h:1", "--sessions", "4", "-h", "-1", "--pid=3", "-x"])
+        );
+    }
+
+    #[test]
+    fn parses_both_spellings() {
+        for argv in [
+            &["bench", "-server", "127.0.0.1:1,127.0.0.1:2", "-sessions", "4", "-duration", "2s"][..],
+            &["bench", "--server", "127.0.0.1:1,127.0.0.1:2", "--sessions=4", "--duration", "2"][..],
+        ] {
+            let a = RunArgs::try_parse_from(normalise(&s(argv))).unwrap();
+            assert_eq!(a.target.server, "127.0.0.1:1,127.0.0.1:2");
+            assert_eq!(a.sessions, 4);
+            assert_eq!(a.duration, Duration::from_secs(2));
+            assert_eq!(parse_servers(&a.target.server).unwrap().len(), 2);
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let a = RunArgs::try_parse_from(s(&["bench"])).unwrap();
+        assert_eq!(a.sessions, 32);
+        assert_eq!(a.workloads, "all");
+        assert_eq!(a.value_size, 100);
+        assert!(a.ops.is_none());
+    }
+
+    #[test]
+    fn memory_args() {
+        let a = MemoryArgs::try_parse_from(normalise(&s(&[
+            "memory", "-server", "127.0.0.1:5", "--pid", "42", "--znodes", "1m", "--per-parent", "1000",
+            "--value-size", "100",
+        ])))
+        .unwrap();
+        assert_eq!(a.znodes, 1_000_000);
+        assert_eq!(parse_pids(&a.target.pids).unwrap(), vec![42]);
+        assert_eq!(a.settle, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("fast").is_err());
+        assert_eq!(parse_size("1k").unwrap(), 1024);
+        assert_eq!(parse_size("1KiB").unwrap(), 1024);
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert_eq!(parse_count("1_000_000").unwrap(), 1_000_000);
+        assert_eq!(parse_count("100k").unwrap(), 100_000);
+        assert!(parse_count("lots").is_err());
+        assert_eq!(parse_pids(&s(&["1,2", "3"])).unwrap(), vec![1, 2, 3]);
+        assert!(parse_servers("h:1/chroot").is_err());
+        assert_eq!(parse_servers("127.0.0.1").unwrap()[0].port(), 2181);
+    }
+}

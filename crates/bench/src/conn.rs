@@ -1,0 +1,280 @@
+//! A small pipelined client connection: one TCP stream, one session, a write buffer that many
+//! requests are appended to before one `write` call, and a read buffer parsed in place.
+//! It knows the handshake and frame layout (from paddock-proto) and nothing of workloads.
+
+use anyhow::{bail, Context, Result};
+use bytes::{Buf, BufMut, BytesMut};
+use paddock_proto::frame::{frame_len, DEFAULT_MAX_FRAME};
+use paddock_proto::{op, ConnectRequest, ConnectResponse, Reader, Record};
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+
+/// Session timeout the bench asks for, in milliseconds.
+pub const SESSION_TIMEOUT_MS: i32 = 30_000;
+
+/// Replies larger than this are refused, as a real client would (jute.maxbuffer plus slack).
+const MAX_FRAME: usize = DEFAULT_MAX_FRAME + 1024;
+
+/// The fixed part of every reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyHead {
+    /// Request xid, or -1 for a watch event, -2 for a ping reply.
+    pub xid: i32,
+    /// The zxid the server had when it answered.
+    pub zxid: i64,
+    /// 0 or a ZooKeeper error code.
+    pub err: i32,
+}
+
+/// An owned reply, for the sequential (non-hot) paths.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The header.
+    pub head: ReplyHead,
+    /// The body after the header.
+    pub body: Vec<u8>,
+}
+
+/// One client session over one TCP connection.
+pub struct Conn {
+    stream: TcpStream,
+    rbuf: BytesMut,
+    /// Encoded requests not yet written.
+    pub wbuf: BytesMut,
+    next_xid: i32,
+    /// The session id the server assigned.
+    pub session_id: i64,
+    /// The session timeout the server granted, in milliseconds.
+    pub timeout_ms: i32,
+}
+
+impl Conn {
+    /// Connects to `addr` and creates a new session.
+    pub async fn connect(addr: SocketAddr) -> Result<Conn> {
+        let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
+            .await
+            .with_context(|| format!("connecting to {addr} timed out"))?
+            .with_context(|| format!("cannot connect to {addr}"))?;
+        stream.set_nodelay(true)?;
+        let mut c = Conn {
+            stream,
+            rbuf: BytesMut::with_capacity(64 * 1024),
+            wbuf: BytesMut::with_capacity(64 * 1024),
+            next_xid: 1,
+            session_id: 0,
+            timeout_ms: 0,
+        };
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout: SESSION_TIMEOUT_MS,
+            session_id: 0,
+            passwd: vec![0; 16],
+            read_only: Some(false),
+        };
+        let mut body = Vec::with_capacity(64);
+        req.encode(&mut body);
+        c.wbuf.put_i32(body.len() as i32);
+        c.wbuf.put_slice(&body);
+        c.flush().await?;
+        let frame = tokio::time::timeout(Duration::from_secs(10), c.read_frame())
+            .await
+            .with_context(|| format!("{addr} did not answer the session handshake within 10 s"))??
+            .with_context(|| format!("{addr} closed the connection during the handshake (server full or not serving?)"))?;
+        let resp = ConnectResponse::decode(&mut Reader::new(&frame)).context("bad ConnectResponse")?;
+        if resp.session_id == 0 || resp.timeout <= 0 {
+            bail!("{addr} refused the session (timeout {})", resp.timeout);
+        }
+        c.session_id = resp.session_id;
+        c.timeout_ms = resp.timeout;
+        Ok(c)
+    }
+
+    /// Takes the next xid; xids are positive and wrap before reaching the reserved negatives.
+    fn take_xid(&mut self) -> i32 {
+        let x = self.next_xid;
+        self.next_xid = if x == i32::MAX { 1 } else { x + 1 };
+        x
+    }
+
+    /// Appends a request whose body is already encoded; returns its xid.
+    #[inline]
+    pub fn push(&mut self, opcode: i32, body: &[u8]) -> i32 {
+        let xid = self.take_xid();
+        self.wbuf.reserve(12 + body.len());
+        self.wbuf.put_i32(8 + body.len() as i32);
+        self.wbuf.put_i32(xid);
+        self.wbuf.put_i32(opcode);
+        self.wbuf.put_slice(body);
+        xid
+    }
+
+    /// Appends a request whose body `f` writes straight into the buffer; returns its xid.
+    #[inline]
+    pub fn push_with(&mut self, opcode: i32, f: impl FnOnce(&mut BytesMut)) -> i32 {
+        let xid = self.take_xid();
+        let start = self.wbuf.len();
+        self.wbuf.put_i32(0);
+        self.wbuf.put_i32(xid);
+        self.wbuf.put_i32(opcode);
+        f(&mut self.wbuf);
+        let len = (self.wbuf.len() - start - 4) as i32;
+        self.wbuf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        xid
+    }
+
+    /// Writes everything buffered.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.wbuf.is_empty() {
+            self.stream.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        Ok(())
+    }
+
+    /// Whether requests are waiting to be written.
+    pub fn has_pending_writes(&self) -> bool {
+        !self.wbuf.is_empty()
+    }
+
+    /// One round of IO for the pipelined loop: writes what it can of the buffer without
+    /// waiting, then waits until the socket is readable (or writable, if bytes remain) and
+    /// moves bytes both ways. Never blocks on a write while replies wait to be read, so a
+    /// server that stops reading until we read cannot deadlock us.
+    pub async fn io(&mut self) -> io::Result<()> {
+        if !self.wbuf.is_empty() {
+            self.try_write()?;
+        }
+        let interest = if self.wbuf.is_empty() {
+            Interest::READABLE
+        } else {
+            Interest::READABLE | Interest::WRITABLE
+        };
+        let ready = self.stream.ready(interest).await?;
+        if ready.is_writable() && !self.wbuf.is_empty() {
+            self.try_write()?;
+        }
+        if ready.is_readable() {
+            self.rbuf.reserve(64 * 1024);
+            match self.stream.try_read_buf(&mut self.rbuf) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "server closed the connection",
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn try_write(&mut self) -> io::Result<()> {
+        match self.stream.try_write(&self.wbuf) {
+            Ok(n) => {
+                self.wbuf.advance(n);
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Calls `f` with the header and body of every complete reply in the read buffer, in
+    /// order, and consumes them.
+    pub fn drain_replies(&mut self, mut f: impl FnMut(ReplyHead, &[u8])) -> io::Result<()> {
+        let mut pos = 0;
+        loop {
+            let buf = &self.rbuf[pos..];
+            let len = match frame_len(buf, MAX_FRAME) {
+                Ok(Some(len)) if buf.len() >= 4 + len => len,
+                Ok(_) => break,
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+            };
+            let frame = &buf[4..4 + len];
+            if frame.len() < 16 {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "reply shorter than its header"));
+            }
+            let head = ReplyHead {
+                xid: i32::from_be_bytes(frame[0..4].try_into().unwrap()),
+                zxid: i64::from_be_bytes(frame[4..12].try_into().unwrap()),
+                err: i32::from_be_bytes(frame[12..16].try_into().unwrap()),
+            };
+            f(head, &frame[16..]);
+            pos += 4 + len;
+        }
+        self.rbuf.advance(pos);
+        Ok(())
+    }
+
+    /// Reads one whole frame (sequential paths only). `None` on a clean close.
+    async fn read_frame(&mut self) -> Result<Option<Vec<u8>>> {
+        loop {
+            if let Some(len) = frame_len(&self.rbuf, MAX_FRAME)? {
+                if self.rbuf.len() >= 4 + len {
+                    self.rbuf.advance(4);
+                    return Ok(Some(self.rbuf.split_to(len).to_vec()));
+                }
+            }
+            self.rbuf.reserve(64 * 1024);
+            if self.stream.read_buf(&mut self.rbuf).await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Reads the next reply of any kind (sequential paths only).
+    pub async fn recv(&mut self) -> Result<Reply> {
+        let frame = self.read_frame().await?.context("server closed the connection")?;
+        if frame.len() < 16 {
+            bail!("reply shorter than its header");
+        }
+        let head = ReplyHead {
+            xid: i32::from_be_bytes(frame[0..4].try_into().unwrap()),
+            zxid: i64::from_be_bytes(frame[4..12].try_into().unwrap()),
+            err: i32::from_be_bytes(frame[12..16].try_into().unwrap()),
+        };
+        Ok(Reply { head, body: frame[16..].to_vec() })
+    }
+
+    /// Sends one request and waits for its reply, skipping watch events and pings.
+    pub async fn call(&mut self, opcode: i32, body: &[u8]) -> Result<Reply> {
+        let xid = self.push(opcode, body);
+        self.flush().await?;
+        loop {
+            let r = self.recv().await?;
+            if r.head.xid == xid {
+                return Ok(r);
+            }
+            if r.head.xid >= 0 {
+                bail!("reply out of order: expected xid {xid}, got {}", r.head.xid);
+            }
+        }
+    }
+
+    /// Closes the session politely (closeSession, then wait for its reply or the close).
+    pub async fn close(mut self) -> Result<()> {
+        let xid = self.push(op::CLOSE_SESSION, &[]);
+        self.flush().await?;
+        let wait = async {
+            loop {
+                match self.read_frame().await? {
+                    None => return Ok::<(), anyhow::Error>(()),
+                    Some(f) if f.len() >= 4 && i32::from_be_bytes(f[0..4].try_into().unwrap()) == xid => {
+                        return Ok(())
+                    }
+                    Some(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .context("closeSession was not answered within 10 s")??;
+        Ok(())
+    }
+}
