@@ -330,7 +330,7 @@ fn four_letter_words() {
         "{srvr}"
     );
     assert!(
-        srvr.contains("Mode: standalone\n") && srvr.contains("Node count: 4\n"),
+        srvr.contains("Mode: standalone\n") && srvr.contains("Node count: 5\n"),
         "{srvr}"
     );
     let mntr = s.four("mntr");

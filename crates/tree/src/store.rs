@@ -99,9 +99,55 @@ const UNITS_PER_CHUNK: u32 = (CHUNK / UNIT) as u32;
 /// Blobs larger than this get an allocation of their own.
 const SMALL_MAX: usize = 4096;
 const LARGE_BIT: u32 = 1 << 31;
-/// Header: name length (u16) and data length (u32, `NULL_DATA` for null data).
-const HEADER: usize = 6;
-const NULL_DATA: u32 = u32::MAX;
+/// A blob starts with two LEB128 varints: the name length, and the data length plus one (0 for
+/// null data). Short names and small data, the common case, cost two header bytes.
+const MAX_HEADER: usize = 3 + 5;
+
+fn put_varint(out: &mut [u8], mut v: u64) -> usize {
+    let mut i = 0;
+    loop {
+        let b = (v & 0x7F) as u8;
+        v >>= 7;
+        if v == 0 {
+            out[i] = b;
+            return i + 1;
+        }
+        out[i] = b | 0x80;
+        i += 1;
+    }
+}
+
+fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+fn get_varint(b: &[u8]) -> (u64, usize) {
+    let mut v = 0u64;
+    for (i, &x) in b.iter().enumerate().take(10) {
+        v |= ((x & 0x7F) as u64) << (7 * i);
+        if x & 0x80 == 0 {
+            return (v, i + 1);
+        }
+    }
+    (v, b.len())
+}
+
+/// Where the parts of a blob are: (name start, name length, data length or None for null).
+fn layout(b: &[u8]) -> (usize, usize, Option<usize>) {
+    let (nlen, a) = get_varint(b);
+    let (dlen, c) = get_varint(&b[a..]);
+    let data = if dlen == 0 {
+        None
+    } else {
+        Some(dlen as usize - 1)
+    };
+    (a + c, nlen as usize, data)
+}
 
 /// Name and data of every node, in 8-byte units inside 1 MiB chunks, with exact-size free lists.
 #[derive(Default)]
@@ -116,18 +162,24 @@ struct BlobArena {
 }
 
 impl BlobArena {
+    fn encoded_len(name: &str, data: Option<&[u8]>) -> usize {
+        let dcode = data.map_or(0, |d| d.len() as u64 + 1);
+        varint_len(name.len() as u64) + varint_len(dcode) + name.len() + data.map_or(0, |d| d.len())
+    }
+
     fn encode(name: &str, data: Option<&[u8]>, out: &mut [u8]) {
-        out[0..2].copy_from_slice(&(name.len() as u16).to_le_bytes());
-        let dlen = data.map(|d| d.len() as u32).unwrap_or(NULL_DATA);
-        out[2..6].copy_from_slice(&dlen.to_le_bytes());
-        out[HEADER..HEADER + name.len()].copy_from_slice(name.as_bytes());
+        let dcode = data.map_or(0, |d| d.len() as u64 + 1);
+        let mut at = put_varint(out, name.len() as u64);
+        at += put_varint(&mut out[at..], dcode);
+        out[at..at + name.len()].copy_from_slice(name.as_bytes());
+        at += name.len();
         if let Some(d) = data {
-            out[HEADER + name.len()..HEADER + name.len() + d.len()].copy_from_slice(d);
+            out[at..at + d.len()].copy_from_slice(d);
         }
     }
 
     fn alloc(&mut self, name: &str, data: Option<&[u8]>) -> BlobRef {
-        let len = HEADER + name.len() + data.map_or(0, |d| d.len());
+        let len = Self::encoded_len(name, data);
         if len > SMALL_MAX {
             let mut b = vec![0u8; len].into_boxed_slice();
             Self::encode(name, data, &mut b);
@@ -193,15 +245,9 @@ impl BlobArena {
         }
         let (c, off) = Self::locate(r);
         let chunk = &self.chunks[c];
-        let nlen = u16::from_le_bytes([chunk[off], chunk[off + 1]]) as usize;
-        let dlen = u32::from_le_bytes([
-            chunk[off + 2],
-            chunk[off + 3],
-            chunk[off + 4],
-            chunk[off + 5],
-        ]);
-        let dlen = if dlen == NULL_DATA { 0 } else { dlen as usize };
-        &chunk[off..off + HEADER + nlen + dlen]
+        let head = &chunk[off..(off + MAX_HEADER).min(chunk.len())];
+        let (start, nlen, dlen) = layout(head);
+        &chunk[off..off + start + nlen + dlen.unwrap_or(0)]
     }
 
     fn free(&mut self, r: BlobRef) {
@@ -217,20 +263,15 @@ impl BlobArena {
 
     fn name(&self, r: BlobRef) -> &str {
         let b = self.bytes(r);
-        let nlen = u16::from_le_bytes([b[0], b[1]]) as usize;
+        let (start, nlen, _) = layout(b);
         // Names are written from &str only.
-        std::str::from_utf8(&b[HEADER..HEADER + nlen]).unwrap_or("")
+        std::str::from_utf8(&b[start..start + nlen]).unwrap_or("")
     }
 
     fn data(&self, r: BlobRef) -> Option<&[u8]> {
         let b = self.bytes(r);
-        let nlen = u16::from_le_bytes([b[0], b[1]]) as usize;
-        let dlen = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
-        if dlen == NULL_DATA {
-            None
-        } else {
-            Some(&b[HEADER + nlen..])
-        }
+        let (start, nlen, dlen) = layout(b);
+        dlen.map(|_| &b[start + nlen..])
     }
 }
 
@@ -488,6 +529,32 @@ mod tests {
         let c = s.insert(a, "c", Some(b""), 0, NodeStat::default()).unwrap();
         assert_eq!(c, b, "slot reused");
         assert_eq!(s.data(c), Some(&b""[..]));
+    }
+
+    #[test]
+    fn header_lengths_of_every_size() {
+        let mut s = Store::with_root(0);
+        for (nlen, dlen) in [
+            (1, 0),
+            (127, 126),
+            (128, 127),
+            (300, 16_383),
+            (5, 16_384),
+            (9, 4090),
+            (2, 1 << 20),
+        ] {
+            let name = "n".repeat(nlen);
+            let data = vec![3u8; dlen];
+            let id = s
+                .insert(ROOT, &name, Some(&data), 0, NodeStat::default())
+                .unwrap();
+            assert_eq!(s.name(id), name);
+            assert_eq!(s.data(id).unwrap(), &data[..]);
+            s.set_data(id, None);
+            assert_eq!(s.data(id), None);
+            assert_eq!(s.name(id), name);
+            s.remove(id);
+        }
     }
 
     #[test]
