@@ -8,9 +8,10 @@
 
 use crate::config::Config;
 use crate::conn_shared::{ConnId, Outbound};
-use crate::log::TxnLog;
+use crate::log::{Append, Durable};
 use crate::session::{java_password, Sessions};
 use crate::stats::Stats;
+use crate::storage::snapshot::SnapshotWriter;
 use bytes::{BufMut, Bytes, BytesMut};
 use paddock_proto::{
     event, op, state, xid, AddWatchRequest, ClientInfo, ConnectRequest, ConnectResponse,
@@ -19,12 +20,14 @@ use paddock_proto::{
     GetEphemeralsResponse, MultiOp, OpResult, PathRequest, ReadOp, Record, ReplyHeader, Request,
     SetWatches2, Stat, StatResponse, WatcherEvent, WhoAmIResponse,
 };
+use paddock_tree::SnapNode;
 use paddock_tree::{
     digest_id, Applied, AuthInfo, DataTree, Outcome, Prep, PrepConfig, Txn, WatchKind,
     WatchRegistry,
 };
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -65,6 +68,10 @@ pub enum CoreMsg {
     Tick,
     /// Look for emptied containers and expired TTL nodes.
     ContainerCheck,
+    /// The log thread's word on how far the log is durable.
+    Durable(Durable),
+    /// A snapshot finished (or failed).
+    SnapshotDone(Result<std::path::PathBuf, String>),
 }
 
 /// Per-connection state kept by the core.
@@ -143,7 +150,19 @@ pub struct Core {
     queues: HashMap<i64, VecDeque<Queued>>,
     origins: HashMap<i64, Origin>,
     batch: Vec<Txn>,
-    log: Box<dyn TxnLog>,
+    /// Logged (or being logged) but not yet durable and applied, in zxid order.
+    unapplied: VecDeque<Txn>,
+    log: std_mpsc::Sender<Append>,
+    /// Bumped when the log fails: reports about older batches are stale.
+    generation: u64,
+    snapshot: Option<SnapshotJob>,
+    snapshot_running: bool,
+    since_snapshot: u64,
+    next_snapshot_at: u64,
+    core_tx: mpsc::Sender<CoreMsg>,
+    /// `PADDOCK_TEST_ACK_BEFORE_LOG=1`: answer writes before they are logged. Exists only so
+    /// that the crash tests can show they catch lost acknowledged writes.
+    ack_before_log: bool,
     pub(crate) stats: Stats,
     pub(crate) started: Instant,
 }
@@ -202,10 +221,24 @@ fn is_write(req: &Request) -> bool {
     )
 }
 
+/// A snapshot being walked: the core hands chunks of nodes to a writer thread, never holding
+/// more than a few chunks, so memory stays bounded whatever the tree's size.
+struct SnapshotJob {
+    cursor: Option<String>,
+    tx: Option<std_mpsc::SyncSender<Vec<SnapNode>>>,
+    pending: Option<Vec<SnapNode>>,
+}
+
+const SNAPSHOT_CHUNK: usize = 512;
+
 impl Core {
-    /// A core serving an empty tree.
-    pub fn new(cfg: Arc<Config>, log: Box<dyn TxnLog>) -> Core {
-        let tree = DataTree::new();
+    /// A core serving a recovered tree, logging through `log`, reporting to itself via `core_tx`.
+    pub fn new(
+        cfg: Arc<Config>,
+        tree: DataTree,
+        log: std_mpsc::Sender<Append>,
+        core_tx: mpsc::Sender<CoreMsg>,
+    ) -> Core {
         let prep = Prep::new(
             PrepConfig {
                 extended_types: cfg.extended_types,
@@ -215,8 +248,14 @@ impl Core {
             },
             tree.last_zxid(),
         );
+        let mut sessions = Sessions::new(1, cfg.tick_time as u64);
+        // Sessions outlive a restart: each gets its full timeout again to come back.
+        for (&id, &timeout) in tree.sessions() {
+            sessions.restore(id, timeout);
+        }
+        let next_snapshot_at = snapshot_interval(cfg.snap_count);
         Core {
-            sessions: Sessions::new(1, cfg.tick_time as u64),
+            sessions,
             cfg,
             tree,
             prep,
@@ -225,7 +264,15 @@ impl Core {
             queues: HashMap::new(),
             origins: HashMap::new(),
             batch: Vec::new(),
+            unapplied: VecDeque::new(),
             log,
+            generation: 0,
+            snapshot: None,
+            snapshot_running: false,
+            since_snapshot: 0,
+            next_snapshot_at,
+            core_tx,
+            ack_before_log: std::env::var("PADDOCK_TEST_ACK_BEFORE_LOG").is_ok_and(|v| v == "1"),
             stats: Stats::default(),
             started: Instant::now(),
         }
@@ -233,7 +280,20 @@ impl Core {
 
     /// Runs until every sender is gone.
     pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>) {
-        while let Some(msg) = rx.recv().await {
+        loop {
+            let msg = if self.snapshot.is_some() {
+                // Walk the snapshot while there is nothing else to do.
+                tokio::select! {
+                    m = rx.recv() => m,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(1)) => {
+                        self.snapshot_step();
+                        continue;
+                    }
+                }
+            } else {
+                rx.recv().await
+            };
+            let Some(msg) = msg else { return };
             self.handle(msg);
             // Take whatever else is waiting, so one log flush covers the whole batch.
             let mut n = 0;
@@ -245,6 +305,7 @@ impl Core {
                 n += 1;
             }
             self.flush();
+            self.snapshot_step();
         }
     }
 
@@ -287,6 +348,26 @@ impl Core {
             }
             CoreMsg::Tick => self.tick(),
             CoreMsg::ContainerCheck => self.container_check(),
+            CoreMsg::Durable(d) => self.durable(d),
+            CoreMsg::SnapshotDone(r) => {
+                self.snapshot_running = false;
+                match r {
+                    Ok(p) => {
+                        info!(snapshot = %p.display(), "snapshot written");
+                        if self.cfg.autopurge_purge_interval > 0 {
+                            let keep = self.cfg.autopurge_snap_retain_count as usize;
+                            if let Err(e) = crate::storage::purge::purge(
+                                &self.cfg.data_dir,
+                                &self.cfg.data_log_dir,
+                                keep,
+                            ) {
+                                warn!(error = %e, "purge failed");
+                            }
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "snapshot failed; the log still holds everything"),
+                }
+            }
         }
     }
 
@@ -858,19 +939,134 @@ impl Core {
         }
     }
 
-    /// Logs the batch of prepared transactions, then applies them in zxid order and replies.
+    /// Hands the batch of prepared transactions to the log thread; they are applied and
+    /// answered once it reports them durable.
     fn flush(&mut self) {
         if self.batch.is_empty() {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
-        if let Err(e) = self.log.append(&batch) {
-            warn!(error = %e, count = batch.len(), "transaction log append failed; failing the batch");
-            self.fail_batch(batch);
+        let mut records = Vec::with_capacity(batch.len() * 96);
+        crate::storage::txn_log::encode_records(&batch, &mut records);
+        let append = Append {
+            records,
+            first_zxid: batch[0].zxid,
+            last_zxid: batch[batch.len() - 1].zxid,
+            generation: self.generation,
+        };
+        if self.ack_before_log {
+            // Test-only: the planted bug that durability tests must catch.
+            for t in batch {
+                self.apply(t);
+            }
+        } else {
+            self.unapplied.extend(batch);
+        }
+        if self.log.send(append).is_err() {
+            warn!("the log thread is gone; failing writes");
+            self.durable(Durable {
+                generation: self.generation,
+                up_to: i64::MIN,
+                failed_from: Some(i64::MIN),
+            });
+        }
+    }
+
+    /// Applies what the log made durable; fails what it could not.
+    fn durable(&mut self, d: Durable) {
+        if d.generation != self.generation {
             return;
         }
-        for txn in batch {
-            self.apply(txn);
+        while self.unapplied.front().is_some_and(|t| t.zxid <= d.up_to) {
+            let t = self.unapplied.pop_front().expect("front exists");
+            self.apply(t);
+        }
+        if d.failed_from.is_some() {
+            let failed: Vec<Txn> = self.unapplied.drain(..).collect();
+            warn!(
+                count = failed.len(),
+                "transaction log failure: failing every write not yet durable"
+            );
+            self.generation += 1;
+            self.fail_batch(failed);
+        }
+    }
+
+    /// Starts a fuzzy snapshot of the tree as applied so far.
+    fn start_snapshot(&mut self) {
+        let dir = crate::storage::snap_dir(&self.cfg.data_dir);
+        let mut sessions: Vec<(i64, i32)> =
+            self.tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
+        sessions.sort();
+        let zxid = self.tree.last_zxid();
+        let (tx, rx) = std_mpsc::sync_channel::<Vec<SnapNode>>(4);
+        let core = self.core_tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || {
+                let result = (|| {
+                    let mut w = SnapshotWriter::create(&dir, zxid, &sessions)?;
+                    while let Ok(chunk) = rx.recv() {
+                        for n in &chunk {
+                            w.node(n)?;
+                        }
+                    }
+                    w.finish()
+                })();
+                let _ =
+                    core.blocking_send(CoreMsg::SnapshotDone(result.map_err(|e| e.to_string())));
+            });
+        if spawned.is_err() {
+            warn!("could not start the snapshot thread");
+            return;
+        }
+        info!(zxid = format_args!("0x{zxid:x}"), "snapshot started");
+        self.snapshot_running = true;
+        self.snapshot = Some(SnapshotJob {
+            cursor: None,
+            tx: Some(tx),
+            pending: None,
+        });
+    }
+
+    /// Walks the next part of a running snapshot, as far as the writer keeps up.
+    fn snapshot_step(&mut self) {
+        let Some(job) = self.snapshot.as_mut() else {
+            return;
+        };
+        for _ in 0..8 {
+            let chunk = match job.pending.take() {
+                Some(c) => c,
+                None => {
+                    let mut c = Vec::with_capacity(SNAPSHOT_CHUNK);
+                    while c.len() < SNAPSHOT_CHUNK {
+                        let Some(p) = self.tree.snapshot_successor(job.cursor.as_deref()) else {
+                            break;
+                        };
+                        if let Some(n) = self.tree.snap_node(&p) {
+                            c.push(n);
+                        }
+                        job.cursor = Some(p);
+                    }
+                    if c.is_empty() {
+                        // Walk complete: closing the channel tells the writer to seal the file.
+                        self.snapshot = None;
+                        return;
+                    }
+                    c
+                }
+            };
+            match job.tx.as_ref().map(|tx| tx.try_send(chunk)) {
+                Some(Ok(())) => {}
+                Some(Err(std_mpsc::TrySendError::Full(c))) => {
+                    job.pending = Some(c);
+                    return;
+                }
+                _ => {
+                    self.snapshot = None;
+                    return;
+                }
+            }
         }
     }
 
@@ -910,6 +1106,12 @@ impl Core {
 
     fn apply(&mut self, txn: Txn) {
         let applied = self.tree.apply(&txn);
+        self.since_snapshot += 1;
+        if self.since_snapshot >= self.next_snapshot_at && !self.snapshot_running {
+            self.since_snapshot = 0;
+            self.next_snapshot_at = snapshot_interval(self.cfg.snap_count);
+            self.start_snapshot();
+        }
         self.prep.applied(txn.zxid);
         self.fire(&applied);
         match self.origins.remove(&txn.zxid) {
@@ -1092,4 +1294,11 @@ fn multi_result(op: &MultiOp, out: &Outcome) -> OpResult {
         (MultiOp::Check(_), _) => OpResult::Check,
         _ => OpResult::SetData(Stat::default()),
     }
+}
+
+/// Transactions until the next snapshot: randomised in (snapCount/2, snapCount], as ZooKeeper
+/// does, so that servers of an ensemble do not all snapshot at once.
+fn snapshot_interval(snap_count: u64) -> u64 {
+    let half = (snap_count / 2).max(1);
+    half + rand::random::<u64>() % (snap_count - half + 1).max(1)
 }

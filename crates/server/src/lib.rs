@@ -9,6 +9,7 @@ pub mod fourlw;
 pub mod log;
 pub mod session;
 pub mod stats;
+pub mod storage;
 
 use crate::config::Config;
 use crate::core::{Core, CoreMsg};
@@ -30,6 +31,10 @@ pub enum ServerError {
     },
     #[error("cannot create data directory {path}: {err}")]
     DataDir { path: String, err: std::io::Error },
+    #[error("cannot recover the data: {0}")]
+    Storage(#[from] storage::StorageError),
+    #[error("cannot start the log thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// Counts connections per client address for `maxClientCnxns`.
@@ -68,21 +73,35 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     if !cfg.force_sync {
         warn!("forceSync=no: writes are acknowledged before they are on disk; for tests and benchmarks only");
     }
+    let cfg = Arc::new(cfg);
+    let recovered = storage::recovery::recover(&cfg.data_dir, &cfg.data_log_dir)?;
+    let (tx, rx) = mpsc::channel(4096);
+    let writer = storage::txn_log::LogWriter::open(
+        &storage::log_dir(&cfg.data_log_dir),
+        recovered.log_tail.clone(),
+        cfg.force_sync,
+    )?;
+    let (log_tx, log_rx) = std::sync::mpsc::channel();
+    let log_core = tx.clone();
+    std::thread::Builder::new()
+        .name("txn-log".into())
+        .spawn(move || log::run(writer, log_rx, log_core))
+        .map_err(ServerError::Thread)?;
+    let recovered_zxid = recovered.tree.last_zxid();
+    let core = Core::new(cfg.clone(), recovered.tree, log_tx, tx.clone());
+    tokio::spawn(core.run(rx));
     let addr = cfg.client_addr();
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|err| ServerError::Bind { addr, err })?;
-    let cfg = Arc::new(cfg);
     info!(
         client_addr = %listener.local_addr().unwrap_or(addr),
         data_dir = %cfg.data_dir.display(),
         tick_time = cfg.tick_time,
+        zxid = format_args!("0x{:x}", recovered_zxid),
         "paddock {} serving (standalone)",
         fourlw::version_string()
     );
-    let (tx, rx) = mpsc::channel(4096);
-    let core = Core::new(cfg.clone(), Box::new(log::MemoryLog::default()));
-    tokio::spawn(core.run(rx));
 
     let tick_tx = tx.clone();
     let tick = Duration::from_millis(cfg.tick_time as u64);

@@ -4,9 +4,11 @@
 //! Nothing here reads a clock or does IO: time arrives inside transactions.
 
 pub mod acl;
+pub mod codec;
 pub mod prep;
 pub mod quota;
 mod reads;
+pub mod snapshot;
 pub mod store;
 pub mod tree;
 pub mod txn;
@@ -14,6 +16,7 @@ pub mod watch;
 
 pub use acl::{digest_id, AuthInfo};
 pub use prep::{Prep, PrepConfig};
+pub use snapshot::SnapNode;
 pub use store::NodeId;
 pub use tree::{Applied, Change, DataTree, Outcome, RESERVED};
 pub use txn::{Owner, Txn, TxnOp};

@@ -522,6 +522,78 @@ impl DataTree {
         self.quotas.exceeded(path, count, bytes)
     }
 
+    /// The name of `parent`'s first child whose name sorts after `name`.
+    pub(crate) fn child_after(&self, parent: NodeId, name: &str) -> Option<String> {
+        let kids = self.store.children(parent);
+        let i = kids.partition_point(|&c| self.store.name(c) <= name);
+        kids.get(i).map(|&c| self.store.name(c).to_owned())
+    }
+
+    /// Puts a node back as it was stored (snapshot load): overwrites an existing one, or adds it
+    /// under its parent, which must exist.
+    pub(crate) fn restore_node(
+        &mut self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: &[Acl],
+        stat: NodeStat,
+        owner: i64,
+    ) -> Result<(), ErrorCode> {
+        let aref = self.acls.intern(acl);
+        let id = match self.store.lookup(path) {
+            Some(id) => {
+                self.acls.release(self.store.acl(id));
+                self.store.set_acl(id, aref);
+                self.store.set_data(id, data);
+                id
+            }
+            None => {
+                let (parent_path, name) = split(path).ok_or(ErrorCode::BadArguments)?;
+                let parent = self.store.lookup(parent_path).ok_or(ErrorCode::NoNode)?;
+                match self.store.insert(parent, name, data, aref, stat) {
+                    Some(id) => id,
+                    None => {
+                        self.acls.release(aref);
+                        return Err(ErrorCode::NodeExists);
+                    }
+                }
+            }
+        };
+        self.store.update_stat(id, |s| *s = stat);
+        if owner != 0 {
+            self.owners.insert(id, owner);
+            if let Owner::Session(s) = Owner::of(owner) {
+                self.ephemerals.entry(s).or_default().insert(id);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn restore_session(&mut self, id: i64, timeout: i32) {
+        self.sessions.insert(id, timeout);
+    }
+
+    pub(crate) fn set_last_zxid(&mut self, zxid: i64) {
+        self.last_zxid = zxid;
+    }
+
+    /// Re-reads every quota's limits and usage (after a snapshot load).
+    pub(crate) fn rebuild_quotas(&mut self) {
+        let mut limits = Vec::new();
+        if let Some(q) = self.store.lookup(crate::quota::QUOTA_ROOT) {
+            let mut stack = vec![q];
+            while let Some(x) = stack.pop() {
+                if self.store.name(x) == "zookeeper_limits" {
+                    limits.push(self.store.path(x));
+                }
+                stack.extend_from_slice(self.store.children(x));
+            }
+        }
+        for p in limits {
+            self.quota_limits_changed(&p);
+        }
+    }
+
     /// Whether the caller may read node `id`; a convenience for the read handlers.
     pub fn can_read(&self, id: NodeId, auth: &AuthInfo, skip_acl: bool) -> bool {
         self.allowed(id, perms::READ, auth, skip_acl)

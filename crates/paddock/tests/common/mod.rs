@@ -17,6 +17,8 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub dir: PathBuf,
+    /// Remove `dir` on drop.
+    pub owns_dir: bool,
 }
 
 fn free_port() -> u16 {
@@ -30,8 +32,31 @@ fn free_port() -> u16 {
 impl Server {
     /// Starts a server with these extra `-D` properties (names without the `zookeeper.` prefix).
     pub fn start(props: &[(&str, &str)]) -> Server {
-        let port = free_port();
+        Server::start_on(free_port(), props)
+    }
+
+    /// Like `start`, on a given port (for tests confined to a port range).
+    pub fn start_on(port: u16, props: &[(&str, &str)]) -> Server {
         let dir = std::env::temp_dir().join(format!("paddock-test-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut s = Server::start_in(&dir, port, props);
+        s.owns_dir = true;
+        s
+    }
+
+    /// Starts a server on `port` with its data in `dir`, which outlives it.
+    pub fn start_in(dir: &std::path::Path, port: u16, props: &[(&str, &str)]) -> Server {
+        Server::start_in_env(dir, port, props, &[])
+    }
+
+    /// `start_in` with extra environment variables for the server process.
+    pub fn start_in_env(
+        dir: &std::path::Path,
+        port: u16,
+        props: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> Server {
+        let dir = dir.to_owned();
         std::fs::create_dir_all(&dir).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_paddock"));
         cmd.arg("server")
@@ -45,7 +70,12 @@ impl Server {
                 cmd.arg(format!("-Dzookeeper.{k}={v}"));
             }
         }
-        let log = std::fs::File::create(dir.join("server.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .unwrap();
+        cmd.envs(env.iter().copied());
         cmd.stdout(Stdio::null()).stderr(log);
         let child = cmd.spawn().expect("start paddock");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -54,7 +84,17 @@ impl Server {
             assert!(Instant::now() < deadline, "server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Server { child, addr, dir }
+        Server {
+            child,
+            addr,
+            dir,
+            owns_dir: false,
+        }
+    }
+
+    /// A free port for `start_in`.
+    pub fn free_port() -> u16 {
+        free_port()
     }
 
     /// Resident set size of the server process in bytes.
@@ -88,7 +128,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

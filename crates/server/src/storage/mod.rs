@@ -1,0 +1,81 @@
+//! Durable state on disk: the transaction log (txn_log.rs), snapshots (snapshot.rs), and what a
+//! server recovers from them at start (recovery.rs). The layout is in docs/storage.md.
+
+pub mod purge;
+pub mod recovery;
+pub mod snapshot;
+pub mod txn_log;
+
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A storage problem that stops the server from starting or from accepting writes.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
+    #[error("{path} is corrupt at offset {offset}: {reason}. The server will not start on damaged data; see docs/storage.md for `paddock log truncate`")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+impl StorageError {
+    /// Wraps an IO error with the file it concerns.
+    pub fn io(path: &Path, err: std::io::Error) -> StorageError {
+        StorageError::Io {
+            path: path.to_owned(),
+            err,
+        }
+    }
+}
+
+/// Makes a directory's entries (new, renamed or removed files) durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Where transaction log segments live.
+pub fn log_dir(data_log_dir: &Path) -> PathBuf {
+    data_log_dir.join("log")
+}
+
+/// Where snapshots live.
+pub fn snap_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("snapshots")
+}
+
+/// Parses `<prefix><16 hex digits>` file names.
+pub fn parse_zxid_name(name: &str, prefix: &str) -> Option<i64> {
+    let hex = name.strip_prefix(prefix)?;
+    if hex.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok().map(|v| v as i64)
+}
+
+/// Files in `dir` named `<prefix><zxid>`, sorted by zxid.
+pub fn list_by_zxid(dir: &Path, prefix: &str) -> Result<Vec<(i64, PathBuf)>, StorageError> {
+    let mut v = Vec::new();
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(v),
+        Err(e) => return Err(StorageError::io(dir, e)),
+    };
+    for e in rd {
+        let e = e.map_err(|err| StorageError::io(dir, err))?;
+        if let Some(z) = e
+            .file_name()
+            .to_str()
+            .and_then(|n| parse_zxid_name(n, prefix))
+        {
+            v.push((z, e.path()));
+        }
+    }
+    v.sort();
+    Ok(v)
+}

@@ -1,0 +1,172 @@
+//! Snapshot files: `snap.<zxid, 16 hex digits>` where the zxid is the last one applied when the
+//! snapshot began (snapshots are fuzzy: they may hold later changes, which replaying the log from
+//! that zxid on makes consistent).
+//!
+//! Layout: magic, format, start zxid; the session table; node records `[u32 len][payload]`; an
+//! end marker `u32::MAX`; the node count; a crc32 of everything before it. Written to a
+//! temporary file, fsynced, renamed, and the directory fsynced.
+
+use super::{sync_dir, StorageError};
+use paddock_tree::{DataTree, SnapNode};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"PDKSNAP\x01";
+const FORMAT: u32 = 1;
+const END: u32 = u32::MAX;
+
+/// The file name of a snapshot begun at `zxid`.
+pub fn snap_name(zxid: i64) -> String {
+    format!("snap.{:016x}", zxid as u64)
+}
+
+/// Streams a snapshot to a temporary file.
+pub struct SnapshotWriter {
+    out: BufWriter<File>,
+    crc: crc32fast::Hasher,
+    tmp: PathBuf,
+    dir: PathBuf,
+    zxid: i64,
+    nodes: u64,
+    scratch: Vec<u8>,
+}
+
+impl SnapshotWriter {
+    /// Starts a snapshot of the state after `zxid`, with its session table.
+    pub fn create(
+        dir: &Path,
+        zxid: i64,
+        sessions: &[(i64, i32)],
+    ) -> std::io::Result<SnapshotWriter> {
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!("{}.tmp", snap_name(zxid)));
+        let f = File::create(&tmp)?;
+        let mut w = SnapshotWriter {
+            out: BufWriter::with_capacity(1 << 20, f),
+            crc: crc32fast::Hasher::new(),
+            tmp,
+            dir: dir.to_owned(),
+            zxid,
+            nodes: 0,
+            scratch: Vec::new(),
+        };
+        let mut head = Vec::new();
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&FORMAT.to_be_bytes());
+        head.extend_from_slice(&zxid.to_be_bytes());
+        head.extend_from_slice(&(sessions.len() as u32).to_be_bytes());
+        for (id, to) in sessions {
+            head.extend_from_slice(&id.to_be_bytes());
+            head.extend_from_slice(&to.to_be_bytes());
+        }
+        w.put(&head)?;
+        Ok(w)
+    }
+
+    fn put(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.crc.update(b);
+        self.out.write_all(b)
+    }
+
+    /// Appends one node; its parent must have been written before it.
+    pub fn node(&mut self, n: &SnapNode) -> std::io::Result<()> {
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        s.extend_from_slice(&[0; 4]);
+        n.encode(&mut s);
+        let len = (s.len() - 4) as u32;
+        s[..4].copy_from_slice(&len.to_be_bytes());
+        let r = self.put(&s);
+        self.scratch = s;
+        self.nodes += 1;
+        r
+    }
+
+    /// Seals, fsyncs and renames the snapshot into place; returns its path.
+    pub fn finish(mut self) -> std::io::Result<PathBuf> {
+        let mut tail = Vec::new();
+        tail.extend_from_slice(&END.to_be_bytes());
+        tail.extend_from_slice(&self.nodes.to_be_bytes());
+        self.put(&tail)?;
+        let crc = self.crc.clone().finalize();
+        self.out.write_all(&crc.to_be_bytes())?;
+        let f = self.out.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        let path = self.dir.join(snap_name(self.zxid));
+        std::fs::rename(&self.tmp, &path)?;
+        sync_dir(&self.dir)?;
+        Ok(path)
+    }
+}
+
+/// Writes a whole tree at once (a fresh data directory's snapshot at zxid 0, and tests).
+pub fn write_whole(dir: &Path, tree: &DataTree) -> std::io::Result<PathBuf> {
+    let mut sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
+    sessions.sort();
+    let mut w = SnapshotWriter::create(dir, tree.last_zxid(), &sessions)?;
+    let mut cur: Option<String> = None;
+    while let Some(p) = tree.snapshot_successor(cur.as_deref()) {
+        if let Some(n) = tree.snap_node(&p) {
+            w.node(&n)?;
+        }
+        cur = Some(p);
+    }
+    w.finish()
+}
+
+/// Loads a snapshot into a fresh tree, checking it whole first.
+pub fn load(path: &Path) -> Result<DataTree, StorageError> {
+    let bytes = std::fs::read(path).map_err(|e| StorageError::io(path, e))?;
+    let corrupt = |offset: usize, reason: &str| StorageError::Corrupt {
+        path: path.to_owned(),
+        offset: offset as u64,
+        reason: reason.to_owned(),
+    };
+    if bytes.len() < 8 + 4 + 8 + 4 + 4 + 8 + 4 || &bytes[..8] != MAGIC {
+        return Err(corrupt(0, "not a Paddock snapshot (bad header)"));
+    }
+    let body = &bytes[..bytes.len() - 4];
+    let want = u32::from_be_bytes(bytes[bytes.len() - 4..].try_into().expect("4 bytes"));
+    if crc32fast::hash(body) != want {
+        return Err(corrupt(bytes.len() - 4, "checksum mismatch"));
+    }
+    let be32 = |at: usize| u32::from_be_bytes(body[at..at + 4].try_into().expect("4 bytes"));
+    let be64 = |at: usize| i64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+    let zxid = be64(12);
+    let nsess = be32(20) as usize;
+    let mut at = 24;
+    let mut tree = DataTree::new();
+    if body.len() < at + nsess * 12 {
+        return Err(corrupt(at, "session table cut short"));
+    }
+    for _ in 0..nsess {
+        tree.load_session(be64(at), be32(at + 8) as i32);
+        at += 12;
+    }
+    let mut count = 0u64;
+    loop {
+        if body.len() < at + 4 {
+            return Err(corrupt(at, "node list cut short"));
+        }
+        let len = be32(at);
+        if len == END {
+            break;
+        }
+        let len = len as usize;
+        if body.len() < at + 4 + len {
+            return Err(corrupt(at, "node record cut short"));
+        }
+        let n = SnapNode::decode(&body[at + 4..at + 4 + len])
+            .map_err(|e| corrupt(at, &format!("undecodable node: {e}")))?;
+        tree.load_node(&n)
+            .map_err(|e| corrupt(at, &format!("node {} does not fit the tree: {e}", n.path)))?;
+        count += 1;
+        at += 4 + len;
+    }
+    if body.len() != at + 12 || be64(at + 4) as u64 != count {
+        return Err(corrupt(at, "node count does not match"));
+    }
+    tree.finish_load(zxid);
+    Ok(tree)
+}

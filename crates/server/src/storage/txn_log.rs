@@ -1,0 +1,323 @@
+//! The transaction log: segments of checksummed, length-prefixed records, appended in batches
+//! with one fsync per batch (group commit).
+//!
+//! A segment is `log.<zxid of its first txn, 16 hex digits>`: a 32-byte header (magic, format,
+//! database id), then records `[u32 length][u32 crc32 of payload][payload]`, then zeros up to
+//! the preallocated size. A zero length marks the end.
+
+use super::{sync_dir, StorageError};
+use paddock_tree::codec::{decode_txn, encode_txn};
+use paddock_tree::Txn;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use tracing::{info, warn};
+
+const MAGIC: &[u8; 8] = b"PDKLOG\0\x01";
+const FORMAT: u32 = 1;
+/// Bytes before the first record of a segment.
+pub const HEADER_LEN: u64 = 32;
+const RECORD_HEADER: usize = 8;
+/// No record may claim more than this (a frame is at most ~1 MiB; multi adds a little).
+const MAX_RECORD: usize = 64 << 20;
+/// A segment is rolled once it passes this size.
+pub const SEGMENT_BYTES: u64 = 64 << 20;
+
+/// Appends the log records of `txns` to `out`.
+pub fn encode_records(txns: &[Txn], out: &mut Vec<u8>) {
+    for t in txns {
+        let at = out.len();
+        out.extend_from_slice(&[0; RECORD_HEADER]);
+        encode_txn(t, out);
+        let len = (out.len() - at - RECORD_HEADER) as u32;
+        let crc = crc32fast::hash(&out[at + RECORD_HEADER..]);
+        out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        out[at + 4..at + 8].copy_from_slice(&crc.to_be_bytes());
+    }
+}
+
+fn segment_name(zxid: i64) -> String {
+    format!("log.{:016x}", zxid as u64)
+}
+
+/// Appends batches to the newest segment, rolling to a new one when it is full.
+pub struct LogWriter {
+    dir: PathBuf,
+    file: Option<File>,
+    path: PathBuf,
+    offset: u64,
+    force_sync: bool,
+    /// Set by a failed fsync: the kernel may have dropped the pages, and a retried fsync can
+    /// falsely succeed, so nothing more is written until the server restarts and recovers.
+    poisoned: bool,
+}
+
+impl LogWriter {
+    /// A writer appending after `tail` (a segment and the end of its valid records), or
+    /// starting a fresh segment with the next batch.
+    pub fn open(
+        dir: &Path,
+        tail: Option<(PathBuf, u64)>,
+        force_sync: bool,
+    ) -> Result<LogWriter, StorageError> {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        let mut w = LogWriter {
+            dir: dir.to_owned(),
+            file: None,
+            path: PathBuf::new(),
+            offset: 0,
+            force_sync,
+            poisoned: false,
+        };
+        if let Some((path, offset)) = tail {
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| StorageError::io(&path, e))?;
+            w.file = Some(f);
+            w.path = path;
+            w.offset = offset;
+        }
+        Ok(w)
+    }
+
+    fn roll(&mut self, first_zxid: i64) -> std::io::Result<()> {
+        let path = self.dir.join(segment_name(first_zxid));
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        let mut h = [0u8; HEADER_LEN as usize];
+        h[..8].copy_from_slice(MAGIC);
+        h[8..12].copy_from_slice(&FORMAT.to_be_bytes());
+        f.write_all_at(&h, 0)?;
+        // Preallocate so appends rarely change the file's size.
+        f.set_len(SEGMENT_BYTES)?;
+        f.sync_all()?;
+        // The segment must be reachable before any record in it is acknowledged.
+        sync_dir(&self.dir)?;
+        info!(segment = %path.display(), "new transaction log segment");
+        self.file = Some(f);
+        self.path = path;
+        self.offset = HEADER_LEN;
+        Ok(())
+    }
+
+    /// Writes encoded records whose first transaction is `first_zxid`. Nothing is durable until
+    /// `sync` returns Ok.
+    pub fn write(&mut self, records: &[u8], first_zxid: i64) -> std::io::Result<()> {
+        if self.poisoned {
+            return Err(std::io::Error::other(
+                "the transaction log failed an fsync; restart the server to recover",
+            ));
+        }
+        if self.file.is_none()
+            || self.offset + records.len() as u64
+                > SEGMENT_BYTES.max(HEADER_LEN + records.len() as u64)
+        {
+            self.sync()?;
+            self.roll(first_zxid)?;
+        }
+        let f = self.file.as_ref().expect("segment open");
+        if let Err(e) = f.write_all_at(records, self.offset) {
+            // Cut the partial append back, so the log ends at the last whole batch.
+            let _ = f.write_all_at(&vec![0u8; records.len()], self.offset);
+            return Err(e);
+        }
+        self.offset += records.len() as u64;
+        Ok(())
+    }
+
+    /// Makes everything written durable.
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        if !self.force_sync || self.poisoned {
+            return if self.poisoned {
+                Err(std::io::Error::other(
+                    "log poisoned by an earlier fsync failure",
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        if let Some(f) = &self.file {
+            if let Err(e) = f.sync_data() {
+                self.poisoned = true;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The segment being appended to.
+    pub fn current(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// What a segment holds.
+#[derive(Debug)]
+pub struct SegmentRead {
+    pub txns: Vec<Txn>,
+    /// Offset just past the last valid record.
+    pub end: u64,
+}
+
+/// Reads a segment. In the newest segment a torn tail (a partial record and/or zeros after the
+/// last valid record) is cut off with a warning; anything else that does not check out is
+/// corruption.
+pub fn read_segment(path: &Path, newest: bool) -> Result<SegmentRead, StorageError> {
+    let bytes = std::fs::read(path).map_err(|e| StorageError::io(path, e))?;
+    let corrupt = |offset: u64, reason: &str| StorageError::Corrupt {
+        path: path.to_owned(),
+        offset,
+        reason: reason.to_owned(),
+    };
+    if bytes.len() < HEADER_LEN as usize || &bytes[..8] != MAGIC {
+        return Err(corrupt(0, "not a Paddock log segment (bad header)"));
+    }
+    let mut txns = Vec::new();
+    let mut at = HEADER_LEN as usize;
+    loop {
+        let rest = &bytes[at..];
+        if rest.iter().all(|&b| b == 0) {
+            return Ok(SegmentRead {
+                txns,
+                end: at as u64,
+            });
+        }
+        let bad = |why: &str| -> Result<SegmentRead, StorageError> {
+            // A torn tail: only this record's bytes (as far as its length claims) and zeros
+            // follow. Only the newest segment can have one.
+            let claimed = if rest.len() >= 4 {
+                u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize
+            } else {
+                0
+            };
+            let last_nonzero = rest.iter().rposition(|&b| b != 0).unwrap_or(0);
+            if newest && claimed <= MAX_RECORD && last_nonzero < RECORD_HEADER + claimed.max(1) {
+                warn!(segment = %path.display(), offset = at, reason = why, "cutting off a torn log tail");
+                return Ok(SegmentRead {
+                    txns: Vec::new(),
+                    end: at as u64,
+                });
+            }
+            Err(corrupt(at as u64, why))
+        };
+        if rest.len() < RECORD_HEADER {
+            let r = bad("record header cut short")?;
+            return Ok(SegmentRead { txns, end: r.end });
+        }
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let crc = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        let why = if len == 0 || len > MAX_RECORD {
+            Some("impossible record length")
+        } else if rest.len() < RECORD_HEADER + len {
+            Some("record cut short")
+        } else if crc32fast::hash(&rest[RECORD_HEADER..RECORD_HEADER + len]) != crc {
+            Some("checksum mismatch")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            let r = bad(why)?;
+            return Ok(SegmentRead { txns, end: r.end });
+        }
+        let t = decode_txn(&rest[RECORD_HEADER..RECORD_HEADER + len])
+            .map_err(|e| corrupt(at as u64, &format!("undecodable transaction: {e}")))?;
+        if let Some(prev) = txns.last().map(|p: &Txn| p.zxid) {
+            if t.zxid <= prev {
+                return Err(corrupt(at as u64, "zxids go backwards"));
+            }
+        }
+        txns.push(t);
+        at += RECORD_HEADER + len;
+    }
+}
+
+/// Zeroes everything from `offset` on (cuts a torn tail, or truncates by an operator's choice),
+/// keeping the preallocated size, and makes it durable.
+pub fn cut_at(path: &Path, offset: u64) -> Result<(), StorageError> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| StorageError::io(path, e))?;
+    let len = f.metadata().map_err(|e| StorageError::io(path, e))?.len();
+    f.set_len(offset)
+        .and_then(|_| f.set_len(len.max(offset)))
+        .and_then(|_| f.sync_all())
+        .map_err(|e| StorageError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_tree::TxnOp;
+
+    fn txn(z: i64) -> Txn {
+        Txn {
+            session_id: 1,
+            cxid: 1,
+            zxid: z,
+            time: 0,
+            op: TxnOp::Delete {
+                path: format!("/n{z}"),
+            },
+        }
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("paddock-log-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn write(dir: &Path, zs: std::ops::Range<i64>) -> PathBuf {
+        let mut w = LogWriter::open(dir, None, true).unwrap();
+        let mut b = Vec::new();
+        encode_records(&zs.clone().map(txn).collect::<Vec<_>>(), &mut b);
+        w.write(&b, zs.start).unwrap();
+        w.sync().unwrap();
+        w.current().to_owned()
+    }
+
+    #[test]
+    fn round_trip_and_torn_tail() {
+        let d = tmp("torn");
+        let seg = write(&d, 1..11);
+        let r = read_segment(&seg, true).unwrap();
+        assert_eq!(r.txns.len(), 10);
+        // Tear the last record: keep its first bytes only.
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let end = r.end as usize;
+        let last_len = {
+            let mut b = Vec::new();
+            encode_records(&[txn(10)], &mut b);
+            b.len()
+        };
+        for b in &mut bytes[end - last_len / 2..end] {
+            *b = 0;
+        }
+        std::fs::write(&seg, &bytes).unwrap();
+        let r2 = read_segment(&seg, true).unwrap();
+        assert_eq!(r2.txns.len(), 9);
+        assert!(
+            read_segment(&seg, false).is_err(),
+            "an older segment may not end torn"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn flipped_byte_in_the_middle_is_corruption() {
+        let d = tmp("flip");
+        let seg = write(&d, 1..11);
+        let mut bytes = std::fs::read(&seg).unwrap();
+        bytes[HEADER_LEN as usize + 20] ^= 0x40;
+        std::fs::write(&seg, &bytes).unwrap();
+        let e = read_segment(&seg, true).unwrap_err().to_string();
+        assert!(e.contains("corrupt at offset 32"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
