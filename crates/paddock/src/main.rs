@@ -9,6 +9,8 @@ const USAGE: &str = "usage: paddock <command> [args]
 commands:
   server [-Dname=value ...] [zoo.cfg]   run a server (no file: standalone on 127.0.0.1:2181,
                                         data in ./paddock-data)
+  purge <dataDir> [<dataLogDir>] [-n N]  keep the newest N (>= 3) snapshots and the logs they need
+  log truncate <segment> <offset>       cut a damaged log segment at <offset> (loses what follows)
   version                               print the version
 
 Planned (not built yet): cli, bench, sim, lock, elect.";
@@ -63,6 +65,36 @@ fn main() -> Result<()> {
                 .build()?;
             rt.block_on(paddock_server::run(cfg))?;
             Ok(())
+        }
+        "purge" => {
+            init_logging();
+            let mut dirs = Vec::new();
+            let mut keep = 3usize;
+            let mut it = args[1..].iter();
+            while let Some(a) = it.next() {
+                if a == "-n" {
+                    keep = it.next().context("-n needs a number")?.parse().context("-n needs a number")?;
+                } else {
+                    dirs.push(PathBuf::from(a));
+                }
+            }
+            let Some(data) = dirs.first() else { bail!("usage: paddock purge <dataDir> [<dataLogDir>] [-n N]") };
+            let log = dirs.get(1).unwrap_or(data);
+            let n = paddock_server::storage::purge::purge(data, log, keep)?;
+            println!("deleted {n} files");
+            Ok(())
+        }
+        "log" => {
+            init_logging();
+            match (args.get(1).map(String::as_str), args.get(2), args.get(3)) {
+                (Some("truncate"), Some(seg), Some(off)) => {
+                    let off: u64 = off.parse().context("offset must be a number")?;
+                    paddock_server::storage::txn_log::cut_at(std::path::Path::new(seg), off)?;
+                    println!("cut {seg} at offset {off}");
+                    Ok(())
+                }
+                _ => bail!("usage: paddock log truncate <segment> <offset>"),
+            }
         }
         "version" | "--version" | "-V" => {
             println!(

@@ -94,6 +94,10 @@ impl Sessions {
 
     /// Restores a session known from the data (a restart): not held by any connection.
     pub fn restore(&mut self, id: i64, timeout: i32) {
+        // New ids must never collide with restored ones, even if the clock went back.
+        if id >= self.next_id && (id >> 56) == (self.next_id >> 56) {
+            self.next_id = id + 1;
+        }
         let expire_at = self.deadline(timeout);
         self.map.insert(
             id,

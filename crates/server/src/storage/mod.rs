@@ -14,7 +14,7 @@ use thiserror::Error;
 pub enum StorageError {
     #[error("{path}: {err}")]
     Io { path: PathBuf, err: std::io::Error },
-    #[error("{path} is corrupt at offset {offset}: {reason}. The server will not start on damaged data; see docs/storage.md for `paddock log truncate`")]
+    #[error("{path} is corrupt at offset {offset}: {reason}. The server will not start on damaged data; `paddock log truncate <file> <offset>` cuts it there if you accept losing what follows (docs/storage.md)")]
     Corrupt {
         path: PathBuf,
         offset: u64,
