@@ -73,12 +73,18 @@ fn main() -> Result<()> {
             let mut it = args[1..].iter();
             while let Some(a) = it.next() {
                 if a == "-n" {
-                    keep = it.next().context("-n needs a number")?.parse().context("-n needs a number")?;
+                    keep = it
+                        .next()
+                        .context("-n needs a number")?
+                        .parse()
+                        .context("-n needs a number")?;
                 } else {
                     dirs.push(PathBuf::from(a));
                 }
             }
-            let Some(data) = dirs.first() else { bail!("usage: paddock purge <dataDir> [<dataLogDir>] [-n N]") };
+            let Some(data) = dirs.first() else {
+                bail!("usage: paddock purge <dataDir> [<dataLogDir>] [-n N]")
+            };
             let log = dirs.get(1).unwrap_or(data);
             let n = paddock_server::storage::purge::purge(data, log, keep)?;
             println!("deleted {n} files");

@@ -830,8 +830,8 @@ impl Core {
             })),
             Request::WhoAmI => {
                 let client_info = auth
-                    .ids
-                    .iter()
+                    .in_java_order()
+                    .into_iter()
                     .map(|i| ClientInfo {
                         auth_scheme: i.scheme.clone(),
                         user: if i.scheme == "digest" {

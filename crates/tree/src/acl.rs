@@ -89,6 +89,13 @@ impl AuthInfo {
         self.ids.iter().any(|i| i.scheme == "super")
     }
 
+    /// The identities in the order ZooKeeper iterates them (its set of them is a Java hash set).
+    pub fn in_java_order(&self) -> Vec<&Id> {
+        crate::java_order::hash_set_order(self.ids.iter().collect(), |i| {
+            crate::java_order::id_hash(&i.scheme, &i.id)
+        })
+    }
+
     /// Adds an identity unless already present.
     pub fn add(&mut self, id: Id) {
         if !self.ids.contains(&id) {
@@ -185,7 +192,7 @@ pub fn fixup(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
             "world" if a.id.id == "anyone" => push(a.clone(), &mut out),
             "auth" => {
                 let mut any = false;
-                for id in &auth.ids {
+                for id in auth.in_java_order() {
                     if id.scheme != "ip" && id.scheme != "super" {
                         any = true;
                         push(

@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod codec;
+pub mod java_order;
 pub mod prep;
 pub mod quota;
 mod reads;

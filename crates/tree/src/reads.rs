@@ -84,8 +84,18 @@ impl DataTree {
 
     /// getEphemerals: the session's ephemerals whose path starts with `prefix` (all when the
     /// prefix is empty or `/`).
+    /// They come in the order of ZooKeeper's hash set of them, filled in creation order.
     pub fn ephemerals_with_prefix(&self, session: i64, prefix: &str) -> Vec<String> {
-        let all = self.ephemerals_of(session);
+        let mut by_creation: Vec<(i64, String)> = self
+            .ephemerals_of(session)
+            .into_iter()
+            .map(|p| (self.lookup(&p).map_or(0, |id| self.node_stat(id).czxid), p))
+            .collect();
+        by_creation.sort();
+        let all = crate::java_order::hash_set_order(
+            by_creation.into_iter().map(|(_, p)| p).collect(),
+            |p| crate::java_order::string_hash(p),
+        );
         let p = prefix.trim();
         if p.is_empty() || p == "/" {
             return all;

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Install what the conformance tests need, on a Debian machine as root:
+#   - Apache ZooKeeper 3.8 (Debian's `zookeeper` package: server jars + zkCli.sh),
+#     the reference server and the Java client used by tests/zkcli
+#   - a Java runtime (Debian's default-jre, i.e. OpenJDK 17 on bookworm)
+#   - netcat-openbsd (4lw commands, readiness probes)
+#   - .venv: Python venv with kazoo 2.11.0 and its test suite's needs
+#     (tests/kazoo/requirements.txt, all pinned)
+# Idempotent and quiet; when everything is present it only checks and returns.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=$repo/.venv
+reqs=$repo/tests/kazoo/requirements.txt
+python=${PYTHON:-python3}
+
+log() { echo "install-deps: $*"; }
+
+# ---- Debian packages -------------------------------------------------------
+pkgs=()
+[ -f /usr/share/java/zookeeper.jar ] && [ -x /usr/share/zookeeper/bin/zkCli.sh ] || pkgs+=(zookeeper)
+[ -x /usr/bin/java ] || pkgs+=(default-jre-headless)
+# The ZooKeeper C client, for tests/cclient.
+[ -f /usr/include/zookeeper/zookeeper.h ] || pkgs+=(libzookeeper-mt-dev)
+dpkg-query -W -f='${Status}' netcat-openbsd 2>/dev/null | grep -q 'ok installed' || pkgs+=(netcat-openbsd)
+command -v "$python" >/dev/null || { pkgs+=(python3 python3-venv python3-dev); python=python3; }
+if command -v "$python" >/dev/null; then
+    # Debian's own python3 ships venv/ensurepip and the C headers separately.
+    "$python" -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
+    "$python" -c 'import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' \
+        2>/dev/null || pkgs+=(python3-dev)
+fi
+# twofish (needed by pyjks, which the kazoo harness uses for its TLS keystores) has no wheel.
+command -v cc >/dev/null || pkgs+=(gcc)
+
+if [ ${#pkgs[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-deps: need root to install: ${pkgs[*]}" >&2
+        exit 1
+    fi
+    log "apt-get install ${pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+fi
+
+# ---- Python venv -----------------------------------------------------------
+# Reinstall only when requirements.txt or the interpreter changed.
+stamp=$venv/.install-deps-stamp
+want="$(sha256sum "$reqs" | cut -d' ' -f1) $("$python" -c 'import sys; print(sys.version.split()[0])')"
+if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    exit 0
+fi
+log "setting up $venv"
+have=$("$venv/bin/python" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null || true)
+if [ "$have" != "${want#* }" ]; then
+    "$python" -m venv --clear "$venv"
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --use-pep517 -r "$reqs"
+"$venv/bin/python" -W ignore -c 'import kazoo, kazoo.tests, pytest, OpenSSL, jks, gevent, eventlet, puresasl' >/dev/null
+echo "$want" >"$stamp"

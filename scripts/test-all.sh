@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Run all tests: the README's "run all tests" command, and what CI runs (.ci/run).
+#
+#   scripts/test-all.sh
+#
+# 1. installs dependencies (scripts/install-deps.sh, rustup components),
+# 2. builds once (cargo build --release --workspace --all-targets),
+# 3. runs every suite even when an earlier one failed, timing each:
+#      fmt, clippy, cargo-test, kazoo (tests/kazoo/check.sh),
+#      zkcli (tests/zkcli/check.sh: transcript vs tests/zkcli/expected.txt),
+#      cclient (tests/cclient/run.sh: the ZooKeeper C client),
+#      differential (random operation sequences against Paddock and ZooKeeper side by side),
+#      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment).
+# Suites that need target/release/paddock FAIL when it is missing (never skip).
+# Exits non-zero if the build or any suite failed; the last line is
+# "test-all: N passed, M failed" (counting the build step and the suites).
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo" || exit 1
+
+if ! command -v cargo >/dev/null && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+fi
+
+passed=0
+failed=0
+report=()
+
+# run_suite NAME CMD...: run, time and record one suite.
+run_suite() {
+    local name=$1 start secs rc verdict
+    shift
+    echo
+    echo "=== suite $name: $* ==="
+    start=$(date +%s)
+    "$@"
+    rc=$?
+    secs=$(( $(date +%s) - start ))
+    if [ "$rc" -eq 0 ]; then
+        verdict=PASS; passed=$((passed + 1))
+    else
+        verdict=FAIL; failed=$((failed + 1))
+    fi
+    report+=("suite $name: $verdict in $secs s")
+    echo "suite $name: $verdict in $secs s"
+    return "$rc"
+}
+
+# ---- dependencies ------------------------------------------------------------
+echo "=== installing dependencies ==="
+if ! scripts/install-deps.sh; then
+    echo "test-all: scripts/install-deps.sh failed" >&2
+    echo "test-all: 0 passed, 1 failed"
+    exit 1
+fi
+if command -v rustup >/dev/null; then
+    for comp in clippy rustfmt; do
+        rustup component list --installed 2>/dev/null | grep -q "^$comp" ||
+            rustup component add "$comp" >/dev/null 2>&1 ||
+            echo "test-all: could not install rustup component $comp" >&2
+    done
+fi
+
+# ---- build (once) ------------------------------------------------------------
+# BUILD STEP: everything below uses these release artifacts.
+run_suite build cargo build --release --workspace --all-targets
+
+# ---- suites --------------------------------------------------------------------
+run_suite fmt cargo fmt --all -- --check
+run_suite clippy cargo clippy --release --workspace --all-targets -- -D warnings
+run_suite cargo-test cargo test --release --workspace
+run_suite kazoo tests/kazoo/check.sh
+run_suite zkcli tests/zkcli/check.sh
+run_suite cclient tests/cclient/run.sh
+run_suite differential cargo test --release -p paddock --test differential -- --ignored
+run_suite bench-smoke bench/smoke.sh
+
+echo
+echo "=== summary ==="
+printf '%s\n' "${report[@]}"
+echo "test-all: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

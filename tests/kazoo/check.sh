@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Conformance gate: run kazoo's test suite against Paddock and fail if any test
+# listed in tests/kazoo/passing.txt did not pass.
+#
+#   tests/kazoo/check.sh [--update] [paddock|zookeeper] [pytest args...]
+#
+#   --update   append tests that passed but are not yet listed to passing.txt
+#              (the list only grows; it is never pruned automatically)
+#   zookeeper  run against Apache ZooKeeper instead (to try the gate itself;
+#              --update is refused then, the list is Paddock's)
+#
+# Listed tests that fail (up to 20) are re-run once on their own (KAZOO_RETRY=0 disables)
+# so that a flake is reported as such instead of failing the gate; a test that
+# fails twice is a regression.
+#
+# Environment: PASSING_LIST (default tests/kazoo/passing.txt), and everything
+# run.sh reads; defaults here: KAZOO_TEST_TIMEOUT=60, KAZOO_SUITE_TIMEOUT=1800.
+# Prints "kazoo: N passed, M failed, K skipped" (errors count as failed).
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+update=0
+mode=paddock
+while [ $# -gt 0 ]; do
+    case $1 in
+        --update) update=1; shift ;;
+        paddock | zookeeper) mode=$1; shift ;;
+        *) break ;;
+    esac
+done
+list=${PASSING_LIST:-$here/passing.txt}
+if [ "$update" = 1 ] && [ "$mode" != paddock ]; then
+    echo "check.sh: --update only records Paddock's results" >&2
+    exit 2
+fi
+if [ "$update" = 1 ] && [ $# -gt 0 ]; then
+    # Allowed (e.g. -k lock), but say so: only what ran can be added.
+    echo "check.sh: --update with a selection: only the selected tests can be added" >&2
+fi
+
+export KAZOO_TEST_TIMEOUT=${KAZOO_TEST_TIMEOUT:-60}
+export KAZOO_SUITE_TIMEOUT=${KAZOO_SUITE_TIMEOUT:-1800}
+export KAZOO_QUIET=${KAZOO_QUIET:-1}
+out=${KAZOO_OUT_DIR:-$here/out/$mode}
+export KAZOO_OUT_DIR=$out
+
+# Test ids from the list: drop comments and blank lines.
+listed() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$list" 2>/dev/null; }
+
+results=$out/results.txt
+"$here/run.sh" "$mode" "$@"
+rc=$?
+# 0/1: pytest ran (1 = some test failed), 124: suite timeout, results partial.
+# Anything else (run.sh setup error, pytest usage/internal error) means the
+# results file is not this run's or not usable.
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ] && [ "$rc" -ne 124 ]; then
+    echo "check.sh: the kazoo suite did not run properly (run.sh exit $rc); see $out/pytest.log" >&2
+    echo "kazoo: 0 passed, 1 failed, 0 skipped"
+    exit 1
+fi
+[ "$rc" -eq 124 ] && echo "check.sh: suite timeout hit (${KAZOO_SUITE_TIMEOUT}s); unfinished tests count as not passed" >&2
+
+outcome_of() { awk -v id="$1" '$2 == id { o = $1 } END { print (o == "" ? "not run" : o) }' "$results"; }
+
+count() { grep -c "^$1 " "$results" || true; }
+n_pass=$(count passed)
+n_fail=$(( $(count failed) + $(count error) ))
+n_skip=$(count skipped)
+
+# Failures (of any test, listed or not) for the log.
+if [ "$n_fail" -gt 0 ]; then
+    echo "--- kazoo tests not passing ($n_fail): ---"
+    grep -E '^(failed|error) ' "$results" | sort -k2
+fi
+
+# Listed tests that did not pass.
+missing=()
+while IFS= read -r id; do
+    o=$(outcome_of "$id")
+    [ "$o" = passed ] || missing+=("$id")
+done < <(listed)
+
+regressions=()
+# Retry only a handful: many failures at once are a real breakage, not flakes.
+if [ ${#missing[@]} -gt 0 ] && [ ${#missing[@]} -le 20 ] && [ "${KAZOO_RETRY:-1}" = 1 ]; then
+    echo "--- re-running ${#missing[@]} listed test(s) that did not pass ---"
+    KAZOO_OUT_DIR=$out/retry KAZOO_SUITE_TIMEOUT=600 "$here/run.sh" "$mode" "${missing[@]}" >/dev/null 2>&1
+    for id in "${missing[@]}"; do
+        o=$(awk -v id="$id" '$2 == id { o = $1 } END { print o }' "$out/retry/results.txt" 2>/dev/null)
+        if [ "$o" = passed ]; then
+            echo "FLAKY (failed, then passed on retry): $id"
+        else
+            regressions+=("$id")
+        fi
+    done
+else
+    regressions=("${missing[@]}")
+fi
+
+for id in "${regressions[@]}"; do
+    echo "REGRESSION: $id ($(outcome_of "$id")) is in $(basename "$list") but did not pass"
+done
+
+if [ "$update" = 1 ]; then
+    new=$(comm -13 <(listed | sort -u) <(awk '$1 == "passed" { print $2 }' "$results" | sort -u))
+    if [ -n "$new" ]; then
+        {
+            echo "# added $(date -u +%Y-%m-%d) by check.sh --update"
+            echo "$new"
+        } >>"$list"
+        echo "check.sh: added $(echo "$new" | wc -l) test(s) to $list"
+    else
+        echo "check.sh: no new passing tests"
+    fi
+fi
+
+echo "kazoo ($mode): listed $(listed | wc -l), not passing ${#regressions[@]}; full log $out/pytest.log"
+echo "kazoo: $n_pass passed, $n_fail failed, $n_skip skipped"
+[ ${#regressions[@]} -eq 0 ]
