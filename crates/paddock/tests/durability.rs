@@ -293,3 +293,101 @@ impl WaitTimeout for std::process::Child {
         }
     }
 }
+
+/// Unmounts a test filesystem on drop.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_fails_writes_and_they_resume_when_space_returns() {
+    let dir = std::env::temp_dir().join(format!("paddock-enospc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "this test mounts a 4 MiB tmpfs and must run as root");
+    let mnt = Mount(dir.clone());
+    let ballast = dir.join("ballast");
+    std::fs::write(&ballast, vec![1u8; 1536 * 1024]).unwrap();
+    let port = Server::free_port();
+    let data = dir.join("data");
+    let props = [("snapCount", "1000000")];
+    let s = Server::start_in(&data, port, &props);
+    let mut reader = Client::connect(s.addr);
+    let mut writer = Client::connect(s.addr);
+    let mut acked = Vec::new();
+    let big = vec![7u8; 64 * 1024];
+    for i in 0..200 {
+        let p = format!("/full-{i}");
+        let req = Request::Create(Create {
+            kind: CreateKind::Create,
+            path: p.clone(),
+            data: Some(big.clone()),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+            ttl: -1,
+        });
+        writer.send(&req);
+        match writer.next() {
+            Some(Frame::Reply(h, _)) if h.err == 0 => acked.push(p),
+            _ => break, // the failed write closed this connection, as ZooKeeper does
+        }
+    }
+    assert!(
+        !acked.is_empty() && acked.len() < 200,
+        "the disk never filled: {} writes",
+        acked.len()
+    );
+    // Reads go on while the disk is full.
+    let (h, _) = reader.req(&Request::GetData(PathWatchRequest {
+        path: acked[0].clone(),
+        watch: false,
+    }));
+    assert_eq!(h.err, 0);
+    // Space comes back, and so do writes.
+    std::fs::remove_file(&ballast).unwrap();
+    let mut again = None;
+    for _ in 0..50 {
+        if let Some(mut c) = Client::attach(s.addr, 0, vec![0; 16], 10_000) {
+            if c.session != 0 {
+                let (h, _) = c.req(&create("/after"));
+                if h.err == 0 {
+                    again = Some(());
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        again.is_some(),
+        "writes did not resume after space returned"
+    );
+    drop(reader);
+    drop(s); // SIGKILL
+    let s = Server::start_in(&data, port, &props);
+    let mut c = Client::connect(s.addr);
+    for p in acked.iter().chain(std::iter::once(&"/after".to_string())) {
+        let (h, _) = c.req(&Request::Exists(PathWatchRequest {
+            path: p.clone(),
+            watch: false,
+        }));
+        assert_eq!(
+            h.err, 0,
+            "{p} was acknowledged and is gone after the restart"
+        );
+    }
+    drop(s);
+    drop(mnt);
+}

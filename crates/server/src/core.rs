@@ -1013,6 +1013,11 @@ impl Core {
                     }
                     w.finish()
                 })();
+                if result.is_err() {
+                    // A full disk must not be made fuller by a half-written snapshot.
+                    let tmp = format!("{}.tmp", crate::storage::snapshot::snap_name(zxid));
+                    let _ = std::fs::remove_file(dir.join(tmp));
+                }
                 let _ =
                     core.blocking_send(CoreMsg::SnapshotDone(result.map_err(|e| e.to_string())));
             });

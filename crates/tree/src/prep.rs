@@ -110,12 +110,14 @@ impl Prep {
     }
 
     /// Forgets every in-flight change: used when a prepared write failed to be logged, so that
-    /// every later write prepared against it fails too and prep restarts from the tree.
+    /// every later write prepared against it fails too and prep restarts from the tree. The
+    /// zxids handed out since the tree's last are taken back: those transactions never existed,
+    /// and the log must stay free of gaps.
     pub fn reset(&mut self, tree: &DataTree) {
         self.changes.clear();
         self.by_zxid.clear();
         self.closing.clear();
-        self.last_zxid = self.last_zxid.max(tree.last_zxid());
+        self.last_zxid = tree.last_zxid();
     }
 
     fn view(&self, stage: &Stage, tree: &DataTree, path: &str) -> Option<View> {

@@ -83,7 +83,7 @@ pub fn recover(data_dir: &Path, data_log_dir: &Path) -> Result<Recovered, Storag
             }
             if !connects(last, t.zxid) {
                 return Err(StorageError::Inconsistent(format!(
-                    "{}: transaction 0x{:x} does not follow 0x{:x}: the log does not connect to the snapshot",
+                    "{}: transaction 0x{:x} does not follow 0x{:x}: the log has a gap or does not connect to the snapshot",
                     path.display(),
                     t.zxid,
                     last
@@ -95,8 +95,14 @@ pub fn recover(data_dir: &Path, data_log_dir: &Path) -> Result<Recovered, Storag
             replayed += 1;
         }
         if newest {
-            cut_at(path, r.end)?;
-            log_tail = Some((path.clone(), r.end));
+            if r.end == 0 {
+                // Never got its header: nothing in it was ever acknowledged.
+                std::fs::remove_file(path).map_err(|e| StorageError::io(path, e))?;
+                warn!(segment = %path.display(), "removed an empty, headerless log segment");
+            } else {
+                cut_at(path, r.end)?;
+                log_tail = Some((path.clone(), r.end));
+            }
         }
     }
     info!(
