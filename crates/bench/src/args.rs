@@ -38,7 +38,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     } else {
         (s, 1.0)
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("'{s}' is not a duration (try 5s or 250ms)"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (try 5s or 250ms)"))?;
     if !(v >= 0.0 && v.is_finite()) {
         return Err(format!("'{s}' is not a duration (try 5s or 250ms)"));
     }
@@ -55,7 +58,9 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
     } else {
         (t.clone(), 1)
     };
-    num.parse::<u64>().map(|v| v * mult).map_err(|_| format!("'{s}' is not a count (try 1000000 or 1m)"))
+    num.parse::<u64>()
+        .map(|v| v * mult)
+        .map_err(|_| format!("'{s}' is not a count (try 1000000 or 1m)"))
 }
 
 /// Parses a size in bytes: `100`, `1k`/`1KiB` (1024), `1m` (1 MiB).
@@ -69,7 +74,10 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     } else {
         (t, 1)
     };
-    num.trim().parse::<usize>().map(|v| v * mult).map_err(|_| format!("'{s}' is not a size (try 100 or 1k)"))
+    num.trim()
+        .parse::<usize>()
+        .map(|v| v * mult)
+        .map_err(|_| format!("'{s}' is not a size (try 100 or 1k)"))
 }
 
 /// Resolves a ZooKeeper connect string `host:port,host:port[/chroot]` (a chroot is refused).
@@ -79,7 +87,11 @@ pub fn parse_servers(s: &str) -> Result<Vec<SocketAddr>> {
     }
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let with_port = if part.contains(':') { part.to_owned() } else { format!("{part}:2181") };
+        let with_port = if part.contains(':') {
+            part.to_owned()
+        } else {
+            format!("{part}:2181")
+        };
         let addr = with_port
             .to_socket_addrs()
             .with_context(|| format!("cannot resolve server address '{part}'"))?
@@ -98,7 +110,10 @@ pub fn parse_pids(v: &[String]) -> Result<Vec<u32>> {
     let mut out = Vec::new();
     for s in v {
         for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            out.push(p.parse().with_context(|| format!("'{p}' is not a process id"))?);
+            out.push(
+                p.parse()
+                    .with_context(|| format!("'{p}' is not a process id"))?,
+            );
         }
     }
     Ok(out)
@@ -120,8 +135,13 @@ pub struct Target {
 
 /// `paddock bench [run] ...`: run workloads and report.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "paddock bench", about = "Load generator for ZooKeeper-compatible servers")]
+#[command(
+    name = "paddock bench",
+    about = "Load generator for ZooKeeper-compatible servers",
+    after_help = "Other modes:\n  paddock bench memory --server H:P --pid PID [--znodes 1000000 --per-parent 1000 --value-size 100]\n  paddock bench compare [--rounds 3 --duration 5s ...]   (Paddock against Apache ZooKeeper 3.8)\n  paddock bench workloads                              (list the workloads)\nFlags may be spelled with one dash or two (-server = --server)."
+)]
 pub struct RunArgs {
+    /// Where to connect and what to watch.
     #[command(flatten)]
     pub target: Target,
     /// Comma list of workloads, or `all` (see `paddock bench workloads`).
@@ -179,8 +199,12 @@ pub struct RunArgs {
 
 /// `paddock bench memory ...`: RSS growth per znode.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "paddock bench memory", about = "Measure server RSS growth per znode")]
+#[command(
+    name = "paddock bench memory",
+    about = "Measure server RSS growth per znode"
+)]
 pub struct MemoryArgs {
+    /// Where to connect and what to watch.
     #[command(flatten)]
     pub target: Target,
     /// Znodes to create (children; parents come on top).
@@ -211,7 +235,10 @@ pub struct MemoryArgs {
 
 /// `paddock bench compare ...`: Paddock against Apache ZooKeeper, side by side.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "paddock bench compare", about = "Paddock against Apache ZooKeeper 3.8, same workloads, alternating rounds")]
+#[command(
+    name = "paddock bench compare",
+    about = "Paddock against Apache ZooKeeper 3.8, same workloads, alternating rounds"
+)]
 pub struct CompareArgs {
     /// Rounds; each runs every workload on Paddock then on ZooKeeper (A B A B ...).
     #[arg(long, default_value_t = 3)]
@@ -255,6 +282,15 @@ pub struct CompareArgs {
     /// Where to write results: JSON lines, the markdown table and the SVG chart.
     #[arg(long, default_value = "bench/results")]
     pub out_dir: PathBuf,
+    /// Also rewrite the results section of this markdown file (between the
+    /// `<!-- bench-results:begin -->` and `<!-- bench-results:end -->` markers) and put the
+    /// chart beside it as benchmarks.svg.
+    #[arg(long)]
+    pub docs: Option<PathBuf>,
+    /// Start a fresh server for every workload instead of once per round (by default the
+    /// tree grows through the workloads, and later writes pay for snapshots of it).
+    #[arg(long)]
+    pub fresh_per_workload: bool,
     /// No progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -271,16 +307,49 @@ mod tests {
     #[test]
     fn normalises_single_dash_long_flags() {
         assert_eq!(
-            normalise(&s(&["-server", "h:1", "--sessions", "4", "-h", "-1", "-pid=3", "-x"])),
-            s(&["--server", "h:1", "--sessions", "4", "-h", "-1", "--pid=3", "-x"])
+            normalise(&s(&[
+                "-server",
+                "h:1",
+                "--sessions",
+                "4",
+                "-h",
+                "-1",
+                "-pid=3",
+                "-x"
+            ])),
+            s(&[
+                "--server",
+                "h:1",
+                "--sessions",
+                "4",
+                "-h",
+                "-1",
+                "--pid=3",
+                "-x"
+            ])
         );
     }
 
     #[test]
     fn parses_both_spellings() {
         for argv in [
-            &["bench", "-server", "127.0.0.1:1,127.0.0.1:2", "-sessions", "4", "-duration", "2s"][..],
-            &["bench", "--server", "127.0.0.1:1,127.0.0.1:2", "--sessions=4", "--duration", "2"][..],
+            &[
+                "bench",
+                "-server",
+                "127.0.0.1:1,127.0.0.1:2",
+                "-sessions",
+                "4",
+                "-duration",
+                "2s",
+            ][..],
+            &[
+                "bench",
+                "--server",
+                "127.0.0.1:1,127.0.0.1:2",
+                "--sessions=4",
+                "--duration",
+                "2",
+            ][..],
         ] {
             let a = RunArgs::try_parse_from(normalise(&s(argv))).unwrap();
             assert_eq!(a.target.server, "127.0.0.1:1,127.0.0.1:2");
@@ -302,13 +371,38 @@ mod tests {
     #[test]
     fn memory_args() {
         let a = MemoryArgs::try_parse_from(normalise(&s(&[
-            "memory", "-server", "127.0.0.1:5", "--pid", "42", "--znodes", "1m", "--per-parent", "1000",
-            "--value-size", "100",
+            "memory",
+            "-server",
+            "127.0.0.1:5",
+            "--pid",
+            "42",
+            "--znodes",
+            "1m",
+            "--per-parent",
+            "1000",
+            "--value-size",
+            "100",
         ])))
         .unwrap();
         assert_eq!(a.znodes, 1_000_000);
         assert_eq!(parse_pids(&a.target.pids).unwrap(), vec![42]);
         assert_eq!(a.settle, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn compare_args() {
+        let a = CompareArgs::try_parse_from(normalise(&s(&[
+            "compare",
+            "-rounds",
+            "5",
+            "--force-sync",
+            "no",
+        ])))
+        .unwrap();
+        assert_eq!(a.rounds, 5);
+        assert_eq!(a.force_sync, "no");
+        assert_eq!(a.memory_znodes, 1_000_000);
+        assert!(CompareArgs::try_parse_from(s(&["compare", "--rounds", "x"])).is_err());
     }
 
     #[test]

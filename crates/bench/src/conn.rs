@@ -84,7 +84,8 @@ impl Conn {
             .await
             .with_context(|| format!("{addr} did not answer the session handshake within 10 s"))??
             .with_context(|| format!("{addr} closed the connection during the handshake (server full or not serving?)"))?;
-        let resp = ConnectResponse::decode(&mut Reader::new(&frame)).context("bad ConnectResponse")?;
+        let resp =
+            ConnectResponse::decode(&mut Reader::new(&frame)).context("bad ConnectResponse")?;
         if resp.session_id == 0 || resp.timeout <= 0 {
             bail!("{addr} refused the session (timeout {})", resp.timeout);
         }
@@ -198,7 +199,10 @@ impl Conn {
             };
             let frame = &buf[4..4 + len];
             if frame.len() < 16 {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "reply shorter than its header"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "reply shorter than its header",
+                ));
             }
             let head = ReplyHead {
                 xid: i32::from_be_bytes(frame[0..4].try_into().unwrap()),
@@ -230,7 +234,10 @@ impl Conn {
 
     /// Reads the next reply of any kind (sequential paths only).
     pub async fn recv(&mut self) -> Result<Reply> {
-        let frame = self.read_frame().await?.context("server closed the connection")?;
+        let frame = self
+            .read_frame()
+            .await?
+            .context("server closed the connection")?;
         if frame.len() < 16 {
             bail!("reply shorter than its header");
         }
@@ -239,7 +246,10 @@ impl Conn {
             zxid: i64::from_be_bytes(frame[4..12].try_into().unwrap()),
             err: i32::from_be_bytes(frame[12..16].try_into().unwrap()),
         };
-        Ok(Reply { head, body: frame[16..].to_vec() })
+        Ok(Reply {
+            head,
+            body: frame[16..].to_vec(),
+        })
     }
 
     /// Sends one request and waits for its reply, skipping watch events and pings.
@@ -265,7 +275,10 @@ impl Conn {
             loop {
                 match self.read_frame().await? {
                     None => return Ok::<(), anyhow::Error>(()),
-                    Some(f) if f.len() >= 4 && i32::from_be_bytes(f[0..4].try_into().unwrap()) == xid => {
+                    Some(f)
+                        if f.len() >= 4
+                            && i32::from_be_bytes(f[0..4].try_into().unwrap()) == xid =>
+                    {
                         return Ok(())
                     }
                     Some(_) => {}

@@ -3,24 +3,40 @@
 
 use crate::conn::Conn;
 use bytes::BufMut;
-use paddock_proto::{Acl, CreateRequest, GetDataResponse, PathWatchRequest, Record, SetDataRequest};
+use paddock_proto::{
+    Acl, CreateRequest, GetDataResponse, PathWatchRequest, Record, SetDataRequest,
+};
 use std::cell::Cell;
 use std::rc::Rc;
 
 /// Encodes a create request body.
 pub fn create_body(path: &str, data: &[u8], flags: i32) -> Vec<u8> {
-    CreateRequest { path: path.to_owned(), data: Some(data.to_vec()), acl: Acl::open_unsafe(), flags }
-        .to_bytes()
+    CreateRequest {
+        path: path.to_owned(),
+        data: Some(data.to_vec()),
+        acl: Acl::open_unsafe(),
+        flags,
+    }
+    .to_bytes()
 }
 
 /// Encodes a getData / exists / getChildren request body.
 pub fn path_watch_body(path: &str, watch: bool) -> Vec<u8> {
-    PathWatchRequest { path: path.to_owned(), watch }.to_bytes()
+    PathWatchRequest {
+        path: path.to_owned(),
+        watch,
+    }
+    .to_bytes()
 }
 
 /// Encodes a setData request body (any version).
 pub fn set_data_body(path: &str, data: &[u8]) -> Vec<u8> {
-    SetDataRequest { path: path.to_owned(), data: Some(data.to_vec()), version: -1 }.to_bytes()
+    SetDataRequest {
+        path: path.to_owned(),
+        data: Some(data.to_vec()),
+        version: -1,
+    }
+    .to_bytes()
 }
 
 /// Checks a getData reply body decodes (used once in setup, not per request).
@@ -60,7 +76,7 @@ impl Rng {
     /// Uniform in 0..n (n > 0), slightly biased for huge n, which does not matter here.
     #[inline]
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 }
 
@@ -95,7 +111,11 @@ impl Patched {
                 i += 1;
             }
         }
-        Patched { op, template, slots }
+        Patched {
+            op,
+            template,
+            slots,
+        }
     }
 
     /// Appends the request with the slots set to `values`.
@@ -156,13 +176,27 @@ impl Gen {
                 *next = next.wrapping_add(1);
                 Some(conn.push(*op, b))
             }
-            Gen::Mixed { read, write, read_threshold, rng } => {
+            Gen::Mixed {
+                read,
+                write,
+                read_threshold,
+                rng,
+            } => {
                 let r = rng.next_u64();
-                let (op, bodies) = if (r & 0xFFFF_FFFF) < *read_threshold { &*read } else { &*write };
+                let (op, bodies) = if (r & 0xFFFF_FFFF) < *read_threshold {
+                    &*read
+                } else {
+                    &*write
+                };
                 let i = (((r >> 32) * bodies.len() as u64) >> 32) as usize;
                 Some(conn.push(*op, &bodies[i]))
             }
-            Gen::Counted { tpl, counter, limit, per_parent } => {
+            Gen::Counted {
+                tpl,
+                counter,
+                limit,
+                per_parent,
+            } => {
                 let n = counter.get();
                 if n >= *limit {
                     return None;

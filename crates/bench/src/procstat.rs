@@ -38,7 +38,11 @@ impl Proc {
         let at = Instant::now();
         let cpu_secs = cpu_secs(&std::fs::read_to_string(format!("{}/stat", self.dir())).ok()?)?;
         let rss_bytes = rss_bytes(self)?;
-        Some(Sample { cpu_secs, rss_bytes, at })
+        Some(Sample {
+            cpu_secs,
+            rss_bytes,
+            at,
+        })
     }
 }
 

@@ -81,6 +81,10 @@ pub fn err_name(code: i32) -> String {
     }
 }
 
+/// Inspects a successful reply's body; returns an error name if it reports a failure
+/// (a multi whose header says ok but whose results hold an error).
+pub type BodyCheck = fn(&[u8]) -> Option<String>;
+
 /// Drives one session: keeps `inflight` requests outstanding until the window ends (or the
 /// generator or budget runs out), then drains. Replies come back in request order.
 pub async fn run_session(
@@ -90,6 +94,7 @@ pub async fn run_session(
     w: Rc<Window>,
     live: Rc<Live>,
     ok_codes: &'static [i32],
+    check_body: Option<BodyCheck>,
 ) -> (Tally, Option<Conn>) {
     let mut t = Tally::default();
     let mut pending: VecDeque<(i32, Instant)> = VecDeque::with_capacity(inflight);
@@ -133,13 +138,19 @@ pub async fn run_session(
         match io {
             None => {
                 if grace_started {
-                    t.error(format!("stall: {} requests unanswered {}s after the run ended", pending.len(), STALL_GRACE.as_secs()));
+                    t.error(format!(
+                        "stall: {} requests unanswered {}s after the run ended",
+                        pending.len(),
+                        STALL_GRACE.as_secs()
+                    ));
                     live.broken.set(live.broken.get() + 1);
                     return (t, None);
                 }
                 stopping = true;
                 grace_started = true;
-                deadline.as_mut().reset((Instant::now() + STALL_GRACE).into());
+                deadline
+                    .as_mut()
+                    .reset((Instant::now() + STALL_GRACE).into());
                 continue;
             }
             Some(Err(e)) => {
@@ -152,7 +163,7 @@ pub async fn run_session(
         let done = Instant::now();
         let mut bad: Option<String> = None;
         let (mut n_ops, mut n_err) = (0u64, 0u64);
-        let r = conn.drain_replies(|h, _body| {
+        let r = conn.drain_replies(|h, body| {
             if h.xid < 0 {
                 return; // watch events (-1) and pings (-2)
             }
@@ -161,7 +172,9 @@ pub async fn run_session(
                 return;
             };
             if xid != h.xid {
-                bad.get_or_insert_with(|| format!("reply out of order: expected xid {xid}, got {}", h.xid));
+                bad.get_or_insert_with(|| {
+                    format!("reply out of order: expected xid {xid}, got {}", h.xid)
+                });
             }
             if sent >= w.warm_end && done <= w.end {
                 t.hist.record(done.duration_since(sent).as_nanos() as u64);
@@ -169,6 +182,9 @@ pub async fn run_session(
                 if h.err != 0 && !ok_codes.contains(&h.err) {
                     n_err += 1;
                     *t.errors.entry(err_name(h.err)).or_default() += 1;
+                } else if let Some(e) = check_body.and_then(|c| c(body)) {
+                    n_err += 1;
+                    *t.errors.entry(e).or_default() += 1;
                 }
             }
         });
@@ -215,13 +231,21 @@ impl Progress {
                 n += 1;
                 let now = Instant::now();
                 let ops = live.ops.get();
-                let phase = if now < w.warm_end { "warm-up" } else { "measuring" };
+                let phase = if now < w.warm_end {
+                    "warm-up"
+                } else {
+                    "measuring"
+                };
                 let line = format!(
                     "[{name}] {phase} {n}s  {} ops/s  total {}  errors {}{}",
                     ops - last_ops,
                     ops,
                     live.errors.get(),
-                    if live.broken.get() > 0 { format!("  broken sessions {}", live.broken.get()) } else { String::new() }
+                    if live.broken.get() > 0 {
+                        format!("  broken sessions {}", live.broken.get())
+                    } else {
+                        String::new()
+                    }
                 );
                 last_ops = ops;
                 if tty {
@@ -231,7 +255,10 @@ impl Progress {
                 }
             }
         });
-        Progress { handle: Some(handle), tty }
+        Progress {
+            handle: Some(handle),
+            tty,
+        }
     }
 }
 

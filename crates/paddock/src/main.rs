@@ -11,9 +11,10 @@ commands:
                                         data in ./paddock-data)
   purge <dataDir> [<dataLogDir>] [-n N]  keep the newest N (>= 3) snapshots and the logs they need
   log truncate <segment> <offset>       cut a damaged log segment at <offset> (loses what follows)
+  bench [run|memory|compare|workloads]  load generator and side-by-side benchmark (paddock bench --help)
   version                               print the version
 
-Planned (not built yet): cli, bench, sim, lock, elect.";
+Planned (not built yet): cli, sim, lock, elect.";
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PADDOCK_LOG")

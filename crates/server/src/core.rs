@@ -229,7 +229,7 @@ struct SnapshotJob {
     pending: Option<Vec<SnapNode>>,
 }
 
-const SNAPSHOT_CHUNK: usize = 512;
+const SNAPSHOT_CHUNK: usize = 128;
 
 impl Core {
     /// A core serving a recovered tree, logging through `log`, reporting to itself via `core_tx`.
@@ -286,7 +286,8 @@ impl Core {
                 tokio::select! {
                     m = rx.recv() => m,
                     _ = tokio::time::sleep(std::time::Duration::from_millis(1)) => {
-                        self.snapshot_step();
+                        // Idle: walk as fast as the writer takes it.
+                        self.snapshot_step(8);
                         continue;
                     }
                 }
@@ -305,7 +306,9 @@ impl Core {
                 n += 1;
             }
             self.flush();
-            self.snapshot_step();
+            // Busy: a small step per batch, so a snapshot of a large tree never starves
+            // clients; it finishes in the idle moments or, under constant load, a little later.
+            self.snapshot_step(1);
         }
     }
 
@@ -1035,11 +1038,11 @@ impl Core {
     }
 
     /// Walks the next part of a running snapshot, as far as the writer keeps up.
-    fn snapshot_step(&mut self) {
+    fn snapshot_step(&mut self, chunks: usize) {
         let Some(job) = self.snapshot.as_mut() else {
             return;
         };
-        for _ in 0..8 {
+        for _ in 0..chunks {
             let chunk = match job.pending.take() {
                 Some(c) => c,
                 None => {

@@ -1,0 +1,996 @@
+//! `paddock bench compare`: starts Paddock and Apache ZooKeeper 3.8 with equivalent settings,
+//! runs the same workloads on each in alternating rounds (A B A B ...), and reports medians and
+//! Paddock/ZooKeeper ratios, plus memory per znode and restart time.
+
+use crate::args::CompareArgs;
+use crate::conn::Conn;
+use crate::memory::{self, MemoryParams, MemoryResult};
+use crate::report::{self, json_str, render};
+use crate::svg::{self, Panel, Series};
+use crate::workload::{self, Params, Target, Workload, WorkloadResult};
+use anyhow::{bail, Context, Result};
+use paddock_proto::op;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The two systems compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// This project's server.
+    Paddock,
+    /// Apache ZooKeeper 3.8 from Debian.
+    ZooKeeper,
+}
+
+impl Kind {
+    /// Label in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Paddock => "paddock",
+            Kind::ZooKeeper => "zookeeper",
+        }
+    }
+}
+
+/// How servers are started (shared by both kinds where it applies).
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    /// The paddock binary.
+    pub paddock_bin: PathBuf,
+    /// Directory holding zookeeper.jar and its dependencies.
+    pub zk_jars: PathBuf,
+    /// JVM heap (-Xmx).
+    pub zk_heap: String,
+    /// forceSync on both.
+    pub force_sync: bool,
+}
+
+impl ServerSpec {
+    /// The JVM options ZooKeeper runs with, as stated in reports.
+    pub fn jvm_opts(&self) -> Vec<String> {
+        vec![
+            format!("-Xmx{}", self.zk_heap),
+            "-XX:+UseG1GC".into(),
+            "-Djava.awt.headless=true".into(),
+        ]
+    }
+
+    /// The zoo.cfg lines both servers share (besides ports and directories).
+    pub fn common_cfg(&self) -> Vec<String> {
+        vec![
+            "tickTime=2000".into(),
+            format!("forceSync={}", if self.force_sync { "yes" } else { "no" }),
+            "4lw.commands.whitelist=*".into(),
+            "maxClientCnxns=0".into(),
+        ]
+    }
+}
+
+/// A server process this tool started; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct ServerProc {
+    /// Which system.
+    pub kind: Kind,
+    /// Its client address.
+    pub addr: SocketAddr,
+    /// Its data directory.
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl ServerProc {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Stops the server: SIGTERM, up to 10 s to exit, then SIGKILL.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts a server of `kind` on `port` with data in `dir` (not wiped here).
+pub fn spawn(kind: Kind, spec: &ServerSpec, port: u16, dir: &Path) -> Result<ServerProc> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))?;
+    let child = match kind {
+        Kind::Paddock => {
+            let mut c = Command::new(&spec.paddock_bin);
+            c.arg("server");
+            c.arg(format!("-Dzookeeper.clientPort={port}"));
+            c.arg("-Dzookeeper.clientPortAddress=127.0.0.1");
+            c.arg(format!(
+                "-Dzookeeper.dataDir={}",
+                dir.join("data").display()
+            ));
+            for line in spec.common_cfg() {
+                c.arg(format!("-Dzookeeper.{line}"));
+            }
+            c.env("PADDOCK_LOG", "warn");
+            c.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+            c.spawn()
+                .with_context(|| format!("cannot start {}", spec.paddock_bin.display()))?
+        }
+        Kind::ZooKeeper => {
+            let jar = spec.zk_jars.join("zookeeper.jar");
+            if !jar.exists() {
+                bail!(
+                    "{} is missing: install Debian's zookeeper package (scripts/install-deps.sh)",
+                    jar.display()
+                );
+            }
+            let data = dir.join("data");
+            std::fs::create_dir_all(&data)?;
+            let mut cfg = format!(
+                "dataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
+                data.display()
+            );
+            for line in spec.common_cfg() {
+                cfg.push_str(&line);
+                cfg.push('\n');
+            }
+            std::fs::write(dir.join("zoo.cfg"), cfg)?;
+            std::fs::write(
+                dir.join("log4j.properties"),
+                "log4j.rootLogger=WARN, FILE\nlog4j.appender.FILE=org.apache.log4j.FileAppender\n\
+                 log4j.appender.FILE.File=${zookeeper.log.dir}/zookeeper.log\n\
+                 log4j.appender.FILE.layout=org.apache.log4j.PatternLayout\n\
+                 log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} - %-5p [%t:%C{1}@%L] - %m%n\n",
+            )?;
+            // zookeeper.jar's manifest Class-Path lacks a few jars (see scripts/start-zookeeper.sh).
+            let cp: Vec<String> = [
+                "zookeeper.jar",
+                "netty-codec.jar",
+                "netty-resolver.jar",
+                "netty-transport-native-unix-common.jar",
+                "slf4j-log4j12.jar",
+                "log4j-1.2.jar",
+            ]
+            .iter()
+            .map(|j| spec.zk_jars.join(j).display().to_string())
+            .collect();
+            let mut c = Command::new("java");
+            c.args(spec.jvm_opts());
+            c.arg("-cp").arg(cp.join(":"));
+            c.arg(format!("-Dzookeeper.log.dir={}", dir.display()));
+            c.arg(format!(
+                "-Dlog4j.configuration=file:{}",
+                dir.join("log4j.properties").display()
+            ));
+            c.arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+                .arg(dir.join("zoo.cfg"));
+            c.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+            c.spawn()
+                .context("cannot start java (is a JRE installed?)")?
+        }
+    };
+    Ok(ServerProc {
+        kind,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        dir,
+        child: Some(child),
+    })
+}
+
+/// Sends a four-letter word and returns the answer.
+pub async fn four_letter(addr: SocketAddr, word: &str) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(word.as_bytes()).await?;
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out)).await??;
+    Ok(out)
+}
+
+/// Waits until `srv` answers `ruok` and accepts a session (ZooKeeper answers `ruok` a moment
+/// before it serves); returns the time it took from now.
+pub async fn wait_ready(srv: &mut ServerProc, limit: Duration) -> Result<Duration> {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(a) = four_letter(srv.addr, "ruok").await {
+            if a == "imok" {
+                if let Ok(Ok(c)) =
+                    tokio::time::timeout(Duration::from_secs(5), Conn::connect(srv.addr)).await
+                {
+                    let _ = c.close().await;
+                    return Ok(t0.elapsed());
+                }
+            }
+        }
+        check_alive(srv)?;
+        if t0.elapsed() > limit {
+            bail!(
+                "{} on {} did not serve within {:?}; see {}/server.log",
+                srv.kind.label(),
+                srv.addr,
+                limit,
+                srv.dir.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn check_alive(srv: &mut ServerProc) -> Result<()> {
+    if let Some(c) = srv.child.as_mut() {
+        if let Ok(Some(st)) = c.try_wait() {
+            bail!(
+                "{} exited ({st}); see {}/server.log",
+                srv.kind.label(),
+                srv.dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// How a server came back after a restart on its data.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Restart {
+    /// Serving the populated data this many seconds after the process was started.
+    Serving(f64),
+    /// It came back without the data (a server with no durability).
+    DataLost,
+    /// It did not come back; why.
+    Failed(String),
+}
+
+/// Waits until a new session can read `probe` (the restart-to-serving measure); a server that
+/// answers "no node" has come back without its data.
+pub async fn wait_serving(srv: &mut ServerProc, probe: &str, limit: Duration) -> Restart {
+    let t0 = Instant::now();
+    let body = crate::gen::path_watch_body(probe, false);
+    loop {
+        let attempt = async {
+            let mut c = Conn::connect(srv.addr).await?;
+            let r = c.call(op::GET_DATA, &body).await?;
+            let _ = c.close().await;
+            anyhow::Ok(r.head.err)
+        };
+        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            Ok(Ok(0)) => return Restart::Serving(t0.elapsed().as_secs_f64()),
+            Ok(Ok(e)) if e == paddock_proto::ErrorCode::NoNode.code() => return Restart::DataLost,
+            _ => {}
+        }
+        if let Err(e) = check_alive(srv) {
+            return Restart::Failed(format!("{e:#}"));
+        }
+        if t0.elapsed() > limit {
+            return Restart::Failed(format!(
+                "{} did not serve {probe} within {limit:?}",
+                srv.kind.label()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The median of some values (mean of the middle two for an even count); NaN when empty.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Paddock/ZooKeeper, formatted; "-" when either side is missing.
+pub fn ratio(p: f64, z: f64) -> String {
+    if p.is_finite() && z.is_finite() && z > 0.0 {
+        format!("{:.2}x", p / z)
+    } else {
+        "-".into()
+    }
+}
+
+/// Medians of one workload on one system over the rounds.
+#[derive(Debug, Clone)]
+pub struct Med {
+    /// Median ops/s.
+    pub ops: f64,
+    /// Median p50 (ms).
+    pub p50: f64,
+    /// Median p99 (ms).
+    pub p99: f64,
+    /// Median p99.9 (ms).
+    pub p999: f64,
+    /// Median max (ms).
+    pub max: f64,
+    /// Errors summed over rounds.
+    pub errors: u64,
+    /// Median client CPU %.
+    pub client_cpu: f64,
+    /// Median server CPU %.
+    pub server_cpu: f64,
+    /// Rounds that produced a result.
+    pub rounds: usize,
+}
+
+/// Medians over the results of one workload on one system.
+pub fn medians(rs: &[&WorkloadResult]) -> Option<Med> {
+    if rs.is_empty() {
+        return None;
+    }
+    let m = |f: &dyn Fn(&WorkloadResult) -> f64| median(rs.iter().map(|r| f(r)).collect());
+    Some(Med {
+        ops: m(&|r| r.ops_per_sec),
+        p50: m(&|r| r.p50_ns as f64 / 1e6),
+        p99: m(&|r| r.p99_ns as f64 / 1e6),
+        p999: m(&|r| r.p999_ns as f64 / 1e6),
+        max: m(&|r| r.max_ns as f64 / 1e6),
+        errors: rs.iter().map(|r| r.errors).sum(),
+        client_cpu: m(&|r| r.client_cpu_pct),
+        server_cpu: m(&|r| r.server_totals().0),
+        rounds: rs.len(),
+    })
+}
+
+fn pct(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.0}")
+    } else {
+        "-".into()
+    }
+}
+
+fn f2(v: f64) -> String {
+    if v.is_finite() {
+        svg::fmt_value(v)
+    } else {
+        "-".into()
+    }
+}
+
+/// A target the table tracks: how a ratio compares with the goal.
+fn status(ratio: f64, goal: f64, higher_is_better: bool) -> &'static str {
+    if !ratio.is_finite() {
+        "-"
+    } else if (higher_is_better && ratio >= goal) || (!higher_is_better && ratio <= goal) {
+        "met"
+    } else {
+        "not met"
+    }
+}
+
+/// Renders rows as a GitHub markdown table.
+pub fn markdown(rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        out.push_str("| ");
+        out.push_str(&r.join(" | "));
+        out.push_str(" |\n");
+        if i == 0 {
+            out.push('|');
+            for (c, _) in r.iter().enumerate() {
+                out.push_str(if c < 1 { " --- |" } else { " ---: |" });
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Runs the whole comparison.
+pub async fn run(a: CompareArgs) -> Result<()> {
+    let workloads = Workload::parse_list(&a.workloads)?;
+    let force_sync = match a.force_sync.to_ascii_lowercase().as_str() {
+        "yes" | "true" => true,
+        "no" | "false" => false,
+        other => bail!("--force-sync takes yes or no, not '{other}'"),
+    };
+    let paddock_bin = match &a.paddock_bin {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().context("cannot find this executable")?,
+    };
+    let spec = ServerSpec {
+        paddock_bin,
+        zk_jars: a.zk_jars.clone(),
+        zk_heap: a.zk_heap.clone(),
+        force_sync,
+    };
+    std::fs::create_dir_all(&a.out_dir)
+        .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
+    let jsonl_path = a.out_dir.join("compare.jsonl");
+    let mut jsonl = std::fs::File::create(&jsonl_path)?;
+    let started_at = std::time::SystemTime::now();
+    let params = Params {
+        sessions: a.sessions.max(1),
+        inflight: a.inflight.max(1),
+        duration: a.duration,
+        ops: None,
+        warmup: a.warmup,
+        value_size: 100,
+        keys: 1000,
+        children: 1000,
+        read_ratio: 0.9,
+        znodes: 5_000_000,
+        per_parent: 1000,
+        watch_pairs: 1,
+        churners: a.sessions.clamp(1, 16),
+    };
+    let port_of = |k: Kind| match k {
+        Kind::Paddock => a.port,
+        Kind::ZooKeeper => a.port + 1,
+    };
+    let mut all: Vec<(usize, WorkloadResult)> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    let rounds = a.rounds.max(1);
+    let t_all = Instant::now();
+    // One server per round and system, or (--fresh-per-workload) one per workload.
+    let groups: Vec<Vec<Workload>> = if a.fresh_per_workload {
+        workloads.iter().map(|w| vec![*w]).collect()
+    } else {
+        vec![workloads.clone()]
+    };
+    for round in 1..=rounds {
+        for (kind, group) in [Kind::Paddock, Kind::ZooKeeper]
+            .into_iter()
+            .flat_map(|k| groups.iter().map(move |g| (k, g)))
+        {
+            let dir = a.work_dir.join(format!("r{round}-{}", kind.label()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut srv = spawn(kind, &spec, port_of(kind), &dir)?;
+            wait_ready(&mut srv, Duration::from_secs(90)).await?;
+            eprintln!(
+                "round {round}/{rounds}: {} (pid {}) on {}",
+                kind.label(),
+                srv.pid(),
+                srv.addr
+            );
+            let target = Target {
+                servers: vec![srv.addr],
+                pids: vec![srv.pid()],
+                label: kind.label().into(),
+                run_id: workload::new_run_id(),
+                quiet: a.quiet,
+            };
+            for &w in group {
+                match workload::run_workload(w, &params, &target).await {
+                    Ok(r) => {
+                        if !a.quiet {
+                            eprintln!(
+                                "  {:<14} {:>10} ops/s  p99 {:>7} ms  errors {}  client CPU {:.0}%  server CPU {:.0}%",
+                                r.workload,
+                                report::thousands(r.ops_per_sec),
+                                report::ms(r.p99_ns),
+                                r.errors,
+                                r.client_cpu_pct,
+                                r.server_totals().0
+                            );
+                        }
+                        let j = r.to_json();
+                        writeln!(jsonl, "{{\"round\":{round},{}", &j[1..])?;
+                        all.push((round, r));
+                    }
+                    Err(e) => {
+                        let msg = format!("round {round} {} {}: {e:#}", kind.label(), w.name());
+                        eprintln!("  FAILED {msg}");
+                        failures.push(msg);
+                        check_alive(&mut srv).context("server died during the run")?;
+                    }
+                }
+            }
+            srv.stop();
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    // Memory per znode and restart-to-serving, once per system.
+    let mut mem: Vec<(Kind, Option<MemoryResult>, Option<Restart>)> = Vec::new();
+    if a.memory_znodes > 0 {
+        for kind in [Kind::Paddock, Kind::ZooKeeper] {
+            let dir = a.work_dir.join(format!("mem-{}", kind.label()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut srv = spawn(kind, &spec, port_of(kind), &dir)?;
+            wait_ready(&mut srv, Duration::from_secs(90)).await?;
+            eprintln!(
+                "memory: {} (pid {}) populating {} znodes",
+                kind.label(),
+                srv.pid(),
+                a.memory_znodes
+            );
+            let mp = MemoryParams {
+                znodes: a.memory_znodes,
+                per_parent: 1000,
+                value_size: 100,
+                sessions: 32,
+                inflight: 64,
+                settle: Duration::from_secs(2),
+                quiet: a.quiet,
+            };
+            let m = match memory::measure(srv.addr, &[srv.addr], srv.pid(), kind.label(), &mp).await
+            {
+                Ok(m) => m,
+                Err(e) => {
+                    failures.push(format!("memory {}: {e:#}", kind.label()));
+                    mem.push((kind, None, None));
+                    continue;
+                }
+            };
+            eprintln!(
+                "  {:.1} B/znode (RSS {} -> {})",
+                m.bytes_per_znode, m.rss_before, m.rss_after
+            );
+            writeln!(jsonl, "{}", m.to_json())?;
+            // Stop cleanly (SIGTERM), start on the same data, time until a read of it succeeds.
+            srv.stop();
+            let t0 = Instant::now();
+            let mut again = spawn(kind, &spec, port_of(kind), &dir)?;
+            let restart =
+                match wait_serving(&mut again, &m.probe_path, Duration::from_secs(600)).await {
+                    Restart::Serving(_) => Restart::Serving(t0.elapsed().as_secs_f64()),
+                    other => other,
+                };
+            again.stop();
+            match &restart {
+                Restart::Serving(secs) => {
+                    eprintln!("  restart to serving: {secs:.2} s");
+                    writeln!(
+                        jsonl,
+                        "{{\"kind\":\"restart\",\"label\":{},\"znodes\":{},\"secs\":{}}}",
+                        json_str(kind.label()),
+                        m.znodes_added,
+                        report::json_num(*secs)
+                    )?;
+                }
+                Restart::DataLost => {
+                    eprintln!("  restart: came back without its data (not durable)")
+                }
+                Restart::Failed(e) => failures.push(format!("restart {}: {e}", kind.label())),
+            }
+            let restart = Some(restart);
+            srv.stop();
+            let _ = std::fs::remove_dir_all(&dir);
+            mem.push((kind, Some(m), restart));
+        }
+    }
+    let total_secs = t_all.elapsed().as_secs_f64();
+
+    // Medians and ratios.
+    let pick = |k: Kind, w: Workload| -> Option<Med> {
+        let rs: Vec<&WorkloadResult> = all
+            .iter()
+            .filter(|(_, r)| r.label == k.label() && r.workload == w.name())
+            .map(|(_, r)| r)
+            .collect();
+        medians(&rs)
+    };
+    let mut wl_rows = vec![vec![
+        "workload".to_string(),
+        "Paddock ops/s".into(),
+        "ZooKeeper ops/s".into(),
+        "ratio".into(),
+        "Paddock p50 ms".into(),
+        "ZK p50 ms".into(),
+        "Paddock p99 ms".into(),
+        "ZK p99 ms".into(),
+        "p99 ratio".into(),
+        "Paddock p99.9 ms".into(),
+        "ZK p99.9 ms".into(),
+        "errors P/ZK".into(),
+        "client CPU% P/ZK".into(),
+        "server CPU% P/ZK".into(),
+    ]];
+    let mut chart_ops = Vec::new();
+    let mut chart_p99 = Vec::new();
+    let nan = f64::NAN;
+    for &w in &workloads {
+        let p = pick(Kind::Paddock, w);
+        let z = pick(Kind::ZooKeeper, w);
+        let g = |m: &Option<Med>, f: fn(&Med) -> f64| m.as_ref().map(f).unwrap_or(nan);
+        wl_rows.push(vec![
+            w.name().to_string(),
+            f2(g(&p, |m| m.ops)),
+            f2(g(&z, |m| m.ops)),
+            ratio(g(&p, |m| m.ops), g(&z, |m| m.ops)),
+            f2(g(&p, |m| m.p50)),
+            f2(g(&z, |m| m.p50)),
+            f2(g(&p, |m| m.p99)),
+            f2(g(&z, |m| m.p99)),
+            ratio(g(&p, |m| m.p99), g(&z, |m| m.p99)),
+            f2(g(&p, |m| m.p999)),
+            f2(g(&z, |m| m.p999)),
+            format!(
+                "{}/{}",
+                p.as_ref()
+                    .map(|m| m.errors.to_string())
+                    .unwrap_or("-".into()),
+                z.as_ref()
+                    .map(|m| m.errors.to_string())
+                    .unwrap_or("-".into())
+            ),
+            format!(
+                "{}/{}",
+                pct(g(&p, |m| m.client_cpu)),
+                pct(g(&z, |m| m.client_cpu))
+            ),
+            format!(
+                "{}/{}",
+                pct(g(&p, |m| m.server_cpu)),
+                pct(g(&z, |m| m.server_cpu))
+            ),
+        ]);
+        let fin = |v: f64| if v.is_finite() { Some(v) } else { None };
+        chart_ops.push((
+            w.name().to_string(),
+            vec![fin(g(&p, |m| m.ops)), fin(g(&z, |m| m.ops))],
+        ));
+        chart_p99.push((
+            w.name().to_string(),
+            vec![fin(g(&p, |m| m.p99)), fin(g(&z, |m| m.p99))],
+        ));
+    }
+
+    // The targets the issue tracks.
+    let mut t_rows = vec![vec![
+        "figure (same run, fsync on)".to_string(),
+        "Paddock".into(),
+        "ZooKeeper".into(),
+        "Paddock/ZK".into(),
+        "target".into(),
+        "status".into(),
+    ]];
+    // Paddock came back from a restart without its data: writes are in memory only.
+    let not_durable = mem
+        .iter()
+        .any(|(k, _, r)| *k == Kind::Paddock && matches!(r, Some(Restart::DataLost)));
+    let mut target_row =
+        |name: String, p: f64, z: f64, unit: &str, goal: f64, higher: bool, write: bool| {
+            let r = if z > 0.0 { p / z } else { nan };
+            let mut st = status(r, goal, higher).to_string();
+            if write && not_durable && st != "-" {
+                // An in-memory server against one that fsyncs: the figure does not count yet.
+                st.push_str(" (Paddock not durable yet)");
+            }
+            t_rows.push(vec![
+                name,
+                if p.is_finite() {
+                    format!("{} {unit}", f2(p))
+                } else {
+                    "-".into()
+                },
+                if z.is_finite() {
+                    format!("{} {unit}", f2(z))
+                } else {
+                    "-".into()
+                },
+                ratio(p, z),
+                format!("{} {goal}x", if higher { ">=" } else { "<=" }),
+                st,
+            ]);
+        };
+    let ops_of = |k, w| pick(k, w).map(|m| m.ops).unwrap_or(nan);
+    let p99_of = |k, w| pick(k, w).map(|m| m.p99).unwrap_or(nan);
+    for w in [Workload::SetData, Workload::Create100, Workload::Multi] {
+        if workloads.contains(&w) {
+            target_row(
+                format!("write throughput ({})", w.name()),
+                ops_of(Kind::Paddock, w),
+                ops_of(Kind::ZooKeeper, w),
+                "ops/s",
+                2.0,
+                true,
+                true,
+            );
+        }
+    }
+    for w in [Workload::GetData, Workload::GetChildren, Workload::Mixed] {
+        if workloads.contains(&w) {
+            target_row(
+                format!("read throughput ({})", w.name()),
+                ops_of(Kind::Paddock, w),
+                ops_of(Kind::ZooKeeper, w),
+                "ops/s",
+                2.0,
+                true,
+                w == Workload::Mixed,
+            );
+        }
+    }
+    for w in [
+        Workload::SetData,
+        Workload::GetData,
+        Workload::Create100,
+        Workload::Mixed,
+        Workload::LatencyWrite,
+        Workload::LatencyRead,
+    ] {
+        if workloads.contains(&w) {
+            target_row(
+                format!("p99 ({})", w.name()),
+                p99_of(Kind::Paddock, w),
+                p99_of(Kind::ZooKeeper, w),
+                "ms",
+                0.5,
+                false,
+                w.is_write(),
+            );
+        }
+    }
+    let mem_of = |k: Kind| mem.iter().find(|(kk, _, _)| *kk == k);
+    let (pm, zm) = (mem_of(Kind::Paddock), mem_of(Kind::ZooKeeper));
+    if a.memory_znodes > 0 {
+        let bpz = |x: Option<&(Kind, Option<MemoryResult>, Option<Restart>)>| {
+            x.and_then(|(_, m, _)| m.as_ref())
+                .map(|m| m.bytes_per_znode)
+                .unwrap_or(nan)
+        };
+        target_row(
+            format!(
+                "RSS growth per znode ({} x 100 B, 1,000 per parent, 2 s after)",
+                report::thousands(a.memory_znodes as f64)
+            ),
+            bpz(pm),
+            bpz(zm),
+            "B",
+            0.2,
+            false,
+            false,
+        );
+        let restart_of = |x: Option<&(Kind, Option<MemoryResult>, Option<Restart>)>| {
+            x.and_then(|(_, _, r)| r.clone())
+        };
+        let (pr, zr) = (restart_of(pm), restart_of(zm));
+        let secs = |r: &Option<Restart>| match r {
+            Some(Restart::Serving(s)) => *s,
+            _ => nan,
+        };
+        let cell = |r: &Option<Restart>| match r {
+            Some(Restart::Serving(s)) => format!("{s:.2} s"),
+            Some(Restart::DataLost) => {
+                "not built yet (durability issue): data gone after restart".into()
+            }
+            Some(Restart::Failed(_)) => "failed (see failures)".into(),
+            None => "-".into(),
+        };
+        let (ps, zs) = (secs(&pr), secs(&zr));
+        t_rows.push(vec![
+            format!(
+                "restart to serving with {} znodes (SIGTERM, start, first read)",
+                report::thousands(a.memory_znodes as f64)
+            ),
+            cell(&pr),
+            cell(&zr),
+            ratio(ps, zs),
+            "<= 0.33x".into(),
+            if matches!(pr, Some(Restart::DataLost)) {
+                "not built yet".into()
+            } else {
+                status(if zs > 0.0 { ps / zs } else { nan }, 0.33, false).into()
+            },
+        ]);
+    }
+    t_rows.push(vec![
+        "three-server ensemble (all workloads)".into(),
+        "not built yet (ensembles come with a later issue)".into(),
+        "not run".into(),
+        "-".into(),
+        "-".into(),
+        "not built yet".into(),
+    ]);
+    t_rows.push(vec![
+        "ensemble: SIGKILL of the leader to first acknowledged write".into(),
+        "not built yet (ensembles come with a later issue)".into(),
+        "not run".into(),
+        "-".into(),
+        "-".into(),
+        "not built yet".into(),
+    ]);
+
+    let settings = format!(
+        "{rounds} rounds (Paddock then ZooKeeper in each), {} sessions x {} in flight, {} s measured + {} s warm-up per workload, \
+         forceSync={} on both, standalone, {}; ZooKeeper 3.8 (Debian) with {}; client: one thread",
+        params.sessions,
+        params.inflight,
+        report::json_num(a.duration.as_secs_f64()),
+        report::json_num(a.warmup.as_secs_f64()),
+        if force_sync { "yes" } else { "no (NOT durable; labelled: benchmark only)" },
+        if a.fresh_per_workload {
+            "fresh server per workload"
+        } else {
+            "fresh server per round, workloads in order on it (the tree grows through them)"
+        },
+        spec.jvm_opts().join(" "),
+    );
+    let settings = match git_rev() {
+        Some(rev) => format!("{settings}; work tree at {rev}"),
+        None => settings,
+    };
+    let text = format!(
+        "\n== Paddock vs Apache ZooKeeper: medians over {rounds} rounds ==\n{settings}\n\n{}\n{}\n{}",
+        render(&wl_rows),
+        render(&t_rows),
+        if failures.is_empty() { String::new() } else { format!("failures:\n  {}\n", failures.join("\n  ")) }
+    );
+    print!("{text}");
+
+    let chart = svg::chart(
+        &format!(
+            "Paddock vs Apache ZooKeeper 3.8\nstandalone, forceSync={}, medians of {rounds} rounds{}",
+            if force_sync { "yes" } else { "no" },
+            if not_durable { "; Paddock writes are in memory only (no durability yet)" } else { "" }
+        ),
+        &[
+            Series {
+                name: "Paddock".into(),
+                color: "#2a7ab9".into(),
+            },
+            Series {
+                name: "ZooKeeper".into(),
+                color: "#e8872b".into(),
+            },
+        ],
+        &[
+            Panel {
+                title: "throughput (ops/s, higher is better)".into(),
+                unit: "".into(),
+                rows: chart_ops,
+            },
+            Panel {
+                title: "p99 latency (ms, lower is better)".into(),
+                unit: "ms".into(),
+                rows: chart_p99,
+            },
+        ],
+    );
+    std::fs::write(a.out_dir.join("chart.svg"), &chart)?;
+    let when = humantime(started_at);
+    let md = format!(
+        "Run {when}, {total_secs:.0} s in all. {settings}.\n\nCommand: `{}`\n\n\
+         ### Per workload (medians; ratio = Paddock/ZooKeeper)\n\n{}\n### Targets\n\n{}\n{}",
+        invoked_as(),
+        markdown(&wl_rows),
+        markdown(&t_rows),
+        if failures.is_empty() {
+            String::new()
+        } else {
+            format!("\nFailures:\n\n- {}\n", failures.join("\n- "))
+        }
+    );
+    std::fs::write(a.out_dir.join("summary.md"), &md)?;
+    eprintln!(
+        "wrote {}, {} and {}",
+        jsonl_path.display(),
+        a.out_dir.join("summary.md").display(),
+        a.out_dir.join("chart.svg").display()
+    );
+    if let Some(doc) = &a.docs {
+        update_docs(doc, &md, &chart)?;
+        eprintln!("updated {}", doc.display());
+    }
+    if !failures.is_empty() {
+        bail!("{} step(s) failed (listed above)", failures.len());
+    }
+    Ok(())
+}
+
+/// The command line to show in reports: bench/compare.sh says how it was called.
+fn invoked_as() -> String {
+    match std::env::var("PADDOCK_BENCH_INVOKED_AS") {
+        Ok(s) if !s.trim().is_empty() => s,
+        _ => format!(
+            "paddock bench compare {}",
+            std::env::args().skip(3).collect::<Vec<_>>().join(" ")
+        ),
+    }
+}
+
+/// `git describe --always --dirty` of the current directory, if it is a git work tree.
+fn git_rev() -> Option<String> {
+    let out = Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let rev = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && !rev.is_empty()).then_some(rev)
+}
+
+/// Replaces the results section of `doc` and writes the chart beside it as benchmarks.svg.
+fn update_docs(doc: &Path, md: &str, chart: &str) -> Result<()> {
+    const BEGIN: &str = "<!-- bench-results:begin -->";
+    const END: &str = "<!-- bench-results:end -->";
+    let text =
+        std::fs::read_to_string(doc).with_context(|| format!("cannot read {}", doc.display()))?;
+    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
+        bail!("{} lacks the {BEGIN} / {END} markers", doc.display());
+    };
+    let new = format!("{}{BEGIN}\n{md}\n{}", &text[..b], &text[e..]);
+    std::fs::write(doc, new)?;
+    let svg_path = doc.with_file_name("benchmarks.svg");
+    std::fs::write(svg_path, chart)?;
+    Ok(())
+}
+
+/// A UTC timestamp like 2026-11-26 14:30 UTC, without a date crate.
+fn humantime(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_odd_even_empty() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(vec![]).is_nan());
+        assert_eq!(median(vec![f64::NAN, 5.0]), 5.0);
+    }
+
+    #[test]
+    fn ratios_and_status() {
+        assert_eq!(ratio(2.0, 1.0), "2.00x");
+        assert_eq!(ratio(1.0, 0.0), "-");
+        assert_eq!(status(2.5, 2.0, true), "met");
+        assert_eq!(status(0.6, 0.5, false), "not met");
+        assert_eq!(status(f64::NAN, 0.5, false), "-");
+    }
+
+    #[test]
+    fn civil_time() {
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(humantime(t), "2023-11-14 22:13 UTC");
+    }
+
+    #[test]
+    fn markdown_table() {
+        let md = markdown(&[vec!["a".into(), "b".into()], vec!["x".into(), "1".into()]]);
+        assert_eq!(md, "| a | b |\n| --- | ---: |\n| x | 1 |\n");
+    }
+}
