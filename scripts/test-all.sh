@@ -74,7 +74,14 @@ run_suite cargo-test cargo test --release --workspace
 run_suite kazoo tests/kazoo/check.sh
 run_suite zkcli tests/zkcli/check.sh
 run_suite cclient tests/cclient/run.sh
-run_suite differential cargo test --release -p paddock --test differential -- --ignored
+# Operation kinds left out of the CI run are known, documented differences from Debian's
+# ZooKeeper 3.8.0 (crates/paddock/tests/differential.rs, docs/conformance.md): raw (top-level
+# check and client deleteContainer, SASL without SASL), create-kinds (multi create sub-op types
+# follow 3.9), mixed-watch-modes (3.8.0's ZOOKEEPER-4466: one mode per path), unreadable (exists
+# checks READ as 3.8.4 does), watch-removal (3.8.0's checkWatches matches any connection).
+# Run without DIFF_AVOID to see them.
+run_suite differential env DIFF_AVOID=raw,create-kinds,mixed-watch-modes,unreadable,watch-removal \
+    cargo test --release -p paddock --test differential -- --ignored
 run_suite bench-smoke bench/smoke.sh
 
 echo

@@ -208,6 +208,22 @@ fn notification(event_type: i32, path: &str) -> Bytes {
     })
 }
 
+/// Opcodes ZooKeeper treats as writes when their body cannot be decoded.
+fn is_write_opcode(opcode: i32) -> bool {
+    matches!(
+        opcode,
+        op::CREATE
+            | op::DELETE
+            | op::SET_DATA
+            | op::SET_ACL
+            | op::MULTI
+            | op::CREATE2
+            | op::RECONFIG
+            | op::CREATE_CONTAINER
+            | op::CREATE_TTL
+    )
+}
+
 fn is_write(req: &Request) -> bool {
     matches!(
         req,
@@ -544,6 +560,29 @@ impl Core {
                 };
                 self.enqueue_read(sid, conn, xid::AUTH, req, auth, arrived);
             }
+            Err(ErrorCode::MarshallingError) if is_write_opcode(opcode) => {
+                // ZooKeeper logs an undecodable write as an error transaction: it takes a zxid.
+                let txn = self
+                    .prep
+                    .error_txn(sid, xid, ErrorCode::MarshallingError, now_ms());
+                self.queues
+                    .entry(sid)
+                    .or_default()
+                    .push_back(Queued::Write {
+                        zxid: txn.zxid,
+                        done: None,
+                    });
+                self.origins.insert(
+                    txn.zxid,
+                    Origin::Client {
+                        conn,
+                        xid,
+                        req: Request::Ping,
+                        arrived,
+                    },
+                );
+                self.batch.push(txn);
+            }
             _ => self.enqueue_read(sid, conn, xid, req, auth, arrived),
         }
     }
@@ -852,11 +891,17 @@ impl Core {
                 let kind = match mode {
                     paddock_proto::add_watch_mode::PERSISTENT => WatchKind::Persistent,
                     paddock_proto::add_watch_mode::PERSISTENT_RECURSIVE => WatchKind::Recursive,
-                    _ => return err(ErrorCode::BadArguments),
+                    // ZooKeeper 3.8 fails to decode an unknown mode.
+                    _ => return err(ErrorCode::MarshallingError),
                 };
                 self.watches.add(conn, kind, &path);
                 // The Java client reads a body here.
                 ok(frame(xid, zxid, 0, |b| ErrorResponse { err: 0 }.encode(b)))
+            }
+            Request::CheckWatches(r) | Request::RemoveWatches(r)
+                if !paddock_tree::watch::known_watcher_type(r.watcher_type) =>
+            {
+                err(ErrorCode::MarshallingError)
             }
             Request::CheckWatches(r) => {
                 if self.watches.contains(conn, r.watcher_type, &r.path) {
@@ -1190,10 +1235,27 @@ impl Core {
             if watchers.is_empty() {
                 continue;
             }
+            // A watcher hears of a change only if it may read the node (the parent, for a
+            // children change): ZooKeeper's fix for CVE-2024-23944. One-shot watches are used
+            // up either way.
+            let live_acl;
+            let acl: Option<&[paddock_proto::Acl]> = match &ch.acl {
+                Some(a) => Some(a),
+                None => {
+                    live_acl = self.tree.lookup(&ch.path).map(|id| self.tree.acl(id));
+                    live_acl
+                }
+            };
+            let skip = self.cfg.skip_acl;
             let f = notification(ch.event_type, &ch.path);
             for w in watchers {
                 if let Some(c) = self.conns.get(&w) {
-                    c.out.send(f.clone());
+                    let readable = acl.is_none_or(|a| {
+                        paddock_tree::acl::check(a, paddock_proto::perms::READ, &c.auth, skip)
+                    });
+                    if readable {
+                        c.out.send(f.clone());
+                    }
                 }
             }
         }

@@ -105,8 +105,9 @@ impl AuthInfo {
 }
 
 /// The digest ACL id of `user:password`: `user:base64(sha1(user:password))`.
+/// As ZooKeeper, it accepts any text: the user is what precedes the first `:` (or all of it).
 pub fn digest_id(user_password: &str) -> Option<String> {
-    let (user, _) = user_password.split_once(':')?;
+    let user = user_password.split(':').next().unwrap_or("");
     let hash = Sha1::digest(user_password.as_bytes());
     Some(format!(
         "{user}:{}",
@@ -142,8 +143,9 @@ fn parse_cidr(s: &str) -> Option<(IpAddr, u32)> {
         Some((a, b)) => (a, Some(b.parse::<u32>().ok()?)),
         None => (s, None),
     };
-    let ip: IpAddr = addr.parse().ok()?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
+    // ZooKeeper's ip provider only understands IPv4 (IPv6 ids are invalid there, even in 3.9).
+    let ip: IpAddr = IpAddr::V4(addr.parse().ok()?);
+    let max = 32;
     let bits = bits.unwrap_or(max);
     (bits <= max).then_some((ip, bits))
 }
@@ -209,9 +211,13 @@ pub fn fixup(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
                 }
             }
             "digest" => {
-                let mut parts = a.id.id.split(':');
-                let ok = matches!((parts.next(), parts.next(), parts.next()),
-                    (Some(u), Some(h), None) if !u.is_empty() && !h.is_empty());
+                // ZooKeeper's rule is Java's `id.split(":").length == 2`, which drops trailing
+                // empty parts: "a:b" and ":b" and "a:b:" pass, "a" and "a:b:c" do not.
+                let mut parts: Vec<&str> = a.id.id.split(':').collect();
+                while parts.last().is_some_and(|p| p.is_empty()) {
+                    parts.pop();
+                }
+                let ok = parts.len() == 2;
                 if !ok {
                     return Err(ErrorCode::InvalidAcl);
                 }
@@ -229,7 +235,12 @@ pub fn masked(acl: &[Acl]) -> Vec<Acl> {
     acl.iter()
         .map(|a| {
             if a.id.scheme == "digest" {
-                Acl::new(a.perms, "digest", "x:x")
+                // ZooKeeper keeps the user and hides the hash.
+                let id = match a.id.id.split_once(':') {
+                    Some((user, _)) => format!("{user}:x"),
+                    None => a.id.id.clone(),
+                };
+                Acl::new(a.perms, "digest", &id)
             } else {
                 a.clone()
             }
@@ -257,7 +268,10 @@ mod tests {
         assert!(ip_matches("127.0.0.0/8", "127.9.9.9"));
         assert!(!ip_matches("10.0.0.0/8", "127.0.0.1"));
         assert!(!ip_matches("::1", "127.0.0.1"));
-        assert!(ip_matches("::1/128", "::1"));
+        assert!(
+            !ip_matches("::1/128", "::1"),
+            "IPv6 ids are not valid ip ACLs in ZooKeeper"
+        );
         assert!(!ip_matches("127.0.0.1/33", "127.0.0.1"));
     }
 

@@ -12,8 +12,8 @@ use crate::txn::{Owner, Txn, TxnOp, CONTAINER_OWNER, MAX_TTL, TTL_MARK};
 use hashbrown::{HashMap, HashSet};
 use paddock_proto::path::validate;
 use paddock_proto::{
-    perms, Acl, CheckVersionRequest, Create, CreateMode, DeleteRequest, ErrorCode, MultiOp,
-    Request, SetAclRequest, SetDataRequest,
+    perms, Acl, CheckVersionRequest, Create, CreateKind, CreateMode, DeleteRequest, ErrorCode,
+    MultiOp, Request, SetAclRequest, SetDataRequest,
 };
 use std::collections::VecDeque;
 
@@ -147,6 +147,18 @@ impl Prep {
             self.changes.insert(p, Pending { zxid, view: v });
         }
         self.by_zxid.push_back((zxid, paths));
+    }
+
+    /// An error transaction for a write that could not even be decoded.
+    pub fn error_txn(&mut self, session: i64, cxid: i32, err: ErrorCode, time: i64) -> Txn {
+        let zxid = self.next_zxid();
+        Txn {
+            session_id: session,
+            cxid,
+            zxid,
+            time,
+            op: TxnOp::Error { err },
+        }
     }
 
     /// A createSession transaction.
@@ -382,9 +394,12 @@ impl Prep {
         if self.cfg.enforce_quota && tree.quota_exceeded(&path, 1, data_len) {
             return Err(ErrorCode::QuotaExceeded);
         }
+        // As in ZooKeeper, the opcode decides a container: createContainer makes one whatever
+        // its flags say, and create/create2 with the container flag make a plain node.
         let owner = match mode {
+            _ if c.kind == CreateKind::Container => CONTAINER_OWNER,
             _ if mode.is_ephemeral() => session,
-            CreateMode::Container => CONTAINER_OWNER,
+            CreateMode::Container => 0,
             _ if mode.is_ttl() => TTL_MARK | c.ttl,
             _ => 0,
         };

@@ -400,8 +400,9 @@ impl Store {
     }
 
     /// Resolves an absolute path.
+    /// `""` is the root too, as in ZooKeeper's node table (reads accept it).
     pub fn lookup(&self, path: &str) -> Option<NodeId> {
-        if path == "/" {
+        if path == "/" || path.is_empty() {
             return Some(ROOT);
         }
         let rest = path.strip_prefix('/')?;

@@ -16,6 +16,9 @@ pub const RESERVED: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/zookee
 pub struct Change {
     pub event_type: i32,
     pub path: String,
+    /// The ACL of a deleted node, which notifications are checked against (the node is gone by
+    /// the time they are sent). Other events check the live node's or parent's ACL.
+    pub acl: Option<Vec<Acl>>,
 }
 
 /// The result of one applied (sub-)operation.
@@ -335,6 +338,7 @@ impl DataTree {
                 changes.push(Change {
                     event_type: event::NODE_DATA_CHANGED,
                     path: path.clone(),
+                    acl: None,
                 });
                 Ok(Outcome::Stat(self.stat(id)))
             }
@@ -408,10 +412,12 @@ impl DataTree {
         changes.push(Change {
             event_type: event::NODE_CREATED,
             path: path.to_owned(),
+            acl: None,
         });
         changes.push(Change {
             event_type: event::NODE_CHILDREN_CHANGED,
             path: parent_path.to_owned(),
+            acl: None,
         });
         Ok(Outcome::Created {
             path: path.to_owned(),
@@ -434,6 +440,7 @@ impl DataTree {
         }
         let parent = self.store.parent(id);
         let len = self.store.data_len(id) as i64;
+        let acl = self.acls.get(self.store.acl(id)).to_vec();
         self.acls.release(self.store.acl(id));
         if let Some(o) = self.owners.remove(&id) {
             if let Owner::Session(s) = Owner::of(o) {
@@ -458,10 +465,12 @@ impl DataTree {
         changes.push(Change {
             event_type: event::NODE_DELETED,
             path: path.to_owned(),
+            acl: Some(acl),
         });
         changes.push(Change {
             event_type: event::NODE_CHILDREN_CHANGED,
             path: parent_path.to_owned(),
+            acl: None,
         });
         Ok(())
     }

@@ -210,12 +210,13 @@ impl WatchRegistry {
     }
 }
 
+/// The tables a WatcherType reaches. As in ZooKeeper 3.8, whose data and child tables hold
+/// persistent watches too, removing data or child watches of a path also removes the persistent
+/// (and, for data, recursive) ones there.
 fn kinds_of(wtype: i32) -> &'static [WatchKind] {
     match wtype {
-        watcher_type::CHILDREN => &[WatchKind::Child],
-        watcher_type::DATA => &[WatchKind::Data],
-        watcher_type::PERSISTENT => &[WatchKind::Persistent],
-        watcher_type::PERSISTENT_RECURSIVE => &[WatchKind::Recursive],
+        watcher_type::CHILDREN => &[WatchKind::Child, WatchKind::Persistent],
+        watcher_type::DATA => &[WatchKind::Data, WatchKind::Persistent, WatchKind::Recursive],
         watcher_type::ANY => &[
             WatchKind::Data,
             WatchKind::Child,
@@ -224,6 +225,14 @@ fn kinds_of(wtype: i32) -> &'static [WatchKind] {
         ],
         _ => &[],
     }
+}
+
+/// Whether ZooKeeper 3.8 knows this WatcherType (Children, Data, Any).
+pub fn known_watcher_type(wtype: i32) -> bool {
+    matches!(
+        wtype,
+        watcher_type::CHILDREN | watcher_type::DATA | watcher_type::ANY
+    )
 }
 
 #[cfg(test)]

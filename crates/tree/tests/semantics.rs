@@ -332,7 +332,11 @@ fn containers_and_ttl() {
         extended_types: true,
         ..Default::default()
     });
-    w.run(S1, &create("/c", 4)).unwrap();
+    let mut cont = create_op("/c", 4);
+    cont.kind = CreateKind::Container;
+    w.run(S1, &Request::Create(cont)).unwrap();
+    // The opcode decides: create2 with the container flag makes a plain node.
+    w.run(S1, &create("/not-a-container", 4)).unwrap();
     assert_eq!(w.stat("/c").ephemeral_owner, 0);
     let mut ttl = create_op("/t", 5);
     ttl.kind = CreateKind::Ttl;
@@ -343,7 +347,11 @@ fn containers_and_ttl() {
     ttl.ttl = 100;
     w.run(S1, &Request::Create(ttl)).unwrap();
     assert_eq!(w.stat("/t").ephemeral_owner, 0);
-    assert_eq!(w.tree.container_and_ttl_nodes().len(), 2);
+    assert_eq!(
+        w.tree.container_and_ttl_nodes().len(),
+        2,
+        "the container and the TTL node only"
+    );
     w.run(S1, &create("/c/kid", 0)).unwrap();
     let t = w.prep.delete_container(&w.tree, "/c", 3000);
     assert_eq!(err_of(&t), Some(ErrorCode::NotEmpty));
