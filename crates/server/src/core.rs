@@ -245,7 +245,7 @@ struct SnapshotJob {
     pending: Option<Vec<SnapNode>>,
 }
 
-const SNAPSHOT_CHUNK: usize = 128;
+const SNAPSHOT_CHUNK: usize = 64;
 
 impl Core {
     /// A core serving a recovered tree, logging through `log`, reporting to itself via `core_tx`.
@@ -298,12 +298,25 @@ impl Core {
     pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>) {
         loop {
             let msg = if self.snapshot.is_some() {
-                // Walk the snapshot while there is nothing else to do.
-                tokio::select! {
-                    m = rx.recv() => m,
-                    _ = tokio::time::sleep(std::time::Duration::from_millis(1)) => {
-                        // Idle: walk as fast as the writer takes it.
-                        self.snapshot_step(8);
+                // Walk the snapshot only while there is nothing else to do, one small chunk at
+                // a time, so a request that arrives waits for one chunk at most.
+                match rx.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        if self.snapshot_step(1) {
+                            tokio::task::yield_now().await;
+                        } else {
+                            // The writer is behind: wait for it or for a request.
+                            tokio::select! {
+                                m = rx.recv() => {
+                                    let Some(m) = m else { return };
+                                    self.handle(m);
+                                    self.flush();
+                                }
+                                _ = tokio::time::sleep(std::time::Duration::from_millis(1)) => {}
+                            }
+                        }
                         continue;
                     }
                 }
@@ -324,7 +337,7 @@ impl Core {
             self.flush();
             // Busy: a small step per batch, so a snapshot of a large tree never starves
             // clients; it finishes in the idle moments or, under constant load, a little later.
-            self.snapshot_step(1);
+            let _ = self.snapshot_step(1);
         }
     }
 
@@ -800,6 +813,8 @@ impl Core {
         let skip = self.cfg.skip_acl;
         let zxid = self.tree.last_zxid();
         let err = |e: ErrorCode| (frame(xid, zxid, e.code(), |_| {}), false);
+        // getChildren2 is getChildren with the parent's Stat.
+        let with_stat = matches!(req, Request::GetChildren2(_));
         let ok = |f: Bytes| (f, false);
         match req {
             Request::Ping => ok(frame(xid::PING, zxid, 0, |_| {})),
@@ -825,28 +840,23 @@ impl Core {
                 }
                 Err(e) => err(e),
             },
-            Request::GetChildren(r) => match self.tree.get_children(&r.path, auth, skip) {
-                Ok((children, _)) => {
-                    if r.watch {
-                        self.watches.add(conn, WatchKind::Child, &r.path);
+            Request::GetChildren(r) | Request::GetChildren2(r) => {
+                match self.tree.get_children(&r.path, auth, skip) {
+                    Ok((children, stat)) => {
+                        if r.watch {
+                            self.watches.add(conn, WatchKind::Child, &r.path);
+                        }
+                        ok(frame(xid, zxid, 0, |b| {
+                            if with_stat {
+                                GetChildren2Response { children, stat }.encode(b)
+                            } else {
+                                GetChildrenResponse { children }.encode(b)
+                            }
+                        }))
                     }
-                    ok(frame(xid, zxid, 0, |b| {
-                        GetChildrenResponse { children }.encode(b)
-                    }))
+                    Err(e) => err(e),
                 }
-                Err(e) => err(e),
-            },
-            Request::GetChildren2(r) => match self.tree.get_children(&r.path, auth, skip) {
-                Ok((children, stat)) => {
-                    if r.watch {
-                        self.watches.add(conn, WatchKind::Child, &r.path);
-                    }
-                    ok(frame(xid, zxid, 0, |b| {
-                        GetChildren2Response { children, stat }.encode(b)
-                    }))
-                }
-                Err(e) => err(e),
-            },
+            }
             Request::GetAcl(r) => match self.tree.get_acl(&r.path, auth, skip) {
                 Ok((acl, stat)) => ok(frame(xid, zxid, 0, |b| {
                     GetAclResponse { acl, stat }.encode(b)
@@ -1083,9 +1093,11 @@ impl Core {
     }
 
     /// Walks the next part of a running snapshot, as far as the writer keeps up.
-    fn snapshot_step(&mut self, chunks: usize) {
+    /// Returns whether it made progress (false when the writer's queue is full or no snapshot
+    /// runs).
+    fn snapshot_step(&mut self, chunks: usize) -> bool {
         let Some(job) = self.snapshot.as_mut() else {
-            return;
+            return false;
         };
         for _ in 0..chunks {
             let chunk = match job.pending.take() {
@@ -1104,7 +1116,7 @@ impl Core {
                     if c.is_empty() {
                         // Walk complete: closing the channel tells the writer to seal the file.
                         self.snapshot = None;
-                        return;
+                        return true;
                     }
                     c
                 }
@@ -1113,14 +1125,15 @@ impl Core {
                 Some(Ok(())) => {}
                 Some(Err(std_mpsc::TrySendError::Full(c))) => {
                     job.pending = Some(c);
-                    return;
+                    return false;
                 }
                 _ => {
                     self.snapshot = None;
-                    return;
+                    return false;
                 }
             }
         }
+        true
     }
 
     /// A batch that could not be logged: every write in it fails, and prep forgets what it had
