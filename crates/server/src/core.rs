@@ -444,16 +444,7 @@ impl Core {
             let sid = self.sessions.create(timeout, conn);
             c.session = Some(sid);
             let txn = self.prep.create_session(sid, timeout, now_ms());
-            self.queues
-                .entry(sid)
-                .or_default()
-                .push_back(Queued::Write {
-                    zxid: txn.zxid,
-                    done: None,
-                });
-            self.origins
-                .insert(txn.zxid, Origin::Connect { conn, session: sid });
-            self.batch.push(txn);
+            self.submit(txn, Origin::Connect { conn, session: sid }, Some(sid));
             return;
         }
         let sid = req.session_id;
@@ -545,32 +536,19 @@ impl Core {
                 }
                 let r = req.expect("matched Ok");
                 let txn = self.prep.prep(&self.tree, sid, xid, &auth, now_ms(), &r);
-                self.queues
-                    .entry(sid)
-                    .or_default()
-                    .push_back(Queued::Write {
-                        zxid: txn.zxid,
-                        done: None,
-                    });
-                self.origins.insert(
-                    txn.zxid,
-                    Origin::Client {
-                        conn,
-                        xid,
-                        req: r,
-                        arrived,
-                    },
-                );
-                self.batch.push(txn);
+                let origin = Origin::Client {
+                    conn,
+                    xid,
+                    req: r,
+                    arrived,
+                };
+                self.submit(txn, origin, Some(sid));
             }
             Ok(Request::Auth(p)) => {
                 // Identities change at once, so later writes are prepared with them; the reply
                 // still waits its turn.
                 let result = self.authenticate(conn, &p.scheme, p.auth.as_deref().unwrap_or(&[]));
-                let req = match result {
-                    Ok(()) => req,
-                    Err(e) => Err(e),
-                };
+                let req = result.and(req);
                 self.enqueue_read(sid, conn, xid::AUTH, req, auth, arrived);
             }
             Err(ErrorCode::MarshallingError) if is_write_opcode(opcode) => {
@@ -578,26 +556,33 @@ impl Core {
                 let txn = self
                     .prep
                     .error_txn(sid, xid, ErrorCode::MarshallingError, now_ms());
-                self.queues
-                    .entry(sid)
-                    .or_default()
-                    .push_back(Queued::Write {
-                        zxid: txn.zxid,
-                        done: None,
-                    });
-                self.origins.insert(
-                    txn.zxid,
-                    Origin::Client {
-                        conn,
-                        xid,
-                        req: Request::Ping,
-                        arrived,
-                    },
-                );
-                self.batch.push(txn);
+                // The request never decoded; its reply is the transaction's error alone.
+                let origin = Origin::Client {
+                    conn,
+                    xid,
+                    req: Request::Ping,
+                    arrived,
+                };
+                self.submit(txn, origin, Some(sid));
             }
             _ => self.enqueue_read(sid, conn, xid, req, auth, arrived),
         }
+    }
+
+    /// Hands a prepared transaction to the next log batch and remembers who waits for it; a
+    /// session's own write also takes its place in that session's reply order.
+    fn submit(&mut self, txn: Txn, origin: Origin, ordered_in: Option<i64>) {
+        if let Some(sid) = ordered_in {
+            self.queues
+                .entry(sid)
+                .or_default()
+                .push_back(Queued::Write {
+                    zxid: txn.zxid,
+                    done: None,
+                });
+        }
+        self.origins.insert(txn.zxid, origin);
+        self.batch.push(txn);
     }
 
     fn enqueue_read(
@@ -706,7 +691,7 @@ impl Core {
 
     fn deliver(&mut self, d: Done) {
         if d.is_reply {
-            self.send_reply(d.conn, d.frame, d.arrived, true);
+            self.send_reply(d.conn, d.frame, d.arrived);
         } else if let Some(c) = self.conns.get(&d.conn) {
             c.out.send(d.frame);
         }
@@ -756,7 +741,7 @@ impl Core {
             other => other,
         };
         let zxid = self.tree.last_zxid();
-        let (reply, close_after, opcode) = match req {
+        let (reply, close_after) = match req {
             Err(code) => {
                 let z = if xid == xid::AUTH {
                     0
@@ -766,15 +751,10 @@ impl Core {
                     zxid
                 };
                 let close = matches!(code, ErrorCode::Unimplemented | ErrorCode::AuthFailed);
-                (frame(xid, z, code.code(), |_| {}), close, 0)
+                (frame(xid, z, code.code(), |_| {}), close)
             }
-            Ok(req) => {
-                let opcode = req.opcode();
-                let (f, close) = self.exec_read(sid, conn, xid, req, auth);
-                (f, close, opcode)
-            }
+            Ok(req) => self.exec_read(sid, conn, xid, req, auth),
         };
-        let _ = opcode;
         Done {
             conn,
             frame: reply,
@@ -784,20 +764,18 @@ impl Core {
         }
     }
 
-    fn send_reply(&mut self, conn: ConnId, reply: Bytes, arrived: Instant, count_latency: bool) {
+    fn send_reply(&mut self, conn: ConnId, reply: Bytes, arrived: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         let lat = arrived.elapsed().as_millis() as u64;
         c.sent += 1;
         c.last_zxid = self.tree.last_zxid();
-        if count_latency {
-            c.last_latency_ms = lat;
-            c.min_latency_ms = c.min_latency_ms.min(lat);
-            c.max_latency_ms = c.max_latency_ms.max(lat);
-            c.total_latency_ms += lat;
-            self.stats.record_latency(lat);
-        }
+        c.last_latency_ms = lat;
+        c.min_latency_ms = c.min_latency_ms.min(lat);
+        c.max_latency_ms = c.max_latency_ms.max(lat);
+        c.total_latency_ms += lat;
+        self.stats.record_latency(lat);
         self.stats.sent += 1;
         c.out.reply(reply);
     }
@@ -1280,9 +1258,7 @@ impl Core {
                 continue;
             }
             let txn = self.prep.close_session(&self.tree, sid, 0, now_ms());
-            self.origins
-                .insert(txn.zxid, Origin::Expire { session: sid });
-            self.batch.push(txn);
+            self.submit(txn, Origin::Expire { session: sid }, None);
         }
     }
 
@@ -1316,8 +1292,7 @@ impl Core {
             if due {
                 budget -= 1;
                 let txn = self.prep.delete_container(&self.tree, &path, now);
-                self.origins.insert(txn.zxid, Origin::Internal);
-                self.batch.push(txn);
+                self.submit(txn, Origin::Internal, None);
             }
         }
     }

@@ -252,9 +252,8 @@ impl DataTree {
         let mut changes = Vec::new();
         let result = match &txn.op {
             TxnOp::Multi(ops) => {
-                if let Some(pos) = ops.iter().position(|o| matches!(o, TxnOp::Error { .. })) {
+                if ops.iter().any(|o| matches!(o, TxnOp::Error { .. })) {
                     // A failed multi applies nothing: report each sub-op's code.
-                    let _ = pos;
                     Ok(Outcome::Multi(
                         ops.iter()
                             .map(|o| match o {
