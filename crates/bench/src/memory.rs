@@ -1,10 +1,10 @@
 //! `paddock bench memory`: how much a server's RSS grows per znode.
 
 use crate::conn::Conn;
-use crate::gen::{self, Gen, Patched};
+use crate::gen::{Gen, Patched};
 use crate::procstat::{rss_bytes, Proc};
 use crate::runner::{self, Live, Progress, Tally, Window};
-use crate::workload::{call_all, ensure_node, new_run_id, ROOT};
+use crate::workload::{create_parents, ensure_node, new_run_id, ROOT};
 use anyhow::{bail, Context, Result};
 use paddock_proto::{op, CreateMode};
 use std::cell::Cell;
@@ -94,21 +94,7 @@ pub async fn measure(
     let started = Instant::now();
 
     // Parents first, from the setup session.
-    let ptpl = Patched::create(
-        op::CREATE,
-        &format!("{dir}/p######"),
-        b"",
-        CreateMode::Persistent as i32,
-    );
-    let bodies: Vec<Vec<u8>> = (0..parents)
-        .map(|i| {
-            let mut b = ptpl.template.clone();
-            let (off, w) = ptpl.slots[0];
-            gen::write_digits(&mut b[off..off + w], i);
-            b
-        })
-        .collect();
-    call_all(&mut setup, op::CREATE, &bodies, &[]).await?;
+    create_parents(&mut setup, &dir, parents).await?;
 
     // Children from every session, numbers drawn from one shared counter.
     let value = vec![b'm'; p.value_size];

@@ -327,6 +327,25 @@ impl UsageStart {
     }
 }
 
+/// Creates `<dir>/p000000` .. for `parents` parents, the populate workloads' first level.
+pub async fn create_parents(conn: &mut Conn, dir: &str, parents: u64) -> Result<()> {
+    let tpl = Patched::create(
+        op::CREATE,
+        &format!("{dir}/p######"),
+        b"",
+        CreateMode::Persistent as i32,
+    );
+    let bodies: Vec<Vec<u8>> = (0..parents)
+        .map(|i| {
+            let mut b = tpl.template.clone();
+            let (off, width) = tpl.slots[0];
+            gen::write_digits(&mut b[off..off + width], i);
+            b
+        })
+        .collect();
+    call_all(conn, op::CREATE, &bodies, &[]).await
+}
+
 /// Sends every body with `op`, pipelined up to 1,000 at a time, and checks the replies.
 pub async fn call_all(conn: &mut Conn, opcode: i32, bodies: &[Vec<u8>], ok: &[i32]) -> Result<()> {
     for chunk in bodies.chunks(1000) {
@@ -549,21 +568,7 @@ pub async fn run_workload(w: Workload, p: &Params, target: &Target) -> Result<Wo
         }
         Workload::Populate => {
             let parents = p.znodes.div_ceil(p.per_parent.max(1));
-            let tpl = Patched::create(
-                op::CREATE,
-                &format!("{dir}/p######"),
-                b"",
-                CreateMode::Persistent as i32,
-            );
-            let bodies: Vec<Vec<u8>> = (0..parents)
-                .map(|i| {
-                    let mut b = tpl.template.clone();
-                    let (off, wd) = tpl.slots[0];
-                    gen::write_digits(&mut b[off..off + wd], i);
-                    b
-                })
-                .collect();
-            call_all(&mut setup, op::CREATE, &bodies, &[]).await?;
+            create_parents(&mut setup, &dir, parents).await?;
             let child = Rc::new(Patched::create(
                 op::CREATE,
                 &format!("{dir}/p######/c######"),
