@@ -127,6 +127,33 @@ fn join(parent: &str, name: &str) -> String {
     }
 }
 
+impl DataTree {
+    /// A digest of everything a snapshot plus replay must reproduce: every node (path, data,
+    /// ACL, stored stat, owner) in pre-order, the session table and the last zxid. Two trees
+    /// with equal digests are the same as far as any client or later transaction can tell.
+    pub fn digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        // DefaultHasher::new() has fixed keys: digests are comparable across trees and runs
+        // of the same build.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.last_zxid().hash(&mut h);
+        let mut sessions: Vec<(i64, i32)> = self.sessions().iter().map(|(&k, &v)| (k, v)).collect();
+        sessions.sort_unstable();
+        sessions.hash(&mut h);
+        let mut cur: Option<String> = None;
+        let mut buf = Vec::new();
+        while let Some(p) = self.snapshot_successor(cur.as_deref()) {
+            if let Some(n) = self.snap_node(&p) {
+                buf.clear();
+                n.encode(&mut buf);
+                buf.hash(&mut h);
+            }
+            cur = Some(p);
+        }
+        h.finish()
+    }
+}
+
 /// Whether an owner is a session's (for tools that list ephemerals of a snapshot).
 pub fn is_session_owner(raw: i64) -> bool {
     matches!(Owner::of(raw), Owner::Session(_))
