@@ -87,7 +87,8 @@ fn main() -> Result<()> {
                 bail!("usage: paddock purge <dataDir> [<dataLogDir>] [-n N]")
             };
             let log = dirs.get(1).unwrap_or(data);
-            let n = paddock_server::storage::purge::purge(data, log, keep)?;
+            let fs = paddock_server::storage::fs::real();
+            let n = paddock_server::storage::purge::purge(&fs, data, log, keep)?;
             println!("deleted {n} files");
             Ok(())
         }
@@ -96,11 +97,31 @@ fn main() -> Result<()> {
             match (args.get(1).map(String::as_str), args.get(2), args.get(3)) {
                 (Some("truncate"), Some(seg), Some(off)) => {
                     let off: u64 = off.parse().context("offset must be a number")?;
-                    paddock_server::storage::txn_log::cut_at(std::path::Path::new(seg), off)?;
+                    let fs = paddock_server::storage::fs::real();
+                    paddock_server::storage::txn_log::cut_at(&fs, std::path::Path::new(seg), off)?;
                     println!("cut {seg} at offset {off}");
                     Ok(())
                 }
-                _ => bail!("usage: paddock log truncate <segment> <offset>"),
+                (Some("truncate-zxid"), Some(dir), Some(z)) => {
+                    let zxid = match z.strip_prefix("0x") {
+                        Some(hex) => i64::from_str_radix(hex, 16),
+                        None => z.parse(),
+                    }
+                    .context("zxid must be a number (0x for hex)")?;
+                    let fs = paddock_server::storage::fs::real();
+                    let log_dir = paddock_server::storage::log_dir(std::path::Path::new(dir));
+                    match paddock_server::storage::txn_log::truncate_to_zxid(&fs, &log_dir, zxid)? {
+                        Some((seg, off)) => println!(
+                            "log now ends at 0x{zxid:x} or before: {} offset {off}",
+                            seg.display()
+                        ),
+                        None => println!("no log segment holds 0x{zxid:x} or earlier"),
+                    }
+                    Ok(())
+                }
+                _ => bail!(
+                    "usage: paddock log truncate <segment> <offset>\n       paddock log truncate-zxid <dataLogDir> <zxid>"
+                ),
             }
         }
         "version" | "--version" | "-V" => {

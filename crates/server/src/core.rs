@@ -11,6 +11,7 @@ use crate::conn_shared::{ConnId, Outbound};
 use crate::log::{Append, Durable};
 use crate::session::{java_password, Sessions};
 use crate::stats::Stats;
+use crate::storage::fs::Fs;
 use crate::storage::snapshot::SnapshotWriter;
 use bytes::{BufMut, Bytes, BytesMut};
 use paddock_proto::{
@@ -153,6 +154,9 @@ pub struct Core {
     /// Logged (or being logged) but not yet durable and applied, in zxid order.
     unapplied: VecDeque<Txn>,
     log: std_mpsc::Sender<Append>,
+    fs: Fs,
+    /// The database id written into snapshots.
+    dbid: u64,
     /// Bumped when the log fails: reports about older batches are stale.
     generation: u64,
     snapshot: Option<SnapshotJob>,
@@ -251,10 +255,12 @@ impl Core {
     /// A core serving a recovered tree, logging through `log`, reporting to itself via `core_tx`.
     pub fn new(
         cfg: Arc<Config>,
+        storage: (Fs, u64),
         tree: DataTree,
         log: std_mpsc::Sender<Append>,
         core_tx: mpsc::Sender<CoreMsg>,
     ) -> Core {
+        let (fs, dbid) = storage;
         let prep = Prep::new(
             PrepConfig {
                 extended_types: cfg.extended_types,
@@ -272,6 +278,8 @@ impl Core {
         let next_snapshot_at = snapshot_interval(cfg.snap_count);
         Core {
             sessions,
+            fs,
+            dbid,
             cfg,
             tree,
             prep,
@@ -389,6 +397,7 @@ impl Core {
                         if self.cfg.autopurge_purge_interval > 0 {
                             let keep = self.cfg.autopurge_snap_retain_count as usize;
                             if let Err(e) = crate::storage::purge::purge(
+                                &self.fs,
                                 &self.cfg.data_dir,
                                 &self.cfg.data_log_dir,
                                 keep,
@@ -1037,11 +1046,12 @@ impl Core {
         let zxid = self.tree.last_zxid();
         let (tx, rx) = std_mpsc::sync_channel::<Vec<SnapNode>>(4);
         let core = self.core_tx.clone();
+        let (fs, dbid) = (self.fs.clone(), self.dbid);
         let spawned = std::thread::Builder::new()
             .name("snapshot".into())
             .spawn(move || {
                 let result = (|| {
-                    let mut w = SnapshotWriter::create(&dir, zxid, &sessions)?;
+                    let mut w = SnapshotWriter::create(&fs, &dir, zxid, dbid, &sessions)?;
                     while let Ok(chunk) = rx.recv() {
                         for n in &chunk {
                             w.node(n)?;
@@ -1052,7 +1062,7 @@ impl Core {
                 if result.is_err() {
                     // A full disk must not be made fuller by a half-written snapshot.
                     let tmp = format!("{}.tmp", crate::storage::snapshot::snap_name(zxid));
-                    let _ = std::fs::remove_file(dir.join(tmp));
+                    let _ = fs.remove_file(&dir.join(tmp));
                 }
                 let _ =
                     core.blocking_send(CoreMsg::SnapshotDone(result.map_err(|e| e.to_string())));

@@ -74,12 +74,15 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         warn!("forceSync=no: writes are acknowledged before they are on disk; for tests and benchmarks only");
     }
     let cfg = Arc::new(cfg);
-    let recovered = storage::recovery::recover(&cfg.data_dir, &cfg.data_log_dir)?;
+    let fs = storage::fs::real();
+    let recovered = storage::recovery::recover(&fs, &cfg.data_dir, &cfg.data_log_dir)?;
     let (tx, rx) = mpsc::channel(4096);
     let writer = storage::txn_log::LogWriter::open(
+        &fs,
         &storage::log_dir(&cfg.data_log_dir),
         recovered.log_tail.clone(),
         cfg.force_sync,
+        recovered.dbid,
     )?;
     let (log_tx, log_rx) = std::sync::mpsc::channel();
     let log_core = tx.clone();
@@ -88,7 +91,13 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         .spawn(move || log::run(writer, log_rx, log_core))
         .map_err(ServerError::Thread)?;
     let recovered_zxid = recovered.tree.last_zxid();
-    let core = Core::new(cfg.clone(), recovered.tree, log_tx, tx.clone());
+    let core = Core::new(
+        cfg.clone(),
+        (fs, recovered.dbid),
+        recovered.tree,
+        log_tx,
+        tx.clone(),
+    );
     tokio::spawn(core.run(rx));
     let addr = cfg.client_addr();
     let listener = TcpListener::bind(addr)

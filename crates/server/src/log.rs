@@ -20,7 +20,7 @@ pub struct Append {
 }
 
 /// The log thread's report.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Durable {
     pub generation: u64,
     /// Everything up to here is durable.
@@ -30,70 +30,100 @@ pub struct Durable {
 }
 
 /// Runs the log thread until the core goes away.
-pub fn run(mut w: LogWriter, rx: std_mpsc::Receiver<Append>, core: mpsc::Sender<CoreMsg>) {
-    let mut refuse_below = 0u64;
+pub fn run(w: LogWriter, rx: std_mpsc::Receiver<Append>, core: mpsc::Sender<CoreMsg>) {
+    let mut stage = LogStage::new(w);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         // Everything queued meanwhile shares one fsync.
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        let mut reports: Vec<Durable> = Vec::new();
+        let mut gone = false;
+        stage.process(batch, &mut |d| {
+            gone |= core.blocking_send(CoreMsg::Durable(d)).is_err();
+        });
+        if gone {
+            return;
+        }
+    }
+}
+
+/// Writes batches and reports how far the log is durable. Separate from the thread so tests
+/// can drive it step by step over a simulated disk.
+pub struct LogStage {
+    w: LogWriter,
+    refuse_below: u64,
+    /// Test-only planted bug: report batches durable before their fsync (the power-loss tests
+    /// must catch it; a process kill cannot).
+    pub reply_before_fsync: bool,
+}
+
+impl LogStage {
+    pub fn new(w: LogWriter) -> LogStage {
+        LogStage {
+            w,
+            refuse_below: 0,
+            reply_before_fsync: false,
+        }
+    }
+
+    /// Appends `batch` with one fsync for all of it and reports, through `report`, what is
+    /// durable and what failed.
+    pub fn process(&mut self, batch: Vec<Append>, report: &mut dyn FnMut(Durable)) {
+        let mut failures: Vec<Durable> = Vec::new();
         let mut written: Option<(u64, i64)> = None;
         let mut failed: Option<(u64, i64)> = None;
         for a in &batch {
-            if a.generation < refuse_below || failed.is_some_and(|(g, _)| g == a.generation) {
-                reports.push(Durable {
+            if a.generation < self.refuse_below || failed.is_some_and(|(g, _)| g == a.generation) {
+                failures.push(Durable {
                     generation: a.generation,
                     up_to: a.first_zxid - 1,
                     failed_from: Some(a.first_zxid),
                 });
                 continue;
             }
-            match w.write(&a.records, a.first_zxid) {
+            match self.w.write(&a.records, a.first_zxid) {
                 Ok(()) => written = Some((a.generation, a.last_zxid)),
                 Err(e) => {
                     error!(error = %e, zxid = format_args!("0x{:x}", a.first_zxid), "transaction log write failed");
                     failed = Some((a.generation, a.first_zxid));
-                    refuse_below = a.generation + 1;
+                    self.refuse_below = a.generation + 1;
                 }
             }
         }
         if let Some((g, up_to)) = written {
-            match w.sync() {
-                Ok(()) => reports.insert(
-                    0,
-                    Durable {
-                        generation: g,
-                        up_to,
-                        failed_from: None,
-                    },
-                ),
-                Err(e) => {
-                    error!(error = %e, "transaction log fsync failed: refusing writes until restart");
-                    refuse_below = u64::MAX;
-                    reports.insert(
-                        0,
-                        Durable {
+            let ok = Durable {
+                generation: g,
+                up_to,
+                failed_from: None,
+            };
+            if self.reply_before_fsync {
+                report(ok.clone());
+                let _ = self.w.sync();
+            } else {
+                match self.w.sync() {
+                    Ok(()) => report(ok),
+                    Err(e) => {
+                        error!(error = %e, "transaction log fsync failed: refusing writes until restart");
+                        self.refuse_below = u64::MAX;
+                        report(Durable {
                             generation: g,
                             up_to: i64::MIN,
                             failed_from: Some(i64::MIN),
-                        },
-                    );
+                        });
+                    }
                 }
             }
         }
+        for f in failures {
+            report(f);
+        }
         if let Some((g, from)) = failed {
-            reports.push(Durable {
+            report(Durable {
                 generation: g,
                 up_to: from - 1,
                 failed_from: Some(from),
             });
-        }
-        for r in reports {
-            if core.blocking_send(CoreMsg::Durable(r)).is_err() {
-                return;
-            }
         }
     }
 }

@@ -31,9 +31,7 @@ fn create(path: &str, flags: i32, data: &[u8]) -> Create {
 }
 
 fn arb_step() -> impl Strategy<Value = Step> {
-    let path = prop::sample::select(vec![
-        "/a", "/b", "/a/x", "/a/y", "/b/z", "/a/x/q", "/a/s-",
-    ]);
+    let path = prop::sample::select(vec!["/a", "/b", "/a/x", "/a/y", "/b/z", "/a/x/q", "/a/s-"]);
     let who = 0..SESSIONS.len();
     let data = prop::collection::vec(any::<u8>(), 0..6);
     prop_oneof![

@@ -1,11 +1,15 @@
 //! Durable state on disk: the transaction log (txn_log.rs), snapshots (snapshot.rs), and what a
 //! server recovers from them at start (recovery.rs). The layout is in docs/storage.md.
 
+pub mod epoch;
+pub mod fs;
 pub mod purge;
 pub mod recovery;
+pub mod sim_fs;
 pub mod snapshot;
 pub mod txn_log;
 
+use fs::Fs;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -34,11 +38,6 @@ impl StorageError {
     }
 }
 
-/// Makes a directory's entries (new, renamed or removed files) durable.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
 /// Where transaction log segments live.
 pub fn log_dir(data_log_dir: &Path) -> PathBuf {
     data_log_dir.join("log")
@@ -59,21 +58,20 @@ pub fn parse_zxid_name(name: &str, prefix: &str) -> Option<i64> {
 }
 
 /// Files in `dir` named `<prefix><zxid>`, sorted by zxid.
-pub fn list_by_zxid(dir: &Path, prefix: &str) -> Result<Vec<(i64, PathBuf)>, StorageError> {
+pub fn list_by_zxid(
+    fs: &Fs,
+    dir: &Path,
+    prefix: &str,
+) -> Result<Vec<(i64, PathBuf)>, StorageError> {
     let mut v = Vec::new();
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
+    let names = match fs.list(dir) {
+        Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(v),
         Err(e) => return Err(StorageError::io(dir, e)),
     };
-    for e in rd {
-        let e = e.map_err(|err| StorageError::io(dir, err))?;
-        if let Some(z) = e
-            .file_name()
-            .to_str()
-            .and_then(|n| parse_zxid_name(n, prefix))
-        {
-            v.push((z, e.path()));
+    for n in names {
+        if let Some(z) = parse_zxid_name(&n, prefix) {
+            v.push((z, dir.join(n)));
         }
     }
     v.sort();

@@ -1,5 +1,6 @@
 //! Start-up: the newest valid snapshot, then every logged transaction after it.
 
+use super::fs::Fs;
 use super::snapshot::{load, write_whole};
 use super::txn_log::{cut_at, read_segment};
 use super::{list_by_zxid, log_dir, snap_dir, StorageError};
@@ -14,6 +15,14 @@ pub struct Recovered {
     pub log_tail: Option<(PathBuf, u64)>,
     /// Transactions replayed from the log.
     pub replayed: u64,
+    /// The database id: chosen when the data directory was created, written into every
+    /// snapshot and log segment, so logs of another database are never replayed.
+    pub dbid: u64,
+}
+
+/// A fresh database id: random, never 0 (a segment whose header was never written reads 0).
+fn new_dbid() -> u64 {
+    rand::random::<u64>().max(1)
 }
 
 fn connects(prev: i64, next: i64) -> bool {
@@ -23,14 +32,15 @@ fn connects(prev: i64, next: i64) -> bool {
 
 /// Recovers the tree from `data_dir` (snapshots) and `data_log_dir` (log). A fresh directory
 /// gets a durable snapshot of the empty tree before anything is served.
-pub fn recover(data_dir: &Path, data_log_dir: &Path) -> Result<Recovered, StorageError> {
+pub fn recover(fs: &Fs, data_dir: &Path, data_log_dir: &Path) -> Result<Recovered, StorageError> {
     let sdir = snap_dir(data_dir);
     let ldir = log_dir(data_log_dir);
     for d in [&sdir, &ldir] {
-        std::fs::create_dir_all(d).map_err(|e| StorageError::io(d, e))?;
+        fs.create_dir_all(d).map_err(|e| StorageError::io(d, e))?;
     }
-    let snaps = list_by_zxid(&sdir, "snap.")?;
-    let segs = list_by_zxid(&ldir, "log.")?;
+    remove_unfinished_snapshots(fs, &sdir)?;
+    let snaps = list_by_zxid(fs, &sdir, "snap.")?;
+    let segs = list_by_zxid(fs, &ldir, "log.")?;
     if snaps.is_empty() {
         if !segs.is_empty() {
             return Err(StorageError::Inconsistent(format!(
@@ -40,21 +50,23 @@ pub fn recover(data_dir: &Path, data_log_dir: &Path) -> Result<Recovered, Storag
             )));
         }
         let tree = DataTree::new();
-        let p = write_whole(&sdir, &tree).map_err(|e| StorageError::io(&sdir, e))?;
+        let dbid = new_dbid();
+        let p = write_whole(fs, &sdir, &tree, dbid).map_err(|e| StorageError::io(&sdir, e))?;
         info!(snapshot = %p.display(), "fresh data directory: wrote the initial snapshot");
         return Ok(Recovered {
             tree,
             log_tail: None,
             replayed: 0,
+            dbid,
         });
     }
     let mut tree = None;
     let mut first_err = None;
     for (_, p) in snaps.iter().rev() {
-        match load(p) {
-            Ok(t) => {
+        match load(fs, p) {
+            Ok((t, id)) => {
                 info!(snapshot = %p.display(), zxid = format_args!("0x{:x}", t.last_zxid()), nodes = t.node_count(), "loaded snapshot");
-                tree = Some(t);
+                tree = Some((t, id));
                 break;
             }
             Err(e) => {
@@ -63,7 +75,7 @@ pub fn recover(data_dir: &Path, data_log_dir: &Path) -> Result<Recovered, Storag
             }
         }
     }
-    let Some(mut tree) = tree else {
+    let Some((mut tree, dbid)) = tree else {
         return Err(first_err.expect("at least one snapshot failed"));
     };
     let snap_z = tree.last_zxid();
@@ -76,7 +88,23 @@ pub fn recover(data_dir: &Path, data_log_dir: &Path) -> Result<Recovered, Storag
         if segs.get(i + 1).is_some_and(|(next, _)| *next <= snap_z + 1) {
             continue;
         }
-        let r = read_segment(path, newest)?;
+        let r = read_segment(fs, path, newest)?;
+        if newest && r.txns.is_empty() && (r.end == 0 || r.dbid != dbid) {
+            // Never got its header whole (a torn database id included): nothing in it was
+            // ever acknowledged.
+            fs.remove_file(path)
+                .map_err(|e| StorageError::io(path, e))?;
+            warn!(segment = %path.display(), "removed a log segment whose header never reached the disk");
+            continue;
+        }
+        if r.dbid != dbid {
+            return Err(StorageError::Inconsistent(format!(
+                "{} belongs to database {:016x}, but the snapshots are of database {:016x}: logs and snapshots of different data directories are mixed",
+                path.display(),
+                r.dbid,
+                dbid
+            )));
+        }
         for t in &r.txns {
             if t.zxid <= last {
                 continue;
@@ -95,14 +123,8 @@ pub fn recover(data_dir: &Path, data_log_dir: &Path) -> Result<Recovered, Storag
             replayed += 1;
         }
         if newest {
-            if r.end == 0 {
-                // Never got its header: nothing in it was ever acknowledged.
-                std::fs::remove_file(path).map_err(|e| StorageError::io(path, e))?;
-                warn!(segment = %path.display(), "removed an empty, headerless log segment");
-            } else {
-                cut_at(path, r.end)?;
-                log_tail = Some((path.clone(), r.end));
-            }
+            cut_at(fs, path, r.end)?;
+            log_tail = Some((path.clone(), r.end));
         }
     }
     info!(
@@ -115,5 +137,21 @@ pub fn recover(data_dir: &Path, data_log_dir: &Path) -> Result<Recovered, Storag
         tree,
         log_tail,
         replayed,
+        dbid,
     })
+}
+
+/// Removes snapshots that were being written when the server stopped (`snap.<zxid>.tmp`): they
+/// were never renamed into place, so nothing depends on them.
+fn remove_unfinished_snapshots(fs: &Fs, dir: &Path) -> Result<(), StorageError> {
+    let names = fs.list(dir).map_err(|e| StorageError::io(dir, e))?;
+    for n in names
+        .iter()
+        .filter(|n| n.starts_with("snap.") && n.ends_with(".tmp"))
+    {
+        let p = dir.join(n);
+        fs.remove_file(&p).map_err(|e| StorageError::io(&p, e))?;
+        info!(file = %p.display(), "removed an unfinished snapshot");
+    }
+    Ok(())
 }

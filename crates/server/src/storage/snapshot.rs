@@ -2,14 +2,13 @@
 //! snapshot began (snapshots are fuzzy: they may hold later changes, which replaying the log from
 //! that zxid on makes consistent).
 //!
-//! Layout: magic, format, start zxid; the session table; node records `[u32 len][payload]`; an
+//! Layout: magic, format, start zxid, database id; the session table; node records `[u32 len][payload]`; an
 //! end marker `u32::MAX`; the node count; a crc32 of everything before it. Written to a
 //! temporary file, fsynced, renamed, and the directory fsynced.
 
-use super::{sync_dir, StorageError};
+use super::fs::{Fs, OpenMode, StorageFile};
+use super::StorageError;
 use paddock_tree::{DataTree, SnapNode};
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"PDKSNAP\x01";
@@ -21,9 +20,15 @@ pub fn snap_name(zxid: i64) -> String {
     format!("snap.{:016x}", zxid as u64)
 }
 
+/// Bytes buffered before a write to the file: memory stays bounded whatever the tree's size.
+const BUFFER_BYTES: usize = 1 << 20;
+
 /// Streams a snapshot to a temporary file.
 pub struct SnapshotWriter {
-    out: BufWriter<File>,
+    fs: Fs,
+    file: Box<dyn StorageFile>,
+    buf: Vec<u8>,
+    written: u64,
     crc: crc32fast::Hasher,
     tmp: PathBuf,
     dir: PathBuf,
@@ -35,15 +40,20 @@ pub struct SnapshotWriter {
 impl SnapshotWriter {
     /// Starts a snapshot of the state after `zxid`, with its session table.
     pub fn create(
+        fs: &Fs,
         dir: &Path,
         zxid: i64,
+        dbid: u64,
         sessions: &[(i64, i32)],
     ) -> std::io::Result<SnapshotWriter> {
-        std::fs::create_dir_all(dir)?;
+        fs.create_dir_all(dir)?;
         let tmp = dir.join(format!("{}.tmp", snap_name(zxid)));
-        let f = File::create(&tmp)?;
+        let file = fs.open(&tmp, OpenMode::CreateTruncate)?;
         let mut w = SnapshotWriter {
-            out: BufWriter::with_capacity(1 << 20, f),
+            fs: fs.clone(),
+            file,
+            buf: Vec::with_capacity(BUFFER_BYTES),
+            written: 0,
             crc: crc32fast::Hasher::new(),
             tmp,
             dir: dir.to_owned(),
@@ -55,6 +65,7 @@ impl SnapshotWriter {
         head.extend_from_slice(MAGIC);
         head.extend_from_slice(&FORMAT.to_be_bytes());
         head.extend_from_slice(&zxid.to_be_bytes());
+        head.extend_from_slice(&dbid.to_be_bytes());
         head.extend_from_slice(&(sessions.len() as u32).to_be_bytes());
         for (id, to) in sessions {
             head.extend_from_slice(&id.to_be_bytes());
@@ -66,7 +77,20 @@ impl SnapshotWriter {
 
     fn put(&mut self, b: &[u8]) -> std::io::Result<()> {
         self.crc.update(b);
-        self.out.write_all(b)
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= BUFFER_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.file.write_at(&self.buf, self.written)?;
+            self.written += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        Ok(())
     }
 
     /// Appends one node; its parent must have been written before it.
@@ -90,21 +114,26 @@ impl SnapshotWriter {
         tail.extend_from_slice(&self.nodes.to_be_bytes());
         self.put(&tail)?;
         let crc = self.crc.clone().finalize();
-        self.out.write_all(&crc.to_be_bytes())?;
-        let f = self.out.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
+        self.buf.extend_from_slice(&crc.to_be_bytes());
+        self.flush()?;
+        self.file.sync_all()?;
         let path = self.dir.join(snap_name(self.zxid));
-        std::fs::rename(&self.tmp, &path)?;
-        sync_dir(&self.dir)?;
+        self.fs.rename(&self.tmp, &path)?;
+        self.fs.sync_dir(&self.dir)?;
         Ok(path)
+    }
+
+    /// Where the snapshot is being written (removed by the caller if it fails).
+    pub fn temporary_path(&self) -> &Path {
+        &self.tmp
     }
 }
 
 /// Writes a whole tree at once (a fresh data directory's snapshot at zxid 0, and tests).
-pub fn write_whole(dir: &Path, tree: &DataTree) -> std::io::Result<PathBuf> {
+pub fn write_whole(fs: &Fs, dir: &Path, tree: &DataTree, dbid: u64) -> std::io::Result<PathBuf> {
     let mut sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
     sessions.sort();
-    let mut w = SnapshotWriter::create(dir, tree.last_zxid(), &sessions)?;
+    let mut w = SnapshotWriter::create(fs, dir, tree.last_zxid(), dbid, &sessions)?;
     let mut cur: Option<String> = None;
     while let Some(p) = tree.snapshot_successor(cur.as_deref()) {
         if let Some(n) = tree.snap_node(&p) {
@@ -115,15 +144,16 @@ pub fn write_whole(dir: &Path, tree: &DataTree) -> std::io::Result<PathBuf> {
     w.finish()
 }
 
-/// Loads a snapshot into a fresh tree, checking it whole first.
-pub fn load(path: &Path) -> Result<DataTree, StorageError> {
-    let bytes = std::fs::read(path).map_err(|e| StorageError::io(path, e))?;
+/// Loads a snapshot into a fresh tree, checking it whole first; returns the tree and the
+/// database id.
+pub fn load(fs: &Fs, path: &Path) -> Result<(DataTree, u64), StorageError> {
+    let bytes = fs.read(path).map_err(|e| StorageError::io(path, e))?;
     let corrupt = |offset: usize, reason: &str| StorageError::Corrupt {
         path: path.to_owned(),
         offset: offset as u64,
         reason: reason.to_owned(),
     };
-    if bytes.len() < 8 + 4 + 8 + 4 + 4 + 8 + 4 || &bytes[..8] != MAGIC {
+    if bytes.len() < 8 + 4 + 8 + 8 + 4 + 4 + 8 + 4 || &bytes[..8] != MAGIC {
         return Err(corrupt(0, "not a Paddock snapshot (bad header)"));
     }
     let body = &bytes[..bytes.len() - 4];
@@ -134,8 +164,9 @@ pub fn load(path: &Path) -> Result<DataTree, StorageError> {
     let be32 = |at: usize| u32::from_be_bytes(body[at..at + 4].try_into().expect("4 bytes"));
     let be64 = |at: usize| i64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"));
     let zxid = be64(12);
-    let nsess = be32(20) as usize;
-    let mut at = 24;
+    let dbid = be64(20) as u64;
+    let nsess = be32(28) as usize;
+    let mut at = 32;
     let mut tree = DataTree::new();
     if body.len() < at + nsess * 12 {
         return Err(corrupt(at, "session table cut short"));
@@ -168,5 +199,5 @@ pub fn load(path: &Path) -> Result<DataTree, StorageError> {
         return Err(corrupt(at, "node count does not match"));
     }
     tree.finish_load(zxid);
-    Ok(tree)
+    Ok((tree, dbid))
 }

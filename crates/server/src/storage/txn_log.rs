@@ -2,14 +2,13 @@
 //! with one fsync per batch (group commit).
 //!
 //! A segment is `log.<zxid of its first txn, 16 hex digits>`: a 32-byte header (magic, format,
-//! database id), then records `[u32 length][u32 crc32 of payload][payload]`, then zeros up to
+//! database id, zeros), then records `[u32 length][u32 crc32 of payload][payload]`, then zeros up to
 //! the preallocated size. A zero length marks the end.
 
-use super::{sync_dir, StorageError};
+use super::fs::{Fs, OpenMode, StorageFile};
+use super::{list_by_zxid, StorageError};
 use paddock_tree::codec::{decode_txn, encode_txn};
 use paddock_tree::Txn;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
@@ -20,7 +19,7 @@ pub const HEADER_LEN: u64 = 32;
 const RECORD_HEADER: usize = 8;
 /// No record may claim more than this (a frame is at most ~1 MiB; multi adds a little).
 const MAX_RECORD: usize = 64 << 20;
-/// A segment is rolled once it passes this size.
+/// A segment is rolled once it passes this size (tests use smaller segments).
 pub const SEGMENT_BYTES: u64 = 64 << 20;
 
 /// Appends the log records of `txns` to `out`.
@@ -42,11 +41,14 @@ fn segment_name(zxid: i64) -> String {
 
 /// Appends batches to the newest segment, rolling to a new one when it is full.
 pub struct LogWriter {
+    fs: Fs,
     dir: PathBuf,
-    file: Option<File>,
+    file: Option<Box<dyn StorageFile>>,
     path: PathBuf,
     offset: u64,
     force_sync: bool,
+    dbid: u64,
+    segment_bytes: u64,
     /// Set by a failed fsync: the kernel may have dropped the pages, and a retried fsync can
     /// falsely succeed, so nothing more is written until the server restarts and recovers.
     poisoned: bool,
@@ -56,24 +58,28 @@ impl LogWriter {
     /// A writer appending after `tail` (a segment and the end of its valid records), or
     /// starting a fresh segment with the next batch.
     pub fn open(
+        fs: &Fs,
         dir: &Path,
         tail: Option<(PathBuf, u64)>,
         force_sync: bool,
+        dbid: u64,
     ) -> Result<LogWriter, StorageError> {
-        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        fs.create_dir_all(dir)
+            .map_err(|e| StorageError::io(dir, e))?;
         let mut w = LogWriter {
+            fs: fs.clone(),
             dir: dir.to_owned(),
             file: None,
             path: PathBuf::new(),
             offset: 0,
             force_sync,
+            dbid,
+            segment_bytes: SEGMENT_BYTES,
             poisoned: false,
         };
         if let Some((path, offset)) = tail {
-            let f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
+            let f = fs
+                .open(&path, OpenMode::Existing)
                 .map_err(|e| StorageError::io(&path, e))?;
             w.file = Some(f);
             w.path = path;
@@ -82,22 +88,21 @@ impl LogWriter {
         Ok(w)
     }
 
+    /// Rolls to a new segment once the current one passes `bytes` (tests use small segments
+    /// to exercise rolling).
+    pub fn set_segment_bytes(&mut self, bytes: u64) {
+        self.segment_bytes = bytes.max(HEADER_LEN + 1);
+    }
+
     fn roll(&mut self, first_zxid: i64) -> std::io::Result<()> {
         let path = self.dir.join(segment_name(first_zxid));
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        let mut h = [0u8; HEADER_LEN as usize];
-        h[..8].copy_from_slice(MAGIC);
-        h[8..12].copy_from_slice(&FORMAT.to_be_bytes());
-        f.write_all_at(&h, 0)?;
+        let f = self.fs.open(&path, OpenMode::CreateNew)?;
+        f.write_at(&header(self.dbid), 0)?;
         // Preallocate so appends rarely change the file's size.
-        f.set_len(SEGMENT_BYTES)?;
+        f.set_len(self.segment_bytes)?;
         f.sync_all()?;
         // The segment must be reachable before any record in it is acknowledged.
-        sync_dir(&self.dir)?;
+        self.fs.sync_dir(&self.dir)?;
         info!(segment = %path.display(), "new transaction log segment");
         self.file = Some(f);
         self.path = path;
@@ -115,15 +120,15 @@ impl LogWriter {
         }
         if self.file.is_none()
             || self.offset + records.len() as u64
-                > SEGMENT_BYTES.max(HEADER_LEN + records.len() as u64)
+                > self.segment_bytes.max(HEADER_LEN + records.len() as u64)
         {
             self.sync()?;
             self.roll(first_zxid)?;
         }
         let f = self.file.as_ref().expect("segment open");
-        if let Err(e) = f.write_all_at(records, self.offset) {
+        if let Err(e) = f.write_at(records, self.offset) {
             // Cut the partial append back, so the log ends at the last whole batch.
-            let _ = f.write_all_at(&vec![0u8; records.len()], self.offset);
+            let _ = f.write_at(&vec![0u8; records.len()], self.offset);
             return Err(e);
         }
         self.offset += records.len() as u64;
@@ -160,6 +165,10 @@ impl LogWriter {
 #[derive(Debug)]
 pub struct SegmentRead {
     pub txns: Vec<Txn>,
+    /// Where each record of `txns` ends.
+    pub ends: Vec<u64>,
+    /// The database id in the header (0 for a segment never written).
+    pub dbid: u64,
     /// Offset just past the last valid record.
     pub end: u64,
 }
@@ -167,23 +176,40 @@ pub struct SegmentRead {
 /// Reads a segment. In the newest segment a torn tail (a partial record and/or zeros after the
 /// last valid record) is cut off with a warning; anything else that does not check out is
 /// corruption.
-pub fn read_segment(path: &Path, newest: bool) -> Result<SegmentRead, StorageError> {
-    let bytes = std::fs::read(path).map_err(|e| StorageError::io(path, e))?;
+pub fn read_segment(fs: &Fs, path: &Path, newest: bool) -> Result<SegmentRead, StorageError> {
+    let bytes = fs.read(path).map_err(|e| StorageError::io(path, e))?;
     let corrupt = |offset: u64, reason: &str| StorageError::Corrupt {
         path: path.to_owned(),
         offset,
         reason: reason.to_owned(),
     };
     if bytes.len() < HEADER_LEN as usize || &bytes[..8] != MAGIC {
+        let no_records = bytes
+            .get(HEADER_LEN as usize..)
+            .is_none_or(|r| r.iter().all(|&b| b == 0));
+        if newest && no_records {
+            // Created, but its header never reached the disk whole: records are written only
+            // after the header is durable, so nothing in it was acknowledged.
+            return Ok(SegmentRead {
+                txns: Vec::new(),
+                ends: Vec::new(),
+                dbid: 0,
+                end: 0,
+            });
+        }
         return Err(corrupt(0, "not a Paddock log segment (bad header)"));
     }
+    let dbid = u64::from_be_bytes(bytes[12..20].try_into().expect("8 bytes"));
     let mut txns = Vec::new();
+    let mut ends = Vec::new();
     let mut at = HEADER_LEN as usize;
     loop {
         let rest = &bytes[at..];
         if rest.iter().all(|&b| b == 0) {
             return Ok(SegmentRead {
                 txns,
+                ends,
+                dbid,
                 end: at as u64,
             });
         }
@@ -200,6 +226,8 @@ pub fn read_segment(path: &Path, newest: bool) -> Result<SegmentRead, StorageErr
                 warn!(segment = %path.display(), offset = at, reason = why, "cutting off a torn log tail");
                 return Ok(SegmentRead {
                     txns: Vec::new(),
+                    ends: Vec::new(),
+                    dbid,
                     end: at as u64,
                 });
             }
@@ -207,7 +235,12 @@ pub fn read_segment(path: &Path, newest: bool) -> Result<SegmentRead, StorageErr
         };
         if rest.len() < RECORD_HEADER {
             let r = bad("record header cut short")?;
-            return Ok(SegmentRead { txns, end: r.end });
+            return Ok(SegmentRead {
+                txns,
+                ends,
+                dbid,
+                end: r.end,
+            });
         }
         let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
         let crc = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
@@ -222,7 +255,12 @@ pub fn read_segment(path: &Path, newest: bool) -> Result<SegmentRead, StorageErr
         };
         if let Some(why) = why {
             let r = bad(why)?;
-            return Ok(SegmentRead { txns, end: r.end });
+            return Ok(SegmentRead {
+                txns,
+                ends,
+                dbid,
+                end: r.end,
+            });
         }
         let t = decode_txn(&rest[RECORD_HEADER..RECORD_HEADER + len])
             .map_err(|e| corrupt(at as u64, &format!("undecodable transaction: {e}")))?;
@@ -233,26 +271,73 @@ pub fn read_segment(path: &Path, newest: bool) -> Result<SegmentRead, StorageErr
         }
         txns.push(t);
         at += RECORD_HEADER + len;
+        ends.push(at as u64);
     }
+}
+
+fn header(dbid: u64) -> [u8; HEADER_LEN as usize] {
+    let mut h = [0u8; HEADER_LEN as usize];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..12].copy_from_slice(&FORMAT.to_be_bytes());
+    h[12..20].copy_from_slice(&dbid.to_be_bytes());
+    h
 }
 
 /// Zeroes everything from `offset` on (cuts a torn tail, or truncates by an operator's choice),
 /// keeping the preallocated size, and makes it durable.
-pub fn cut_at(path: &Path, offset: u64) -> Result<(), StorageError> {
-    let f = OpenOptions::new()
-        .write(true)
-        .open(path)
+pub fn cut_at(fs: &Fs, path: &Path, offset: u64) -> Result<(), StorageError> {
+    let f = fs
+        .open(path, OpenMode::Existing)
         .map_err(|e| StorageError::io(path, e))?;
-    let len = f.metadata().map_err(|e| StorageError::io(path, e))?.len();
+    let len = f.size().map_err(|e| StorageError::io(path, e))?;
     f.set_len(offset)
         .and_then(|_| f.set_len(len.max(offset)))
         .and_then(|_| f.sync_all())
         .map_err(|e| StorageError::io(path, e))
 }
 
+/// Truncates the log so that its last transaction is the last one at or below `zxid` (a new
+/// leader's TRUNC, or an operator's choice). Newer segments go first, newest first, so a power
+/// failure part way leaves a prefix of the log. Returns where appends continue.
+pub fn truncate_to_zxid(
+    fs: &Fs,
+    dir: &Path,
+    zxid: i64,
+) -> Result<Option<(PathBuf, u64)>, StorageError> {
+    let segs = list_by_zxid(fs, dir, "log.")?;
+    let mut removed = false;
+    for (first, path) in segs.iter().rev() {
+        if *first <= zxid {
+            break;
+        }
+        fs.remove_file(path)
+            .map_err(|e| StorageError::io(path, e))?;
+        removed = true;
+    }
+    if removed {
+        fs.sync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+    }
+    let Some((_, path)) = segs.iter().rev().find(|(first, _)| *first <= zxid) else {
+        return Ok(None);
+    };
+    let r = read_segment(fs, path, true)?;
+    let keep = r.txns.iter().take_while(|t| t.zxid <= zxid).count();
+    let end = if keep == 0 {
+        HEADER_LEN
+    } else {
+        r.ends[keep - 1]
+    };
+    if end < r.end {
+        cut_at(fs, path, end)?;
+        info!(segment = %path.display(), zxid = format_args!("0x{zxid:x}"), "log truncated");
+    }
+    Ok(Some((path.clone(), end)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::fs::real;
     use paddock_tree::TxnOp;
 
     fn txn(z: i64) -> Txn {
@@ -274,7 +359,7 @@ mod tests {
     }
 
     fn write(dir: &Path, zs: std::ops::Range<i64>) -> PathBuf {
-        let mut w = LogWriter::open(dir, None, true).unwrap();
+        let mut w = LogWriter::open(&real(), dir, None, true, 7).unwrap();
         let mut b = Vec::new();
         encode_records(&zs.clone().map(txn).collect::<Vec<_>>(), &mut b);
         w.write(&b, zs.start).unwrap();
@@ -286,7 +371,7 @@ mod tests {
     fn round_trip_and_torn_tail() {
         let d = tmp("torn");
         let seg = write(&d, 1..11);
-        let r = read_segment(&seg, true).unwrap();
+        let r = read_segment(&real(), &seg, true).unwrap();
         assert_eq!(r.txns.len(), 10);
         // Tear the last record: keep its first bytes only.
         let mut bytes = std::fs::read(&seg).unwrap();
@@ -300,10 +385,10 @@ mod tests {
             *b = 0;
         }
         std::fs::write(&seg, &bytes).unwrap();
-        let r2 = read_segment(&seg, true).unwrap();
+        let r2 = read_segment(&real(), &seg, true).unwrap();
         assert_eq!(r2.txns.len(), 9);
         assert!(
-            read_segment(&seg, false).is_err(),
+            read_segment(&real(), &seg, false).is_err(),
             "an older segment may not end torn"
         );
         let _ = std::fs::remove_dir_all(&d);
@@ -316,7 +401,7 @@ mod tests {
         let mut bytes = std::fs::read(&seg).unwrap();
         bytes[HEADER_LEN as usize + 20] ^= 0x40;
         std::fs::write(&seg, &bytes).unwrap();
-        let e = read_segment(&seg, true).unwrap_err().to_string();
+        let e = read_segment(&real(), &seg, true).unwrap_err().to_string();
         assert!(e.contains("corrupt at offset 32"), "{e}");
         let _ = std::fs::remove_dir_all(&d);
     }
