@@ -249,7 +249,7 @@ struct SnapshotJob {
     pending: Option<Vec<SnapNode>>,
 }
 
-const SNAPSHOT_CHUNK: usize = 64;
+const SNAPSHOT_CHUNK: usize = 128;
 
 impl Core {
     /// A core serving a recovered tree, logging through `log`, reporting to itself via `core_tx`.
@@ -312,7 +312,7 @@ impl Core {
                     Ok(m) => Some(m),
                     Err(mpsc::error::TryRecvError::Disconnected) => None,
                     Err(mpsc::error::TryRecvError::Empty) => {
-                        if self.snapshot_step(1) {
+                        if self.snapshot_step(SNAPSHOT_CHUNK) {
                             tokio::task::yield_now().await;
                         } else {
                             // The writer is behind: wait for it or for a request.
@@ -343,9 +343,10 @@ impl Core {
                 n += 1;
             }
             self.flush();
-            // Busy: a small step per batch, so a snapshot of a large tree never starves
-            // clients; it finishes in the idle moments or, under constant load, a little later.
-            let _ = self.snapshot_step(1);
+            // Busy: a step per batch in proportion to it (twice its messages), so the walk
+            // outruns the tree's growth and the log to replay after it stays short, while a
+            // batch never waits behind more than a few hundred nodes of it.
+            let _ = self.snapshot_step(SNAPSHOT_CHUNK.max(2 * n));
         }
     }
 
@@ -1083,33 +1084,32 @@ impl Core {
     /// Walks the next part of a running snapshot, as far as the writer keeps up.
     /// Returns whether it made progress (false when the writer's queue is full or no snapshot
     /// runs).
-    fn snapshot_step(&mut self, chunks: usize) -> bool {
+    fn snapshot_step(&mut self, nodes: usize) -> bool {
         let Some(job) = self.snapshot.as_mut() else {
             return false;
         };
-        for _ in 0..chunks {
-            let chunk = match job.pending.take() {
-                Some(c) => c,
+        let mut budget = nodes;
+        while budget > 0 {
+            let (chunk, last) = match job.pending.take() {
+                Some(c) => (c, false),
                 None => {
-                    let mut c = Vec::with_capacity(SNAPSHOT_CHUNK);
-                    while c.len() < SNAPSHOT_CHUNK {
-                        let Some(p) = self.tree.snapshot_successor(job.cursor.as_deref()) else {
-                            break;
-                        };
-                        if let Some(n) = self.tree.snap_node(&p) {
-                            c.push(n);
-                        }
-                        job.cursor = Some(p);
-                    }
+                    let n = budget.min(SNAPSHOT_CHUNK);
+                    budget -= n;
+                    let mut c = Vec::with_capacity(n);
+                    let more = self.tree.snapshot_chunk(&mut job.cursor, n, &mut c);
                     if c.is_empty() {
                         // Walk complete: closing the channel tells the writer to seal the file.
                         self.snapshot = None;
                         return true;
                     }
-                    c
+                    (c, !more)
                 }
             };
             match job.tx.as_ref().map(|tx| tx.try_send(chunk)) {
+                Some(Ok(())) if last => {
+                    self.snapshot = None;
+                    return true;
+                }
                 Some(Ok(())) => {}
                 Some(Err(std_mpsc::TrySendError::Full(c))) => {
                     job.pending = Some(c);

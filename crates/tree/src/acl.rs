@@ -43,6 +43,11 @@ impl AclCache {
         r
     }
 
+    /// Takes one more reference to an interned list.
+    pub fn retain(&mut self, r: AclRef) {
+        self.refs[r as usize] += 1;
+    }
+
     /// Drops one reference.
     pub fn release(&mut self, r: AclRef) {
         let c = &mut self.refs[r as usize];

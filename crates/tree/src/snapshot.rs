@@ -5,7 +5,8 @@
 //! cursor is missed, which is fine because snapshots are fuzzy: the log replayed from the
 //! snapshot's starting zxid recreates it (every transaction carries absolute results).
 
-use crate::store::NodeStat;
+use crate::acl::AclRef;
+use crate::store::{NodeId, NodeStat, ROOT};
 use crate::tree::{split, DataTree};
 use crate::txn::Owner;
 use bytes::BufMut;
@@ -116,6 +117,183 @@ impl DataTree {
     pub fn finish_load(&mut self, zxid: i64) {
         self.set_last_zxid(zxid);
         self.rebuild_quotas();
+    }
+}
+
+/// Builds a tree from snapshot nodes in the order a snapshot stores them (pre-order by name).
+/// It keeps the chain of ancestors of the last node, so each node's parent is found without
+/// resolving its path, and children arrive in order, so each insert is an append.
+pub struct SnapshotLoader {
+    tree: DataTree,
+    /// Ancestors of the last node: (length of their path, id); their paths are prefixes of
+    /// `path`.
+    chain: Vec<(usize, NodeId)>,
+    path: String,
+    acl_hint: Option<AclRef>,
+}
+
+impl Default for SnapshotLoader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SnapshotLoader {
+    /// A loader starting from a fresh tree.
+    pub fn new() -> SnapshotLoader {
+        SnapshotLoader {
+            tree: DataTree::new(),
+            chain: Vec::new(),
+            path: String::new(),
+            acl_hint: None,
+        }
+    }
+
+    /// Records a session of the snapshot's session table.
+    pub fn session(&mut self, id: i64, timeout: i32) {
+        self.tree.load_session(id, timeout);
+    }
+
+    /// Adds the next node; its parent must have come before it.
+    pub fn node(&mut self, n: &SnapNode) -> Result<(), ErrorCode> {
+        let Some((parent_path, name)) = split(&n.path) else {
+            self.tree.load_node(n)?;
+            self.chain.clear();
+            self.chain.push((1, ROOT));
+            self.path.clear();
+            self.path.push('/');
+            return Ok(());
+        };
+        while let Some(&(len, _)) = self.chain.last() {
+            if len == parent_path.len() && self.path.get(..len) == Some(parent_path) {
+                break;
+            }
+            self.chain.pop();
+        }
+        let restored = match self.chain.last() {
+            Some(&(_, parent)) => self.tree.restore_child(
+                parent,
+                name,
+                n.data.as_deref(),
+                &n.acl,
+                n.stat,
+                n.owner,
+                &mut self.acl_hint,
+            ),
+            None => Err(ErrorCode::NoNode),
+        };
+        let id = match restored {
+            Ok(id) => id,
+            // A built-in node (it exists in a fresh tree), or a parent not on the chain: the
+            // general path.
+            Err(ErrorCode::NodeExists) | Err(ErrorCode::NoNode) => {
+                self.tree.load_node(n)?;
+                self.tree.lookup(&n.path).ok_or(ErrorCode::NoNode)?
+            }
+            Err(e) => return Err(e),
+        };
+        self.path.clear();
+        self.path.push_str(&n.path);
+        self.chain.push((n.path.len(), id));
+        Ok(())
+    }
+
+    /// The loaded tree, covering the log up to `zxid`.
+    pub fn finish(mut self, zxid: i64) -> DataTree {
+        self.tree.finish_load(zxid);
+        self.tree
+    }
+}
+
+impl DataTree {
+    /// Walks up to `max` nodes of a snapshot in pre-order by name, resuming after `cursor` (the
+    /// last path walked, `None` to start at the root), appending them to `out` and moving the
+    /// cursor. Returns false once the walk is complete. The same walk as `snapshot_successor`,
+    /// but resolving the cursor once per call and stepping by id in between, so a chunk costs
+    /// little more than copying its nodes.
+    pub fn snapshot_chunk(
+        &self,
+        cursor: &mut Option<String>,
+        max: usize,
+        out: &mut Vec<SnapNode>,
+    ) -> bool {
+        let Some(first) = self.snapshot_successor(cursor.as_deref()) else {
+            return false;
+        };
+        let Some(mut id) = self.lookup(&first) else {
+            return false;
+        };
+        let store = self.store();
+        // Positions of the walk in each ancestor's child list, root first.
+        let mut stack: Vec<(NodeId, usize)> = Vec::new();
+        {
+            let mut x = id;
+            while x != ROOT {
+                let p = store.parent(x);
+                let pos = store
+                    .child_index(p, store.name(x))
+                    .expect("a node is among its parent's children");
+                stack.push((p, pos));
+                x = p;
+            }
+            stack.reverse();
+        }
+        let mut path = first;
+        // The path length of each ancestor on the stack: "/" for the root, then up to each
+        // later slash.
+        let mut lens: Vec<usize> = std::iter::once(1)
+            .chain(path.match_indices('/').skip(1).map(|(i, _)| i))
+            .collect();
+        debug_assert_eq!(lens.len(), stack.len());
+        let mut walked = 0;
+        loop {
+            if let Some(n) = self.snap_node_by_id(id, &path) {
+                out.push(n);
+            }
+            walked += 1;
+            if walked >= max {
+                *cursor = Some(path);
+                return true;
+            }
+            // Next in pre-order: the first child, else the next sibling of the nearest
+            // ancestor that has one.
+            if let Some(&c) = store.children(id).first() {
+                stack.push((id, 0));
+                lens.push(path.len());
+                id = c;
+            } else {
+                loop {
+                    let Some((p, pos)) = stack.last_mut() else {
+                        *cursor = Some(path);
+                        return false;
+                    };
+                    let kids = store.children(*p);
+                    if *pos + 1 < kids.len() {
+                        *pos += 1;
+                        id = kids[*pos];
+                        break;
+                    }
+                    stack.pop();
+                    lens.pop();
+                }
+            }
+            let parent_len = *lens.last().expect("a parent on the stack");
+            path.truncate(parent_len);
+            if !path.ends_with('/') {
+                path.push('/');
+            }
+            path.push_str(store.name(id));
+        }
+    }
+
+    fn snap_node_by_id(&self, id: NodeId, path: &str) -> Option<SnapNode> {
+        Some(SnapNode {
+            path: path.to_owned(),
+            data: self.data(id).map(|d| d.to_vec()),
+            acl: self.acl(id).to_vec(),
+            stat: self.node_stat(id),
+            owner: self.owner(id),
+        })
     }
 }
 

@@ -262,10 +262,16 @@ impl BlobArena {
     }
 
     fn name(&self, r: BlobRef) -> &str {
+        // Names are written from &str only.
+        std::str::from_utf8(self.name_bytes(r)).unwrap_or("")
+    }
+
+    /// The name's bytes, unchecked: comparing them orders names as `str` does, without the
+    /// UTF-8 validation `name` pays for (searches compare many names).
+    fn name_bytes(&self, r: BlobRef) -> &[u8] {
         let b = self.bytes(r);
         let (start, nlen, _) = layout(b);
-        // Names are written from &str only.
-        std::str::from_utf8(&b[start..start + nlen]).unwrap_or("")
+        &b[start..start + nlen]
     }
 
     fn data(&self, r: BlobRef) -> Option<&[u8]> {
@@ -388,8 +394,23 @@ impl Store {
     }
 
     fn search(&self, parent: NodeId, name: &str) -> Result<usize, usize> {
-        self.children(parent)
-            .binary_search_by(|&c| self.blobs.name(self.node(c).blob).cmp(name))
+        let kids = self.children(parent);
+        let name = name.as_bytes();
+        // Names often arrive in order (sequential nodes, snapshot loads): try the end first.
+        match kids.last() {
+            None => return Err(0),
+            Some(&last) => match self.blobs.name_bytes(self.node(last).blob).cmp(name) {
+                std::cmp::Ordering::Less => return Err(kids.len()),
+                std::cmp::Ordering::Equal => return Ok(kids.len() - 1),
+                std::cmp::Ordering::Greater => {}
+            },
+        }
+        kids.binary_search_by(|&c| self.blobs.name_bytes(self.node(c).blob).cmp(name))
+    }
+
+    /// Where the child called `name` is in `parent`'s child list.
+    pub fn child_index(&self, parent: NodeId, name: &str) -> Option<usize> {
+        self.search(parent, name).ok()
     }
 
     /// The child of `parent` called `name`.

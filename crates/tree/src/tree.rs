@@ -589,6 +589,47 @@ impl DataTree {
         Ok(())
     }
 
+    /// Restores a node read from a snapshot as a new child of `parent` (the loader knows the
+    /// parent, so no path is resolved). `acl_hint` is the previous node's list, reused without
+    /// hashing when equal (most nodes share one). NodeExists for the built-in nodes, which the
+    /// caller overwrites through `restore_node`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn restore_child(
+        &mut self,
+        parent: NodeId,
+        name: &str,
+        data: Option<&[u8]>,
+        acl: &[Acl],
+        stat: NodeStat,
+        owner: i64,
+        acl_hint: &mut Option<acl::AclRef>,
+    ) -> Result<NodeId, ErrorCode> {
+        let aref = match *acl_hint {
+            Some(r) if self.acls.get(r) == acl => {
+                self.acls.retain(r);
+                r
+            }
+            _ => self.acls.intern(acl),
+        };
+        let Some(id) = self.store.insert(parent, name, data, aref, stat) else {
+            self.acls.release(aref);
+            return Err(ErrorCode::NodeExists);
+        };
+        *acl_hint = Some(aref);
+        if owner != 0 {
+            self.owners.insert(id, owner);
+            if let Owner::Session(s) = Owner::of(owner) {
+                self.ephemerals.entry(s).or_default().insert(id);
+            }
+        }
+        Ok(id)
+    }
+
+    /// The node store, for walks by id.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub(crate) fn restore_session(&mut self, id: i64, timeout: i32) {
         self.sessions.insert(id, timeout);
     }

@@ -6,6 +6,7 @@
 use paddock_proto::{
     Acl, Create, CreateKind, DeleteRequest, MultiOp, Request, SetAclRequest, SetDataRequest,
 };
+use paddock_tree::snapshot::SnapshotLoader;
 use paddock_tree::{AuthInfo, DataTree, Prep, PrepConfig, SnapNode, Txn};
 use proptest::prelude::*;
 
@@ -118,18 +119,22 @@ proptest! {
             live.sessions().iter().map(|(&k, &v)| (k, v)).collect();
         sessions.sort_unstable();
 
-        // The walk, with writes applied between nodes.
+        // The walk, in chunks of random size, with writes applied between chunks.
         let mut written: Vec<Vec<u8>> = Vec::new();
         let mut next = start;
-        let mut cur: Option<String> = None;
+        let mut cursor: Option<String> = None;
         let mut sched = schedule.iter().copied().cycle();
-        while let Some(p) = live.snapshot_successor(cur.as_deref()) {
-            if let Some(n) = live.snap_node(&p) {
+        loop {
+            let mut chunk = Vec::new();
+            let more = live.snapshot_chunk(&mut cursor, 1 + sched.next().unwrap_or(0), &mut chunk);
+            for n in &chunk {
                 let mut b = Vec::new();
                 n.encode(&mut b);
                 written.push(b);
             }
-            cur = Some(p);
+            if !more {
+                break;
+            }
             for _ in 0..sched.next().unwrap_or(0) {
                 if let Some(t) = txns.get(next) {
                     live.apply(t);
@@ -142,15 +147,15 @@ proptest! {
         }
 
         // Load and replay.
-        let mut restored = DataTree::new();
+        let mut loader = SnapshotLoader::new();
         for (id, to) in &sessions {
-            restored.load_session(*id, *to);
+            loader.session(*id, *to);
         }
         for b in &written {
             let n = SnapNode::decode(b).expect("a node just encoded decodes");
-            restored.load_node(&n).expect("parents come before children");
+            loader.node(&n).expect("parents come before children");
         }
-        restored.finish_load(snap_zxid);
+        let mut restored = loader.finish(snap_zxid);
         for t in &txns[start..] {
             restored.apply(t);
         }
@@ -208,4 +213,40 @@ fn digest_tells_trees_apart() {
     let set = t.pop().unwrap();
     b.apply(&set);
     assert_ne!(a.digest(), b.digest());
+}
+
+/// The chunked walk visits exactly what the path-by-path walk does, whatever the chunk size.
+#[test]
+fn chunked_walk_equals_the_successor_walk() {
+    let mut steps = vec![Step::OpenSession(0)];
+    for i in 0..40 {
+        let p = ["/a", "/b", "/a/x", "/a/y", "/b/z", "/a/x/q", "/a/s-"][i % 7];
+        steps.push(Step::Request(
+            0,
+            Request::Create(create(p, (i % 3) as i32, b"v")),
+        ));
+    }
+    let mut tree = DataTree::new();
+    for t in history(&steps) {
+        tree.apply(&t);
+    }
+    let mut by_path = Vec::new();
+    let mut cur: Option<String> = None;
+    while let Some(p) = tree.snapshot_successor(cur.as_deref()) {
+        by_path.push(p.clone());
+        cur = Some(p);
+    }
+    for size in [1, 2, 3, 7, 64, 1000] {
+        let mut cursor = None;
+        let mut got = Vec::new();
+        loop {
+            let mut out = Vec::new();
+            let more = tree.snapshot_chunk(&mut cursor, size, &mut out);
+            got.extend(out.into_iter().map(|n| n.path));
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(got, by_path, "chunk size {size}");
+    }
 }

@@ -60,12 +60,13 @@ pub fn recover(fs: &Fs, data_dir: &Path, data_log_dir: &Path) -> Result<Recovere
             dbid,
         });
     }
+    let started = std::time::Instant::now();
     let mut tree = None;
     let mut first_err = None;
     for (_, p) in snaps.iter().rev() {
         match load(fs, p) {
             Ok((t, id)) => {
-                info!(snapshot = %p.display(), zxid = format_args!("0x{:x}", t.last_zxid()), nodes = t.node_count(), "loaded snapshot");
+                info!(snapshot = %p.display(), zxid = format_args!("0x{:x}", t.last_zxid()), nodes = t.node_count(), ms = started.elapsed().as_millis() as u64, "loaded snapshot");
                 tree = Some((t, id));
                 break;
             }
@@ -131,6 +132,7 @@ pub fn recover(fs: &Fs, data_dir: &Path, data_log_dir: &Path) -> Result<Recovere
         zxid = format_args!("0x{last:x}"),
         replayed,
         sessions = tree.sessions().len(),
+        ms = started.elapsed().as_millis() as u64,
         "recovered"
     );
     Ok(Recovered {

@@ -8,6 +8,7 @@
 
 use super::fs::{Fs, OpenMode, StorageFile};
 use super::StorageError;
+use paddock_tree::snapshot::SnapshotLoader;
 use paddock_tree::{DataTree, SnapNode};
 use std::path::{Path, PathBuf};
 
@@ -134,12 +135,17 @@ pub fn write_whole(fs: &Fs, dir: &Path, tree: &DataTree, dbid: u64) -> std::io::
     let mut sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
     sessions.sort();
     let mut w = SnapshotWriter::create(fs, dir, tree.last_zxid(), dbid, &sessions)?;
-    let mut cur: Option<String> = None;
-    while let Some(p) = tree.snapshot_successor(cur.as_deref()) {
-        if let Some(n) = tree.snap_node(&p) {
-            w.node(&n)?;
+    let mut cursor = None;
+    let mut chunk = Vec::new();
+    loop {
+        chunk.clear();
+        let more = tree.snapshot_chunk(&mut cursor, 1024, &mut chunk);
+        for n in &chunk {
+            w.node(n)?;
         }
-        cur = Some(p);
+        if !more {
+            break;
+        }
     }
     w.finish()
 }
@@ -167,12 +173,12 @@ pub fn load(fs: &Fs, path: &Path) -> Result<(DataTree, u64), StorageError> {
     let dbid = be64(20) as u64;
     let nsess = be32(28) as usize;
     let mut at = 32;
-    let mut tree = DataTree::new();
+    let mut tree = SnapshotLoader::new();
     if body.len() < at + nsess * 12 {
         return Err(corrupt(at, "session table cut short"));
     }
     for _ in 0..nsess {
-        tree.load_session(be64(at), be32(at + 8) as i32);
+        tree.session(be64(at), be32(at + 8) as i32);
         at += 12;
     }
     let mut count = 0u64;
@@ -190,7 +196,7 @@ pub fn load(fs: &Fs, path: &Path) -> Result<(DataTree, u64), StorageError> {
         }
         let n = SnapNode::decode(&body[at + 4..at + 4 + len])
             .map_err(|e| corrupt(at, &format!("undecodable node: {e}")))?;
-        tree.load_node(&n)
+        tree.node(&n)
             .map_err(|e| corrupt(at, &format!("node {} does not fit the tree: {e}", n.path)))?;
         count += 1;
         at += 4 + len;
@@ -198,6 +204,5 @@ pub fn load(fs: &Fs, path: &Path) -> Result<(DataTree, u64), StorageError> {
     if body.len() != at + 12 || be64(at + 4) as u64 != count {
         return Err(corrupt(at, "node count does not match"));
     }
-    tree.finish_load(zxid);
-    Ok((tree, dbid))
+    Ok((tree.finish(zxid), dbid))
 }
