@@ -75,6 +75,8 @@ pub struct Config {
     pub peer_type_observer: bool,
     pub standalone_enabled: bool,
     pub snap_count: u64,
+    /// A snapshot is also taken after this much log (KiB) since the last; <= 0 turns it off.
+    pub snap_size_limit_kb: i64,
     pub autopurge_snap_retain_count: u32,
     pub autopurge_purge_interval: u32,
     pub global_outstanding_limit: usize,
@@ -111,6 +113,7 @@ impl Default for Config {
             peer_type_observer: false,
             standalone_enabled: true,
             snap_count: 100_000,
+            snap_size_limit_kb: 4_194_304,
             autopurge_snap_retain_count: 3,
             autopurge_purge_interval: 0,
             global_outstanding_limit: 1000,
@@ -316,6 +319,7 @@ impl Config {
                 }
                 "standaloneEnabled" => c.standalone_enabled = parse_bool(v).map_err(bad)?,
                 "snapCount" => c.snap_count = parse_num(v).map_err(bad)?,
+                "snapSizeLimitInKb" => c.snap_size_limit_kb = parse_num(v).map_err(bad)?,
                 "autopurge.snapRetainCount" => {
                     c.autopurge_snap_retain_count = parse_num::<u32>(v).map_err(bad)?.max(3)
                 }

@@ -21,7 +21,6 @@ use paddock_proto::{
     GetEphemeralsResponse, MultiOp, OpResult, PathRequest, ReadOp, Record, ReplyHeader, Request,
     SetWatches2, Stat, StatResponse, WatcherEvent, WhoAmIResponse,
 };
-use paddock_tree::SnapNode;
 use paddock_tree::{
     digest_id, Applied, AuthInfo, DataTree, Outcome, Prep, PrepConfig, Txn, WatchKind,
     WatchRegistry,
@@ -163,6 +162,9 @@ pub struct Core {
     snapshot_running: bool,
     since_snapshot: u64,
     next_snapshot_at: u64,
+    /// Log bytes written since the last snapshot began, and the size that starts the next.
+    logged_since_snapshot: u64,
+    next_snapshot_bytes: u64,
     core_tx: mpsc::Sender<CoreMsg>,
     /// `PADDOCK_TEST_ACK_BEFORE_LOG=1`: answer writes before they are logged. Exists only so
     /// that the crash tests can show they catch lost acknowledged writes.
@@ -245,8 +247,9 @@ fn is_write(req: &Request) -> bool {
 /// more than a few chunks, so memory stays bounded whatever the tree's size.
 struct SnapshotJob {
     cursor: Option<String>,
-    tx: Option<std_mpsc::SyncSender<Vec<SnapNode>>>,
-    pending: Option<Vec<SnapNode>>,
+    /// Encoded node records and how many nodes they hold.
+    tx: Option<std_mpsc::SyncSender<(Vec<u8>, u64)>>,
+    pending: Option<(Vec<u8>, u64)>,
 }
 
 const SNAPSHOT_CHUNK: usize = 128;
@@ -276,6 +279,7 @@ impl Core {
             sessions.restore(id, timeout);
         }
         let next_snapshot_at = snapshot_interval(cfg.snap_count);
+        let cfg_snap_size = cfg.snap_size_limit_kb;
         Core {
             sessions,
             fs,
@@ -295,6 +299,8 @@ impl Core {
             snapshot_running: false,
             since_snapshot: 0,
             next_snapshot_at,
+            logged_since_snapshot: 0,
+            next_snapshot_bytes: snapshot_bytes(cfg_snap_size),
             core_tx,
             ack_before_log: std::env::var("PADDOCK_TEST_ACK_BEFORE_LOG").is_ok_and(|v| v == "1"),
             stats: Stats::default(),
@@ -994,6 +1000,7 @@ impl Core {
         let batch = std::mem::take(&mut self.batch);
         let mut records = Vec::with_capacity(batch.len() * 96);
         crate::storage::txn_log::encode_records(&batch, &mut records);
+        self.logged_since_snapshot += records.len() as u64;
         let append = Append {
             records,
             first_zxid: batch[0].zxid,
@@ -1045,7 +1052,7 @@ impl Core {
             self.tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
         sessions.sort();
         let zxid = self.tree.last_zxid();
-        let (tx, rx) = std_mpsc::sync_channel::<Vec<SnapNode>>(4);
+        let (tx, rx) = std_mpsc::sync_channel::<(Vec<u8>, u64)>(4);
         let core = self.core_tx.clone();
         let (fs, dbid) = (self.fs.clone(), self.dbid);
         let spawned = std::thread::Builder::new()
@@ -1053,10 +1060,8 @@ impl Core {
             .spawn(move || {
                 let result = (|| {
                     let mut w = SnapshotWriter::create(&fs, &dir, zxid, dbid, &sessions)?;
-                    while let Ok(chunk) = rx.recv() {
-                        for n in &chunk {
-                            w.node(n)?;
-                        }
+                    while let Ok((records, nodes)) = rx.recv() {
+                        w.records(&records, nodes)?;
                     }
                     w.finish()
                 })();
@@ -1095,14 +1100,15 @@ impl Core {
                 None => {
                     let n = budget.min(SNAPSHOT_CHUNK);
                     budget -= n;
-                    let mut c = Vec::with_capacity(n);
-                    let more = self.tree.snapshot_chunk(&mut job.cursor, n, &mut c);
+                    let mut c = Vec::with_capacity(n * 160);
+                    let (more, walked) =
+                        self.tree.snapshot_chunk_encoded(&mut job.cursor, n, &mut c);
                     if c.is_empty() {
                         // Walk complete: closing the channel tells the writer to seal the file.
                         self.snapshot = None;
                         return true;
                     }
-                    (c, !more)
+                    ((c, walked as u64), !more)
                 }
             };
             match job.tx.as_ref().map(|tx| tx.try_send(chunk)) {
@@ -1161,9 +1167,15 @@ impl Core {
     fn apply(&mut self, txn: Txn) {
         let applied = self.tree.apply(&txn);
         self.since_snapshot += 1;
-        if self.since_snapshot >= self.next_snapshot_at && !self.snapshot_running {
+        // By transaction count or by log size, whichever comes first, as ZooKeeper does.
+        if (self.since_snapshot >= self.next_snapshot_at
+            || self.logged_since_snapshot >= self.next_snapshot_bytes)
+            && !self.snapshot_running
+        {
             self.since_snapshot = 0;
             self.next_snapshot_at = snapshot_interval(self.cfg.snap_count);
+            self.logged_since_snapshot = 0;
+            self.next_snapshot_bytes = snapshot_bytes(self.cfg.snap_size_limit_kb);
             self.start_snapshot();
         }
         self.prep.applied(txn.zxid);
@@ -1366,6 +1378,16 @@ fn multi_result(op: &MultiOp, out: &Outcome) -> OpResult {
 
 /// Transactions until the next snapshot: randomised in (snapCount/2, snapCount], as ZooKeeper
 /// does, so that servers of an ensemble do not all snapshot at once.
+/// Log bytes after which the next snapshot starts: between half and all of the limit, so
+/// servers of an ensemble do not snapshot together; never when the limit is off.
+fn snapshot_bytes(limit_kb: i64) -> u64 {
+    if limit_kb <= 0 {
+        return u64::MAX;
+    }
+    let full = limit_kb as u64 * 1024;
+    full / 2 + rand::random::<u64>() % (full / 2 + 1)
+}
+
 fn snapshot_interval(snap_count: u64) -> u64 {
     let half = (snap_count / 2).max(1);
     half + rand::random::<u64>() % (snap_count - half + 1).max(1)

@@ -26,17 +26,14 @@ pub struct SnapNode {
 impl SnapNode {
     /// Appends the encoded node.
     pub fn encode(&self, buf: &mut Vec<u8>) {
-        buf.put_string(&self.path);
-        self.data.put(buf);
-        self.acl.put(buf);
-        let s = &self.stat;
-        for v in [s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime] {
-            buf.put_i64(v);
-        }
-        for v in [s.version, s.cversion, s.aversion] {
-            buf.put_i32(v);
-        }
-        buf.put_i64(self.owner);
+        encode_parts(
+            buf,
+            &self.path,
+            self.data.as_deref(),
+            &self.acl,
+            &self.stat,
+            self.owner,
+        );
     }
 
     /// Decodes a node that fills `bytes` exactly.
@@ -118,6 +115,30 @@ impl DataTree {
         self.set_last_zxid(zxid);
         self.rebuild_quotas();
     }
+}
+
+/// The encoding of a node from its parts, so the walk can encode straight from the tree.
+fn encode_parts(
+    buf: &mut Vec<u8>,
+    path: &str,
+    data: Option<&[u8]>,
+    acl: &[Acl],
+    s: &NodeStat,
+    owner: i64,
+) {
+    buf.put_string(path);
+    buf.put_buffer_opt(data);
+    buf.put_i32(acl.len() as i32);
+    for a in acl {
+        a.put(buf);
+    }
+    for v in [s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime] {
+        buf.put_i64(v);
+    }
+    for v in [s.version, s.cversion, s.aversion] {
+        buf.put_i32(v);
+    }
+    buf.put_i64(owner);
 }
 
 /// Builds a tree from snapshot nodes in the order a snapshot stores them (pre-order by name).
@@ -217,11 +238,48 @@ impl DataTree {
         max: usize,
         out: &mut Vec<SnapNode>,
     ) -> bool {
+        self.walk_chunk(cursor, max, &mut |t, id, path| {
+            out.push(t.snap_node_by_id(id, path));
+        })
+        .0
+    }
+
+    /// The same walk, appending each node as a snapshot file stores it (`[u32 length][node]`),
+    /// with no allocation per node: what the server's snapshot job sends its writer. Returns
+    /// whether the walk goes on, and how many nodes were appended.
+    pub fn snapshot_chunk_encoded(
+        &self,
+        cursor: &mut Option<String>,
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> (bool, usize) {
+        self.walk_chunk(cursor, max, &mut |t, id, path| {
+            let at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            encode_parts(
+                out,
+                path,
+                t.data(id),
+                t.acl(id),
+                &t.node_stat(id),
+                t.owner(id),
+            );
+            let len = (out.len() - at - 4) as u32;
+            out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        })
+    }
+
+    fn walk_chunk(
+        &self,
+        cursor: &mut Option<String>,
+        max: usize,
+        emit: &mut dyn FnMut(&DataTree, NodeId, &str),
+    ) -> (bool, usize) {
         let Some(first) = self.snapshot_successor(cursor.as_deref()) else {
-            return false;
+            return (false, 0);
         };
         let Some(mut id) = self.lookup(&first) else {
-            return false;
+            return (false, 0);
         };
         let store = self.store();
         // Positions of the walk in each ancestor's child list, root first.
@@ -247,13 +305,11 @@ impl DataTree {
         debug_assert_eq!(lens.len(), stack.len());
         let mut walked = 0;
         loop {
-            if let Some(n) = self.snap_node_by_id(id, &path) {
-                out.push(n);
-            }
+            emit(self, id, &path);
             walked += 1;
             if walked >= max {
                 *cursor = Some(path);
-                return true;
+                return (true, walked);
             }
             // Next in pre-order: the first child, else the next sibling of the nearest
             // ancestor that has one.
@@ -265,7 +321,7 @@ impl DataTree {
                 loop {
                     let Some((p, pos)) = stack.last_mut() else {
                         *cursor = Some(path);
-                        return false;
+                        return (false, walked);
                     };
                     let kids = store.children(*p);
                     if *pos + 1 < kids.len() {
@@ -286,14 +342,14 @@ impl DataTree {
         }
     }
 
-    fn snap_node_by_id(&self, id: NodeId, path: &str) -> Option<SnapNode> {
-        Some(SnapNode {
+    fn snap_node_by_id(&self, id: NodeId, path: &str) -> SnapNode {
+        SnapNode {
             path: path.to_owned(),
             data: self.data(id).map(|d| d.to_vec()),
             acl: self.acl(id).to_vec(),
             stat: self.node_stat(id),
             owner: self.owner(id),
-        })
+        }
     }
 }
 

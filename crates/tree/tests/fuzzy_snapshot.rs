@@ -248,5 +248,25 @@ fn chunked_walk_equals_the_successor_walk() {
             }
         }
         assert_eq!(got, by_path, "chunk size {size}");
+        // The encoded walk holds the same nodes, as a snapshot file stores them.
+        let mut cursor = None;
+        let mut encoded = Vec::new();
+        let mut count = 0;
+        loop {
+            let (more, n) = tree.snapshot_chunk_encoded(&mut cursor, size, &mut encoded);
+            count += n;
+            if !more {
+                break;
+            }
+        }
+        let mut want = Vec::new();
+        for p in &by_path {
+            let mut b = Vec::new();
+            tree.snap_node(p).unwrap().encode(&mut b);
+            want.extend_from_slice(&(b.len() as u32).to_be_bytes());
+            want.extend_from_slice(&b);
+        }
+        assert_eq!(count, by_path.len(), "chunk size {size}");
+        assert_eq!(encoded, want, "chunk size {size}");
     }
 }

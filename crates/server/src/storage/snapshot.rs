@@ -108,6 +108,14 @@ impl SnapshotWriter {
         r
     }
 
+    /// Appends node records already encoded as the file stores them (`[u32 length][node]`,
+    /// parents first), `nodes` of them.
+    pub fn records(&mut self, bytes: &[u8], nodes: u64) -> std::io::Result<()> {
+        self.put(bytes)?;
+        self.nodes += nodes;
+        Ok(())
+    }
+
     /// Seals, fsyncs and renames the snapshot into place; returns its path.
     pub fn finish(mut self) -> std::io::Result<PathBuf> {
         let mut tail = Vec::new();
@@ -139,10 +147,8 @@ pub fn write_whole(fs: &Fs, dir: &Path, tree: &DataTree, dbid: u64) -> std::io::
     let mut chunk = Vec::new();
     loop {
         chunk.clear();
-        let more = tree.snapshot_chunk(&mut cursor, 1024, &mut chunk);
-        for n in &chunk {
-            w.node(n)?;
-        }
+        let (more, nodes) = tree.snapshot_chunk_encoded(&mut cursor, 1024, &mut chunk);
+        w.records(&chunk, nodes as u64)?;
         if !more {
             break;
         }
