@@ -252,7 +252,13 @@ struct SnapshotJob {
     pending: Option<(Vec<u8>, u64)>,
 }
 
-const SNAPSHOT_CHUNK: usize = 128;
+/// Most nodes in one chunk handed to the snapshot writer, and the idle walk's step (about a
+/// tenth of a millisecond of work, so a request arriving meanwhile waits no longer).
+const SNAPSHOT_CHUNK: usize = 256;
+/// Chunks the writer may have queued before the walk waits for it.
+const SNAPSHOT_QUEUE: usize = 16;
+/// How long the core must be quiet before it walks a snapshot in idle time.
+const SNAPSHOT_IDLE_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl Core {
     /// A core serving a recovered tree, logging through `log`, reporting to itself via `core_tx`.
@@ -312,26 +318,23 @@ impl Core {
     pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>) {
         loop {
             let msg = if self.snapshot.is_some() {
-                // Walk the snapshot only while there is nothing else to do, one small chunk at
-                // a time, so a request that arrives waits for one chunk at most.
+                // Walk the snapshot in idle time only once the server has been quiet for a
+                // moment: the short gaps between batches under load are not idle time (walking
+                // there slows every batch); the paced step after each batch carries the walk
+                // under load.
                 match rx.try_recv() {
                     Ok(m) => Some(m),
                     Err(mpsc::error::TryRecvError::Disconnected) => None,
                     Err(mpsc::error::TryRecvError::Empty) => {
-                        if self.snapshot_step(SNAPSHOT_CHUNK) {
-                            tokio::task::yield_now().await;
-                        } else {
-                            // The writer is behind: wait for it or for a request.
-                            tokio::select! {
-                                m = rx.recv() => {
-                                    let Some(m) = m else { return };
-                                    self.handle(m);
-                                    self.flush();
+                        tokio::select! {
+                            m = rx.recv() => m,
+                            _ = tokio::time::sleep(SNAPSHOT_IDLE_AFTER) => {
+                                while rx.is_empty() && self.snapshot_step(SNAPSHOT_CHUNK) {
+                                    tokio::task::yield_now().await;
                                 }
-                                _ = tokio::time::sleep(std::time::Duration::from_millis(1)) => {}
+                                continue;
                             }
                         }
-                        continue;
                     }
                 }
             } else {
@@ -349,10 +352,13 @@ impl Core {
                 n += 1;
             }
             self.flush();
-            // Busy: a step per batch in proportion to it (twice its messages), so the walk
-            // outruns the tree's growth and the log to replay after it stays short, while a
-            // batch never waits behind more than a few hundred nodes of it.
-            let _ = self.snapshot_step(SNAPSHOT_CHUNK.max(2 * n));
+            // Busy: a step per batch, paced so that the walk ends about when half of snapCount
+            // transactions have gone by (when the next snapshot may be due), but never more
+            // than two nodes per message: a large tree under heavy load snapshots less often
+            // rather than slowing every write, as ZooKeeper skips a snapshot while one runs.
+            let needed =
+                (n + 1) * self.tree.node_count() * 2 / (self.cfg.snap_count.max(2) as usize);
+            let _ = self.snapshot_step(needed.min(2 * (n + 1)).max(32));
         }
     }
 
@@ -1052,7 +1058,7 @@ impl Core {
             self.tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
         sessions.sort();
         let zxid = self.tree.last_zxid();
-        let (tx, rx) = std_mpsc::sync_channel::<(Vec<u8>, u64)>(4);
+        let (tx, rx) = std_mpsc::sync_channel::<(Vec<u8>, u64)>(SNAPSHOT_QUEUE);
         let core = self.core_tx.clone();
         let (fs, dbid) = (self.fs.clone(), self.dbid);
         let spawned = std::thread::Builder::new()

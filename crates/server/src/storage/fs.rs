@@ -50,6 +50,10 @@ pub trait StorageFile: Send {
     fn sync_data(&self) -> io::Result<()>;
     /// fsync: contents and metadata.
     fn sync_all(&self) -> io::Result<()>;
+    /// Starts writing `len` bytes from `offset` back to the disk without waiting and without
+    /// any durability promise, so a later fsync has little left to do (a large file written
+    /// in the background then does not stall the log's fsync behind one huge flush).
+    fn write_behind(&self, _offset: u64, _len: u64) {}
 }
 
 /// The real file system.
@@ -78,6 +82,19 @@ impl StorageFile for RealFile {
     }
     fn sync_all(&self) -> io::Result<()> {
         self.0.sync_all()
+    }
+    fn write_behind(&self, offset: u64, len: u64) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: sync_file_range only reads its integer arguments; the descriptor is owned by
+        // self.0 and open for the duration of the call. A failure is harmless (it is a hint).
+        unsafe {
+            libc::sync_file_range(
+                self.0.as_raw_fd(),
+                offset as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::fs::Fs;
 use super::snapshot::{load, write_whole};
-use super::txn_log::{cut_at, read_segment};
+use super::txn_log::{cut_at, read_segment, SegmentRead};
 use super::{list_by_zxid, log_dir, snap_dir, StorageError};
 use paddock_tree::DataTree;
 use std::path::{Path, PathBuf};
@@ -61,85 +61,111 @@ pub fn recover(fs: &Fs, data_dir: &Path, data_log_dir: &Path) -> Result<Recovere
         });
     }
     let started = std::time::Instant::now();
-    let mut tree = None;
-    let mut first_err = None;
-    for (_, p) in snaps.iter().rev() {
-        match load(fs, p) {
-            Ok((t, id)) => {
-                info!(snapshot = %p.display(), zxid = format_args!("0x{:x}", t.last_zxid()), nodes = t.node_count(), ms = started.elapsed().as_millis() as u64, "loaded snapshot");
-                tree = Some((t, id));
-                break;
-            }
-            Err(e) => {
-                warn!(error = %e, "skipping an unusable snapshot");
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    let Some((mut tree, dbid)) = tree else {
-        return Err(first_err.expect("at least one snapshot failed"));
+    // A segment wholly before the snapshot at `z` is not needed (the next one starts in time).
+    let first_needed = |z: i64| {
+        (0..segs.len())
+            .find(|&i| segs.get(i + 1).is_none_or(|(next, _)| *next > z + 1))
+            .unwrap_or(segs.len())
     };
-    let snap_z = tree.last_zxid();
-    let mut last = snap_z;
-    let mut replayed = 0u64;
-    let mut log_tail = None;
-    for (i, (_, path)) in segs.iter().enumerate() {
-        let newest = i + 1 == segs.len();
-        // A segment wholly before the snapshot is not needed (the next one starts in time).
-        if segs.get(i + 1).is_some_and(|(next, _)| *next <= snap_z + 1) {
-            continue;
+    let newest_snap_z = snaps.last().map_or(0, |(z, _)| *z);
+    let prefetch_from = first_needed(newest_snap_z);
+    std::thread::scope(|scope| {
+        // While the snapshot loads, a second thread reads and decodes the log segments the
+        // newest snapshot will need, one ahead of the replay.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<SegmentRead, StorageError>>(1);
+        let segs_ref = &segs;
+        scope.spawn(move || {
+            for (i, (_, path)) in segs_ref.iter().enumerate().skip(prefetch_from) {
+                let newest = i + 1 == segs_ref.len();
+                if tx.send(read_segment(fs, path, newest)).is_err() {
+                    return; // the replay went another way
+                }
+            }
+        });
+        let mut tree = None;
+        let mut first_err = None;
+        for (_, p) in snaps.iter().rev() {
+            match load(fs, p) {
+                Ok((t, id)) => {
+                    info!(snapshot = %p.display(), zxid = format_args!("0x{:x}", t.last_zxid()), nodes = t.node_count(), ms = started.elapsed().as_millis() as u64, "loaded snapshot");
+                    tree = Some((t, id));
+                    break;
+                }
+                Err(e) => {
+                    warn!(error = %e, "skipping an unusable snapshot");
+                    first_err.get_or_insert(e);
+                }
+            }
         }
-        let r = read_segment(fs, path, newest)?;
-        if newest && r.txns.is_empty() && (r.end == 0 || r.dbid != dbid) {
-            // Never got its header whole (a torn database id included): nothing in it was
-            // ever acknowledged.
-            fs.remove_file(path)
-                .map_err(|e| StorageError::io(path, e))?;
-            warn!(segment = %path.display(), "removed a log segment whose header never reached the disk");
-            continue;
-        }
-        if r.dbid != dbid {
-            return Err(StorageError::Inconsistent(format!(
-                "{} belongs to database {:016x}, but the snapshots are of database {:016x}: logs and snapshots of different data directories are mixed",
-                path.display(),
-                r.dbid,
-                dbid
-            )));
-        }
-        for t in &r.txns {
-            if t.zxid <= last {
+        let Some((mut tree, dbid)) = tree else {
+            return Err(first_err.expect("at least one snapshot failed"));
+        };
+        let snap_z = tree.last_zxid();
+        let start = first_needed(snap_z);
+        // The prefetched segments are the ones needed only if the newest snapshot loaded.
+        let prefetched = (start == prefetch_from && snap_z == newest_snap_z).then_some(rx);
+        let mut last = snap_z;
+        let mut replayed = 0u64;
+        let mut log_tail = None;
+        for (i, (_, path)) in segs.iter().enumerate().skip(start) {
+            let newest = i + 1 == segs.len();
+            let r = match &prefetched {
+                Some(rx) => rx
+                    .recv()
+                    .map_err(|_| StorageError::Inconsistent("the log reader stopped".into()))??,
+                None => read_segment(fs, path, newest)?,
+            };
+            if newest && r.txns.is_empty() && (r.end == 0 || r.dbid != dbid) {
+                // Never got its header whole (a torn database id included): nothing in it
+                // was ever acknowledged.
+                fs.remove_file(path)
+                    .map_err(|e| StorageError::io(path, e))?;
+                warn!(segment = %path.display(), "removed a log segment whose header never reached the disk");
                 continue;
             }
-            if !connects(last, t.zxid) {
+            if r.dbid != dbid {
                 return Err(StorageError::Inconsistent(format!(
-                    "{}: transaction 0x{:x} does not follow 0x{:x}: the log has a gap or does not connect to the snapshot",
+                    "{} belongs to database {:016x}, but the snapshots are of database {:016x}: logs and snapshots of different data directories are mixed",
                     path.display(),
-                    t.zxid,
-                    last
+                    r.dbid,
+                    dbid
                 )));
             }
-            // Replay tolerates what a fuzzy snapshot already holds.
-            let _ = tree.apply(t);
-            last = t.zxid;
-            replayed += 1;
+            for t in &r.txns {
+                if t.zxid <= last {
+                    continue;
+                }
+                if !connects(last, t.zxid) {
+                    return Err(StorageError::Inconsistent(format!(
+                        "{}: transaction 0x{:x} does not follow 0x{:x}: the log has a gap or does not connect to the snapshot",
+                        path.display(),
+                        t.zxid,
+                        last
+                    )));
+                }
+                // Replay tolerates what a fuzzy snapshot already holds.
+                let _ = tree.apply(t);
+                last = t.zxid;
+                replayed += 1;
+            }
+            if newest {
+                cut_at(fs, path, r.end)?;
+                log_tail = Some((path.clone(), r.end));
+            }
         }
-        if newest {
-            cut_at(fs, path, r.end)?;
-            log_tail = Some((path.clone(), r.end));
-        }
-    }
-    info!(
-        zxid = format_args!("0x{last:x}"),
-        replayed,
-        sessions = tree.sessions().len(),
-        ms = started.elapsed().as_millis() as u64,
-        "recovered"
-    );
-    Ok(Recovered {
-        tree,
-        log_tail,
-        replayed,
-        dbid,
+        info!(
+            zxid = format_args!("0x{last:x}"),
+            replayed,
+            sessions = tree.sessions().len(),
+            ms = started.elapsed().as_millis() as u64,
+            "recovered"
+        );
+        Ok(Recovered {
+            tree,
+            log_tail,
+            replayed,
+            dbid,
+        })
     })
 }
 

@@ -88,6 +88,9 @@ impl SnapshotWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         if !self.buf.is_empty() {
             self.file.write_at(&self.buf, self.written)?;
+            // Start writing back what is written so far, so the final fsync is short and the
+            // log's fsyncs do not wait behind the whole snapshot at once.
+            self.file.write_behind(self.written, self.buf.len() as u64);
             self.written += self.buf.len() as u64;
             self.buf.clear();
         }
