@@ -1,0 +1,1048 @@
+//! The simulated ensemble: real [`Node`]s driven by a seeded event queue, a `SimDisk` per node,
+//! a `SimNet`, crashes and restarts, skewed ticks, and a client workload. Checkers run after
+//! every step.
+
+use crate::action::Action;
+use crate::config::{Bugs, Config};
+use crate::event::Event;
+use crate::message::Message;
+use crate::node::Node;
+use crate::sim::checkers::applied_prefix::GlobalOrder;
+use crate::sim::checkers::one_leader_per_epoch::OneLeaderPerEpoch;
+use crate::sim::checkers::{client_history, committed_never_lost, Violation};
+use crate::sim::disk::{Op, SimDisk, SmState};
+use crate::sim::faults::{Faults, TICK};
+use crate::sim::history::{payload, OpKind, OpRecord, Outcome};
+use crate::sim::net::{Fate, SimNet};
+use crate::sim::rng::Rng;
+use crate::zxid::{ServerId, Zxid};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+
+/// How to build a world.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Seed of everything random.
+    pub seed: u64,
+    /// Voters (ids 1..=voters).
+    pub voters: usize,
+    /// Observers (ids after the voters).
+    pub observers: usize,
+    /// zxid counter width.
+    pub counter_bits: u32,
+    /// Committed transactions kept in memory for DIFF.
+    pub window: usize,
+    /// Fault mix.
+    pub faults: Faults,
+    /// Simulated clients.
+    pub clients: usize,
+    /// Planted bugs.
+    pub bugs: Bugs,
+    /// Keep a trace (the last `trace_lines` lines).
+    pub trace_lines: usize,
+}
+
+impl Setup {
+    /// A calm ensemble for scripted scenarios: no faults, no clients.
+    pub fn scenario(voters: usize, observers: usize) -> Setup {
+        Setup {
+            seed: 1,
+            voters,
+            observers,
+            counter_bits: 32,
+            window: 1000,
+            faults: Faults::none(),
+            clients: 0,
+            bugs: Bugs::default(),
+            trace_lines: 0,
+        }
+    }
+}
+
+/// One simulated server.
+#[derive(Debug)]
+pub struct SimNode {
+    /// Server id.
+    pub id: ServerId,
+    /// The running state machine; None while crashed.
+    pub node: Option<Node>,
+    /// Its disk.
+    pub disk: SimDisk,
+    /// Bumped at each restart.
+    pub incarnation: u64,
+    /// Applied state.
+    pub sm: SmState,
+    /// Length of a tick for this node (skew).
+    pub tick_period: u64,
+    /// Disk slowness factor.
+    pub disk_slow: u64,
+    /// fsyncs never complete while set (scenarios).
+    pub disk_stalled: bool,
+    cfg: Config,
+}
+
+impl SimNode {
+    /// Whether it runs and serves clients.
+    pub fn serving(&self) -> bool {
+        self.node.as_ref().is_some_and(|n| n.is_serving())
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Ev {
+    Tick(usize, u64),
+    Deliver {
+        from: ServerId,
+        to: ServerId,
+        msg: Message,
+    },
+    Fsync {
+        node: usize,
+        inc: u64,
+        through: u64,
+    },
+    Crash(usize),
+    Restart(usize),
+    Chaos,
+    Client(usize),
+}
+
+#[derive(Debug)]
+struct Queued {
+    time: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.seq) == (o.time, o.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Queued {
+    // BinaryHeap is a max-heap: earliest (time, seq) first.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (o.time, o.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+/// A simulated client: one operation at a time, on one node, remembering the last zxid it saw
+/// (it only moves to a node that has applied at least that much, as ZooKeeper clients do).
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    node: Option<usize>,
+    pending: Option<usize>,
+    deadline: u64,
+    last_seen: Zxid,
+    seq: u64,
+}
+
+#[derive(Debug, Clone)]
+struct PendingWrite {
+    op: usize,
+    node: usize,
+    client: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingSync {
+    op: usize,
+    node: usize,
+    client: Option<usize>,
+    /// Highest zxid acknowledged to any client when the sync was sent.
+    need: Zxid,
+}
+
+/// Run statistics.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Messages sent.
+    pub messages: u64,
+    /// Crashes.
+    pub crashes: u64,
+    /// Writes acknowledged.
+    pub acked_writes: u64,
+    /// Syncs completed.
+    pub syncs: u64,
+    /// Reads.
+    pub reads: u64,
+    /// Snapshots sent.
+    pub snaps: u64,
+    /// Truncations.
+    pub truncs: u64,
+}
+
+/// Filter on messages being sent: return false to drop.
+pub type MsgFilter = Box<dyn FnMut(ServerId, ServerId, &Message) -> bool>;
+
+/// The simulated world.
+pub struct World {
+    /// How it was built.
+    pub setup: Setup,
+    rng: Rng,
+    /// Current time (TICK units per nominal tick).
+    pub time: u64,
+    seq: u64,
+    queue: BinaryHeap<Queued>,
+    /// Servers, index = id - 1.
+    pub nodes: Vec<SimNode>,
+    /// Network.
+    pub net: SimNet,
+    /// Faults in force.
+    pub faults: Faults,
+    /// Whether random faults are injected.
+    pub chaos: bool,
+    /// Clients.
+    pub clients: Vec<Client>,
+    /// Whether clients issue operations.
+    pub clients_active: bool,
+    /// Every client operation.
+    pub history: Vec<OpRecord>,
+    pending_writes: BTreeMap<Bytes, PendingWrite>,
+    pending_syncs: BTreeMap<u64, PendingSync>,
+    next_request: u64,
+    scenario_seq: u64,
+    /// Highest zxid acknowledged to a client.
+    pub max_acked: Zxid,
+    /// The one committed order.
+    pub order: GlobalOrder,
+    leaders: OneLeaderPerEpoch,
+    /// First violation seen; the run stops there.
+    pub violation: Option<Violation>,
+    /// Steps taken.
+    pub steps: u64,
+    /// Trace lines (if enabled).
+    pub trace: VecDeque<String>,
+    /// Drop filter for scripted scenarios.
+    pub filter: Option<MsgFilter>,
+    /// Statistics.
+    pub stats: Stats,
+}
+
+impl World {
+    /// Builds the ensemble and starts every node.
+    pub fn new(setup: Setup) -> World {
+        let mut rng = Rng::new(setup.seed);
+        let voters: Vec<ServerId> = (1..=setup.voters as u64).collect();
+        let observers: Vec<ServerId> =
+            (setup.voters as u64 + 1..=(setup.voters + setup.observers) as u64).collect();
+        let mut nodes = Vec::new();
+        for id in voters.iter().chain(observers.iter()) {
+            let mut cfg = Config::new(*id, voters.clone(), observers.clone());
+            cfg.counter_bits = setup.counter_bits;
+            cfg.committed_window_max = setup.window;
+            cfg.bugs = setup.bugs;
+            let skew = setup.faults.tick_skew;
+            let dev = if skew > 0.0 {
+                ((rng.below(2001) as f64 / 1000.0 - 1.0) * skew * TICK as f64) as i64
+            } else {
+                0
+            };
+            nodes.push(SimNode {
+                id: *id,
+                node: None,
+                disk: SimDisk::default(),
+                incarnation: 0,
+                sm: SmState::default(),
+                tick_period: (TICK as i64 + dev).max(10) as u64,
+                disk_slow: 1,
+                disk_stalled: false,
+                cfg,
+            });
+        }
+        let mut w = World {
+            faults: setup.faults.clone(),
+            clients: vec![Client::default(); setup.clients],
+            setup,
+            rng,
+            time: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes,
+            net: SimNet::default(),
+            chaos: false,
+            clients_active: true,
+            history: Vec::new(),
+            pending_writes: BTreeMap::new(),
+            pending_syncs: BTreeMap::new(),
+            next_request: 1,
+            scenario_seq: 0,
+            max_acked: Zxid::ZERO,
+            order: GlobalOrder::default(),
+            leaders: OneLeaderPerEpoch::default(),
+            violation: None,
+            steps: 0,
+            trace: VecDeque::new(),
+            filter: None,
+            stats: Stats::default(),
+        };
+        for i in 0..w.nodes.len() {
+            w.start_node(i);
+        }
+        for c in 0..w.clients.len() {
+            let t = w.rng.range(1, 3 * TICK);
+            w.schedule(t, Ev::Client(c));
+        }
+        w
+    }
+
+    fn schedule(&mut self, delay: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Queued {
+            time: self.time + delay,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    fn log(&mut self, line: impl FnOnce() -> String) {
+        if self.setup.trace_lines > 0 {
+            if self.trace.len() >= self.setup.trace_lines {
+                self.trace.pop_front();
+            }
+            self.trace.push_back(line());
+        }
+    }
+
+    fn fail(&mut self, checker: &'static str, detail: String) {
+        if self.violation.is_none() {
+            let v = Violation {
+                checker,
+                time: self.time,
+                step: self.steps,
+                detail,
+            };
+            let line = format!("{:>9} VIOLATION {v}", self.time);
+            self.log(|| line);
+            self.violation = Some(v);
+        }
+    }
+
+    /// Index of a server id.
+    pub fn idx(&self, id: ServerId) -> usize {
+        (id - 1) as usize
+    }
+
+    /// The running node with this id.
+    pub fn node(&self, id: ServerId) -> Option<&Node> {
+        self.nodes[self.idx(id)].node.as_ref()
+    }
+
+    // ----- node lifecycle -----
+
+    fn start_node(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        n.incarnation += 1;
+        let (rec, sm) = n.disk.recover();
+        let name = format!("n{}", n.id);
+        if let Err(e) = self.order.check_image(&name, &sm) {
+            self.fail("applied_prefix", format!("restart: {e}"));
+        }
+        let n = &mut self.nodes[i];
+        match Node::recover(n.cfg.clone(), rec, n.incarnation) {
+            Ok(node) => {
+                n.node = Some(node);
+                n.sm = sm;
+            }
+            Err(e) => {
+                let id = n.id;
+                self.fail("recovery", format!("n{id} refuses to start: {e}"));
+                return;
+            }
+        }
+        let (id, inc, period) = (n.id, n.incarnation, n.tick_period);
+        self.log(|| {
+            format!(
+                "{:>9} n{id} start (incarnation {inc}, snapshot {})",
+                0, sm.zxid
+            )
+        });
+        let first = self.rng.range(1, period);
+        self.schedule(first, Ev::Tick(i, inc));
+        let acts = self.nodes[i].node.as_mut().expect("up").take_actions();
+        self.exec(i, acts);
+        self.after_step(i);
+    }
+
+    /// Crashes a node now: it loses its unsynced tail (a random prefix of it survives).
+    pub fn crash(&mut self, id: ServerId) {
+        let i = self.idx(id);
+        if self.nodes[i].node.is_none() {
+            return;
+        }
+        self.stats.crashes += 1;
+        let n = &mut self.nodes[i];
+        n.node = None;
+        n.disk.crash(&mut self.rng);
+        let t = self.time;
+        self.log(|| format!("{t:>9} n{id} CRASH"));
+        self.disconnect_clients(i);
+        let last = self.order.last();
+        let voters = self.setup.voters;
+        if let Err(e) =
+            committed_never_lost::check(last, self.nodes[..voters].iter().map(|n| &n.disk))
+        {
+            self.fail("committed_never_lost", e);
+        }
+    }
+
+    /// Restarts a crashed node from its disk.
+    pub fn restart(&mut self, id: ServerId) {
+        let i = self.idx(id);
+        if self.nodes[i].node.is_some() {
+            return;
+        }
+        self.start_node(i);
+    }
+
+    // ----- stepping -----
+
+    /// Feeds one event to node `i` and carries out its actions.
+    pub fn feed(&mut self, i: usize, ev: Event) {
+        let t = self.time;
+        let id = self.nodes[i].id;
+        if self.setup.trace_lines > 0 {
+            let line = format!("{t:>9} n{id} <- {ev}");
+            self.log(|| line);
+        }
+        let Some(node) = self.nodes[i].node.as_mut() else {
+            return;
+        };
+        node.step(ev);
+        let acts = node.take_actions();
+        self.exec(i, acts);
+        self.after_step(i);
+    }
+
+    fn after_step(&mut self, i: usize) {
+        let id = self.nodes[i].id;
+        let est = self.nodes[i]
+            .node
+            .as_ref()
+            .and_then(|n| n.established_epoch());
+        if let Err(e) = self.leaders.observe(id, est) {
+            self.fail("one_leader_per_epoch", e);
+        }
+    }
+
+    fn exec(&mut self, i: usize, acts: Vec<Action>) {
+        let id = self.nodes[i].id;
+        for a in acts {
+            if self.setup.trace_lines > 0 {
+                let line = format!("{:>9} n{id}    -> {a}", self.time);
+                self.log(|| line);
+            }
+            match a {
+                Action::Send { to, msg } => self.send(id, to, msg),
+                Action::AppendLog { seq, txns } => {
+                    for t in txns {
+                        self.nodes[i].disk.push(seq, Op::Append(t));
+                    }
+                    self.kick_fsync(i);
+                }
+                Action::TruncateLog { seq, after } => {
+                    self.stats.truncs += 1;
+                    self.nodes[i].disk.push(seq, Op::Truncate(after));
+                    self.kick_fsync(i);
+                }
+                Action::PersistEpochs {
+                    seq,
+                    accepted,
+                    current,
+                } => {
+                    self.nodes[i].disk.push(seq, Op::Epochs(accepted, current));
+                    self.kick_fsync(i);
+                }
+                Action::InstallSnapshot { seq, zxid, data } => {
+                    let Some(sm) = SmState::decode(&data).filter(|s| s.zxid == zxid) else {
+                        self.fail(
+                            "applied_prefix",
+                            format!("n{id}: bad snapshot image at {zxid}"),
+                        );
+                        continue;
+                    };
+                    if let Err(e) = self.order.check_image(&format!("n{id}"), &sm) {
+                        self.fail("applied_prefix", format!("snapshot install: {e}"));
+                    }
+                    self.nodes[i].sm = sm;
+                    self.nodes[i].disk.push(seq, Op::Snapshot(sm));
+                    self.kick_fsync(i);
+                }
+                Action::SendSnapshot { to, conn, zxid } => {
+                    let sm = self.nodes[i].sm;
+                    if sm.zxid != zxid {
+                        self.fail(
+                            "applied_prefix",
+                            format!("n{id} asked to snapshot at {zxid}, applied {}", sm.zxid),
+                        );
+                    }
+                    self.stats.snaps += 1;
+                    let msg = Message::Learner {
+                        conn,
+                        msg: crate::message::LearnerMsg::Snap {
+                            zxid,
+                            data: sm.encode(),
+                        },
+                    };
+                    self.send(id, to, msg);
+                }
+                Action::Apply { txn } => {
+                    let now = self.time;
+                    let mut sm = self.nodes[i].sm;
+                    if let Err(e) = self.order.on_apply(&format!("n{id}"), &mut sm, &txn, now) {
+                        self.fail("applied_prefix", e);
+                    }
+                    self.nodes[i].sm = sm;
+                    if self
+                        .pending_writes
+                        .get(&txn.payload)
+                        .is_some_and(|p| p.node == i)
+                    {
+                        let p = self.pending_writes.remove(&txn.payload).expect("present");
+                        self.complete(p.op, p.client, Outcome::Ok(txn.zxid));
+                    }
+                }
+                Action::RoleChanged { .. } => self.disconnect_clients(i),
+                Action::WriteRejected { request_id, .. } => {
+                    // write request ids are the op index + 1 (see `submit_write`)
+                    let op = request_id.wrapping_sub(1) as usize;
+                    if let Some(OpKind::Write(p)) = self.history.get(op).map(|o| o.kind.clone()) {
+                        if self.pending_writes.get(&p).is_some_and(|w| w.node == i) {
+                            let w = self.pending_writes.remove(&p).expect("present");
+                            self.complete(w.op, w.client, Outcome::Failed);
+                        }
+                    }
+                }
+                Action::SyncDone { request_id } => {
+                    if let Some(p) = self.pending_syncs.remove(&request_id) {
+                        let reached = self.nodes[p.node].sm.zxid;
+                        if reached < p.need {
+                            self.fail(
+                                "client_history",
+                                format!("sync at n{id} done with applied {reached}, but {} was acknowledged before the sync", p.need),
+                            );
+                        }
+                        self.stats.syncs += 1;
+                        self.complete(p.op, p.client, Outcome::Ok(reached));
+                    }
+                }
+                Action::SyncFailed { request_id } => {
+                    if let Some(p) = self.pending_syncs.remove(&request_id) {
+                        self.complete(p.op, p.client, Outcome::Failed);
+                    }
+                }
+                Action::SessionsTouched { .. } => {}
+            }
+        }
+    }
+
+    fn send(&mut self, from: ServerId, to: ServerId, msg: Message) {
+        self.stats.messages += 1;
+        if let Some(f) = self.filter.as_mut() {
+            if !f(from, to, &msg) {
+                let t = self.time;
+                self.log(|| format!("{t:>9} net: n{from}->n{to} filtered out"));
+                if let Message::Learner { .. } = msg {
+                    // a dropped connection message breaks the connection
+                    self.net.blocked.insert((from, to));
+                    self.net
+                        .send(self.time, from, to, &msg, true, [0, 0], false);
+                    self.net.blocked.remove(&(from, to));
+                }
+                return;
+            }
+        }
+        let f = &self.faults;
+        let (loss, dup_p, lo, hi, long) = (f.loss, f.dup, f.delay_min, f.delay_max, f.long_delay);
+        let lost = self.rng.chance(loss);
+        let mut d = [self.rng.range(lo, hi), self.rng.range(lo, hi)];
+        if self.rng.chance(long) {
+            d[0] += self.rng.range(1, 5 * TICK);
+        }
+        let dup = self.rng.chance(dup_p);
+        match self.net.send(self.time, from, to, &msg, lost, d, dup) {
+            Fate::Drop => {
+                let t = self.time;
+                self.log(|| format!("{t:>9} net: n{from}->n{to} lost"));
+            }
+            Fate::Deliver(ts) => {
+                for t in ts {
+                    let delay = t - self.time;
+                    self.schedule(
+                        delay,
+                        Ev::Deliver {
+                            from,
+                            to,
+                            msg: msg.clone(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn kick_fsync(&mut self, i: usize) {
+        let n = &self.nodes[i];
+        if n.disk.fsync_in_flight || n.disk_stalled {
+            return;
+        }
+        let Some(through) = n.disk.last_pending() else {
+            return;
+        };
+        let inc = n.incarnation;
+        let slow = n.disk_slow;
+        let d = self.rng.range(1, self.faults.fsync_max) * slow;
+        self.nodes[i].disk.fsync_in_flight = true;
+        self.schedule(
+            d,
+            Ev::Fsync {
+                node: i,
+                inc,
+                through,
+            },
+        );
+    }
+
+    fn on_fsync(&mut self, i: usize, inc: u64, through: u64) {
+        let n = &mut self.nodes[i];
+        if n.node.is_none() || n.incarnation != inc {
+            return;
+        }
+        n.disk.fsync_in_flight = false;
+        n.disk.sync_through(through);
+        // Now and then the driver snapshots its applied (committed) state.
+        if n.disk.is_clean() && self.rng.chance(0.05) {
+            let sm = self.nodes[i].sm;
+            self.nodes[i].disk.take_snapshot(sm);
+        }
+        self.feed(i, Event::Persisted { through });
+        self.kick_fsync(i);
+    }
+
+    /// Runs one queued event. False when the queue is empty.
+    pub fn step(&mut self) -> bool {
+        let Some(q) = self.queue.pop() else {
+            return false;
+        };
+        self.time = q.time;
+        self.steps += 1;
+        match q.ev {
+            Ev::Tick(i, inc) => {
+                let n = &self.nodes[i];
+                if n.node.is_some() && n.incarnation == inc {
+                    let p = n.tick_period;
+                    self.schedule(p, Ev::Tick(i, inc));
+                    self.feed(i, Event::Tick);
+                }
+            }
+            Ev::Deliver { from, to, msg } => {
+                let ti = self.idx(to);
+                let up = self.nodes[ti].node.is_some();
+                if self.net.deliverable(from, to, &msg, up) {
+                    self.feed(ti, Event::Peer { from, msg });
+                }
+            }
+            Ev::Fsync { node, inc, through } => self.on_fsync(node, inc, through),
+            Ev::Crash(i) => {
+                let id = self.nodes[i].id;
+                self.crash(id);
+                let d = self.rng.range(1, self.faults.restart_max_ticks) * TICK;
+                self.schedule(d, Ev::Restart(i));
+            }
+            Ev::Restart(i) => {
+                let id = self.nodes[i].id;
+                self.restart(id);
+            }
+            Ev::Chaos => self.chaos_step(),
+            Ev::Client(c) => self.client_step(c),
+        }
+        if self.violation.is_none() {
+            let last = self.order.last();
+            let voters = self.setup.voters;
+            if let Err(e) =
+                committed_never_lost::check(last, self.nodes[..voters].iter().map(|n| &n.disk))
+            {
+                self.fail("committed_never_lost", e);
+            }
+        }
+        true
+    }
+
+    /// Runs until time `t` (or a violation).
+    pub fn run_until_time(&mut self, t: u64) {
+        while self.violation.is_none() {
+            match self.queue.peek() {
+                Some(q) if q.time <= t => {
+                    self.step();
+                }
+                _ => break,
+            }
+        }
+        self.time = self.time.max(t);
+    }
+
+    /// Runs for `ticks` nominal ticks.
+    pub fn run_ticks(&mut self, ticks: u64) {
+        let t = self.time + ticks * TICK;
+        self.run_until_time(t);
+    }
+
+    /// Runs until `pred` holds (checked after each step) or `ticks` pass. True if it held.
+    pub fn run_until(&mut self, ticks: u64, mut pred: impl FnMut(&World) -> bool) -> bool {
+        let end = self.time + ticks * TICK;
+        while self.violation.is_none() {
+            if pred(self) {
+                return true;
+            }
+            match self.queue.peek() {
+                Some(q) if q.time <= end => {
+                    self.step();
+                }
+                _ => break,
+            }
+        }
+        pred(self)
+    }
+
+    // ----- faults -----
+
+    /// Starts random fault injection (one chaos event per tick, at a random moment).
+    pub fn start_chaos(&mut self) {
+        self.chaos = true;
+        let d = self.rng.range(1, TICK);
+        self.schedule(d, Ev::Chaos);
+    }
+
+    fn chaos_step(&mut self) {
+        if !self.chaos {
+            return;
+        }
+        let n = self.nodes.len();
+        let f = self.faults.clone();
+        if self.rng.chance(f.crash * n as f64) {
+            let i = self.rng.below(n as u64) as usize;
+            if self.nodes[i].node.is_some() {
+                // crash at a random moment within the next tick: between any two steps
+                let d = self.rng.range(0, TICK);
+                self.schedule(d, Ev::Crash(i));
+            }
+        }
+        if self.rng.chance(f.partition) {
+            let ids: Vec<ServerId> = self.nodes.iter().map(|n| n.id).collect();
+            if self.rng.chance(0.5) {
+                // symmetric split into two groups
+                let mask = self.rng.next_u64();
+                for &a in &ids {
+                    for &b in &ids {
+                        if (mask >> a) & 1 != (mask >> b) & 1 {
+                            self.net.blocked.insert((a, b));
+                        }
+                    }
+                }
+            } else {
+                // one-way: a stops hearing b
+                let a = self.rng.pick(&ids);
+                let b = self.rng.pick(&ids);
+                if a != b {
+                    self.net.blocked.insert((a, b));
+                }
+            }
+            let t = self.time;
+            let cut = self.net.blocked.len();
+            self.log(|| format!("{t:>9} net: partition ({cut} directed cuts)"));
+        }
+        if self.rng.chance(f.heal) && !self.net.blocked.is_empty() {
+            self.net.heal();
+            let t = self.time;
+            self.log(|| format!("{t:>9} net: healed"));
+        }
+        if self.rng.chance(f.slow_disk * n as f64) {
+            let i = self.rng.below(n as u64) as usize;
+            self.nodes[i].disk_slow = if self.nodes[i].disk_slow == 1 { 10 } else { 1 };
+        }
+        self.schedule(TICK, Ev::Chaos);
+    }
+
+    /// Stops faults: heals the network, calms the fault mix, restarts every crashed node.
+    pub fn heal_all(&mut self) {
+        self.chaos = false;
+        self.faults = self.faults.calm();
+        self.net.heal();
+        for i in 0..self.nodes.len() {
+            self.nodes[i].disk_slow = 1;
+            self.nodes[i].disk_stalled = false;
+            let id = self.nodes[i].id;
+            self.restart(id);
+            self.kick_fsync(i);
+        }
+        let t = self.time;
+        self.log(|| format!("{t:>9} HEAL: faults off, all nodes up"));
+    }
+
+    /// Cuts both directions between a and b.
+    pub fn cut(&mut self, a: ServerId, b: ServerId) {
+        self.net.blocked.insert((a, b));
+        self.net.blocked.insert((b, a));
+    }
+
+    /// Isolates `a` from everyone.
+    pub fn isolate(&mut self, a: ServerId) {
+        let ids: Vec<ServerId> = self.nodes.iter().map(|n| n.id).collect();
+        for b in ids {
+            if b != a {
+                self.cut(a, b);
+            }
+        }
+    }
+
+    /// Stalls or resumes a node's fsyncs.
+    pub fn stall_disk(&mut self, id: ServerId, stalled: bool) {
+        let i = self.idx(id);
+        self.nodes[i].disk_stalled = stalled;
+        if !stalled {
+            self.kick_fsync(i);
+        }
+    }
+
+    // ----- clients -----
+
+    fn disconnect_clients(&mut self, i: usize) {
+        let writes: Vec<Bytes> = self
+            .pending_writes
+            .iter()
+            .filter(|(_, p)| p.node == i)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in writes {
+            let p = self.pending_writes.remove(&k).expect("present");
+            self.complete(p.op, p.client, Outcome::Unknown);
+        }
+        let syncs: Vec<u64> = self
+            .pending_syncs
+            .iter()
+            .filter(|(_, p)| p.node == i)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in syncs {
+            let p = self.pending_syncs.remove(&k).expect("present");
+            self.complete(p.op, p.client, Outcome::Failed);
+        }
+        for c in self.clients.iter_mut() {
+            if c.node == Some(i) {
+                c.node = None;
+            }
+        }
+    }
+
+    fn complete(&mut self, op: usize, client: Option<usize>, outcome: Outcome) {
+        let rec = &mut self.history[op];
+        if rec.complete.is_some() {
+            return;
+        }
+        rec.complete = Some(self.time);
+        rec.outcome = outcome;
+        let is_write = matches!(rec.kind, OpKind::Write(_));
+        if let Outcome::Ok(z) = outcome {
+            if is_write {
+                self.stats.acked_writes += 1;
+                self.max_acked = self.max_acked.max(z);
+            }
+            if let Some(c) = client {
+                // session order: everything a client sees moves forward
+                if z < self.clients[c].last_seen {
+                    let ls = self.clients[c].last_seen;
+                    self.fail(
+                        "client_history",
+                        format!("client {c} saw {z} after {ls} (session order)"),
+                    );
+                }
+                self.clients[c].last_seen = self.clients[c].last_seen.max(z);
+            }
+        }
+        if let Some(c) = client {
+            if self.clients[c].pending == Some(op) {
+                self.clients[c].pending = None;
+            }
+        }
+    }
+
+    /// Sends a write to a node on behalf of a scripted client; returns its op index.
+    pub fn submit_write(&mut self, id: ServerId, client: Option<usize>) -> usize {
+        let i = self.idx(id);
+        let op = self.history.len();
+        let p = match client {
+            Some(c) => {
+                self.clients[c].seq += 1;
+                payload(c, self.clients[c].seq)
+            }
+            None => {
+                self.scenario_seq += 1;
+                payload(usize::MAX, self.scenario_seq)
+            }
+        };
+        self.history.push(OpRecord {
+            client: client.unwrap_or(usize::MAX),
+            node: i,
+            kind: OpKind::Write(p.clone()),
+            invoke: self.time,
+            complete: None,
+            outcome: Outcome::Pending,
+        });
+        self.pending_writes.insert(
+            p.clone(),
+            PendingWrite {
+                op,
+                node: i,
+                client,
+            },
+        );
+        let request_id = op as u64 + 1;
+        self.feed(
+            i,
+            Event::ClientWrite {
+                request_id,
+                payload: p,
+            },
+        );
+        op
+    }
+
+    /// Sends a sync() to a node; returns its op index.
+    pub fn submit_sync(&mut self, id: ServerId, client: Option<usize>) -> usize {
+        let i = self.idx(id);
+        let op = self.history.len();
+        self.history.push(OpRecord {
+            client: client.unwrap_or(usize::MAX),
+            node: i,
+            kind: OpKind::Sync,
+            invoke: self.time,
+            complete: None,
+            outcome: Outcome::Pending,
+        });
+        self.next_request += 1;
+        let request_id = 1 << 40 | self.next_request;
+        self.pending_syncs.insert(
+            request_id,
+            PendingSync {
+                op,
+                node: i,
+                client,
+                need: self.max_acked,
+            },
+        );
+        self.feed(i, Event::ClientSync { request_id });
+        op
+    }
+
+    fn client_step(&mut self, c: usize) {
+        let next = self.rng.range(TICK / 5, 3 * TICK);
+        self.schedule(next, Ev::Client(c));
+        if !self.clients_active {
+            return;
+        }
+        if let Some(op) = self.clients[c].pending {
+            if self.time >= self.clients[c].deadline {
+                // no answer: the outcome of a write is unknown; move to another server
+                let outcome = match self.history[op].kind {
+                    OpKind::Write(ref p) => {
+                        let p = p.clone();
+                        self.pending_writes.remove(&p);
+                        Outcome::Unknown
+                    }
+                    _ => {
+                        self.pending_syncs.retain(|_, s| s.op != op);
+                        Outcome::Failed
+                    }
+                };
+                self.complete(op, Some(c), outcome);
+                self.clients[c].node = None;
+            }
+            return;
+        }
+        // keep the server while it serves; otherwise move to one that has seen at least as much
+        let keep = self.clients[c].node.filter(|&i| self.nodes[i].serving());
+        let i = match keep {
+            Some(i) => i,
+            None => {
+                let seen = self.clients[c].last_seen;
+                let cands: Vec<usize> = (0..self.nodes.len())
+                    .filter(|&i| self.nodes[i].serving() && self.nodes[i].sm.zxid >= seen)
+                    .collect();
+                if cands.is_empty() {
+                    return;
+                }
+                let i = self.rng.pick(&cands);
+                self.clients[c].node = Some(i);
+                i
+            }
+        };
+        let id = self.nodes[i].id;
+        let r = self.rng.below(100);
+        self.clients[c].deadline = self.time + 40 * TICK;
+        if r < 50 {
+            let op = self.submit_write(id, Some(c));
+            if self.history[op].complete.is_none() {
+                self.clients[c].pending = Some(op);
+            }
+        } else if r < 85 {
+            let z = self.nodes[i].sm.zxid;
+            self.stats.reads += 1;
+            let op = self.history.len();
+            self.history.push(OpRecord {
+                client: c,
+                node: i,
+                kind: OpKind::Read,
+                invoke: self.time,
+                complete: None,
+                outcome: Outcome::Pending,
+            });
+            self.complete(op, Some(c), Outcome::Ok(z));
+        } else {
+            let op = self.submit_sync(id, Some(c));
+            if self.history[op].complete.is_none() {
+                self.clients[c].pending = Some(op);
+            }
+        }
+    }
+
+    // ----- end of run -----
+
+    /// Checks the client histories (call at the end of a run).
+    pub fn check_history(&mut self) {
+        if let Err(e) = client_history::check(&self.history, &self.order) {
+            self.fail("client_history", e);
+        }
+    }
+
+    /// Writes acknowledged since op index `from`.
+    pub fn acked_since(&self, from: usize) -> u64 {
+        self.history[from..]
+            .iter()
+            .filter(|o| matches!(o.kind, OpKind::Write(_)) && matches!(o.outcome, Outcome::Ok(_)))
+            .count() as u64
+    }
+
+    /// Number of epochs that had an established leader.
+    pub fn epochs(&self) -> usize {
+        self.leaders.epochs()
+    }
+
+    /// The established leader with the highest epoch, if any.
+    pub fn leader(&self) -> Option<ServerId> {
+        self.nodes
+            .iter()
+            .filter_map(|n| {
+                n.node
+                    .as_ref()
+                    .and_then(|x| x.established_epoch().map(|e| (e, n.id)))
+            })
+            .max()
+            .map(|(_, id)| id)
+    }
+}

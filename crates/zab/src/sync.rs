@@ -1,0 +1,177 @@
+//! Leader side of synchronisation: choosing DIFF, TRUNC or SNAP for a learner and queueing its
+//! history, then NEWLEADER, ahead of any later proposal.
+
+use crate::action::Action;
+use crate::leader::{Leader, LearnerLog, PeerPhase};
+use crate::log::Log;
+use crate::message::{LearnerMsg, SyncMode};
+use crate::node::Node;
+use crate::zxid::{ServerId, Zxid};
+
+/// How to bring one learner up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SyncPlan {
+    /// Its log is a prefix of ours: send what follows `from`.
+    Diff {
+        /// Last zxid we share.
+        from: Zxid,
+    },
+    /// It has entries we do not (an uncommitted tail of an older epoch): it drops everything
+    /// after `to`, then gets what follows.
+    Trunc {
+        /// Last zxid we share.
+        to: Zxid,
+    },
+    /// Our in-memory window does not reach back to where it is: send a snapshot.
+    Snap,
+}
+
+/// Chooses DIFF, TRUNC or SNAP.
+///
+/// Zxids identify transactions (one leader per epoch), and logs have no holes, so the learner's
+/// log is fully described by its applied point (committed, hence in our history) and the runs of
+/// zxids it logged above it. We walk those runs along our own log to find the last point where
+/// the two agree: the learner keeps exactly that prefix. Everything it has above that point was
+/// never committed (we hold every committed transaction) and is truncated, never committed by
+/// us (ZOOKEEPER-4925 and the TRUNC bug class).
+pub(crate) fn plan_sync(log: &Log, learner: &LearnerLog) -> SyncPlan {
+    if learner.applied < log.base() || !log.has(learner.applied) {
+        return SyncPlan::Snap;
+    }
+    let mut shared = learner.applied;
+    for &(first, last) in &learner.runs {
+        if log.next_after(shared) != Some(first) {
+            break;
+        }
+        let ours = log.last_in_epoch(first.epoch()).expect("we hold `first`");
+        shared = last.min(ours);
+        if shared < last {
+            break;
+        }
+    }
+    if shared == learner.last_zxid {
+        SyncPlan::Diff { from: shared }
+    } else {
+        SyncPlan::Trunc { to: shared }
+    }
+}
+
+impl Node {
+    /// Sends a learner that acknowledged the epoch its sync, its missing history, and
+    /// NEWLEADER. From here on it is in the broadcast set, so a proposal made while it syncs is
+    /// sent after (queued behind) its DIFF, on the same ordered connection.
+    pub(crate) fn sync_learner(&mut self, l: &mut Leader, id: ServerId) {
+        let Some(peer) = l.peers.get(&id) else { return };
+        let PeerPhase::AckedEpoch(info) = &peer.phase else {
+            return;
+        };
+        let conn = peer.conn;
+        let commit = self.commit;
+        let from = match plan_sync(&self.log, info) {
+            SyncPlan::Diff { from } => {
+                self.send_learner(
+                    id,
+                    conn,
+                    LearnerMsg::Sync {
+                        mode: SyncMode::Diff,
+                        commit,
+                    },
+                );
+                from
+            }
+            SyncPlan::Trunc { to } => {
+                self.send_learner(
+                    id,
+                    conn,
+                    LearnerMsg::Sync {
+                        mode: SyncMode::Trunc { to },
+                        commit,
+                    },
+                );
+                to
+            }
+            SyncPlan::Snap => {
+                // The snapshot is our applied state, which is committed; everything we logged
+                // after it follows as proposals.
+                self.out.push(Action::SendSnapshot {
+                    to: id,
+                    conn,
+                    zxid: self.applied,
+                });
+                self.applied
+            }
+        };
+        let txns: Vec<_> = self.log.after(from).cloned().collect();
+        for txn in txns {
+            self.send_learner(id, conn, LearnerMsg::Proposal { txn });
+        }
+        self.send_learner(
+            id,
+            conn,
+            LearnerMsg::NewLeader {
+                epoch: l.epoch,
+                commit,
+            },
+        );
+        l.peers.get_mut(&id).expect("peer").phase = PeerPhase::Synced;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zxid::Txn;
+
+    fn log_of(zs: &[(u32, u32)]) -> Log {
+        let mut l = Log::new(Zxid::ZERO);
+        for &(e, c) in zs {
+            assert!(l.append(
+                Txn {
+                    zxid: Zxid::new(e, c),
+                    payload: Default::default()
+                },
+                0
+            ));
+        }
+        l
+    }
+
+    fn info(applied: Zxid, zs: &[(u32, u32)]) -> LearnerLog {
+        let l = log_of(zs);
+        LearnerLog {
+            last_zxid: l.last(),
+            applied,
+            runs: l.runs_above(applied),
+        }
+    }
+
+    #[test]
+    fn diff_trunc_snap() {
+        let leader = log_of(&[(1, 1), (1, 2), (2, 1), (2, 2)]);
+        let z = Zxid::new;
+        assert_eq!(
+            plan_sync(&leader, &info(z(1, 1), &[(1, 1), (1, 2)])),
+            SyncPlan::Diff { from: z(1, 2) }
+        );
+        // an uncommitted tail of epoch 1 the leader never saw
+        assert_eq!(
+            plan_sync(&leader, &info(z(1, 1), &[(1, 1), (1, 2), (1, 3)])),
+            SyncPlan::Trunc { to: z(1, 2) }
+        );
+        // a stale node whose epoch-3 entry jumps over the leader's epoch-2 entries
+        assert_eq!(
+            plan_sync(&leader, &info(z(1, 1), &[(1, 1), (3, 1)])),
+            SyncPlan::Trunc { to: z(1, 1) }
+        );
+        assert_eq!(
+            plan_sync(&leader, &info(z(2, 2), &[(1, 1), (1, 2), (2, 1), (2, 2)])),
+            SyncPlan::Diff { from: z(2, 2) }
+        );
+        let mut trimmed = leader.clone();
+        trimmed.trim(z(2, 1), 1);
+        assert_eq!(
+            plan_sync(&trimmed, &info(z(1, 1), &[(1, 1)])),
+            SyncPlan::Snap
+        );
+    }
+}
