@@ -173,6 +173,13 @@ impl Node {
                 last_heard: self.now,
                 ping_acked: 0,
             };
+            self.epoch_floor = self.epoch_floor.max(accepted_epoch);
+            if l.phase >= Phase::EpochPersisting && accepted_epoch > l.epoch {
+                // It promised a newer (failed) leader never to follow an older epoch, so it can
+                // never join us. Give way: the next election picks an epoch above its promise.
+                self.leader_step_down(l);
+                return;
+            }
             if l.phase >= Phase::AwaitAckEpoch {
                 self.send_learner(from, conn, LearnerMsg::LeaderInfo { epoch: l.epoch });
                 peer.phase = PeerPhase::EpochSent;
@@ -297,7 +304,7 @@ impl Node {
             .map(|p| p.accepted_epoch)
             .max()
             .unwrap_or(0);
-        l.epoch = max_seen.max(self.accepted_epoch) + 1;
+        l.epoch = max_seen.max(self.accepted_epoch).max(self.epoch_floor) + 1;
         self.accepted_epoch = l.epoch;
         l.epoch_seq = self.persist_epochs();
         l.phase = Phase::EpochPersisting;

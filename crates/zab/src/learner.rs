@@ -258,6 +258,12 @@ impl Node {
         };
         if self.now.saturating_sub(l.last_heard) > limit {
             self.learner_leave(l);
+            return;
+        }
+        if l.phase == LPhase::Connecting {
+            // The leader may not have taken the role yet when our first attempt arrived (a TCP
+            // connect would be refused and retried): try again each tick.
+            self.learner_start(l);
         }
     }
 

@@ -80,6 +80,8 @@ pub struct Node {
     pub(crate) disk_seq: DiskSeq,
     pub(crate) persisted: DiskSeq,
     pub(crate) conn_counter: u64,
+    /// Highest acceptedEpoch a learner reported to us: a leader we become picks above it.
+    pub(crate) epoch_floor: Epoch,
     pub(crate) role: Role,
     pub(crate) out: Vec<Action>,
 }
@@ -123,6 +125,7 @@ impl Node {
             disk_seq: 0,
             persisted: 0,
             conn_counter: 0,
+            epoch_floor: 0,
             role: Role::Busy,
             out: Vec::new(),
         };

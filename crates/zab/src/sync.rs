@@ -35,11 +35,34 @@ pub(crate) enum SyncPlan {
 /// never committed (we hold every committed transaction) and is truncated, never committed by
 /// us (ZOOKEEPER-4925 and the TRUNC bug class).
 pub(crate) fn plan_sync(log: &Log, learner: &LearnerLog) -> SyncPlan {
-    if learner.applied < log.base() || !log.has(learner.applied) {
+    // Where the two logs are known to agree to start with: the learner's applied point if our
+    // window reaches it, else our window's base if the learner logged it (then it keeps its
+    // log and applies it from there, rather than replacing a durable log by a snapshot).
+    let start = if learner.applied >= log.base() {
+        if !log.has(learner.applied) {
+            return SyncPlan::Snap;
+        }
+        learner.applied
+    } else if learner
+        .runs
+        .iter()
+        .any(|&(f, l)| f <= log.base() && log.base() <= l)
+    {
+        log.base()
+    } else {
         return SyncPlan::Snap;
-    }
-    let mut shared = learner.applied;
+    };
+    let mut shared = start;
     for &(first, last) in &learner.runs {
+        if last <= shared {
+            continue;
+        }
+        // a run straddling `shared` continues right after it (runs are one epoch each)
+        let first = if first <= shared {
+            Zxid::new(shared.epoch(), shared.counter() + 1)
+        } else {
+            first
+        };
         if log.next_after(shared) != Some(first) {
             break;
         }

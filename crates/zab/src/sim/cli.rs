@@ -39,7 +39,7 @@ pub struct Args {
 
 /// Usage text.
 pub const USAGE: &str = "usage: paddock sim --seeds N [--seed S] [--voters V] [--observers O] \
-[--ticks T] [--liveness-ticks T] [--bug NAME]... [--trace] [--trace-lines L] [--verbose]
+[--ticks T] [--liveness-ticks T] [--bug NAME]... [--trace] [--trace-lines L] [--no-durability-check] [--verbose]
   runs seeds S..S+N (S defaults to 1); the seed picks the ensemble and the fault mix.
   bugs (test-only): ack-before-fsync, newleader-ack-before-durable, commit-without-quorum, apply-uncommitted";
 
@@ -82,6 +82,7 @@ pub fn parse(args: &[String]) -> Result<Args, ArgError> {
             }
             "verbose" | "v" => a.verbose = true,
             "trace" => a.trace = true,
+            "no-durability-check" => a.opts.durability_check = false,
             _ => return Err(ArgError::Unknown(flag.clone())),
         }
     }
@@ -109,6 +110,9 @@ impl Args {
         }
         if self.opts.liveness_ticks != d.liveness_ticks {
             s += &format!(" --liveness-ticks {}", self.opts.liveness_ticks);
+        }
+        if !self.opts.durability_check {
+            s += " --no-durability-check";
         }
         for b in &self.bug_names {
             s += &format!(" --bug {b}");

@@ -22,6 +22,8 @@ pub struct Options {
     pub bugs: Bugs,
     /// Trace lines to keep (0: none).
     pub trace_lines: usize,
+    /// Per-step durability check on (see `Setup::durability_check`).
+    pub durability_check: bool,
 }
 
 impl Default for Options {
@@ -33,6 +35,7 @@ impl Default for Options {
             liveness_ticks: 400,
             bugs: Bugs::default(),
             trace_lines: 0,
+            durability_check: true,
         }
     }
 }
@@ -79,6 +82,7 @@ pub fn setup_for(seed: u64, opts: &Options) -> Setup {
         clients,
         bugs: opts.bugs,
         trace_lines: opts.trace_lines,
+        durability_check: opts.durability_check,
     }
 }
 
