@@ -1,0 +1,54 @@
+//! Random seeds through the simulator: faults on (safety phase), then healed (liveness
+//! phase). `cargo test --release -p paddock-zab` runs 1,200 seeds here.
+
+use paddock_zab::sim::run::{run_seed, Options};
+
+fn run_range(first: u64, n: u64, opts: &Options) {
+    let mut failures = Vec::new();
+    for seed in first..first + n {
+        let r = run_seed(seed, opts);
+        if let Some(v) = r.violation {
+            failures.push(format!(
+                "seed {seed}: {v}\n  replay: paddock sim --seeds 1 --seed {seed}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {n} seeds failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn swarm_seeds_1_to_500() {
+    run_range(1, 500, &Options::default());
+}
+
+#[test]
+fn swarm_seeds_501_to_1000() {
+    run_range(501, 500, &Options::default());
+}
+
+#[test]
+fn seven_voters_two_observers_200_seeds() {
+    let opts = Options {
+        voters: Some(7),
+        observers: Some(2),
+        ..Options::default()
+    };
+    run_range(10_001, 200, &opts);
+}
+
+#[test]
+fn same_seed_same_run() {
+    let opts = Options {
+        trace_lines: 100_000,
+        ..Options::default()
+    };
+    let a = run_seed(42, &opts);
+    let b = run_seed(42, &opts);
+    assert_eq!(a.steps, b.steps);
+    assert_eq!(a.trace, b.trace);
+}
