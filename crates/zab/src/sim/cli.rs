@@ -144,6 +144,13 @@ fn describe(r: &Report) -> String {
 
 /// Runs the command; returns the process exit code (0 only if no violation).
 pub fn main(args: &[String]) -> i32 {
+    if args
+        .iter()
+        .any(|a| matches!(a.as_str(), "--help" | "-h" | "help"))
+    {
+        println!("{USAGE}");
+        return 0;
+    }
     let a = match parse(args) {
         Ok(a) => a,
         Err(e) => {

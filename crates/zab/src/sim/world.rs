@@ -99,6 +99,7 @@ enum Ev {
         from: ServerId,
         to: ServerId,
         msg: Message,
+        n: u64,
     },
     Fsync {
         node: usize,
@@ -185,6 +186,9 @@ pub struct Stats {
 /// Filter on messages being sent: return false to drop.
 pub type MsgFilter = Box<dyn FnMut(ServerId, ServerId, &Message) -> bool>;
 
+/// Matches a message delivered to a node (see `World::stall_disk_on`).
+pub type MsgMatch = Box<dyn Fn(&Message) -> bool>;
+
 /// The simulated world.
 pub struct World {
     /// How it was built.
@@ -225,6 +229,8 @@ pub struct World {
     pub trace: VecDeque<String>,
     /// Drop filter for scripted scenarios.
     pub filter: Option<MsgFilter>,
+    /// Stall this node's disk when a matching message is delivered to it (scenarios).
+    pub stall_disk_on: Option<(ServerId, MsgMatch)>,
     /// Statistics.
     pub stats: Stats,
 }
@@ -284,6 +290,7 @@ impl World {
             steps: 0,
             trace: VecDeque::new(),
             filter: None,
+            stall_disk_on: None,
             stats: Stats::default(),
         };
         for i in 0..w.nodes.len() {
@@ -568,17 +575,11 @@ impl World {
                 let t = self.time;
                 self.log(|| format!("{t:>9} net: n{from}->n{to} lost"));
             }
-            Fate::Deliver(ts) => {
+            Fate::Deliver(ts, n) => {
                 for t in ts {
                     let delay = t - self.time;
-                    self.schedule(
-                        delay,
-                        Ev::Deliver {
-                            from,
-                            to,
-                            msg: msg.clone(),
-                        },
-                    );
+                    let msg = msg.clone();
+                    self.schedule(delay, Ev::Deliver { from, to, msg, n });
                 }
             }
         }
@@ -638,10 +639,20 @@ impl World {
                     self.feed(i, Event::Tick);
                 }
             }
-            Ev::Deliver { from, to, msg } => {
+            Ev::Deliver { from, to, msg, n } => {
                 let ti = self.idx(to);
                 let up = self.nodes[ti].node.is_some();
-                if self.net.deliverable(from, to, &msg, up) {
+                if self.net.deliverable(from, to, &msg, n, up) {
+                    if self
+                        .stall_disk_on
+                        .as_ref()
+                        .is_some_and(|(id, m)| *id == to && m(&msg))
+                    {
+                        self.nodes[ti].disk_stalled = true;
+                        self.stall_disk_on = None;
+                        let t = self.time;
+                        self.log(|| format!("{t:>9} n{to} disk stalled"));
+                    }
                     self.feed(ti, Event::Peer { from, msg });
                 }
             }
