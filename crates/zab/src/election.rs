@@ -197,7 +197,10 @@ impl Node {
             self.with_leader(|n, l| n.leader_start(l));
         } else {
             self.conn_counter += 1;
-            let conn = (self.incarnation << 32) | (self.conn_counter & 0xffff_ffff);
+            // Unique across the ensemble and across restarts: learner id, incarnation, counter.
+            let conn = ((self.cfg.id & 0xffff) << 48)
+                | ((self.incarnation & 0xffff) << 32)
+                | (self.conn_counter & 0xffff_ffff);
             self.role = Role::Learning(Box::new(Learner::new(leader, conn, self.now)));
             let kind = if self.cfg.is_observer() {
                 RoleKind::Observing

@@ -573,7 +573,14 @@ impl World {
         match self.net.send(self.time, from, to, &msg, lost, d, dup) {
             Fate::Drop => {
                 let t = self.time;
-                self.log(|| format!("{t:>9} net: n{from}->n{to} lost"));
+                let why = if self.net.blocked.contains(&(from, to)) {
+                    "partitioned"
+                } else if lost {
+                    "lost"
+                } else {
+                    "connection broken"
+                };
+                self.log(|| format!("{t:>9} net: n{from}->n{to} dropped ({why})"));
             }
             Fate::Deliver(ts, n) => {
                 for t in ts {
