@@ -1,5 +1,5 @@
 //! Random seeds through the simulator: faults on (safety phase), then healed (liveness
-//! phase). `cargo test --release -p paddock-zab` runs 1,200 seeds here.
+//! phase). `cargo test --release -p paddock-zab` runs 4,800 seeds here.
 
 use paddock_zab::sim::run::{run_seed, Options};
 
@@ -22,23 +22,33 @@ fn run_range(first: u64, n: u64, opts: &Options) {
 }
 
 #[test]
-fn swarm_seeds_1_to_500() {
-    run_range(1, 500, &Options::default());
+fn swarm_seeds_1_to_2000() {
+    run_range(1, 2000, &Options::default());
 }
 
 #[test]
-fn swarm_seeds_501_to_1000() {
-    run_range(501, 500, &Options::default());
+fn swarm_seeds_2001_to_4000() {
+    run_range(2001, 2000, &Options::default());
 }
 
 #[test]
-fn seven_voters_two_observers_200_seeds() {
+fn long_runs_500_seeds_of_3000_ticks() {
+    let opts = Options {
+        safety_ticks: 3000,
+        ..Options::default()
+    };
+    run_range(50_001, 500, &opts);
+}
+
+#[test]
+fn seven_voters_two_observers_300_seeds() {
     let opts = Options {
         voters: Some(7),
         observers: Some(2),
+        safety_ticks: 1000,
         ..Options::default()
     };
-    run_range(10_001, 200, &opts);
+    run_range(10_001, 300, &opts);
 }
 
 #[test]

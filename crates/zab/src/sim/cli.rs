@@ -124,7 +124,7 @@ impl Args {
 fn describe(r: &Report) -> String {
     let s = &r.setup;
     format!(
-        "seed {}: {} voters + {} observers, counter {} bits, window {}, {} clients; {} steps, {} committed, {} epochs, {} crashes, {} snaps, {} truncs, {} acked writes, {} syncs",
+        "seed {}: {} voters + {} observers, counter {} bits, window {}, {} clients; {} steps, {} committed, {} epochs, {} crashes, {} snaps, {} truncs, {} acked writes, {} syncs, {} session touches",
         r.seed,
         s.voters,
         s.observers,
@@ -138,7 +138,8 @@ fn describe(r: &Report) -> String {
         r.stats.snaps,
         r.stats.truncs,
         r.stats.acked_writes,
-        r.stats.syncs
+        r.stats.syncs,
+        r.stats.session_touches
     )
 }
 

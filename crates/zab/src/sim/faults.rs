@@ -23,6 +23,9 @@ pub struct Faults {
     pub long_delay: f64,
     /// Probability per tick that a running node crashes (at a random moment of the tick).
     pub crash: f64,
+    /// Probability per tick that the current leader is hit: crashed, or cut off from everyone
+    /// (uncommitted tails, elections mid-broadcast, TRUNC).
+    pub leader_fault: f64,
     /// Longest downtime after a crash, in ticks.
     pub restart_max_ticks: u64,
     /// Probability per tick of a new partition (symmetric or one-way).
@@ -47,6 +50,7 @@ impl Faults {
             delay_max: 10,
             long_delay: 0.0,
             crash: 0.0,
+            leader_fault: 0.0,
             restart_max_ticks: 10,
             partition: 0.0,
             heal: 0.0,
@@ -65,6 +69,7 @@ impl Faults {
             delay_max: rng.pick(&[10, 40, 150]),
             long_delay: rng.pick(&[0.0, 0.0, 0.01, 0.05]),
             crash: rng.pick(&[0.0, 0.002, 0.01, 0.03]),
+            leader_fault: rng.pick(&[0.0, 0.0, 0.005, 0.02]),
             restart_max_ticks: rng.pick(&[5, 30, 100]),
             partition: rng.pick(&[0.0, 0.005, 0.02]),
             heal: rng.pick(&[0.02, 0.1]),
@@ -81,6 +86,7 @@ impl Faults {
             dup: 0.0,
             long_delay: 0.0,
             crash: 0.0,
+            leader_fault: 0.0,
             partition: 0.0,
             slow_disk: 0.0,
             delay_max: self.delay_max.min(40),

@@ -181,6 +181,8 @@ pub struct Stats {
     pub snaps: u64,
     /// Truncations.
     pub truncs: u64,
+    /// Session touches that reached a leader.
+    pub session_touches: u64,
 }
 
 /// Filter on messages being sent: return false to drop.
@@ -541,7 +543,9 @@ impl World {
                         self.complete(p.op, p.client, Outcome::Failed);
                     }
                 }
-                Action::SessionsTouched { .. } => {}
+                Action::SessionsTouched { sessions, .. } => {
+                    self.stats.session_touches += sessions.len() as u64
+                }
             }
         }
     }
@@ -746,6 +750,19 @@ impl World {
                 // crash at a random moment within the next tick: between any two steps
                 let d = self.rng.range(0, TICK);
                 self.schedule(d, Ev::Crash(i));
+            }
+        }
+        if self.rng.chance(f.leader_fault) {
+            if let Some(l) = self.leader() {
+                if self.rng.chance(0.5) {
+                    let li = self.idx(l);
+                    let d = self.rng.range(0, TICK);
+                    self.schedule(d, Ev::Crash(li));
+                } else {
+                    self.isolate(l);
+                    let t = self.time;
+                    self.log(|| format!("{t:>9} net: leader n{l} isolated"));
+                }
             }
         }
         if self.rng.chance(f.partition) {
@@ -998,6 +1015,13 @@ impl World {
             }
         };
         let id = self.nodes[i].id;
+        // the client's session is alive: its server reports that to the leader with a ping
+        self.feed(
+            i,
+            Event::SessionTouched {
+                session_id: c as u64 + 1,
+            },
+        );
         let r = self.rng.below(100);
         self.clients[c].deadline = self.time + 40 * TICK;
         if r < 50 {
