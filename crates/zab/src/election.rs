@@ -171,9 +171,22 @@ impl Node {
     }
 
     pub(crate) fn election_tick(&mut self) {
-        let Role::Looking(el) = &self.role else {
+        let Role::Looking(el) = &mut self.role else {
             return;
         };
+        if el.decide_at.is_none() {
+            // a quorum may already agree without any notification (a one-voter ensemble)
+            let agreeing: Vec<ServerId> = el
+                .votes
+                .iter()
+                .filter(|(_, v)| **v == el.vote)
+                .map(|(id, _)| *id)
+                .collect();
+            if self.cfg.quorum.is_quorum(&agreeing) {
+                el.decide_at = Some(self.now + self.cfg.election_finalize_ticks);
+            }
+        }
+        let el = &*el;
         if let Some(at) = el.decide_at {
             if self.now >= at {
                 let leader = el.vote.leader;

@@ -244,11 +244,11 @@ impl Node {
                     _ => {}
                 }
             }
-            LearnerMsg::Ack { zxid } => {
-                if peer.phase == PeerPhase::Active && !peer.observer && zxid > peer.acked {
-                    peer.acked = zxid;
-                    self.try_commit(l);
-                }
+            LearnerMsg::Ack { zxid }
+                if peer.phase == PeerPhase::Active && !peer.observer && zxid > peer.acked =>
+            {
+                peer.acked = zxid;
+                self.try_commit(l);
             }
             LearnerMsg::PingAck { round, touches } => {
                 peer.ping_acked = peer.ping_acked.max(round);
@@ -270,16 +270,16 @@ impl Node {
                     self.leader_propose(l, None, payload);
                 }
             }
-            LearnerMsg::SyncRequest { request_id } => {
-                if l.phase == Phase::Established && peer.phase == PeerPhase::Active {
-                    let s = PendingSync {
-                        origin: Some((from, conn)),
-                        request_id,
-                        need_commit: self.log.last(),
-                        need_round: l.ping_round + 1,
-                    };
-                    l.syncs.push(s);
-                }
+            LearnerMsg::SyncRequest { request_id }
+                if l.phase == Phase::Established && peer.phase == PeerPhase::Active =>
+            {
+                let s = PendingSync {
+                    origin: Some((from, conn)),
+                    request_id,
+                    need_commit: self.log.last(),
+                    need_round: l.ping_round + 1,
+                };
+                l.syncs.push(s);
             }
             _ => {}
         }

@@ -64,7 +64,7 @@ impl Learner {
 }
 
 impl Node {
-    fn to_leader(&mut self, l: &Learner, msg: LearnerMsg) {
+    fn send_to_leader(&mut self, l: &Learner, msg: LearnerMsg) {
         self.send_learner(l.leader, l.conn, msg);
     }
 
@@ -73,7 +73,7 @@ impl Node {
             accepted_epoch: self.accepted_epoch,
             observer: self.cfg.is_observer(),
         };
-        self.to_leader(l, msg);
+        self.send_to_leader(l, msg);
     }
 
     /// Gives up on the leader: fail what waits on it and look again.
@@ -186,12 +186,10 @@ impl Node {
             }
             (_, LearnerMsg::Ping { round }) => {
                 let touches = std::mem::take(&mut l.touches);
-                self.to_leader(l, LearnerMsg::PingAck { round, touches });
+                self.send_to_leader(l, LearnerMsg::PingAck { round, touches });
             }
-            (_, LearnerMsg::SyncReply { request_id }) => {
-                if l.syncs.remove(&request_id) {
-                    self.out.push(Action::SyncDone { request_id });
-                }
+            (_, LearnerMsg::SyncReply { request_id }) if l.syncs.remove(&request_id) => {
+                self.out.push(Action::SyncDone { request_id });
             }
             (_, LearnerMsg::Refused { request_id }) => {
                 self.out.push(Action::WriteRejected {
@@ -207,7 +205,7 @@ impl Node {
         l.nl_acked = true;
         l.phase = LPhase::Synced;
         let epoch = l.epoch;
-        self.to_leader(l, LearnerMsg::AckNewLeader { epoch });
+        self.send_to_leader(l, LearnerMsg::AckNewLeader { epoch });
         self.maybe_ack(l);
     }
 
@@ -224,7 +222,7 @@ impl Node {
                     runs: self.log.runs_above(applied),
                 };
                 l.phase = LPhase::AwaitSync;
-                self.to_leader(l, msg);
+                self.send_to_leader(l, msg);
             }
             LPhase::NewLeaderPersisting if self.persisted >= l.wait_seq => self.ack_newleader(l),
             LPhase::Synced | LPhase::Broadcast => self.maybe_ack(l),
@@ -246,7 +244,7 @@ impl Node {
         };
         if upto > l.acked_sent && upto.epoch() == l.epoch {
             l.acked_sent = upto;
-            self.to_leader(l, LearnerMsg::Ack { zxid: upto });
+            self.send_to_leader(l, LearnerMsg::Ack { zxid: upto });
         }
     }
 
@@ -280,7 +278,7 @@ impl Node {
             });
             return;
         }
-        self.to_leader(
+        self.send_to_leader(
             l,
             LearnerMsg::Request {
                 request_id,
@@ -295,6 +293,6 @@ impl Node {
             return;
         }
         l.syncs.insert(request_id);
-        self.to_leader(l, LearnerMsg::SyncRequest { request_id });
+        self.send_to_leader(l, LearnerMsg::SyncRequest { request_id });
     }
 }

@@ -7,7 +7,7 @@ pub struct Rng(u64);
 impl Rng {
     /// A generator for this seed.
     pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5eed_0f_9add0c4)
+        Rng(seed ^ 0x0005_eed0_f9ad_d0c4)
     }
 
     /// Next 64 random bits.
