@@ -79,6 +79,19 @@ pub enum Action {
         /// Applied point the image must be at.
         zxid: Zxid,
     },
+    /// Send, as `LearnerMsg::Proposal`s on this connection and before any later message, every
+    /// logged transaction in `(after, through]`, read from the on-disk log (the part of a DIFF
+    /// older than the in-memory window).
+    SendLogRange {
+        /// Learner.
+        to: ServerId,
+        /// Connection.
+        conn: ConnId,
+        /// Exclusive lower bound.
+        after: Zxid,
+        /// Inclusive upper bound.
+        through: Zxid,
+    },
     /// Apply a committed transaction to the state machine (always in zxid order).
     Apply {
         /// The transaction.
@@ -142,6 +155,14 @@ impl fmt::Display for Action {
             }
             Action::SendSnapshot { to, conn, zxid } => {
                 write!(f, "send-snapshot n{to} [c{conn:x}] at {zxid}")
+            }
+            Action::SendLogRange {
+                to,
+                conn,
+                after,
+                through,
+            } => {
+                write!(f, "send-log-range n{to} [c{conn:x}] ({after}, {through}]")
             }
             Action::Apply { txn } => write!(f, "apply {txn}"),
             Action::RoleChanged { role, leader } => match leader {

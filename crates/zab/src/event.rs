@@ -1,7 +1,7 @@
 //! Inputs to a node.
 
 use crate::message::Message;
-use crate::zxid::{DiskSeq, ServerId};
+use crate::zxid::{DiskSeq, ServerId, Zxid};
 use bytes::Bytes;
 use std::fmt;
 
@@ -34,6 +34,12 @@ pub enum Event {
         /// Driver's id, echoed in the answer.
         request_id: u64,
     },
+    /// The driver removed on-disk log entries up to `through` (a snapshot covers them): they can
+    /// no longer be sent in a DIFF.
+    LogPurged {
+        /// Last zxid removed.
+        through: Zxid,
+    },
     /// A client of this node touched its session (reported to the leader with the next ping).
     SessionTouched {
         /// Session id.
@@ -54,6 +60,7 @@ impl fmt::Display for Event {
                 write!(f, "ClientWrite(#{request_id}, {}B)", payload.len())
             }
             Event::ClientSync { request_id } => write!(f, "ClientSync(#{request_id})"),
+            Event::LogPurged { through } => write!(f, "LogPurged(through={through})"),
             Event::SessionTouched { session_id } => write!(f, "SessionTouched(0x{session_id:x})"),
         }
     }

@@ -1,5 +1,7 @@
-//! The in-memory view of a node's log: every uncommitted entry plus a window of the most recent
-//! committed ones, above a base (a snapshot point or a trimmed prefix).
+//! The node's view of its log: every uncommitted entry plus a window of the most recent
+//! committed ones in memory, above a base; below the base, the zxids (not the contents) of the
+//! older entries still in the on-disk log, down to `disk_base` (a snapshot point or a purge).
+//! DIFF is served from both: the driver reads the on-disk part (`Action::SendLogRange`).
 
 use crate::zxid::{DiskSeq, Epoch, Txn, Zxid};
 use std::collections::VecDeque;
@@ -11,9 +13,14 @@ struct Entry {
     seq: DiskSeq,
 }
 
-/// Log entries strictly above `base`, ascending and without holes.
+/// Log entries strictly above `base`, ascending and without holes; below it, runs of zxids on
+/// disk in `(disk_base, base]`. Entries at or below `disk_base` are no longer on disk.
 #[derive(Debug, Clone, Default)]
 pub struct Log {
+    disk_base: Zxid,
+    /// Runs `(first, last)` of consecutive counters of one epoch, covering `(disk_base, base]`
+    /// (empty when `disk_base >= base`: purged past the window's base).
+    disk_runs: Vec<(Zxid, Zxid)>,
     base: Zxid,
     entries: VecDeque<Entry>,
 }
@@ -22,9 +29,79 @@ impl Log {
     /// A log whose history up to `base` is in a snapshot.
     pub fn new(base: Zxid) -> Log {
         Log {
+            disk_base: base,
+            disk_runs: Vec::new(),
             base,
             entries: VecDeque::new(),
         }
+    }
+
+    /// Below this, the history is only in a snapshot.
+    pub fn history_base(&self) -> Zxid {
+        self.disk_base.min(self.base)
+    }
+
+    fn run_of(&self, z: Zxid) -> Option<usize> {
+        let i = self.disk_runs.partition_point(|r| r.1 < z);
+        self.disk_runs.get(i).filter(|r| r.0 <= z).map(|_| i)
+    }
+
+    /// Whether `z` is in the history (memory or disk), or is its base.
+    pub fn hist_has(&self, z: Zxid) -> bool {
+        z == self.disk_base || self.has(z) || self.run_of(z).is_some()
+    }
+
+    /// The zxid after `z` in the history (memory or disk).
+    pub fn hist_next_after(&self, z: Zxid) -> Option<Zxid> {
+        if z >= self.base {
+            return self.next_after(z);
+        }
+        if z == self.disk_base {
+            return self
+                .disk_runs
+                .first()
+                .map(|r| r.0)
+                .or_else(|| self.next_after(self.base));
+        }
+        let i = self.run_of(z)?;
+        let r = self.disk_runs[i];
+        if z < r.1 {
+            Some(Zxid::new(z.epoch(), z.counter() + 1))
+        } else {
+            self.disk_runs.get(i + 1).map(|r| r.0)
+        }
+    }
+
+    /// Highest zxid of epoch `e` in the history (memory or disk).
+    pub fn hist_last_in_epoch(&self, e: Epoch) -> Option<Zxid> {
+        if let Some(z) = self.last_in_epoch(e) {
+            return Some(z);
+        }
+        let i = self
+            .disk_runs
+            .partition_point(|r| r.1 <= Zxid::new(e, u32::MAX));
+        let z = self.disk_runs.get(i.checked_sub(1)?)?.1;
+        (z.epoch() == e).then_some(z)
+    }
+
+    /// The driver dropped on-disk entries up to `through` (covered by a snapshot).
+    pub fn purge(&mut self, through: Zxid) {
+        if through >= self.base {
+            // entries up to `through` still in memory are no longer on disk either
+            self.disk_runs.clear();
+            self.disk_base = self.disk_base.max(through);
+            return;
+        }
+        if through <= self.disk_base {
+            return;
+        }
+        self.disk_runs.retain(|r| r.1 > through);
+        if let Some(r) = self.disk_runs.first_mut() {
+            if r.0 <= through {
+                r.0 = Zxid::new(through.epoch(), through.counter() + 1);
+            }
+        }
+        self.disk_base = through;
     }
 
     /// Below this nothing is in memory.
@@ -104,7 +181,9 @@ impl Log {
     /// Forgets everything: the history up to `base` is now in a snapshot.
     pub fn reset(&mut self, base: Zxid) {
         self.entries.clear();
+        self.disk_runs.clear();
         self.base = base;
+        self.disk_base = base;
     }
 
     /// Keeps at most `keep` entries at or below `committed` in memory.
@@ -116,7 +195,17 @@ impl Log {
         if n > keep {
             let drop = n - keep;
             self.base = self.entries[drop - 1].txn.zxid;
-            self.entries.drain(..drop);
+            for e in self.entries.drain(..drop) {
+                // still on disk (unless purged): remember its zxid for DIFF
+                let z = e.txn.zxid;
+                if z <= self.disk_base {
+                    continue;
+                }
+                match self.disk_runs.last_mut() {
+                    Some(r) if r.1.epoch() == z.epoch() => r.1 = z,
+                    _ => self.disk_runs.push((z, z)),
+                }
+            }
         }
     }
 
@@ -186,7 +275,15 @@ mod tests {
         l.trim(Zxid::new(1, 2), 1);
         assert_eq!(l.base(), Zxid::new(1, 1));
         assert_eq!(l.len(), 2);
+        assert_eq!(l.history_base(), Zxid::ZERO);
+        assert!(l.hist_has(Zxid::new(1, 1)) && !l.hist_has(Zxid::new(1, 5)));
+        assert_eq!(l.hist_next_after(Zxid::ZERO), Some(Zxid::new(1, 1)));
+        assert_eq!(l.hist_next_after(Zxid::new(1, 1)), Some(Zxid::new(1, 2)));
+        assert_eq!(l.hist_last_in_epoch(1), Some(Zxid::new(1, 2)));
         l.truncate_after(Zxid::new(1, 2));
         assert_eq!(l.last(), Zxid::new(1, 2));
+        l.purge(Zxid::new(1, 1));
+        assert_eq!(l.history_base(), Zxid::new(1, 1));
+        assert_eq!(l.hist_next_after(Zxid::new(1, 1)), Some(Zxid::new(1, 2)));
     }
 }

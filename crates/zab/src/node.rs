@@ -188,6 +188,7 @@ impl Node {
                 Role::Learning(_) => self.with_learner(|n, l| n.learner_client_sync(l, request_id)),
                 _ => self.out.push(Action::SyncFailed { request_id }),
             },
+            Event::LogPurged { through } => self.log.purge(through),
             Event::SessionTouched { session_id } => match &mut self.role {
                 Role::Leading(_) => self.out.push(Action::SessionsTouched {
                     from: self.cfg.id,

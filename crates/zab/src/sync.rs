@@ -36,19 +36,17 @@ pub(crate) enum SyncPlan {
 /// us (ZOOKEEPER-4925 and the TRUNC bug class).
 pub(crate) fn plan_sync(log: &Log, learner: &LearnerLog) -> SyncPlan {
     // Where the two logs are known to agree to start with: the learner's applied point if our
-    // window reaches it, else our window's base if the learner logged it (then it keeps its
-    // log and applies it from there, rather than replacing a durable log by a snapshot).
-    let start = if learner.applied >= log.base() {
-        if !log.has(learner.applied) {
+    // history (memory window plus on-disk log) reaches it, else the history's base if the
+    // learner logged it (then it keeps its log and applies it from there, rather than
+    // replacing a durable log by a snapshot).
+    let base = log.history_base();
+    let start = if learner.applied >= base {
+        if !log.hist_has(learner.applied) {
             return SyncPlan::Snap;
         }
         learner.applied
-    } else if learner
-        .runs
-        .iter()
-        .any(|&(f, l)| f <= log.base() && log.base() <= l)
-    {
-        log.base()
+    } else if learner.runs.iter().any(|&(f, l)| f <= base && base <= l) {
+        base
     } else {
         return SyncPlan::Snap;
     };
@@ -63,10 +61,12 @@ pub(crate) fn plan_sync(log: &Log, learner: &LearnerLog) -> SyncPlan {
         } else {
             first
         };
-        if log.next_after(shared) != Some(first) {
+        if log.hist_next_after(shared) != Some(first) {
             break;
         }
-        let ours = log.last_in_epoch(first.epoch()).expect("we hold `first`");
+        let ours = log
+            .hist_last_in_epoch(first.epoch())
+            .expect("we hold `first`");
         shared = last.min(ours);
         if shared < last {
             break;
@@ -123,6 +123,19 @@ impl Node {
                 });
                 self.applied
             }
+        };
+        // The part of the DIFF older than our in-memory window comes from the on-disk log.
+        let from = if from < self.log.base() {
+            let through = self.log.base();
+            self.out.push(Action::SendLogRange {
+                to: id,
+                conn,
+                after: from,
+                through,
+            });
+            through
+        } else {
+            from
         };
         let txns: Vec<_> = self.log.after(from).cloned().collect();
         for txn in txns {
@@ -192,9 +205,17 @@ mod tests {
         );
         let mut trimmed = leader.clone();
         trimmed.trim(z(2, 1), 1);
+        // behind the memory window: DIFF, partly from the on-disk log
+        assert_eq!(
+            plan_sync(&trimmed, &info(z(1, 1), &[(1, 1)])),
+            SyncPlan::Diff { from: z(1, 1) }
+        );
+        // behind what is left on disk too: SNAP
+        trimmed.purge(z(1, 2));
         assert_eq!(
             plan_sync(&trimmed, &info(z(1, 1), &[(1, 1)])),
             SyncPlan::Snap
         );
+        trimmed.purge(z(2, 2));
     }
 }

@@ -201,6 +201,9 @@ fn leader_crash_after_snap_before_newleader_zk3642() {
     for _ in 0..10 {
         write(&mut w, l).expect("write");
     }
+    // the leader's log no longer reaches back to f: f needs a snapshot
+    w.run_ticks(1);
+    assert!(w.snapshot_and_purge(l));
     w.filter = Some(Box::new(move |from, to, m| {
         !(from == l && to == f && is_learner_msg(m, |m| matches!(m, LearnerMsg::NewLeader { .. })))
     }));
@@ -569,4 +572,37 @@ fn read_after_sync_sees_acknowledged_writes() {
         }
     }
     converge(&mut w);
+}
+
+/// DIFF is served from the in-memory window plus the on-disk log: a learner further behind than
+/// the window gets the older part read from disk, not a snapshot. After a purge, a SNAP.
+#[test]
+fn diff_beyond_the_memory_window_comes_from_the_disk_log() {
+    let mut w = world_with(Setup {
+        window: 2,
+        trace_lines: 20_000,
+        ..Setup::scenario(3, 0)
+    });
+    let l = settle(&mut w);
+    let f = followers(&w, l);
+    w.crash(f[0]);
+    for _ in 0..10 {
+        write(&mut w, l).expect("write");
+    }
+    w.restart(f[0]);
+    converge(&mut w);
+    assert!(w.stats.disk_diffs >= 1, "no DIFF from disk");
+    assert_eq!(w.stats.snaps, 0, "SNAP although the disk log reaches back");
+    // the same after the leader purged its log: a snapshot
+    let l = w.leader().expect("leader");
+    let f = followers(&w, l);
+    w.crash(f[0]);
+    for _ in 0..10 {
+        write(&mut w, l).expect("write");
+    }
+    w.run_ticks(1);
+    assert!(w.snapshot_and_purge(l));
+    w.restart(f[0]);
+    converge(&mut w);
+    assert!(w.stats.snaps >= 1, "no SNAP after the purge");
 }

@@ -124,7 +124,7 @@ impl Args {
 fn describe(r: &Report) -> String {
     let s = &r.setup;
     format!(
-        "seed {}: {} voters + {} observers, counter {} bits, window {}, {} clients; {} steps, {} committed, {} epochs, {} crashes, {} snaps, {} truncs, {} acked writes, {} syncs, {} session touches",
+        "seed {}: {} voters + {} observers, counter {} bits, window {}, {} clients; {} steps, {} committed, {} epochs, {} crashes, {} snaps, {} disk diffs, {} truncs, {} acked writes, {} syncs, {} session touches",
         r.seed,
         s.voters,
         s.observers,
@@ -136,6 +136,7 @@ fn describe(r: &Report) -> String {
         r.epochs,
         r.stats.crashes,
         r.stats.snaps,
+        r.stats.disk_diffs,
         r.stats.truncs,
         r.stats.acked_writes,
         r.stats.syncs,

@@ -122,12 +122,28 @@ impl SimDisk {
         self.fsync_in_flight = false;
     }
 
-    /// Records a snapshot of applied (committed) state taken by the driver, durable at once.
-    pub fn take_snapshot(&mut self, sm: SmState) {
+    /// Records a snapshot of applied (committed) state taken by the driver, durable at once,
+    /// and purges the log it covers. True if taken.
+    pub fn take_snapshot(&mut self, sm: SmState) -> bool {
         if sm.zxid > self.durable.snap.zxid && self.pending.is_empty() {
             self.durable.snap = sm;
             self.durable.log.retain(|t| t.zxid > sm.zxid);
+            return true;
         }
+        false
+    }
+
+    /// The logged transactions in `(after, through]`, as written (durable or still pending:
+    /// reads see the page cache).
+    pub fn read_range(&self, after: Zxid, through: Zxid) -> Vec<Txn> {
+        let mut img = self.durable.clone();
+        for (_, op) in &self.pending {
+            apply(&mut img, op.clone());
+        }
+        img.log
+            .into_iter()
+            .filter(|t| t.zxid > after && t.zxid <= through)
+            .collect()
     }
 
     /// What a restart reads back.

@@ -181,6 +181,8 @@ pub struct Stats {
     pub snaps: u64,
     /// Truncations.
     pub truncs: u64,
+    /// DIFFs served (partly) from the on-disk log.
+    pub disk_diffs: u64,
     /// Session touches that reached a leader.
     pub session_touches: u64,
 }
@@ -498,6 +500,32 @@ impl World {
                     };
                     self.send(id, to, msg);
                 }
+                Action::SendLogRange {
+                    to,
+                    conn,
+                    after,
+                    through,
+                } => {
+                    self.stats.disk_diffs += 1;
+                    let txns = self.nodes[i].disk.read_range(after, through);
+                    let contiguous = txns.first().is_some_and(|t| after.may_precede(t.zxid))
+                        && txns.windows(2).all(|w| w[0].zxid.may_precede(w[1].zxid))
+                        && txns.last().is_some_and(|t| t.zxid == through);
+                    if !contiguous {
+                        self.fail(
+                            "log_range",
+                            format!("n{id}: disk log lacks ({after}, {through}]"),
+                        );
+                        continue;
+                    }
+                    for txn in txns {
+                        let msg = Message::Learner {
+                            conn,
+                            msg: crate::message::LearnerMsg::Proposal { txn },
+                        };
+                        self.send(id, to, msg);
+                    }
+                }
                 Action::Apply { txn } => {
                     let now = self.time;
                     let mut sm = self.nodes[i].sm;
@@ -628,7 +656,9 @@ impl World {
         // Now and then the driver snapshots its applied (committed) state.
         if n.disk.is_clean() && self.rng.chance(0.05) {
             let sm = self.nodes[i].sm;
-            self.nodes[i].disk.take_snapshot(sm);
+            if self.nodes[i].disk.take_snapshot(sm) {
+                self.feed(i, Event::LogPurged { through: sm.zxid });
+            }
         }
         self.feed(i, Event::Persisted { through });
         self.kick_fsync(i);
@@ -831,6 +861,18 @@ impl World {
                 self.cut(a, b);
             }
         }
+    }
+
+    /// The driver of node `id` snapshots its applied state and purges the log it covers (if its
+    /// disk has nothing pending). True if done.
+    pub fn snapshot_and_purge(&mut self, id: ServerId) -> bool {
+        let i = self.idx(id);
+        let sm = self.nodes[i].sm;
+        if self.nodes[i].node.is_none() || !self.nodes[i].disk.take_snapshot(sm) {
+            return false;
+        }
+        self.feed(i, Event::LogPurged { through: sm.zxid });
+        true
     }
 
     /// Stalls or resumes a node's fsyncs.
