@@ -824,6 +824,13 @@ impl World {
             let t = self.time;
             self.log(|| format!("{t:>9} net: healed"));
         }
+        if f.tick_skew > 0.0 && self.rng.chance(0.01 * n as f64) {
+            // clocks drift: a node's tick period changes now and then
+            let i = self.rng.below(n as u64) as usize;
+            let dev =
+                ((self.rng.below(2001) as f64 / 1000.0 - 1.0) * f.tick_skew * TICK as f64) as i64;
+            self.nodes[i].tick_period = (TICK as i64 + dev).max(10) as u64;
+        }
         if self.rng.chance(f.slow_disk * n as f64) {
             let i = self.rng.below(n as u64) as usize;
             self.nodes[i].disk_slow = if self.nodes[i].disk_slow == 1 { 10 } else { 1 };
