@@ -109,21 +109,12 @@ pub fn run_seed(seed: u64, opts: &Options) -> Report {
         }
         if w.violation.is_none() {
             if let Err(e) = progress(&w, target, from).check(opts.liveness_ticks) {
-                let (t, s) = (w.time, w.steps);
-                w.violation = Some(Violation {
-                    checker: "liveness",
-                    time: t,
-                    step: s,
-                    detail: e,
-                });
+                w.fail("liveness", e);
             }
         }
     }
     if w.violation.is_none() {
         w.check_history();
-    }
-    if let Some(v) = w.violation.as_ref().filter(|_| opts.trace_lines > 0) {
-        w.trace.push_back(format!("{:>9} VIOLATION {v}", w.time));
     }
     Report {
         seed,

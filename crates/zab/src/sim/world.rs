@@ -325,7 +325,8 @@ impl World {
         }
     }
 
-    fn fail(&mut self, checker: &'static str, detail: String) {
+    /// Records a violation (the first one stops the run) and puts it in the trace.
+    pub fn fail(&mut self, checker: &'static str, detail: String) {
         if self.violation.is_none() {
             let v = Violation {
                 checker,
