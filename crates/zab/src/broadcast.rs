@@ -126,7 +126,7 @@ impl Node {
             origin: None,
             request_id,
             need_commit: self.log.last(),
-            need_round: l.ping_round + 1,
+            need_round: self.ping_round + 1,
         });
         self.check_syncs(l);
     }

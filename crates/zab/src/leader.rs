@@ -95,7 +95,6 @@ pub(crate) struct Leader {
     pub self_durable: Zxid,
     /// The counter is used up: refuse writes, step down once all in flight commit.
     pub exhausted: bool,
-    pub ping_round: u64,
     pub syncs: Vec<PendingSync>,
 }
 
@@ -112,7 +111,6 @@ impl Leader {
             next_counter: 1,
             self_durable: Zxid::ZERO,
             exhausted: false,
-            ping_round: 0,
             syncs: Vec::new(),
         }
     }
@@ -130,7 +128,18 @@ impl Node {
     }
 
     /// Leaves the leader role: fail what waits on us, then look for a leader again.
+    /// Remembers that a learner connection is closed, so it is never taken back.
+    pub(crate) fn close_conn(&mut self, learner: ServerId, conn: ConnId) {
+        let c = self.closed_conns.entry(learner).or_insert(conn);
+        *c = (*c).max(conn);
+    }
+
     pub(crate) fn leader_step_down(&mut self, l: &mut Leader) {
+        // Our learners' connections close with the role.
+        let conns: Vec<(ServerId, ConnId)> = l.peers.iter().map(|(id, p)| (*id, p.conn)).collect();
+        for (id, conn) in conns {
+            self.close_conn(id, conn);
+        }
         for s in l.syncs.drain(..) {
             if s.origin.is_none() {
                 self.out.push(Action::SyncFailed {
@@ -163,7 +172,20 @@ impl Node {
             if observer == self.cfg.quorum.is_voter(from) {
                 return; // misconfigured: it thinks it is what we think it is not
             }
-            // A new connection from the same learner replaces the old one.
+            if let Some(p) = l.peers.get_mut(&from).filter(|p| p.conn == conn) {
+                p.last_heard = self.now; // a repeated connection attempt
+                return;
+            }
+            if self.closed_conns.get(&from).is_some_and(|&c| conn <= c) {
+                // A connection we (or an earlier term of ours) already closed: as with TCP, it
+                // cannot come back; the learner times out and connects anew.
+                return;
+            }
+            // A new connection from the same learner replaces (closes) the old one.
+            if let Some(old) = l.peers.get(&from) {
+                let old = old.conn;
+                self.close_conn(from, old);
+            }
             let mut peer = Peer {
                 conn,
                 observer,
@@ -199,12 +221,13 @@ impl Node {
         peer.last_heard = self.now;
         match msg {
             LearnerMsg::AckEpoch {
+                epoch,
                 current_epoch,
                 last_zxid,
                 applied,
                 runs,
             } => {
-                if peer.phase != PeerPhase::EpochSent {
+                if peer.phase != PeerPhase::EpochSent || epoch != l.epoch {
                     return;
                 }
                 let voter = !peer.observer;
@@ -277,7 +300,7 @@ impl Node {
                     origin: Some((from, conn)),
                     request_id,
                     need_commit: self.log.last(),
-                    need_round: l.ping_round + 1,
+                    need_round: self.ping_round + 1,
                 };
                 l.syncs.push(s);
             }
@@ -407,8 +430,10 @@ impl Node {
     }
 
     pub(crate) fn leader_tick(&mut self, l: &mut Leader) {
-        l.ping_round += 1;
-        let round = l.ping_round;
+        // Rounds count per node, not per term, so that an answer to an earlier term's
+        // heartbeat never passes for an answer to ours.
+        self.ping_round += 1;
+        let round = self.ping_round;
         let now = self.now;
         let (init, sync) = (self.cfg.init_limit_ticks, self.cfg.sync_limit_ticks);
         // Drop learners we have not heard from in time: their connection is as good as gone.

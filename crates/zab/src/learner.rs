@@ -184,6 +184,11 @@ impl Node {
                 }
                 self.advance_commit(zxid);
             }
+            (_, LearnerMsg::LeaderInfo { .. }) => {
+                // A LEADERINFO past discovery: the leader restarted its role on what we took
+                // for our connection. Start over.
+                self.learner_leave(l);
+            }
             (_, LearnerMsg::Ping { round }) => {
                 let touches = std::mem::take(&mut l.touches);
                 self.send_to_leader(l, LearnerMsg::PingAck { round, touches });
@@ -216,6 +221,7 @@ impl Node {
             LPhase::EpochPersisting if self.persisted >= l.wait_seq => {
                 let applied = self.applied;
                 let msg = LearnerMsg::AckEpoch {
+                    epoch: l.epoch,
                     current_epoch: self.current_epoch,
                     last_zxid: self.log.last(),
                     applied,

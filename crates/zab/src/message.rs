@@ -75,6 +75,8 @@ pub enum LearnerMsg {
     /// Learner → leader: the new epoch is durable as accepted (ACKEPOCH), with what the leader
     /// needs to choose DIFF, TRUNC or SNAP.
     AckEpoch {
+        /// The epoch acknowledged (as accepted and durable).
+        epoch: Epoch,
         /// The learner's current epoch.
         current_epoch: Epoch,
         /// Its last logged zxid.
@@ -205,13 +207,14 @@ impl fmt::Display for LearnerMsg {
             }
             LeaderInfo { epoch } => write!(f, "LeaderInfo(e{epoch})"),
             AckEpoch {
+                epoch,
                 current_epoch,
                 last_zxid,
                 applied,
                 runs,
             } => write!(
                 f,
-                "AckEpoch(current=e{current_epoch}, last={last_zxid}, applied={applied}, runs={})",
+                "AckEpoch(e{epoch}, current=e{current_epoch}, last={last_zxid}, applied={applied}, runs={})",
                 runs.len()
             ),
             Sync {

@@ -82,6 +82,10 @@ pub struct Node {
     pub(crate) conn_counter: u64,
     /// Highest acceptedEpoch a learner reported to us: a leader we become picks above it.
     pub(crate) epoch_floor: Epoch,
+    /// Per learner, the highest connection id we closed (as a leader): never taken back.
+    pub(crate) closed_conns: std::collections::BTreeMap<ServerId, crate::message::ConnId>,
+    /// Heartbeat round, monotonic across leader terms.
+    pub(crate) ping_round: u64,
     pub(crate) role: Role,
     pub(crate) out: Vec<Action>,
 }
@@ -126,6 +130,8 @@ impl Node {
             persisted: 0,
             conn_counter: 0,
             epoch_floor: 0,
+            closed_conns: Default::default(),
+            ping_round: 0,
             role: Role::Busy,
             out: Vec::new(),
         };

@@ -140,6 +140,7 @@ fn follower_acks_after_fsync_and_applies_on_commit() {
     assert_eq!(
         n.take_actions(),
         vec![to_leader(LearnerMsg::AckEpoch {
+            epoch: 1,
             current_epoch: 0,
             last_zxid: Zxid::ZERO,
             applied: Zxid::ZERO,
