@@ -131,7 +131,8 @@ impl Node {
             conn_counter: 0,
             epoch_floor: 0,
             closed_conns: Default::default(),
-            ping_round: 0,
+            // start above every round an earlier incarnation of ours can have used
+            ping_round: (incarnation & 0xffff) << 40,
             role: Role::Busy,
             out: Vec::new(),
         };
