@@ -606,3 +606,31 @@ fn diff_beyond_the_memory_window_comes_from_the_disk_log() {
     converge(&mut w);
     assert!(w.stats.snaps >= 1, "no SNAP after the purge");
 }
+
+/// sync() needs a quorum: a leader cut off from the majority (which may already have elected
+/// another leader and acknowledged writes) never completes a sync, so a follower on its side
+/// cannot pass stale state off as synced.
+#[test]
+fn sync_through_a_minority_leader_never_completes() {
+    let mut w = world(5, 0);
+    let l = settle(&mut w);
+    write(&mut w, l).expect("write");
+    let f = followers(&w, l);
+    let (mine, others) = (f[0], &f[1..]);
+    for &o in others {
+        w.cut(l, o);
+        w.cut(mine, o);
+    }
+    let op = w.submit_sync(mine, None);
+    w.run_until(40, |w| w.history[op].complete.is_some());
+    ok(&w);
+    assert!(
+        !matches!(w.history[op].outcome, Outcome::Ok(_)),
+        "sync completed on the minority side"
+    );
+    // the majority side moved on meanwhile
+    let l2 = w.leader().expect("majority leader");
+    assert!(others.contains(&l2));
+    write(&mut w, l2).expect("majority write");
+    converge(&mut w);
+}
