@@ -15,13 +15,13 @@ impl Node {
 
     /// A client's write (ours, or forwarded by a learner when `request_id` is None): stamp the
     /// next zxid, log it, and send it to every follower in the broadcast set without waiting
-    /// for our own fsync.
+    /// for our own fsync. False if refused (then it is never committed).
     pub(crate) fn leader_propose(
         &mut self,
         l: &mut Leader,
         request_id: Option<u64>,
         payload: Bytes,
-    ) {
+    ) -> bool {
         let reject = |n: &mut Node, reason| {
             if let Some(request_id) = request_id {
                 n.out.push(Action::WriteRejected { request_id, reason });
@@ -29,7 +29,7 @@ impl Node {
         };
         if l.phase != Phase::Established {
             reject(self, RejectReason::NotServing);
-            return;
+            return false;
         }
         if l.exhausted || l.next_counter > self.cfg.counter_max() {
             // Out of counter: take no more writes, let what is in flight commit, then step
@@ -37,7 +37,7 @@ impl Node {
             l.exhausted = true;
             reject(self, RejectReason::EpochExhausted);
             self.maybe_step_down_exhausted(l);
-            return;
+            return false;
         }
         let zxid = Zxid::new(l.epoch, l.next_counter);
         l.next_counter += 1;
@@ -54,6 +54,7 @@ impl Node {
             self.send_learner(id, conn, LearnerMsg::Proposal { txn: txn.clone() });
         }
         self.try_commit(l);
+        true
     }
 
     /// Commits, in zxid order, every proposal a quorum of voters (us included when our own copy

@@ -287,10 +287,9 @@ impl Node {
                 request_id,
                 payload,
             } => {
-                if !self.leader_can_propose(l) {
+                let proposed = self.leader_can_propose(l) && self.leader_propose(l, None, payload);
+                if !proposed {
                     self.send_learner(from, conn, LearnerMsg::Refused { request_id });
-                } else {
-                    self.leader_propose(l, None, payload);
                 }
             }
             LearnerMsg::SyncRequest { request_id }

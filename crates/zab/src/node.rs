@@ -179,9 +179,9 @@ impl Node {
                 request_id,
                 payload,
             } => match self.role {
-                Role::Leading(_) => {
-                    self.with_leader(|n, l| n.leader_propose(l, Some(request_id), payload))
-                }
+                Role::Leading(_) => self.with_leader(|n, l| {
+                    n.leader_propose(l, Some(request_id), payload);
+                }),
                 Role::Learning(_) => {
                     self.with_learner(|n, l| n.learner_client_write(l, request_id, payload))
                 }
