@@ -218,4 +218,85 @@ mod tests {
         );
         trimmed.purge(z(2, 2));
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn push_run(l: &mut Log, e: u32, from: u32, n: u32) {
+            for c in from..from + n {
+                assert!(l.append(
+                    Txn {
+                        zxid: Zxid::new(e, c),
+                        payload: Default::default()
+                    },
+                    0
+                ));
+            }
+        }
+
+        proptest! {
+            /// For a leader and a learner that share a prefix and then diverge the way ZAB logs
+            /// can (one continues the last shared epoch further; then each has runs in epochs
+            /// the other never saw), the plan keeps exactly the longest common prefix: DIFF if
+            /// that is all the learner has, else TRUNC to it; SNAP only when the leader's
+            /// history does not reach back to the learner's applied point.
+            #[test]
+            fn plan_keeps_exactly_the_common_prefix(
+                prefix_epochs in proptest::collection::vec(1u32..4, 1..4),
+                prefix_len in 1u32..5,
+                ka in 0u32..4,
+                kb in 0u32..4,
+                runs_a in proptest::collection::vec(1u32..4, 0..3),
+                runs_b in proptest::collection::vec(1u32..4, 0..3),
+                applied_frac in 0u32..100,
+                keep in 1usize..20,
+                purge in any::<bool>(),
+            ) {
+                // the shared prefix: epochs 1, 2, ... each with `prefix_len` entries
+                let mut leader = Log::new(Zxid::ZERO);
+                let mut e = 0;
+                for _ in &prefix_epochs {
+                    e += 1;
+                    push_run(&mut leader, e, 1, prefix_len);
+                }
+                let mut learner = leader.clone();
+                // both may continue the last shared epoch; zxids agree, so one is a prefix
+                push_run(&mut leader, e, prefix_len + 1, ka);
+                push_run(&mut learner, e, prefix_len + 1, kb);
+                let shared = Zxid::new(e, prefix_len + ka.min(kb));
+                // then runs in epochs only one side has: the leader's odd, the learner's even
+                let mut ea = e;
+                for n in &runs_a {
+                    ea += 1 + (ea + 1) % 2; // next odd above
+                    push_run(&mut leader, ea, 1, *n);
+                }
+                let mut eb = e;
+                for n in &runs_b {
+                    eb += 1 + eb % 2; // next even above
+                    push_run(&mut learner, eb, 1, *n);
+                }
+                // the learner applied some point of the shared prefix
+                let all: Vec<Zxid> = learner.after(Zxid::ZERO).map(|t| t.zxid).filter(|z| *z <= shared).collect();
+                let applied = all[(applied_frac as usize * all.len()) / 100];
+                let info = LearnerLog { last_zxid: learner.last(), applied, runs: learner.runs_above(applied) };
+                // the leader keeps only a window in memory, maybe purges its disk log too
+                let mut lead = leader.clone();
+                lead.trim(shared.min(leader.last()), keep);
+                if purge {
+                    lead.purge(lead.base());
+                }
+                let plan = plan_sync(&lead, &info);
+                let base = lead.history_base();
+                let reachable = applied >= base || learner.has(base) && base <= learner.last();
+                if !reachable {
+                    prop_assert_eq!(plan, SyncPlan::Snap);
+                } else if shared == learner.last() {
+                    prop_assert_eq!(plan, SyncPlan::Diff { from: shared });
+                } else {
+                    prop_assert_eq!(plan, SyncPlan::Trunc { to: shared });
+                }
+            }
+        }
+    }
 }
