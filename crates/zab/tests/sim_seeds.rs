@@ -1,5 +1,5 @@
 //! Random seeds through the simulator: faults on (safety phase), then healed (liveness
-//! phase). `cargo test --release -p paddock-zab` runs 4,800 seeds here.
+//! phase). `cargo test --release -p paddock-zab` runs 5,300 seeds here.
 
 use paddock_zab::sim::run::{run_seed, Options};
 
@@ -56,6 +56,16 @@ fn seven_voters_two_observers_300_seeds() {
         ..Options::default()
     };
     run_range(10_001, 300, &opts);
+}
+
+#[test]
+fn storm_500_seeds() {
+    let opts = Options {
+        storm: true,
+        safety_ticks: 1000,
+        ..Options::default()
+    };
+    run_range(20_001, 500, &opts);
 }
 
 #[test]

@@ -39,8 +39,9 @@ pub struct Args {
 
 /// Usage text.
 pub const USAGE: &str = "usage: paddock sim --seeds N [--seed S] [--voters V] [--observers O] \
-[--ticks T] [--liveness-ticks T] [--bug NAME]... [--trace] [--trace-lines L] [--no-durability-check] [--verbose]
-  runs seeds S..S+N (S defaults to 1); the seed picks the ensemble and the fault mix.
+[--ticks T] [--liveness-ticks T] [--bug NAME]... [--trace] [--trace-lines L] [--no-durability-check] [--storm] [--verbose]
+  runs seeds S..S+N (S defaults to 1); the seed picks the ensemble and the fault mix
+  (--storm: every fault on at once instead).
   bugs (test-only): ack-before-fsync, newleader-ack-before-durable, commit-without-quorum, apply-uncommitted";
 
 /// Parses the arguments after `sim`.
@@ -83,6 +84,7 @@ pub fn parse(args: &[String]) -> Result<Args, ArgError> {
             "verbose" | "v" => a.verbose = true,
             "trace" => a.trace = true,
             "no-durability-check" => a.opts.durability_check = false,
+            "storm" => a.opts.storm = true,
             _ => return Err(ArgError::Unknown(flag.clone())),
         }
     }
@@ -113,6 +115,9 @@ impl Args {
         }
         if !self.opts.durability_check {
             s += " --no-durability-check";
+        }
+        if self.opts.storm {
+            s += " --storm";
         }
         for b in &self.bug_names {
             s += &format!(" --bug {b}");

@@ -79,6 +79,26 @@ impl Faults {
         }
     }
 
+    /// Every fault on at once, at rates that still let the ensemble make progress between
+    /// faults (`paddock sim --storm`).
+    pub fn storm() -> Faults {
+        Faults {
+            loss: 0.01,
+            dup: 0.1,
+            delay_min: 1,
+            delay_max: 150,
+            long_delay: 0.05,
+            crash: 0.005,
+            leader_fault: 0.01,
+            restart_max_ticks: 30,
+            partition: 0.01,
+            heal: 0.1,
+            fsync_max: 200,
+            slow_disk: 0.01,
+            tick_skew: 0.3,
+        }
+    }
+
     /// The liveness phase: everything healed and calm.
     pub fn calm(&self) -> Faults {
         Faults {

@@ -24,6 +24,8 @@ pub struct Options {
     pub trace_lines: usize,
     /// Per-step durability check on (see `Setup::durability_check`).
     pub durability_check: bool,
+    /// Every fault on at once instead of the seed's swarm mix.
+    pub storm: bool,
 }
 
 impl Default for Options {
@@ -36,6 +38,7 @@ impl Default for Options {
             bugs: Bugs::default(),
             trace_lines: 0,
             durability_check: true,
+            storm: false,
         }
     }
 }
@@ -70,7 +73,10 @@ pub fn setup_for(seed: u64, opts: &Options) -> Setup {
     let observers = opts.observers.unwrap_or_else(|| rng.pick(&[0, 0, 1, 2]));
     let counter_bits = rng.pick(&[32, 32, 32, 4, 6]);
     let window = rng.pick(&[2, 8, 64, 1000]);
-    let faults = Faults::swarm(&mut rng);
+    let mut faults = Faults::swarm(&mut rng);
+    if opts.storm {
+        faults = Faults::storm();
+    }
     let clients = rng.range(2, 5) as usize;
     Setup {
         seed,
