@@ -1,7 +1,8 @@
 //! A deterministic simulator that drives real [`Node`](crate::Node)s: the second executor of
 //! the same actions the server carries out.
 //!
-//! - `world.rs`: event queue ordered by (time, sequence); nodes, clients, faults.
+//! - `world.rs`: event queue ordered by (time, sequence); nodes and their actions.
+//! - `chaos.rs`: fault injection; `clients.rs`: the client workload.
 //! - `disk.rs`: `SimDisk`, durable plus pending records; crashes lose an unsynced tail.
 //! - `net.rs`: `SimNet`, delay, loss, duplication, reordering, (asymmetric) partitions.
 //! - `faults.rs`: the fault mix, chosen per seed (swarm testing).
@@ -9,8 +10,10 @@
 //! - `run.rs`: one seed = safety phase with faults, then a liveness phase.
 //! - `cli.rs`: `paddock sim`.
 
+pub mod chaos;
 pub mod checkers;
 pub mod cli;
+pub mod clients;
 pub mod disk;
 pub mod faults;
 pub mod history;

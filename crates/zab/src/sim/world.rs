@@ -10,9 +10,10 @@ use crate::node::Node;
 use crate::sim::checkers::applied_prefix::GlobalOrder;
 use crate::sim::checkers::one_leader_per_epoch::OneLeaderPerEpoch;
 use crate::sim::checkers::{client_history, committed_never_lost, Violation};
+use crate::sim::clients::{Client, PendingSync, PendingWrite};
 use crate::sim::disk::{Op, SimDisk, SmState};
 use crate::sim::faults::{Faults, TICK};
-use crate::sim::history::{payload, OpKind, OpRecord, Outcome};
+use crate::sim::history::{OpKind, OpRecord, Outcome};
 use crate::sim::net::{Fate, SimNet};
 use crate::sim::rng::Rng;
 use crate::zxid::{ServerId, Zxid};
@@ -93,7 +94,7 @@ impl SimNode {
 }
 
 #[derive(Debug, Clone)]
-enum Ev {
+pub(super) enum Ev {
     Tick(usize, u64),
     Deliver {
         from: ServerId,
@@ -115,7 +116,7 @@ enum Ev {
 #[derive(Debug)]
 struct Queued {
     time: u64,
-    seq: u64,
+    pub(super) seq: u64,
     ev: Ev,
 }
 
@@ -135,33 +136,6 @@ impl Ord for Queued {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         (o.time, o.seq).cmp(&(self.time, self.seq))
     }
-}
-
-/// A simulated client: one operation at a time, on one node, remembering the last zxid it saw
-/// (it only moves to a node that has applied at least that much, as ZooKeeper clients do).
-#[derive(Debug, Clone, Default)]
-pub struct Client {
-    node: Option<usize>,
-    pending: Option<usize>,
-    deadline: u64,
-    last_seen: Zxid,
-    seq: u64,
-}
-
-#[derive(Debug, Clone)]
-struct PendingWrite {
-    op: usize,
-    node: usize,
-    client: Option<usize>,
-}
-
-#[derive(Debug, Clone)]
-struct PendingSync {
-    op: usize,
-    node: usize,
-    client: Option<usize>,
-    /// Highest zxid acknowledged to any client when the sync was sent.
-    need: Zxid,
 }
 
 /// Run statistics.
@@ -197,7 +171,7 @@ pub type MsgMatch = Box<dyn Fn(&Message) -> bool>;
 pub struct World {
     /// How it was built.
     pub setup: Setup,
-    rng: Rng,
+    pub(super) rng: Rng,
     /// Current time (TICK units per nominal tick).
     pub time: u64,
     seq: u64,
@@ -216,15 +190,15 @@ pub struct World {
     pub clients_active: bool,
     /// Every client operation.
     pub history: Vec<OpRecord>,
-    pending_writes: BTreeMap<Bytes, PendingWrite>,
-    pending_syncs: BTreeMap<u64, PendingSync>,
-    next_request: u64,
-    scenario_seq: u64,
+    pub(super) pending_writes: BTreeMap<Bytes, PendingWrite>,
+    pub(super) pending_syncs: BTreeMap<u64, PendingSync>,
+    pub(super) next_request: u64,
+    pub(super) scenario_seq: u64,
     /// Highest zxid acknowledged to a client.
     pub max_acked: Zxid,
     /// The one committed order.
     pub order: GlobalOrder,
-    leaders: OneLeaderPerEpoch,
+    pub(super) leaders: OneLeaderPerEpoch,
     /// First violation seen; the run stops there.
     pub violation: Option<Violation>,
     /// Steps taken.
@@ -307,7 +281,7 @@ impl World {
         w
     }
 
-    fn schedule(&mut self, delay: u64, ev: Ev) {
+    pub(super) fn schedule(&mut self, delay: u64, ev: Ev) {
         self.seq += 1;
         self.queue.push(Queued {
             time: self.time + delay,
@@ -316,7 +290,7 @@ impl World {
         });
     }
 
-    fn log(&mut self, line: impl FnOnce() -> String) {
+    pub(super) fn log(&mut self, line: impl FnOnce() -> String) {
         if self.setup.trace_lines > 0 {
             if self.trace.len() >= self.setup.trace_lines {
                 self.trace.pop_front();
@@ -352,7 +326,7 @@ impl World {
 
     // ----- node lifecycle -----
 
-    fn start_node(&mut self, i: usize) {
+    pub(super) fn start_node(&mut self, i: usize) {
         let n = &mut self.nodes[i];
         n.incarnation += 1;
         let (rec, sm) = n.disk.recover();
@@ -429,7 +403,7 @@ impl World {
         self.after_step(i);
     }
 
-    fn after_step(&mut self, i: usize) {
+    pub(super) fn after_step(&mut self, i: usize) {
         let id = self.nodes[i].id;
         let est = self.nodes[i]
             .node
@@ -440,7 +414,7 @@ impl World {
         }
     }
 
-    fn exec(&mut self, i: usize, acts: Vec<Action>) {
+    pub(super) fn exec(&mut self, i: usize, acts: Vec<Action>) {
         let id = self.nodes[i].id;
         for a in acts {
             if self.setup.trace_lines > 0 {
@@ -579,7 +553,7 @@ impl World {
         }
     }
 
-    fn send(&mut self, from: ServerId, to: ServerId, msg: Message) {
+    pub(super) fn send(&mut self, from: ServerId, to: ServerId, msg: Message) {
         self.stats.messages += 1;
         if let Some(f) = self.filter.as_mut() {
             if !f(from, to, &msg) {
@@ -625,7 +599,7 @@ impl World {
         }
     }
 
-    fn kick_fsync(&mut self, i: usize) {
+    pub(super) fn kick_fsync(&mut self, i: usize) {
         let n = &self.nodes[i];
         if n.disk.fsync_in_flight || n.disk_stalled {
             return;
@@ -647,7 +621,7 @@ impl World {
         );
     }
 
-    fn on_fsync(&mut self, i: usize, inc: u64, through: u64) {
+    pub(super) fn on_fsync(&mut self, i: usize, inc: u64, through: u64) {
         let n = &mut self.nodes[i];
         if n.node.is_none() || n.incarnation != inc {
             return;
@@ -758,346 +732,6 @@ impl World {
             }
         }
         pred(self)
-    }
-
-    // ----- faults -----
-
-    /// Starts random fault injection (one chaos event per tick, at a random moment).
-    pub fn start_chaos(&mut self) {
-        self.chaos = true;
-        let d = self.rng.range(1, TICK);
-        self.schedule(d, Ev::Chaos);
-    }
-
-    fn chaos_step(&mut self) {
-        if !self.chaos {
-            return;
-        }
-        let n = self.nodes.len();
-        let f = self.faults.clone();
-        if self.rng.chance(f.crash * n as f64) {
-            let i = self.rng.below(n as u64) as usize;
-            if self.nodes[i].node.is_some() {
-                // crash at a random moment within the next tick: between any two steps
-                let d = self.rng.range(0, TICK);
-                self.schedule(d, Ev::Crash(i));
-            }
-        }
-        if self.rng.chance(f.leader_fault) {
-            if let Some(l) = self.leader() {
-                if self.rng.chance(0.5) {
-                    let li = self.idx(l);
-                    let d = self.rng.range(0, TICK);
-                    self.schedule(d, Ev::Crash(li));
-                } else {
-                    self.isolate(l);
-                    let t = self.time;
-                    self.log(|| format!("{t:>9} net: leader n{l} isolated"));
-                }
-            }
-        }
-        if self.rng.chance(f.partition) {
-            let ids: Vec<ServerId> = self.nodes.iter().map(|n| n.id).collect();
-            if self.rng.chance(0.5) {
-                // symmetric split into two groups
-                let mask = self.rng.next_u64();
-                for &a in &ids {
-                    for &b in &ids {
-                        if (mask >> a) & 1 != (mask >> b) & 1 {
-                            self.net.blocked.insert((a, b));
-                        }
-                    }
-                }
-            } else {
-                // one-way: a stops hearing b
-                let a = self.rng.pick(&ids);
-                let b = self.rng.pick(&ids);
-                if a != b {
-                    self.net.blocked.insert((a, b));
-                }
-            }
-            let t = self.time;
-            let cut = self.net.blocked.len();
-            self.log(|| format!("{t:>9} net: partition ({cut} directed cuts)"));
-        }
-        if self.rng.chance(f.heal) && !self.net.blocked.is_empty() {
-            self.net.heal();
-            let t = self.time;
-            self.log(|| format!("{t:>9} net: healed"));
-        }
-        if f.tick_skew > 0.0 && self.rng.chance(0.01 * n as f64) {
-            // clocks drift: a node's tick period changes now and then
-            let i = self.rng.below(n as u64) as usize;
-            let dev =
-                ((self.rng.below(2001) as f64 / 1000.0 - 1.0) * f.tick_skew * TICK as f64) as i64;
-            self.nodes[i].tick_period = (TICK as i64 + dev).max(10) as u64;
-        }
-        if self.rng.chance(f.slow_disk * n as f64) {
-            let i = self.rng.below(n as u64) as usize;
-            self.nodes[i].disk_slow = if self.nodes[i].disk_slow == 1 { 10 } else { 1 };
-        }
-        self.schedule(TICK, Ev::Chaos);
-    }
-
-    /// Stops faults: heals the network, calms the fault mix, restarts every crashed node.
-    pub fn heal_all(&mut self) {
-        self.chaos = false;
-        self.faults = self.faults.calm();
-        self.net.heal();
-        for i in 0..self.nodes.len() {
-            self.nodes[i].disk_slow = 1;
-            self.nodes[i].disk_stalled = false;
-            let id = self.nodes[i].id;
-            self.restart(id);
-            self.kick_fsync(i);
-        }
-        let t = self.time;
-        self.log(|| format!("{t:>9} HEAL: faults off, all nodes up"));
-    }
-
-    /// Cuts both directions between a and b.
-    pub fn cut(&mut self, a: ServerId, b: ServerId) {
-        self.net.blocked.insert((a, b));
-        self.net.blocked.insert((b, a));
-    }
-
-    /// Isolates `a` from everyone.
-    pub fn isolate(&mut self, a: ServerId) {
-        let ids: Vec<ServerId> = self.nodes.iter().map(|n| n.id).collect();
-        for b in ids {
-            if b != a {
-                self.cut(a, b);
-            }
-        }
-    }
-
-    /// The driver of node `id` snapshots its applied state and purges the log it covers (if its
-    /// disk has nothing pending). True if done.
-    pub fn snapshot_and_purge(&mut self, id: ServerId) -> bool {
-        let i = self.idx(id);
-        let sm = self.nodes[i].sm;
-        if self.nodes[i].node.is_none() || !self.nodes[i].disk.take_snapshot(sm) {
-            return false;
-        }
-        self.feed(i, Event::LogPurged { through: sm.zxid });
-        true
-    }
-
-    /// Stalls or resumes a node's fsyncs.
-    pub fn stall_disk(&mut self, id: ServerId, stalled: bool) {
-        let i = self.idx(id);
-        self.nodes[i].disk_stalled = stalled;
-        if !stalled {
-            self.kick_fsync(i);
-        }
-    }
-
-    // ----- clients -----
-
-    fn disconnect_clients(&mut self, i: usize) {
-        let writes: Vec<Bytes> = self
-            .pending_writes
-            .iter()
-            .filter(|(_, p)| p.node == i)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in writes {
-            let p = self.pending_writes.remove(&k).expect("present");
-            self.complete(p.op, p.client, Outcome::Unknown);
-        }
-        let syncs: Vec<u64> = self
-            .pending_syncs
-            .iter()
-            .filter(|(_, p)| p.node == i)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in syncs {
-            let p = self.pending_syncs.remove(&k).expect("present");
-            self.complete(p.op, p.client, Outcome::Failed);
-        }
-        for c in self.clients.iter_mut() {
-            if c.node == Some(i) {
-                c.node = None;
-            }
-        }
-    }
-
-    fn complete(&mut self, op: usize, client: Option<usize>, outcome: Outcome) {
-        let rec = &mut self.history[op];
-        if rec.complete.is_some() {
-            return;
-        }
-        rec.complete = Some(self.time);
-        rec.outcome = outcome;
-        let is_write = matches!(rec.kind, OpKind::Write(_));
-        if let Outcome::Ok(z) = outcome {
-            if is_write {
-                self.stats.acked_writes += 1;
-                self.max_acked = self.max_acked.max(z);
-            }
-            if let Some(c) = client {
-                // session order: everything a client sees moves forward
-                if z < self.clients[c].last_seen {
-                    let ls = self.clients[c].last_seen;
-                    self.fail(
-                        "client_history",
-                        format!("client {c} saw {z} after {ls} (session order)"),
-                    );
-                }
-                self.clients[c].last_seen = self.clients[c].last_seen.max(z);
-            }
-        }
-        if let Some(c) = client {
-            if self.clients[c].pending == Some(op) {
-                self.clients[c].pending = None;
-            }
-        }
-    }
-
-    /// Sends a write to a node on behalf of a scripted client; returns its op index.
-    pub fn submit_write(&mut self, id: ServerId, client: Option<usize>) -> usize {
-        let i = self.idx(id);
-        let op = self.history.len();
-        let p = match client {
-            Some(c) => {
-                self.clients[c].seq += 1;
-                payload(c, self.clients[c].seq)
-            }
-            None => {
-                self.scenario_seq += 1;
-                payload(usize::MAX, self.scenario_seq)
-            }
-        };
-        self.history.push(OpRecord {
-            client: client.unwrap_or(usize::MAX),
-            node: i,
-            kind: OpKind::Write(p.clone()),
-            invoke: self.time,
-            complete: None,
-            outcome: Outcome::Pending,
-        });
-        self.pending_writes.insert(
-            p.clone(),
-            PendingWrite {
-                op,
-                node: i,
-                client,
-            },
-        );
-        let request_id = op as u64 + 1;
-        self.feed(
-            i,
-            Event::ClientWrite {
-                request_id,
-                payload: p,
-            },
-        );
-        op
-    }
-
-    /// Sends a sync() to a node; returns its op index.
-    pub fn submit_sync(&mut self, id: ServerId, client: Option<usize>) -> usize {
-        let i = self.idx(id);
-        let op = self.history.len();
-        self.history.push(OpRecord {
-            client: client.unwrap_or(usize::MAX),
-            node: i,
-            kind: OpKind::Sync,
-            invoke: self.time,
-            complete: None,
-            outcome: Outcome::Pending,
-        });
-        self.next_request += 1;
-        let request_id = 1 << 40 | self.next_request;
-        self.pending_syncs.insert(
-            request_id,
-            PendingSync {
-                op,
-                node: i,
-                client,
-                need: self.max_acked,
-            },
-        );
-        self.feed(i, Event::ClientSync { request_id });
-        op
-    }
-
-    fn client_step(&mut self, c: usize) {
-        let next = self.rng.range(TICK / 5, 3 * TICK);
-        self.schedule(next, Ev::Client(c));
-        if !self.clients_active {
-            return;
-        }
-        if let Some(op) = self.clients[c].pending {
-            if self.time >= self.clients[c].deadline {
-                // no answer: the outcome of a write is unknown; move to another server
-                let outcome = match self.history[op].kind {
-                    OpKind::Write(ref p) => {
-                        let p = p.clone();
-                        self.pending_writes.remove(&p);
-                        Outcome::Unknown
-                    }
-                    _ => {
-                        self.pending_syncs.retain(|_, s| s.op != op);
-                        Outcome::Failed
-                    }
-                };
-                self.complete(op, Some(c), outcome);
-                self.clients[c].node = None;
-            }
-            return;
-        }
-        // keep the server while it serves; otherwise move to one that has seen at least as much
-        let keep = self.clients[c].node.filter(|&i| self.nodes[i].serving());
-        let i = match keep {
-            Some(i) => i,
-            None => {
-                let seen = self.clients[c].last_seen;
-                let cands: Vec<usize> = (0..self.nodes.len())
-                    .filter(|&i| self.nodes[i].serving() && self.nodes[i].sm.zxid >= seen)
-                    .collect();
-                if cands.is_empty() {
-                    return;
-                }
-                let i = self.rng.pick(&cands);
-                self.clients[c].node = Some(i);
-                i
-            }
-        };
-        let id = self.nodes[i].id;
-        // the client's session is alive: its server reports that to the leader with a ping
-        self.feed(
-            i,
-            Event::SessionTouched {
-                session_id: c as u64 + 1,
-            },
-        );
-        let r = self.rng.below(100);
-        self.clients[c].deadline = self.time + 40 * TICK;
-        if r < 50 {
-            let op = self.submit_write(id, Some(c));
-            if self.history[op].complete.is_none() {
-                self.clients[c].pending = Some(op);
-            }
-        } else if r < 85 {
-            let z = self.nodes[i].sm.zxid;
-            self.stats.reads += 1;
-            let op = self.history.len();
-            self.history.push(OpRecord {
-                client: c,
-                node: i,
-                kind: OpKind::Read,
-                invoke: self.time,
-                complete: None,
-                outcome: Outcome::Pending,
-            });
-            self.complete(op, Some(c), Outcome::Ok(z));
-        } else {
-            let op = self.submit_sync(id, Some(c));
-            if self.history[op].complete.is_none() {
-                self.clients[c].pending = Some(op);
-            }
-        }
     }
 
     // ----- end of run -----
