@@ -16,15 +16,18 @@ pub struct Bugs {
     pub commit_without_quorum: bool,
     /// A follower applies a proposal when it receives it, before it is committed.
     pub apply_uncommitted: bool,
+    /// The leader answers sync() without the quorum heartbeat round that proves it still leads.
+    pub sync_without_quorum: bool,
 }
 
 impl Bugs {
     /// Names accepted by [`Bugs::set`].
-    pub const NAMES: [&'static str; 4] = [
+    pub const NAMES: [&'static str; 5] = [
         "ack-before-fsync",
         "newleader-ack-before-durable",
         "commit-without-quorum",
         "apply-uncommitted",
+        "sync-without-quorum",
     ];
 
     /// Turns on the bug with this name; false if the name is unknown.
@@ -34,6 +37,7 @@ impl Bugs {
             "newleader-ack-before-durable" => self.newleader_ack_before_durable = true,
             "commit-without-quorum" => self.commit_without_quorum = true,
             "apply-uncommitted" => self.apply_uncommitted = true,
+            "sync-without-quorum" => self.sync_without_quorum = true,
             _ => return false,
         }
         true

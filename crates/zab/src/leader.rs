@@ -302,6 +302,7 @@ impl Node {
                     need_round: self.ping_round + 1,
                 };
                 l.syncs.push(s);
+                self.check_syncs(l);
             }
             _ => {}
         }

@@ -634,3 +634,65 @@ fn sync_through_a_minority_leader_never_completes() {
     write(&mut w, l2).expect("majority write");
     converge(&mut w);
 }
+
+/// A deposed leader whose clock runs slow still believes it leads, and a follower on its side
+/// (slow too) still follows it, while the majority elected a new leader and acknowledged a
+/// write. A sync through that follower must not complete. Returns the world after the sync was
+/// sent, and the sync's op.
+fn deposed_leader_sync(bugs: Bugs) -> (World, usize) {
+    let mut w = world_with(Setup {
+        bugs,
+        trace_lines: 20_000,
+        ..Setup::scenario(5, 0)
+    });
+    let l = settle(&mut w);
+    write(&mut w, l).expect("write");
+    let f = followers(&w, l);
+    let (mine, others) = (f[0], f[1..].to_vec());
+    w.set_tick_period(l, 5000);
+    w.set_tick_period(mine, 5000);
+    for &o in &others {
+        w.cut(l, o);
+        w.cut(mine, o);
+    }
+    assert!(
+        w.run_until(100, |w| w.leader().is_some_and(|n| n != l)),
+        "no majority leader"
+    );
+    let l2 = w.leader().expect("leader");
+    write(&mut w, l2).expect("majority write");
+    assert_eq!(
+        node(&w, l).role(),
+        RoleKind::Leading,
+        "the deposed leader noticed too early"
+    );
+    let op = w.submit_sync(mine, None);
+    w.run_ticks(20);
+    (w, op)
+}
+
+#[test]
+fn sync_through_a_deposed_leader_with_a_slow_clock_never_completes() {
+    let (mut w, op) = deposed_leader_sync(Bugs::default());
+    ok(&w);
+    assert!(
+        w.history[op].complete.is_none(),
+        "sync completed through a deposed leader"
+    );
+    for n in 1..=5 {
+        w.set_tick_period(n, 100);
+    }
+    converge(&mut w);
+}
+
+/// The same with the planted bug: the read-after-sync checker catches the stale sync.
+#[test]
+fn sync_without_quorum_is_caught() {
+    let bugs = Bugs {
+        sync_without_quorum: true,
+        ..Bugs::default()
+    };
+    let (w, _op) = deposed_leader_sync(bugs);
+    let v = w.violation.clone().expect("planted bug not caught");
+    assert_eq!(v.checker, "client_history", "{v}");
+}

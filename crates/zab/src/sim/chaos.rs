@@ -136,4 +136,10 @@ impl World {
             self.kick_fsync(i);
         }
     }
+
+    /// Sets a node's tick period (clock skew in scenarios); takes effect from its next tick.
+    pub fn set_tick_period(&mut self, id: ServerId, period: u64) {
+        let i = self.idx(id);
+        self.nodes[i].tick_period = period.max(1);
+    }
 }

@@ -42,7 +42,8 @@ pub const USAGE: &str = "usage: paddock sim --seeds N [--seed S] [--voters V] [-
 [--ticks T] [--liveness-ticks T] [--bug NAME]... [--trace] [--trace-lines L] [--no-durability-check] [--storm] [--verbose]
   runs seeds S..S+N (S defaults to 1); the seed picks the ensemble and the fault mix
   (--storm: every fault on at once instead).
-  bugs (test-only): ack-before-fsync, newleader-ack-before-durable, commit-without-quorum, apply-uncommitted";
+  bugs (test-only): ack-before-fsync, newleader-ack-before-durable, commit-without-quorum, apply-uncommitted,
+    sync-without-quorum";
 
 /// Parses the arguments after `sim`.
 pub fn parse(args: &[String]) -> Result<Args, ArgError> {
