@@ -70,6 +70,17 @@ impl World {
             let t = self.time;
             self.log(|| format!("{t:>9} net: healed"));
         }
+        if self.rng.chance(f.clock_stall * n as f64) {
+            let i = self.rng.below(n as u64) as usize;
+            let period = self.nodes[i].tick_period;
+            if period <= 2 * TICK {
+                self.nodes[i].tick_period = period * 20;
+                let d = self.rng.range(5, 50) * TICK;
+                self.schedule(d, Ev::ClockRestore(i, period));
+                let (t, id) = (self.time, self.nodes[i].id);
+                self.log(|| format!("{t:>9} n{id} clock stalls"));
+            }
+        }
         if f.tick_skew > 0.0 && self.rng.chance(0.01 * n as f64) {
             // clocks drift: a node's tick period changes now and then
             let i = self.rng.below(n as u64) as usize;
@@ -91,6 +102,9 @@ impl World {
         self.net.heal();
         for i in 0..self.nodes.len() {
             self.nodes[i].disk_slow = 1;
+            if self.nodes[i].tick_period > 2 * TICK {
+                self.nodes[i].tick_period = TICK;
+            }
             self.nodes[i].disk_stalled = false;
             let id = self.nodes[i].id;
             self.restart(id);

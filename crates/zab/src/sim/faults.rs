@@ -38,6 +38,10 @@ pub struct Faults {
     pub slow_disk: f64,
     /// Largest relative deviation of a node's tick period from the nominal one.
     pub tick_skew: f64,
+    /// Probability per tick that a node's clock stalls (ticks 20x slower for 5 to 50 ticks) while
+    /// it keeps processing messages: a starved timer thread. A stalled leader keeps believing it
+    /// leads after the others moved on.
+    pub clock_stall: f64,
 }
 
 impl Faults {
@@ -57,6 +61,7 @@ impl Faults {
             fsync_max: 20,
             slow_disk: 0.0,
             tick_skew: 0.0,
+            clock_stall: 0.0,
         }
     }
 
@@ -76,6 +81,7 @@ impl Faults {
             fsync_max: rng.pick(&[5, 50, 200]),
             slow_disk: rng.pick(&[0.0, 0.01]),
             tick_skew: rng.pick(&[0.0, 0.05, 0.3]),
+            clock_stall: rng.pick(&[0.0, 0.0, 0.002, 0.01]),
         }
     }
 
@@ -96,6 +102,7 @@ impl Faults {
             fsync_max: 200,
             slow_disk: 0.01,
             tick_skew: 0.3,
+            clock_stall: 0.01,
         }
     }
 
@@ -109,6 +116,7 @@ impl Faults {
             leader_fault: 0.0,
             partition: 0.0,
             slow_disk: 0.0,
+            clock_stall: 0.0,
             delay_max: self.delay_max.min(40),
             fsync_max: self.fsync_max.min(50),
             ..self.clone()

@@ -109,6 +109,8 @@ pub(super) enum Ev {
     },
     Crash(usize),
     Restart(usize),
+    /// End of a clock stall: the node's tick period goes back to this.
+    ClockRestore(usize, u64),
     Chaos,
     Client(usize),
 }
@@ -683,6 +685,7 @@ impl World {
                 let id = self.nodes[i].id;
                 self.restart(id);
             }
+            Ev::ClockRestore(i, period) => self.nodes[i].tick_period = period,
             Ev::Chaos => self.chaos_step(),
             Ev::Client(c) => self.client_step(c),
         }
