@@ -349,10 +349,11 @@ impl World {
             }
         }
         let (id, inc, period) = (n.id, n.incarnation, n.tick_period);
+        let t = self.time;
         self.log(|| {
             format!(
-                "{:>9} n{id} start (incarnation {inc}, snapshot {})",
-                0, sm.zxid
+                "{t:>9} n{id} start (incarnation {inc}, snapshot {})",
+                sm.zxid
             )
         });
         let first = self.rng.range(1, period);
