@@ -12,9 +12,10 @@ commands:
   purge <dataDir> [<dataLogDir>] [-n N]  keep the newest N (>= 3) snapshots and the logs they need
   log truncate <segment> <offset>       cut a damaged log segment at <offset> (loses what follows)
   bench [run|memory|compare|workloads]  load generator and side-by-side benchmark (paddock bench --help)
+  sim --seeds N [--seed S]              run the replication simulator (paddock sim --help)
   version                               print the version
 
-Planned (not built yet): cli, sim, lock, elect.";
+Planned (not built yet): cli, lock, elect.";
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PADDOCK_LOG")
@@ -139,7 +140,8 @@ fn main() -> Result<()> {
             init_logging();
             paddock_bench::main(&args[1..])
         }
-        "cli" | "sim" | "lock" | "elect" => {
+        "sim" => std::process::exit(paddock_zab::sim::cli::main(&args[1..])),
+        "cli" | "lock" | "elect" => {
             bail!("'paddock {cmd}' is not built yet; see the open issues")
         }
         other => {

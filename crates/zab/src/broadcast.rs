@@ -1,0 +1,184 @@
+//! Leader side of broadcast: pipelined proposals, commit on a quorum that counts the leader,
+//! in zxid order, and sync() completion.
+
+use crate::action::{Action, RejectReason};
+use crate::leader::{Leader, PeerPhase, PendingSync, Phase};
+use crate::message::{ConnId, LearnerMsg};
+use crate::node::Node;
+use crate::zxid::{ServerId, Txn, Zxid};
+use bytes::Bytes;
+
+impl Node {
+    pub(crate) fn leader_can_propose(&self, l: &Leader) -> bool {
+        l.phase == Phase::Established && !l.exhausted
+    }
+
+    /// A client's write (ours, or forwarded by a learner when `request_id` is None): stamp the
+    /// next zxid, log it, and send it to every follower in the broadcast set without waiting
+    /// for our own fsync. False if refused (then it is never committed).
+    pub(crate) fn leader_propose(
+        &mut self,
+        l: &mut Leader,
+        request_id: Option<u64>,
+        payload: Bytes,
+    ) -> bool {
+        let reject = |n: &mut Node, reason| {
+            if let Some(request_id) = request_id {
+                n.out.push(Action::WriteRejected { request_id, reason });
+            }
+        };
+        if l.phase != Phase::Established {
+            reject(self, RejectReason::NotServing);
+            return false;
+        }
+        if l.exhausted || l.next_counter > self.cfg.counter_max() {
+            // Out of counter: take no more writes, let what is in flight commit, then step
+            // down so that a new epoch restarts the counter. Nothing acknowledged is lost.
+            l.exhausted = true;
+            reject(self, RejectReason::EpochExhausted);
+            self.maybe_step_down_exhausted(l);
+            return false;
+        }
+        let zxid = Zxid::new(l.epoch, l.next_counter);
+        l.next_counter += 1;
+        let txn = Txn { zxid, payload };
+        let ok = self.append(txn.clone());
+        debug_assert!(ok, "leader log must accept its own proposal");
+        let followers: Vec<(ServerId, ConnId)> = l
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.observer && p.in_broadcast())
+            .map(|(id, p)| (*id, p.conn))
+            .collect();
+        for (id, conn) in followers {
+            self.send_learner(id, conn, LearnerMsg::Proposal { txn: txn.clone() });
+        }
+        self.try_commit(l);
+        true
+    }
+
+    /// Commits, in zxid order, every proposal a quorum of voters (us included when our own copy
+    /// is durable) has acknowledged.
+    pub(crate) fn try_commit(&mut self, l: &mut Leader) {
+        if l.phase != Phase::Established {
+            return;
+        }
+        let old = self.commit;
+        let mut commit = self.commit;
+        while let Some(next) = self.log.next_after(commit) {
+            let mut ids: Vec<ServerId> = Vec::new();
+            if l.self_durable >= next {
+                ids.push(self.cfg.id);
+            }
+            ids.extend(
+                l.peers
+                    .iter()
+                    .filter(|(_, p)| !p.observer && p.phase == PeerPhase::Active && p.acked >= next)
+                    .map(|(id, _)| *id),
+            );
+            if self.cfg.quorum.is_quorum(&ids) || self.cfg.bugs.commit_without_quorum {
+                commit = next;
+            } else {
+                break;
+            }
+        }
+        if commit == old {
+            return;
+        }
+        let newly: Vec<Txn> = self
+            .log
+            .after(old)
+            .take_while(|t| t.zxid <= commit)
+            .cloned()
+            .collect();
+        self.advance_commit(commit);
+        let targets: Vec<(ServerId, ConnId, bool)> = l
+            .peers
+            .iter()
+            .filter(|(_, p)| p.in_broadcast())
+            .map(|(id, p)| (*id, p.conn, p.observer))
+            .collect();
+        for (id, conn, observer) in targets {
+            if observer {
+                // Observers never see proposals, only what is committed (INFORM).
+                for txn in &newly {
+                    self.send_learner(id, conn, LearnerMsg::Inform { txn: txn.clone() });
+                }
+            } else {
+                self.send_learner(id, conn, LearnerMsg::Commit { zxid: commit });
+            }
+        }
+        self.check_syncs(l);
+        self.maybe_step_down_exhausted(l);
+    }
+
+    fn maybe_step_down_exhausted(&mut self, l: &mut Leader) {
+        if l.exhausted && self.commit == self.log.last() {
+            self.leader_step_down(l);
+        }
+    }
+
+    pub(crate) fn leader_client_sync(&mut self, l: &mut Leader, request_id: u64) {
+        if l.phase != Phase::Established {
+            self.out.push(Action::SyncFailed { request_id });
+            return;
+        }
+        l.syncs.push(PendingSync {
+            origin: None,
+            request_id,
+            need_commit: self.log.last(),
+            need_round: self.ping_round + 1,
+        });
+        self.check_syncs(l);
+    }
+
+    /// Completes the syncs whose conditions hold: everything proposed before the sync is
+    /// committed, and a quorum answered a heartbeat sent after it (so we were still the leader
+    /// when it arrived). The reply to a learner follows the COMMITs on the same connection.
+    pub(crate) fn check_syncs(&mut self, l: &mut Leader) {
+        if l.syncs.is_empty() {
+            return;
+        }
+        let mut done = Vec::new();
+        let commit = self.commit;
+        let me = self.cfg.id;
+        l.syncs.retain(|s| {
+            if commit < s.need_commit {
+                return true;
+            }
+            let mut ids = vec![me];
+            ids.extend(
+                l.peers
+                    .iter()
+                    .filter(|(_, p)| {
+                        !p.observer && p.phase == PeerPhase::Active && p.ping_acked >= s.need_round
+                    })
+                    .map(|(id, _)| *id),
+            );
+            if self.cfg.quorum.is_quorum(&ids) || self.cfg.bugs.sync_without_quorum {
+                done.push(s.clone());
+                false
+            } else {
+                true
+            }
+        });
+        for s in done {
+            match s.origin {
+                None => self.out.push(Action::SyncDone {
+                    request_id: s.request_id,
+                }),
+                Some((id, conn)) => {
+                    if l.peers.get(&id).is_some_and(|p| p.conn == conn) {
+                        self.send_learner(
+                            id,
+                            conn,
+                            LearnerMsg::SyncReply {
+                                request_id: s.request_id,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

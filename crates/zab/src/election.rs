@@ -1,0 +1,227 @@
+//! Fast leader election.
+//!
+//! Voters exchange notifications `(round, state, vote)`; votes are ordered by the candidate's
+//! current epoch, then its last logged zxid, then its id, so the winner is the most up-to-date
+//! voter a quorum can see. A node decides once a quorum of voters in its round agrees with its
+//! vote and `election_finalize_ticks` pass with no better vote. A looking node also joins any
+//! server that tells it first-hand that it is leading: that is safe because discovery, not the
+//! election, guards the history (a learner never accepts an epoch below its acceptedEpoch, and
+//! a leader not yet established steps down if an acking voter is more up to date).
+
+use crate::action::RoleKind;
+use crate::leader::Leader;
+use crate::learner::Learner;
+use crate::message::{Message, PeerState, Vote};
+use crate::node::{Node, Role};
+use crate::zxid::ServerId;
+use std::collections::BTreeMap;
+
+/// State while looking.
+#[derive(Debug)]
+pub(crate) struct Election {
+    /// Our current vote.
+    vote: Vote,
+    /// Latest vote of each voter in our round (ourselves included).
+    votes: BTreeMap<ServerId, Vote>,
+    /// Tick of the last broadcast of our vote.
+    last_sent: u64,
+    /// Tick at which to decide, while a quorum agrees with our vote.
+    decide_at: Option<u64>,
+}
+
+impl Node {
+    /// The vote this node casts for itself.
+    pub(crate) fn own_vote(&self) -> Vote {
+        Vote {
+            epoch: self.current_epoch,
+            zxid: self.log.last(),
+            leader: self.cfg.id,
+        }
+    }
+
+    fn peer_state(&self) -> PeerState {
+        match self.role() {
+            RoleKind::Looking => PeerState::Looking,
+            RoleKind::Following => PeerState::Following,
+            RoleKind::Observing => PeerState::Observing,
+            RoleKind::Leading => PeerState::Leading,
+        }
+    }
+
+    /// Enters the looking state: new round, vote for ourselves, tell everyone.
+    pub(crate) fn become_looking(&mut self) {
+        self.round += 1;
+        let vote = self.own_vote();
+        let mut votes = BTreeMap::new();
+        if !self.cfg.is_observer() {
+            votes.insert(self.cfg.id, vote);
+        }
+        self.role = Role::Looking(Election {
+            vote,
+            votes,
+            last_sent: self.now,
+            decide_at: None,
+        });
+        self.role_changed(RoleKind::Looking, None);
+        self.broadcast_vote();
+    }
+
+    fn broadcast_vote(&mut self) {
+        let Role::Looking(el) = &mut self.role else {
+            return;
+        };
+        el.last_sent = self.now;
+        let msg = Message::Notification {
+            round: self.round,
+            state: PeerState::Looking,
+            vote: el.vote,
+        };
+        let others: Vec<ServerId> = self.cfg.others().collect();
+        for to in others {
+            self.send(to, msg.clone());
+        }
+    }
+
+    pub(crate) fn on_notification(
+        &mut self,
+        from: ServerId,
+        round: u64,
+        state: PeerState,
+        vote: Vote,
+    ) {
+        if !self.cfg.is_member(from) || from == self.cfg.id {
+            return;
+        }
+        let Role::Looking(_) = self.role else {
+            // Not looking: answer a looking peer with who we are with, so that it can join.
+            // Only a leader's answer is acted on (first-hand), but followers answer too so that
+            // a looking peer sees the ensemble is not idle.
+            if state == PeerState::Looking {
+                if let Some(leader) = self.leader() {
+                    let v = Vote {
+                        epoch: self.accepted_epoch,
+                        zxid: self.log.last(),
+                        leader,
+                    };
+                    let msg = Message::Notification {
+                        round: self.round,
+                        state: self.peer_state(),
+                        vote: v,
+                    };
+                    self.send(from, msg);
+                }
+            }
+            return;
+        };
+        let from_voter = self.cfg.quorum.is_voter(from);
+        if state == PeerState::Leading && vote.leader == from && from_voter {
+            self.decide(from);
+            return;
+        }
+        if state != PeerState::Looking || !from_voter || self.cfg.is_observer() {
+            // Observers never vote; they wait for a leader to answer them.
+            return;
+        }
+        let own = self.own_vote();
+        let me = self.cfg.id;
+        let Role::Looking(el) = &mut self.role else {
+            unreachable!()
+        };
+        let candidate_ok = self.cfg.quorum.is_voter(vote.leader);
+        let mut changed = false;
+        if round > self.round {
+            self.round = round;
+            el.votes.clear();
+            el.vote = if candidate_ok { own.max(vote) } else { own };
+            changed = true;
+        } else if round < self.round {
+            // The sender is behind: tell it our round and vote.
+            let msg = Message::Notification {
+                round: self.round,
+                state: PeerState::Looking,
+                vote: el.vote,
+            };
+            self.send(from, msg);
+            return;
+        } else if candidate_ok && vote > el.vote {
+            el.vote = vote;
+            changed = true;
+        }
+        el.votes.insert(from, vote);
+        el.votes.insert(me, el.vote);
+        let agreeing: Vec<ServerId> = el
+            .votes
+            .iter()
+            .filter(|(_, v)| **v == el.vote)
+            .map(|(id, _)| *id)
+            .collect();
+        if changed {
+            el.decide_at = None;
+        }
+        if self.cfg.quorum.is_quorum(&agreeing) {
+            if el.decide_at.is_none() {
+                el.decide_at = Some(self.now + self.cfg.election_finalize_ticks);
+            }
+        } else {
+            el.decide_at = None;
+        }
+        if changed {
+            self.broadcast_vote();
+        }
+    }
+
+    pub(crate) fn election_tick(&mut self) {
+        let Role::Looking(el) = &mut self.role else {
+            return;
+        };
+        if el.decide_at.is_none() {
+            // a quorum may already agree without any notification (a one-voter ensemble)
+            let agreeing: Vec<ServerId> = el
+                .votes
+                .iter()
+                .filter(|(_, v)| **v == el.vote)
+                .map(|(id, _)| *id)
+                .collect();
+            if self.cfg.quorum.is_quorum(&agreeing) {
+                el.decide_at = Some(self.now + self.cfg.election_finalize_ticks);
+            }
+        }
+        let el = &*el;
+        if let Some(at) = el.decide_at {
+            if self.now >= at {
+                let leader = el.vote.leader;
+                self.decide(leader);
+                return;
+            }
+        }
+        if self.now >= el.last_sent + self.cfg.election_resend_ticks {
+            self.broadcast_vote();
+        }
+    }
+
+    /// Leaves the election for the role the decided vote gives us.
+    fn decide(&mut self, leader: ServerId) {
+        if leader == self.cfg.id {
+            if self.cfg.is_observer() {
+                return;
+            }
+            self.role = Role::Leading(Box::new(Leader::new(self.now)));
+            self.role_changed(RoleKind::Leading, Some(leader));
+            self.with_leader(|n, l| n.leader_start(l));
+        } else {
+            self.conn_counter += 1;
+            // Unique across the ensemble and across restarts: learner id, incarnation, counter.
+            let conn = ((self.cfg.id & 0xffff) << 48)
+                | ((self.incarnation & 0xffff) << 32)
+                | (self.conn_counter & 0xffff_ffff);
+            self.role = Role::Learning(Box::new(Learner::new(leader, conn, self.now)));
+            let kind = if self.cfg.is_observer() {
+                RoleKind::Observing
+            } else {
+                RoleKind::Following
+            };
+            self.role_changed(kind, Some(leader));
+            self.with_learner(|n, l| n.learner_start(l));
+        }
+    }
+}

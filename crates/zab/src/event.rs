@@ -1,0 +1,67 @@
+//! Inputs to a node.
+
+use crate::message::Message;
+use crate::zxid::{DiskSeq, ServerId, Zxid};
+use bytes::Bytes;
+use std::fmt;
+
+/// Something that happened: the only way a node learns anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// One tick of the node's clock. All timeouts are counted in ticks.
+    Tick,
+    /// A message from a peer.
+    Peer {
+        /// Sender.
+        from: ServerId,
+        /// Message.
+        msg: Message,
+    },
+    /// Every disk order with a sequence number up to `through` is durable.
+    Persisted {
+        /// Highest durable disk order.
+        through: DiskSeq,
+    },
+    /// A client's write arrived at this node.
+    ClientWrite {
+        /// Driver's id, echoed in a refusal.
+        request_id: u64,
+        /// Opaque payload.
+        payload: Bytes,
+    },
+    /// A client's sync() arrived at this node.
+    ClientSync {
+        /// Driver's id, echoed in the answer.
+        request_id: u64,
+    },
+    /// The driver removed on-disk log entries up to `through` (a snapshot covers them): they can
+    /// no longer be sent in a DIFF.
+    LogPurged {
+        /// Last zxid removed.
+        through: Zxid,
+    },
+    /// A client of this node touched its session (reported to the leader with the next ping).
+    SessionTouched {
+        /// Session id.
+        session_id: u64,
+    },
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Tick => write!(f, "Tick"),
+            Event::Peer { from, msg } => write!(f, "from n{from}: {msg}"),
+            Event::Persisted { through } => write!(f, "Persisted(through=#{through})"),
+            Event::ClientWrite {
+                request_id,
+                payload,
+            } => {
+                write!(f, "ClientWrite(#{request_id}, {}B)", payload.len())
+            }
+            Event::ClientSync { request_id } => write!(f, "ClientSync(#{request_id})"),
+            Event::LogPurged { through } => write!(f, "LogPurged(through={through})"),
+            Event::SessionTouched { session_id } => write!(f, "SessionTouched(0x{session_id:x})"),
+        }
+    }
+}

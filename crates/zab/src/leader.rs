@@ -1,0 +1,469 @@
+//! Leader side: discovery (choosing the new epoch), the phase bookkeeping, heartbeats and
+//! stepping down. Synchronisation of learners is in `sync.rs`, broadcast in `broadcast.rs`.
+
+use crate::action::Action;
+use crate::message::{ConnId, LearnerMsg, Message};
+use crate::node::Node;
+use crate::zxid::{DiskSeq, Epoch, ServerId, Zxid};
+use std::collections::BTreeMap;
+
+/// Where the leader is in establishing its epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Phase {
+    /// Collecting learner infos until a quorum of voters is connected.
+    Discovery,
+    /// New epoch chosen; waiting for our own acceptedEpoch to be durable.
+    EpochPersisting,
+    /// LEADERINFO sent; collecting ACKEPOCHs from a quorum.
+    AwaitAckEpoch,
+    /// Learners synced and NEWLEADER sent; waiting for a quorum of NEWLEADER acks.
+    Syncing,
+    /// A quorum acknowledged NEWLEADER: committing and proposing.
+    Established,
+}
+
+/// What a learner told us in ACKEPOCH: enough to choose DIFF, TRUNC or SNAP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LearnerLog {
+    pub last_zxid: Zxid,
+    pub applied: Zxid,
+    pub runs: Vec<(Zxid, Zxid)>,
+}
+
+/// A learner's progress through discovery and sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PeerPhase {
+    /// Sent its info.
+    Info,
+    /// We sent LEADERINFO.
+    EpochSent,
+    /// It acknowledged the epoch; sync not started yet.
+    AckedEpoch(LearnerLog),
+    /// Sync and NEWLEADER sent: it receives every proposal and commit from now on.
+    Synced,
+    /// It acknowledged NEWLEADER.
+    Active,
+}
+
+/// One connected learner.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    pub conn: ConnId,
+    pub observer: bool,
+    pub accepted_epoch: Epoch,
+    pub phase: PeerPhase,
+    /// Highest proposal it acknowledged as durable.
+    pub acked: Zxid,
+    pub last_heard: u64,
+    /// Highest heartbeat round it answered.
+    pub ping_acked: u64,
+}
+
+impl Peer {
+    /// Whether it is past sync and receives the broadcast stream.
+    pub fn in_broadcast(&self) -> bool {
+        matches!(self.phase, PeerPhase::Synced | PeerPhase::Active)
+    }
+}
+
+/// A client's sync() waiting at the leader.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingSync {
+    /// The learner and connection it came from; None for a client of the leader itself.
+    pub origin: Option<(ServerId, ConnId)>,
+    pub request_id: u64,
+    /// Everything proposed before the sync arrived must be committed first.
+    pub need_commit: Zxid,
+    /// A quorum must answer a heartbeat sent after the sync arrived, proving that no newer
+    /// leader had been established by then.
+    pub need_round: u64,
+}
+
+/// Leader state.
+#[derive(Debug)]
+pub(crate) struct Leader {
+    pub epoch: Epoch,
+    pub phase: Phase,
+    pub started: u64,
+    pub peers: BTreeMap<ServerId, Peer>,
+    pub epoch_seq: DiskSeq,
+    pub newleader_seq: DiskSeq,
+    /// Our last zxid when sync started: the history the new epoch begins with.
+    pub initial_last: Zxid,
+    pub next_counter: u32,
+    /// Highest of our own log entries that is durable (our own ACK).
+    pub self_durable: Zxid,
+    /// The counter is used up: refuse writes, step down once all in flight commit.
+    pub exhausted: bool,
+    pub syncs: Vec<PendingSync>,
+}
+
+impl Leader {
+    pub fn new(now: u64) -> Leader {
+        Leader {
+            epoch: 0,
+            phase: Phase::Discovery,
+            started: now,
+            peers: BTreeMap::new(),
+            epoch_seq: 0,
+            newleader_seq: 0,
+            initial_last: Zxid::ZERO,
+            next_counter: 1,
+            self_durable: Zxid::ZERO,
+            exhausted: false,
+            syncs: Vec::new(),
+        }
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.phase == Phase::Established
+    }
+}
+
+impl Node {
+    pub(crate) fn leader_start(&mut self, l: &mut Leader) {
+        l.self_durable = self.log.durable_last(self.persisted);
+        // A one-voter ensemble is its own quorum.
+        self.maybe_choose_epoch(l);
+    }
+
+    /// Leaves the leader role: fail what waits on us, then look for a leader again.
+    /// Remembers that a learner connection is closed, so it is never taken back.
+    pub(crate) fn close_conn(&mut self, learner: ServerId, conn: ConnId) {
+        let c = self.closed_conns.entry(learner).or_insert(conn);
+        *c = (*c).max(conn);
+    }
+
+    pub(crate) fn leader_step_down(&mut self, l: &mut Leader) {
+        // Our learners' connections close with the role.
+        let conns: Vec<(ServerId, ConnId)> = l.peers.iter().map(|(id, p)| (*id, p.conn)).collect();
+        for (id, conn) in conns {
+            self.close_conn(id, conn);
+        }
+        for s in l.syncs.drain(..) {
+            if s.origin.is_none() {
+                self.out.push(Action::SyncFailed {
+                    request_id: s.request_id,
+                });
+            }
+        }
+        self.become_looking();
+    }
+
+    pub(crate) fn send_learner(&mut self, to: ServerId, conn: ConnId, msg: LearnerMsg) {
+        self.send(to, Message::Learner { conn, msg });
+    }
+
+    pub(crate) fn leader_on_msg(
+        &mut self,
+        l: &mut Leader,
+        from: ServerId,
+        conn: ConnId,
+        msg: LearnerMsg,
+    ) {
+        if !self.cfg.is_member(from) {
+            return;
+        }
+        if let LearnerMsg::Info {
+            accepted_epoch,
+            observer,
+        } = msg
+        {
+            if observer == self.cfg.quorum.is_voter(from) {
+                return; // misconfigured: it thinks it is what we think it is not
+            }
+            if let Some(p) = l.peers.get_mut(&from).filter(|p| p.conn == conn) {
+                p.last_heard = self.now; // a repeated connection attempt
+                return;
+            }
+            if self.closed_conns.get(&from).is_some_and(|&c| conn <= c) {
+                // A connection we (or an earlier term of ours) already closed: as with TCP, it
+                // cannot come back; the learner times out and connects anew.
+                return;
+            }
+            // A new connection from the same learner replaces (closes) the old one.
+            if let Some(old) = l.peers.get(&from) {
+                let old = old.conn;
+                self.close_conn(from, old);
+            }
+            let mut peer = Peer {
+                conn,
+                observer,
+                accepted_epoch,
+                phase: PeerPhase::Info,
+                acked: Zxid::ZERO,
+                last_heard: self.now,
+                ping_acked: 0,
+            };
+            self.epoch_floor = self.epoch_floor.max(accepted_epoch);
+            if l.phase >= Phase::EpochPersisting && accepted_epoch > l.epoch {
+                // It promised a newer (failed) leader never to follow an older epoch, so it can
+                // never join us. Give way: the next election picks an epoch above its promise.
+                self.leader_step_down(l);
+                return;
+            }
+            if l.phase >= Phase::AwaitAckEpoch {
+                self.send_learner(from, conn, LearnerMsg::LeaderInfo { epoch: l.epoch });
+                peer.phase = PeerPhase::EpochSent;
+            }
+            l.peers.insert(from, peer);
+            if l.phase == Phase::Discovery {
+                self.maybe_choose_epoch(l);
+            }
+            return;
+        }
+        let Some(peer) = l.peers.get_mut(&from) else {
+            return;
+        };
+        if peer.conn != conn {
+            return; // an old connection
+        }
+        peer.last_heard = self.now;
+        match msg {
+            LearnerMsg::AckEpoch {
+                epoch,
+                current_epoch,
+                last_zxid,
+                applied,
+                runs,
+            } => {
+                if peer.phase != PeerPhase::EpochSent || epoch != l.epoch {
+                    return;
+                }
+                let voter = !peer.observer;
+                peer.phase = PeerPhase::AckedEpoch(LearnerLog {
+                    last_zxid,
+                    applied,
+                    runs,
+                });
+                match l.phase {
+                    Phase::AwaitAckEpoch => {
+                        // ZAB requires the leader's history to be at least as recent as every
+                        // acking voter's; the election usually ensures it, but votes can be
+                        // stale, so check again and give way if not.
+                        if voter
+                            && (current_epoch, last_zxid) > (self.current_epoch, self.log.last())
+                        {
+                            self.leader_step_down(l);
+                            return;
+                        }
+                        self.maybe_start_sync(l);
+                    }
+                    Phase::Syncing | Phase::Established => self.sync_learner(l, from),
+                    _ => {}
+                }
+            }
+            LearnerMsg::AckNewLeader { epoch } => {
+                if peer.phase != PeerPhase::Synced || epoch != l.epoch {
+                    return;
+                }
+                peer.phase = PeerPhase::Active;
+                match l.phase {
+                    Phase::Syncing => self.maybe_establish(l),
+                    Phase::Established => {
+                        let commit = self.commit;
+                        self.send_learner(from, conn, LearnerMsg::UpToDate { commit });
+                    }
+                    _ => {}
+                }
+            }
+            LearnerMsg::Ack { zxid }
+                if peer.phase == PeerPhase::Active && !peer.observer && zxid > peer.acked =>
+            {
+                peer.acked = zxid;
+                self.try_commit(l);
+            }
+            LearnerMsg::PingAck { round, touches } => {
+                peer.ping_acked = peer.ping_acked.max(round);
+                if !touches.is_empty() {
+                    self.out.push(Action::SessionsTouched {
+                        from,
+                        sessions: touches,
+                    });
+                }
+                self.check_syncs(l);
+            }
+            LearnerMsg::Request {
+                request_id,
+                payload,
+            } => {
+                let proposed = self.leader_can_propose(l) && self.leader_propose(l, None, payload);
+                if !proposed {
+                    self.send_learner(from, conn, LearnerMsg::Refused { request_id });
+                }
+            }
+            LearnerMsg::SyncRequest { request_id }
+                if l.phase == Phase::Established && peer.phase == PeerPhase::Active =>
+            {
+                let s = PendingSync {
+                    origin: Some((from, conn)),
+                    request_id,
+                    need_commit: self.log.last(),
+                    need_round: self.ping_round + 1,
+                };
+                l.syncs.push(s);
+                self.check_syncs(l);
+            }
+            _ => {}
+        }
+    }
+
+    /// Discovery: once a quorum of voters (us included) has connected, choose an epoch above
+    /// every acceptedEpoch we have seen and make it durable before telling anyone.
+    fn maybe_choose_epoch(&mut self, l: &mut Leader) {
+        let mut ids: Vec<ServerId> = vec![self.cfg.id];
+        ids.extend(
+            l.peers
+                .iter()
+                .filter(|(_, p)| !p.observer)
+                .map(|(id, _)| *id),
+        );
+        if !self.cfg.quorum.is_quorum(&ids) {
+            return;
+        }
+        let max_seen = l
+            .peers
+            .values()
+            .map(|p| p.accepted_epoch)
+            .max()
+            .unwrap_or(0);
+        l.epoch = max_seen.max(self.accepted_epoch).max(self.epoch_floor) + 1;
+        self.accepted_epoch = l.epoch;
+        l.epoch_seq = self.persist_epochs();
+        l.phase = Phase::EpochPersisting;
+    }
+
+    pub(crate) fn leader_on_persisted(&mut self, l: &mut Leader) {
+        l.self_durable = self.log.durable_last(self.persisted);
+        if l.phase == Phase::EpochPersisting && self.persisted >= l.epoch_seq {
+            l.phase = Phase::AwaitAckEpoch;
+            let ids: Vec<ServerId> = l.peers.keys().copied().collect();
+            for id in ids {
+                let p = l.peers.get_mut(&id).expect("peer");
+                if p.phase == PeerPhase::Info {
+                    p.phase = PeerPhase::EpochSent;
+                    let conn = p.conn;
+                    self.send_learner(id, conn, LearnerMsg::LeaderInfo { epoch: l.epoch });
+                }
+            }
+            self.maybe_start_sync(l);
+        }
+        match l.phase {
+            Phase::Syncing => self.maybe_establish(l),
+            Phase::Established => self.try_commit(l),
+            _ => {}
+        }
+    }
+
+    /// Once a quorum of voters acknowledged the epoch: fix the initial history, make the
+    /// current epoch durable, and sync every learner that acknowledged.
+    fn maybe_start_sync(&mut self, l: &mut Leader) {
+        let mut ids: Vec<ServerId> = vec![self.cfg.id];
+        ids.extend(
+            l.peers
+                .iter()
+                .filter(|(_, p)| !p.observer && matches!(p.phase, PeerPhase::AckedEpoch(_)))
+                .map(|(id, _)| *id),
+        );
+        if !self.cfg.quorum.is_quorum(&ids) {
+            return;
+        }
+        l.initial_last = self.log.last();
+        self.current_epoch = l.epoch;
+        l.newleader_seq = self.persist_epochs();
+        l.phase = Phase::Syncing;
+        let acked: Vec<ServerId> = l
+            .peers
+            .iter()
+            .filter(|(_, p)| matches!(p.phase, PeerPhase::AckedEpoch(_)))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in acked {
+            self.sync_learner(l, id);
+        }
+        self.maybe_establish(l);
+    }
+
+    /// The leader commits nothing of the new epoch, and proposes nothing, before a quorum of
+    /// voters (us included, once our current epoch and history are durable) acknowledged
+    /// NEWLEADER. Then the whole initial history is committed.
+    fn maybe_establish(&mut self, l: &mut Leader) {
+        if l.phase != Phase::Syncing {
+            return;
+        }
+        let mut ids: Vec<ServerId> = Vec::new();
+        if self.persisted >= l.newleader_seq {
+            ids.push(self.cfg.id);
+        }
+        ids.extend(
+            l.peers
+                .iter()
+                .filter(|(_, p)| !p.observer && p.phase == PeerPhase::Active)
+                .map(|(id, _)| *id),
+        );
+        if !self.cfg.quorum.is_quorum(&ids) {
+            return;
+        }
+        l.phase = Phase::Established;
+        l.next_counter = 1;
+        let initial = l.initial_last;
+        self.advance_commit(initial);
+        let commit = self.commit;
+        let active: Vec<(ServerId, ConnId)> = l
+            .peers
+            .iter()
+            .filter(|(_, p)| p.phase == PeerPhase::Active)
+            .map(|(id, p)| (*id, p.conn))
+            .collect();
+        for (id, conn) in active {
+            self.send_learner(id, conn, LearnerMsg::UpToDate { commit });
+        }
+        let synced: Vec<(ServerId, ConnId)> = l
+            .peers
+            .iter()
+            .filter(|(_, p)| p.phase == PeerPhase::Synced)
+            .map(|(id, p)| (*id, p.conn))
+            .collect();
+        for (id, conn) in synced {
+            self.send_learner(id, conn, LearnerMsg::Commit { zxid: commit });
+        }
+    }
+
+    pub(crate) fn leader_tick(&mut self, l: &mut Leader) {
+        // Rounds count per node, not per term, so that an answer to an earlier term's
+        // heartbeat never passes for an answer to ours.
+        self.ping_round += 1;
+        let round = self.ping_round;
+        let now = self.now;
+        let (init, sync) = (self.cfg.init_limit_ticks, self.cfg.sync_limit_ticks);
+        // Drop learners we have not heard from in time: their connection is as good as gone.
+        l.peers.retain(|_, p| {
+            let limit = if p.phase == PeerPhase::Active {
+                sync
+            } else {
+                init
+            };
+            now.saturating_sub(p.last_heard) <= limit
+        });
+        let peers: Vec<(ServerId, ConnId)> = l.peers.iter().map(|(id, p)| (*id, p.conn)).collect();
+        for (id, conn) in peers {
+            self.send_learner(id, conn, LearnerMsg::Ping { round });
+        }
+        if l.phase == Phase::Established {
+            let mut ids = vec![self.cfg.id];
+            ids.extend(
+                l.peers
+                    .iter()
+                    .filter(|(_, p)| !p.observer && p.phase == PeerPhase::Active)
+                    .map(|(id, _)| *id),
+            );
+            if !self.cfg.quorum.is_quorum(&ids) {
+                self.leader_step_down(l);
+                return;
+            }
+            self.check_syncs(l);
+        } else if now.saturating_sub(l.started) > init {
+            self.leader_step_down(l);
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Learner side (follower and observer): discovery, synchronisation and broadcast.
+
+use crate::action::{Action, RejectReason};
+use crate::message::{ConnId, LearnerMsg, SyncMode};
+use crate::node::Node;
+use crate::zxid::{DiskSeq, Epoch, ServerId, Zxid};
+use bytes::Bytes;
+use std::collections::BTreeSet;
+
+/// Where a learner is with its leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum LPhase {
+    /// Info sent, waiting for LEADERINFO.
+    Connecting,
+    /// Accepted the new epoch; waiting for it to be durable before ACKEPOCH.
+    EpochPersisting,
+    /// ACKEPOCH sent, waiting for DIFF / TRUNC / SNAP.
+    AwaitSync,
+    /// Receiving the synced history.
+    Syncing,
+    /// NEWLEADER received; waiting for the synced history and current epoch to be durable.
+    NewLeaderPersisting,
+    /// NEWLEADER acknowledged; waiting for UPTODATE.
+    Synced,
+    /// Up to date: serving clients.
+    Broadcast,
+}
+
+/// Learner state.
+#[derive(Debug)]
+pub(crate) struct Learner {
+    pub leader: ServerId,
+    pub conn: ConnId,
+    pub phase: LPhase,
+    pub last_heard: u64,
+    pub epoch: Epoch,
+    /// Disk order that must be durable before the next acknowledgement of this phase.
+    pub wait_seq: DiskSeq,
+    pub nl_acked: bool,
+    pub acked_sent: Zxid,
+    pub syncs: BTreeSet<u64>,
+    pub touches: Vec<u64>,
+}
+
+impl Learner {
+    pub fn new(leader: ServerId, conn: ConnId, now: u64) -> Learner {
+        Learner {
+            leader,
+            conn,
+            phase: LPhase::Connecting,
+            last_heard: now,
+            epoch: 0,
+            wait_seq: 0,
+            nl_acked: false,
+            acked_sent: Zxid::ZERO,
+            syncs: BTreeSet::new(),
+            touches: Vec::new(),
+        }
+    }
+
+    pub fn is_up_to_date(&self) -> bool {
+        self.phase == LPhase::Broadcast
+    }
+}
+
+impl Node {
+    fn send_to_leader(&mut self, l: &Learner, msg: LearnerMsg) {
+        self.send_learner(l.leader, l.conn, msg);
+    }
+
+    pub(crate) fn learner_start(&mut self, l: &mut Learner) {
+        let msg = LearnerMsg::Info {
+            accepted_epoch: self.accepted_epoch,
+            observer: self.cfg.is_observer(),
+        };
+        self.send_to_leader(l, msg);
+    }
+
+    /// Gives up on the leader: fail what waits on it and look again.
+    pub(crate) fn learner_leave(&mut self, l: &mut Learner) {
+        for request_id in std::mem::take(&mut l.syncs) {
+            self.out.push(Action::SyncFailed { request_id });
+        }
+        self.become_looking();
+    }
+
+    pub(crate) fn learner_on_msg(
+        &mut self,
+        l: &mut Learner,
+        from: ServerId,
+        conn: ConnId,
+        msg: LearnerMsg,
+    ) {
+        if from != l.leader || conn != l.conn {
+            return;
+        }
+        l.last_heard = self.now;
+        use LPhase::*;
+        match (l.phase, msg) {
+            (Connecting, LearnerMsg::LeaderInfo { epoch }) => {
+                if epoch < self.accepted_epoch {
+                    // We already promised a newer leader: this one is stale.
+                    self.learner_leave(l);
+                    return;
+                }
+                if epoch > self.accepted_epoch {
+                    self.accepted_epoch = epoch;
+                    l.wait_seq = self.persist_epochs();
+                } else {
+                    l.wait_seq = self.epochs_seq;
+                }
+                l.epoch = epoch;
+                l.phase = EpochPersisting;
+                self.learner_progress(l);
+            }
+            (AwaitSync, LearnerMsg::Sync { mode, commit }) => {
+                if let SyncMode::Trunc { to } = mode {
+                    if to < self.applied {
+                        // Applied state cannot be undone: a correct leader never asks this.
+                        self.learner_leave(l);
+                        return;
+                    }
+                    self.truncate(to);
+                }
+                l.phase = Syncing;
+                self.advance_commit(commit);
+            }
+            (AwaitSync, LearnerMsg::Snap { zxid, data }) => {
+                if zxid < self.applied {
+                    self.learner_leave(l);
+                    return;
+                }
+                self.install_snapshot(zxid, data);
+                l.phase = Syncing;
+            }
+            (p, LearnerMsg::Proposal { txn }) if p >= Syncing => {
+                let zxid = txn.zxid;
+                if self.log.has(zxid) {
+                    return;
+                }
+                if !self.append(txn) {
+                    // A hole: never log past one (ZOOKEEPER-4925); resync instead.
+                    self.learner_leave(l);
+                    return;
+                }
+                if self.cfg.bugs.apply_uncommitted {
+                    self.advance_commit(zxid);
+                }
+                self.maybe_ack(l);
+            }
+            (Syncing, LearnerMsg::NewLeader { epoch, commit }) => {
+                if epoch != l.epoch {
+                    self.learner_leave(l);
+                    return;
+                }
+                self.current_epoch = epoch;
+                // This disk order comes after every order of the sync (truncate, snapshot,
+                // appends), so once it is durable the whole synced history is.
+                l.wait_seq = self.persist_epochs();
+                l.phase = NewLeaderPersisting;
+                self.advance_commit(commit);
+                if self.cfg.bugs.newleader_ack_before_durable {
+                    self.ack_newleader(l);
+                } else {
+                    self.learner_progress(l);
+                }
+            }
+            (Synced, LearnerMsg::UpToDate { commit }) => {
+                l.phase = Broadcast;
+                self.advance_commit(commit);
+            }
+            (p, LearnerMsg::Commit { zxid }) if p >= Syncing => {
+                if zxid > self.log.last() {
+                    self.learner_leave(l);
+                    return;
+                }
+                self.advance_commit(zxid);
+            }
+            (p, LearnerMsg::Inform { txn }) if p >= Syncing => {
+                let zxid = txn.zxid;
+                if zxid > self.log.last() && !self.append(txn) {
+                    self.learner_leave(l);
+                    return;
+                }
+                self.advance_commit(zxid);
+            }
+            (_, LearnerMsg::LeaderInfo { .. }) => {
+                // A LEADERINFO past discovery: the leader restarted its role on what we took
+                // for our connection. Start over.
+                self.learner_leave(l);
+            }
+            (_, LearnerMsg::Ping { round }) => {
+                let touches = std::mem::take(&mut l.touches);
+                self.send_to_leader(l, LearnerMsg::PingAck { round, touches });
+            }
+            (_, LearnerMsg::SyncReply { request_id }) if l.syncs.remove(&request_id) => {
+                self.out.push(Action::SyncDone { request_id });
+            }
+            (_, LearnerMsg::Refused { request_id }) => {
+                self.out.push(Action::WriteRejected {
+                    request_id,
+                    reason: RejectReason::NotServing,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn ack_newleader(&mut self, l: &mut Learner) {
+        l.nl_acked = true;
+        l.phase = LPhase::Synced;
+        let epoch = l.epoch;
+        self.send_to_leader(l, LearnerMsg::AckNewLeader { epoch });
+        self.maybe_ack(l);
+    }
+
+    /// Acts on durability: ACKEPOCH once the accepted epoch is durable, the NEWLEADER ack once
+    /// the synced history and current epoch are, proposal ACKs once the proposals are.
+    pub(crate) fn learner_progress(&mut self, l: &mut Learner) {
+        match l.phase {
+            LPhase::EpochPersisting if self.persisted >= l.wait_seq => {
+                let applied = self.applied;
+                let msg = LearnerMsg::AckEpoch {
+                    epoch: l.epoch,
+                    current_epoch: self.current_epoch,
+                    last_zxid: self.log.last(),
+                    applied,
+                    runs: self.log.runs_above(applied),
+                };
+                l.phase = LPhase::AwaitSync;
+                self.send_to_leader(l, msg);
+            }
+            LPhase::NewLeaderPersisting if self.persisted >= l.wait_seq => self.ack_newleader(l),
+            LPhase::Synced | LPhase::Broadcast => self.maybe_ack(l),
+            _ => {}
+        }
+    }
+
+    /// ACKs (cumulatively) the highest durable proposal of this epoch. Only after NEWLEADER was
+    /// acknowledged: an ACK must imply that our current epoch is durable too, or a crash could
+    /// leave a node that acked a committed proposal ranked below one that did not.
+    fn maybe_ack(&mut self, l: &mut Learner) {
+        if !l.nl_acked || self.cfg.is_observer() {
+            return;
+        }
+        let upto = if self.cfg.bugs.ack_before_fsync {
+            self.log.last()
+        } else {
+            self.log.durable_last(self.persisted)
+        };
+        if upto > l.acked_sent && upto.epoch() == l.epoch {
+            l.acked_sent = upto;
+            self.send_to_leader(l, LearnerMsg::Ack { zxid: upto });
+        }
+    }
+
+    pub(crate) fn learner_tick(&mut self, l: &mut Learner) {
+        let limit = if l.phase == LPhase::Broadcast {
+            self.cfg.sync_limit_ticks
+        } else {
+            self.cfg.init_limit_ticks
+        };
+        if self.now.saturating_sub(l.last_heard) > limit {
+            self.learner_leave(l);
+            return;
+        }
+        if l.phase == LPhase::Connecting {
+            // The leader may not have taken the role yet when our first attempt arrived (a TCP
+            // connect would be refused and retried): try again each tick.
+            self.learner_start(l);
+        }
+    }
+
+    pub(crate) fn learner_client_write(
+        &mut self,
+        l: &mut Learner,
+        request_id: u64,
+        payload: Bytes,
+    ) {
+        if l.phase != LPhase::Broadcast {
+            self.out.push(Action::WriteRejected {
+                request_id,
+                reason: RejectReason::NotServing,
+            });
+            return;
+        }
+        self.send_to_leader(
+            l,
+            LearnerMsg::Request {
+                request_id,
+                payload,
+            },
+        );
+    }
+
+    pub(crate) fn learner_client_sync(&mut self, l: &mut Learner, request_id: u64) {
+        if l.phase != LPhase::Broadcast {
+            self.out.push(Action::SyncFailed { request_id });
+            return;
+        }
+        l.syncs.insert(request_id);
+        self.send_to_leader(l, LearnerMsg::SyncRequest { request_id });
+    }
+}

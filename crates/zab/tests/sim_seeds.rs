@@ -1,0 +1,81 @@
+//! Random seeds through the simulator: faults on (safety phase), then healed (liveness
+//! phase). `cargo test --release -p paddock-zab` runs 5,300 seeds here.
+
+use paddock_zab::sim::run::{run_seed, Options};
+
+fn run_range(first: u64, n: u64, opts: &Options) {
+    // The simulator is meant for release builds (CI runs it so); a debug build, which also
+    // checks every node's invariants after each step, runs a tenth of the seeds.
+    let n = if cfg!(debug_assertions) {
+        n.div_ceil(10)
+    } else {
+        n
+    };
+    let mut failures = Vec::new();
+    for seed in first..first + n {
+        let r = run_seed(seed, opts);
+        if let Some(v) = r.violation {
+            failures.push(format!(
+                "seed {seed}: {v}\n  replay: paddock sim --seeds 1 --seed {seed}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {n} seeds failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn swarm_seeds_1_to_2000() {
+    run_range(1, 2000, &Options::default());
+}
+
+#[test]
+fn swarm_seeds_2001_to_4000() {
+    run_range(2001, 2000, &Options::default());
+}
+
+#[test]
+fn long_runs_500_seeds_of_3000_ticks() {
+    let opts = Options {
+        safety_ticks: 3000,
+        ..Options::default()
+    };
+    run_range(50_001, 500, &opts);
+}
+
+#[test]
+fn seven_voters_two_observers_300_seeds() {
+    let opts = Options {
+        voters: Some(7),
+        observers: Some(2),
+        safety_ticks: 1000,
+        ..Options::default()
+    };
+    run_range(10_001, 300, &opts);
+}
+
+#[test]
+fn storm_500_seeds() {
+    let opts = Options {
+        storm: true,
+        safety_ticks: 1000,
+        ..Options::default()
+    };
+    run_range(20_001, 500, &opts);
+}
+
+#[test]
+fn same_seed_same_run() {
+    let opts = Options {
+        trace_lines: 100_000,
+        ..Options::default()
+    };
+    let a = run_seed(42, &opts);
+    let b = run_seed(42, &opts);
+    assert_eq!(a.steps, b.steps);
+    assert_eq!(a.trace, b.trace);
+}
