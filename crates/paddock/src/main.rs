@@ -11,6 +11,7 @@ commands:
                                         data in ./paddock-data)
   purge <dataDir> [<dataLogDir>] [-n N]  keep the newest N (>= 3) snapshots and the logs they need
   log truncate <segment> <offset>       cut a damaged log segment at <offset> (loses what follows)
+  log truncate-zxid <dataLogDir> <zxid> cut the log back to <zxid> (loses what follows)
   bench [run|memory|compare|workloads]  load generator and side-by-side benchmark (paddock bench --help)
   sim --seeds N [--seed S]              run the replication simulator (paddock sim --help)
   version                               print the version
