@@ -381,7 +381,6 @@ impl DataTree {
             cversion: 0,
             aversion: 0,
         };
-        let aref = self.acls.intern(acl);
         let bump_parent = |store: &mut Store| {
             store.update_stat(parent, |ps| {
                 if parent_cversion > ps.cversion {
@@ -390,10 +389,16 @@ impl DataTree {
                 }
             })
         };
+        if self.store.child(parent, name).is_some() {
+            // Replaying over a fuzzy snapshot may meet the node already there; the parent's
+            // counters still move forward as ZooKeeper's replay does. (Checked before the ACL
+            // is interned: a long replay meets this case for most creates.)
+            bump_parent(&mut self.store);
+            return Err(ErrorCode::NodeExists);
+        }
+        let aref = self.acls.intern(acl);
         let Some(id) = self.store.insert(parent, name, data, aref, stat) else {
             self.acls.release(aref);
-            // Replaying over a fuzzy snapshot may meet the node already there; the parent's
-            // counters still move forward as ZooKeeper's replay does.
             bump_parent(&mut self.store);
             return Err(ErrorCode::NodeExists);
         };
