@@ -22,6 +22,7 @@
 
 pub mod action;
 mod broadcast;
+pub mod codec;
 pub mod config;
 mod election;
 pub mod event;

@@ -1,0 +1,147 @@
+//! The quorum-port encoding: every message round-trips, and no byte string makes the decoder
+//! panic (a peer's bad frame is an error, never a crash).
+
+use bytes::Bytes;
+use paddock_zab::codec::{decode, encode_frame, take_frame, CodecError};
+use paddock_zab::{LearnerMsg, Message, PeerState, SyncMode, Txn, Vote, Zxid};
+use proptest::prelude::*;
+
+fn zxid() -> impl Strategy<Value = Zxid> {
+    any::<u64>().prop_map(Zxid)
+}
+
+fn bytes() -> impl Strategy<Value = Bytes> {
+    prop::collection::vec(any::<u8>(), 0..64).prop_map(Bytes::from)
+}
+
+fn txn() -> impl Strategy<Value = Txn> {
+    (zxid(), bytes()).prop_map(|(zxid, payload)| Txn { zxid, payload })
+}
+
+fn learner_msg() -> impl Strategy<Value = LearnerMsg> {
+    use LearnerMsg::*;
+    prop_oneof![
+        (any::<u32>(), any::<bool>()).prop_map(|(accepted_epoch, observer)| Info {
+            accepted_epoch,
+            observer
+        }),
+        any::<u32>().prop_map(|epoch| LeaderInfo { epoch }),
+        (
+            any::<u32>(),
+            any::<u32>(),
+            zxid(),
+            zxid(),
+            prop::collection::vec((zxid(), zxid()), 0..5)
+        )
+            .prop_map(
+                |(epoch, current_epoch, last_zxid, applied, runs)| AckEpoch {
+                    epoch,
+                    current_epoch,
+                    last_zxid,
+                    applied,
+                    runs
+                }
+            ),
+        zxid().prop_map(|commit| Sync {
+            mode: SyncMode::Diff,
+            commit
+        }),
+        (zxid(), zxid()).prop_map(|(to, commit)| Sync {
+            mode: SyncMode::Trunc { to },
+            commit
+        }),
+        (zxid(), bytes()).prop_map(|(zxid, data)| Snap { zxid, data }),
+        txn().prop_map(|txn| Proposal { txn }),
+        (any::<u32>(), zxid()).prop_map(|(epoch, commit)| NewLeader { epoch, commit }),
+        any::<u32>().prop_map(|epoch| AckNewLeader { epoch }),
+        zxid().prop_map(|commit| UpToDate { commit }),
+        zxid().prop_map(|zxid| Ack { zxid }),
+        zxid().prop_map(|zxid| Commit { zxid }),
+        txn().prop_map(|txn| Inform { txn }),
+        (any::<u64>(), bytes()).prop_map(|(request_id, payload)| Request {
+            request_id,
+            payload
+        }),
+        any::<u64>().prop_map(|request_id| Refused { request_id }),
+        any::<u64>().prop_map(|round| Ping { round }),
+        (any::<u64>(), prop::collection::vec(any::<u64>(), 0..5))
+            .prop_map(|(round, touches)| PingAck { round, touches }),
+        any::<u64>().prop_map(|request_id| SyncRequest { request_id }),
+        any::<u64>().prop_map(|request_id| SyncReply { request_id }),
+    ]
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    let state = prop::sample::select(vec![
+        PeerState::Looking,
+        PeerState::Following,
+        PeerState::Leading,
+        PeerState::Observing,
+    ]);
+    prop_oneof![
+        (any::<u64>(), state, any::<u32>(), zxid(), any::<u64>()).prop_map(
+            |(round, state, epoch, zxid, leader)| Message::Notification {
+                round,
+                state,
+                vote: Vote {
+                    epoch,
+                    zxid,
+                    leader
+                }
+            }
+        ),
+        (any::<u64>(), learner_msg()).prop_map(|(conn, msg)| Message::Learner { conn, msg }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn every_message_round_trips(ms in prop::collection::vec(message(), 1..8)) {
+        // Several frames back to back, as on a connection.
+        let mut wire = Vec::new();
+        for m in &ms {
+            encode_frame(m, &mut wire);
+        }
+        let mut at = 0;
+        for m in &ms {
+            let (body, used) = take_frame(&wire[at..]).unwrap().expect("a whole frame");
+            prop_assert_eq!(&decode(body).unwrap(), m);
+            at += used;
+        }
+        prop_assert_eq!(at, wire.len());
+        // A partial frame asks for more.
+        prop_assert_eq!(take_frame(&wire[..wire.len().min(3)]).unwrap(), None);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(b in prop::collection::vec(any::<u8>(), 0..200)) {
+        let _ = decode(&b);
+        let _ = take_frame(&b);
+    }
+
+    #[test]
+    fn truncated_messages_are_errors(m in message(), cut in 0usize..100) {
+        let mut wire = Vec::new();
+        encode_frame(&m, &mut wire);
+        let body = &wire[4..];
+        if cut < body.len() {
+            prop_assert!(decode(&body[..cut]).is_err());
+        }
+    }
+}
+
+#[test]
+fn lying_counts_and_lengths_are_refused() {
+    // An AckEpoch claiming four billion runs in a short frame.
+    let mut b = vec![12u8];
+    b.extend_from_slice(&7u64.to_be_bytes());
+    b.extend_from_slice(&[0; 4 + 4 + 8 + 8]);
+    b.extend_from_slice(&u32::MAX.to_be_bytes());
+    assert_eq!(decode(&b), Err(CodecError::Short));
+    // A frame length over the limit.
+    assert!(matches!(
+        take_frame(&u32::MAX.to_be_bytes()),
+        Err(CodecError::TooLarge(_))
+    ));
+    assert_eq!(decode(&[99]), Err(CodecError::UnknownKind(99)));
+}
