@@ -50,9 +50,10 @@ pub trait StorageFile: Send {
     fn sync_data(&self) -> io::Result<()>;
     /// fsync: contents and metadata.
     fn sync_all(&self) -> io::Result<()>;
-    /// Starts writing `len` bytes from `offset` back to the disk without waiting and without
-    /// any durability promise, so a later fsync has little left to do (a large file written
-    /// in the background then does not stall the log's fsync behind one huge flush).
+    /// Starts writing `len` bytes from `offset` back to the disk, and waits until what was
+    /// written before `offset` is on the device; no durability promise (metadata is not
+    /// flushed). A large file written in the background this way keeps at most about one range
+    /// of dirty data in flight, so the log's fsyncs never queue behind a huge flush.
     fn write_behind(&self, _offset: u64, _len: u64) {}
 }
 
@@ -85,15 +86,27 @@ impl StorageFile for RealFile {
     }
     fn write_behind(&self, offset: u64, len: u64) {
         use std::os::fd::AsRawFd;
+        let fd = self.0.as_raw_fd();
         // SAFETY: sync_file_range only reads its integer arguments; the descriptor is owned by
-        // self.0 and open for the duration of the call. A failure is harmless (it is a hint).
+        // self.0 and open for the duration of the calls. A failure is harmless (a hint: the
+        // final fsync still makes the file durable).
         unsafe {
             libc::sync_file_range(
-                self.0.as_raw_fd(),
+                fd,
                 offset as libc::off64_t,
                 len as libc::off64_t,
                 libc::SYNC_FILE_RANGE_WRITE,
             );
+            if offset > 0 {
+                libc::sync_file_range(
+                    fd,
+                    0,
+                    offset as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                        | libc::SYNC_FILE_RANGE_WRITE
+                        | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                );
+            }
         }
     }
 }
