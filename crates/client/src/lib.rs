@@ -372,8 +372,21 @@ impl Client {
         mode: CreateMode,
         ttl: i64,
     ) -> Result<(String, Stat)> {
+        self.create_full(path, Some(data), acl, mode, ttl).await
+    }
+
+    /// Creates a node whose data may be null (`None`, as Java's `create(path, null, ...)`).
+    pub async fn create_full(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+        ttl: i64,
+    ) -> Result<(String, Stat)> {
         let sp = self.server_path_seq(path, mode)?;
-        let c = make_create(sp.clone(), data, acl, mode, ttl);
+        let mut c = make_create(sp.clone(), &[], acl, mode, ttl);
+        c.data = data.map(<[u8]>::to_vec);
         let r = self.call_ok(Request::Create(c), sp, None).await?;
         let rd = &mut Reader::new(&r.body);
         let p = rd.read_string()?;
@@ -440,21 +453,31 @@ impl Client {
     }
 
     async fn get_data_inner(&self, path: &str, w: Option<PendingWatch>) -> Result<(Vec<u8>, Stat)> {
+        let (d, s) = self.get_data_opt(path, w).await?;
+        Ok((d.unwrap_or_default(), s))
+    }
+
+    async fn get_data_opt(&self, path: &str, w: Option<PendingWatch>) -> Result<(Option<Vec<u8>>, Stat)> {
         let sp = self.server_path(path)?;
         let watch = w.is_some();
-        let r = self
-            .call_ok(
-                Request::GetData(PathWatchRequest {
-                    path: sp.clone(),
-                    watch,
-                }),
-                sp,
-                w,
-            )
-            .await?;
+        let req = Request::GetData(PathWatchRequest { path: sp.clone(), watch });
+        let r = self.call_ok(req, sp, w).await?;
         let rd = &mut Reader::new(&r.body);
-        let data = Option::<Vec<u8>>::get(rd)?.unwrap_or_default();
+        let data = Option::<Vec<u8>>::get(rd)?;
         Ok((data, Stat::decode(rd)?))
+    }
+
+    /// The node's data, `None` when it is null (created without data), and its Stat.
+    pub async fn get_data_raw(&self, path: &str) -> Result<(Option<Vec<u8>>, Stat)> {
+        self.get_data_opt(path, None).await
+    }
+
+    /// `get_data_raw` with a watch.
+    pub async fn get_data_raw_w(&self, path: &str) -> Result<(Option<Vec<u8>>, Stat, OneshotWatch)> {
+        let (tx, rx) = oneshot::channel();
+        let w = Some(PendingWatch::Oneshot(WatchKind::Data, tx));
+        let (d, s) = self.get_data_opt(path, w).await?;
+        Ok((d, s, OneshotWatch { rx }))
     }
 
     /// The node's data and Stat.
@@ -704,6 +727,20 @@ impl Client {
         self.call_ok(Request::RemoveWatches(req), sp, Some(w))
             .await?;
         Ok(())
+    }
+
+    /// Removes the session's watches of `kind` on `path` locally only (the server keeps them
+    /// until they fire); `Err(NoWatcher)` if there was none.
+    pub async fn remove_watches_locally(&self, path: &str, kind: WatcherType) -> Result<()> {
+        let sp = self.server_path(path)?;
+        let (done, rx) = oneshot::channel();
+        let c = Command::RemoveLocal { path: sp, client_path: path.to_string(), wtype: kind as i32, done };
+        self.inner.tx.send(c).map_err(|_| terminal_error(self.state()))?;
+        match rx.await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::Code(ErrorCode::NoWatcher)),
+            Err(_) => Err(terminal_error(self.state())),
+        }
     }
 
     /// Adds credentials to the session (e.g. `digest`, `user:pass`). Kept and replayed after a

@@ -132,6 +132,13 @@ pub(crate) enum Command {
     Close {
         done: oneshot::Sender<()>,
     },
+    /// removeWatches with `local`: drop the watches here without asking the server.
+    RemoveLocal {
+        path: String,
+        client_path: String,
+        wtype: i32,
+        done: oneshot::Sender<bool>,
+    },
 }
 
 /// How the session task was configured.
@@ -242,7 +249,7 @@ impl Session {
                 Command::Close { done } => {
                     let _ = done.send(());
                 }
-                Command::Auth { .. } => {}
+                Command::Auth { .. } | Command::RemoveLocal { .. } => {}
             }
         }
         self.shared.set(terminal);
@@ -287,6 +294,9 @@ impl Session {
                             return;
                         }
                         Some(Command::Auth { scheme, auth }) => self.auths.push((scheme, auth)),
+                        Some(Command::RemoveLocal { path, client_path, wtype, done }) => {
+                            let _ = done.send(self.watches.remove(&path, &client_path, wtype));
+                        }
                         Some(c) => self.queued.push_back(c),
                     },
                     _ = sleep_until(lost_at), if !presumed_lost && self.session_id != 0 => {
@@ -389,6 +399,10 @@ impl Session {
                 None
             }
             Command::Close { done } => Some(Lost::Closed(Some(done))),
+            Command::RemoveLocal { path, client_path, wtype, done } => {
+                let _ = done.send(self.watches.remove(&path, &client_path, wtype));
+                None
+            }
         }
     }
 

@@ -1,5 +1,7 @@
 //! The `paddock` binary: one command, several subcommands.
 
+mod cli;
+
 use anyhow::{bail, Context, Result};
 use paddock_server::config::Config;
 use std::path::PathBuf;
@@ -14,7 +16,10 @@ commands:
   bench [run|memory|compare|workloads]  load generator and side-by-side benchmark (paddock bench --help)
   version                               print the version
 
-Planned (not built yet): cli, sim, lock, elect.";
+  cli [-server host:port] [-timeout ms] [-r] [-waitforconnection] [cmd args]
+                                        zkCli.sh-compatible shell (a command after the flags runs once)
+
+Planned (not built yet): sim, lock, elect.";
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PADDOCK_LOG")
@@ -139,7 +144,8 @@ fn main() -> Result<()> {
             init_logging();
             paddock_bench::main(&args[1..])
         }
-        "cli" | "sim" | "lock" | "elect" => {
+        "cli" => cli::main(&args[1..]),
+        "sim" | "lock" | "elect" => {
             bail!("'paddock {cmd}' is not built yet; see the open issues")
         }
         other => {
