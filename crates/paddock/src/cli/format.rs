@@ -35,9 +35,11 @@ pub const USAGE: &str = "ZooKeeper -server host:port -client-configuration prope
 
 /// The usage line of one command, `None` if the command is unknown.
 pub fn usage(cmd: &str) -> Option<&'static str> {
-    USAGE.lines().skip(1).map(|l| l.trim_start_matches('\t')).find(|l| {
-        l.split(' ').next() == Some(cmd)
-    })
+    USAGE
+        .lines()
+        .skip(1)
+        .map(|l| l.trim_start_matches('\t'))
+        .find(|l| l.split(' ').next() == Some(cmd))
 }
 
 /// The options of a command: flag letter and whether it takes a value.
@@ -55,8 +57,16 @@ pub fn flags(cmd: &str) -> &'static [(char, bool)] {
         "config" => &[('c', false), ('w', false), ('s', false)],
         "addWatch" => &[('m', true)],
         "removewatches" => &[('c', false), ('d', false), ('a', false), ('l', false)],
-        "reconfig" => &[('s', false), ('v', true), ('a', true), ('r', true), ('m', true), ('f', true)],
-        "setquota" | "delquota" => &[('n', true), ('b', true), ('N', true), ('B', true)],
+        "reconfig" => &[
+            ('s', false),
+            ('v', true),
+            ('a', true),
+            ('r', true),
+            ('m', true),
+            ('f', true),
+        ],
+        "setquota" => &[('n', true), ('b', true), ('N', true), ('B', true)],
+        "delquota" => &[('n', false), ('b', false), ('N', false), ('B', false)],
         _ => &[],
     }
 }
@@ -69,7 +79,10 @@ pub struct Opts {
 
 impl Opts {
     pub fn parse(args: &[String], flags: &[(char, bool)]) -> Result<Opts, ()> {
-        let mut o = Opts { set: vec![], pos: vec![] };
+        let mut o = Opts {
+            set: vec![],
+            pos: vec![],
+        };
         let mut i = 0;
         while i < args.len() {
             let a = &args[i];
@@ -95,7 +108,13 @@ impl Opts {
                     o.set.push((*f, None));
                     i += 1;
                 }
-                None if a.starts_with('-') && a.len() > 1 && !flags.is_empty() && a[1..].chars().all(|c| c.is_ascii_alphabetic()) => return Err(()),
+                None if a.starts_with('-')
+                    && a.len() > 1
+                    && !flags.is_empty()
+                    && a[1..].chars().all(|c| c.is_ascii_alphabetic()) =>
+                {
+                    return Err(())
+                }
                 None => {
                     o.pos.push(a.clone());
                     i += 1;
@@ -108,7 +127,10 @@ impl Opts {
         self.set.iter().any(|(c, _)| *c == f)
     }
     pub fn val(&self, f: char) -> Option<String> {
-        self.set.iter().find(|(c, _)| *c == f).and_then(|(_, v)| v.clone())
+        self.set
+            .iter()
+            .find(|(c, _)| *c == f)
+            .and_then(|(_, v)| v.clone())
     }
     pub fn num(&self, f: char) -> Option<i64> {
         self.val(f).and_then(|v| v.parse().ok())
@@ -174,7 +196,11 @@ pub fn validate_path(p: &str) -> Result<(), String> {
             Some("null character not allowed")
         } else if c == '/' && last == '/' {
             Some("empty node name specified")
-        } else if c == '.' && last == '.' && b[i - 2] == '/' && (i + 1 == b.len() || b[i + 1] == '/') {
+        } else if c == '.'
+            && last == '.'
+            && b[i - 2] == '/'
+            && (i + 1 == b.len() || b[i + 1] == '/')
+        {
             Some("relative paths not allowed")
         } else if c == '.' && last == '/' && (i + 1 == b.len() || b[i + 1] == '/') {
             Some("relative paths not allowed")
@@ -229,7 +255,9 @@ fn code_message(c: ErrorCode) -> &'static str {
 
 /// The line zkCli prints for a failed command on `path` (CliWrapperException's messages).
 pub fn err_line(e: &Error, path: &str) -> String {
-    let Some(code) = e.code() else { return e.to_string() };
+    let Some(code) = e.code() else {
+        return e.to_string();
+    };
     match code {
         ErrorCode::NoNode => format!("Node does not exist: {path}"),
         ErrorCode::NoChildrenForEphemerals => format!("Ephemerals cannot have children: {path}"),
@@ -249,7 +277,13 @@ pub fn err_line(e: &Error, path: &str) -> String {
 pub fn perm_string(p: i32) -> String {
     use paddock_proto::perms::*;
     let mut s = String::new();
-    for (bit, ch) in [(CREATE, 'c'), (DELETE, 'd'), (READ, 'r'), (WRITE, 'w'), (ADMIN, 'a')] {
+    for (bit, ch) in [
+        (CREATE, 'c'),
+        (DELETE, 'd'),
+        (READ, 'r'),
+        (WRITE, 'w'),
+        (ADMIN, 'a'),
+    ] {
         if p & bit != 0 {
             s.push(ch);
         }
@@ -283,7 +317,10 @@ pub fn parse_acl(s: &str) -> Vec<Acl> {
         }
         v.push(Acl {
             perms,
-            id: Id { scheme: a[..first].to_string(), id: a[first + 1..last].to_string() },
+            id: Id {
+                scheme: a[..first].to_string(),
+                id: a[first + 1..last].to_string(),
+            },
         });
     }
     v
@@ -304,8 +341,9 @@ fn date(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    const MON: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     const DOW: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     format!(
         "{} {} {:02} {:02}:{:02}:{:02} UTC {}",
@@ -334,10 +372,22 @@ mod tests {
 
     #[test]
     fn paths_and_words() {
-        assert_eq!(validate_path("//double").unwrap_err(), "Invalid path string \"//double\" caused by empty node name specified @1");
-        assert_eq!(validate_path("/a/./b").unwrap_err(), "Invalid path string \"/a/./b\" caused by relative paths not allowed @3");
-        assert_eq!(validate_path("/a/../b").unwrap_err(), "Invalid path string \"/a/../b\" caused by relative paths not allowed @4");
-        assert_eq!(split_line("create /a \"x y\" ''"), vec!["create", "/a", "x y", ""]);
+        assert_eq!(
+            validate_path("//double").unwrap_err(),
+            "Invalid path string \"//double\" caused by empty node name specified @1"
+        );
+        assert_eq!(
+            validate_path("/a/./b").unwrap_err(),
+            "Invalid path string \"/a/./b\" caused by relative paths not allowed @3"
+        );
+        assert_eq!(
+            validate_path("/a/../b").unwrap_err(),
+            "Invalid path string \"/a/../b\" caused by relative paths not allowed @4"
+        );
+        assert_eq!(
+            split_line("create /a \"x y\" ''"),
+            vec!["create", "/a", "x y", ""]
+        );
         assert_eq!(date(0), "Thu Jan 01 00:00:00 UTC 1970");
         assert_eq!(usage("get"), Some("get [-s] [-w] path"));
     }

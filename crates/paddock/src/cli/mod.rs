@@ -3,6 +3,7 @@
 //! scripts that parse zkCli's output keep working.
 
 mod format;
+mod quota;
 
 use anyhow::Result;
 use format::{err_line, parse_acl, print_stat, split_line, validate_path, USAGE};
@@ -87,7 +88,10 @@ impl Shell {
     }
 
     fn alive(&self) -> Option<Client> {
-        self.zk.as_ref().filter(|z| !z.state().is_terminal()).cloned()
+        self.zk
+            .as_ref()
+            .filter(|z| !z.state().is_terminal())
+            .cloned()
     }
 
     /// Runs one line; returns false on quit.
@@ -104,7 +108,9 @@ impl Shell {
 
     async fn process(&mut self, line: &str) -> bool {
         let args = split_line(line);
-        let Some(cmd) = args.first().cloned() else { return true };
+        let Some(cmd) = args.first().cloned() else {
+            return true;
+        };
         match cmd.as_str() {
             "quit" => {
                 if let Some(zk) = self.alive() {
@@ -133,16 +139,18 @@ impl Shell {
                 }
                 return true;
             }
-            "printwatches" => {
-                match args.get(1).map(String::as_str) {
-                    Some("on") => self.print_watches.store(true, Ordering::SeqCst),
-                    Some("off") => self.print_watches.store(false, Ordering::SeqCst),
-                    _ => out(&format!(
-                        "printwatches is {}",
-                        if self.print_watches.load(Ordering::SeqCst) { "on" } else { "off" }
-                    )),
-                }
-            }
+            "printwatches" => match args.get(1).map(String::as_str) {
+                Some("on") => self.print_watches.store(true, Ordering::SeqCst),
+                Some("off") => self.print_watches.store(false, Ordering::SeqCst),
+                _ => out(&format!(
+                    "printwatches is {}",
+                    if self.print_watches.load(Ordering::SeqCst) {
+                        "on"
+                    } else {
+                        "off"
+                    }
+                )),
+            },
             "connect" => {
                 if let Some(s) = args.get(1) {
                     self.server = s.clone();
@@ -206,7 +214,9 @@ impl Shell {
             };
         }
         match cmd {
-            "version" => out("ZooKeeper CLI version: 3.8.0-${mvngit.commit.id}, built on 2024-12-29 17:54 UTC"),
+            "version" => out(
+                "ZooKeeper CLI version: 3.8.0-${mvngit.commit.id}, built on 2024-12-29 17:54 UTC",
+            ),
             "whoami" => {
                 let who = try_zk!(zk.who_am_i().await, "");
                 out("Auth scheme: User");
@@ -224,7 +234,11 @@ impl Shell {
                         let mut c = try_zk!(zk.get_children(&n).await, n);
                         c.sort();
                         for ch in c {
-                            queue.push_back(if n == "/" { format!("/{ch}") } else { format!("{n}/{ch}") });
+                            queue.push_back(if n == "/" {
+                                format!("/{ch}")
+                            } else {
+                                format!("{n}/{ch}")
+                            });
                         }
                         all.push(n);
                     }
@@ -353,13 +367,23 @@ impl Shell {
                 while let Some(n) = queue.pop_front() {
                     let c = try_zk!(zk.get_children(&n).await, n);
                     for ch in c {
-                        queue.push_back(if n == "/" { format!("/{ch}") } else { format!("{n}/{ch}") });
+                        queue.push_back(if n == "/" {
+                            format!("/{ch}")
+                        } else {
+                            format!("{n}/{ch}")
+                        });
                     }
                     order.push(n);
                 }
                 order.reverse();
                 for chunk in order.chunks(batch) {
-                    let ops = chunk.iter().map(|n| Op::Delete { path: n.clone(), version: -1 }).collect();
+                    let ops = chunk
+                        .iter()
+                        .map(|n| Op::Delete {
+                            path: n.clone(),
+                            version: -1,
+                        })
+                        .collect();
                     if let Err(e) = zk.multi(ops).await {
                         out(&err_line(&e, &p));
                         return Ok(());
@@ -371,7 +395,12 @@ impl Shell {
                 check_path!(p);
                 let (acl, st) = try_zk!(zk.get_acl(&p).await, p);
                 for a in acl {
-                    out(&format!("'{},'{}\n: {}", a.id.scheme, a.id.id, format::perm_string(a.perms)));
+                    out(&format!(
+                        "'{},'{}\n: {}",
+                        a.id.scheme,
+                        a.id.id,
+                        format::perm_string(a.perms)
+                    ));
                 }
                 if o.has('s') {
                     print_stat(&st);
@@ -389,7 +418,11 @@ impl Shell {
                         try_zk!(zk.set_acl(&n, acl.clone(), v).await, n);
                         let c = try_zk!(zk.get_children(&n).await, n);
                         for ch in c {
-                            queue.push_back(if n == "/" { format!("/{ch}") } else { format!("{n}/{ch}") });
+                            queue.push_back(if n == "/" {
+                                format!("/{ch}")
+                            } else {
+                                format!("{n}/{ch}")
+                            });
                         }
                     }
                     return Ok(());
@@ -416,7 +449,10 @@ impl Shell {
                 check_path!(p);
                 match zk.sync(&p).await {
                     Ok(_) => out("Sync is OK"),
-                    Err(e) => out(&format!("Sync has failed rc={}", e.code().map(|c| c.code()).unwrap_or(-1))),
+                    Err(e) => out(&format!(
+                        "Sync has failed rc={}",
+                        e.code().map(|c| c.code()).unwrap_or(-1)
+                    )),
                 }
             }
             "addauth" => {
@@ -431,7 +467,10 @@ impl Shell {
             }
             "close" => zk.close().await,
             "config" => {
-                let (d, st) = try_zk!(zk.get_data_raw("/zookeeper/config").await, "/zookeeper/config");
+                let (d, st) = try_zk!(
+                    zk.get_data_raw("/zookeeper/config").await,
+                    "/zookeeper/config"
+                );
                 out(&String::from_utf8_lossy(&d.unwrap_or_default()));
                 if o.has('s') {
                     print_stat(&st);
@@ -443,7 +482,10 @@ impl Shell {
                 let members = o.val('m').unwrap_or_default();
                 let v = o.num('v').unwrap_or(-1);
                 match zk.reconfig(&join, &leave, &members, v).await {
-                    Ok((d, _)) => out(&format!("Committed new configuration:\n{}", String::from_utf8_lossy(&d))),
+                    Ok((d, _)) => out(&format!(
+                        "Committed new configuration:\n{}",
+                        String::from_utf8_lossy(&d)
+                    )),
                     Err(e) => out(&err_line(&e, "")),
                 }
             }
@@ -481,8 +523,19 @@ impl Shell {
                 };
                 try_zk!(r, p);
             }
-            "setquota" | "listquota" | "delquota" => {
-                out("quotas are not supported by paddock cli yet");
+            "listquota" => quota::listquota(zk, &path(0)?).await,
+            "setquota" => {
+                let p = path(0)?;
+                let (f, v) = ['n', 'b', 'N', 'B']
+                    .into_iter()
+                    .find_map(|f| o.num(f).map(|v| (f, v)))
+                    .ok_or(Some(usage))?;
+                quota::setquota(zk, f, v, &p).await
+            }
+            "delquota" => {
+                let p = path(0)?;
+                let f = ['n', 'b', 'N', 'B'].into_iter().find(|f| o.has(*f));
+                quota::delquota(zk, f, &p).await
             }
             _ => return Err(None),
         }
@@ -556,7 +609,13 @@ async fn run(args: &[String]) -> Result<()> {
         }
         let line = rest
             .iter()
-            .map(|a| if a.contains(' ') { format!("\"{a}\"") } else { a.clone() })
+            .map(|a| {
+                if a.contains(' ') {
+                    format!("\"{a}\"")
+                } else {
+                    a.clone()
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ");
         sh.execute(&line).await;
@@ -567,7 +626,11 @@ async fn run(args: &[String]) -> Result<()> {
     }
     out("Welcome to ZooKeeper!");
     let tty = std::io::stdin().is_terminal();
-    out(if tty { "JLine support is disabled" } else { "JLine support is disabled" });
+    out(if tty {
+        "JLine support is disabled"
+    } else {
+        "JLine support is disabled"
+    });
     // stdin is read on a thread of its own: it blocks.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     std::thread::spawn(move || {
