@@ -457,10 +457,17 @@ impl Client {
         Ok((d.unwrap_or_default(), s))
     }
 
-    async fn get_data_opt(&self, path: &str, w: Option<PendingWatch>) -> Result<(Option<Vec<u8>>, Stat)> {
+    async fn get_data_opt(
+        &self,
+        path: &str,
+        w: Option<PendingWatch>,
+    ) -> Result<(Option<Vec<u8>>, Stat)> {
         let sp = self.server_path(path)?;
         let watch = w.is_some();
-        let req = Request::GetData(PathWatchRequest { path: sp.clone(), watch });
+        let req = Request::GetData(PathWatchRequest {
+            path: sp.clone(),
+            watch,
+        });
         let r = self.call_ok(req, sp, w).await?;
         let rd = &mut Reader::new(&r.body);
         let data = Option::<Vec<u8>>::get(rd)?;
@@ -473,7 +480,10 @@ impl Client {
     }
 
     /// `get_data_raw` with a watch.
-    pub async fn get_data_raw_w(&self, path: &str) -> Result<(Option<Vec<u8>>, Stat, OneshotWatch)> {
+    pub async fn get_data_raw_w(
+        &self,
+        path: &str,
+    ) -> Result<(Option<Vec<u8>>, Stat, OneshotWatch)> {
         let (tx, rx) = oneshot::channel();
         let w = Some(PendingWatch::Oneshot(WatchKind::Data, tx));
         let (d, s) = self.get_data_opt(path, w).await?;
@@ -734,8 +744,16 @@ impl Client {
     pub async fn remove_watches_locally(&self, path: &str, kind: WatcherType) -> Result<()> {
         let sp = self.server_path(path)?;
         let (done, rx) = oneshot::channel();
-        let c = Command::RemoveLocal { path: sp, client_path: path.to_string(), wtype: kind as i32, done };
-        self.inner.tx.send(c).map_err(|_| terminal_error(self.state()))?;
+        let c = Command::RemoveLocal {
+            path: sp,
+            client_path: path.to_string(),
+            wtype: kind as i32,
+            done,
+        };
+        self.inner
+            .tx
+            .send(c)
+            .map_err(|_| terminal_error(self.state()))?;
         match rx.await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Error::Code(ErrorCode::NoWatcher)),

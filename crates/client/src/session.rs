@@ -399,7 +399,12 @@ impl Session {
                 None
             }
             Command::Close { done } => Some(Lost::Closed(Some(done))),
-            Command::RemoveLocal { path, client_path, wtype, done } => {
+            Command::RemoveLocal {
+                path,
+                client_path,
+                wtype,
+                done,
+            } => {
                 let _ = done.send(self.watches.remove(&path, &client_path, wtype));
                 None
             }

@@ -197,12 +197,10 @@ pub fn validate_path(p: &str) -> Result<(), String> {
         } else if c == '/' && last == '/' {
             Some("empty node name specified")
         } else if c == '.'
-            && last == '.'
-            && b[i - 2] == '/'
             && (i + 1 == b.len() || b[i + 1] == '/')
+            && (last == '/' || (last == '.' && b[i - 2] == '/'))
         {
-            Some("relative paths not allowed")
-        } else if c == '.' && last == '/' && (i + 1 == b.len() || b[i + 1] == '/') {
+            // "." or ".." as a whole component; reported at its last dot, as Java does.
             Some("relative paths not allowed")
         } else {
             None

@@ -3,6 +3,7 @@
 //! scripts that parse zkCli's output keep working.
 
 mod format;
+mod interactive;
 mod quota;
 
 use anyhow::Result;
@@ -32,6 +33,8 @@ struct Shell {
     print_watches: Arc<AtomicBool>,
     history: BTreeMap<usize, String>,
     count: usize,
+    /// The client the path completer uses.
+    current: interactive::Current,
 }
 
 fn print_event(pw: &AtomicBool, state: &str, ty: &str, path: Option<&str>) {
@@ -83,8 +86,19 @@ impl Shell {
                 }
             }
         });
+        *self.current.lock().expect("current client") = Some(zk.clone());
         self.zk = Some(zk);
         Ok(())
+    }
+
+    /// zkCli's prompt: `[zk: host:port(STATE) N] `.
+    fn prompt(&self) -> String {
+        let st = match self.zk.as_ref().map(|z| z.state()) {
+            Some(s) if s.is_connected() => "CONNECTED",
+            Some(s) if s.is_terminal() => "CLOSED",
+            _ => "CONNECTING",
+        };
+        format!("[zk: {}({st}) {}] ", self.server, self.count)
     }
 
     fn alive(&self) -> Option<Client> {
@@ -590,6 +604,7 @@ async fn run(args: &[String]) -> Result<()> {
         print_watches: Arc::new(AtomicBool::new(true)),
         history: BTreeMap::new(),
         count: 0,
+        current: Default::default(),
     };
     if let Err(e) = sh.connect() {
         out(&e.to_string());
@@ -625,37 +640,35 @@ async fn run(args: &[String]) -> Result<()> {
         return Ok(());
     }
     out("Welcome to ZooKeeper!");
-    let tty = std::io::stdin().is_terminal();
-    out(if tty {
-        "JLine support is disabled"
-    } else {
-        "JLine support is disabled"
-    });
-    // stdin is read on a thread of its own: it blocks.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    std::thread::spawn(move || {
-        let stdin = std::io::stdin();
-        for l in stdin.lock().lines() {
-            let Ok(l) = l else { break };
-            if tx.send(l).is_err() {
+    if std::io::stdin().is_terminal() {
+        // Line editing, history and completion: zkCli says so with jline.
+        out("JLine support is enabled");
+        let prompt = Arc::new(std::sync::Mutex::new(sh.prompt()));
+        let mut rx = interactive::spawn_reader(sh.current.clone(), prompt.clone());
+        while let Some((line, done)) = rx.recv().await {
+            let go = sh.execute(&line).await;
+            *prompt.lock().expect("prompt") = sh.prompt();
+            let _ = done.send(());
+            if !go {
                 break;
             }
         }
-    });
-    loop {
-        if tty {
-            let st = match sh.zk.as_ref().map(|z| z.state()) {
-                Some(s) if s.is_connected() => "CONNECTED",
-                Some(SessionState::Closed) => "CLOSED",
-                Some(s) if s.is_terminal() => "CLOSED",
-                _ => "CONNECTING",
-            };
-            print!("[zk: {}({st}) {}] ", sh.server, sh.count);
-            let _ = std::io::stdout().flush();
-        }
-        let Some(line) = rx.recv().await else { break };
-        if !sh.execute(&line).await {
-            break;
+    } else {
+        // Plain stdin (scripts, pipes): no prompt, no echo, as zkCli without jline.
+        out("JLine support is disabled");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        std::thread::spawn(move || {
+            for l in std::io::stdin().lock().lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        while let Some(line) = rx.recv().await {
+            if !sh.execute(&line).await {
+                break;
+            }
         }
     }
     if let Some(zk) = sh.alive() {
