@@ -50,6 +50,16 @@ impl OneshotWatch {
     pub async fn changed(self) -> Option<WatchedEvent> {
         self.rx.await.ok()
     }
+
+    /// Calls `f` with the event when it comes (on a tokio task), for callback-style code.
+    /// Not called if the session ends first.
+    pub fn on_event<F: FnOnce(WatchedEvent) + Send + 'static>(self, f: F) {
+        tokio::spawn(async move {
+            if let Ok(ev) = self.rx.await {
+                f(ev);
+            }
+        });
+    }
 }
 
 /// A persistent or persistent-recursive watch: a stream of every event it matches.

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{start, Kind, Proxy, Server};
+use common::{start, start_on, Kind, Proxy, Server};
 use paddock_client::*;
 use paddock_proto::event;
 use std::time::{Duration, Instant};
@@ -273,10 +273,21 @@ async fn watches(kind: Kind) {
     );
     let (_, _, w_child) = zk.get_children_w("/w").await.unwrap();
     let (_, _, w_data) = zk.get_data_w("/w").await.unwrap();
+    // Callback style: the same kind of watch, delivered to a closure.
+    let (cb_tx, cb_rx) = tokio::sync::oneshot::channel();
+    let (_, w_cb) = zk.exists_w("/w/c").await.unwrap();
+    w_cb.on_event(move |ev| {
+        let _ = cb_tx.send(ev);
+    });
     other
         .create("/w/c", b"", open_acl(), CreateMode::Persistent)
         .await
         .unwrap();
+    let ev = timeout(T, cb_rx).await.unwrap().unwrap();
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (event::NODE_CREATED, "/w/c")
+    );
     let ev = timeout(T, w_child.changed()).await.unwrap().unwrap();
     assert_eq!(
         (ev.event_type, ev.path.as_str()),
@@ -480,6 +491,45 @@ async fn presumed_lost(kind: Kind) {
     eprintln!("{kind:?}: presumed lost after {after:?} (timeout {t:?})");
 }
 
+/// The server is killed and a fresh one (empty data) takes its port: it has seen less than the
+/// client, so it must not take the session (ZooKeeper closes without a reply); the client keeps
+/// trying, raises PresumedLost, and never reports Connected to that server.
+async fn server_behind_the_client(kind: Kind) {
+    let Some(mut s) = start(kind) else { return };
+    let zk = client(&s).await;
+    for i in 0..5 {
+        zk.create(&format!("/n{i}"), b"", open_acl(), CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    let t = Duration::from_millis(zk.negotiated_timeout_ms() as u64);
+    let mut events = zk.events();
+    let port = s.port;
+    s.kill();
+    let _fresh = start_on(kind, port, "fresh").unwrap();
+    let t0 = Instant::now();
+    let mut seen = vec![];
+    while t0.elapsed() < t * 2 {
+        match timeout(Duration::from_millis(200), events.recv()).await {
+            Ok(Ok(e)) => seen.push(e),
+            Ok(Err(_)) => break,
+            Err(_) => {}
+        }
+    }
+    // The first events() receiver also holds the first Connected: look after the loss.
+    let lost = seen
+        .iter()
+        .position(|e| *e == SessionEvent::State(SessionState::Disconnected))
+        .expect("Disconnected");
+    let after = &seen[lost..];
+    assert!(
+        !after.contains(&SessionEvent::State(SessionState::Connected)),
+        "{seen:?}"
+    );
+    assert!(after.contains(&SessionEvent::PresumedLost), "{seen:?}");
+    assert!(!zk.state().is_connected());
+}
+
 macro_rules! both {
     ($($name:ident),*) => {
         mod paddock {
@@ -500,5 +550,6 @@ both!(
     disconnect_and_reconnect,
     watch_event_while_away,
     expiry,
-    presumed_lost
+    presumed_lost,
+    server_behind_the_client
 );

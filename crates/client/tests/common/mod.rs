@@ -38,6 +38,21 @@ pub struct Server {
 }
 
 impl Server {
+    /// SIGKILL now (the guard's drop then has nothing left to do).
+    pub fn kill(&mut self) {
+        self.signal("-KILL");
+        if let Some(c) = &mut self.child {
+            let _ = c.wait();
+        }
+        // The JVM is not our child: wait until its port is free.
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until
+            && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
@@ -89,14 +104,25 @@ fn tmpdir(tag: &str, port: u16) -> PathBuf {
 
 /// Starts Paddock (the release binary, built by `cargo build --release -p paddock`).
 pub fn paddock() -> Server {
+    paddock_on(free_port(), "paddock")
+}
+
+/// Starts a server of `kind` on `port` with a fresh data directory.
+pub fn start_on(kind: Kind, port: u16, tag: &str) -> Option<Server> {
+    match kind {
+        Kind::Paddock => Some(paddock_on(port, tag)),
+        Kind::Zookeeper => zookeeper_on(port, tag),
+    }
+}
+
+fn paddock_on(port: u16, tag: &str) -> Server {
     let bin = workspace().join("target/release/paddock");
     assert!(
         bin.exists(),
         "{} missing: cargo build --release -p paddock",
         bin.display()
     );
-    let port = free_port();
-    let dir = tmpdir("paddock", port);
+    let dir = tmpdir(tag, port);
     let child = Command::new(bin)
         .arg("server")
         .arg(format!("-DclientPort={port}"))
@@ -119,12 +145,15 @@ pub fn paddock() -> Server {
 
 /// Starts ZooKeeper 3.8 with scripts/start-zookeeper.sh, or `None` (loudly) if it is absent.
 pub fn zookeeper() -> Option<Server> {
+    zookeeper_on(free_port(), "zk")
+}
+
+fn zookeeper_on(port: u16, tag: &str) -> Option<Server> {
     if !std::path::Path::new(ZK_JAR).exists() {
         eprintln!("!!!!! SKIPPING: {ZK_JAR} absent, ZooKeeper tests not run !!!!!");
         return None;
     }
-    let port = free_port();
-    let dir = tmpdir("zk", port);
+    let dir = tmpdir(tag, port);
     let out = Command::new("timeout")
         .arg("90")
         .arg(workspace().join("scripts/start-zookeeper.sh"))
