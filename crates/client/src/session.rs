@@ -206,6 +206,9 @@ pub(crate) struct Session {
     passwd: Vec<u8>,
     negotiated: Duration,
     next_host: usize,
+    /// When we last sent something the server has since answered: PresumedLost counts the
+    /// session timeout from here, so it comes before the server can expire the session.
+    last_touch: Instant,
 }
 
 impl Session {
@@ -229,6 +232,7 @@ impl Session {
             passwd,
             negotiated,
             next_host: 0,
+            last_touch: Instant::now(),
         }
     }
 
@@ -348,7 +352,7 @@ impl Session {
             info!(%host, session = format_args!("0x{:x}", self.session_id), timeout_ms = resp.timeout, "connected");
             let ro = resp.read_only == Some(true);
             let outcome = self.connected(stream, rbuf, ro).await;
-            silent_since = Instant::now();
+            silent_since = self.last_touch;
             if let Lost::Disconnected(why) = &outcome {
                 info!(%host, %why, "disconnected");
                 self.shared.set(SessionState::Disconnected);
@@ -495,6 +499,9 @@ impl Session {
                         Ok(_) => {}
                     }
                     last_recv = Instant::now();
+                    // The server certainly got what we sent before this reply: its session clock
+                    // restarted no earlier than that.
+                    self.last_touch = last_send;
                     loop {
                         match take_frame(&mut rbuf, DEFAULT_MAX_FRAME) {
                             Ok(Some(f)) => {

@@ -64,6 +64,8 @@ impl Server {
     /// SIGSTOP: the server keeps its sockets but answers nothing.
     pub fn pause(&self) {
         self.signal("-STOP");
+        // kill(2) returns before every thread of a busy JVM has stopped.
+        std::thread::sleep(Duration::from_millis(100));
     }
     pub fn resume(&self) {
         self.signal("-CONT");
