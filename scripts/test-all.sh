@@ -8,6 +8,7 @@
 # 3. runs every suite even when an earlier one failed, timing each:
 #      fmt, clippy, cargo-test, kazoo (tests/kazoo/check.sh),
 #      zkcli (tests/zkcli/check.sh: transcript vs tests/zkcli/expected.txt),
+#      zkcli-paddock-cli (the same, with `paddock cli` as the shell),
 #      cclient (tests/cclient/run.sh: the ZooKeeper C client),
 #      differential (random operation sequences against Paddock and ZooKeeper side by side),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment).
@@ -73,6 +74,8 @@ run_suite clippy cargo clippy --release --workspace --all-targets -- -D warnings
 run_suite cargo-test cargo test --release --workspace
 run_suite kazoo tests/kazoo/check.sh
 run_suite zkcli tests/zkcli/check.sh
+# The same transcript through `paddock cli` instead of Debian's zkCli.sh (about a minute).
+run_suite zkcli-paddock-cli env ZKCLI="$repo/tests/zkcli/paddock-cli.sh" tests/zkcli/check.sh
 run_suite cclient tests/cclient/run.sh
 # Operation kinds left out of the CI run are known, documented differences from Debian's
 # ZooKeeper 3.8.0 (crates/paddock/tests/differential.rs, docs/conformance.md): raw (top-level

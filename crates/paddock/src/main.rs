@@ -1,5 +1,7 @@
 //! The `paddock` binary: one command, several subcommands.
 
+mod cli;
+
 use anyhow::{bail, Context, Result};
 use paddock_server::config::Config;
 use std::path::PathBuf;
@@ -16,7 +18,10 @@ commands:
   sim --seeds N [--seed S]              run the replication simulator (paddock sim --help)
   version                               print the version
 
-Planned (not built yet): cli, lock, elect.";
+  cli [-server host:port] [-timeout ms] [-r] [-waitforconnection] [cmd args]
+                                        zkCli.sh-compatible shell (a command after the flags runs once)
+
+Planned (not built yet): lock, elect.";
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PADDOCK_LOG")
@@ -142,7 +147,8 @@ fn main() -> Result<()> {
             paddock_bench::main(&args[1..])
         }
         "sim" => std::process::exit(paddock_zab::sim::cli::main(&args[1..])),
-        "cli" | "lock" | "elect" => {
+        "cli" => cli::main(&args[1..]),
+        "lock" | "elect" => {
             bail!("'paddock {cmd}' is not built yet; see the open issues")
         }
         other => {

@@ -1,0 +1,654 @@
+//! The session task: owns the socket, runs the handshake, pipelines requests, pings, dispatches
+//! notifications, and reconnects to the next host with setWatches2 when the connection drops.
+//!
+//! State machine (as the application sees it): Connecting -> Connected | ConnectedReadOnly ->
+//! Disconnected -> (reconnect) Connected ... ; terminal states are Expired, AuthFailed, Closed.
+//! After a full session timeout without any server, `SessionEvent::PresumedLost` is raised once
+//! (before any server can confirm expiry) so recipes stop acting as lock holder or leader.
+
+use crate::depot::{Depot, Outstanding, RawReply};
+use crate::error::Error;
+use crate::watch::{PendingWatch, WatchRegistry, WatchedEvent};
+use bytes::{BufMut, BytesMut};
+use paddock_proto::frame::{take_frame, DEFAULT_MAX_FRAME};
+use paddock_proto::{
+    op, state, xid, AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, Reader, Record,
+    ReplyHeader, RequestHeader, SetWatches2, WatcherEvent,
+};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::{sleep_until, timeout, Instant};
+use tracing::{debug, info, warn};
+
+/// Where the session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionState {
+    /// Looking for a server for the first time.
+    Connecting,
+    /// Connected to a server that serves reads and writes.
+    Connected,
+    /// Connected to a read-only server (only with `allow_read_only`).
+    ConnectedReadOnly,
+    /// Lost the server; reconnecting to the next host by itself.
+    Disconnected,
+    /// A server said the session is gone. Terminal.
+    Expired,
+    /// The server refused the credentials given with `add_auth`. Terminal.
+    AuthFailed,
+    /// Closed by the application. Terminal.
+    Closed,
+}
+
+impl SessionState {
+    /// Whether requests can be sent now.
+    pub fn is_connected(self) -> bool {
+        matches!(
+            self,
+            SessionState::Connected | SessionState::ConnectedReadOnly
+        )
+    }
+    /// Whether the session can never be used again.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            SessionState::Expired | SessionState::AuthFailed | SessionState::Closed
+        )
+    }
+    /// The Java `KeeperState` name, as zkCli prints it in `WatchedEvent state:...`.
+    pub fn keeper_state_name(self) -> &'static str {
+        match self {
+            SessionState::Connecting | SessionState::Disconnected => "Disconnected",
+            SessionState::Connected => "SyncConnected",
+            SessionState::ConnectedReadOnly => "ConnectedReadOnly",
+            SessionState::Expired => "Expired",
+            SessionState::AuthFailed => "AuthFailed",
+            SessionState::Closed => "Closed",
+        }
+    }
+    /// The Java `KeeperState` number.
+    pub fn keeper_state(self) -> i32 {
+        match self {
+            SessionState::Connecting | SessionState::Disconnected => state::DISCONNECTED,
+            SessionState::Connected => state::SYNC_CONNECTED,
+            SessionState::ConnectedReadOnly => state::CONNECTED_READ_ONLY,
+            SessionState::Expired => state::EXPIRED,
+            SessionState::AuthFailed => state::AUTH_FAILED,
+            SessionState::Closed => state::CLOSED,
+        }
+    }
+}
+
+/// What the session tells the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The state changed.
+    State(SessionState),
+    /// No server has been reachable for a whole session timeout: the session has probably
+    /// expired, though no server has said so yet. Stop acting on ephemeral-backed roles.
+    PresumedLost,
+}
+
+/// Session identity, shared with the `Client` handle.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SessionInfo {
+    pub id: i64,
+    pub passwd: Vec<u8>,
+    pub timeout_ms: i32,
+    pub server: Option<String>,
+}
+
+pub(crate) struct Shared {
+    pub state: watch::Sender<SessionState>,
+    pub events: broadcast::Sender<SessionEvent>,
+    pub info: Mutex<SessionInfo>,
+}
+
+impl Shared {
+    fn set(&self, s: SessionState) {
+        // Event first: whoever sees the new state must find its event already queued.
+        let _ = self.events.send(SessionEvent::State(s));
+        self.state.send_replace(s);
+    }
+}
+
+/// A message from a `Client` handle to the session task.
+pub(crate) enum Command {
+    Request {
+        opcode: i32,
+        body: Vec<u8>,
+        path: String,
+        watch: Option<PendingWatch>,
+        reply: oneshot::Sender<Result<RawReply, Error>>,
+    },
+    /// Credentials: sent now if connected, and again after every reconnect.
+    Auth {
+        scheme: String,
+        auth: Vec<u8>,
+    },
+    Close {
+        done: oneshot::Sender<()>,
+    },
+    /// removeWatches with `local`: drop the watches here without asking the server.
+    RemoveLocal {
+        path: String,
+        client_path: String,
+        wtype: i32,
+        done: oneshot::Sender<bool>,
+    },
+}
+
+/// How the session task was configured.
+pub(crate) struct Config {
+    pub hosts: Vec<String>,
+    pub session_timeout: Duration,
+    pub chroot: Option<String>,
+    pub read_only: bool,
+    pub session: Option<(i64, Vec<u8>)>,
+}
+
+enum Lost {
+    /// Connection dropped: reconnect.
+    Disconnected(String),
+    AuthFailed,
+    Closed(Option<oneshot::Sender<()>>),
+}
+
+fn frame(xid: i32, opcode: i32, body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(12 + body.len());
+    v.put_i32(0);
+    RequestHeader { xid, op: opcode }.encode(&mut v);
+    v.extend_from_slice(body);
+    let len = (v.len() - 4) as i32;
+    v[..4].copy_from_slice(&len.to_be_bytes());
+    v
+}
+
+async fn read_frame(s: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<BytesMut> {
+    loop {
+        match take_frame(buf, DEFAULT_MAX_FRAME) {
+            Ok(Some(f)) => return Ok(f),
+            Ok(None) => {}
+            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        }
+        if s.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
+/// Strips the chroot from a server path ("/chroot/a" -> "/a", "/chroot" -> "/").
+pub(crate) fn strip_chroot(chroot: &Option<String>, p: &str) -> String {
+    match chroot {
+        Some(c) => match p.strip_prefix(c.as_str()) {
+            Some("") => "/".to_string(),
+            Some(rest) if rest.starts_with('/') => rest.to_string(),
+            _ => p.to_string(),
+        },
+        None => p.to_string(),
+    }
+}
+
+pub(crate) struct Session {
+    cfg: Config,
+    shared: Arc<Shared>,
+    cmds: mpsc::UnboundedReceiver<Command>,
+    /// Commands received while no server was connected: sent after the handshake.
+    queued: VecDeque<Command>,
+    depot: Depot,
+    watches: WatchRegistry,
+    auths: Vec<(String, Vec<u8>)>,
+    last_zxid: i64,
+    session_id: i64,
+    passwd: Vec<u8>,
+    negotiated: Duration,
+    next_host: usize,
+    /// When we last sent something the server has since answered: PresumedLost counts the
+    /// session timeout from here, so it comes before the server can expire the session.
+    last_touch: Instant,
+}
+
+impl Session {
+    pub(crate) fn new(
+        cfg: Config,
+        shared: Arc<Shared>,
+        cmds: mpsc::UnboundedReceiver<Command>,
+    ) -> Session {
+        let negotiated = cfg.session_timeout;
+        let (session_id, passwd) = cfg.session.clone().unwrap_or((0, vec![0; 16]));
+        Session {
+            cfg,
+            shared,
+            cmds,
+            queued: VecDeque::new(),
+            depot: Depot::default(),
+            watches: WatchRegistry::default(),
+            auths: Vec::new(),
+            last_zxid: 0,
+            session_id,
+            passwd,
+            negotiated,
+            next_host: 0,
+            last_touch: Instant::now(),
+        }
+    }
+
+    fn finish(&mut self, terminal: SessionState, code: ErrorCode) {
+        self.depot.fail_all(code);
+        for c in self.queued.drain(..) {
+            if let Command::Request { reply, .. } = c {
+                let _ = reply.send(Err(Error::Code(code)));
+            }
+        }
+        self.watches.clear();
+        self.cmds.close();
+        while let Ok(c) = self.cmds.try_recv() {
+            match c {
+                Command::Request { reply, .. } => {
+                    let _ = reply.send(Err(Error::Code(code)));
+                }
+                Command::Close { done } => {
+                    let _ = done.send(());
+                }
+                Command::Auth { .. } | Command::RemoveLocal { .. } => {}
+            }
+        }
+        self.shared.set(terminal);
+    }
+
+    /// Runs the session until it is closed, expires or fails authentication.
+    pub(crate) async fn run(mut self) {
+        // Since when no server has answered; a full session timeout of this raises PresumedLost.
+        let mut silent_since = Instant::now();
+        let mut presumed_lost = false;
+        let mut round_failures = 0usize;
+        loop {
+            let host = self.cfg.hosts[self.next_host % self.cfg.hosts.len()].clone();
+            self.next_host += 1;
+            let per_host = self.negotiated / self.cfg.hosts.len().max(1) as u32;
+            let req = ConnectRequest {
+                protocol_version: 0,
+                last_zxid_seen: self.last_zxid,
+                timeout: self.cfg.session_timeout.as_millis() as i32,
+                session_id: self.session_id,
+                passwd: self.passwd.clone(),
+                read_only: Some(self.cfg.read_only),
+            };
+            debug!(%host, session = format_args!("0x{:x}", self.session_id), "connecting");
+            let attempt = timeout(
+                per_host.max(Duration::from_millis(100)),
+                handshake(host.clone(), req),
+            );
+            tokio::pin!(attempt);
+            let lost_at = silent_since + self.negotiated;
+            let result = loop {
+                tokio::select! {
+                    r = &mut attempt => break r,
+                    c = self.cmds.recv() => match c {
+                        Some(Command::Close { done }) => {
+                            self.finish(SessionState::Closed, ErrorCode::ConnectionLoss);
+                            let _ = done.send(());
+                            return;
+                        }
+                        None => {
+                            self.finish(SessionState::Closed, ErrorCode::ConnectionLoss);
+                            return;
+                        }
+                        Some(Command::Auth { scheme, auth }) => self.auths.push((scheme, auth)),
+                        Some(Command::RemoveLocal { path, client_path, wtype, done }) => {
+                            let _ = done.send(self.watches.remove(&path, &client_path, wtype));
+                        }
+                        Some(c) => self.queued.push_back(c),
+                    },
+                    _ = sleep_until(lost_at), if !presumed_lost && self.session_id != 0 => {
+                        presumed_lost = true;
+                        warn!("no server for a whole session timeout: session presumed lost");
+                        let _ = self.shared.events.send(SessionEvent::PresumedLost);
+                    }
+                }
+            };
+            let (stream, resp, rbuf) = match result {
+                Ok(Ok(x)) => x,
+                Ok(Err(e)) => {
+                    debug!(%host, error = %e, "connect failed");
+                    round_failures += 1;
+                    if round_failures >= self.cfg.hosts.len() {
+                        round_failures = 0;
+                        // A whole round failed: back off a little, as ZooKeeper's client does.
+                        let jitter = rand::random::<u64>() % 200;
+                        tokio::time::sleep(Duration::from_millis(100 + jitter)).await;
+                    }
+                    continue;
+                }
+                Err(_) => {
+                    debug!(%host, "connect timed out");
+                    round_failures += 1;
+                    continue;
+                }
+            };
+            round_failures = 0;
+            if resp.timeout <= 0 {
+                info!(
+                    session = format_args!("0x{:x}", self.session_id),
+                    "session expired"
+                );
+                self.finish(SessionState::Expired, ErrorCode::SessionExpired);
+                return;
+            }
+            self.session_id = resp.session_id;
+            self.passwd = resp.passwd.clone();
+            self.negotiated = Duration::from_millis(resp.timeout as u64);
+            {
+                let mut info = self.shared.info.lock().expect("info lock");
+                info.id = resp.session_id;
+                info.passwd = resp.passwd.clone();
+                info.timeout_ms = resp.timeout;
+                info.server = Some(host.clone());
+            }
+            presumed_lost = false;
+            info!(%host, session = format_args!("0x{:x}", self.session_id), timeout_ms = resp.timeout, "connected");
+            let ro = resp.read_only == Some(true);
+            let outcome = self.connected(stream, rbuf, ro).await;
+            silent_since = self.last_touch;
+            if let Lost::Disconnected(why) = &outcome {
+                info!(%host, %why, "disconnected");
+                self.shared.set(SessionState::Disconnected);
+            }
+            // Nothing is resent: the caller decides whether a write that may have applied is
+            // to be retried.
+            self.depot.fail_all(ErrorCode::ConnectionLoss);
+            match outcome {
+                Lost::Disconnected(_) => {}
+                Lost::AuthFailed => {
+                    self.finish(SessionState::AuthFailed, ErrorCode::AuthFailed);
+                    return;
+                }
+                Lost::Closed(done) => {
+                    self.finish(SessionState::Closed, ErrorCode::ConnectionLoss);
+                    if let Some(d) = done {
+                        let _ = d.send(());
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn send_request(&mut self, c: Command, out: &mut Vec<u8>) -> Option<Lost> {
+        match c {
+            Command::Request {
+                opcode,
+                body,
+                path,
+                watch,
+                reply,
+            } => {
+                let x = self.depot.next_xid();
+                out.extend_from_slice(&frame(x, opcode, &body));
+                self.depot.push(Outstanding {
+                    xid: x,
+                    opcode,
+                    path,
+                    watch,
+                    reply,
+                });
+                None
+            }
+            Command::Auth { scheme, auth } => {
+                out.extend_from_slice(&frame(xid::AUTH, op::AUTH, &auth_body(&scheme, &auth)));
+                self.auths.push((scheme, auth));
+                None
+            }
+            Command::Close { done } => Some(Lost::Closed(Some(done))),
+            Command::RemoveLocal {
+                path,
+                client_path,
+                wtype,
+                done,
+            } => {
+                let _ = done.send(self.watches.remove(&path, &client_path, wtype));
+                None
+            }
+        }
+    }
+
+    async fn connected(&mut self, mut s: TcpStream, mut rbuf: BytesMut, ro: bool) -> Lost {
+        // Order matters: auth first, then the watches, then what the application queued.
+        let mut out = Vec::new();
+        for (scheme, auth) in &self.auths {
+            out.extend_from_slice(&frame(xid::AUTH, op::AUTH, &auth_body(scheme, auth)));
+        }
+        if !self.watches.is_empty() {
+            let [data, exist, child, persistent, recursive] = self.watches.lists();
+            let sw = SetWatches2 {
+                relative_zxid: self.last_zxid,
+                data_watches: data,
+                exist_watches: exist,
+                child_watches: child,
+                persistent_watches: persistent,
+                persistent_recursive_watches: recursive,
+            };
+            out.extend_from_slice(&frame(xid::SET_WATCHES, op::SET_WATCHES2, &sw.to_bytes()));
+        }
+        let queued: Vec<Command> = self.queued.drain(..).collect();
+        let mut closing: Option<(oneshot::Sender<()>, Instant)> = None;
+        for c in queued {
+            if let Some(Lost::Closed(Some(done))) = self.send_request(c, &mut out) {
+                closing = Some((done, Instant::now()));
+            }
+        }
+        if let Some((done, _)) = closing.take() {
+            // Close queued while disconnected: send closeSession now.
+            out.clear();
+            return self.close_now(&mut s, &mut rbuf, done).await;
+        }
+        if let Err(e) = s.write_all(&out).await {
+            return Lost::Disconnected(e.to_string());
+        }
+        self.shared.set(if ro {
+            SessionState::ConnectedReadOnly
+        } else {
+            SessionState::Connected
+        });
+        let ping_every = self.negotiated / 3;
+        let read_timeout = self.negotiated * 2 / 3;
+        let mut last_send = Instant::now();
+        let mut last_recv = Instant::now();
+        loop {
+            tokio::select! {
+                c = self.cmds.recv() => {
+                    let c = match c {
+                        Some(c) => c,
+                        None => {
+                            let (tx, _rx) = oneshot::channel();
+                            return self.close_now(&mut s, &mut rbuf, tx).await;
+                        }
+                    };
+                    let mut out = Vec::new();
+                    if let Some(Lost::Closed(Some(done))) = self.send_request(c, &mut out) {
+                        return self.close_now(&mut s, &mut rbuf, done).await;
+                    }
+                    // Drain whatever else is ready, so pipelined requests share one write.
+                    while out.len() < 64 * 1024 {
+                        match self.cmds.try_recv() {
+                            Ok(Command::Close { done }) => {
+                                self.queued.push_back(Command::Close { done });
+                                break;
+                            }
+                            Ok(c) => { self.send_request(c, &mut out); }
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(e) = s.write_all(&out).await {
+                        return Lost::Disconnected(e.to_string());
+                    }
+                    last_send = Instant::now();
+                    if let Some(Command::Close { .. }) = self.queued.back() {
+                        if let Some(Command::Close { done }) = self.queued.pop_back() {
+                            return self.close_now(&mut s, &mut rbuf, done).await;
+                        }
+                    }
+                }
+                r = s.read_buf(&mut rbuf) => {
+                    match r {
+                        Ok(0) => return Lost::Disconnected("server closed the connection".into()),
+                        Err(e) => return Lost::Disconnected(e.to_string()),
+                        Ok(_) => {}
+                    }
+                    last_recv = Instant::now();
+                    // The server certainly got what we sent before this reply: its session clock
+                    // restarted no earlier than that.
+                    self.last_touch = last_send;
+                    loop {
+                        match take_frame(&mut rbuf, DEFAULT_MAX_FRAME) {
+                            Ok(Some(f)) => {
+                                if let Some(l) = self.on_frame(&f) {
+                                    return l;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(e) => return Lost::Disconnected(e.to_string()),
+                        }
+                    }
+                }
+                _ = sleep_until(last_send + ping_every) => {
+                    if let Err(e) = s.write_all(&frame(xid::PING, op::PING, &[])).await {
+                        return Lost::Disconnected(e.to_string());
+                    }
+                    last_send = Instant::now();
+                }
+                _ = sleep_until(last_recv + read_timeout) => {
+                    return Lost::Disconnected(format!("no reply from the server in {read_timeout:?}"));
+                }
+            }
+        }
+    }
+
+    /// Sends closeSession and waits (briefly) for its reply, answering what comes before it.
+    async fn close_now(
+        &mut self,
+        s: &mut TcpStream,
+        rbuf: &mut BytesMut,
+        done: oneshot::Sender<()>,
+    ) -> Lost {
+        let (tx, mut rx) = oneshot::channel();
+        let x = self.depot.next_xid();
+        let _ = s.write_all(&frame(x, op::CLOSE_SESSION, &[])).await;
+        self.depot.push(Outstanding {
+            xid: x,
+            opcode: op::CLOSE_SESSION,
+            path: String::new(),
+            watch: None,
+            reply: tx,
+        });
+        let deadline = Instant::now() + self.negotiated.min(Duration::from_secs(2));
+        loop {
+            if rx.try_recv().is_ok() {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, read_frame(s, rbuf)).await {
+                Ok(Ok(f)) => {
+                    let _ = self.on_frame(&f);
+                }
+                _ => break,
+            }
+        }
+        Lost::Closed(Some(done))
+    }
+
+    fn on_frame(&mut self, f: &[u8]) -> Option<Lost> {
+        let r = &mut Reader::new(f);
+        let h = match ReplyHeader::decode(r) {
+            Ok(h) => h,
+            Err(e) => return Some(Lost::Disconnected(format!("bad reply header: {e}"))),
+        };
+        if h.zxid > self.last_zxid {
+            self.last_zxid = h.zxid;
+        }
+        match h.xid {
+            xid::NOTIFICATION => {
+                let ev = match WatcherEvent::decode(r) {
+                    Ok(e) => e,
+                    Err(e) => return Some(Lost::Disconnected(format!("bad notification: {e}"))),
+                };
+                let path = strip_chroot(&self.cfg.chroot, &ev.path);
+                self.watches.dispatch(
+                    &ev.path,
+                    WatchedEvent {
+                        event_type: ev.event_type,
+                        state: ev.state,
+                        path,
+                    },
+                );
+                None
+            }
+            xid::PING | xid::SET_WATCHES => None,
+            xid::AUTH => {
+                if h.err == ErrorCode::AuthFailed.code() {
+                    Some(Lost::AuthFailed)
+                } else {
+                    None
+                }
+            }
+            x => {
+                let o = match self.depot.pop(x) {
+                    Ok(o) => o,
+                    Err((got, want)) => {
+                        return Some(Lost::Disconnected(format!(
+                            "reply xid {got} out of order (expected {want:?})"
+                        )))
+                    }
+                };
+                let body = r.rest().to_vec();
+                let ok = h.err == 0;
+                if let Some(w) = o.watch {
+                    match w {
+                        PendingWatch::Remove(wtype, client_path) if ok => {
+                            self.watches.remove(&o.path, &client_path, wtype);
+                        }
+                        PendingWatch::Remove(..) => {}
+                        w if ok => self.watches.register(&o.path, w, true),
+                        w if o.opcode == op::EXISTS && h.err == ErrorCode::NoNode.code() => {
+                            self.watches.register(&o.path, w, false)
+                        }
+                        _ => {}
+                    }
+                }
+                let _ = o.reply.send(Ok(RawReply { err: h.err, body }));
+                None
+            }
+        }
+    }
+}
+
+fn auth_body(scheme: &str, auth: &[u8]) -> Vec<u8> {
+    AuthPacket {
+        auth_type: 0,
+        scheme: scheme.to_string(),
+        auth: Some(auth.to_vec()),
+    }
+    .to_bytes()
+}
+
+/// Connects and runs the handshake. A server that closes without a reply has seen a later zxid
+/// than ours (or refused us): the caller tries the next host.
+async fn handshake(
+    host: String,
+    req: ConnectRequest,
+) -> std::io::Result<(TcpStream, ConnectResponse, BytesMut)> {
+    let mut s = TcpStream::connect(host.as_str()).await?;
+    s.set_nodelay(true)?;
+    let body = req.to_bytes();
+    let mut v = Vec::with_capacity(4 + body.len());
+    v.put_i32(body.len() as i32);
+    v.extend_from_slice(&body);
+    s.write_all(&v).await?;
+    let mut buf = BytesMut::with_capacity(4096);
+    let f = read_frame(&mut s, &mut buf).await?;
+    let resp = ConnectResponse::decode(&mut Reader::new(&f))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    Ok((s, resp, buf))
+}
