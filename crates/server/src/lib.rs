@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// Errors that stop the server from starting.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +98,18 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         log_tx,
         tx.clone(),
     );
-    tokio::spawn(core.run(rx));
+    let core_task = tokio::spawn(core.run(rx));
+    // The core owns the tree: if it ever stops (a panic is a bug), a server that kept accepting
+    // connections would serve nothing. Exit instead, so a supervisor restarts it and recovery
+    // runs from the log.
+    tokio::spawn(async move {
+        let outcome = core_task.await;
+        error!(
+            ?outcome,
+            "the core task stopped; exiting so the server can be restarted"
+        );
+        std::process::exit(70);
+    });
     let addr = cfg.client_addr();
     let listener = TcpListener::bind(addr)
         .await
