@@ -486,7 +486,9 @@ async fn presumed_lost(kind: Kind) {
         }
     }
     let after = t0.elapsed();
-    assert!(after >= t * 9 / 10 && after < t * 2, "{after:?} vs {t:?}");
+    // The timeout runs from the server's last answer, which came before the pause by up to a
+    // ping interval (a third of the timeout) plus the pause's own settling time.
+    assert!(after >= t / 2 && after < t * 2, "{after:?} vs {t:?}");
     s.resume();
     eprintln!("{kind:?}: presumed lost after {after:?} (timeout {t:?})");
 }
