@@ -90,13 +90,7 @@ impl DataTree {
     /// The node at `path` as a snapshot stores it.
     pub fn snap_node(&self, path: &str) -> Option<SnapNode> {
         let id = self.lookup(path)?;
-        Some(SnapNode {
-            path: path.to_owned(),
-            data: self.data(id).map(|d| d.to_vec()),
-            acl: self.acl(id).to_vec(),
-            stat: self.node_stat(id),
-            owner: self.owner(id),
-        })
+        Some(self.snap_node_by_id(id, path))
     }
 
     /// Adds (or, for the root and built-ins, overwrites) a node read from a snapshot. Its parent

@@ -403,12 +403,7 @@ impl DataTree {
             return Err(ErrorCode::NodeExists);
         };
         bump_parent(&mut self.store);
-        if owner != 0 {
-            self.owners.insert(id, owner);
-            if let Owner::Session(s) = Owner::of(owner) {
-                self.ephemerals.entry(s).or_default().insert(id);
-            }
-        }
+        self.record_owner(id, owner);
         self.quotas
             .on_change(path, 1, data.map_or(0, |d| d.len()) as i64);
         self.quota_limits_changed(path);
@@ -585,12 +580,7 @@ impl DataTree {
             }
         };
         self.store.update_stat(id, |s| *s = stat);
-        if owner != 0 {
-            self.owners.insert(id, owner);
-            if let Owner::Session(s) = Owner::of(owner) {
-                self.ephemerals.entry(s).or_default().insert(id);
-            }
-        }
+        self.record_owner(id, owner);
         Ok(())
     }
 
@@ -621,13 +611,18 @@ impl DataTree {
             return Err(ErrorCode::NodeExists);
         };
         *acl_hint = Some(aref);
+        self.record_owner(id, owner);
+        Ok(id)
+    }
+
+    /// Indexes a new node's raw owner (ephemeral, container or TTL marker; 0 is none).
+    fn record_owner(&mut self, id: NodeId, owner: i64) {
         if owner != 0 {
             self.owners.insert(id, owner);
             if let Owner::Session(s) = Owner::of(owner) {
                 self.ephemerals.entry(s).or_default().insert(id);
             }
         }
-        Ok(id)
     }
 
     /// The node store, for walks by id.
