@@ -44,6 +44,15 @@ pub struct ServerSpec {
     pub client_addr: Option<(String, u16)>,
 }
 
+/// This server's place in its ensemble.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub me: ServerSpec,
+    pub voters: Vec<u64>,
+    pub observers: Vec<u64>,
+    pub servers: Vec<ServerSpec>,
+}
+
 /// The settings Paddock acts on.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -379,6 +388,71 @@ impl Config {
             }
         }
         Ok(c)
+    }
+
+    /// Whether this configuration runs an ensemble (more than one `server.N`, or one with
+    /// `standaloneEnabled=false`), and if so this server's place in it, from `dataDir/myid`.
+    pub fn ensemble(&self) -> Result<Option<Membership>, ConfigError> {
+        if self.servers.is_empty() || (self.servers.len() == 1 && self.standalone_enabled) {
+            return Ok(None);
+        }
+        let path = self.data_dir.join("myid");
+        let text = std::fs::read_to_string(&path).map_err(|err| {
+            ConfigError::Invalid(format!(
+                "{} is missing or unreadable ({err}): a server of an ensemble needs its id there",
+                path.display()
+            ))
+        })?;
+        let id: u64 = text.trim().parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "{}: '{}' is not a server id",
+                path.display(),
+                text.trim()
+            ))
+        })?;
+        let Some(me) = self.servers.iter().find(|s| s.id == id).cloned() else {
+            return Err(ConfigError::Invalid(format!(
+                "myid {id} (from {}) is not among the server.N lines of the configuration",
+                path.display()
+            )));
+        };
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.servers {
+            if !seen.insert(s.id) {
+                return Err(ConfigError::Invalid(format!(
+                    "server.{} is listed twice",
+                    s.id
+                )));
+            }
+        }
+        if self.peer_type_observer && !me.observer {
+            return Err(ConfigError::Invalid(format!(
+                "peerType=observer, but server.{id} is not listed as an observer"
+            )));
+        }
+        let voters: Vec<u64> = self
+            .servers
+            .iter()
+            .filter(|s| !s.observer)
+            .map(|s| s.id)
+            .collect();
+        if voters.is_empty() {
+            return Err(ConfigError::Invalid(
+                "the ensemble has no voting member".into(),
+            ));
+        }
+        let observers = self
+            .servers
+            .iter()
+            .filter(|s| s.observer)
+            .map(|s| s.id)
+            .collect();
+        Ok(Some(Membership {
+            me,
+            voters,
+            observers,
+            servers: self.servers.clone(),
+        }))
     }
 
     /// The address the client port listens on.

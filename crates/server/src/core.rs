@@ -8,7 +8,7 @@
 
 use crate::config::Config;
 use crate::conn_shared::{ConnId, Outbound};
-use crate::log::{Append, Durable};
+use crate::log::{Append, Durable, LogMsg};
 use crate::session::{java_password, Sessions};
 use crate::stats::Stats;
 use crate::storage::fs::Fs;
@@ -31,7 +31,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Messages from connections and timers to the core.
 #[derive(Debug)]
@@ -72,6 +72,19 @@ pub enum CoreMsg {
     Durable(Durable),
     /// A snapshot finished (or failed).
     SnapshotDone(Result<std::path::PathBuf, String>),
+    /// A message from another server of the ensemble.
+    Peer {
+        from: u64,
+        msg: paddock_zab::Message,
+    },
+    /// The transport lost its connection with a peer.
+    PeerLost {
+        peer: u64,
+    },
+    /// The log thread carried out the replication core's disk orders up to this one.
+    Persisted(u64),
+    /// The replication core's clock.
+    ZabTick,
 }
 
 /// Per-connection state kept by the core.
@@ -96,7 +109,7 @@ pub(crate) struct Conn {
 }
 
 /// Who waits for a transaction to be applied.
-enum Origin {
+pub(crate) enum Origin {
     Client {
         conn: ConnId,
         xid: i32,
@@ -110,22 +123,30 @@ enum Origin {
     Expire {
         session: i64,
     },
+    /// A client's sync() in an ensemble.
+    Sync {
+        conn: ConnId,
+        session: i64,
+        xid: i32,
+        path: String,
+        arrived: Instant,
+    },
     Internal,
 }
 
 /// A reply ready to go out, waiting for its turn in its session's order.
-struct Done {
-    conn: ConnId,
-    frame: Bytes,
-    arrived: Instant,
+pub(crate) struct Done {
+    pub conn: ConnId,
+    pub frame: Bytes,
+    pub arrived: Instant,
     /// Answers a counted request (not the handshake).
-    is_reply: bool,
-    close_after: bool,
+    pub is_reply: bool,
+    pub close_after: bool,
 }
 
 /// An entry of a session's ordering queue. Replies leave strictly in queue order; a read runs
 /// only when it reaches the front and its connection is taking its replies.
-enum Queued {
+pub(crate) enum Queued {
     Write {
         zxid: i64,
         done: Option<Done>,
@@ -143,27 +164,29 @@ enum Queued {
 pub struct Core {
     pub(crate) cfg: Arc<Config>,
     pub(crate) tree: DataTree,
-    prep: Prep,
+    pub(crate) prep: Prep,
     pub(crate) watches: WatchRegistry,
     pub(crate) sessions: Sessions,
     pub(crate) conns: HashMap<ConnId, Conn>,
-    queues: HashMap<i64, VecDeque<Queued>>,
-    origins: HashMap<i64, Origin>,
-    batch: Vec<Txn>,
+    pub(crate) queues: HashMap<i64, VecDeque<Queued>>,
+    pub(crate) origins: HashMap<i64, Origin>,
+    pub(crate) batch: Vec<Txn>,
     /// Logged (or being logged) but not yet durable and applied, in zxid order.
     unapplied: VecDeque<Txn>,
-    log: std_mpsc::Sender<Append>,
-    fs: Fs,
+    log: std_mpsc::Sender<LogMsg>,
+    pub(crate) fs: Fs,
     /// The database id written into snapshots.
-    dbid: u64,
+    pub(crate) dbid: u64,
+    /// The ensemble side, when this server is a member of one.
+    pub(crate) replica: Option<crate::replica::Replica>,
     /// Bumped when the log fails: reports about older batches are stale.
     generation: u64,
     snapshot: Option<SnapshotJob>,
     snapshot_running: bool,
-    since_snapshot: u64,
+    pub(crate) since_snapshot: u64,
     next_snapshot_at: u64,
     /// Log bytes written since the last snapshot began, and the size that starts the next.
-    logged_since_snapshot: u64,
+    pub(crate) logged_since_snapshot: u64,
     next_snapshot_bytes: u64,
     core_tx: mpsc::Sender<CoreMsg>,
     /// `PADDOCK_TEST_ACK_BEFORE_LOG=1`: answer writes before they are logged. Exists only so
@@ -173,7 +196,7 @@ pub struct Core {
     pub(crate) started: Instant,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -181,7 +204,7 @@ fn now_ms() -> i64 {
 }
 
 /// Builds a reply frame; the body is written only when `err` is 0.
-fn frame(xid: i32, zxid: i64, err: i32, body: impl FnOnce(&mut BytesMut)) -> Bytes {
+pub(crate) fn frame(xid: i32, zxid: i64, err: i32, body: impl FnOnce(&mut BytesMut)) -> Bytes {
     let mut b = BytesMut::with_capacity(128);
     b.put_i32(0);
     ReplyHeader { xid, zxid, err }.encode(&mut b);
@@ -215,7 +238,7 @@ fn notification(event_type: i32, path: &str) -> Bytes {
 }
 
 /// Opcodes ZooKeeper treats as writes when their body cannot be decoded.
-fn is_write_opcode(opcode: i32) -> bool {
+pub(crate) fn is_write_opcode(opcode: i32) -> bool {
     matches!(
         opcode,
         op::CREATE
@@ -230,7 +253,7 @@ fn is_write_opcode(opcode: i32) -> bool {
     )
 }
 
-fn is_write(req: &Request) -> bool {
+pub(crate) fn is_write(req: &Request) -> bool {
     matches!(
         req,
         Request::Create(_)
@@ -250,6 +273,8 @@ struct SnapshotJob {
     /// Encoded node records and how many nodes they hold.
     tx: Option<std_mpsc::SyncSender<(Vec<u8>, u64)>>,
     pending: Option<(Vec<u8>, u64)>,
+    /// Set when the tree is replaced mid-walk: the writer must not seal what it has.
+    abort: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Most nodes in one chunk handed to the snapshot writer, and the idle walk's step (about a
@@ -266,8 +291,9 @@ impl Core {
         cfg: Arc<Config>,
         storage: (Fs, u64),
         tree: DataTree,
-        log: std_mpsc::Sender<Append>,
+        log: std_mpsc::Sender<LogMsg>,
         core_tx: mpsc::Sender<CoreMsg>,
+        replica: Option<crate::replica::Replica>,
     ) -> Core {
         let (fs, dbid) = storage;
         let prep = Prep::new(
@@ -279,7 +305,8 @@ impl Core {
             },
             tree.last_zxid(),
         );
-        let mut sessions = Sessions::new(1, cfg.tick_time as u64);
+        let server_id = replica.as_ref().map_or(1, |r| r.node.id());
+        let mut sessions = Sessions::new(server_id, cfg.tick_time as u64);
         // Sessions outlive a restart: each gets its full timeout again to come back.
         for (&id, &timeout) in tree.sessions() {
             sessions.restore(id, timeout);
@@ -300,6 +327,7 @@ impl Core {
             batch: Vec::new(),
             unapplied: VecDeque::new(),
             log,
+            replica,
             generation: 0,
             snapshot: None,
             snapshot_running: false,
@@ -401,6 +429,10 @@ impl Core {
                 let _ = reply.send(self.four_letter(cmd));
             }
             CoreMsg::Tick => self.tick(),
+            CoreMsg::Peer { from, msg } => self.zab_step(paddock_zab::Event::Peer { from, msg }),
+            CoreMsg::PeerLost { peer } => self.zab_step(paddock_zab::Event::PeerLost { peer }),
+            CoreMsg::Persisted(through) => self.zab_step(paddock_zab::Event::Persisted { through }),
+            CoreMsg::ZabTick => self.zab_tick(),
             CoreMsg::ContainerCheck => self.container_check(),
             CoreMsg::Durable(d) => self.durable(d),
             CoreMsg::SnapshotDone(r) => {
@@ -437,7 +469,7 @@ impl Core {
         }
     }
 
-    fn close_conn(&mut self, conn: ConnId) {
+    pub(crate) fn close_conn(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.closing = true;
             c.out.close();
@@ -449,6 +481,15 @@ impl Core {
             return;
         };
         c.read_only_byte = req.read_only.is_some();
+        if !self.serving() {
+            // As ZooKeeper: no quorum, no service; the client tries another server.
+            debug!(conn, "not serving: closing a new client connection");
+            self.close_conn(conn);
+            return;
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let last = self.tree.last_zxid();
         if req.last_zxid_seen > last {
             // The client has seen more than this server: it must try another one.
@@ -467,8 +508,22 @@ impl Core {
         if req.session_id == 0 {
             let sid = self.sessions.create(timeout, conn);
             c.session = Some(sid);
+            let origin = Origin::Connect { conn, session: sid };
+            if !self.prepares() {
+                let fwd = crate::forward::Forward::CreateSession {
+                    session: sid,
+                    timeout,
+                };
+                self.forward(sid, 0, fwd, origin);
+                return;
+            }
+            if !self.prep_ready() {
+                self.sessions.remove(sid);
+                self.close_conn(conn);
+                return;
+            }
             let txn = self.prep.create_session(sid, timeout, now_ms());
-            self.submit(txn, Origin::Connect { conn, session: sid }, Some(sid));
+            self.submit(txn, origin, Some(sid));
             return;
         }
         let sid = req.session_id;
@@ -541,6 +596,20 @@ impl Core {
         self.stats.received += 1;
         self.sessions.touch(sid);
         let auth = c.auth.clone();
+        if self.replica.is_some() {
+            if !self.serving() {
+                self.close_conn(conn);
+                return;
+            }
+            if let Some(r) = self.replica.as_mut() {
+                if !r.is_leader() {
+                    r.touched.insert(sid);
+                }
+            }
+            if self.ensemble_request(sid, conn, xid, opcode, &req, &auth, arrived) {
+                return;
+            }
+        }
         match &req {
             Ok(r)
                 if is_write(r)
@@ -559,6 +628,10 @@ impl Core {
                     return;
                 }
                 let r = req.expect("matched Ok");
+                if !self.prep_ready() {
+                    self.close_conn(conn);
+                    return;
+                }
                 let txn = self.prep.prep(&self.tree, sid, xid, &auth, now_ms(), &r);
                 let origin = Origin::Client {
                     conn,
@@ -577,6 +650,10 @@ impl Core {
             }
             Err(ErrorCode::MarshallingError) if is_write_opcode(opcode) => {
                 // ZooKeeper logs an undecodable write as an error transaction: it takes a zxid.
+                if !self.prep_ready() {
+                    self.close_conn(conn);
+                    return;
+                }
                 let txn = self
                     .prep
                     .error_txn(sid, xid, ErrorCode::MarshallingError, now_ms());
@@ -606,7 +683,7 @@ impl Core {
                 });
         }
         self.origins.insert(txn.zxid, origin);
-        self.batch.push(txn);
+        self.propose(txn);
     }
 
     fn enqueue_read(
@@ -698,7 +775,7 @@ impl Core {
     }
 
     /// Records the reply of an applied write and sends whatever is now ready.
-    fn complete_write(&mut self, sid: i64, zxid: i64, done: Done, force: bool) {
+    pub(crate) fn complete_write(&mut self, sid: i64, zxid: i64, done: Done, force: bool) {
         if let Some(q) = self.queues.get_mut(&sid) {
             let slot = q.iter_mut().find_map(|e| match e {
                 Queued::Write { zxid: z, done } if *z == zxid => Some(done),
@@ -1002,6 +1079,16 @@ impl Core {
     /// Hands the batch of prepared transactions to the log thread; they are applied and
     /// answered once it reports them durable.
     fn flush(&mut self) {
+        if let Some(r) = self.replica.as_mut() {
+            if !r.disk.is_empty() {
+                let ops = std::mem::take(&mut r.disk);
+                if self.log.send(LogMsg::Disk(ops)).is_err() {
+                    error!("the log thread is gone; stopping");
+                    std::process::exit(70);
+                }
+            }
+            return;
+        }
         if self.batch.is_empty() {
             return;
         }
@@ -1023,7 +1110,7 @@ impl Core {
         } else {
             self.unapplied.extend(batch);
         }
-        if self.log.send(append).is_err() {
+        if self.log.send(LogMsg::Append(append)).is_err() {
             warn!("the log thread is gone; failing writes");
             self.durable(Durable {
                 generation: self.generation,
@@ -1079,6 +1166,8 @@ impl Core {
         let (tx, rx) = std_mpsc::sync_channel::<(Vec<u8>, u64)>(SNAPSHOT_QUEUE);
         let core = self.core_tx.clone();
         let (fs, dbid) = (self.fs.clone(), self.dbid);
+        let abort = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let aborted = abort.clone();
         let spawned = std::thread::Builder::new()
             .name("snapshot".into())
             .spawn(move || {
@@ -1086,6 +1175,11 @@ impl Core {
                     let mut w = SnapshotWriter::create(&fs, &dir, zxid, dbid, &sessions)?;
                     while let Ok((records, nodes)) = rx.recv() {
                         w.records(&records, nodes)?;
+                    }
+                    if aborted.load(std::sync::atomic::Ordering::Acquire) {
+                        return Err(std::io::Error::other(
+                            "snapshot abandoned: the tree was replaced",
+                        ));
                     }
                     w.finish()
                 })();
@@ -1107,7 +1201,15 @@ impl Core {
             cursor: None,
             tx: Some(tx),
             pending: None,
+            abort,
         });
+    }
+
+    /// Abandons a running snapshot walk (the tree is about to be replaced).
+    pub(crate) fn abort_snapshot(&mut self) {
+        if let Some(job) = self.snapshot.take() {
+            job.abort.store(true, std::sync::atomic::Ordering::Release);
+        }
     }
 
     /// Walks the next part of a running snapshot, as far as the writer keeps up.
@@ -1188,13 +1290,38 @@ impl Core {
         }
     }
 
-    fn apply(&mut self, txn: Txn) {
+    pub(crate) fn apply(&mut self, txn: Txn) {
         let applied = self.tree.apply(&txn);
         self.since_snapshot += 1;
         self.maybe_snapshot();
         self.prep.applied(txn.zxid);
         self.fire(&applied);
-        match self.origins.remove(&txn.zxid) {
+        let key = self.origin_key(&txn);
+        let origin = self.origins.remove(&key);
+        match &txn.op {
+            paddock_tree::TxnOp::CreateSession { timeout }
+                if !matches!(origin, Some(Origin::Connect { .. })) =>
+            {
+                // Another server's session: known here too, so any server can resume it and
+                // a future leader can expire it.
+                if self.sessions.get(txn.session_id).is_none() {
+                    self.sessions.restore(txn.session_id, *timeout);
+                }
+            }
+            paddock_tree::TxnOp::CloseSession { .. }
+                if !matches!(
+                    origin,
+                    Some(Origin::Client { .. }) | Some(Origin::Expire { .. })
+                ) =>
+            {
+                if let Some(conn) = self.sessions.get(txn.session_id).and_then(|s| s.conn) {
+                    self.close_conn(conn);
+                }
+                self.end_session(txn.session_id);
+            }
+            _ => {}
+        }
+        match origin {
             Some(Origin::Client {
                 conn,
                 xid,
@@ -1210,7 +1337,7 @@ impl Core {
                     is_reply: true,
                     close_after: closing,
                 };
-                self.complete_write(txn.session_id, txn.zxid, done, closing);
+                self.complete_write(txn.session_id, key, done, closing);
                 if closing {
                     self.end_session(txn.session_id);
                 }
@@ -1237,7 +1364,7 @@ impl Core {
                         session = format_args!("0x{session:x}"),
                         "session established"
                     );
-                    self.complete_write(session, txn.zxid, done, false);
+                    self.complete_write(session, key, done, false);
                 }
             }
             Some(Origin::Expire { session }) => {
@@ -1247,7 +1374,7 @@ impl Core {
                 }
                 self.end_session(session);
             }
-            Some(Origin::Internal) | None => {}
+            Some(Origin::Internal) | Some(Origin::Sync { .. }) | None => {}
         }
     }
 
@@ -1289,6 +1416,10 @@ impl Core {
     }
 
     fn tick(&mut self) {
+        // In an ensemble the leader alone expires sessions.
+        if !self.prepares() || !self.serving() || !self.prep_ready() {
+            return;
+        }
         for sid in self.sessions.expired() {
             if self.prep.is_closing(sid) {
                 continue;
@@ -1299,6 +1430,9 @@ impl Core {
     }
 
     fn container_check(&mut self) {
+        if !self.prepares() || !self.serving() || !self.prep_ready() {
+            return;
+        }
         let now = now_ms();
         let mut budget = (self.cfg.container_max_per_minute as f64
             * self.cfg.container_check_interval_ms as f64

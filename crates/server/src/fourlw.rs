@@ -50,7 +50,7 @@ impl Core {
     }
 
     fn mode(&self) -> &'static str {
-        "standalone"
+        self.mode_name()
     }
 
     fn outstanding(&self) -> usize {

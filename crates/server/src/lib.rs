@@ -5,8 +5,11 @@ pub mod config;
 pub mod conn;
 pub mod conn_shared;
 pub mod core;
+pub mod forward;
 pub mod fourlw;
 pub mod log;
+pub mod peer;
+pub mod replica;
 pub mod session;
 pub mod stats;
 pub mod storage;
@@ -35,6 +38,12 @@ pub enum ServerError {
     Storage(#[from] storage::StorageError),
     #[error("cannot start the log thread: {0}")]
     Thread(std::io::Error),
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error("{0}")]
+    Peer(#[from] peer::PeerError),
+    #[error("cannot start the replication core: {0}")]
+    Replication(#[from] paddock_zab::RecoveryError),
 }
 
 /// Counts connections per client address for `maxClientCnxns`.
@@ -73,9 +82,17 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     if !cfg.force_sync {
         warn!("forceSync=no: writes are acknowledged before they are on disk; for tests and benchmarks only");
     }
+    let membership = cfg.ensemble()?;
     let cfg = Arc::new(cfg);
     let fs = storage::fs::real();
-    let recovered = storage::recovery::recover(&fs, &cfg.data_dir, &cfg.data_log_dir)?;
+    // A member of an ensemble applies only what its leader commits: its log is read, not
+    // replayed.
+    let mut recovered = storage::recovery::recover_with(
+        &fs,
+        &cfg.data_dir,
+        &cfg.data_log_dir,
+        membership.is_none(),
+    )?;
     let (tx, rx) = mpsc::channel(4096);
     let writer = storage::txn_log::LogWriter::open(
         &fs,
@@ -88,16 +105,36 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     let log_core = tx.clone();
     std::thread::Builder::new()
         .name("txn-log".into())
-        .spawn(move || log::run(writer, log_rx, log_core))
+        .spawn({
+            let places = log::DiskPlaces {
+                fs: fs.clone(),
+                data_dir: cfg.data_dir.clone(),
+            };
+            move || log::run(writer, places, log_rx, log_core)
+        })
         .map_err(ServerError::Thread)?;
     let recovered_zxid = recovered.tree.last_zxid();
-    let core = Core::new(
+    let replica = match &membership {
+        None => None,
+        Some(m) => {
+            let logged = std::mem::take(&mut recovered.logged);
+            Some(start_replica(&cfg, m, &fs, recovered_zxid, logged, tx.clone()).await?)
+        }
+    };
+    let mode = if membership.is_some() {
+        "ensemble member"
+    } else {
+        "standalone"
+    };
+    let mut core = Core::new(
         cfg.clone(),
         (fs, recovered.dbid),
         recovered.tree,
         log_tx,
         tx.clone(),
+        replica,
     );
+    core.start_replica();
     let core_task = tokio::spawn(core.run(rx));
     // The core owns the tree: if it ever stops (a panic is a bug), a server that kept accepting
     // connections would serve nothing. Exit instead, so a supervisor restarts it and recovery
@@ -119,9 +156,22 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         data_dir = %cfg.data_dir.display(),
         tick_time = cfg.tick_time,
         zxid = format_args!("0x{:x}", recovered_zxid),
-        "paddock {} serving (standalone)",
+        "paddock {} started ({mode})",
         fourlw::version_string()
     );
+    if membership.is_some() {
+        let zab_tx = tx.clone();
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(Duration::from_millis(replica::ZAB_TICK_MS));
+            iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                iv.tick().await;
+                if zab_tx.send(CoreMsg::ZabTick).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
 
     let tick_tx = tx.clone();
     let tick = Duration::from_millis(cfg.tick_time as u64);
@@ -182,4 +232,61 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
             per_ip.release(peer.ip());
         });
     }
+}
+
+/// Builds this server's replication core from what its disk holds, and connects it to the
+/// other servers.
+async fn start_replica(
+    cfg: &Config,
+    m: &config::Membership,
+    fs: &storage::fs::Fs,
+    snapshot_zxid: i64,
+    logged: Vec<paddock_tree::Txn>,
+    core: mpsc::Sender<CoreMsg>,
+) -> Result<replica::Replica, ServerError> {
+    use storage::epoch;
+    let last = logged.last().map_or(snapshot_zxid, |t| t.zxid);
+    // Without epoch files (a fresh directory, or one from before them) the epoch of the last
+    // transaction stands for both, as in ZooKeeper.
+    let implied = (last >> 32) as u64;
+    let accepted = epoch::read(fs, &cfg.data_dir, epoch::ACCEPTED)?.unwrap_or(implied);
+    let current = epoch::read(fs, &cfg.data_dir, epoch::CURRENT)?.unwrap_or(implied);
+    // Connection ids carry an incarnation that must grow from one start to the next, so a
+    // leader never takes a new connection for an old, closed one.
+    const INCARNATION: &str = "paddockIncarnation";
+    let incarnation = epoch::read(fs, &cfg.data_dir, INCARNATION)?.unwrap_or(0) + 1;
+    epoch::write(fs, &cfg.data_dir, INCARNATION, incarnation)?;
+    let tick = replica::ZAB_TICK_MS;
+    let ms = |ticks: u32| (ticks as u64 * cfg.tick_time as u64 / tick).max(2);
+    let mut zc = paddock_zab::Config::new(m.me.id, m.voters.clone(), m.observers.clone());
+    zc.init_limit_ticks = ms(cfg.init_limit);
+    zc.sync_limit_ticks = ms(cfg.sync_limit);
+    zc.election_resend_ticks = 5;
+    zc.election_finalize_ticks = 1;
+    zc.committed_window_max = 100_000;
+    zc.driver_prepares_forwarded = true;
+    let rec = paddock_zab::Recovered {
+        accepted_epoch: accepted as u32,
+        current_epoch: current as u32,
+        snapshot_zxid: paddock_zab::Zxid(snapshot_zxid as u64),
+        log: logged
+            .iter()
+            .map(|t| paddock_zab::Txn {
+                zxid: paddock_zab::Zxid(t.zxid as u64),
+                payload: replica::txn_payload(t),
+            })
+            .collect(),
+    };
+    let node = paddock_zab::Node::recover(zc, rec, incarnation)?;
+    let peers = peer::start(&m.me, &m.servers, core).await?;
+    info!(
+        id = m.me.id,
+        voters = ?m.voters,
+        observers = ?m.observers,
+        accepted_epoch = accepted,
+        current_epoch = current,
+        last_logged = format_args!("0x{last:x}"),
+        "joining the ensemble"
+    );
+    Ok(replica::Replica::new(node, peers))
 }

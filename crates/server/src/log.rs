@@ -29,14 +29,77 @@ pub struct Durable {
     pub failed_from: Option<i64>,
 }
 
+/// What the core hands the log thread.
+pub enum LogMsg {
+    /// Standalone: a batch of prepared transactions.
+    Append(Append),
+    /// Ensemble: the replication core's disk orders, carried out in order.
+    Disk(Vec<DiskOp>),
+}
+
+/// One disk order of the replication core. Each has a sequence number; the thread reports the
+/// highest one done (and durable) with `CoreMsg::Persisted`.
+pub enum DiskOp {
+    Append {
+        seq: u64,
+        records: Vec<u8>,
+        first_zxid: i64,
+    },
+    /// Drop every logged transaction after `after`.
+    Truncate { seq: u64, after: i64 },
+    /// Write acceptedEpoch and currentEpoch.
+    Epochs {
+        seq: u64,
+        accepted: u32,
+        current: u32,
+    },
+    /// Write a snapshot received from the leader and drop the log after it.
+    Snapshot { seq: u64, zxid: i64, image: Vec<u8> },
+}
+
+/// Where the ensemble's disk orders write besides the log.
+pub struct DiskPlaces {
+    pub fs: crate::storage::fs::Fs,
+    pub data_dir: std::path::PathBuf,
+}
+
 /// Runs the log thread until the core goes away.
-pub fn run(w: LogWriter, rx: std_mpsc::Receiver<Append>, core: mpsc::Sender<CoreMsg>) {
+pub fn run(
+    w: LogWriter,
+    places: DiskPlaces,
+    rx: std_mpsc::Receiver<LogMsg>,
+    core: mpsc::Sender<CoreMsg>,
+) {
     let mut stage = LogStage::new(w);
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+        let mut batch = Vec::new();
+        let mut ops = Vec::new();
+        let mut take = |m: LogMsg| match m {
+            LogMsg::Append(a) => batch.push(a),
+            LogMsg::Disk(d) => ops.extend(d),
+        };
+        take(first);
         // Everything queued meanwhile shares one fsync.
         while let Ok(more) = rx.try_recv() {
-            batch.push(more);
+            take(more);
+        }
+        if !ops.is_empty() {
+            match stage.disk_ops(&places, ops) {
+                Ok(seq) => {
+                    if core.blocking_send(CoreMsg::Persisted(seq)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    // A replica that cannot write must not acknowledge anything more: stop,
+                    // as ZooKeeper does, and let recovery sort it out on restart.
+                    error!(error = %e, "disk write failed in the ensemble log; stopping the server");
+                    std::process::exit(70);
+                }
+            }
+        }
+        if batch.is_empty() {
+            continue;
         }
         let mut gone = false;
         stage.process(batch, &mut |d| {
@@ -65,6 +128,67 @@ impl LogStage {
             refuse_below: 0,
             reply_before_fsync: false,
         }
+    }
+
+    /// Carries out the replication core's disk orders in order, with one fsync for the appends
+    /// at the end; returns the last sequence number, durable.
+    pub fn disk_ops(&mut self, at: &DiskPlaces, ops: Vec<DiskOp>) -> Result<u64, String> {
+        let mut last = 0;
+        let mut dirty = false;
+        for op in ops {
+            match op {
+                DiskOp::Append {
+                    seq,
+                    records,
+                    first_zxid,
+                } => {
+                    self.w
+                        .write(&records, first_zxid)
+                        .map_err(|e| format!("log append: {e}"))?;
+                    dirty = true;
+                    last = seq;
+                }
+                DiskOp::Truncate { seq, after } => {
+                    self.w.truncate_after(after).map_err(|e| e.to_string())?;
+                    dirty = false;
+                    last = seq;
+                }
+                DiskOp::Epochs {
+                    seq,
+                    accepted,
+                    current,
+                } => {
+                    // The appends before it are durable first: order is what the core asked.
+                    if dirty {
+                        self.w.sync().map_err(|e| format!("log fsync: {e}"))?;
+                        dirty = false;
+                    }
+                    use crate::storage::epoch;
+                    epoch::write(&at.fs, &at.data_dir, epoch::ACCEPTED, accepted as u64)
+                        .map_err(|e| e.to_string())?;
+                    epoch::write(&at.fs, &at.data_dir, epoch::CURRENT, current as u64)
+                        .map_err(|e| e.to_string())?;
+                    last = seq;
+                }
+                DiskOp::Snapshot { seq, zxid, image } => {
+                    if dirty {
+                        self.w.sync().map_err(|e| format!("log fsync: {e}"))?;
+                        dirty = false;
+                    }
+                    let dir = crate::storage::snap_dir(&at.data_dir);
+                    crate::storage::snapshot::write_image(&at.fs, &dir, zxid, &image)
+                        .map_err(|e| format!("snapshot from the leader: {e}"))?;
+                    // Anything logged past the snapshot belongs to a history the leader
+                    // replaced.
+                    self.w.truncate_after(zxid).map_err(|e| e.to_string())?;
+                    last = seq;
+                }
+            }
+        }
+        if dirty {
+            self.w.sync().map_err(|e| format!("log fsync: {e}"))?;
+        }
+        Ok(last)
     }
 
     /// Appends `batch` with one fsync for all of it and reports, through `report`, what is

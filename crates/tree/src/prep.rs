@@ -120,6 +120,15 @@ impl Prep {
         self.last_zxid = tree.last_zxid();
     }
 
+    /// Forgets every in-flight change and hands out zxids after `last_zxid` from now on (a
+    /// leader starting its epoch: its first write is `epoch << 32 | 1`).
+    pub fn restart_at(&mut self, last_zxid: i64) {
+        self.changes.clear();
+        self.by_zxid.clear();
+        self.closing.clear();
+        self.last_zxid = last_zxid;
+    }
+
     fn view(&self, stage: &Stage, tree: &DataTree, path: &str) -> Option<View> {
         if let Some(v) = stage.nodes.get(path) {
             return v.clone();

@@ -121,6 +121,17 @@ pub enum Action {
         /// Driver's id.
         request_id: u64,
     },
+    /// A learner forwarded a client's write to this leader, which can propose now
+    /// (`Config::driver_prepares_forwarded`). The driver must answer at once, before any other
+    /// event, with exactly one `Event::ClientWrite` carrying the transaction prepared from it.
+    Forwarded {
+        /// Learner it came from.
+        from: ServerId,
+        /// The learner's request id.
+        request_id: u64,
+        /// The learner's payload (a request, not yet a transaction).
+        payload: Bytes,
+    },
     /// The leader learned that these sessions are alive.
     SessionsTouched {
         /// Learner that reported them.
@@ -174,6 +185,11 @@ impl fmt::Display for Action {
             }
             Action::SyncDone { request_id } => write!(f, "sync-done #{request_id}"),
             Action::SyncFailed { request_id } => write!(f, "sync-failed #{request_id}"),
+            Action::Forwarded {
+                from,
+                request_id,
+                payload,
+            } => write!(f, "forwarded n{from} #{request_id} ({}B)", payload.len()),
             Action::SessionsTouched { from, sessions } => {
                 write!(f, "sessions-touched from n{from} ({})", sessions.len())
             }

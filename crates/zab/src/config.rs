@@ -70,6 +70,10 @@ pub struct Config {
     /// How many committed transactions a node keeps in memory to serve DIFF from. A learner
     /// further behind than this gets a SNAP.
     pub committed_window_max: usize,
+    /// A learner's forwarded write is a request the leader's driver must first turn into a
+    /// transaction (`Action::Forwarded`), as a ZooKeeper leader prepares every write itself.
+    /// Off: the payload is proposed as it is (the simulator).
+    pub driver_prepares_forwarded: bool,
     /// Test-only planted bugs.
     pub bugs: Bugs,
 }
@@ -87,6 +91,7 @@ impl Config {
             election_finalize_ticks: 1,
             counter_bits: 32,
             committed_window_max: 10_000,
+            driver_prepares_forwarded: false,
             bugs: Bugs::default(),
         }
     }

@@ -45,6 +45,13 @@ pub enum Event {
         /// Session id.
         session_id: u64,
     },
+    /// The driver's connection with this peer broke (a TCP reset, say): any learner connection
+    /// with it is gone, since messages on it may have been lost. Drivers whose transport
+    /// cannot tell may never send this; the tick limits then do the same, later.
+    PeerLost {
+        /// The peer.
+        peer: ServerId,
+    },
 }
 
 impl fmt::Display for Event {
@@ -62,6 +69,7 @@ impl fmt::Display for Event {
             Event::ClientSync { request_id } => write!(f, "ClientSync(#{request_id})"),
             Event::LogPurged { through } => write!(f, "LogPurged(through={through})"),
             Event::SessionTouched { session_id } => write!(f, "SessionTouched(0x{session_id:x})"),
+            Event::PeerLost { peer } => write!(f, "PeerLost(n{peer})"),
         }
     }
 }

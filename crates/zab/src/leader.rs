@@ -287,6 +287,14 @@ impl Node {
                 request_id,
                 payload,
             } => {
+                if self.cfg.driver_prepares_forwarded && self.leader_can_propose(l) {
+                    self.out.push(Action::Forwarded {
+                        from,
+                        request_id,
+                        payload,
+                    });
+                    return;
+                }
                 let proposed = self.leader_can_propose(l) && self.leader_propose(l, None, payload);
                 if !proposed {
                     self.send_learner(from, conn, LearnerMsg::Refused { request_id });

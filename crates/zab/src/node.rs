@@ -196,6 +196,17 @@ impl Node {
                 _ => self.out.push(Action::SyncFailed { request_id }),
             },
             Event::LogPurged { through } => self.log.purge(through),
+            Event::PeerLost { peer } => match &self.role {
+                Role::Leading(l) if l.peers.contains_key(&peer) => self.with_leader(|n, l| {
+                    if let Some(p) = l.peers.remove(&peer) {
+                        n.close_conn(peer, p.conn);
+                    }
+                }),
+                Role::Learning(l) if l.leader == peer => {
+                    self.with_learner(|n, l| n.learner_leave(l))
+                }
+                _ => {}
+            },
             Event::SessionTouched { session_id } => match &mut self.role {
                 Role::Leading(_) => self.out.push(Action::SessionsTouched {
                     from: self.cfg.id,
@@ -375,6 +386,34 @@ impl Node {
             Role::Leading(l) => l.is_established(),
             Role::Learning(l) => l.is_up_to_date(),
             _ => false,
+        }
+    }
+
+    /// The zxid an established leader gives the next write it proposes.
+    pub fn next_zxid(&self) -> Option<Zxid> {
+        match &self.role {
+            Role::Leading(l) if l.is_established() => Some(Zxid::new(l.epoch, l.next_counter)),
+            _ => None,
+        }
+    }
+
+    /// A leader's learners: (id, is observer, is synced and in the broadcast).
+    pub fn learners(&self) -> Vec<(ServerId, bool, bool)> {
+        match &self.role {
+            Role::Leading(l) => l
+                .peers
+                .iter()
+                .map(|(id, p)| (*id, p.observer, p.in_broadcast()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Client syncs waiting at this leader.
+    pub fn pending_syncs(&self) -> usize {
+        match &self.role {
+            Role::Leading(l) => l.syncs.len(),
+            _ => 0,
         }
     }
 

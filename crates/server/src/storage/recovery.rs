@@ -15,6 +15,10 @@ pub struct Recovered {
     pub log_tail: Option<(PathBuf, u64)>,
     /// Transactions replayed from the log.
     pub replayed: u64,
+    /// With `replay` off (a member of an ensemble): the logged transactions after the
+    /// snapshot, not applied, since some may never have been committed. The replication
+    /// core applies those its leader commits.
+    pub logged: Vec<paddock_tree::Txn>,
     /// The database id: chosen when the data directory was created, written into every
     /// snapshot and log segment, so logs of another database are never replayed.
     pub dbid: u64,
@@ -33,6 +37,17 @@ fn connects(prev: i64, next: i64) -> bool {
 /// Recovers the tree from `data_dir` (snapshots) and `data_log_dir` (log). A fresh directory
 /// gets a durable snapshot of the empty tree before anything is served.
 pub fn recover(fs: &Fs, data_dir: &Path, data_log_dir: &Path) -> Result<Recovered, StorageError> {
+    recover_with(fs, data_dir, data_log_dir, true)
+}
+
+/// As `recover`; with `replay` off the log is read and checked but not applied to the tree
+/// (see `Recovered::logged`).
+pub fn recover_with(
+    fs: &Fs,
+    data_dir: &Path,
+    data_log_dir: &Path,
+    replay: bool,
+) -> Result<Recovered, StorageError> {
     let sdir = snap_dir(data_dir);
     let ldir = log_dir(data_log_dir);
     for d in [&sdir, &ldir] {
@@ -57,6 +72,7 @@ pub fn recover(fs: &Fs, data_dir: &Path, data_log_dir: &Path) -> Result<Recovere
             tree,
             log_tail: None,
             replayed: 0,
+            logged: Vec::new(),
             dbid,
         });
     }
@@ -106,6 +122,7 @@ pub fn recover(fs: &Fs, data_dir: &Path, data_log_dir: &Path) -> Result<Recovere
         let prefetched = (start == prefetch_from && snap_z == newest_snap_z).then_some(rx);
         let mut last = snap_z;
         let mut replayed = 0u64;
+        let mut logged = Vec::new();
         let mut log_tail = None;
         for (i, (_, path)) in segs.iter().enumerate().skip(start) {
             let newest = i + 1 == segs.len();
@@ -143,8 +160,12 @@ pub fn recover(fs: &Fs, data_dir: &Path, data_log_dir: &Path) -> Result<Recovere
                         last
                     )));
                 }
-                // Replay tolerates what a fuzzy snapshot already holds.
-                let _ = tree.apply(t);
+                if replay {
+                    // Replay tolerates what a fuzzy snapshot already holds.
+                    let _ = tree.apply(t);
+                } else {
+                    logged.push(t.clone());
+                }
                 last = t.zxid;
                 replayed += 1;
             }
@@ -164,6 +185,7 @@ pub fn recover(fs: &Fs, data_dir: &Path, data_log_dir: &Path) -> Result<Recovere
             tree,
             log_tail,
             replayed,
+            logged,
             dbid,
         })
     })

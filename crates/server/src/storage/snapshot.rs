@@ -159,10 +159,60 @@ pub fn write_whole(fs: &Fs, dir: &Path, tree: &DataTree, dbid: u64) -> std::io::
     w.finish()
 }
 
+/// A whole snapshot in memory, in the file's format (what a leader sends a learner that is too
+/// far behind for a DIFF).
+pub fn image(tree: &DataTree, dbid: u64) -> Vec<u8> {
+    let mut sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
+    sessions.sort();
+    let mut out = Vec::with_capacity(tree.node_count() * 96 + 64);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT.to_be_bytes());
+    out.extend_from_slice(&tree.last_zxid().to_be_bytes());
+    out.extend_from_slice(&dbid.to_be_bytes());
+    out.extend_from_slice(&(sessions.len() as u32).to_be_bytes());
+    for (id, to) in &sessions {
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend_from_slice(&to.to_be_bytes());
+    }
+    let mut cursor = None;
+    let mut nodes = 0u64;
+    loop {
+        let (more, n) = tree.snapshot_chunk_encoded(&mut cursor, 4096, &mut out);
+        nodes += n as u64;
+        if !more {
+            break;
+        }
+    }
+    out.extend_from_slice(&END.to_be_bytes());
+    out.extend_from_slice(&nodes.to_be_bytes());
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// Writes a snapshot image durably as this data directory's snapshot file (temporary file,
+/// fsync, rename, directory fsync).
+pub fn write_image(fs: &Fs, dir: &Path, zxid: i64, image: &[u8]) -> std::io::Result<PathBuf> {
+    fs.create_dir_all(dir)?;
+    let tmp = dir.join(format!("{}.tmp", snap_name(zxid)));
+    let f = fs.open(&tmp, OpenMode::CreateTruncate)?;
+    f.write_at(image, 0)?;
+    f.sync_all()?;
+    let path = dir.join(snap_name(zxid));
+    fs.rename(&tmp, &path)?;
+    fs.sync_dir(dir)?;
+    Ok(path)
+}
+
 /// Loads a snapshot into a fresh tree, checking it whole first; returns the tree and the
 /// database id.
 pub fn load(fs: &Fs, path: &Path) -> Result<(DataTree, u64), StorageError> {
     let bytes = fs.read(path).map_err(|e| StorageError::io(path, e))?;
+    parse(&bytes, path)
+}
+
+/// Decodes a snapshot image (`path` names it in errors).
+pub fn parse(bytes: &[u8], path: &Path) -> Result<(DataTree, u64), StorageError> {
     let corrupt = |offset: usize, reason: &str| StorageError::Corrupt {
         path: path.to_owned(),
         offset: offset as u64,

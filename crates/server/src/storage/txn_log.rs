@@ -155,6 +155,24 @@ impl LogWriter {
         Ok(())
     }
 
+    /// Drops every logged transaction after `zxid` (a leader's TRUNC, or a snapshot installed
+    /// from the leader), durably, and continues appending after what is left.
+    pub fn truncate_after(&mut self, zxid: i64) -> Result<(), StorageError> {
+        self.sync().map_err(|e| StorageError::io(&self.path, e))?;
+        self.file = None;
+        let tail = truncate_to_zxid(&self.fs, &self.dir, zxid)?;
+        if let Some((path, offset)) = tail {
+            let f = self
+                .fs
+                .open(&path, OpenMode::Existing)
+                .map_err(|e| StorageError::io(&path, e))?;
+            self.file = Some(f);
+            self.path = path;
+            self.offset = offset;
+        }
+        Ok(())
+    }
+
     /// The segment being appended to.
     pub fn current(&self) -> &Path {
         &self.path

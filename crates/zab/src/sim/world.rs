@@ -552,6 +552,8 @@ impl World {
                 Action::SessionsTouched { sessions, .. } => {
                     self.stats.session_touches += sessions.len() as u64
                 }
+                // The simulator's nodes propose forwarded payloads as they are.
+                Action::Forwarded { .. } => unreachable!("driver_prepares_forwarded is off"),
             }
         }
     }

@@ -1,0 +1,681 @@
+//! The core as a member of an ensemble: it drives the replication core (`paddock_zab::Node`)
+//! and carries out its actions — peer messages through `peer`, disk orders through the log
+//! thread, committed transactions applied to the tree.
+//!
+//! Writes: the leader prepares every write (its own clients' and those its learners forward),
+//! and the replication core stamps the same zxid the preparation gave it (`prep_ready` keeps
+//! the two counters together). A follower or observer forwards its clients' writes as requests
+//! (`forward::Forward`) and answers them when their transaction is applied, found by session
+//! and xid. Each session's replies keep their order through the session's queue, as standalone.
+
+use crate::core::{Core, Origin, Queued};
+use crate::forward::Forward;
+use crate::log::DiskOp;
+use crate::peer::Peers;
+use bytes::Bytes;
+use paddock_proto::{ErrorCode, PathRequest, Record, Request};
+use paddock_tree::{AuthInfo, Txn, TxnOp};
+use paddock_zab::{Action, Event, LearnerMsg, Message, Node, RoleKind, Zxid};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::{error, info, warn};
+
+/// Milliseconds per tick of the replication core's clock: election re-sends, heartbeats and
+/// the init/sync limits count in these, finer than tickTime so that a failover takes tens of
+/// milliseconds, not seconds.
+pub const ZAB_TICK_MS: u64 = 20;
+
+/// The key of a session's createSession in the follower's wait list (its cxid is 0, which a
+/// client's own request may also use).
+const CREATE_SESSION_XID: i32 = i32::MIN;
+
+/// Ensemble state of the core.
+pub struct Replica {
+    pub node: Node,
+    pub peers: Peers,
+    /// Whether clients are being served (the node is an established leader or an up-to-date
+    /// learner).
+    pub serving: bool,
+    pub role: RoleKind,
+    /// Disk orders for the log thread, sent with the next flush.
+    pub disk: Vec<DiskOp>,
+    /// Forwarded writes waiting for their transaction: (session, xid) to origin keys.
+    pub remote: std::collections::HashMap<(i64, i32), VecDeque<i64>>,
+    /// Keys for origins that have no zxid yet (forwarded writes, syncs): negative, so they
+    /// never meet a zxid.
+    pub next_key: i64,
+    /// Sessions of this server's clients touched since the last tick (reported to the leader).
+    pub touched: std::collections::HashSet<i64>,
+}
+
+impl Replica {
+    pub fn new(node: Node, peers: Peers) -> Replica {
+        Replica {
+            node,
+            peers,
+            serving: false,
+            role: RoleKind::Looking,
+            disk: Vec::new(),
+            remote: Default::default(),
+            next_key: 0,
+            touched: Default::default(),
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.role == RoleKind::Leading
+    }
+}
+
+/// Encodes a transaction as the replication core carries it: exactly its log record.
+pub fn txn_payload(txn: &Txn) -> Bytes {
+    let mut rec = Vec::with_capacity(96);
+    crate::storage::txn_log::encode_records(std::slice::from_ref(txn), &mut rec);
+    Bytes::from(rec)
+}
+
+fn decode_payload(payload: &[u8]) -> Option<Txn> {
+    payload
+        .get(8..)
+        .and_then(|b| paddock_tree::codec::decode_txn(b).ok())
+}
+
+impl Core {
+    pub(crate) fn replica_mut(&mut self) -> Option<&mut Replica> {
+        self.replica.as_mut()
+    }
+
+    /// Whether this server takes requests from clients now.
+    pub(crate) fn serving(&self) -> bool {
+        self.replica.as_ref().is_none_or(|r| r.serving)
+    }
+
+    /// Whether writes are prepared here (standalone, or the ensemble's leader).
+    pub(crate) fn prepares(&self) -> bool {
+        self.replica.as_ref().is_none_or(|r| r.is_leader())
+    }
+
+    /// Before preparing a write on the leader: the preparation's next zxid must be the one the
+    /// replication core will stamp. False if this server cannot propose now.
+    pub(crate) fn prep_ready(&mut self) -> bool {
+        let Some(r) = self.replica.as_ref() else {
+            return true;
+        };
+        let Some(next) = r.node.next_zxid() else {
+            return false;
+        };
+        let want = next.0 as i64 - 1;
+        if self.prep.last_zxid() != want {
+            if self.prep.pending_paths() > 0 {
+                warn!(
+                    prep = format_args!("0x{:x}", self.prep.last_zxid()),
+                    next = %next,
+                    "preparation and proposal counters disagree; restarting preparation"
+                );
+            }
+            self.prep.restart_at(want);
+        }
+        true
+    }
+
+    /// Hands a transaction prepared on the leader to the replication core.
+    pub(crate) fn propose(&mut self, txn: Txn) {
+        if self.replica.is_none() {
+            self.batch.push(txn);
+            return;
+        }
+        let payload = txn_payload(&txn);
+        self.zab_step(Event::ClientWrite {
+            request_id: txn.zxid as u64,
+            payload,
+        });
+    }
+
+    fn new_key(&mut self) -> i64 {
+        let r = self.replica.as_mut().expect("ensemble");
+        r.next_key -= 1;
+        r.next_key
+    }
+
+    /// A follower's client write: forwarded to the leader, answered when it is applied here.
+    pub(crate) fn forward(&mut self, sid: i64, xid: i32, fwd: Forward, origin: Origin) {
+        let key = self.new_key();
+        self.queues
+            .entry(sid)
+            .or_default()
+            .push_back(Queued::Write {
+                zxid: key,
+                done: None,
+            });
+        self.origins.insert(key, origin);
+        let wait_xid = if matches!(fwd, Forward::CreateSession { .. }) {
+            CREATE_SESSION_XID
+        } else {
+            xid
+        };
+        if let Some(r) = self.replica_mut() {
+            r.remote.entry((sid, wait_xid)).or_default().push_back(key);
+        }
+        self.zab_step(Event::ClientWrite {
+            request_id: key as u64,
+            payload: fwd.encode(),
+        });
+    }
+
+    /// A client's sync(): answered once this server has everything the leader had committed
+    /// when the sync reached it.
+    pub(crate) fn start_sync(
+        &mut self,
+        sid: i64,
+        conn: crate::conn_shared::ConnId,
+        xid: i32,
+        path: String,
+        arrived: Instant,
+    ) {
+        let key = self.new_key();
+        self.queues
+            .entry(sid)
+            .or_default()
+            .push_back(Queued::Write {
+                zxid: key,
+                done: None,
+            });
+        self.origins.insert(
+            key,
+            Origin::Sync {
+                conn,
+                session: sid,
+                xid,
+                path,
+                arrived,
+            },
+        );
+        self.zab_step(Event::ClientSync {
+            request_id: key as u64,
+        });
+    }
+
+    /// Which origin waits for an applied transaction: by zxid where it was prepared here, by
+    /// session and xid where it was forwarded.
+    pub(crate) fn origin_key(&mut self, txn: &Txn) -> i64 {
+        let Some(r) = self.replica.as_mut() else {
+            return txn.zxid;
+        };
+        if r.is_leader() {
+            return txn.zxid;
+        }
+        let xid = if matches!(txn.op, TxnOp::CreateSession { .. }) {
+            CREATE_SESSION_XID
+        } else {
+            txn.cxid
+        };
+        let Some(q) = r.remote.get_mut(&(txn.session_id, xid)) else {
+            return txn.zxid;
+        };
+        let key = q.pop_front().unwrap_or(txn.zxid);
+        if q.is_empty() {
+            r.remote.remove(&(txn.session_id, xid));
+        }
+        key
+    }
+
+    /// Feeds the replication core one event and carries out what it asks, in order.
+    pub(crate) fn zab_step(&mut self, ev: Event) {
+        let Some(r) = self.replica.as_mut() else {
+            return;
+        };
+        r.node.step(ev);
+        let actions = r.node.take_actions();
+        for a in actions {
+            self.zab_action(a);
+        }
+        self.check_serving();
+    }
+
+    fn zab_action(&mut self, a: Action) {
+        match a {
+            Action::Send { to, msg } => {
+                if let Some(r) = self.replica.as_ref() {
+                    r.peers.send(to, msg);
+                }
+            }
+            Action::AppendLog { seq, txns } => {
+                let Some(r) = self.replica.as_mut() else {
+                    return;
+                };
+                let first_zxid = txns.first().map_or(0, |t| t.zxid.0 as i64);
+                let bytes: usize = txns.iter().map(|t| t.payload.len()).sum();
+                self.logged_since_snapshot += bytes as u64;
+                // Consecutive appends share one write.
+                if let Some(DiskOp::Append {
+                    seq: last_seq,
+                    records,
+                    ..
+                }) = r.disk.last_mut()
+                {
+                    for t in &txns {
+                        records.extend_from_slice(&t.payload);
+                    }
+                    *last_seq = seq;
+                } else {
+                    let mut records = Vec::with_capacity(bytes);
+                    for t in &txns {
+                        records.extend_from_slice(&t.payload);
+                    }
+                    r.disk.push(DiskOp::Append {
+                        seq,
+                        records,
+                        first_zxid,
+                    });
+                }
+            }
+            Action::TruncateLog { seq, after } => {
+                info!(after = %after, "truncating the log to the leader's history");
+                if let Some(r) = self.replica.as_mut() {
+                    r.disk.push(DiskOp::Truncate {
+                        seq,
+                        after: after.0 as i64,
+                    });
+                }
+            }
+            Action::PersistEpochs {
+                seq,
+                accepted,
+                current,
+            } => {
+                if let Some(r) = self.replica.as_mut() {
+                    r.disk.push(DiskOp::Epochs {
+                        seq,
+                        accepted,
+                        current,
+                    });
+                }
+            }
+            Action::InstallSnapshot { seq, zxid, data } => self.install_snapshot(seq, zxid, &data),
+            Action::SendSnapshot { to, conn, zxid } => {
+                if self.tree.last_zxid() != zxid.0 as i64 {
+                    error!(want = %zxid, have = format_args!("0x{:x}", self.tree.last_zxid()), "snapshot for a learner is not at the point asked");
+                }
+                let image = crate::storage::snapshot::image(&self.tree, self.dbid);
+                info!(learner = to, %zxid, bytes = image.len(), "sending a snapshot to a learner");
+                if let Some(r) = self.replica.as_ref() {
+                    r.peers.send(
+                        to,
+                        Message::Learner {
+                            conn,
+                            msg: LearnerMsg::Snap {
+                                zxid,
+                                data: Bytes::from(image),
+                            },
+                        },
+                    );
+                }
+            }
+            Action::SendLogRange {
+                to,
+                conn,
+                after,
+                through,
+            } => self.send_log_range(to, conn, after, through),
+            Action::Apply { txn } => match decode_payload(&txn.payload) {
+                Some(t) if t.zxid == txn.zxid.0 as i64 => self.apply(t),
+                _ => {
+                    // Every replica would stop here: better than diverging.
+                    error!(zxid = %txn.zxid, "a committed transaction does not decode; stopping");
+                    std::process::exit(70);
+                }
+            },
+            Action::RoleChanged { role, leader } => {
+                info!(?role, leader, "ensemble role changed");
+                if let Some(r) = self.replica.as_mut() {
+                    r.role = role;
+                }
+                // A server that changes role stops serving until it is in step again.
+                self.check_serving();
+            }
+            Action::WriteRejected { request_id, reason } => {
+                let key = request_id as i64;
+                warn!(?reason, "write not taken by the ensemble");
+                self.fail_origin(key);
+            }
+            Action::SyncDone { request_id } => {
+                let key = request_id as i64;
+                if let Some(Origin::Sync {
+                    conn,
+                    session,
+                    xid,
+                    path,
+                    arrived,
+                }) = self.origins.remove(&key)
+                {
+                    let f = crate::core::frame(xid, self.tree.last_zxid(), 0, |b| {
+                        PathRequest { path }.encode(b)
+                    });
+                    let done = crate::core::Done {
+                        conn,
+                        frame: f,
+                        arrived,
+                        is_reply: true,
+                        close_after: false,
+                    };
+                    self.complete_write(session, key, done, false);
+                }
+            }
+            Action::SyncFailed { request_id } => self.fail_origin(request_id as i64),
+            Action::SessionsTouched { sessions, .. } => {
+                for s in sessions {
+                    self.sessions.touch(s as i64);
+                }
+            }
+            Action::Forwarded {
+                from,
+                request_id,
+                payload,
+            } => self.prepare_forwarded(from, request_id, &payload),
+        }
+    }
+
+    /// A write that will never be answered: the client loses its connection and learns the
+    /// outcome by reading, as with any connection loss.
+    fn fail_origin(&mut self, key: i64) {
+        let conn = match self.origins.remove(&key) {
+            Some(Origin::Client { conn, .. })
+            | Some(Origin::Connect { conn, .. })
+            | Some(Origin::Sync { conn, .. }) => conn,
+            _ => return,
+        };
+        self.close_conn(conn);
+    }
+
+    /// The leader prepares a learner's forwarded write and proposes it at once.
+    fn prepare_forwarded(&mut self, from: u64, request_id: u64, payload: &[u8]) {
+        let fwd = match Forward::decode(payload) {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(from, request_id, error = %e, "undecodable forwarded write; dropped");
+                return;
+            }
+        };
+        if !self.prep_ready() {
+            return;
+        }
+        let now = crate::core::now_ms();
+        let txn = match fwd {
+            Forward::CreateSession { session, timeout } => {
+                self.prep.create_session(session, timeout, now)
+            }
+            Forward::Undecodable { session, xid } => {
+                self.prep
+                    .error_txn(session, xid, ErrorCode::MarshallingError, now)
+            }
+            Forward::Write {
+                session,
+                xid,
+                auth,
+                request,
+            } => {
+                let closing = self.prep.is_closing(session);
+                let known = self.tree.sessions().contains_key(&session);
+                if closing || !known {
+                    // Its follower still waits on this xid: answer with a transaction that
+                    // changes nothing.
+                    self.prep
+                        .error_txn(session, xid, ErrorCode::SessionExpired, now)
+                } else {
+                    let auth: Arc<AuthInfo> = Arc::new(auth);
+                    self.prep
+                        .prep(&self.tree, session, xid, &auth, now, &request)
+                }
+            }
+        };
+        let payload = txn_payload(&txn);
+        self.zab_step(Event::ClientWrite {
+            request_id: 0,
+            payload,
+        });
+    }
+
+    fn install_snapshot(&mut self, seq: u64, zxid: Zxid, data: &[u8]) {
+        let (tree, _) = match crate::storage::snapshot::parse(
+            data,
+            std::path::Path::new("<snapshot from the leader>"),
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                error!(error = %e, "the leader's snapshot does not load; stopping");
+                std::process::exit(70);
+            }
+        };
+        info!(%zxid, nodes = tree.node_count(), "installing the leader's snapshot");
+        self.abort_snapshot();
+        self.tree = tree;
+        self.prep.reset(&self.tree);
+        self.watches = Default::default();
+        self.rebuild_sessions();
+        let image = crate::storage::snapshot::image(&self.tree, self.dbid);
+        self.since_snapshot = 0;
+        self.logged_since_snapshot = 0;
+        if let Some(r) = self.replica.as_mut() {
+            r.disk.push(DiskOp::Snapshot {
+                seq,
+                zxid: zxid.0 as i64,
+                image,
+            });
+        }
+    }
+
+    /// The session table holds every session of the tree (any server may be asked to resume
+    /// one, and the leader expires them all), each with a fresh deadline.
+    pub(crate) fn rebuild_sessions(&mut self) {
+        let known: Vec<(i64, i32)> = self.tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
+        let stale: Vec<i64> = self
+            .sessions
+            .all()
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .filter(|id| !self.tree.sessions().contains_key(id))
+            .collect();
+        for id in stale {
+            self.sessions.remove(id);
+        }
+        for (id, timeout) in known {
+            if self.sessions.get(id).is_some() {
+                self.sessions.touch(id);
+            } else {
+                self.sessions.restore(id, timeout);
+            }
+        }
+    }
+
+    fn send_log_range(&mut self, to: u64, conn: u64, after: Zxid, through: Zxid) {
+        let dir = crate::storage::log_dir(&self.cfg.data_log_dir);
+        let segs = match crate::storage::list_by_zxid(&self.fs, &dir, "log.") {
+            Ok(s) => s,
+            Err(e) => {
+                error!(error = %e, "cannot list the log for a learner's DIFF");
+                return;
+            }
+        };
+        let mut sent = 0u64;
+        for (i, (first, path)) in segs.iter().enumerate() {
+            if let Some((next_first, _)) = segs.get(i + 1) {
+                if *next_first <= after.0 as i64 {
+                    continue;
+                }
+            }
+            if *first > through.0 as i64 {
+                break;
+            }
+            let r = match crate::storage::txn_log::read_segment(&self.fs, path, i + 1 == segs.len())
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    error!(error = %e, "cannot read the log for a learner's DIFF");
+                    return;
+                }
+            };
+            for t in r.txns {
+                if t.zxid > after.0 as i64 && t.zxid <= through.0 as i64 {
+                    let txn = paddock_zab::Txn {
+                        zxid: Zxid(t.zxid as u64),
+                        payload: txn_payload(&t),
+                    };
+                    if let Some(rp) = self.replica.as_ref() {
+                        rp.peers.send(
+                            to,
+                            Message::Learner {
+                                conn,
+                                msg: LearnerMsg::Proposal { txn },
+                            },
+                        );
+                    }
+                    sent += 1;
+                }
+            }
+        }
+        info!(learner = to, %after, %through, sent, "sent a DIFF from the on-disk log");
+    }
+
+    /// Starts or stops serving clients as the node comes into or falls out of step.
+    fn check_serving(&mut self) {
+        let Some(r) = self.replica.as_mut() else {
+            return;
+        };
+        let now = r.node.is_serving();
+        if now == r.serving {
+            return;
+        }
+        r.serving = now;
+        let leader = r.is_leader();
+        if now {
+            info!(role = ?r.role, zxid = format_args!("0x{:x}", self.tree.last_zxid()), "serving clients");
+            if leader {
+                // A new leader gives every session a full timeout from now: no mass expiry
+                // because the old leader's view of liveness is gone.
+                self.rebuild_sessions();
+                self.prep_ready();
+            }
+        } else {
+            info!("not serving clients until the ensemble is in step again");
+            self.drop_clients();
+        }
+    }
+
+    /// Closes every client connection and forgets what waited on this server: the clients
+    /// reconnect (to this or another server) and keep their sessions.
+    fn drop_clients(&mut self) {
+        let conns: Vec<_> = self.conns.keys().copied().collect();
+        for c in conns {
+            self.close_conn(c);
+        }
+        self.queues.clear();
+        self.origins.clear();
+        self.prep.reset(&self.tree);
+        if let Some(r) = self.replica.as_mut() {
+            r.remote.clear();
+            r.touched.clear();
+        }
+        // Sessions never applied (their createSession was lost with the leader) are gone.
+        let unborn: Vec<i64> = self
+            .sessions
+            .all()
+            .into_iter()
+            .filter(|(_, s, _)| !s.live)
+            .map(|(id, _, _)| id)
+            .collect();
+        for id in unborn {
+            self.sessions.remove(id);
+        }
+    }
+
+    /// The replication core's clock, and the touches of this server's sessions.
+    pub(crate) fn zab_tick(&mut self) {
+        let touched: Vec<i64> = match self.replica.as_mut() {
+            Some(r) if !r.is_leader() => r.touched.drain().collect(),
+            Some(_) => Vec::new(),
+            None => return,
+        };
+        for s in touched {
+            self.zab_step(Event::SessionTouched {
+                session_id: s as u64,
+            });
+        }
+        self.zab_step(Event::Tick);
+    }
+
+    /// The role as four-letter words name it.
+    pub(crate) fn mode_name(&self) -> &'static str {
+        match self.replica.as_ref().map(|r| r.role) {
+            None => "standalone",
+            Some(RoleKind::Leading) => "leader",
+            Some(RoleKind::Following) => "follower",
+            Some(RoleKind::Observing) => "observer",
+            Some(RoleKind::Looking) => "looking",
+        }
+    }
+}
+
+impl Core {
+    /// The requests an ensemble member handles differently from a standalone server: sync()
+    /// everywhere, and every write on a follower or observer. True if handled here.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn ensemble_request(
+        &mut self,
+        sid: i64,
+        conn: crate::conn_shared::ConnId,
+        xid: i32,
+        opcode: i32,
+        req: &Result<Request, ErrorCode>,
+        auth: &Arc<AuthInfo>,
+        arrived: Instant,
+    ) -> bool {
+        match req {
+            Ok(Request::Sync(p)) => {
+                self.start_sync(sid, conn, xid, p.path.clone(), arrived);
+                true
+            }
+            _ if self.prepares() => false,
+            Ok(r) if crate::core::is_write(r) => {
+                let fwd = Forward::Write {
+                    session: sid,
+                    xid,
+                    auth: (**auth).clone(),
+                    request: r.clone(),
+                };
+                let origin = Origin::Client {
+                    conn,
+                    xid,
+                    req: r.clone(),
+                    arrived,
+                };
+                self.forward(sid, xid, fwd, origin);
+                true
+            }
+            Err(ErrorCode::MarshallingError) if crate::core::is_write_opcode(opcode) => {
+                let origin = Origin::Client {
+                    conn,
+                    xid,
+                    req: Request::Ping,
+                    arrived,
+                };
+                self.forward(sid, xid, Forward::Undecodable { session: sid, xid }, origin);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Core {
+    /// Carries out the replication core's first actions (its election notifications).
+    pub fn start_replica(&mut self) {
+        let Some(r) = self.replica.as_mut() else {
+            return;
+        };
+        let actions = r.node.take_actions();
+        for a in actions {
+            self.zab_action(a);
+        }
+    }
+}
