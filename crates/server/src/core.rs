@@ -522,6 +522,7 @@ impl Core {
                 self.close_conn(conn);
                 return;
             }
+            self.session_resumed(sid);
             let txn = self.prep.create_session(sid, timeout, now_ms());
             self.submit(txn, origin, Some(sid));
             return;
@@ -575,6 +576,7 @@ impl Core {
             session = format_args!("0x{sid:x}"),
             "session reattached"
         );
+        self.session_resumed(sid);
     }
 
     fn request(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Result<Request, ErrorCode>) {
@@ -632,7 +634,12 @@ impl Core {
                     self.close_conn(conn);
                     return;
                 }
-                let txn = self.prep.prep(&self.tree, sid, xid, &auth, now_ms(), &r);
+                let txn = if self.session_moved(sid, None) {
+                    self.prep
+                        .error_txn(sid, xid, ErrorCode::SessionMoved, now_ms())
+                } else {
+                    self.prep.prep(&self.tree, sid, xid, &auth, now_ms(), &r)
+                };
                 let origin = Origin::Client {
                     conn,
                     xid,

@@ -125,9 +125,14 @@ impl Core {
             return format!("{cmd} is not executed because it is not in the whitelist.\n");
         }
         let mut out = String::new();
+        // As ZooKeeper: a server out of step with its ensemble answers only these.
+        if !self.serving() && !matches!(cmd, "ruok" | "conf" | "envi" | "isro" | "dirs") {
+            out.push_str("This ZooKeeper instance is not currently serving requests\n");
+            return out;
+        }
         match cmd {
             "ruok" => out.push_str("imok"),
-            "isro" => out.push_str("rw"),
+            "isro" => out.push_str(if self.serving() { "rw" } else { "null" }),
             "srvr" => {
                 let _ = writeln!(out, "Zookeeper version: {}", version_string());
                 self.server_stats(&mut out);
@@ -179,7 +184,39 @@ impl Core {
                 let _ = writeln!(out, "minSessionTimeout={}", c.min_session_timeout);
                 let _ = writeln!(out, "maxSessionTimeout={}", c.max_session_timeout);
                 let _ = writeln!(out, "clientPortListenBacklog=-1");
-                let _ = writeln!(out, "serverId=0");
+                match self.replica.as_ref() {
+                    None => {
+                        let _ = writeln!(out, "serverId=0");
+                    }
+                    Some(r) => {
+                        let id = r.node.id();
+                        let _ = writeln!(out, "serverId={id}");
+                        let _ = writeln!(out, "initLimit={}", c.init_limit);
+                        let _ = writeln!(out, "syncLimit={}", c.sync_limit);
+                        let _ = writeln!(out, "electionAlg=3");
+                        if let Some(me) = c.servers.iter().find(|s| s.id == id) {
+                            let _ = writeln!(out, "electionPort={}", me.election_port);
+                            let _ = writeln!(out, "quorumPort={}", me.quorum_port);
+                            let _ = writeln!(out, "peerType={}", u8::from(me.observer));
+                        }
+                        out.push_str("membership: \n");
+                        for sv in &c.servers {
+                            let _ = writeln!(
+                                out,
+                                "server.{}={}:{}:{}:{}",
+                                sv.id,
+                                sv.host,
+                                sv.quorum_port,
+                                sv.election_port,
+                                if sv.observer {
+                                    "observer"
+                                } else {
+                                    "participant"
+                                }
+                            );
+                        }
+                    }
+                }
             }
             "envi" => {
                 out.push_str("Environment:\n");
@@ -280,6 +317,22 @@ impl Core {
                 kv("connection_drop_probability", "0.0".into());
                 kv("auth_failed_count", s.auth_failed.to_string());
                 kv("outstanding_tls_handshake", "0".into());
+                if let Some(r) = self.replica.as_ref().filter(|r| r.is_leader()) {
+                    // The leader's view of its learners, as ZooKeeper reports it.
+                    let learners = r.node.learners();
+                    let followers = learners.iter().filter(|l| !l.1).count();
+                    let synced = learners.iter().filter(|l| !l.1 && l.2).count();
+                    kv("learners", learners.len().to_string());
+                    kv("synced_followers", synced.to_string());
+                    kv("synced_non_voting_followers", "0".into());
+                    kv(
+                        "synced_observers",
+                        learners.iter().filter(|l| l.1 && l.2).count().to_string(),
+                    );
+                    kv("followers", followers.to_string());
+                    kv("pending_syncs", r.node.pending_syncs().to_string());
+                    kv("last_proposal_size", "-1".into());
+                }
             }
             "gtmk" => out.push('0'),
             "stmk" => out.push('0'),

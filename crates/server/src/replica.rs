@@ -47,6 +47,8 @@ pub struct Replica {
     pub next_key: i64,
     /// Sessions of this server's clients touched since the last tick (reported to the leader).
     pub touched: std::collections::HashSet<i64>,
+    /// On the leader: which server each session was last created or resumed at.
+    pub owners: std::collections::HashMap<i64, u64>,
 }
 
 impl Replica {
@@ -60,6 +62,7 @@ impl Replica {
             remote: Default::default(),
             next_key: 0,
             touched: Default::default(),
+            owners: Default::default(),
         }
     }
 
@@ -397,12 +400,22 @@ impl Core {
                 return;
             }
         };
+        if let Forward::Resumed { session } = fwd {
+            if let Some(r) = self.replica.as_mut() {
+                r.owners.insert(session, from);
+            }
+            return;
+        }
         if !self.prep_ready() {
             return;
         }
         let now = crate::core::now_ms();
         let txn = match fwd {
+            Forward::Resumed { .. } => return,
             Forward::CreateSession { session, timeout } => {
+                if let Some(r) = self.replica.as_mut() {
+                    r.owners.insert(session, from);
+                }
                 self.prep.create_session(session, timeout, now)
             }
             Forward::Undecodable { session, xid } => {
@@ -422,6 +435,9 @@ impl Core {
                     // changes nothing.
                     self.prep
                         .error_txn(session, xid, ErrorCode::SessionExpired, now)
+                } else if self.session_moved(session, Some(from)) {
+                    self.prep
+                        .error_txn(session, xid, ErrorCode::SessionMoved, now)
                 } else {
                     let auth: Arc<AuthInfo> = Arc::new(auth);
                     self.prep
@@ -587,6 +603,33 @@ impl Core {
         for id in unborn {
             self.sessions.remove(id);
         }
+    }
+
+    /// On the leader: whether a write for `session` from server `from` (None: this server)
+    /// comes from a server the session has moved away from. A session with no known owner
+    /// (a new leader has not seen it resumed yet) takes its first writer as owner.
+    pub(crate) fn session_moved(&mut self, session: i64, from: Option<u64>) -> bool {
+        let Some(r) = self.replica.as_mut() else {
+            return false;
+        };
+        let from = from.unwrap_or_else(|| r.node.id());
+        *r.owners.entry(session).or_insert(from) != from
+    }
+
+    /// A client resumed a session here: tell the leader this server owns it now.
+    pub(crate) fn session_resumed(&mut self, session: i64) {
+        let Some(r) = self.replica.as_mut() else {
+            return;
+        };
+        if r.is_leader() {
+            let me = r.node.id();
+            r.owners.insert(session, me);
+            return;
+        }
+        self.zab_step(Event::ClientWrite {
+            request_id: 0,
+            payload: Forward::Resumed { session }.encode(),
+        });
     }
 
     /// The replication core's clock, and the touches of this server's sessions.

@@ -122,8 +122,9 @@ pub enum Action {
         request_id: u64,
     },
     /// A learner forwarded a client's write to this leader, which can propose now
-    /// (`Config::driver_prepares_forwarded`). The driver must answer at once, before any other
-    /// event, with exactly one `Event::ClientWrite` carrying the transaction prepared from it.
+    /// (`Config::driver_prepares_forwarded`). The driver answers at once, before any other
+    /// event, with the `Event::ClientWrite` carrying the transaction prepared from it, if the
+    /// payload asks for one (it may only carry news for the driver, such as a session's move).
     Forwarded {
         /// Learner it came from.
         from: ServerId,
