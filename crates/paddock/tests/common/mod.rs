@@ -199,11 +199,12 @@ impl Client {
         Some(c)
     }
 
-    /// Writes one length-prefixed frame.
+    /// Writes one length-prefixed frame. A failed write (the server died or closed the
+    /// connection) is left for the next read to report as EOF.
     pub fn write_frame(&mut self, payload: &[u8]) {
         let mut v = (payload.len() as i32).to_be_bytes().to_vec();
         v.extend_from_slice(payload);
-        self.sock.write_all(&v).unwrap();
+        let _ = self.sock.write_all(&v);
     }
 
     /// Reads one frame's payload; `None` on EOF or error.
