@@ -95,6 +95,8 @@ pub(crate) struct Conn {
     pub auth: Arc<AuthInfo>,
     /// Old clients omit the readOnly byte and must not get one back.
     pub read_only_byte: bool,
+    /// A read-only session of a server cut off from its ensemble (readonlymode.enabled).
+    pub read_only: bool,
     pub established: Instant,
     pub received: u64,
     pub sent: u64,
@@ -403,6 +405,7 @@ impl Core {
                         session: None,
                         auth,
                         read_only_byte: true,
+                        read_only: false,
                         established: Instant::now(),
                         received: 0,
                         sent: 0,
@@ -481,15 +484,21 @@ impl Core {
             return;
         };
         c.read_only_byte = req.read_only.is_some();
+        let mut read_only = false;
         if !self.serving() {
-            // As ZooKeeper: no quorum, no service; the client tries another server.
-            debug!(conn, "not serving: closing a new client connection");
-            self.close_conn(conn);
-            return;
+            if self.read_only_active() && req.read_only == Some(true) {
+                read_only = true;
+            } else {
+                // As ZooKeeper: no quorum, no service; the client tries another server.
+                debug!(conn, "not serving: closing a new client connection");
+                self.close_conn(conn);
+                return;
+            }
         }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        c.read_only = read_only;
         let last = self.tree.last_zxid();
         if req.last_zxid_seen > last {
             // The client has seen more than this server: it must try another one.
@@ -505,6 +514,27 @@ impl Core {
         let timeout = (req.timeout.max(0) as u32)
             .clamp(self.cfg.min_session_timeout, self.cfg.max_session_timeout)
             as i32;
+        if req.session_id == 0 && read_only {
+            // A session of this server alone: never replicated (a client that has only seen
+            // read-only servers starts afresh when it finds a read-write one).
+            let sid = self.sessions.create(timeout, conn);
+            self.sessions.mark_live(sid);
+            c.session = Some(sid);
+            let resp = ConnectResponse {
+                protocol_version: 0,
+                timeout,
+                session_id: sid,
+                passwd: java_password(sid).to_vec(),
+                read_only: c.read_only_byte.then_some(true),
+            };
+            c.out.send(record_frame(&resp));
+            info!(
+                conn,
+                session = format_args!("0x{sid:x}"),
+                "read-only session"
+            );
+            return;
+        }
         if req.session_id == 0 {
             let sid = self.sessions.create(timeout, conn);
             c.session = Some(sid);
@@ -568,7 +598,7 @@ impl Core {
             timeout,
             session_id: sid,
             passwd: java_password(sid).to_vec(),
-            read_only: c.read_only_byte.then_some(false),
+            read_only: c.read_only_byte.then_some(read_only),
         };
         c.out.send(record_frame(&resp));
         debug!(
@@ -576,7 +606,9 @@ impl Core {
             session = format_args!("0x{sid:x}"),
             "session reattached"
         );
-        self.session_resumed(sid);
+        if !read_only {
+            self.session_resumed(sid);
+        }
     }
 
     fn request(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Result<Request, ErrorCode>) {
@@ -598,6 +630,10 @@ impl Core {
         self.stats.received += 1;
         self.sessions.touch(sid);
         let auth = c.auth.clone();
+        if c.read_only {
+            self.read_only_request(sid, conn, xid, req, auth, arrived);
+            return;
+        }
         if self.replica.is_some() {
             if !self.serving() {
                 self.close_conn(conn);
@@ -693,7 +729,7 @@ impl Core {
         self.propose(txn);
     }
 
-    fn enqueue_read(
+    pub(crate) fn enqueue_read(
         &mut self,
         sid: i64,
         conn: ConnId,

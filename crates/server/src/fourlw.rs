@@ -126,13 +126,22 @@ impl Core {
         }
         let mut out = String::new();
         // As ZooKeeper: a server out of step with its ensemble answers only these.
-        if !self.serving() && !matches!(cmd, "ruok" | "conf" | "envi" | "isro" | "dirs") {
+        if !self.serving()
+            && !self.read_only_active()
+            && !matches!(cmd, "ruok" | "conf" | "envi" | "isro" | "dirs")
+        {
             out.push_str("This ZooKeeper instance is not currently serving requests\n");
             return out;
         }
         match cmd {
             "ruok" => out.push_str("imok"),
-            "isro" => out.push_str(if self.serving() { "rw" } else { "null" }),
+            "isro" => out.push_str(if self.serving() {
+                "rw"
+            } else if self.read_only_active() {
+                "ro"
+            } else {
+                "null"
+            }),
             "srvr" => {
                 let _ = writeln!(out, "Zookeeper version: {}", version_string());
                 self.server_stats(&mut out);

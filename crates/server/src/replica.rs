@@ -49,6 +49,8 @@ pub struct Replica {
     pub touched: std::collections::HashSet<i64>,
     /// On the leader: which server each session was last created or resumed at.
     pub owners: std::collections::HashMap<i64, u64>,
+    /// When this server last stopped serving (read-only mode starts a while after).
+    pub not_serving_since: Instant,
 }
 
 impl Replica {
@@ -63,6 +65,7 @@ impl Replica {
             next_key: 0,
             touched: Default::default(),
             owners: Default::default(),
+            not_serving_since: Instant::now(),
         }
     }
 
@@ -564,8 +567,31 @@ impl Core {
         }
         r.serving = now;
         let leader = r.is_leader();
+        let role = r.role;
+        if !now {
+            r.not_serving_since = Instant::now();
+        }
         if now {
-            info!(role = ?r.role, zxid = format_args!("0x{:x}", self.tree.last_zxid()), "serving clients");
+            // Read-only clients go: they reconnect and find a read-write server.
+            let conns: Vec<_> = self.conns.keys().copied().collect();
+            for c in conns {
+                self.close_conn(c);
+            }
+            let local: Vec<i64> = self
+                .sessions
+                .all()
+                .into_iter()
+                .map(|(id, _, _)| id)
+                .filter(|id| !self.tree.sessions().contains_key(id))
+                .collect();
+            for id in local {
+                self.sessions.remove(id);
+            }
+            info!(
+                ?role,
+                zxid = format_args!("0x{:x}", self.tree.last_zxid()),
+                "serving clients"
+            );
             if leader {
                 // A new leader gives every session a full timeout from now: no mass expiry
                 // because the old leader's view of liveness is gone.
@@ -647,8 +673,52 @@ impl Core {
         self.zab_step(Event::Tick);
     }
 
+    /// Whether this server serves read-only clients now: `readonlymode.enabled`, out of step
+    /// with its ensemble for a while (as ZooKeeper, max(2 s, tickTime): a quick failover
+    /// does not hand out stale reads).
+    pub(crate) fn read_only_active(&self) -> bool {
+        let Some(r) = self.replica.as_ref() else {
+            return false;
+        };
+        let wait = std::time::Duration::from_millis((self.cfg.tick_time as u64).max(2000));
+        self.cfg.read_only_mode && !r.serving && r.not_serving_since.elapsed() >= wait
+    }
+
+    /// A request of a read-only session: reads as usual, writes and sync refused with
+    /// NOTREADONLY, closeSession ends the (local) session.
+    pub(crate) fn read_only_request(
+        &mut self,
+        sid: i64,
+        conn: crate::conn_shared::ConnId,
+        xid: i32,
+        req: Result<Request, ErrorCode>,
+        auth: Arc<AuthInfo>,
+        arrived: Instant,
+    ) {
+        let req = match req {
+            Ok(Request::CloseSession) => {
+                let f = crate::core::frame(xid, self.tree.last_zxid(), 0, |_| {});
+                if let Some(c) = self.conns.get(&conn) {
+                    c.out.reply(f);
+                }
+                self.close_conn(conn);
+                self.sessions.remove(sid);
+                return;
+            }
+            Ok(r) if crate::core::is_write(&r) || matches!(r, Request::Sync(_)) => {
+                Err(ErrorCode::NotReadOnly)
+            }
+            Err(ErrorCode::MarshallingError) => Err(ErrorCode::NotReadOnly),
+            other => other,
+        };
+        self.enqueue_read(sid, conn, xid, req, auth, arrived);
+    }
+
     /// The role as four-letter words name it.
     pub(crate) fn mode_name(&self) -> &'static str {
+        if self.read_only_active() {
+            return "read-only";
+        }
         match self.replica.as_ref().map(|r| r.role) {
             None => "standalone",
             Some(RoleKind::Leading) => "leader",
