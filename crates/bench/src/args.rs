@@ -296,6 +296,135 @@ pub struct CompareArgs {
     pub quiet: bool,
 }
 
+/// `paddock bench ensemble ...`: three-server ensembles of Paddock and ZooKeeper side by side.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "paddock bench ensemble",
+    about = "Paddock and Apache ZooKeeper 3.8 ensembles side by side: throughput with 3 voters, \
+             with 3 voters + observers, and the time from a SIGKILL of the leader to the next \
+             acknowledged write"
+)]
+pub struct EnsembleArgs {
+    /// Quick check for CI: Paddock only, 1 round, 2 s workloads, 1 failover round; fails on
+    /// any error (no leader, a workload error, a write not acknowledged 10 s after the kill).
+    #[arg(long)]
+    pub smoke: bool,
+    /// Systems to run, comma list: paddock, zookeeper.
+    #[arg(long, default_value = "paddock,zookeeper")]
+    pub systems: String,
+    /// Rounds of the throughput workloads (a fresh ensemble per round, system and layout).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
+    /// Workloads against the three voters (comma list; see `paddock bench workloads`).
+    #[arg(long, default_value = "setdata,getdata,mixed,create-100")]
+    pub workloads: String,
+    /// Workloads against voters + observers (empty: skip that layout).
+    #[arg(long, default_value = "setdata,getdata,mixed,create-100")]
+    pub observer_workloads: String,
+    /// Voters.
+    #[arg(long, default_value_t = 3)]
+    pub voters: usize,
+    /// Observers added for the observer layout.
+    #[arg(long, default_value_t = 2)]
+    pub observers: usize,
+    /// Sessions per workload, spread over every server of the layout.
+    #[arg(long, default_value_t = 32)]
+    pub sessions: usize,
+    /// Requests in flight per session.
+    #[arg(long, default_value_t = 16)]
+    pub inflight: usize,
+    /// Measured time per workload.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub duration: Duration,
+    /// Warm-up per workload.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub warmup: Duration,
+    /// Failover rounds per system (0 skips failover); the killed server is restarted and the
+    /// ensemble is whole again between rounds.
+    #[arg(long, default_value_t = 5)]
+    pub failover_rounds: usize,
+    /// A failover round fails if a client's write is not acknowledged this long after the kill.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub failover_limit: Duration,
+    /// Failover clients: pause after every server refused them once.
+    #[arg(long, value_parser = parse_duration, default_value = "20ms")]
+    pub retry_pause: Duration,
+    /// Failover clients: session timeout asked for.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub session_timeout: Duration,
+    /// Quiet time once the ensemble is whole again, before the next failover round.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub settle: Duration,
+    /// How long an ensemble may take to elect a leader and serve.
+    #[arg(long, value_parser = parse_duration, default_value = "90s")]
+    pub start_limit: Duration,
+    /// zoo.cfg tickTime (ms), initLimit and syncLimit, for both systems.
+    #[arg(long, default_value_t = 2000)]
+    pub tick_time: u64,
+    /// zoo.cfg initLimit.
+    #[arg(long, default_value_t = 10)]
+    pub init_limit: u32,
+    /// zoo.cfg syncLimit.
+    #[arg(long, default_value_t = 5)]
+    pub sync_limit: u32,
+    /// forceSync on both: yes (default) or no.
+    #[arg(long, default_value = "yes")]
+    pub force_sync: String,
+    /// Paddock servers use ports PORT+N (client), PORT+20+N (quorum), PORT+40+N (election)
+    /// on 127.0.0.N; ZooKeeper's the same from PORT+100.
+    #[arg(long, default_value_t = 23400)]
+    pub port: u16,
+    /// ZooKeeper's JVM heap (-Xmx).
+    #[arg(long, default_value = "512m")]
+    pub zk_heap: String,
+    /// PADDOCK_LOG of the Paddock servers.
+    #[arg(long, default_value = "info")]
+    pub paddock_log: String,
+    /// The paddock binary to run as servers (default: this executable).
+    #[arg(long)]
+    pub paddock_bin: Option<PathBuf>,
+    /// Where ZooKeeper's jars are (Debian's `zookeeper` package).
+    #[arg(long, default_value = "/usr/share/java")]
+    pub zk_jars: PathBuf,
+    /// Scratch directory for the servers' data and logs (kept when something fails).
+    #[arg(long, default_value = "/tmp/paddock-bench-ensemble")]
+    pub work_dir: PathBuf,
+    /// Where to write ensemble.jsonl and summary.md.
+    #[arg(long, default_value = "bench/results/ensemble")]
+    pub out_dir: PathBuf,
+    /// Keep the servers' directories after a successful run.
+    #[arg(long)]
+    pub keep: bool,
+    /// No progress line on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `paddock bench failover ...`: one SIGKILL of the leader of a running ensemble.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "paddock bench failover",
+    about = "SIGKILL the leader of a running ensemble (found with srvr) while one client per \
+             server writes synchronously; print each client's time to its next acknowledged write"
+)]
+pub struct FailoverArgs {
+    /// The ensemble (connect string; `--pid` lists the same servers' pids in the same order).
+    #[command(flatten)]
+    pub target: Target,
+    /// A client's write not acknowledged this long after the kill fails the run.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub limit: Duration,
+    /// Pause after every server refused a client once.
+    #[arg(long, value_parser = parse_duration, default_value = "20ms")]
+    pub retry_pause: Duration,
+    /// Limit of one connection attempt.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub attempt_timeout: Duration,
+    /// Session timeout asked for.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub session_timeout: Duration,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +532,27 @@ mod tests {
         assert_eq!(a.force_sync, "no");
         assert_eq!(a.memory_znodes, 1_000_000);
         assert!(CompareArgs::try_parse_from(s(&["compare", "--rounds", "x"])).is_err());
+    }
+
+    #[test]
+    fn ensemble_and_failover_args() {
+        let a = EnsembleArgs::try_parse_from(normalise(&s(&["ensemble", "-smoke"]))).unwrap();
+        assert!(a.smoke);
+        assert_eq!(a.failover_rounds, 5);
+        assert_eq!(a.zk_heap, "512m");
+        assert_eq!(a.tick_time, 2000);
+        let f = FailoverArgs::try_parse_from(normalise(&s(&[
+            "failover",
+            "-server",
+            "127.0.0.1:1,127.0.0.2:1",
+            "--pid",
+            "3,4",
+            "--limit",
+            "10s",
+        ])))
+        .unwrap();
+        assert_eq!(parse_pids(&f.target.pids).unwrap(), vec![3, 4]);
+        assert_eq!(f.limit, Duration::from_secs(10));
     }
 
     #[test]

@@ -910,7 +910,7 @@ fn invoked_as() -> String {
 }
 
 /// `git describe --always --dirty` of the current directory, if it is a git work tree.
-fn git_rev() -> Option<String> {
+pub fn git_rev() -> Option<String> {
     let out = Command::new("git")
         .args(["describe", "--always", "--dirty"])
         .stderr(Stdio::null())
@@ -937,7 +937,7 @@ fn update_docs(doc: &Path, md: &str, chart: &str) -> Result<()> {
 }
 
 /// A UTC timestamp like 2026-11-26 14:30 UTC, without a date crate.
-fn humantime(t: std::time::SystemTime) -> String {
+pub fn humantime(t: std::time::SystemTime) -> String {
     let secs = t
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -38,6 +38,19 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// Whether an error is the peer resetting or closing the connection under us.
+fn is_reset(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>().is_some_and(|e| {
+        matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof
+        )
+    })
+}
+
 /// One client session over one TCP connection.
 pub struct Conn {
     stream: TcpStream,
@@ -49,12 +62,66 @@ pub struct Conn {
     pub session_id: i64,
     /// The session timeout the server granted, in milliseconds.
     pub timeout_ms: i32,
+    /// The session password the server gave, for reattaching the session elsewhere.
+    pub passwd: Vec<u8>,
+}
+
+/// What a server answered to a session handshake (see [`Conn::handshake`]).
+pub enum Handshake {
+    /// The session is open on this connection (a new one, or the one asked for).
+    Open(Conn),
+    /// The server says the session asked for has expired (timeout 0 in the reply).
+    Expired,
+    /// The server closed the connection without answering, as ZooKeeper does when it is not
+    /// serving or has seen an older zxid than the client.
+    Closed,
+}
+
+/// The session a handshake asks for: a new one (`Default`) or one to reattach.
+#[derive(Debug, Clone)]
+pub struct SessionAsk {
+    /// 0 for a new session.
+    pub session_id: i64,
+    /// The password of the session (16 zero bytes for a new one).
+    pub passwd: Vec<u8>,
+    /// The highest zxid the client has seen; a server behind it refuses the connection.
+    pub last_zxid_seen: i64,
+    /// Session timeout to ask for, in milliseconds.
+    pub timeout_ms: i32,
+}
+
+impl Default for SessionAsk {
+    fn default() -> Self {
+        SessionAsk {
+            session_id: 0,
+            passwd: vec![0; 16],
+            last_zxid_seen: 0,
+            timeout_ms: SESSION_TIMEOUT_MS,
+        }
+    }
 }
 
 impl Conn {
     /// Connects to `addr` and creates a new session.
     pub async fn connect(addr: SocketAddr) -> Result<Conn> {
-        let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
+        let limit = Duration::from_secs(10);
+        match Conn::handshake(addr, &SessionAsk::default(), limit).await? {
+            Handshake::Open(c) => Ok(c),
+            Handshake::Expired => bail!("{addr} refused the session (timeout 0)"),
+            Handshake::Closed => bail!(
+                "{addr} closed the connection during the handshake (server full or not serving?)"
+            ),
+        }
+    }
+
+    /// Connects to `addr` and asks for the session `ask` (a new one when its id is 0), with
+    /// `limit` for the TCP connect and again for the server's answer.
+    pub async fn handshake(
+        addr: SocketAddr,
+        ask: &SessionAsk,
+        limit: Duration,
+    ) -> Result<Handshake> {
+        let stream = tokio::time::timeout(limit, TcpStream::connect(addr))
             .await
             .with_context(|| format!("connecting to {addr} timed out"))?
             .with_context(|| format!("cannot connect to {addr}"))?;
@@ -66,13 +133,14 @@ impl Conn {
             next_xid: 1,
             session_id: 0,
             timeout_ms: 0,
+            passwd: Vec::new(),
         };
         let req = ConnectRequest {
             protocol_version: 0,
-            last_zxid_seen: 0,
-            timeout: SESSION_TIMEOUT_MS,
-            session_id: 0,
-            passwd: vec![0; 16],
+            last_zxid_seen: ask.last_zxid_seen,
+            timeout: ask.timeout_ms,
+            session_id: ask.session_id,
+            passwd: ask.passwd.clone(),
             read_only: Some(false),
         };
         let mut body = Vec::with_capacity(64);
@@ -80,18 +148,25 @@ impl Conn {
         c.wbuf.put_i32(body.len() as i32);
         c.wbuf.put_slice(&body);
         c.flush().await?;
-        let frame = tokio::time::timeout(Duration::from_secs(10), c.read_frame())
+        let frame = match tokio::time::timeout(limit, c.read_frame())
             .await
-            .with_context(|| format!("{addr} did not answer the session handshake within 10 s"))??
-            .with_context(|| format!("{addr} closed the connection during the handshake (server full or not serving?)"))?;
+            .with_context(|| {
+                format!("{addr} did not answer the session handshake within {limit:?}")
+            })? {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(Handshake::Closed),
+            Err(e) if is_reset(&e) => return Ok(Handshake::Closed),
+            Err(e) => return Err(e),
+        };
         let resp =
             ConnectResponse::decode(&mut Reader::new(&frame)).context("bad ConnectResponse")?;
         if resp.session_id == 0 || resp.timeout <= 0 {
-            bail!("{addr} refused the session (timeout {})", resp.timeout);
+            return Ok(Handshake::Expired);
         }
         c.session_id = resp.session_id;
         c.timeout_ms = resp.timeout;
-        Ok(c)
+        c.passwd = resp.passwd;
+        Ok(Handshake::Open(c))
     }
 
     /// Takes the next xid; xids are positive and wrap before reaching the reserved negatives.
@@ -125,6 +200,13 @@ impl Conn {
         let len = (self.wbuf.len() - start - 4) as i32;
         self.wbuf[start..start + 4].copy_from_slice(&len.to_be_bytes());
         xid
+    }
+
+    /// Appends a ping (xid -2), as clients send when idle so the server keeps the session.
+    pub fn push_ping(&mut self) {
+        self.wbuf.put_i32(8);
+        self.wbuf.put_i32(paddock_proto::xid::PING);
+        self.wbuf.put_i32(op::PING);
     }
 
     /// Writes everything buffered.

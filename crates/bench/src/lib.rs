@@ -8,8 +8,11 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod cluster;
 pub mod compare;
 pub mod conn;
+pub mod ensemble;
+pub mod failover;
 pub mod gen;
 pub mod hist;
 pub mod memory;
@@ -20,7 +23,7 @@ pub mod svg;
 pub mod workload;
 
 use anyhow::{Context, Result};
-use args::{CompareArgs, MemoryArgs, RunArgs};
+use args::{CompareArgs, EnsembleArgs, FailoverArgs, MemoryArgs, RunArgs};
 use clap::Parser;
 use std::io::Write;
 use workload::{Params, Target, Workload};
@@ -29,6 +32,8 @@ const USAGE: &str =
     "usage: paddock bench [run] [options]      run workloads against --server (see --help)
        paddock bench memory [options]     RSS growth per znode of --pid after populating
        paddock bench compare [options]    Paddock against Apache ZooKeeper 3.8, side by side
+       paddock bench ensemble [options]   ensembles of both side by side: throughput, observers, failover
+       paddock bench failover [options]   SIGKILL the leader of a running ensemble; time to the next write
        paddock bench workloads            list the workloads";
 
 /// Entry point of `paddock bench <args>`.
@@ -38,6 +43,8 @@ pub fn main(args: &[String]) -> Result<()> {
         Some("run") => ("run", &args[1..]),
         Some("memory") => ("memory", &args[1..]),
         Some("compare") => ("compare", &args[1..]),
+        Some("ensemble") => ("ensemble", &args[1..]),
+        Some("failover") => ("failover", &args[1..]),
         Some("workloads") => {
             for w in Workload::ALL {
                 println!("{:<14} {}", w.name(), w.describe());
@@ -63,6 +70,14 @@ pub fn main(args: &[String]) -> Result<()> {
         "compare" => {
             let a = CompareArgs::try_parse_from(argv).unwrap_or_else(|e| e.exit());
             local.block_on(&rt, compare::run(a))
+        }
+        "ensemble" => {
+            let a = EnsembleArgs::try_parse_from(argv).unwrap_or_else(|e| e.exit());
+            local.block_on(&rt, ensemble::run(a))
+        }
+        "failover" => {
+            let a = FailoverArgs::try_parse_from(argv).unwrap_or_else(|e| e.exit());
+            local.block_on(&rt, failover::run_standalone(a))
         }
         _ => {
             let a = RunArgs::try_parse_from(argv).unwrap_or_else(|e| e.exit());

@@ -11,7 +11,7 @@
 mod cluster;
 
 use cluster::{serial, Ensemble, Mode, Srvr};
-use paddock_client::{open_acl, Client, CreateMode, Error, ErrorCode, Stat};
+use paddock_client::{open_acl, Client, CreateMode, ErrorCode, Stat};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -55,10 +55,6 @@ async fn connect(hosts: &str) -> Client {
 
 async fn close(zk: Client) {
     let _ = timeout(Duration::from_secs(5), zk.close()).await;
-}
-
-fn code<T>(r: &Result<T, Error>) -> Option<ErrorCode> {
-    r.as_ref().err().and_then(|e| e.code())
 }
 
 /// Creates `path` (data `data`), retrying after a connection loss; NODEEXISTS after a loss
@@ -352,14 +348,47 @@ struct Worker {
     version: i32,
     created: Vec<String>,
     losses: usize,
+    /// The server it got its session from.
+    first_server: Option<String>,
 }
 
-/// Creates nodes and sets its counter in turn until told to stop; a write that fails with
-/// CONNECTIONLOSS has an unknown outcome and is not counted; any other failure (session
-/// expired included) fails the test.
+/// Writes each load session keeps in flight (pipelined on its connection).
+const DEPTH: usize = 8;
+
+/// What one write was told.
+enum Ack {
+    Created(String),
+    Version(i32),
+}
+
+/// Write number `n` of session `i`: a create of a fresh node, or a setData of its counter.
+async fn one_write(zk: Client, i: usize, n: u64) -> Result<Ack, paddock_client::Error> {
+    if n % 2 == 0 {
+        let p = format!("/load/w{i}-{n:07}");
+        zk.create(&p, b"x", open_acl(), CreateMode::Persistent)
+            .await
+            .map(|_| Ack::Created(p))
+    } else {
+        zk.set_data(&format!("/load/c{i}"), n.to_string().as_bytes(), -1)
+            .await
+            .map(|st| Ack::Version(st.version))
+    }
+}
+
+/// Creates nodes and sets its counter, `DEPTH` writes in flight, until told to stop. A write
+/// that fails with CONNECTIONLOSS has an unknown outcome and is not counted; any other failure
+/// (session expired included) fails the test. `hosts` is tried in the order given.
 async fn load_worker(i: usize, hosts: String, load: Arc<Load>) -> Worker {
-    let zk = connect(&hosts).await;
+    let zk = Client::builder()
+        .session_timeout(SESSION)
+        .shuffle(false)
+        .start(&hosts)
+        .unwrap();
+    if let Err(e) = zk.wait_connected(T).await {
+        panic!("worker {i}: no session on {hosts}: {e}");
+    }
     let session = zk.session_id();
+    let zk_server = zk.current_server();
     let counter = format!("/load/c{i}");
     create_retrying(&zk, &counter, b"0", CreateMode::Persistent).await;
     let ephemeral = format!("/eph-{i}");
@@ -372,38 +401,28 @@ async fn load_worker(i: usize, hosts: String, load: Arc<Load>) -> Worker {
         version: 0,
         created: Vec::new(),
         losses: 0,
+        first_server: zk_server,
     };
+    let what = format!("worker {i} (session 0x{session:x})");
+    let mut inflight = JoinSet::new();
     let mut n = 0u64;
-    while !load.stop.load(SeqCst) {
-        n += 1;
-        let after = load.failed_over.load(SeqCst);
-        let what = format!("worker {i} (session 0x{session:x})");
-        let r = if n % 2 == 0 {
-            let p = format!("/load/w{i}-{n:07}");
-            match within(
-                &what,
-                w.zk.create(&p, b"x", open_acl(), CreateMode::Persistent),
-            )
-            .await
-            {
-                Ok(_) => {
-                    w.created.push(p);
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        } else {
-            let data = n.to_string();
-            match within(&what, w.zk.set_data(&w.counter, data.as_bytes(), -1)).await {
-                Ok(st) => {
-                    w.version = w.version.max(st.version);
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
+    loop {
+        while inflight.len() < DEPTH && !load.stop.load(SeqCst) {
+            n += 1;
+            let after = load.failed_over.load(SeqCst);
+            let zk = w.zk.clone();
+            inflight.spawn(async move { (after, one_write(zk, i, n).await) });
+        }
+        let Some(done) = within(&what, inflight.join_next()).await else {
+            break;
         };
+        let (after, r) = done.expect("a write task panicked");
         match r {
-            Ok(()) => {
+            Ok(ack) => {
+                match ack {
+                    Ack::Created(p) => w.created.push(p),
+                    Ack::Version(v) => w.version = w.version.max(v),
+                }
                 load.acks[i].fetch_add(1, SeqCst);
                 if after {
                     load.acks_after[i].fetch_add(1, SeqCst);
@@ -475,8 +494,16 @@ fn leader_sigkill_under_load() {
             acks: (0..n).map(|_| AtomicUsize::new(0)).collect(),
             acks_after: (0..n).map(|_| AtomicUsize::new(0)).collect(),
         });
+        // Session i tries the servers in turn from the i-th of this list, which starts with
+        // the leader: session 0 is on the leader when it is killed, so it must move.
+        let mut order = vec![old];
+        order.extend(ens.ids().into_iter().filter(|&id| id != old));
         let handles: Vec<_> = (0..n)
-            .map(|i| tokio::spawn(load_worker(i, hosts.clone(), load.clone())))
+            .map(|i| {
+                let mut o = order.clone();
+                o.rotate_left(i % order.len());
+                tokio::spawn(load_worker(i, ens.connect_string(&o), load.clone()))
+            })
             .collect();
         // Some load with the first leader, then SIGKILL it mid-load.
         eventually(Duration::from_secs(3), || load.total() >= 400).await;
@@ -518,6 +545,16 @@ fn leader_sigkill_under_load() {
             "leader {old} killed after {before} acknowledged writes; new leader {new}; \
              {} writes acknowledged in all ({created} creates), {losses} lost connections",
             load.total()
+        );
+        assert_eq!(
+            workers[0].first_server,
+            Some(ens.addr(old)),
+            "session 0 starts on the leader"
+        );
+        assert_ne!(
+            workers[0].zk.current_server(),
+            Some(ens.addr(old)),
+            "session 0 was on the killed leader and must have moved"
         );
         for (i, w) in workers.iter().enumerate() {
             assert_eq!(
@@ -589,6 +626,22 @@ fn rejoin_by_snapshot() {
         let keeper = connect(&all).await;
         create_retrying(&keeper, "/snap/keeper", b"", CreateMode::Ephemeral).await;
         close(zk).await;
+        // Every server has a snapshot past the start (snapCount=100), so after the restart the
+        // history each one recovers starts there, not at zxid 0.
+        let snapshotted = eventually(T, || {
+            ens.ids()
+                .iter()
+                .all(|&id| ens.newest_snapshot(id).is_some_and(|z| z > 0))
+        })
+        .await;
+        assert!(
+            snapshotted,
+            "not every server took a snapshot after 400 writes with snapCount=100: {:?}",
+            ens.ids()
+                .iter()
+                .map(|&id| (id, ens.newest_snapshot(id)))
+                .collect::<Vec<_>>()
+        );
 
         // The whole ensemble restarts (SIGKILL, all at once): data and session survive.
         for id in ens.ids() {
@@ -681,21 +734,34 @@ fn rejoin_by_snapshot() {
         close(keeper).await;
         victim
     });
-    // Not an assertion (log wording is not an interface): what the rejoined server's log says
-    // about snapshots since its restart, to see whether this run took the SNAP path.
-    let log = ens.log(victim);
-    let since = log
-        .rsplit("===== ensemble test: start")
-        .next()
-        .unwrap_or("");
-    let lines: Vec<&str> = since
-        .lines()
-        .filter(|l| l.to_ascii_lowercase().contains("snap"))
-        .take(5)
+    // Not an assertion (log wording is not an interface): what the logs say about how the
+    // wiped server was brought up to date, to see whether this run took the SNAP path.
+    let lines: Vec<String> = ens
+        .ids()
+        .into_iter()
+        .flat_map(|id| {
+            let log = ens.log(id);
+            let since = log
+                .rsplit("===== ensemble test: start")
+                .next()
+                .unwrap_or("")
+                .to_string();
+            since
+                .lines()
+                .filter(|l| {
+                    let l = l.to_ascii_lowercase();
+                    (l.contains("snap")
+                        && !l.contains("snapshot started")
+                        && !l.contains("snapshot written"))
+                        || l.contains("learner")
+                })
+                .take(5)
+                .map(|l| format!("[s{id}] {l}"))
+                .collect::<Vec<_>>()
+        })
         .collect();
     eprintln!(
-        "rejoin_by_snapshot: server {victim}'s log after its wiped restart, lines about \
-         snapshots:\n{}",
+        "rejoin_by_snapshot: server {victim} was wiped; log lines about syncing it:\n{}",
         lines.join("\n")
     );
 }

@@ -86,6 +86,12 @@ pub struct Config {
     pub snap_count: u64,
     /// A snapshot is also taken after this much log (KiB) since the last; <= 0 turns it off.
     pub snap_size_limit_kb: i64,
+    /// Committed transactions a leader keeps in memory to bring learners up to date by DIFF
+    /// (ZooKeeper's commitLogCount).
+    pub commit_log_count: usize,
+    /// A learner further behind than the in-memory window is synced from the on-disk log
+    /// when this is above 0, else by snapshot (ZooKeeper's snapshotSizeFactor).
+    pub snapshot_size_factor: f64,
     pub autopurge_snap_retain_count: u32,
     pub autopurge_purge_interval: u32,
     pub global_outstanding_limit: usize,
@@ -123,6 +129,8 @@ impl Default for Config {
             standalone_enabled: true,
             snap_count: 100_000,
             snap_size_limit_kb: 4_194_304,
+            commit_log_count: 10_000,
+            snapshot_size_factor: 0.33,
             autopurge_snap_retain_count: 3,
             autopurge_purge_interval: 0,
             global_outstanding_limit: 1000,
@@ -329,6 +337,13 @@ impl Config {
                 "standaloneEnabled" => c.standalone_enabled = parse_bool(v).map_err(bad)?,
                 "snapCount" => c.snap_count = parse_num(v).map_err(bad)?,
                 "snapSizeLimitInKb" => c.snap_size_limit_kb = parse_num(v).map_err(bad)?,
+                "commitLogCount" => c.commit_log_count = parse_num(v).map_err(bad)?,
+                "snapshotSizeFactor" => {
+                    c.snapshot_size_factor = v
+                        .trim()
+                        .parse()
+                        .map_err(|_| bad(format!("'{v}' is not a number")))?
+                }
                 "autopurge.snapRetainCount" => {
                     c.autopurge_snap_retain_count = parse_num::<u32>(v).map_err(bad)?.max(3)
                 }

@@ -262,8 +262,9 @@ async fn start_replica(
     zc.init_limit_ticks = ms(cfg.init_limit);
     zc.sync_limit_ticks = ms(cfg.sync_limit);
     zc.election_resend_ticks = 5;
-    zc.election_finalize_ticks = 1;
-    zc.committed_window_max = 100_000;
+    zc.election_finalize_ticks = 2;
+    zc.committed_window_max = cfg.commit_log_count.max(1);
+    zc.diff_from_disk = cfg.snapshot_size_factor > 0.0;
     zc.driver_prepares_forwarded = true;
     let rec = paddock_zab::Recovered {
         accepted_epoch: accepted as u32,

@@ -74,6 +74,9 @@ pub struct Config {
     /// transaction (`Action::Forwarded`), as a ZooKeeper leader prepares every write itself.
     /// Off: the payload is proposed as it is (the simulator).
     pub driver_prepares_forwarded: bool,
+    /// A learner behind the in-memory window gets a DIFF read from the on-disk log (true) or
+    /// a snapshot (false; ZooKeeper's snapshotSizeFactor <= 0).
+    pub diff_from_disk: bool,
     /// Test-only planted bugs.
     pub bugs: Bugs,
 }
@@ -92,6 +95,7 @@ impl Config {
             counter_bits: 32,
             committed_window_max: 10_000,
             driver_prepares_forwarded: false,
+            diff_from_disk: true,
             bugs: Bugs::default(),
         }
     }

@@ -92,6 +92,16 @@ impl Node {
         if !self.cfg.is_member(from) || from == self.cfg.id {
             return;
         }
+        if let Role::Learning(l) = &self.role {
+            // Our leader votes for someone else: it is not leading and will not be (votes
+            // only grow). Look again now instead of waiting out initLimit for an answer that
+            // will never come (a quorum can agree on a vote that the candidate itself has
+            // already given up).
+            if from == l.leader && vote.leader != l.leader && state != PeerState::Leading {
+                self.with_learner(|n, l| n.learner_leave(l));
+                return;
+            }
+        }
         let Role::Looking(_) = self.role else {
             // Not looking: answer a looking peer with who we are with, so that it can join.
             // Only a leader's answer is acted on (first-hand), but followers answer too so that

@@ -90,7 +90,16 @@ impl Node {
         };
         let conn = peer.conn;
         let commit = self.commit;
-        let from = match plan_sync(&self.log, info) {
+        let mut plan = plan_sync(&self.log, info);
+        if !self.cfg.diff_from_disk {
+            // Only the in-memory window may serve a DIFF: further behind, a snapshot.
+            if let SyncPlan::Diff { from } | SyncPlan::Trunc { to: from } = plan {
+                if from < self.log.base() {
+                    plan = SyncPlan::Snap;
+                }
+            }
+        }
+        let from = match plan {
             SyncPlan::Diff { from } => {
                 self.send_learner(
                     id,

@@ -344,8 +344,10 @@ impl Ensemble {
     pub fn wipe(&self, id: u64) {
         let m = self.member(id);
         assert!(m.child.is_none(), "wipe a running server {id}");
+        let inc = std::fs::read(m.data_dir().join("paddockIncarnation")).unwrap();
         std::fs::remove_dir_all(m.data_dir()).unwrap();
         std::fs::create_dir_all(m.data_dir()).unwrap();
+        std::fs::write(m.data_dir().join("paddockIncarnation"), inc).unwrap();
         self.set_myid(id, Some(&id.to_string()));
     }
 
@@ -460,6 +462,18 @@ impl Ensemble {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The zxid of server `id`'s newest complete snapshot (`dataDir/snapshots/snap.<zxid>`,
+    /// docs/storage.md), if any.
+    pub fn newest_snapshot(&self, id: u64) -> Option<u64> {
+        std::fs::read_dir(self.member(id).data_dir().join("snapshots"))
+            .ok()?
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                u64::from_str_radix(name.strip_prefix("snap.")?, 16).ok()
+            })
+            .max()
     }
 
     /// Server `id`'s log so far.
