@@ -23,6 +23,8 @@ pkgs=()
 # The ZooKeeper C client, for tests/cclient.
 [ -f /usr/include/zookeeper/zookeeper.h ] || pkgs+=(libzookeeper-mt-dev)
 dpkg-query -W -f='${Status}' netcat-openbsd 2>/dev/null | grep -q 'ok installed' || pkgs+=(netcat-openbsd)
+# Network namespaces and veth pairs for tests/ensemble/partition.sh.
+command -v ip >/dev/null || pkgs+=(iproute2)
 command -v "$python" >/dev/null || { pkgs+=(python3 python3-venv python3-dev); python=python3; }
 if command -v "$python" >/dev/null; then
     # Debian's own python3 ships venv/ensurepip and the C headers separately.

@@ -86,6 +86,9 @@ run_suite cclient tests/cclient/run.sh
 run_suite differential env DIFF_AVOID=raw,create-kinds,mixed-watch-modes,unreadable,watch-removal \
     cargo test --release -p paddock --test differential -- --ignored
 run_suite bench-smoke bench/smoke.sh
+# A three-server ensemble in network namespaces: the leader is cut off, the majority goes on,
+# the link heals and the servers converge (needs root; about 15 s).
+run_suite ensemble-partition tests/ensemble/partition.sh
 
 echo
 echo "=== summary ==="

@@ -257,7 +257,7 @@ async fn writer(
                     return;
                 }
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(200));
+                backoff = (backoff * 2).min(Duration::from_millis(50));
                 continue;
             }
         };
