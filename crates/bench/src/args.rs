@@ -313,8 +313,12 @@ pub struct EnsembleArgs {
     #[arg(long, default_value = "paddock,zookeeper")]
     pub systems: String,
     /// Rounds of the throughput workloads (a fresh ensemble per round, system and layout).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Unmeasured load (setData, then getData) on every fresh ensemble before its workloads,
+    /// so the JVMs have compiled their hot paths (both systems get it).
+    #[arg(long, value_parser = parse_duration, default_value = "6s")]
+    pub prewarm: Duration,
     /// Workloads against the three voters (comma list; see `paddock bench workloads`).
     #[arg(long, default_value = "setdata,getdata,mixed,create-100")]
     pub workloads: String,

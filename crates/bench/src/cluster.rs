@@ -458,13 +458,12 @@ impl Cluster {
     /// server accepts a session. Returns the leader's id and how long it took.
     pub async fn wait_whole(&mut self, limit: Duration) -> Result<(u64, Duration)> {
         let t0 = Instant::now();
-        let mut last = String::new();
         loop {
             self.check_alive()?;
-            match self.whole_once().await {
+            let last = match self.whole_once().await {
                 Ok(leader) => return Ok((leader, t0.elapsed())),
-                Err(why) => last = why,
-            }
+                Err(why) => why,
+            };
             if t0.elapsed() > limit {
                 let mut logs = String::new();
                 for m in &self.members {

@@ -62,6 +62,7 @@ fn smoke_settings(a: &mut EnsembleArgs) {
     a.failover_limit = Duration::from_secs(10);
     a.start_limit = Duration::from_secs(20);
     a.settle = Duration::ZERO;
+    a.prewarm = Duration::ZERO;
 }
 
 fn parse_systems(s: &str) -> Result<Vec<Kind>> {
@@ -224,6 +225,21 @@ pub async fn run(mut a: EnsembleArgs) -> Result<()> {
                     quiet: a.quiet,
                 };
                 let mut broken = false;
+                if !a.prewarm.is_zero() {
+                    let warm = Params {
+                        duration: a.prewarm / 2,
+                        warmup: Duration::ZERO,
+                        ..params.clone()
+                    };
+                    for w in [Workload::SetData, Workload::GetData] {
+                        if let Err(e) = workload::run_workload(w, &warm, &target).await {
+                            let msg = format!("{name} pre-warm {}: {e:#}", w.name());
+                            eprintln!("  FAILED {msg}");
+                            failures.push(msg);
+                            broken = true;
+                        }
+                    }
+                }
                 for &w in wls {
                     match workload::run_workload(w, &params, &target).await {
                         Ok(r) => {
@@ -416,11 +432,13 @@ pub async fn run(mut a: EnsembleArgs) -> Result<()> {
 
     // The report.
     let settings = format!(
-        "{} round(s) of throughput (a fresh ensemble per round, system and layout, one ensemble at a time); \
+        "{} round(s) of throughput (a fresh ensemble per round, system and layout, one ensemble at a time, \
+         {} s of unmeasured setData+getData on it first); \
          {} sessions x {} in flight spread over every server of the layout, {} s measured + {} s warm-up per workload; \
          tickTime={} initLimit={} syncLimit={} forceSync={} on both; servers on 127.0.0.N; \
          ZooKeeper 3.8 (Debian) with {}; {} failover round(s) per system; machine: {} CPUs, load {} at the start",
         a.rounds.max(1),
+        report::json_num(a.prewarm.as_secs_f64()),
         params.sessions,
         params.inflight,
         report::json_num(a.duration.as_secs_f64()),
@@ -708,6 +726,7 @@ mod tests {
         assert_eq!(parse_systems(&a.systems).unwrap(), vec![Kind::Paddock]);
         assert_eq!(a.failover_rounds, 1);
         assert_eq!(a.failover_limit, Duration::from_secs(10));
+        assert!(a.prewarm.is_zero());
         assert!(parse_systems("paddock,zk").is_ok());
         assert!(parse_systems("etcd").is_err());
     }

@@ -441,15 +441,13 @@ fn analyse(events: &[Ev], t0: Instant, leader: SocketAddr) -> ClientOutcome {
             }
             Ev::Connected {
                 at, new_session, ..
-            } if *at > t0 && out.t1.is_none() => {
-                if disconnected {
-                    out.reconnected_after = Some(*at - t0);
-                    out.session = if *new_session {
-                        SessionFate::New
-                    } else {
-                        SessionFate::Kept
-                    };
-                }
+            } if *at > t0 && out.t1.is_none() && disconnected => {
+                out.reconnected_after = Some(*at - t0);
+                out.session = if *new_session {
+                    SessionFate::New
+                } else {
+                    SessionFate::Kept
+                };
             }
             Ev::ConnectFailed { at, server, why } if *at > t0 && out.t1.is_none() => {
                 out.failed_connects += 1;
@@ -463,7 +461,6 @@ fn analyse(events: &[Ev], t0: Instant, leader: SocketAddr) -> ClientOutcome {
             Ev::ErrReply { at, code, .. } if *at > t0 && out.t1.is_none() => {
                 out.errors.push(err_name(*code));
             }
-            Ev::Expired { at, .. } if *at > t0 => {}
             _ => {}
         }
     }

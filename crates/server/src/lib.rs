@@ -266,6 +266,7 @@ async fn start_replica(
     zc.committed_window_max = cfg.commit_log_count.max(1);
     zc.diff_from_disk = cfg.snapshot_size_factor > 0.0;
     zc.driver_prepares_forwarded = true;
+    zc.eager_sync_heartbeat = true;
     let rec = paddock_zab::Recovered {
         accepted_epoch: accepted as u32,
         current_epoch: current as u32,

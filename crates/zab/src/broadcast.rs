@@ -129,6 +129,7 @@ impl Node {
             need_commit: self.log.last(),
             need_round: self.ping_round + 1,
         });
+        self.sync_heartbeat(l);
         self.check_syncs(l);
     }
 

@@ -77,6 +77,9 @@ pub struct Config {
     /// A learner behind the in-memory window gets a DIFF read from the on-disk log (true) or
     /// a snapshot (false; ZooKeeper's snapshotSizeFactor <= 0).
     pub diff_from_disk: bool,
+    /// A client's sync() at the leader starts a heartbeat round at once instead of waiting for
+    /// the next tick's (the simulator keeps ticks only).
+    pub eager_sync_heartbeat: bool,
     /// Test-only planted bugs.
     pub bugs: Bugs,
 }
@@ -96,6 +99,7 @@ impl Config {
             committed_window_max: 10_000,
             driver_prepares_forwarded: false,
             diff_from_disk: true,
+            eager_sync_heartbeat: false,
             bugs: Bugs::default(),
         }
     }

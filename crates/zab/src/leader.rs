@@ -310,9 +310,24 @@ impl Node {
                     need_round: self.ping_round + 1,
                 };
                 l.syncs.push(s);
+                self.sync_heartbeat(l);
                 self.check_syncs(l);
             }
             _ => {}
+        }
+    }
+
+    /// With `Config::eager_sync_heartbeat`, a sync does not wait for the next tick's heartbeat
+    /// round: one goes out now (its answers prove we still lead, as the tick's would).
+    pub(crate) fn sync_heartbeat(&mut self, l: &mut Leader) {
+        if !self.cfg.eager_sync_heartbeat {
+            return;
+        }
+        self.ping_round += 1;
+        let round = self.ping_round;
+        let peers: Vec<(ServerId, ConnId)> = l.peers.iter().map(|(id, p)| (*id, p.conn)).collect();
+        for (id, conn) in peers {
+            self.send_learner(id, conn, LearnerMsg::Ping { round });
         }
     }
 

@@ -344,10 +344,8 @@ impl Ensemble {
     pub fn wipe(&self, id: u64) {
         let m = self.member(id);
         assert!(m.child.is_none(), "wipe a running server {id}");
-        let inc = std::fs::read(m.data_dir().join("paddockIncarnation")).unwrap();
         std::fs::remove_dir_all(m.data_dir()).unwrap();
         std::fs::create_dir_all(m.data_dir()).unwrap();
-        std::fs::write(m.data_dir().join("paddockIncarnation"), inc).unwrap();
         self.set_myid(id, Some(&id.to_string()));
     }
 

@@ -227,6 +227,10 @@ impl World {
             let mut cfg = Config::new(*id, voters.clone(), observers.clone());
             cfg.counter_bits = setup.counter_bits;
             cfg.committed_window_max = setup.window;
+            // Both ways the server may run: syncs heartbeat at once on odd seeds, and a third
+            // of the seeds sync far-behind learners by snapshot rather than from the disk log.
+            cfg.eager_sync_heartbeat = setup.seed % 2 == 1;
+            cfg.diff_from_disk = setup.seed % 3 != 0;
             cfg.bugs = setup.bugs;
             let skew = setup.faults.tick_skew;
             let dev = if skew > 0.0 {
