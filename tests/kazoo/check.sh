@@ -2,18 +2,22 @@
 # Conformance gate: run kazoo's test suite against Paddock and fail if any test
 # listed in tests/kazoo/passing.txt did not pass.
 #
-#   tests/kazoo/check.sh [--update] [paddock|zookeeper] [pytest args...]
+#   tests/kazoo/check.sh [--update] [--cluster N] [paddock|zookeeper] [pytest args...]
 #
-#   --update   append tests that passed but are not yet listed to passing.txt
-#              (the list only grows; it is never pruned automatically)
-#   zookeeper  run against Apache ZooKeeper instead (to try the gate itself;
-#              --update is refused then, the list is Paddock's)
+#   --update     append tests that passed but are not yet listed to the list
+#                (the list only grows; it is never pruned automatically)
+#   --cluster N  run against an ensemble of N servers (run.sh --cluster N); for
+#                N > 1 the list is passing-ensemble.txt and the results go to
+#                out/<mode>-N, so the one-server gate and its list are untouched
+#   zookeeper    run against Apache ZooKeeper instead (to try the gate itself;
+#                --update is refused then, the list is Paddock's)
 #
 # Listed tests that fail (up to 20) are re-run once on their own (KAZOO_RETRY=0 disables)
 # so that a flake is reported as such instead of failing the gate; a test that
 # fails twice is a regression.
 #
-# Environment: PASSING_LIST (default tests/kazoo/passing.txt), and everything
+# Environment: PASSING_LIST (default tests/kazoo/passing.txt, or
+# tests/kazoo/passing-ensemble.txt with --cluster N > 1), and everything
 # run.sh reads; defaults here: KAZOO_TEST_TIMEOUT=60, KAZOO_SUITE_TIMEOUT=1800.
 # Prints "kazoo: N passed, M failed, K skipped" (errors count as failed).
 set -uo pipefail
@@ -21,14 +25,26 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 update=0
 mode=paddock
+cluster=1
 while [ $# -gt 0 ]; do
     case $1 in
         --update) update=1; shift ;;
+        --cluster) cluster=${2:-}; shift 2 || shift ;;
+        --cluster=*) cluster=${1#--cluster=}; shift ;;
         paddock | zookeeper) mode=$1; shift ;;
         *) break ;;
     esac
 done
-list=${PASSING_LIST:-$here/passing.txt}
+case $cluster in
+    '' | *[!0-9]* | 0) echo "check.sh: --cluster needs a number of servers >= 1" >&2; exit 2 ;;
+esac
+if [ "$cluster" -eq 1 ]; then
+    list=${PASSING_LIST:-$here/passing.txt}
+    out=${KAZOO_OUT_DIR:-$here/out/$mode}
+else
+    list=${PASSING_LIST:-$here/passing-ensemble.txt}
+    out=${KAZOO_OUT_DIR:-$here/out/$mode-$cluster}
+fi
 if [ "$update" = 1 ] && [ "$mode" != paddock ]; then
     echo "check.sh: --update only records Paddock's results" >&2
     exit 2
@@ -41,14 +57,13 @@ fi
 export KAZOO_TEST_TIMEOUT=${KAZOO_TEST_TIMEOUT:-60}
 export KAZOO_SUITE_TIMEOUT=${KAZOO_SUITE_TIMEOUT:-1800}
 export KAZOO_QUIET=${KAZOO_QUIET:-1}
-out=${KAZOO_OUT_DIR:-$here/out/$mode}
 export KAZOO_OUT_DIR=$out
 
 # Test ids from the list: drop comments and blank lines.
 listed() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$list" 2>/dev/null; }
 
 results=$out/results.txt
-"$here/run.sh" "$mode" "$@"
+"$here/run.sh" --cluster "$cluster" "$mode" "$@"
 rc=$?
 # 0/1: pytest ran (1 = some test failed), 124: suite timeout, results partial.
 # Anything else (run.sh setup error, pytest usage/internal error) means the
@@ -84,7 +99,7 @@ regressions=()
 # Retry only a handful: many failures at once are a real breakage, not flakes.
 if [ ${#missing[@]} -gt 0 ] && [ ${#missing[@]} -le 20 ] && [ "${KAZOO_RETRY:-1}" = 1 ]; then
     echo "--- re-running ${#missing[@]} listed test(s) that did not pass ---"
-    KAZOO_OUT_DIR=$out/retry KAZOO_SUITE_TIMEOUT=600 "$here/run.sh" "$mode" "${missing[@]}" >/dev/null 2>&1
+    KAZOO_OUT_DIR=$out/retry KAZOO_SUITE_TIMEOUT=600 "$here/run.sh" --cluster "$cluster" "$mode" "${missing[@]}" >/dev/null 2>&1
     for id in "${missing[@]}"; do
         o=$(awk -v id="$id" '$2 == id { o = $1 } END { print o }' "$out/retry/results.txt" 2>/dev/null)
         if [ "$o" = passed ]; then
@@ -114,6 +129,11 @@ if [ "$update" = 1 ]; then
     fi
 fi
 
-echo "kazoo ($mode): listed $(listed | wc -l), not passing ${#regressions[@]}; full log $out/pytest.log"
+servers=$([ "$cluster" -eq 1 ] && echo "$mode" || echo "$mode, $cluster servers")
+echo "kazoo ($servers): listed $(listed | wc -l), not passing ${#regressions[@]}; full log $out/pytest.log"
 echo "kazoo: $n_pass passed, $n_fail failed, $n_skip skipped"
+if [ "$update" = 0 ] && [ -z "$(listed)" ]; then
+    echo "check.sh: $(basename "$list") lists no test, so this gate checks nothing; fill it with --update" >&2
+    exit 1
+fi
 [ ${#regressions[@]} -eq 0 ]

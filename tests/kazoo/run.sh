@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # Run kazoo's own test suite (kazoo/tests inside the installed kazoo package,
-# unchanged) against one standalone server: Paddock or Apache ZooKeeper 3.8.
+# unchanged) against one standalone server, or an ensemble of N servers:
+# Paddock or Apache ZooKeeper 3.8.
 #
-#   tests/kazoo/run.sh [paddock|zookeeper] [pytest args...]
+#   tests/kazoo/run.sh [--cluster N] [paddock|zookeeper] [pytest args...]
+#
+#   --cluster N  the harness starts N servers (ZOOKEEPER_CLUSTER_SIZE=N; default 1),
+#                each with its own zoo.cfg (server.1..N lines) and dataDir/myid,
+#                client ports base, base+10, ..., and the suite connects to all of them
 #
 # Examples:
 #   tests/kazoo/run.sh zookeeper
 #   tests/kazoo/run.sh paddock test_client.py::TestClient -x
 #   tests/kazoo/run.sh paddock -k "lock and not eventlet"
+#   tests/kazoo/run.sh --cluster 3 paddock test_client.py::TestClient::test_update_host_list
 #
 # Test ids are relative to kazoo/tests, e.g. test_client.py::TestClient::test_create.
 #
 # Environment:
 #   PADDOCK_BIN            server binary (default: <repo>/target/release/paddock)
-#   ZOOKEEPER_PORT_OFFSET  base port of the harness (default 20000; uses base..base+4)
+#   ZOOKEEPER_PORT_OFFSET  base port of the harness (default 20000; server i uses
+#                          base+10i .. base+10i+4)
 #   KAZOO_TEST_TIMEOUT     per-test timeout in seconds (default 120)
 #   KAZOO_SUITE_TIMEOUT    whole-run timeout in seconds, 0 = none (default 0)
-#   KAZOO_OUT_DIR          where results go (default tests/kazoo/out/<mode>)
+#   KAZOO_OUT_DIR          where results go (default tests/kazoo/out/<mode>, or
+#                          tests/kazoo/out/<mode>-N with --cluster N for N > 1)
 #
 # Output in $KAZOO_OUT_DIR: results.txt ("<outcome> <test id>" per test, written
 # as tests finish), junit.xml (only if pytest got to the end), pytest.log.
@@ -27,8 +35,17 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 mode=paddock
-case ${1:-} in
-    paddock | zookeeper) mode=$1; shift ;;
+cluster=1
+while [ $# -gt 0 ]; do
+    case $1 in
+        paddock | zookeeper) mode=$1; shift ;;
+        --cluster) cluster=${2:-}; shift 2 || shift ;;
+        --cluster=*) cluster=${1#--cluster=}; shift ;;
+        *) break ;;
+    esac
+done
+case $cluster in
+    '' | *[!0-9]* | 0) echo "run.sh: --cluster needs a number of servers >= 1" >&2; exit 2 ;;
 esac
 
 py=$repo/.venv/bin/python
@@ -48,7 +65,9 @@ jars=/usr/share/java
 export ZOOKEEPER_PATH=/usr/share/zookeeper
 export ZOOKEEPER_CLASSPATH=$zk_jar:$jars/netty-codec.jar:$jars/netty-resolver.jar:$jars/netty-transport-native-unix-common.jar:$jars/slf4j-log4j12.jar:$jars/log4j-1.2.jar
 export ZOOKEEPER_VERSION=3.8.0
-export ZOOKEEPER_CLUSTER_SIZE=1
+# The harness starts servers 1..N (ids = myid), in reverse order, and hands the
+# suite every client port as the connect string.
+export ZOOKEEPER_CLUSTER_SIZE=$cluster
 export ZOOKEEPER_PORT_OFFSET=${ZOOKEEPER_PORT_OFFSET:-20000}
 # Tests set these themselves; a leftover value would change the server config.
 unset ZOOKEEPER_JAAS_AUTH ZOOKEEPER_LOCAL_SESSION_RO ZOOKEEPER_OBSERVER_START_ID KRB5_TEST_ENV
@@ -76,15 +95,22 @@ else
 fi
 
 # A stale server on the harness' ports would silently be tested instead of ours.
-for p in 0 1 2 3 4; do
-    port=$((ZOOKEEPER_PORT_OFFSET + p))
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        echo "run.sh: something already listens on 127.0.0.1:$port; stop it or set ZOOKEEPER_PORT_OFFSET" >&2
-        exit 2
-    fi
+# Server i (0-based) uses base+10i: client, +1 election, +2 quorum, +3 admin, +4 TLS.
+for ((i = 0; i < cluster; i++)); do
+    for p in 0 1 2 3 4; do
+        port=$((ZOOKEEPER_PORT_OFFSET + 10 * i + p))
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "run.sh: something already listens on 127.0.0.1:$port; stop it or set ZOOKEEPER_PORT_OFFSET" >&2
+            exit 2
+        fi
+    done
 done
 
-out=${KAZOO_OUT_DIR:-$here/out/$mode}
+if [ "$cluster" -eq 1 ]; then
+    out=${KAZOO_OUT_DIR:-$here/out/$mode}
+else
+    out=${KAZOO_OUT_DIR:-$here/out/$mode-$cluster}
+fi
 mkdir -p "$out"
 # Two runs sharing an output dir would mix their results: refuse the second one.
 # (fd 9 is inherited by pytest, so the lock lasts as long as the run.)
@@ -134,6 +160,7 @@ cleanup
 secs=$(( $(date +%s) - start ))
 
 count() { grep -c "^$1 " "$out/results.txt" 2>/dev/null || true; }
-echo "kazoo ($mode): $(count passed) passed, $(count failed) failed, $(count error) errors, $(count skipped) skipped, $(count deselected) deselected in ${secs}s (pytest exit $rc)"
+servers=$([ "$cluster" -eq 1 ] && echo "$mode" || echo "$mode, $cluster servers")
+echo "kazoo ($servers): $(count passed) passed, $(count failed) failed, $(count error) errors, $(count skipped) skipped, $(count deselected) deselected in ${secs}s (pytest exit $rc)"
 [ "$rc" -eq 124 ] && echo "run.sh: suite timeout (${KAZOO_SUITE_TIMEOUT}s) hit; results.txt is partial" >&2
 exit "$rc"

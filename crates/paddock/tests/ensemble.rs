@@ -363,15 +363,17 @@ enum Ack {
 
 /// Write number `n` of session `i`: a create of a fresh node, or a setData of its counter.
 async fn one_write(zk: Client, i: usize, n: u64) -> Result<Ack, paddock_client::Error> {
-    if n % 2 == 0 {
-        let p = format!("/load/w{i}-{n:07}");
-        zk.create(&p, b"x", open_acl(), CreateMode::Persistent)
+    match n % 2 {
+        0 => {
+            let p = format!("/load/w{i}-{n:07}");
+            zk.create(&p, b"x", open_acl(), CreateMode::Persistent)
+                .await
+                .map(|_| Ack::Created(p))
+        }
+        _ => zk
+            .set_data(&format!("/load/c{i}"), n.to_string().as_bytes(), -1)
             .await
-            .map(|_| Ack::Created(p))
-    } else {
-        zk.set_data(&format!("/load/c{i}"), n.to_string().as_bytes(), -1)
-            .await
-            .map(|st| Ack::Version(st.version))
+            .map(|st| Ack::Version(st.version)),
     }
 }
 
