@@ -1424,6 +1424,9 @@ impl Core {
     fn end_session(&mut self, session: i64) {
         self.sessions.remove(session);
         self.queues.remove(&session);
+        if let Some(r) = self.replica.as_mut() {
+            r.owners.remove(&session);
+        }
     }
 
     fn fire(&mut self, applied: &Applied) {
