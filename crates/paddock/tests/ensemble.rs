@@ -608,11 +608,20 @@ fn leader_sigkill_under_load() {
 #[test]
 fn rejoin_by_snapshot() {
     let _serial = serial();
-    // Frequent snapshots: after the restart below, each server's history starts at its newest
-    // snapshot, so a follower with an empty disk can only be brought up to date by a SNAP.
-    // (commitLogCount, ZooKeeper's zookeeper.commitLogCount, bounds the leader's in-memory
-    // history where it is honoured.)
-    let mut ens = Ensemble::new("snap", 3, 0, &["snapCount=100", "commitLogCount=100"]);
+    // As in ZooKeeper: the leader keeps 100 committed transactions in memory (commitLogCount),
+    // never syncs a learner from its on-disk log (snapshotSizeFactor < 0), and snapshots every
+    // ~100 transactions; a follower that lost its disk is 600 transactions behind, so only a
+    // SNAP can bring it up to date.
+    let mut ens = Ensemble::new(
+        "snap",
+        3,
+        0,
+        &[
+            "snapCount=100",
+            "commitLogCount=100",
+            "snapshotSizeFactor=-1",
+        ],
+    );
     ens.start_all();
     ens.wait_serving(T);
     let rt = runtime();

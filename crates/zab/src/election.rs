@@ -220,10 +220,11 @@ impl Node {
             self.with_leader(|n, l| n.leader_start(l));
         } else {
             self.conn_counter += 1;
-            // Unique across the ensemble and across restarts: learner id, incarnation, counter.
-            let conn = ((self.cfg.id & 0xffff) << 48)
-                | ((self.incarnation & 0xffff) << 32)
-                | (self.conn_counter & 0xffff_ffff);
+            // Grows across reconnects and restarts: learner id (low 8 bits, for reading
+            // traces; the leader keys connections by sender), incarnation, counter.
+            let conn = ((self.cfg.id & 0xff) << 56)
+                | ((self.incarnation & 0xffff_ffff) << 24)
+                | (self.conn_counter & 0xff_ffff);
             self.role = Role::Learning(Box::new(Learner::new(leader, conn, self.now)));
             let kind = if self.cfg.is_observer() {
                 RoleKind::Observing

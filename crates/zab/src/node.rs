@@ -132,7 +132,7 @@ impl Node {
             epoch_floor: 0,
             closed_conns: Default::default(),
             // start above every round an earlier incarnation of ours can have used
-            ping_round: (incarnation & 0xffff) << 40,
+            ping_round: (incarnation & 0xffff_ffff) << 24,
             role: Role::Busy,
             out: Vec::new(),
         };
