@@ -1342,14 +1342,13 @@ impl Core {
         let key = self.origin_key(&txn);
         let origin = self.origins.remove(&key);
         match &txn.op {
+            // Another server's session: known here too, so any server can resume it and a
+            // future leader can expire it.
             paddock_tree::TxnOp::CreateSession { timeout }
-                if !matches!(origin, Some(Origin::Connect { .. })) =>
+                if !matches!(origin, Some(Origin::Connect { .. }))
+                    && self.sessions.get(txn.session_id).is_none() =>
             {
-                // Another server's session: known here too, so any server can resume it and
-                // a future leader can expire it.
-                if self.sessions.get(txn.session_id).is_none() {
-                    self.sessions.restore(txn.session_id, *timeout);
-                }
+                self.sessions.restore(txn.session_id, *timeout);
             }
             paddock_tree::TxnOp::CloseSession { .. }
                 if !matches!(

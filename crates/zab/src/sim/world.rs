@@ -230,7 +230,7 @@ impl World {
             // Both ways the server may run: syncs heartbeat at once on odd seeds, and a third
             // of the seeds sync far-behind learners by snapshot rather than from the disk log.
             cfg.eager_sync_heartbeat = setup.seed % 2 == 1;
-            cfg.diff_from_disk = setup.seed % 3 != 0;
+            cfg.diff_from_disk = !setup.seed.is_multiple_of(3);
             cfg.bugs = setup.bugs;
             let skew = setup.faults.tick_skew;
             let dev = if skew > 0.0 {
