@@ -73,6 +73,8 @@ run_suite fmt cargo fmt --all -- --check
 run_suite clippy cargo clippy --release --workspace --all-targets -- -D warnings
 run_suite cargo-test cargo test --release --workspace
 run_suite kazoo tests/kazoo/check.sh
+# kazoo's suite again, its harness starting a three-server Paddock ensemble.
+run_suite kazoo-ensemble tests/kazoo/check.sh --cluster 3
 run_suite zkcli tests/zkcli/check.sh
 # The same transcript through `paddock cli` instead of Debian's zkCli.sh (about a minute).
 run_suite zkcli-paddock-cli env ZKCLI="$repo/tests/zkcli/paddock-cli.sh" tests/zkcli/check.sh
