@@ -88,6 +88,8 @@ run_suite cclient tests/cclient/run.sh
 run_suite differential env DIFF_AVOID=raw,create-kinds,mixed-watch-modes,unreadable,watch-removal \
     cargo test --release -p paddock --test differential -- --ignored
 run_suite bench-smoke bench/smoke.sh
+# A three-server Paddock ensemble under short workloads and one SIGKILL of its leader (~20 s).
+run_suite bench-ensemble-smoke bench/ensemble.sh --smoke
 # A three-server ensemble in network namespaces: the leader is cut off, the majority goes on,
 # the link heals and the servers converge (needs root; about 15 s).
 run_suite ensemble-partition tests/ensemble/partition.sh

@@ -231,8 +231,14 @@ pub async fn run(mut a: EnsembleArgs) -> Result<()> {
                         warmup: Duration::ZERO,
                         ..params.clone()
                     };
+                    // Its own znodes: the measured workloads create theirs afresh.
+                    let warm_target = Target {
+                        run_id: workload::new_run_id(),
+                        quiet: true,
+                        ..target.clone()
+                    };
                     for w in [Workload::SetData, Workload::GetData] {
-                        if let Err(e) = workload::run_workload(w, &warm, &target).await {
+                        if let Err(e) = workload::run_workload(w, &warm, &warm_target).await {
                             let msg = format!("{name} pre-warm {}: {e:#}", w.name());
                             eprintln!("  FAILED {msg}");
                             failures.push(msg);
