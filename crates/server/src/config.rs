@@ -388,7 +388,9 @@ impl Config {
                 c.min_session_timeout, c.max_session_timeout
             )));
         }
-        if c.client_port == 0 {
+        // ZooKeeper 3.5+ also takes the client address from the server's own line
+        // (`server.N=host:q:e;[addr:]port`), resolved once myid is known (`ensemble`).
+        if c.client_port == 0 && !c.servers.iter().any(|s| s.client_addr.is_some()) {
             return Err(ConfigError::Invalid("clientPort is not set".into()));
         }
         let mut ports = std::collections::HashSet::new();
@@ -456,6 +458,11 @@ impl Config {
                 "the ensemble has no voting member".into(),
             ));
         }
+        if self.client_port == 0 && me.client_addr.is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "clientPort is not set, and server.{id} names no client port"
+            )));
+        }
         let observers = self
             .servers
             .iter()
@@ -468,6 +475,30 @@ impl Config {
             observers,
             servers: self.servers.clone(),
         }))
+    }
+
+    /// Takes the client address from this server's own `server.N` line when clientPort is not
+    /// set (ZooKeeper's dynamic-configuration form). An address that is not an IP (a host
+    /// name) is resolved.
+    pub fn adopt_client_addr(&mut self, me: &ServerSpec) -> Result<(), ConfigError> {
+        if self.client_port != 0 {
+            return Ok(());
+        }
+        let Some((host, port)) = &me.client_addr else {
+            return Ok(());
+        };
+        self.client_port = *port;
+        self.client_port_address = match host.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port))
+                .ok()
+                .and_then(|mut a| a.next())
+                .map(|a| a.ip())
+                .ok_or_else(|| {
+                    ConfigError::Invalid(format!("server.{}: cannot resolve {host}", me.id))
+                })?,
+        };
+        Ok(())
     }
 
     /// The address the client port listens on.
@@ -541,6 +572,33 @@ mod tests {
         assert!(Config::load(Some(&f.0), &[]).is_err());
         let f = write("clientPort=1\nserver.1=h:1:1\n");
         assert!(Config::load(Some(&f.0), &[]).is_err());
+    }
+
+    #[test]
+    fn ensemble_membership_from_myid() {
+        let dir = std::env::temp_dir().join(format!("paddock-cfg-ens-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = format!(
+            "dataDir={}\nserver.1=127.0.0.1:3001:4001;127.0.0.1:5001\nserver.2=127.0.0.2:3002:4002;5002\nserver.3=127.0.0.3:3003:4003:observer;5003\n",
+            dir.display()
+        );
+        let f = write(&text);
+        let mut c = Config::load(Some(&f.0), &[]).unwrap();
+        let e = c.ensemble().unwrap_err().to_string();
+        assert!(e.contains("myid"), "{e}");
+        std::fs::write(dir.join("myid"), "9\n").unwrap();
+        let e = c.ensemble().unwrap_err().to_string();
+        assert!(e.contains("myid 9"), "{e}");
+        std::fs::write(dir.join("myid"), "2\n").unwrap();
+        let m = c.ensemble().unwrap().expect("an ensemble");
+        assert_eq!(m.me.id, 2);
+        assert_eq!(m.voters, vec![1, 2]);
+        assert_eq!(m.observers, vec![3]);
+        c.adopt_client_addr(&m.me).unwrap();
+        assert_eq!(c.client_port, 5002);
+        assert_eq!(c.client_addr().to_string(), "0.0.0.0:5002");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -83,6 +83,10 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         warn!("forceSync=no: writes are acknowledged before they are on disk; for tests and benchmarks only");
     }
     let membership = cfg.ensemble()?;
+    let mut cfg = cfg;
+    if let Some(m) = &membership {
+        cfg.adopt_client_addr(&m.me)?;
+    }
     let cfg = Arc::new(cfg);
     let fs = storage::fs::real();
     // A member of an ensemble applies only what its leader commits: its log is read, not
