@@ -914,3 +914,39 @@ fn config_errors() {
     let p = m1.election_port;
     refused("client port = election port", &[&format!(":{p}| {p}|={p}")]);
 }
+
+/// A session resumed at another server has moved: a write from the connection it left gets
+/// SESSIONMOVED, as in ZooKeeper, while the new connection goes on.
+#[test]
+fn session_moved() {
+    let _serial = serial();
+    let mut ens = Ensemble::new("moved", 3, 0, &[]);
+    ens.start_all();
+    let modes = ens.wait_serving(T);
+    let leader = Ensemble::leader_of(&modes);
+    let followers: Vec<u64> = ens.ids().into_iter().filter(|&i| i != leader).collect();
+    let rt = runtime();
+    rt.block_on(async {
+        let old = connect(&ens.addr(followers[0])).await;
+        create_retrying(&old, "/moved", b"0", CreateMode::Persistent).await;
+        let new = Client::builder()
+            .session_timeout(SESSION)
+            .session(old.session_id(), old.session_passwd())
+            .start(&ens.addr(followers[1]))
+            .unwrap();
+        new.wait_connected(T).await.expect("the session resumes at another server");
+        assert_eq!(new.session_id(), old.session_id());
+        // A write through the new server first: it reaches the leader after the news of the
+        // move, on the same ordered connection.
+        within("set at the new server", new.set_data("/moved", b"1", -1))
+            .await
+            .expect("the new connection writes");
+        let e = within("set at the old server", old.set_data("/moved", b"2", -1))
+            .await
+            .expect_err("the connection the session left may not write");
+        assert_eq!(e, paddock_client::Error::Code(ErrorCode::SessionMoved));
+        let (data, _) = within("read", new.get_data("/moved")).await.unwrap();
+        assert_eq!(data, b"1");
+        close(new).await;
+    });
+}
