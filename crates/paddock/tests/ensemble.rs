@@ -934,7 +934,9 @@ fn session_moved() {
             .session(old.session_id(), old.session_passwd())
             .start(&ens.addr(followers[1]))
             .unwrap();
-        new.wait_connected(T).await.expect("the session resumes at another server");
+        new.wait_connected(T)
+            .await
+            .expect("the session resumes at another server");
         assert_eq!(new.session_id(), old.session_id());
         // A write through the new server first: it reaches the leader after the news of the
         // move, on the same ordered connection.

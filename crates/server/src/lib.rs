@@ -256,15 +256,17 @@ async fn start_replica(
     let accepted = epoch::read(fs, &cfg.data_dir, epoch::ACCEPTED)?.unwrap_or(implied);
     let current = epoch::read(fs, &cfg.data_dir, epoch::CURRENT)?.unwrap_or(implied);
     // Connection ids carry an incarnation that must grow from one start to the next, so a
-    // leader never mistakes a new connection for an old, closed one. The wall clock in seconds
-    // keeps growing when the disk is replaced; the file covers restarts within a second (or a
-    // clock set back a little).
+    // leader never mistakes a new connection for an old, closed one. The wall clock in
+    // milliseconds (since 2024) keeps growing when the disk is replaced; the file covers a
+    // clock set back a little.
     const INCARNATION: &str = "paddockIncarnation";
+    const SINCE_2024_MS: u64 = 1_704_067_200_000;
     let previous = epoch::read(fs, &cfg.data_dir, INCARNATION)?.unwrap_or(0);
     let clock = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let incarnation = (previous + 1).max(clock) & 0xffff_ffff;
+        .map_or(0, |d| d.as_millis() as u64)
+        .saturating_sub(SINCE_2024_MS);
+    let incarnation = (previous + 1).max(clock) & paddock_zab::node::INCARNATION_MASK;
     epoch::write(fs, &cfg.data_dir, INCARNATION, incarnation)?;
     let tick = replica::ZAB_TICK_MS;
     let ms = |ticks: u32| (ticks as u64 * cfg.tick_time as u64 / tick).max(2);

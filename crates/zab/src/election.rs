@@ -12,6 +12,7 @@ use crate::action::RoleKind;
 use crate::leader::Leader;
 use crate::learner::Learner;
 use crate::message::{Message, PeerState, Vote};
+use crate::node::INCARNATION_MASK;
 use crate::node::{Node, Role};
 use crate::zxid::ServerId;
 use std::collections::BTreeMap;
@@ -220,11 +221,16 @@ impl Node {
             self.with_leader(|n, l| n.leader_start(l));
         } else {
             self.conn_counter += 1;
+            if self.conn_counter > 0xffff {
+                // Out of counter: move to the next incarnation rather than wrap (ids only grow).
+                self.incarnation += 1;
+                self.conn_counter = 1;
+            }
             // Grows across reconnects and restarts: learner id (low 8 bits, for reading
             // traces; the leader keys connections by sender), incarnation, counter.
             let conn = ((self.cfg.id & 0xff) << 56)
-                | ((self.incarnation & 0xffff_ffff) << 24)
-                | (self.conn_counter & 0xff_ffff);
+                | ((self.incarnation & INCARNATION_MASK) << 16)
+                | self.conn_counter;
             self.role = Role::Learning(Box::new(Learner::new(leader, conn, self.now)));
             let kind = if self.cfg.is_observer() {
                 RoleKind::Observing

@@ -6,9 +6,9 @@ use bytes::Bytes;
 use std::fmt;
 
 /// Identifies one learner-to-leader connection. Chosen by the learner: its server id (low 8
-/// bits), its incarnation (32 bits, growing from one start to the next; the server uses the
-/// wall clock in seconds, so a replaced disk does not start it over) and a per-incarnation
-/// counter (24 bits). A leader takes a learner's new connection only if its id is above every
+/// bits), its incarnation (40 bits, growing from one start to the next; the server uses the
+/// wall clock in milliseconds, so a replaced disk does not start it over) and a
+/// per-incarnation counter (16 bits). A leader takes a learner's new connection only if its id is above every
 /// one it closed for that learner, so after a reconnect or a restart neither side mistakes a
 /// message of an old connection for one of the new. In the server this is one
 /// TCP connection: messages on it arrive in order, and a lost message means the connection is

@@ -10,6 +10,10 @@ use crate::log::Log;
 use crate::message::Message;
 use crate::zxid::{DiskSeq, Epoch, ServerId, Txn, Zxid};
 
+/// Bits of the incarnation that go into connection ids and heartbeat rounds (40: the server
+/// passes milliseconds since 2024, good until 2058).
+pub const INCARNATION_MASK: u64 = 0xff_ffff_ffff;
+
 /// What a node's disk gave back at startup. Built by the driver (the server from its data
 /// directory, the simulator from its `SimDisk`) and handed to [`Node::recover`], the one
 /// recovery path both use.
@@ -132,7 +136,7 @@ impl Node {
             epoch_floor: 0,
             closed_conns: Default::default(),
             // start above every round an earlier incarnation of ours can have used
-            ping_round: (incarnation & 0xffff_ffff) << 24,
+            ping_round: (incarnation & INCARNATION_MASK) << 24,
             role: Role::Busy,
             out: Vec::new(),
         };
