@@ -104,6 +104,11 @@ impl SimNet {
         ok
     }
 
+    /// Whether this direction of a learner connection is broken.
+    pub fn is_broken(&self, from: ServerId, to: ServerId, conn: u64) -> bool {
+        self.broken.contains_key(&(from, to, conn))
+    }
+
     /// Removes every partition.
     pub fn heal(&mut self) {
         self.blocked.clear();

@@ -113,6 +113,13 @@ pub(super) enum Ev {
     ClockRestore(usize, u64),
     Chaos,
     Client(usize),
+    /// The driver tells node `node` (if still incarnation `inc`) that its connection with
+    /// `peer` broke, as the server's transport does on a TCP reset.
+    PeerLost {
+        node: usize,
+        inc: u64,
+        peer: ServerId,
+    },
 }
 
 #[derive(Debug)]
@@ -173,6 +180,8 @@ pub type MsgMatch = Box<dyn Fn(&Message) -> bool>;
 pub struct World {
     /// How it was built.
     pub setup: Setup,
+    /// Whether the driver reports broken connections (`Event::PeerLost`) on this seed.
+    pub(super) peer_lost_signals: bool,
     pub(super) rng: Rng,
     /// Current time (TICK units per nominal tick).
     pub time: u64,
@@ -218,6 +227,7 @@ pub struct World {
 impl World {
     /// Builds the ensemble and starts every node.
     pub fn new(setup: Setup) -> World {
+        let setup_seed = setup.seed;
         let mut rng = Rng::new(setup.seed);
         let voters: Vec<ServerId> = (1..=setup.voters as u64).collect();
         let observers: Vec<ServerId> =
@@ -276,6 +286,7 @@ impl World {
             filter: None,
             stall_disk_on: None,
             stats: Stats::default(),
+            peer_lost_signals: (setup_seed / 2) % 2 == 0,
         };
         for i in 0..w.nodes.len() {
             w.start_node(i);
@@ -380,6 +391,23 @@ impl World {
         let t = self.time;
         self.log(|| format!("{t:>9} n{id} CRASH"));
         self.disconnect_clients(i);
+        if self.peer_lost_signals {
+            // A dead process's sockets are reset by its kernel: the others hear of it.
+            for j in 0..self.nodes.len() {
+                if j != i {
+                    let inc = self.nodes[j].incarnation;
+                    let d = self.rng.range(1, TICK);
+                    self.schedule(
+                        d,
+                        Ev::PeerLost {
+                            node: j,
+                            inc,
+                            peer: id,
+                        },
+                    );
+                }
+            }
+        }
     }
 
     /// Restarts a crashed node from its disk.
@@ -586,7 +614,16 @@ impl World {
             d[0] += self.rng.range(1, 5 * TICK);
         }
         let dup = self.rng.chance(dup_p);
-        match self.net.send(self.time, from, to, &msg, lost, d, dup) {
+        let conn = match &msg {
+            Message::Learner { conn, .. } => Some(*conn),
+            _ => None,
+        };
+        let was_broken = conn.is_some_and(|c| self.net.is_broken(from, to, c));
+        let fate = self.net.send(self.time, from, to, &msg, lost, d, dup);
+        if conn.is_some_and(|c| !was_broken && self.net.is_broken(from, to, c)) {
+            self.connection_broke(from, to);
+        }
+        match fate {
             Fate::Drop => {
                 let t = self.time;
                 let why = if self.net.blocked.contains(&(from, to)) {
@@ -605,6 +642,21 @@ impl World {
                     self.schedule(delay, Ev::Deliver { from, to, msg, n });
                 }
             }
+        }
+    }
+
+    /// A learner connection between `a` and `b` broke. On half the seeds the driver notices
+    /// (as the server's TCP transport does) and tells both ends a little later; on the others
+    /// only the tick limits find out, as with a silent network.
+    fn connection_broke(&mut self, a: ServerId, b: ServerId) {
+        if !self.peer_lost_signals {
+            return;
+        }
+        for (me, peer) in [(a, b), (b, a)] {
+            let i = self.idx(me);
+            let inc = self.nodes[i].incarnation;
+            let d = self.rng.range(1, TICK);
+            self.schedule(d, Ev::PeerLost { node: i, inc, peer });
         }
     }
 
@@ -667,7 +719,16 @@ impl World {
             Ev::Deliver { from, to, msg, n } => {
                 let ti = self.idx(to);
                 let up = self.nodes[ti].node.is_some();
-                if self.net.deliverable(from, to, &msg, n, up) {
+                let conn = match &msg {
+                    Message::Learner { conn, .. } => Some(*conn),
+                    _ => None,
+                };
+                let was_broken = conn.is_some_and(|c| self.net.is_broken(from, to, c));
+                let ok = self.net.deliverable(from, to, &msg, n, up);
+                if conn.is_some_and(|c| !was_broken && self.net.is_broken(from, to, c)) {
+                    self.connection_broke(from, to);
+                }
+                if ok {
                     if self
                         .stall_disk_on
                         .as_ref()
@@ -695,6 +756,12 @@ impl World {
             Ev::ClockRestore(i, period) => self.nodes[i].tick_period = period,
             Ev::Chaos => self.chaos_step(),
             Ev::Client(c) => self.client_step(c),
+            Ev::PeerLost { node, inc, peer } => {
+                let n = &self.nodes[node];
+                if n.node.is_some() && n.incarnation == inc {
+                    self.feed(node, Event::PeerLost { peer });
+                }
+            }
         }
         if self.violation.is_none() && self.setup.durability_check {
             let last = self.order.last();
