@@ -286,7 +286,7 @@ impl World {
             filter: None,
             stall_disk_on: None,
             stats: Stats::default(),
-            peer_lost_signals: (setup_seed / 2) % 2 == 0,
+            peer_lost_signals: (setup_seed / 2).is_multiple_of(2),
         };
         for i in 0..w.nodes.len() {
             w.start_node(i);
