@@ -227,6 +227,22 @@ fn record_frame(r: &impl Record) -> Bytes {
     b.freeze()
 }
 
+/// The handshake's answer. Session 0 refuses the session (expired or invalid: timeout 0 and a
+/// zero password, as ZooKeeper sends). Old clients omit the readOnly byte and get none back.
+fn connect_frame(session: i64, timeout: i32, read_only_byte: bool, read_only: bool) -> Bytes {
+    record_frame(&ConnectResponse {
+        protocol_version: 0,
+        timeout,
+        session_id: session,
+        passwd: if session == 0 {
+            vec![0; 16]
+        } else {
+            java_password(session).to_vec()
+        },
+        read_only: read_only_byte.then_some(read_only),
+    })
+}
+
 fn notification(event_type: i32, path: &str) -> Bytes {
     // ZooKeeper 3.8 sends -1 as the zxid of every notification.
     frame(xid::NOTIFICATION, -1, 0, |b| {
@@ -520,14 +536,8 @@ impl Core {
             let sid = self.sessions.create(timeout, conn);
             self.sessions.mark_live(sid);
             c.session = Some(sid);
-            let resp = ConnectResponse {
-                protocol_version: 0,
-                timeout,
-                session_id: sid,
-                passwd: java_password(sid).to_vec(),
-                read_only: c.read_only_byte.then_some(true),
-            };
-            c.out.send(record_frame(&resp));
+            c.out
+                .send(connect_frame(sid, timeout, c.read_only_byte, true));
             info!(
                 conn,
                 session = format_args!("0x{sid:x}"),
@@ -575,14 +585,7 @@ impl Core {
             return;
         };
         if !valid {
-            let resp = ConnectResponse {
-                protocol_version: 0,
-                timeout: 0,
-                session_id: 0,
-                passwd: vec![0; 16],
-                read_only: c.read_only_byte.then_some(false),
-            };
-            c.out.send(record_frame(&resp));
+            c.out.send(connect_frame(0, 0, c.read_only_byte, false));
             info!(
                 conn,
                 session = format_args!("0x{sid:x}"),
@@ -593,14 +596,8 @@ impl Core {
         }
         c.session = Some(sid);
         self.sessions.attach(sid, conn, timeout);
-        let resp = ConnectResponse {
-            protocol_version: 0,
-            timeout,
-            session_id: sid,
-            passwd: java_password(sid).to_vec(),
-            read_only: c.read_only_byte.then_some(read_only),
-        };
-        c.out.send(record_frame(&resp));
+        c.out
+            .send(connect_frame(sid, timeout, c.read_only_byte, read_only));
         debug!(
             conn,
             session = format_args!("0x{sid:x}"),
@@ -716,17 +713,23 @@ impl Core {
     /// Hands a prepared transaction to the next log batch and remembers who waits for it; a
     /// session's own write also takes its place in that session's reply order.
     fn submit(&mut self, txn: Txn, origin: Origin, ordered_in: Option<i64>) {
+        self.await_reply(txn.zxid, origin, ordered_in);
+        self.propose(txn);
+    }
+
+    /// Remembers who waits for `key` (a zxid, or an ensemble member's key for a forwarded write
+    /// or a sync); a session's own request also takes its place in the session's reply order.
+    pub(crate) fn await_reply(&mut self, key: i64, origin: Origin, ordered_in: Option<i64>) {
         if let Some(sid) = ordered_in {
             self.queues
                 .entry(sid)
                 .or_default()
                 .push_back(Queued::Write {
-                    zxid: txn.zxid,
+                    zxid: key,
                     done: None,
                 });
         }
-        self.origins.insert(txn.zxid, origin);
-        self.propose(txn);
+        self.origins.insert(key, origin);
     }
 
     pub(crate) fn enqueue_read(
@@ -1387,16 +1390,10 @@ impl Core {
             Some(Origin::Connect { conn, session }) => {
                 self.sessions.mark_live(session);
                 if let Some(c) = self.conns.get(&conn) {
-                    let resp = ConnectResponse {
-                        protocol_version: 0,
-                        timeout: self.sessions.get(session).map_or(0, |s| s.timeout),
-                        session_id: session,
-                        passwd: java_password(session).to_vec(),
-                        read_only: c.read_only_byte.then_some(false),
-                    };
+                    let timeout = self.sessions.get(session).map_or(0, |s| s.timeout);
                     let done = Done {
                         conn,
-                        frame: record_frame(&resp),
+                        frame: connect_frame(session, timeout, c.read_only_byte, false),
                         arrived: Instant::now(),
                         is_reply: false,
                         close_after: false,

@@ -8,7 +8,7 @@
 //! (`forward::Forward`) and answers them when their transaction is applied, found by session
 //! and xid. Each session's replies keep their order through the session's queue, as standalone.
 
-use crate::core::{Core, Origin, Queued};
+use crate::core::{Core, Origin};
 use crate::forward::Forward;
 use crate::log::DiskOp;
 use crate::peer::Peers;
@@ -147,14 +147,7 @@ impl Core {
     /// A follower's client write: forwarded to the leader, answered when it is applied here.
     pub(crate) fn forward(&mut self, sid: i64, xid: i32, fwd: Forward, origin: Origin) {
         let key = self.new_key();
-        self.queues
-            .entry(sid)
-            .or_default()
-            .push_back(Queued::Write {
-                zxid: key,
-                done: None,
-            });
-        self.origins.insert(key, origin);
+        self.await_reply(key, origin, Some(sid));
         let wait_xid = if matches!(fwd, Forward::CreateSession { .. }) {
             CREATE_SESSION_XID
         } else {
@@ -180,23 +173,14 @@ impl Core {
         arrived: Instant,
     ) {
         let key = self.new_key();
-        self.queues
-            .entry(sid)
-            .or_default()
-            .push_back(Queued::Write {
-                zxid: key,
-                done: None,
-            });
-        self.origins.insert(
-            key,
-            Origin::Sync {
-                conn,
-                session: sid,
-                xid,
-                path,
-                arrived,
-            },
-        );
+        let origin = Origin::Sync {
+            conn,
+            session: sid,
+            xid,
+            path,
+            arrived,
+        };
+        self.await_reply(key, origin, Some(sid));
         self.zab_step(Event::ClientSync {
             request_id: key as u64,
         });
@@ -487,17 +471,8 @@ impl Core {
     /// The session table holds every session of the tree (any server may be asked to resume
     /// one, and the leader expires them all), each with a fresh deadline.
     pub(crate) fn rebuild_sessions(&mut self) {
+        self.forget_untracked_sessions();
         let known: Vec<(i64, i32)> = self.tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
-        let stale: Vec<i64> = self
-            .sessions
-            .all()
-            .into_iter()
-            .map(|(id, _, _)| id)
-            .filter(|id| !self.tree.sessions().contains_key(id))
-            .collect();
-        for id in stale {
-            self.sessions.remove(id);
-        }
         for (id, timeout) in known {
             if self.sessions.get(id).is_some() {
                 self.sessions.touch(id);
@@ -572,21 +547,9 @@ impl Core {
             r.not_serving_since = Instant::now();
         }
         if now {
-            // Read-only clients go: they reconnect and find a read-write server.
-            let conns: Vec<_> = self.conns.keys().copied().collect();
-            for c in conns {
-                self.close_conn(c);
-            }
-            let local: Vec<i64> = self
-                .sessions
-                .all()
-                .into_iter()
-                .map(|(id, _, _)| id)
-                .filter(|id| !self.tree.sessions().contains_key(id))
-                .collect();
-            for id in local {
-                self.sessions.remove(id);
-            }
+            // Read-only clients go (they reconnect and find a read-write server), and so do
+            // their sessions, which were this server's alone.
+            self.close_all_conns();
             info!(
                 ?role,
                 zxid = format_args!("0x{:x}", self.tree.last_zxid()),
@@ -597,6 +560,8 @@ impl Core {
                 // because the old leader's view of liveness is gone.
                 self.rebuild_sessions();
                 self.prep_ready();
+            } else {
+                self.forget_untracked_sessions();
             }
         } else {
             info!("not serving clients until the ensemble is in step again");
@@ -607,10 +572,7 @@ impl Core {
     /// Closes every client connection and forgets what waited on this server: the clients
     /// reconnect (to this or another server) and keep their sessions.
     fn drop_clients(&mut self) {
-        let conns: Vec<_> = self.conns.keys().copied().collect();
-        for c in conns {
-            self.close_conn(c);
-        }
+        self.close_all_conns();
         self.queues.clear();
         self.origins.clear();
         self.prep.reset(&self.tree);
@@ -619,16 +581,20 @@ impl Core {
             r.touched.clear();
         }
         // Sessions never applied (their createSession was lost with the leader) are gone.
-        let unborn: Vec<i64> = self
-            .sessions
-            .all()
-            .into_iter()
-            .filter(|(_, s, _)| !s.live)
-            .map(|(id, _, _)| id)
-            .collect();
-        for id in unborn {
-            self.sessions.remove(id);
+        self.sessions.retain(|_, s| s.live);
+    }
+
+    fn close_all_conns(&mut self) {
+        let conns: Vec<_> = self.conns.keys().copied().collect();
+        for c in conns {
+            self.close_conn(c);
         }
+    }
+
+    /// Drops the sessions the tree does not hold (read-only ones, or ones never applied).
+    fn forget_untracked_sessions(&mut self) {
+        let tree = self.tree.sessions();
+        self.sessions.retain(|id, _| tree.contains_key(&id));
     }
 
     /// On the leader: whether a write for `session` from server `from` (None: this server)

@@ -157,6 +157,11 @@ impl Sessions {
         self.map.remove(&id);
     }
 
+    /// Keeps only the sessions for which `keep` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(i64, &Session) -> bool) {
+        self.map.retain(|&id, s| keep(id, s));
+    }
+
     /// Live sessions whose deadline has passed.
     pub fn expired(&self) -> Vec<i64> {
         let now = self.now();
