@@ -320,9 +320,14 @@ impl Node {
     /// With `Config::eager_sync_heartbeat`, a sync does not wait for the next tick's heartbeat
     /// round: one goes out now (its answers prove we still lead, as the tick's would).
     pub(crate) fn sync_heartbeat(&mut self, l: &mut Leader) {
-        if !self.cfg.eager_sync_heartbeat {
-            return;
+        if self.cfg.eager_sync_heartbeat {
+            self.heartbeat(l);
         }
+    }
+
+    /// Sends every learner a heartbeat of a new round. Rounds count per node, not per term, so
+    /// that an answer to an earlier term's heartbeat never passes for an answer to ours.
+    fn heartbeat(&mut self, l: &mut Leader) {
         self.ping_round += 1;
         let round = self.ping_round;
         let peers: Vec<(ServerId, ConnId)> = l.peers.iter().map(|(id, p)| (*id, p.conn)).collect();
@@ -453,10 +458,6 @@ impl Node {
     }
 
     pub(crate) fn leader_tick(&mut self, l: &mut Leader) {
-        // Rounds count per node, not per term, so that an answer to an earlier term's
-        // heartbeat never passes for an answer to ours.
-        self.ping_round += 1;
-        let round = self.ping_round;
         let now = self.now;
         let (init, sync) = (self.cfg.init_limit_ticks, self.cfg.sync_limit_ticks);
         // Drop learners we have not heard from in time: their connection is as good as gone.
@@ -468,10 +469,7 @@ impl Node {
             };
             now.saturating_sub(p.last_heard) <= limit
         });
-        let peers: Vec<(ServerId, ConnId)> = l.peers.iter().map(|(id, p)| (*id, p.conn)).collect();
-        for (id, conn) in peers {
-            self.send_learner(id, conn, LearnerMsg::Ping { round });
-        }
+        self.heartbeat(l);
         if l.phase == Phase::Established {
             let mut ids = vec![self.cfg.id];
             ids.extend(

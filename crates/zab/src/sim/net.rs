@@ -22,6 +22,8 @@ pub struct SimNet {
     /// Per connection direction: delivery time of the last message (keeps FIFO) and the number
     /// of the next message.
     fifo: BTreeMap<Key, (u64, u64)>,
+    /// Connection directions (from, to) broken since the last `take_breaks`.
+    breaks: Vec<(ServerId, ServerId)>,
 }
 
 /// What happens to a message being sent.
@@ -67,6 +69,7 @@ impl SimNet {
                 }
                 if blocked || lost {
                     self.broken.insert(key, n);
+                    self.breaks.push((from, to));
                     return Fate::Drop;
                 }
                 let t = last_t.max(now + delays[0]);
@@ -97,16 +100,19 @@ impl SimNet {
                 return false;
             }
             if !ok {
-                let e = self.broken.entry(key).or_insert(n);
+                let e = self.broken.entry(key).or_insert_with(|| {
+                    self.breaks.push((from, to));
+                    n
+                });
                 *e = (*e).min(n);
             }
         }
         ok
     }
 
-    /// Whether this direction of a learner connection is broken.
-    pub fn is_broken(&self, from: ServerId, to: ServerId, conn: u64) -> bool {
-        self.broken.contains_key(&(from, to, conn))
+    /// The connection directions (from, to) that broke since the last call.
+    pub fn take_breaks(&mut self) -> Vec<(ServerId, ServerId)> {
+        std::mem::take(&mut self.breaks)
     }
 
     /// Removes every partition.

@@ -614,15 +614,8 @@ impl World {
             d[0] += self.rng.range(1, 5 * TICK);
         }
         let dup = self.rng.chance(dup_p);
-        let conn = match &msg {
-            Message::Learner { conn, .. } => Some(*conn),
-            _ => None,
-        };
-        let was_broken = conn.is_some_and(|c| self.net.is_broken(from, to, c));
         let fate = self.net.send(self.time, from, to, &msg, lost, d, dup);
-        if conn.is_some_and(|c| !was_broken && self.net.is_broken(from, to, c)) {
-            self.connection_broke(from, to);
-        }
+        self.report_breaks();
         match fate {
             Fate::Drop => {
                 let t = self.time;
@@ -645,14 +638,15 @@ impl World {
         }
     }
 
-    /// A learner connection between `a` and `b` broke. On half the seeds the driver notices
-    /// (as the server's TCP transport does) and tells both ends a little later; on the others
-    /// only the tick limits find out, as with a silent network.
-    fn connection_broke(&mut self, a: ServerId, b: ServerId) {
+    /// Learner connections the network just broke. On half the seeds the driver notices (as
+    /// the server's TCP transport does) and tells both ends a little later; on the others only
+    /// the tick limits find out, as with a silent network.
+    fn report_breaks(&mut self) {
+        let breaks = self.net.take_breaks();
         if !self.peer_lost_signals {
             return;
         }
-        for (me, peer) in [(a, b), (b, a)] {
+        for (me, peer) in breaks.into_iter().flat_map(|(a, b)| [(a, b), (b, a)]) {
             let i = self.idx(me);
             let inc = self.nodes[i].incarnation;
             let d = self.rng.range(1, TICK);
@@ -719,15 +713,8 @@ impl World {
             Ev::Deliver { from, to, msg, n } => {
                 let ti = self.idx(to);
                 let up = self.nodes[ti].node.is_some();
-                let conn = match &msg {
-                    Message::Learner { conn, .. } => Some(*conn),
-                    _ => None,
-                };
-                let was_broken = conn.is_some_and(|c| self.net.is_broken(from, to, c));
                 let ok = self.net.deliverable(from, to, &msg, n, up);
-                if conn.is_some_and(|c| !was_broken && self.net.is_broken(from, to, c)) {
-                    self.connection_broke(from, to);
-                }
+                self.report_breaks();
                 if ok {
                     if self
                         .stall_disk_on
