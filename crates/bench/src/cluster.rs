@@ -295,21 +295,10 @@ impl Cluster {
                         jar.display()
                     );
                 }
-                // zookeeper.jar's manifest Class-Path lacks a few jars (scripts/start-zookeeper.sh).
-                let cp: Vec<String> = [
-                    "zookeeper.jar",
-                    "netty-codec.jar",
-                    "netty-resolver.jar",
-                    "netty-transport-native-unix-common.jar",
-                    "slf4j-log4j12.jar",
-                    "log4j-1.2.jar",
-                ]
-                .iter()
-                .map(|j| spec.zk_jars.join(j).display().to_string())
-                .collect();
                 let mut c = Command::new("java");
                 c.args(&spec.jvm_opts);
-                c.arg("-cp").arg(cp.join(":"));
+                c.arg("-cp")
+                    .arg(crate::compare::zk_classpath(&spec.zk_jars));
                 c.arg(format!("-Dzookeeper.log.dir={}", m.dir.display()));
                 c.arg(format!(
                     "-Dlog4j.configuration=file:{}",

@@ -165,21 +165,9 @@ pub fn spawn(kind: Kind, spec: &ServerSpec, port: u16, dir: &Path) -> Result<Ser
                  log4j.appender.FILE.layout=org.apache.log4j.PatternLayout\n\
                  log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} - %-5p [%t:%C{1}@%L] - %m%n\n",
             )?;
-            // zookeeper.jar's manifest Class-Path lacks a few jars (see scripts/start-zookeeper.sh).
-            let cp: Vec<String> = [
-                "zookeeper.jar",
-                "netty-codec.jar",
-                "netty-resolver.jar",
-                "netty-transport-native-unix-common.jar",
-                "slf4j-log4j12.jar",
-                "log4j-1.2.jar",
-            ]
-            .iter()
-            .map(|j| spec.zk_jars.join(j).display().to_string())
-            .collect();
             let mut c = Command::new("java");
             c.args(spec.jvm_opts());
-            c.arg("-cp").arg(cp.join(":"));
+            c.arg("-cp").arg(zk_classpath(&spec.zk_jars));
             c.arg(format!("-Dzookeeper.log.dir={}", dir.display()));
             c.arg(format!(
                 "-Dlog4j.configuration=file:{}",
@@ -427,21 +415,7 @@ pub async fn run(a: CompareArgs) -> Result<()> {
     let jsonl_path = a.out_dir.join("compare.jsonl");
     let mut jsonl = std::fs::File::create(&jsonl_path)?;
     let started_at = std::time::SystemTime::now();
-    let params = Params {
-        sessions: a.sessions.max(1),
-        inflight: a.inflight.max(1),
-        duration: a.duration,
-        ops: None,
-        warmup: a.warmup,
-        value_size: 100,
-        keys: 1000,
-        children: 1000,
-        read_ratio: 0.9,
-        znodes: 5_000_000,
-        per_parent: 1000,
-        watch_pairs: 1,
-        churners: a.sessions.clamp(1, 16),
-    };
+    let params = comparison_params(a.sessions, a.inflight, a.duration, a.warmup);
     let port_of = |k: Kind| match k {
         Kind::Paddock => a.port,
         Kind::ZooKeeper => a.port + 1,
@@ -959,6 +933,48 @@ pub fn humantime(t: std::time::SystemTime) -> String {
         rem / 3600,
         (rem % 3600) / 60
     )
+}
+
+/// The classpath of Debian's ZooKeeper: zookeeper.jar's manifest Class-Path lacks a few jars
+/// (see scripts/start-zookeeper.sh).
+pub(crate) fn zk_classpath(jars: &std::path::Path) -> String {
+    [
+        "zookeeper.jar",
+        "netty-codec.jar",
+        "netty-resolver.jar",
+        "netty-transport-native-unix-common.jar",
+        "slf4j-log4j12.jar",
+        "log4j-1.2.jar",
+    ]
+    .iter()
+    .map(|j| jars.join(j).display().to_string())
+    .collect::<Vec<_>>()
+    .join(":")
+}
+
+/// The workload parameters of a side-by-side comparison (`compare` and `ensemble`): the
+/// defaults of `paddock bench run` with these sessions and times.
+pub(crate) fn comparison_params(
+    sessions: usize,
+    inflight: usize,
+    duration: std::time::Duration,
+    warmup: std::time::Duration,
+) -> Params {
+    Params {
+        sessions: sessions.max(1),
+        inflight: inflight.max(1),
+        duration,
+        ops: None,
+        warmup,
+        value_size: 100,
+        keys: 1000,
+        children: 1000,
+        read_ratio: 0.9,
+        znodes: 5_000_000,
+        per_parent: 1000,
+        watch_pairs: 1,
+        churners: sessions.clamp(1, 16),
+    }
 }
 
 #[cfg(test)]

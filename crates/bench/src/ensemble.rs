@@ -142,21 +142,7 @@ pub async fn run(mut a: EnsembleArgs) -> Result<()> {
         .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
     let jsonl_path = a.out_dir.join("ensemble.jsonl");
     let mut jsonl = std::fs::File::create(&jsonl_path)?;
-    let params = Params {
-        sessions: a.sessions.max(1),
-        inflight: a.inflight.max(1),
-        duration: a.duration,
-        ops: None,
-        warmup: a.warmup,
-        value_size: 100,
-        keys: 1000,
-        children: 1000,
-        read_ratio: 0.9,
-        znodes: 5_000_000,
-        per_parent: 1000,
-        watch_pairs: 1,
-        churners: a.sessions.clamp(1, 16),
-    };
+    let params = crate::compare::comparison_params(a.sessions, a.inflight, a.duration, a.warmup);
     let started_at = std::time::SystemTime::now();
     let load_at_start = std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
