@@ -1,0 +1,25 @@
+//! Coordination recipes on the Paddock client, for Paddock and Apache ZooKeeper alike.
+//!
+//! ZooKeeper offers mechanisms (ephemeral and sequential nodes, watches, versions), not locks or
+//! elections; this crate builds those on [`paddock_client::Client`].
+//!
+//! # What every recipe guarantees, and what none can
+//!
+//! - Locks and elections hand out a [`FencingToken`]: the zxid that created the holder's node.
+//!   Tokens grow from one holder to the next. Mutual exclusion holds *in ZooKeeper's order of
+//!   events*; a process paused (GC, SIGSTOP, a slow disk) can still believe it holds a lock its
+//!   expired session lost long ago. No lock service prevents that; the protected resource must
+//!   check the token and refuse one lower than the highest it has seen.
+//! - Every recipe follows its session ([`SessionMonitor`]): **suspended** (disconnected, the
+//!   session may live on) and **lost** (expired, closed, or unreachable for a whole session
+//!   timeout, the client's `PresumedLost`). Holders are told of both; on *lost* they must stop.
+//! - A create whose reply is lost (CONNECTIONLOSS) is not blindly repeated: the node name
+//!   carries the session id and a nonce ([`Protection`]), and the recipe looks for it first.
+
+pub mod connection;
+pub mod error;
+pub mod nodes;
+
+pub use connection::{Connection, SessionMonitor};
+pub use error::{RecipeError, Result};
+pub use nodes::{FencingToken, Protection};
