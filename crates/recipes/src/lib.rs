@@ -18,8 +18,13 @@
 
 pub mod connection;
 pub mod error;
+pub mod mutex;
 pub mod nodes;
+pub mod rwlock;
+mod sequential;
 
 pub use connection::{Connection, SessionMonitor};
 pub use error::{RecipeError, Result};
+pub use mutex::{LockLost, Mutex};
+pub use rwlock::RwLock;
 pub use nodes::{FencingToken, Protection};

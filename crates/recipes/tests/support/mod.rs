@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -47,7 +47,10 @@ fn paddock_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
     let bin = profile_dir.join("paddock");
     assert!(
         bin.exists(),
@@ -76,10 +79,8 @@ impl Target {
             };
         }
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!(
-            "paddock-recipes-{}-{test}-{n}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("paddock-recipes-{}-{test}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let log = std::fs::File::create(dir.join("server.log")).unwrap();
@@ -97,7 +98,10 @@ impl Target {
         let sa: SocketAddr = addr.parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(sa).await.is_err() {
-            assert!(Instant::now() < deadline, "paddock did not listen on {addr}");
+            assert!(
+                Instant::now() < deadline,
+                "paddock did not listen on {addr}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Target {
@@ -157,7 +161,9 @@ pub async fn connect(addr: &str, timeout: Duration) -> Client {
 pub async fn expire(addr: &str, client: &Client) {
     let twin = Client::builder()
         .session(client.session_id(), client.session_passwd())
-        .session_timeout(Duration::from_millis(client.negotiated_timeout_ms().max(1) as u64))
+        .session_timeout(Duration::from_millis(
+            client.negotiated_timeout_ms().max(1) as u64
+        ))
         .connect(addr)
         .await
         .expect("twin connect");
@@ -165,6 +171,15 @@ pub async fn expire(addr: &str, client: &Client) {
         .await
         .expect("twin connected");
     twin.close().await;
+}
+
+/// [`expire`] for a client connected through `proxy`. A client reconnects at once when the
+/// twin's connection takes its session over, and its new connection then takes the session
+/// back before the twin can close it; cut off meanwhile, it cannot.
+pub async fn expire_behind(proxy: &Proxy, addr: &str, client: &Client) {
+    proxy.cut();
+    expire(addr, client).await;
+    proxy.restore();
 }
 
 /// Creates `path` (and parents) as a persistent node with `data`.
@@ -201,6 +216,7 @@ pub struct Proxy {
     /// host:port to give a client instead of the server's.
     pub addr: String,
     open: watch::Sender<bool>,
+    muted: watch::Sender<bool>,
     _task: tokio::task::JoinHandle<()>,
 }
 
@@ -210,6 +226,7 @@ impl Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (open, open_rx) = watch::channel(true);
+        let (muted, muted_rx) = watch::channel(false);
         let upstream: Arc<str> = upstream.into();
         let task = tokio::spawn(async move {
             loop {
@@ -222,13 +239,36 @@ impl Proxy {
                 }
                 let upstream = upstream.clone();
                 let mut rx = open_rx.clone();
+                // Any later cut ends this connection, even if restored before the task looks.
+                rx.borrow_and_update();
+                let muted = muted_rx.clone();
                 tokio::spawn(async move {
-                    let Ok(mut up) = TcpStream::connect(&*upstream).await else {
+                    let Ok(up) = TcpStream::connect(&*upstream).await else {
                         return;
                     };
+                    let (mut down_r, mut down_w) = down.into_split();
+                    let (mut up_r, mut up_w) = up.into_split();
+                    let requests = tokio::io::copy(&mut down_r, &mut up_w);
+                    let replies = async {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        loop {
+                            let n = match up_r.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            // Muted: the server's answers vanish on the way.
+                            if *muted.borrow() {
+                                continue;
+                            }
+                            if down_w.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
-                        _ = rx.wait_for(|o| !*o) => {}
+                        _ = requests => {}
+                        _ = replies => {}
+                        _ = rx.changed() => {}
                     }
                 });
             }
@@ -236,6 +276,7 @@ impl Proxy {
         Proxy {
             addr,
             open,
+            muted,
             _task: task,
         }
     }
@@ -245,8 +286,16 @@ impl Proxy {
         self.open.send_replace(false);
     }
 
-    /// Accepts connections again.
+    /// Accepts connections again (and forwards replies again after `mute`).
     pub fn restore(&self) {
-        self.open.send_replace(true);
+        self.muted.send_replace(false);
+        self.open.send_if_modified(|o| !std::mem::replace(o, true));
+    }
+
+    /// Swallows everything the server sends from now on while still forwarding requests: a
+    /// request is applied but its reply never arrives (cut then, and the client sees
+    /// CONNECTIONLOSS for a request that succeeded).
+    pub fn mute(&self) {
+        self.muted.send_replace(true);
     }
 }
