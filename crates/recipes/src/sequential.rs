@@ -75,6 +75,7 @@ impl Kind {
 /// dropped, an error): a node left behind would hold the lock for nobody until the session
 /// ends. The delete runs on a task; it waits for a reconnect if need be, and gives up when the
 /// session is lost (the server removes the node then).
+#[derive(Debug)]
 pub(crate) struct NodeGuard {
     client: Client,
     path: Option<String>,
@@ -86,6 +87,11 @@ impl NodeGuard {
             client: client.clone(),
             path: Some(path),
         }
+    }
+
+    /// The node's path.
+    pub(crate) fn path(&self) -> &str {
+        self.path.as_deref().unwrap_or_default()
     }
 
     /// Keeps the node: the caller owns it now.

@@ -4,7 +4,7 @@ mod support;
 
 use paddock_client::Client;
 use paddock_recipes::nodes::create_protected;
-use paddock_recipes::{FencingToken, LockLost, Mutex, RecipeError, RwLock};
+use paddock_recipes::{FencingToken, LockLost, Mutex, RecipeError, RwLock, Semaphore};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -416,4 +416,75 @@ async fn rwlock_under_load_never_mixes() {
     }
     assert_eq!(inside.load(Ordering::SeqCst), 0);
     tracing::debug!(max = max_readers.load(Ordering::SeqCst), "readers at once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_never_exceeds_its_leases() {
+    let t = Target::start("semaphore").await;
+    let dir = t.path("sem");
+    let inside = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let sem = Semaphore::new(t.client().await, &dir, 3);
+        let (inside, most) = (inside.clone(), most.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..3 {
+                // Some take two leases at once.
+                let k = if i == 0 { 2 } else { 1 };
+                let leases = sem.acquire(k).await.unwrap();
+                assert_eq!(leases.len(), k as usize);
+                let now = inside.fetch_add(k as usize, Ordering::SeqCst) + k as usize;
+                assert!(now <= 3, "{now} leases out of 3 in use");
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(15)).await;
+                inside.fetch_sub(k as usize, Ordering::SeqCst);
+                for l in leases {
+                    l.release().await.unwrap();
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(most.load(Ordering::SeqCst) >= 2, "leases were never shared");
+    let sem = Semaphore::new(t.client().await, &dir, 3);
+    assert_eq!(sem.held().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_timeout_returns_partial_leases() {
+    let t = Target::start("semaphore_timeout").await;
+    let dir = t.path("sem");
+    let c = t.client().await;
+    let a = Semaphore::new(c.clone(), &dir, 3);
+    assert!(matches!(a.acquire(0).await, Err(RecipeError::Invalid(_))));
+    assert!(matches!(a.acquire(4).await, Err(RecipeError::Invalid(_))));
+    let held = a.acquire(2).await.unwrap();
+    assert!(held[0].token() < held[1].token());
+    let b = Semaphore::new(t.client().await, &dir, 3);
+    // One lease is free, two are asked for: none may stay taken after the timeout.
+    assert!(b
+        .try_acquire(2, Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(b.held().await.unwrap(), 2);
+    assert!(children(&c, &format!("{dir}/locks")).await.is_empty());
+    // A waiter gets in as soon as a lease comes back, without polling.
+    let waiter = tokio::spawn(async move { b.acquire(2).await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiter.is_finished());
+    let mut held = held.into_iter();
+    held.next().unwrap().release().await.unwrap();
+    let got = tokio::time::timeout(WITHIN, waiter).await.unwrap().unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(a.held().await.unwrap(), 3);
+    // Dropping a lease returns it too.
+    drop(got);
+    eventually(WITHIN, "dropped leases returned", || async {
+        a.held().await.unwrap() == 1
+    })
+    .await;
 }
