@@ -27,6 +27,28 @@ mod sequential;
 pub use connection::{Connection, SessionMonitor};
 pub use error::{RecipeError, Result};
 pub use mutex::{LockLost, Mutex};
+pub use nodes::{FencingToken, Protection};
 pub use rwlock::RwLock;
 pub use semaphore::{Lease, Semaphore};
-pub use nodes::{FencingToken, Protection};
+
+// Barriers, queues, counters, membership, discovery, caches and two-phase commit.
+pub mod barrier;
+pub mod config_watch;
+pub mod counter;
+pub mod double_barrier;
+pub mod group;
+pub mod queue;
+pub mod registry;
+pub mod tree_cache;
+pub mod two_phase;
+mod watching;
+
+pub use barrier::Barrier;
+pub use config_watch::ConfigWatch;
+pub use counter::Counter;
+pub use double_barrier::DoubleBarrier;
+pub use group::{Group, Membership, MembershipWatch};
+pub use queue::{DistributedQueue, PriorityQueue};
+pub use registry::{ServiceInstance, ServiceRegistry, Strategy};
+pub use tree_cache::{TreeCache, TreeEvent};
+pub use two_phase::{Coordinator, Participant, Transaction};
