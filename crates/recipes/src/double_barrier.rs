@@ -111,7 +111,7 @@ impl DoubleBarrier {
             let members = self.members().await?;
             let Some(lowest) = members.first() else { break };
             let highest = members.last().expect("not empty");
-            let ours = members.iter().any(|m| *m == self.name);
+            let ours = members.contains(&self.name);
             if members.len() == 1 && ours {
                 delete_quietly(c, &self.member_path()).await?;
                 break;

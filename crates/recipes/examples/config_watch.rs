@@ -1,0 +1,44 @@
+//! Prints a node's data every time it changes (or is deleted / re-created).
+//!
+//! ```text
+//! cargo run --release -p paddock-recipes --example config_watch -- --server 127.0.0.1:2181 /app/config
+//! ```
+
+use paddock_client::Client;
+use paddock_recipes::ConfigWatch;
+use std::time::Duration;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let mut server = "127.0.0.1:2181".to_string();
+    let mut path = "/examples/config".to_string();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--server" | "-server" => server = args.next().ok_or("--server needs host:port")?,
+            p => path = p.to_string(),
+        }
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let client = Client::connect(&server, Duration::from_secs(10)).await?;
+        let watch = ConfigWatch::start(&client, &path).await?;
+        let mut rx = watch.subscribe();
+        loop {
+            match &*rx.borrow_and_update() {
+                Some((data, stat)) => println!(
+                    "{path} = {:?} (version {})",
+                    String::from_utf8_lossy(data),
+                    stat.version
+                ),
+                None => println!("{path} does not exist"),
+            }
+            if rx.changed().await.is_err() {
+                println!("session lost");
+                return Ok(());
+            }
+        }
+    })
+}
