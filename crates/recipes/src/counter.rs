@@ -25,13 +25,16 @@ use paddock_client::{open_acl, Client, CreateMode, Error as ClientError, ErrorCo
 /// How many write nonces the node keeps to resolve lost replies.
 pub const HISTORY: usize = 8;
 
-/// The counter's value and the node version it was read at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The counter's value and the node version it was read at: what [`Counter::try_set`]
+/// compares against.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versioned {
     /// The value.
     pub value: i64,
     /// The node's version; -1 when the node does not exist yet (value 0).
     pub version: i32,
+    /// The write nonces read with it (carried into the next write).
+    nonces: Vec<u64>,
 }
 
 /// A counter at one path. A missing node counts as 0 and is created by the first write.
@@ -100,6 +103,7 @@ impl Counter {
         Ok(Versioned {
             value: content.value,
             version,
+            nonces: content.nonces,
         })
     }
 
@@ -108,14 +112,10 @@ impl Counter {
         Ok(self.get_versioned().await?.value)
     }
 
-    /// Writes `value` if the node is still at `version` (-1: still missing). True if written,
-    /// false if another write came first.
-    pub async fn try_set(&self, value: i64, version: i32) -> Result<bool> {
-        let (content, now) = self.read().await?;
-        if now != version {
-            return Ok(false);
-        }
-        self.write(value, version, content.nonces).await
+    /// Writes `value` if the node is still as `read` (by [`Counter::get_versioned`]) found it.
+    /// True if written, false if another write came first.
+    pub async fn try_set(&self, value: i64, read: &Versioned) -> Result<bool> {
+        self.write(value, read.version, read.nonces.clone()).await
     }
 
     /// Sets `value` if the counter holds `expected`; true if set.

@@ -2,7 +2,6 @@
 
 mod support;
 
-use paddock_recipes::counter::Versioned;
 use paddock_recipes::Counter;
 use std::collections::BTreeSet;
 use support::Target;
@@ -46,25 +45,20 @@ async fn set_and_compare_and_set() {
     let t = Target::start("counter-cas").await;
     let c = t.client().await;
     let counter = Counter::new(&c, &t.path("deep/n"));
-    assert_eq!(
-        counter.get_versioned().await.unwrap(),
-        Versioned {
-            value: 0,
-            version: -1
-        }
-    );
+    let missing = counter.get_versioned().await.unwrap();
+    assert_eq!((missing.value, missing.version), (0, -1));
     assert!(
-        counter.try_set(5, -1).await.unwrap(),
+        counter.try_set(5, &missing).await.unwrap(),
         "creates the missing node"
     );
     assert!(
-        !counter.try_set(6, -1).await.unwrap(),
+        !counter.try_set(6, &missing).await.unwrap(),
         "stale version refused"
     );
     let v = counter.get_versioned().await.unwrap();
     assert_eq!(v.value, 5);
-    assert!(counter.try_set(6, v.version).await.unwrap());
-    assert!(!counter.try_set(7, v.version).await.unwrap());
+    assert!(counter.try_set(6, &v).await.unwrap());
+    assert!(!counter.try_set(7, &v).await.unwrap());
     assert!(!counter.compare_and_set(5, 9).await.unwrap());
     assert!(counter.compare_and_set(6, 9).await.unwrap());
     counter.set(10).await.unwrap();
@@ -73,4 +67,35 @@ async fn set_and_compare_and_set() {
     // The node reads as a plain number for other tools.
     let (data, _) = c.get_data(&t.path("deep/n")).await.unwrap();
     assert!(String::from_utf8(data).unwrap().starts_with("6\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_write_reply_is_applied_exactly_once() {
+    let t = Target::start("counter-lost-reply").await;
+    let path = t.path("n");
+    let observer = t.client().await;
+    let watched = Counter::new(&observer, &path);
+    let proxy = support::Proxy::start(&t.addr).await;
+    let c = support::connect(&proxy.addr, std::time::Duration::from_secs(10)).await;
+    let counter = Counter::new(&c, &path);
+    assert_eq!(counter.add(10).await.unwrap(), 10);
+    let read = counter.get_versioned().await.unwrap();
+    // The write reaches the server, its reply never comes back, the connection drops.
+    proxy.mute();
+    let adding = tokio::spawn(async move { counter.try_set(read.value + 5, &read).await });
+    support::eventually(
+        std::time::Duration::from_secs(5),
+        "the add applied",
+        || async { watched.get().await.unwrap() == 15 },
+    )
+    .await;
+    proxy.cut();
+    proxy.restore();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), adding)
+        .await
+        .expect("add resolves after the reconnect")
+        .unwrap()
+        .unwrap();
+    assert!(got, "the lost reply is recognised as applied");
+    assert_eq!(watched.get().await.unwrap(), 15, "and not applied twice");
 }

@@ -135,3 +135,32 @@ async fn priority_queue_orders_by_priority_then_fifo() {
         b"x"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_offer_reply_adds_one_item() {
+    let t = Target::start("queue-lost-reply").await;
+    let dir = t.path("q");
+    let observer = t.client().await;
+    support::mkdirs(&observer, &dir).await;
+    let proxy = support::Proxy::start(&t.addr).await;
+    let c = support::connect(&proxy.addr, Duration::from_secs(10)).await;
+    let q = DistributedQueue::new(&c, &dir);
+    proxy.mute();
+    let offering = tokio::spawn(async move { q.offer(b"once").await });
+    support::eventually(Duration::from_secs(5), "the item created", || async {
+        observer.get_children(&dir).await.unwrap().len() == 1
+    })
+    .await;
+    proxy.cut();
+    proxy.restore();
+    let path = tokio::time::timeout(Duration::from_secs(10), offering)
+        .await
+        .expect("offer resolves after the reconnect")
+        .unwrap()
+        .unwrap();
+    let kids = observer.get_children(&dir).await.unwrap();
+    assert_eq!(kids.len(), 1, "offered twice: {kids:?}");
+    assert!(path.ends_with(&kids[0]));
+    let oq = DistributedQueue::new(&observer, &dir);
+    assert_eq!(oq.poll().await.unwrap(), Some(b"once".to_vec()));
+}
