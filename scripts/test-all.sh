@@ -28,6 +28,10 @@ fi
 passed=0
 failed=0
 report=()
+# Each suite's output is kept so the summary can repeat the end of a failed one: CI shows
+# only the tail of a run, and the cause of a failure must be in it.
+suite_logs=$(mktemp -d "${TMPDIR:-/tmp}/paddock-test-all.XXXXXX")
+failed_suites=()
 
 # run_suite NAME CMD...: run, time and record one suite.
 run_suite() {
@@ -36,13 +40,13 @@ run_suite() {
     echo
     echo "=== suite $name: $* ==="
     start=$(date +%s)
-    "$@"
-    rc=$?
+    "$@" 2>&1 | tee "$suite_logs/$name.log"
+    rc=${PIPESTATUS[0]}
     secs=$(( $(date +%s) - start ))
     if [ "$rc" -eq 0 ]; then
         verdict=PASS; passed=$((passed + 1))
     else
-        verdict=FAIL; failed=$((failed + 1))
+        verdict=FAIL; failed=$((failed + 1)); failed_suites+=("$name")
     fi
     report+=("suite $name: $verdict in $secs s")
     echo "suite $name: $verdict in $secs s"
@@ -93,6 +97,14 @@ run_suite bench-ensemble-smoke bench/ensemble.sh --smoke
 # A three-server ensemble in network namespaces: the leader is cut off, the majority goes on,
 # the link heals and the servers converge (needs root; about 15 s).
 run_suite ensemble-partition tests/ensemble/partition.sh
+
+for name in "${failed_suites[@]}"; do
+    echo
+    echo "=== end of the failed suite $name ==="
+    grep -E 'REGRESSION|FLAKY|panicked|FAILED|^failures:|^    [a-z_:]+$' "$suite_logs/$name.log" | tail -30
+    tail -15 "$suite_logs/$name.log"
+done
+rm -rf "$suite_logs"
 
 echo
 echo "=== summary ==="

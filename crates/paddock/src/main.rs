@@ -1,6 +1,9 @@
 //! The `paddock` binary: one command, several subcommands.
 
+mod args;
 mod cli;
+mod elect;
+mod lock;
 
 use anyhow::{bail, Context, Result};
 use paddock_server::config::Config;
@@ -20,8 +23,13 @@ commands:
 
   cli [-server host:port] [-timeout ms] [-r] [-waitforconnection] [cmd args]
                                         zkCli.sh-compatible shell (a command after the flags runs once)
+  lock <path> --server hosts [--wait ms] [--signal SIG] [--grace ms] -- <command...>
+                                        run a command while holding a lock; stop it if the lock is lost
+  elect <path> --server hosts --id NAME --on-active CMD --on-standby CMD --fence CMD
+        [--health CMD] [--session-timeout ms]
+                                        active/standby failover controller (like Hadoop's ZKFC)
 
-Planned (not built yet): lock, elect.";
+Every subcommand takes -server and --server alike; `paddock lock --help`, `paddock elect --help`.";
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PADDOCK_LOG")
@@ -148,8 +156,13 @@ fn main() -> Result<()> {
         }
         "sim" => std::process::exit(paddock_zab::sim::cli::main(&args[1..])),
         "cli" => cli::main(&args[1..]),
-        "lock" | "elect" => {
-            bail!("'paddock {cmd}' is not built yet; see the open issues")
+        "lock" => {
+            init_logging();
+            lock::main(&args[1..])
+        }
+        "elect" => {
+            init_logging();
+            elect::main(&args[1..])
         }
         other => {
             eprintln!("unknown command '{other}'\n\n{USAGE}");

@@ -107,7 +107,7 @@ where
 }
 
 /// Like [`retry`], keeping the client error so callers can match on codes such as NONODE.
-pub(crate) async fn retry_raw<T, F, Fut>(
+pub async fn retry_raw<T, F, Fut>(
     client: &Client,
     mut op: F,
 ) -> Result<std::result::Result<T, ClientError>>

@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# HDFS NameNode HA in miniature: two "namenodes" (namenode.sh) share one edit log, each under
+# a `paddock elect` controller, coordinated by a three-server Paddock ensemble.
+#
+#   examples/ha/demo.sh [--no-partition] [--keep] [path/to/paddock]
+#
+# Faults, one after the other, each against whichever side is active at the time:
+#   1. kill -9 the active namenode        (its controller's health check fails)
+#   2. kill -9 the active's controller    (its session expires on the ensemble)
+#   3. cut the active's controller off    (network namespace link down; needs root)
+# After each the standby must become active (after fencing the old namenode) within the
+# session timeout plus a margin, and the shared edit log must never show two writers at once:
+# edits carry the writer's fencing token, and in file order the tokens never go down, each
+# belonging to one writer. Finally the active controller exits cleanly and removes its
+# breadcrumb. Prints the measured failover times and "ha: PASS", or fails with the reason.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+partition=1
+keep=0
+paddock=$repo/target/release/paddock
+for a in "$@"; do
+    case $a in
+        --no-partition) partition=0 ;;
+        --keep) keep=1 ;;
+        *) paddock=$a ;;
+    esac
+done
+[ -x "$paddock" ] || { echo "ha: $paddock not built (cargo build --release)" >&2; exit 1; }
+if [ "$partition" = 1 ] && [ "$(id -u)" != 0 ]; then
+    echo "ha: not root: the partition fault is skipped (it needs network namespaces)"
+    partition=0
+fi
+
+session_ms=2000
+tick_ms=200
+# The longest failover accepted: a session timeout, the expiry sweep (a tick), the fence and
+# the hooks; generous, as CI machines are slow.
+limit_ms=$((session_ms + 3000))
+work=$(mktemp -d /tmp/paddock-ha.XXXXXX)
+tag=pha$$
+br=br$tag
+net=10.198.$(( $$ % 200 + 20 ))
+base=$(( 26000 + ($$ % 200) * 10 ))
+pids=()
+
+cleanup() {
+    set +e
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    for s in a b; do
+        [ -f "$work/$s.nn.pid" ] && kill -9 "$(cat "$work/$s.nn.pid")" 2>/dev/null
+        [ -f "$work/$s.ctl.pid" ] && kill -9 "$(cat "$work/$s.ctl.pid")" 2>/dev/null
+        if [ "$partition" = 1 ]; then
+            ip netns del "$tag$s" 2>/dev/null
+            ip link del "v$tag$s" 2>/dev/null
+        fi
+    done
+    [ "$partition" = 1 ] && ip link del "$br" 2>/dev/null
+    if [ "$keep" = 0 ]; then rm -rf "$work"; else echo "ha: files kept in $work"; fi
+}
+trap cleanup EXIT
+
+fail() {
+    echo "ha: FAIL: $*" >&2
+    for s in a b; do
+        echo "--- controller $s (tail) ---" >&2
+        tail -n 25 "$work/$s.ctl.log" >&2 2>/dev/null
+    done
+    echo "--- edit log (tail) ---" >&2
+    tail -n 5 "$work/edits.log" >&2 2>/dev/null
+    keep=1
+    exit 1
+}
+
+now_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
+
+# ---- the ensemble -----------------------------------------------------------
+for i in 1 2 3; do
+    mkdir -p "$work/s$i/data"
+    echo "$i" >"$work/s$i/data/myid"
+    {
+        echo "tickTime=$tick_ms"
+        echo "initLimit=10"
+        echo "syncLimit=5"
+        echo "dataDir=$work/s$i/data"
+        echo "clientPort=$((base + i))"
+        echo "clientPortAddress=0.0.0.0"
+        for j in 1 2 3; do echo "server.$j=127.0.0.1:$((base + 3 + 2 * j)):$((base + 4 + 2 * j))"; done
+    } >"$work/s$i/zoo.cfg"
+    "$paddock" server "$work/s$i/zoo.cfg" >"$work/s$i/log" 2>&1 &
+    pids+=($!)
+    disown $!
+done
+
+# ---- where the controllers run ------------------------------------------------
+# With root each controller gets a network namespace of its own, joined to the ensemble by a
+# veth pair on a bridge, so that one can be cut off; without, both run here.
+host=127.0.0.1
+if [ "$partition" = 1 ]; then
+    host=$net.254
+    ip link add "$br" type bridge
+    ip addr add "$host/24" dev "$br"
+    ip link set "$br" up
+    k=1
+    for s in a b; do
+        ip netns add "$tag$s"
+        ip netns exec "$tag$s" ip link set lo up
+        ip link add "v$tag$s" type veth peer name eth0 netns "$tag$s"
+        ip link set "v$tag$s" master "$br"
+        ip link set "v$tag$s" up
+        ip netns exec "$tag$s" ip addr add "$net.$k/24" dev eth0
+        ip netns exec "$tag$s" ip link set eth0 up
+        k=$((k + 1))
+    done
+fi
+servers="$host:$((base + 1)),$host:$((base + 2)),$host:$((base + 3))"
+
+in_ns() { # in_ns <side> <command...>: exec, so that a background call's $! is the command's
+    if [ "$partition" = 1 ]; then exec ip netns exec "$tag$1" "${@:2}"; else exec "${@:2}"; fi
+}
+
+start_namenode() {
+    "$here/namenode.sh" "$1" "$work" >/dev/null 2>&1 &
+    disown $!
+    local t=0
+    until [ -f "$work/$1.nn.pid" ] && [ "$(cat "$work/$1.nn.pid")" = "$!" ]; do
+        sleep 0.05; t=$((t + 1)); [ $t -lt 100 ] || fail "namenode $1 did not start"
+    done
+}
+
+# The fence: kill the old active's namenode and succeed only once it is gone.
+fence='p=$(cat "'"$work"'/$PADDOCK_FENCE_TARGET.nn.pid" 2>/dev/null) || exit 0
+echo "$(date +%s.%N) $PADDOCK_ELECT_ID fences $PADDOCK_FENCE_TARGET" >>"'"$work"'/fence.log"
+kill -9 "$p" 2>/dev/null
+for i in $(seq 50); do kill -0 "$p" 2>/dev/null || exit 0; sleep 0.1; done
+exit 1'
+
+start_controller() {
+    local s=$1
+    in_ns "$s" "$paddock" elect /hdfs-ha -server "$servers" --id "$s" \
+        --session-timeout "$session_ms" --health-interval 200 --retry-delay 500 \
+        --on-active "echo active \$PADDOCK_FENCING_TOKEN > $work/$s.state" \
+        --on-standby "echo standby > $work/$s.state" \
+        --fence "$fence" \
+        --health "kill -0 \$(cat $work/$s.nn.pid) 2>/dev/null" \
+        >>"$work/$s.ctl.log" 2>&1 &
+    echo $! >"$work/$s.ctl.pid"
+    disown $!
+}
+
+# The writer of the last edit, once edits flow (empty while nobody writes).
+last_writer() { tail -n 1 "$work/edits.log" 2>/dev/null | cut -d' ' -f1; }
+writing() { # writing <side>: <side> appended an edit within the last 300 ms
+    local line t
+    line=$(tail -n 1 "$work/edits.log" 2>/dev/null) || return 1
+    [ "${line%% *}" = "$1" ] || return 1
+    t=${line##* }; t=${t/./}
+    [ $(( ${EPOCHREALTIME/./} - t )) -lt 300000 ]
+}
+other() { [ "$1" = a ] && echo b || echo a; }
+
+wait_for() { # wait_for <seconds> <what> <command...>
+    local end=$(( SECONDS + $1 )) what=$2
+    shift 2
+    until "$@"; do
+        [ $SECONDS -lt $end ] || fail "timed out waiting for $what"
+        sleep 0.05
+    done
+}
+
+# Waits for <side> to take over; prints the milliseconds since <t0>.
+takeover() { # takeover <side> <t0>
+    local end=$(( $(now_ms) + limit_ms + 5000 ))
+    until writing "$1"; do
+        [ "$(now_ms)" -lt "$end" ] || fail "$1 did not become active"
+        sleep 0.01
+    done
+    # The first edit of the new token, from the log itself.
+    local tok first
+    tok=$(tail -n 1 "$work/edits.log" | cut -d' ' -f2)
+    first=$(awk -v w="$1" -v t="$tok" '$1 == w && $2 == t { print $4; exit }' "$work/edits.log")
+    echo $(( ${first/./} / 1000 - $2 ))
+}
+
+results=()
+record() { # record <fault> <ms>
+    [ "$2" -le "$limit_ms" ] || fail "$1: failover took $2 ms (limit $limit_ms ms)"
+    results+=("$(printf '%-44s %6s ms' "$1" "$2")")
+    echo "ha: $1: standby active after $2 ms"
+}
+
+for s in a b; do echo standby >"$work/$s.state"; start_namenode "$s"; done
+start_controller a
+sleep 0.3
+start_controller b
+wait_for 30 "an active namenode" test -n "$(last_writer)"
+active=$(last_writer)
+echo "ha: $active is active"
+
+# ---- 1. kill the active namenode ----------------------------------------------
+standby=$(other "$active")
+t0=$(now_ms)
+kill -9 "$(cat "$work/$active.nn.pid")"
+ms=$(takeover "$standby" "$t0")
+record "kill -9 the active namenode" "$ms"
+echo standby >"$work/$active.state"
+start_namenode "$active"
+active=$standby
+sleep 1
+
+# ---- 2. kill the active's controller --------------------------------------------
+standby=$(other "$active")
+t0=$(now_ms)
+kill -9 "$(cat "$work/$active.ctl.pid")"
+ms=$(takeover "$standby" "$t0")
+record "kill -9 the active's controller" "$ms"
+# Its namenode was fenced by the new active; bring both back as standby.
+echo standby >"$work/$active.state"
+start_namenode "$active"
+start_controller "$active"
+active=$standby
+sleep 1
+
+# ---- 3. partition the active's controller -------------------------------------------
+if [ "$partition" = 1 ]; then
+    standby=$(other "$active")
+    t0=$(now_ms)
+    ip link set "v$tag$active" down
+    ms=$(takeover "$standby" "$t0")
+    record "cut the active's controller off the ensemble" "$ms"
+    grep -q "session presumed lost" "$work/$active.ctl.log" ||
+        wait_for 10 "the cut-off controller to step down" grep -q "session presumed lost" "$work/$active.ctl.log"
+    ip link set "v$tag$active" up
+    echo standby >"$work/$active.state"
+    start_namenode "$active"
+    active=$standby
+    sleep 1
+fi
+
+# ---- the shared edit log: never two writers at once ---------------------------------------
+awk '
+    { if (($2 + 0) < last) { print "line " NR ": token " $2 " by " $1 " after token " last; bad = 1; exit }
+      if (($2 in owner) && owner[$2] != $1) { print "line " NR ": token " $2 " used by " owner[$2] " and " $1; bad = 1; exit }
+      owner[$2] = $1; last = $2 + 0 }
+    END { exit bad }' "$work/edits.log" >"$work/check.txt" ||
+    fail "interleaved writers in the edit log: $(cat "$work/check.txt")"
+edits=$(wc -l <"$work/edits.log")
+tokens=$(cut -d' ' -f2 "$work/edits.log" | uniq | wc -l)
+fences=$(wc -l <"$work/fence.log" 2>/dev/null || echo 0)
+[ "$fences" -ge 2 ] || fail "expected the old active to be fenced at least twice, saw $fences fences"
+
+# ---- clean exit of the active removes its breadcrumb --------------------------------------
+kill -TERM "$(cat "$work/$active.ctl.pid")"
+standby=$(other "$active")
+wait_for 20 "$standby to take over after a clean exit" writing "$standby"
+wait_for 10 "the clean exit to be logged" grep -q "breadcrumb removed" "$work/$active.ctl.log"
+# The new active found no breadcrumb of the old one, so it fenced nobody this time.
+fences_after=$(wc -l <"$work/fence.log")
+[ "$fences_after" = "$fences" ] || fail "a clean exit was fenced anyway"
+
+echo
+echo "== failover (session timeout $session_ms ms, tickTime $tick_ms ms, health check every 200 ms) =="
+printf '%s\n' "${results[@]}"
+echo "edit log: $edits edits under $tokens fencing tokens, never two writers at once; $fences fences"
+echo "ha: PASS"
