@@ -17,7 +17,9 @@
 //!   carries the session id and a nonce ([`Protection`]), and the recipe looks for it first.
 
 pub mod connection;
+pub mod election;
 pub mod error;
+pub mod latch;
 pub mod mutex;
 pub mod nodes;
 pub mod rwlock;
@@ -25,7 +27,9 @@ pub mod semaphore;
 mod sequential;
 
 pub use connection::{Connection, SessionMonitor};
+pub use election::{LeaderSelector, Leadership, TermEnd};
 pub use error::{RecipeError, Result};
+pub use latch::{LatchEvent, LatchLoss, LatchOptions, LatchState, LeaderLatch};
 pub use mutex::{LockLost, Mutex};
 pub use nodes::{FencingToken, Protection};
 pub use rwlock::RwLock;

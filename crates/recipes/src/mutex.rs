@@ -117,7 +117,6 @@ impl Mutex {
     }
 
     /// Data written into this handle's nodes (an election's participant id).
-    #[allow(dead_code)] // the election's, next
     pub(crate) fn set_data(&mut self, data: Vec<u8>) {
         self.data = data;
     }
