@@ -11,7 +11,7 @@
 //!   watch of a waiter is restored by the client on reconnect, and the server fires it at once
 //!   if the node went away meanwhile, so a removal during the disconnection is not missed.
 //! - **Lost**: the waiter's watch is gone with its session; `wait` returns
-//!   [`RecipeError::SessionLost`](crate::RecipeError::SessionLost). The barrier itself is
+//!   [`RecipeError::SessionLost`]. The barrier itself is
 //!   unaffected; wait again on a new session.
 
 use crate::error::Result;
