@@ -39,6 +39,8 @@
 //!
 //! - [`Mutex::new`] is **reentrant**: acquiring a handle that already holds the lock counts
 //!   up and returns the same token; the node goes when `release` has been called as often.
+//!   Reentering a lock that was lost fails (`SessionLost`, or `NotHeld` for a deleted node):
+//!   release it first.
 //! - [`Mutex::non_reentrant`] **waits**: a second acquire on a handle that holds the lock waits
 //!   (locally, creating no node) until the handle is released, like a `tokio::sync::Mutex`.
 //!   Calling it from the task that holds the lock therefore deadlocks; `try_acquire` returns
@@ -146,14 +148,24 @@ impl Mutex {
                 return Ok(None);
             };
             let mut recount = None;
-            self.state.send_modify(|s| {
-                if let Some(h) = s {
-                    h.count += 1;
-                    recount = Some(h.token);
+            self.state.send_if_modified(|s| match s {
+                Some(h) => {
+                    // Reentering a lost lock would hand out a token somebody else may
+                    // have superseded already.
+                    recount = Some(match *h.lost.borrow() {
+                        Some(LockLost::Session) => Err(RecipeError::SessionLost),
+                        Some(_) => Err(RecipeError::NotHeld("the lock node was deleted")),
+                        None => Ok(h.token),
+                    });
+                    if recount.as_ref().is_some_and(|r| r.is_ok()) {
+                        h.count += 1;
+                    }
+                    true
                 }
+                None => false,
             });
-            if recount.is_some() {
-                return Ok(recount);
+            if let Some(r) = recount {
+                return r.map(Some);
             }
             self.enter(deadline).await
         } else {

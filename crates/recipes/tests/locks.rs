@@ -202,6 +202,8 @@ async fn lock_lost_on_session_expiry() {
         .unwrap()
         .unwrap();
     assert!(next_token > token);
+    // No reentry into a lost lock.
+    assert_eq!(m.acquire().await, Err(RecipeError::SessionLost));
     // The deposed handle can still be released; it holds nothing afterwards.
     m.release().await.unwrap();
     assert_eq!(m.lost().await, LockLost::NotHeld);
