@@ -422,16 +422,11 @@ impl Session {
             out.extend_from_slice(&frame(xid::AUTH, op::AUTH, &auth_body(scheme, auth)));
         }
         if !self.watches.is_empty() {
-            let [data, exist, child, persistent, recursive] = self.watches.lists();
-            let sw = SetWatches2 {
-                relative_zxid: self.last_zxid,
-                data_watches: data,
-                exist_watches: exist,
-                child_watches: child,
-                persistent_watches: persistent,
-                persistent_recursive_watches: recursive,
-            };
-            out.extend_from_slice(&frame(xid::SET_WATCHES, op::SET_WATCHES2, &sw.to_bytes()));
+            for sw in
+                set_watches_batches(self.last_zxid, self.watches.lists(), SET_WATCHES_MAX_LENGTH)
+            {
+                out.extend_from_slice(&frame(xid::SET_WATCHES, op::SET_WATCHES2, &sw.to_bytes()));
+            }
         }
         let queued: Vec<Command> = self.queued.drain(..).collect();
         let mut closing: Option<(oneshot::Sender<()>, Instant)> = None;
@@ -635,6 +630,52 @@ fn auth_body(scheme: &str, auth: &[u8]) -> Vec<u8> {
 
 /// Connects and runs the handshake. A server that closes without a reply has seen a later zxid
 /// than ours (or refused us): the caller tries the next host.
+/// The most path bytes one setWatches2 packet carries, as ZooKeeper's client: a packet with
+/// every watch of a large client would exceed the server's `jute.maxbuffer` (1 MiB) and cost
+/// the connection, and with it every watch.
+pub(crate) const SET_WATCHES_MAX_LENGTH: usize = 128 * 1024;
+
+/// Splits the five watch lists (data, exist, child, persistent, persistent recursive) into
+/// setWatches2 packets of at most `max` path bytes each (a single longer path gets a packet
+/// of its own). Order is kept, so the server registers them as one packet would.
+pub(crate) fn set_watches_batches(
+    relative_zxid: i64,
+    lists: [Vec<String>; 5],
+    max: usize,
+) -> Vec<SetWatches2> {
+    let empty = || SetWatches2 {
+        relative_zxid,
+        data_watches: Vec::new(),
+        exist_watches: Vec::new(),
+        child_watches: Vec::new(),
+        persistent_watches: Vec::new(),
+        persistent_recursive_watches: Vec::new(),
+    };
+    let mut batches = Vec::new();
+    let mut cur = empty();
+    let mut len = 0usize;
+    for (kind, list) in lists.into_iter().enumerate() {
+        for path in list {
+            if len > 0 && len + path.len() > max {
+                batches.push(std::mem::replace(&mut cur, empty()));
+                len = 0;
+            }
+            len += path.len();
+            match kind {
+                0 => cur.data_watches.push(path),
+                1 => cur.exist_watches.push(path),
+                2 => cur.child_watches.push(path),
+                3 => cur.persistent_watches.push(path),
+                _ => cur.persistent_recursive_watches.push(path),
+            }
+        }
+    }
+    if len > 0 {
+        batches.push(cur);
+    }
+    batches
+}
+
 async fn handshake(
     host: String,
     req: ConnectRequest,
@@ -651,4 +692,49 @@ async fn handshake(
     let resp = ConnectResponse::decode(&mut Reader::new(&f))
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     Ok((s, resp, buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::set_watches_batches;
+
+    #[test]
+    fn set_watches_split_by_path_bytes_keeping_order() {
+        let paths = |p: &str, n: usize| (0..n).map(|i| format!("/{p}{i:04}")).collect::<Vec<_>>();
+        // 6 bytes per path; at most 4 paths (24 bytes) per packet.
+        let lists = [
+            paths("d", 3),
+            paths("e", 2),
+            paths("c", 4),
+            vec![],
+            paths("r", 1),
+        ];
+        let batches = set_watches_batches(7, lists.clone(), 24);
+        assert_eq!(batches.len(), 3);
+        assert!(batches.iter().all(|b| b.relative_zxid == 7));
+        let total = |b: &paddock_proto::SetWatches2| {
+            b.data_watches.len()
+                + b.exist_watches.len()
+                + b.child_watches.len()
+                + b.persistent_watches.len()
+                + b.persistent_recursive_watches.len()
+        };
+        assert_eq!(batches.iter().map(total).collect::<Vec<_>>(), vec![4, 4, 2]);
+        assert_eq!(batches[0].data_watches, lists[0]);
+        assert_eq!(batches[0].exist_watches, vec!["/e0000".to_string()]);
+        assert_eq!(batches[1].exist_watches, vec!["/e0001".to_string()]);
+        assert_eq!(batches[2].persistent_recursive_watches, lists[4]);
+        // Everything in one packet when it fits; nothing at all for no watches.
+        assert_eq!(set_watches_batches(0, lists, 1 << 20).len(), 1);
+        assert!(set_watches_batches(0, Default::default(), 10).is_empty());
+        // A path longer than the limit still goes, alone.
+        let long = [
+            vec!["/".repeat(1) + &"x".repeat(50), "/y".into()],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        ];
+        assert_eq!(set_watches_batches(0, long, 10).len(), 2);
+    }
 }

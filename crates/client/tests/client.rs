@@ -532,6 +532,67 @@ async fn server_behind_the_client(kind: Kind) {
     assert!(!zk.state().is_connected());
 }
 
+/// More watches than one packet may carry (over 1 MiB of paths, the servers' default
+/// jute.maxbuffer): after a reconnect they are restored in several setWatches2 packets, and
+/// the first and the last of them still fire.
+async fn many_watches_survive_a_reconnect(kind: Kind) {
+    let Some(s) = start(kind) else { return };
+    let proxy = Proxy::start(s.addr()).await;
+    let zk = Client::builder()
+        .session_timeout(Duration::from_millis(4000))
+        .connect(&format!("127.0.0.1:{}", proxy.port))
+        .await
+        .unwrap();
+    let other = client(&s).await;
+    other
+        .create("/many", b"", open_acl(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let n = 11_000;
+    let path = |i: usize| format!("/many/{i:05}-{}", "x".repeat(90));
+    let mut watches = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let futs: Vec<_> = chunk
+            .iter()
+            .map(|&i| {
+                let (zk, p) = (zk.clone(), path(i));
+                async move { zk.exists_w(&p).await }
+            })
+            .collect();
+        for r in futures_join_all(futs).await {
+            let (stat, w) = r.unwrap();
+            assert!(stat.is_none());
+            watches.push(w);
+        }
+    }
+    proxy.cut();
+    timeout(T, async {
+        while zk.state().is_connected() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    proxy.restore();
+    zk.wait_connected(T).await.unwrap();
+    let last = watches.pop().unwrap();
+    let first = watches.swap_remove(0);
+    for i in [0, n - 1] {
+        other
+            .create(&path(i), b"", open_acl(), CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    for w in [first, last] {
+        let ev = timeout(T, w.changed()).await.unwrap().unwrap();
+        assert_eq!(ev.event_type, event::NODE_CREATED);
+    }
+    assert!(
+        zk.state().is_connected(),
+        "the restore must not cost the connection"
+    );
+}
+
 macro_rules! both {
     ($($name:ident),*) => {
         mod paddock {
@@ -553,5 +614,6 @@ both!(
     watch_event_while_away,
     expiry,
     presumed_lost,
-    server_behind_the_client
+    server_behind_the_client,
+    many_watches_survive_a_reconnect
 );
