@@ -206,6 +206,10 @@ pub(crate) struct Session {
     passwd: Vec<u8>,
     negotiated: Duration,
     next_host: usize,
+    /// Whether the session was ever confirmed by a read-write server. A session a read-only
+    /// server hands out exists on that server alone; until a read-write server has seen it,
+    /// reconnecting asks for a new session (id 0), as ZooKeeper's client does.
+    seen_rw: bool,
     /// When we last sent something the server has since answered: PresumedLost counts the
     /// session timeout from here, so it comes before the server can expire the session.
     last_touch: Instant,
@@ -232,6 +236,7 @@ impl Session {
             passwd,
             negotiated,
             next_host: 0,
+            seen_rw: session_id != 0,
             last_touch: Instant::now(),
         }
     }
@@ -273,8 +278,12 @@ impl Session {
                 protocol_version: 0,
                 last_zxid_seen: self.last_zxid,
                 timeout: self.cfg.session_timeout.as_millis() as i32,
-                session_id: self.session_id,
-                passwd: self.passwd.clone(),
+                session_id: if self.seen_rw { self.session_id } else { 0 },
+                passwd: if self.seen_rw {
+                    self.passwd.clone()
+                } else {
+                    vec![0; 16]
+                },
                 read_only: Some(self.cfg.read_only),
             };
             debug!(%host, session = format_args!("0x{:x}", self.session_id), "connecting");
@@ -351,6 +360,9 @@ impl Session {
             presumed_lost = false;
             info!(%host, session = format_args!("0x{:x}", self.session_id), timeout_ms = resp.timeout, "connected");
             let ro = resp.read_only == Some(true);
+            if !ro {
+                self.seen_rw = true;
+            }
             let outcome = self.connected(stream, rbuf, ro).await;
             silent_since = self.last_touch;
             if let Lost::Disconnected(why) = &outcome {
@@ -452,8 +464,42 @@ impl Session {
         let read_timeout = self.negotiated * 2 / 3;
         let mut last_send = Instant::now();
         let mut last_recv = Instant::now();
+        // Read-only: look for a read-write server among the other hosts, as ZooKeeper's
+        // client does, probing one host at a time with `isro`, 100 ms after connecting and
+        // then twice as long after every miss, up to a minute.
+        let current = (self.next_host + self.cfg.hosts.len() - 1) % self.cfg.hosts.len();
+        let probing = ro && self.cfg.hosts.len() > 1;
+        let mut probe_wait = RW_PROBE_FIRST;
+        let mut next_probe = Instant::now() + probe_wait;
+        let mut probe_target = current;
+        let (probe_tx, mut probe_rx) = mpsc::channel::<(usize, bool)>(1);
+        let mut probe_running = false;
         loop {
             tokio::select! {
+                _ = sleep_until(next_probe), if probing && !probe_running => {
+                    probe_target = (probe_target + 1) % self.cfg.hosts.len();
+                    if probe_target == current {
+                        probe_target = (probe_target + 1) % self.cfg.hosts.len();
+                    }
+                    let host = self.cfg.hosts[probe_target].clone();
+                    let (tx, target) = (probe_tx.clone(), probe_target);
+                    probe_running = true;
+                    tokio::spawn(async move {
+                        let rw = is_read_write(&host).await;
+                        let _ = tx.send((target, rw)).await;
+                    });
+                }
+                Some((target, rw)) = probe_rx.recv(), if probe_running => {
+                    probe_running = false;
+                    if rw {
+                        let host = &self.cfg.hosts[target];
+                        info!(%host, "read-write server found; leaving the read-only one");
+                        self.next_host = target;
+                        return Lost::Disconnected(format!("read-write server found at {host}"));
+                    }
+                    probe_wait = (probe_wait * 2).min(RW_PROBE_MAX);
+                    next_probe = Instant::now() + probe_wait;
+                }
                 c = self.cmds.recv() => {
                     let c = match c {
                         Some(c) => c,
@@ -674,6 +720,22 @@ pub(crate) fn set_watches_batches(
         batches.push(cur);
     }
     batches
+}
+
+/// The first wait before a read-only session probes for a read-write server, and the longest.
+const RW_PROBE_FIRST: Duration = Duration::from_millis(100);
+const RW_PROBE_MAX: Duration = Duration::from_secs(60);
+
+/// Whether `host` answers the `isro` four-letter word with "rw" (within a second).
+async fn is_read_write(host: &str) -> bool {
+    let probe = async {
+        let mut s = TcpStream::connect(host).await.ok()?;
+        s.write_all(b"isro").await.ok()?;
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).await.ok()?;
+        Some(answer.starts_with(b"rw"))
+    };
+    matches!(timeout(Duration::from_secs(1), probe).await, Ok(Some(true)))
 }
 
 async fn handshake(

@@ -10,8 +10,8 @@
 #[path = "common/ensemble.rs"]
 mod cluster;
 
-use cluster::{serial, Ensemble, Mode, Srvr};
-use paddock_client::{open_acl, Client, CreateMode, ErrorCode, Stat};
+use cluster::{four_letter, serial, Ensemble, Mode, Srvr};
+use paddock_client::{open_acl, Client, CreateMode, ErrorCode, SessionState, Stat};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -950,5 +950,83 @@ fn session_moved() {
         let (data, _) = within("read", new.get_data("/moved")).await.unwrap();
         assert_eq!(data, b"1");
         close(new).await;
+    });
+}
+
+/// A read-only client on a server cut off from its ensemble keeps looking for a read-write
+/// server (`isro` probes, as ZooKeeper's client) and moves there once one serves, with a new
+/// session: the read-only one existed on the cut-off server alone.
+#[test]
+fn read_only_client_finds_a_read_write_server() {
+    let _serial = serial();
+    let mut ens = Ensemble::new("rofind", 3, 0, &["readonlymode.enabled=true"]);
+    // Server 1 is cut off: its zoo.cfg gives the others' peer ports as ports nobody listens
+    // on, so it can never reach them (peers write only on the connections they dial).
+    let mut cfg = ens.cfg_text(1);
+    for id in [2, 3] {
+        let m = ens.member(id);
+        let (q, e) = (m.quorum_port + 1, m.election_port + 1);
+        assert!(
+            q != m.election_port
+                && e != m.quorum_port
+                && std::net::TcpListener::bind((m.host, q)).is_ok()
+                && std::net::TcpListener::bind((m.host, e)).is_ok(),
+            "ports next to server {id}'s are taken"
+        );
+        cfg = cfg.replace(
+            &format!("{}:{}:{}", m.host, m.quorum_port, m.election_port),
+            &format!("{}:{q}:{e}", m.host),
+        );
+    }
+    ens.set_cfg(1, &cfg);
+    ens.start(1);
+    let addr1 = ens.member(1).client_addr();
+    let deadline = std::time::Instant::now() + T;
+    while four_letter(addr1, "isro").unwrap_or_default() != "ro" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server 1 never went read-only"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rt = runtime();
+    rt.block_on(async {
+        let zk = Client::builder()
+            .session_timeout(SESSION)
+            .read_only(true)
+            .shuffle(false)
+            .start(&ens.connect_string(&[1, 2, 3]))
+            .unwrap();
+        within("a read-only session", zk.wait_connected(T))
+            .await
+            .unwrap();
+        assert_eq!(zk.state(), SessionState::ConnectedReadOnly);
+        let ro_session = zk.session_id();
+        assert_eq!(
+            zk.create("/ro", b"", open_acl(), CreateMode::Persistent)
+                .await
+                .unwrap_err()
+                .code(),
+            Some(ErrorCode::NotReadOnly)
+        );
+        let mut states = zk.state_watcher();
+        // Servers 2 and 3 make a quorum of their own; the client must find them by itself.
+        ens.start(2);
+        ens.start(3);
+        within("a read-write session", async {
+            while *states.borrow_and_update() != SessionState::Connected {
+                states.changed().await.unwrap();
+            }
+        })
+        .await;
+        let server = zk.current_server().unwrap();
+        assert_ne!(server, addr1.to_string(), "still on the read-only server");
+        assert_ne!(
+            zk.session_id(),
+            ro_session,
+            "a read-write server needs a session of its own"
+        );
+        create_retrying(&zk, "/rw", b"", CreateMode::Persistent).await;
+        close(zk).await;
     });
 }
