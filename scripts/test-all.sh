@@ -11,7 +11,9 @@
 #      zkcli-paddock-cli (the same, with `paddock cli` as the shell),
 #      cclient (tests/cclient/run.sh: the ZooKeeper C client),
 #      differential (random operation sequences against Paddock and ZooKeeper side by side),
-#      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment).
+#      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
+#      bench-ensemble-smoke, ensemble-partition, recipes-zookeeper (the recipe tests against
+#      Apache ZooKeeper), ha-failover (examples/ha/demo.sh).
 # Suites that need target/release/paddock FAIL when it is missing (never skip).
 # Exits non-zero if the build or any suite failed; the last line is
 # "test-all: N passed, M failed" (counting the build step and the suites).
@@ -97,6 +99,12 @@ run_suite bench-ensemble-smoke bench/ensemble.sh --smoke
 # A three-server ensemble in network namespaces: the leader is cut off, the majority goes on,
 # the link heals and the servers converge (needs root; about 15 s).
 run_suite ensemble-partition tests/ensemble/partition.sh
+# The coordination recipes' tests again, against Apache ZooKeeper 3.8 (they ran against
+# Paddock in cargo-test).
+run_suite recipes-zookeeper tests/recipes/zookeeper.sh
+# HDFS-style HA: two namenodes under `paddock elect`, killed and partitioned in turn; the shared
+# edit log must never show two writers (needs root for the partition; about 20 s).
+run_suite ha-failover examples/ha/demo.sh
 
 for name in "${failed_suites[@]}"; do
     echo
