@@ -791,7 +791,7 @@ mod tests {
         assert!(set_watches_batches(0, Default::default(), 10).is_empty());
         // A path longer than the limit still goes, alone.
         let long = [
-            vec!["/".repeat(1) + &"x".repeat(50), "/y".into()],
+            vec![format!("/{}", "x".repeat(50)), "/y".into()],
             vec![],
             vec![],
             vec![],
