@@ -2,7 +2,7 @@
 # HDFS NameNode HA in miniature: two "namenodes" (namenode.sh) share one edit log, each under
 # a `paddock elect` controller, coordinated by a three-server Paddock ensemble.
 #
-#   examples/ha/demo.sh [--no-partition] [--keep] [path/to/paddock]
+#   examples/ha/demo.sh [--rounds N] [--no-partition] [--keep] [path/to/paddock]
 #
 # Faults, one after the other, each against whichever side is active at the time:
 #   1. kill -9 the active namenode        (its controller's health check fails)
@@ -12,21 +12,27 @@
 # session timeout plus a margin, and the shared edit log must never show two writers at once:
 # edits carry the writer's fencing token, and in file order the tokens never go down, each
 # belonging to one writer. Finally the active controller exits cleanly and removes its
-# breadcrumb. Prints the measured failover times and "ha: PASS", or fails with the reason.
+# breadcrumb. --rounds N repeats the three faults N times (default 1). Prints the measured
+# failover times (median, min, max per fault) and "ha: PASS", or fails with the reason.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 partition=1
 keep=0
+rounds=1
 paddock=$repo/target/release/paddock
-for a in "$@"; do
-    case $a in
+while [ $# -gt 0 ]; do
+    case $1 in
         --no-partition) partition=0 ;;
         --keep) keep=1 ;;
-        *) paddock=$a ;;
+        --rounds) rounds=${2:-}; shift ;;
+        --rounds=*) rounds=${1#--rounds=} ;;
+        *) paddock=$1 ;;
     esac
+    shift
 done
+case $rounds in '' | *[!0-9]* | 0) echo "ha: --rounds needs a number >= 1" >&2; exit 2 ;; esac
 [ -x "$paddock" ] || { echo "ha: $paddock not built (cargo build --release)" >&2; exit 1; }
 if [ "$partition" = 1 ] && [ "$(id -u)" != 0 ]; then
     echo "ha: not root: the partition fault is skipped (it needs network namespaces)"
@@ -183,10 +189,17 @@ takeover() { # takeover <side> <t0>
     echo $(( ${first/./} / 1000 - $2 ))
 }
 
-results=()
+# How many lines of <side>'s controller log match <pattern>.
+count() { grep -c "$2" "$work/$1.ctl.log" 2>/dev/null || true; }
+more_than() { [ "$(count "$1" "$2")" -gt "$3" ]; }
+# Waits until <side>'s controller stands by again (a new "standing by" line since <before>).
+ready() { # ready <side> <before>
+    wait_for 30 "$1 to stand by again" more_than "$1" "standing by" "$2"
+}
+
 record() { # record <fault> <ms>
     [ "$2" -le "$limit_ms" ] || fail "$1: failover took $2 ms (limit $limit_ms ms)"
-    results+=("$(printf '%-44s %6s ms' "$1" "$2")")
+    echo "$1|$2" >>"$work/times"
     echo "ha: $1: standby active after $2 ms"
 }
 
@@ -194,49 +207,57 @@ for s in a b; do echo standby >"$work/$s.state"; start_namenode "$s"; done
 start_controller a
 sleep 0.3
 start_controller b
-wait_for 30 "an active namenode" test -n "$(last_writer)"
+someone_writes() { [ -n "$(last_writer)" ]; }
+wait_for 30 "an active namenode" someone_writes
 active=$(last_writer)
-echo "ha: $active is active"
+ready "$(other "$active")" 0
+echo "ha: $active is active, $(other "$active") stands by"
 
-# ---- 1. kill the active namenode ----------------------------------------------
-standby=$(other "$active")
-t0=$(now_ms)
-kill -9 "$(cat "$work/$active.nn.pid")"
-ms=$(takeover "$standby" "$t0")
-record "kill -9 the active namenode" "$ms"
-echo standby >"$work/$active.state"
-start_namenode "$active"
-active=$standby
-sleep 1
-
-# ---- 2. kill the active's controller --------------------------------------------
-standby=$(other "$active")
-t0=$(now_ms)
-kill -9 "$(cat "$work/$active.ctl.pid")"
-ms=$(takeover "$standby" "$t0")
-record "kill -9 the active's controller" "$ms"
-# Its namenode was fenced by the new active; bring both back as standby.
-echo standby >"$work/$active.state"
-start_namenode "$active"
-start_controller "$active"
-active=$standby
-sleep 1
-
-# ---- 3. partition the active's controller -------------------------------------------
-if [ "$partition" = 1 ]; then
+for round in $(seq "$rounds"); do
+[ "$rounds" = 1 ] || echo "ha: round $round of $rounds"
+    # ---- 1. kill the active namenode ----------------------------------------------
     standby=$(other "$active")
+    before=$(count "$active" "standing by")
     t0=$(now_ms)
-    ip link set "v$tag$active" down
+    kill -9 "$(cat "$work/$active.nn.pid")"
     ms=$(takeover "$standby" "$t0")
-    record "cut the active's controller off the ensemble" "$ms"
-    grep -q "session presumed lost" "$work/$active.ctl.log" ||
-        wait_for 10 "the cut-off controller to step down" grep -q "session presumed lost" "$work/$active.ctl.log"
-    ip link set "v$tag$active" up
+    record "kill -9 the active namenode" "$ms"
     echo standby >"$work/$active.state"
     start_namenode "$active"
+    ready "$active" "$before"
     active=$standby
-    sleep 1
-fi
+
+    # ---- 2. kill the active's controller --------------------------------------------
+    standby=$(other "$active")
+    before=$(count "$active" "standing by")
+    t0=$(now_ms)
+    kill -9 "$(cat "$work/$active.ctl.pid")"
+    ms=$(takeover "$standby" "$t0")
+    record "kill -9 the active's controller" "$ms"
+    # Its namenode was fenced by the new active; bring both back as standby.
+    echo standby >"$work/$active.state"
+    start_namenode "$active"
+    start_controller "$active"
+    ready "$active" "$before"
+    active=$standby
+
+    # ---- 3. partition the active's controller -------------------------------------------
+    if [ "$partition" = 1 ]; then
+        standby=$(other "$active")
+        before=$(count "$active" "standing by")
+        lost=$(count "$active" "session presumed lost")
+        t0=$(now_ms)
+        ip link set "v$tag$active" down
+        ms=$(takeover "$standby" "$t0")
+        record "cut the active's controller off the ensemble" "$ms"
+        wait_for 10 "the cut-off controller to step down" more_than "$active" "session presumed lost" "$lost"
+        ip link set "v$tag$active" up
+        echo standby >"$work/$active.state"
+        start_namenode "$active"
+        ready "$active" "$before"
+        active=$standby
+    fi
+done
 
 # ---- the shared edit log: never two writers at once ---------------------------------------
 awk '
@@ -260,7 +281,12 @@ fences_after=$(wc -l <"$work/fence.log")
 [ "$fences_after" = "$fences" ] || fail "a clean exit was fenced anyway"
 
 echo
-echo "== failover (session timeout $session_ms ms, tickTime $tick_ms ms, health check every 200 ms) =="
-printf '%s\n' "${results[@]}"
+echo "== failover, ms from the fault to the new active's first edit (session timeout $session_ms ms, tickTime $tick_ms ms, health check every 200 ms, $rounds round(s)) =="
+printf '%-44s %8s %8s %8s %4s\n' fault median min max n
+awk -F'|' '{ n[$1]++; v[$1, n[$1]] = $2; if (!($1 in order)) { order[$1] = ++k; name[k] = $1 } }
+    END { for (i = 1; i <= k; i++) { f = name[i]; m = n[f]
+            for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++) if (v[f, b] < v[f, a]) { t = v[f, a]; v[f, a] = v[f, b]; v[f, b] = t }
+            med = (m % 2) ? v[f, (m + 1) / 2] : int((v[f, m / 2] + v[f, m / 2 + 1]) / 2)
+            printf "%-44s %8d %8d %8d %4d\n", f, med, v[f, 1], v[f, m], m } }' "$work/times"
 echo "edit log: $edits edits under $tokens fencing tokens, never two writers at once; $fences fences"
 echo "ha: PASS"

@@ -320,6 +320,10 @@ impl Controller {
         if let Err(e) = ensure_path(client, &self.args.path).await {
             return lost_or(e);
         }
+        // Whether the last pass ended watching someone else's lock: the first pass that does
+        // (in this session, or after being active or unhealthy) is logged, so an operator (or
+        // the HA demo) sees when this controller stands ready to take over.
+        let mut watching: Option<String> = None;
         loop {
             if self.shutting_down() {
                 return Ok(SessionEnd::Shutdown);
@@ -328,6 +332,7 @@ impl Controller {
                 return Ok(SessionEnd::Lost);
             }
             if !*self.healthy.borrow() {
+                watching = None;
                 if let Some(end) = self.wait_healthy(&mut mon).await {
                     return Ok(end);
                 }
@@ -338,10 +343,13 @@ impl Controller {
                 .create(&self.lock, id.as_bytes(), open_acl(), CreateMode::Ephemeral)
                 .await
             {
-                Ok((_, stat)) => match self.go_active(client, &mut mon, stat).await? {
-                    Attempt::Again => continue,
-                    Attempt::End(end) => return Ok(end),
-                },
+                Ok((_, stat)) => {
+                    watching = None;
+                    match self.go_active(client, &mut mon, stat).await? {
+                        Attempt::Again => continue,
+                        Attempt::End(end) => return Ok(end),
+                    }
+                }
                 Err(e) if is_code(&e, ErrorCode::NodeExists) => {}
                 Err(e) if is_code(&e, ErrorCode::ConnectionLoss) => {
                     // The create may have applied: the ownership check below tells.
@@ -371,6 +379,7 @@ impl Controller {
             };
             if stat.ephemeral_owner == client.session_id() {
                 // Ours: the create's reply was lost.
+                watching = None;
                 match self.go_active(client, &mut mon, stat).await? {
                     Attempt::Again => continue,
                     Attempt::End(end) => return Ok(end),
@@ -378,6 +387,10 @@ impl Controller {
             }
             let holder = String::from_utf8_lossy(&data).into_owned();
             self.enter_standby(&format!("{holder} is active")).await;
+            if watching.as_deref() != Some(holder.as_str()) {
+                info!(active = %holder, session = format_args!("0x{:x}", client.session_id()), "standing by");
+                watching = Some(holder);
+            }
             let mut healthy = self.healthy.clone();
             let mut shutdown = self.shutdown.clone();
             tokio::select! {
