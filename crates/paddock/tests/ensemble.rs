@@ -989,6 +989,18 @@ fn read_only_client_finds_a_read_write_server() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // A read-only session whose client vanishes expires on the cut-off server as well: it
+    // exists there alone, so nobody else would expire it.
+    let (sid, passwd) = read_only_handshake(addr1, 0, vec![0; 16]).expect("a read-only session");
+    assert_ne!(sid, 0);
+    std::thread::sleep(Duration::from_millis(
+        2 * 2 * cluster::TICK_MS + 3 * cluster::TICK_MS,
+    ));
+    assert_eq!(
+        read_only_handshake(addr1, sid, passwd).map(|(id, _)| id),
+        Some(0),
+        "an abandoned read-only session must expire"
+    );
     let rt = runtime();
     rt.block_on(async {
         let zk = Client::builder()
@@ -1029,4 +1041,35 @@ fn read_only_client_finds_a_read_write_server() {
         create_retrying(&zk, "/rw", b"", CreateMode::Persistent).await;
         close(zk).await;
     });
+}
+
+/// A bare read-only handshake with the shortest session timeout (two ticks); returns the
+/// session id (0: expired) and password, and drops the connection without closing the session.
+fn read_only_handshake(
+    addr: std::net::SocketAddr,
+    session: i64,
+    passwd: Vec<u8>,
+) -> Option<(i64, Vec<u8>)> {
+    use paddock_proto::{ConnectRequest, ConnectResponse, Reader, Record};
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(addr).ok()?;
+    sock.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout: 1,
+        session_id: session,
+        passwd,
+        read_only: Some(true),
+    }
+    .to_bytes();
+    let mut frame = (req.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&req);
+    sock.write_all(&frame).ok()?;
+    let mut len = [0u8; 4];
+    sock.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; i32::from_be_bytes(len).max(0) as usize];
+    sock.read_exact(&mut body).ok()?;
+    let resp = ConnectResponse::decode(&mut Reader::new(&body)).ok()?;
+    Some((resp.session_id, resp.passwd))
 }

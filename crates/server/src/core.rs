@@ -1458,6 +1458,10 @@ impl Core {
     }
 
     fn tick(&mut self) {
+        if self.replica.is_some() && !self.serving() {
+            self.expire_read_only_sessions();
+            return;
+        }
         // In an ensemble the leader alone expires sessions.
         if !self.prepares() || !self.serving() || !self.prep_ready() {
             return;
@@ -1468,6 +1472,33 @@ impl Core {
             }
             let txn = self.prep.close_session(&self.tree, sid, 0, now_ms());
             self.submit(txn, Origin::Expire { session: sid }, None);
+        }
+    }
+
+    /// A server out of its quorum expires the read-only sessions it handed out itself: they
+    /// exist here alone (never replicated), so nobody else would, and every reconnect of a
+    /// client that has seen no read-write server asks for a new one. Replicated sessions wait
+    /// for a leader: their fate is the ensemble's.
+    fn expire_read_only_sessions(&mut self) {
+        let replicated = self.tree.sessions();
+        let local: Vec<i64> = self
+            .sessions
+            .expired()
+            .into_iter()
+            .filter(|sid| !replicated.contains_key(sid))
+            .collect();
+        for sid in local {
+            if let Some(conn) = self.sessions.get(sid).and_then(|s| s.conn) {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.session = None;
+                }
+                self.close_conn(conn);
+            }
+            self.sessions.remove(sid);
+            info!(
+                session = format_args!("0x{sid:x}"),
+                "read-only session expired"
+            );
         }
     }
 
