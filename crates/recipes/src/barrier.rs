@@ -13,6 +13,35 @@
 //! - **Lost**: the waiter's watch is gone with its session; `wait` returns
 //!   [`RecipeError::SessionLost`]. The barrier itself is
 //!   unaffected; wait again on a new session.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::{Barrier, RecipeError};
+//! # async fn load_data() {}
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let gate = Barrier::new(&client, "/app/barriers/load");
+//! gate.set().await?;
+//!
+//! // A worker (usually another process) waits for the barrier to go.
+//! let worker = Barrier::new(&client, "/app/barriers/load");
+//! let waiting = tokio::spawn(async move { worker.wait_within(Duration::from_secs(60)).await });
+//!
+//! load_data().await;
+//! gate.remove().await?; // releases every waiter at once
+//! match waiting.await? {
+//!     Ok(()) => println!("released"),
+//!     Err(RecipeError::Timeout) => println!("still set after a minute"),
+//!     // The barrier is unaffected; wait again on a new session.
+//!     Err(RecipeError::SessionLost) => println!("session lost while waiting"),
+//!     Err(e) => return Err(e.into()),
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::error::Result;
 use crate::nodes::{create_if_missing, delete_quietly, ensure_path, parent, retry};

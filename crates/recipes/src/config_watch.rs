@@ -13,6 +13,33 @@
 //!   made during the disconnection shows up.
 //! - **Lost**: the task stops and [`ConfigWatch::is_running`] turns false; the last value
 //!   stays. Start a new watch on a new session.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::ConfigWatch;
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let config = ConfigWatch::start(&client, "/app/config").await?;
+//! let mut values = config.subscribe();
+//! loop {
+//!     match &*values.borrow_and_update() {
+//!         Some((data, stat)) => {
+//!             println!("config v{}: {}", stat.version, String::from_utf8_lossy(data))
+//!         }
+//!         None => println!("no config node: using defaults"),
+//!     }
+//!     if values.changed().await.is_err() {
+//!         // The session is lost: the last value stays, but nothing follows the node any more.
+//!         break;
+//!     }
+//! }
+//! assert!(!config.is_running());
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::error::{from_client, Result};
 use crate::nodes::retry_raw;

@@ -11,6 +11,27 @@
 //! - **Lost**: the session expired, was closed, or has been unreachable for a whole session
 //!   timeout. Every ephemeral node of the session must be presumed deleted: another process may
 //!   already hold the lock. Stop acting on it at once.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::{Connection, SessionMonitor};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let mut monitor = SessionMonitor::new(&client);
+//! loop {
+//!     match monitor.changed().await {
+//!         Connection::Suspended => println!("suspended: pause work that needs the session"),
+//!         Connection::Connected => println!("connected again: resume"),
+//!         Connection::Lost => break,
+//!     }
+//! }
+//! println!("session lost: drop everything it held and start over on a new client");
+//! # Ok(())
+//! # }
+//! ```
 
 use paddock_client::{Client, SessionEvent, SessionState};
 use tokio::sync::broadcast::{self, error::RecvError};

@@ -17,6 +17,33 @@
 //! - **Suspended**: calls wait for the reconnect and carry on (see above for a lost reply).
 //! - **Lost**: the counter (a persistent node) is unaffected; calls fail with
 //!   [`RecipeError::SessionLost`]. A write sent just before may or may not have been applied.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::Counter;
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let hits = Counter::new(&client, "/app/counters/hits");
+//! let now = hits.increment().await?; // never loses a concurrent update
+//!
+//! // A change of your own, only if nobody wrote in between:
+//! let read = hits.get_versioned().await?;
+//! if !hits.try_set(read.value * 2, &read).await? {
+//!     println!("someone else wrote first; read again");
+//! }
+//!
+//! match hits.add(10).await {
+//!     Ok(v) => println!("{now} -> {v}"),
+//!     // Too many writes during a disconnection to tell whether ours was applied.
+//!     Err(e) if e.is_connection_loss() => println!("outcome unknown: {e}"),
+//!     Err(e) => return Err(e.into()),
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::error::{from_client, RecipeError, Result};
 use crate::nodes::{ensure_path, is_connection_loss, parent, retry_raw, wait_reconnected};

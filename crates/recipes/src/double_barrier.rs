@@ -21,6 +21,30 @@
 //! - **Lost**: the member node is gone with the session, so the other members no longer count
 //!   this one: `enter`/`leave` return [`RecipeError::SessionLost`]. The others may then pass
 //!   `leave` without it (the recipe cannot tell a crashed member from one that left).
+//!
+//! # Example
+//!
+//! Each of three workers runs this; nobody computes before all three are in, nobody goes on
+//! before all three are done:
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::DoubleBarrier;
+//! # async fn compute() {}
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let round = DoubleBarrier::new(&client, "/app/barriers/round", 3)?;
+//! // Timeout: this member is taken out again, so it does not count.
+//! round.enter_within(Duration::from_secs(60)).await?;
+//! compute().await;
+//! round.leave().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `SessionLost` from `enter` or `leave` means this member no longer counts: the others may pass
+//! without it.
 
 use crate::error::{from_client, RecipeError, Result};
 use crate::nodes::{create_if_missing, delete_quietly, ensure_path, join, retry, retry_raw};

@@ -17,6 +17,38 @@
 //! Each term has a [`FencingToken`] (the czxid of the leader's node), larger than every earlier
 //! term's: pass it to whatever the leader writes to, so a deposed leader's late writes are
 //! refused.
+//!
+//! # Example
+//!
+//! One term of leadership, and what ended it:
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::{FencingToken, LeaderSelector, TermEnd};
+//! # async fn run_scheduler(_token: FencingToken) {}
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let selector = LeaderSelector::new(client.clone(), "/app/election", "scheduler-1");
+//! println!("current leader: {:?}", selector.leader().await?);
+//! let end = selector
+//!     .lead(|term| async move {
+//!         // Runs only while leading; dropped at once on suspension or loss.
+//!         run_scheduler(term.token()).await
+//!     })
+//!     .await?;
+//! match end {
+//!     TermEnd::Done => println!("work finished, leadership handed on"),
+//!     TermEnd::Suspended => println!("connection suspended: work stopped, may queue again"),
+//!     TermEnd::Lost(why) => println!("leadership lost ({why:?}): another leader may be active"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With `.requeue(true)`, [`LeaderSelector::run`] leads term after term and returns
+//! [`SessionLost`](crate::RecipeError::SessionLost) once the session is lost: connect
+//! again and start a new selector.
 
 use crate::connection::Connection;
 use crate::error::{from_client, RecipeError, Result};

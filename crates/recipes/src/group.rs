@@ -18,6 +18,28 @@
 //! - **Lost**: the member node is gone with the session (for everyone else too, once the server
 //!   expires it). [`Membership::lost`] resolves then; join again on a new session. Watches on a
 //!   dead session end with [`RecipeError::SessionLost`].
+//!
+//! # Example
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::Group;
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let workers = Group::new(&client, "/app/workers");
+//! let me = workers.join("worker-1", b"10.0.0.5:8080").await?;
+//! let mut changes = workers.watch().await?;
+//! println!("members: {:?}", changes.next().await?.keys());
+//! tokio::select! {
+//!     members = changes.next() => println!("members now: {:?}", members?.keys()),
+//!     // Our node is gone with the session: join again on a new session.
+//!     _ = me.lost() => return Err("membership lost with the session".into()),
+//! }
+//! me.leave().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::connection::SessionMonitor;
 use crate::error::{from_client, RecipeError, Result};

@@ -22,6 +22,38 @@
 //!
 //! The [`FencingToken`] of a leadership is the czxid of the leader's node: it grows from one
 //! leader to the next.
+//!
+//! # Example
+//!
+//! Lead whenever elected, step down whenever leadership is reported lost:
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::{LatchEvent, LeaderLatch};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let latch = LeaderLatch::start(client.clone(), "/app/latch", "node-a").await?;
+//! let mut events = latch.subscribe();
+//! loop {
+//!     // Fails with SessionLost once the session is lost: a new latch on a new client is needed.
+//!     let token = latch.await_leadership().await?;
+//!     println!("leading with token {token}");
+//!     // Lead until this leadership is reported lost (suspended, session lost, node deleted).
+//!     loop {
+//!         if let LatchEvent::Lost { token: t, why } = events.recv().await? {
+//!             if t == token {
+//!                 println!("stepping down: {why:?}");
+//!                 break;
+//!             }
+//!         }
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! After a suspension the same token can come back (the node stayed first and the session
+//! survived): `await_leadership` then returns it again.
 
 use crate::connection::{Connection, SessionMonitor};
 use crate::error::{from_client, RecipeError, Result};

@@ -45,6 +45,46 @@
 //!   (locally, creating no node) until the handle is released, like a `tokio::sync::Mutex`.
 //!   Calling it from the task that holds the lock therefore deadlocks; `try_acquire` returns
 //!   `None` after its wait instead.
+//!
+//! # Example
+//!
+//! Take the lock, work with its fencing token, stop if the lock is lost, pause while the
+//! connection is suspended:
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::{Connection, FencingToken, Mutex};
+//! # async fn write_ledger(_token: FencingToken) {}
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let lock = Mutex::new(client.clone(), "/app/locks/ledger");
+//! let mut monitor = lock.monitor();
+//! let token = lock.acquire().await?;
+//! // The ledger must refuse writes carrying a token lower than the highest it has seen.
+//! let work = write_ledger(token);
+//! tokio::pin!(work);
+//! loop {
+//!     tokio::select! {
+//!         _ = &mut work => break,
+//!         why = lock.lost() => {
+//!             // Lost session or deleted node: someone else may hold the lock already.
+//!             return Err(format!("lock lost ({why:?}), work abandoned").into());
+//!         }
+//!         c = monitor.changed() => {
+//!             if c == Connection::Suspended && !monitor.reconnected().await {
+//!                 return Err("session lost while suspended".into());
+//!             }
+//!         }
+//!     }
+//! }
+//! lock.release().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A bounded wait instead: `lock.try_acquire(Duration::from_secs(5))` returns `Ok(None)` when the
+//! lock did not come in time, and leaves no node behind.
 
 use crate::connection::SessionMonitor;
 use crate::error::{from_client, RecipeError, Result};

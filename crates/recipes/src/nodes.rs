@@ -9,6 +9,33 @@ use std::future::Future;
 /// The fencing token of a lock or leadership: the zxid of the transaction that created the
 /// holder's node (its `czxid`). Tokens only grow from one holder to the next, so a resource
 /// that remembers the highest token it has seen can refuse a deposed holder's late writes.
+///
+/// # Example
+///
+/// The check belongs to the protected resource, not to the lock holder:
+///
+/// ```
+/// use paddock_recipes::FencingToken;
+///
+/// struct Store {
+///     highest: Option<FencingToken>,
+/// }
+///
+/// impl Store {
+///     fn write(&mut self, token: FencingToken, _data: &[u8]) -> Result<(), &'static str> {
+///         if self.highest.is_some_and(|h| token < h) {
+///             return Err("stale fencing token: a newer holder has written");
+///         }
+///         self.highest = Some(token);
+///         Ok(())
+///     }
+/// }
+///
+/// let mut store = Store { highest: None };
+/// store.write(FencingToken(0x200), b"new holder").unwrap();
+/// // A holder paused since before 0x200 was handed out wakes up and writes: refused.
+/// assert!(store.write(FencingToken(0x100), b"old holder").is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FencingToken(pub i64);
 

@@ -24,6 +24,29 @@
 //! - **Lost**: the queue (persistent nodes) is unaffected; calls on the dead session fail with
 //!   [`RecipeError::SessionLost`]. A consumer that had deleted an item but not yet returned it
 //!   loses that item with the session.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::{DistributedQueue, PriorityQueue};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let jobs = DistributedQueue::new(&client, "/app/jobs");
+//! jobs.offer(b"resize img-1").await?;
+//! jobs.offer(b"resize img-2").await?;
+//! // Waits while empty; each item goes to exactly one of the competing consumers.
+//! let job = jobs.take_within(Duration::from_secs(30)).await?;
+//! assert_eq!(job, b"resize img-1");
+//!
+//! let alerts = PriorityQueue::new(&client, "/app/alerts");
+//! alerts.offer(5, b"send digest").await?;
+//! alerts.offer(0, b"page on-call").await?;
+//! assert_eq!(alerts.poll().await?.as_deref(), Some(&b"page on-call"[..]));
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::error::{from_client, RecipeError, Result};
 use crate::nodes::{

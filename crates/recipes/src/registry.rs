@@ -16,6 +16,36 @@
 //! - **Lost**: the instance node is deleted by the server; discovery clients see the instance
 //!   go. With `keep_registered` it comes back once the new session has registered it (after the
 //!   old node is gone, since both would have the same path).
+//!
+//! # Example
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::{ServiceInstance, ServiceRegistry, Strategy};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let registry = ServiceRegistry::new(&client, "/services");
+//! let instance = ServiceInstance {
+//!     name: "api".into(),
+//!     id: "api-1".into(),
+//!     address: "10.0.0.5:8080".into(),
+//!     payload: Vec::new(),
+//! };
+//! // Registered again on a fresh session whenever the current one is lost.
+//! let kept = registry.register(&instance).await?.keep_registered(|| async {
+//!     Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await.ok()
+//! });
+//!
+//! // Discovery, from any client:
+//! let api = registry.provider("api", Strategy::RoundRobin);
+//! if let Some(target) = api.pick().await? {
+//!     println!("calling {} at {}", target.id, target.address);
+//! }
+//! kept.unregister().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::barrier::Barrier;
 use crate::error::{RecipeError, Result};

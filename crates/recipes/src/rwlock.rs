@@ -17,6 +17,37 @@
 //!
 //! A read handle and a write handle are independent lockers even in one task: taking the read
 //! lock while holding the write lock waits for yourself (no upgrade or downgrade).
+//!
+//! # Example
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::RwLock;
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let catalog = RwLock::new(client.clone(), "/app/locks/catalog");
+//!
+//! // Readers share the lock with each other.
+//! let reader = catalog.read_lock();
+//! let token = reader.acquire().await?;
+//! println!("reading under token {token}");
+//! reader.release().await?;
+//!
+//! // A writer waits for every reader and writer queued before it.
+//! let writer = catalog.write_lock();
+//! match writer.try_acquire(Duration::from_secs(5)).await? {
+//!     Some(token) => {
+//!         // As with a Mutex: tokio::select! on `writer.lost()` to stop when the lock is lost,
+//!         // and follow `writer.monitor()` to pause while suspended.
+//!         println!("writing under token {token}");
+//!         writer.release().await?;
+//!     }
+//!     None => println!("catalog busy, try later"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::mutex::Mutex;
 use crate::sequential::Kind;

@@ -24,6 +24,34 @@
 //! holder should pause; **lost**, the leases are gone or going and others may take them, so
 //! stop using them. Follow both with [`Semaphore::monitor`]. An acquire in progress fails with
 //! [`RecipeError::SessionLost`] when the session is lost.
+//!
+//! # Example
+//!
+//! At most three processes query the database at once:
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::{FencingToken, Semaphore};
+//! # async fn query_database(_token: FencingToken) {}
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! // Every participant must use the same number of leases: it is not stored in ZooKeeper.
+//! let db_slots = Semaphore::new(client.clone(), "/app/semaphores/db", 3);
+//! let mut monitor = db_slots.monitor();
+//! let Some(mut leases) = db_slots.try_acquire(1, Duration::from_secs(30)).await? else {
+//!     return Err("no database slot within 30 s".into());
+//! };
+//! let lease = leases.remove(0);
+//! tokio::select! {
+//!     _ = query_database(lease.token()) => {}
+//!     // The lease node is gone with the session: another process may use the slot now.
+//!     _ = monitor.lost() => return Err("session lost: lease gone".into()),
+//! }
+//! lease.release().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::connection::SessionMonitor;
 use crate::error::{from_client, RecipeError, Result};

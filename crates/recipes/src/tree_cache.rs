@@ -19,6 +19,31 @@
 //!   reports the differences as events.
 //! - **Lost**: the watch is gone with the session; the cache stops following
 //!   ([`TreeCache::is_running`] turns false) and keeps its last contents.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::{TreeCache, TreeEvent};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let (cache, mut events) = TreeCache::start(&client, "/app/routes").await?;
+//! println!("routes: {:?}", cache.children("/app/routes"));
+//! while let Some(event) = events.recv().await {
+//!     match event {
+//!         TreeEvent::Added { path, node } | TreeEvent::Updated { path, node } => {
+//!             println!("{path} = {}", String::from_utf8_lossy(&node.data))
+//!         }
+//!         TreeEvent::Removed { path } => println!("{path} removed"),
+//!         TreeEvent::Initialized => println!("{} nodes loaded", cache.snapshot().len()),
+//!     }
+//! }
+//! // The stream ends when the session is lost; the cache keeps its last contents.
+//! assert!(!cache.is_running());
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::error::{from_client, RecipeError, Result};
 use crate::nodes::{join, retry, retry_raw};

@@ -23,6 +23,39 @@
 //! - **Lost**: nothing is lost on the server (persistent nodes); calls on the dead session fail
 //!   with [`RecipeError::SessionLost`]. A new coordinator can [`Transaction::open`] the
 //!   transaction and decide it; a participant can read the outcome from a new session.
+//!
+//! # Example
+//!
+//! The coordinator and one participant, in one program for brevity (each participant is
+//! usually a process of its own):
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! # use paddock_client::Client;
+//! use paddock_recipes::two_phase::{Outcome, Vote};
+//! use paddock_recipes::{Coordinator, Participant};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::connect("127.0.0.1:2181", Duration::from_secs(10)).await?;
+//! let tx = Coordinator::new(&client, "/app/2pc")
+//!     .begin("tx-42", &["db", "search"], b"rename user 7")
+//!     .await?;
+//!
+//! let db = Participant::new(&client, "/app/2pc", "tx-42", "db");
+//! let proposal = db.proposal(Duration::from_secs(10)).await?;
+//! println!("db votes on {}", String::from_utf8_lossy(&proposal));
+//! db.vote(Vote::Commit).await?;
+//! // ... "search" votes from its own process ...
+//!
+//! let decision = tx.decide(Duration::from_secs(30)).await?; // abort if a vote is missing
+//! println!("decided: {decision:?}");
+//! match db.outcome(Duration::from_secs(30)).await? {
+//!     Outcome::Commit => println!("db applies the change"),
+//!     Outcome::Abort => println!("db drops the change"),
+//! }
+//! tx.remove().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::error::{from_client, RecipeError, Result};
 use crate::nodes::{ensure_path, is_connection_loss, join, retry, retry_raw, wait_reconnected};
