@@ -228,7 +228,10 @@ impl Counter {
                     if now_version == version {
                         continue; // not applied, and nobody else wrote: send it again
                     }
-                    if now_version - version.max(0) > HISTORY as i32 {
+                    // Our write would have made version `version + 1` (0 for a create, -1):
+                    // its nonce is still in the history while at most HISTORY writes
+                    // (counting ours) came after the version we read.
+                    if now_version - version > HISTORY as i32 {
                         return Err(RecipeError::Client(e));
                     }
                     return Ok(false);

@@ -137,6 +137,8 @@ impl LatchOptions {
 pub struct LeaderLatch {
     state: watch::Receiver<LatchState>,
     events: broadcast::Sender<LatchEvent>,
+    /// Receiving since the start, for the first `subscribe` call.
+    first_rx: std::sync::Mutex<Option<broadcast::Receiver<LatchEvent>>>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -153,7 +155,9 @@ impl LeaderLatch {
         let monitor_for_loss = Some(SessionMonitor::new(&client));
         let first = enqueue(&client, path, &opts.id).await?;
         let (state_tx, state) = watch::channel(LatchState::Follower);
-        let (events, _) = broadcast::channel(64);
+        // The first subscriber gets this receiver, made before the runner starts, so it sees
+        // even a `Gained` sent before `subscribe` was called.
+        let (events, first_rx) = broadcast::channel(64);
         let (stop, stop_rx) = watch::channel(false);
         let runner = Runner {
             client,
@@ -169,6 +173,7 @@ impl LeaderLatch {
         Ok(LeaderLatch {
             state,
             events,
+            first_rx: std::sync::Mutex::new(Some(first_rx)),
             stop,
             task: Some(task),
         })
@@ -192,10 +197,13 @@ impl LeaderLatch {
         self.state.borrow().clone()
     }
 
-    /// Leadership changes from now on. A receiver that falls more than 64 events behind
-    /// misses the oldest (`Lagged`); [`LeaderLatch::state`] is always current.
+    /// Leadership changes: the first call's receiver has every change since the latch started
+    /// (nothing is missed between `start` and `subscribe`), later calls' from the moment of
+    /// the call. A receiver that falls more than 64 events behind misses the oldest
+    /// (`Lagged`); [`LeaderLatch::state`] is always current.
     pub fn subscribe(&self) -> broadcast::Receiver<LatchEvent> {
-        self.events.subscribe()
+        let first = self.first_rx.lock().map(|mut f| f.take()).unwrap_or(None);
+        first.unwrap_or_else(|| self.events.subscribe())
     }
 
     /// Waits until leading; `SessionLost` or `NotHeld` if the latch ends first.
