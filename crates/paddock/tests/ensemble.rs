@@ -1073,3 +1073,94 @@ fn read_only_handshake(
     let resp = ConnectResponse::decode(&mut Reader::new(&body)).ok()?;
     Some((resp.session_id, resp.passwd))
 }
+
+/// Watches outlive a failover: a client on the leader sets a data, a child, an exists and a
+/// persistent recursive watch; the leader is SIGKILLed; changes made by another client after
+/// the new leader is elected (possibly before the first client has reconnected) reach every
+/// watch, through setWatches2 on whichever server the client moved to.
+#[test]
+fn watches_survive_a_leader_failover() {
+    use paddock_proto::event;
+    let _serial = serial();
+    let mut ens = Ensemble::new("watchfail", 3, 0, &[]);
+    ens.start_all();
+    let old = Ensemble::leader_of(&ens.wait_serving(T));
+    let rt = runtime();
+    rt.block_on(async {
+        let mut order = vec![old];
+        order.extend(ens.ids().into_iter().filter(|&id| id != old));
+        let zk = Client::builder()
+            .session_timeout(SESSION)
+            .shuffle(false)
+            .start(&ens.connect_string(&order))
+            .unwrap();
+        within("a session", zk.wait_connected(T)).await.unwrap();
+        assert_eq!(
+            zk.current_server(),
+            Some(ens.addr(old)),
+            "starts on the leader"
+        );
+        let session = zk.session_id();
+        create_retrying(&zk, "/w", b"", CreateMode::Persistent).await;
+        create_retrying(&zk, "/w/data", b"0", CreateMode::Persistent).await;
+        let (_, _, data_w) = zk.get_data_w("/w/data").await.unwrap();
+        let (_, _, child_w) = zk.get_children_w("/w").await.unwrap();
+        let (none, exists_w) = zk.exists_w("/w/new").await.unwrap();
+        assert!(none.is_none());
+        let mut rec = zk.add_watch("/w", true).await.unwrap();
+
+        ens.kill(old);
+        let modes = ens.wait_serving(T);
+        let survivors: Vec<u64> = modes.keys().copied().collect();
+        let other = connect(&ens.connect_string(&survivors)).await;
+        within("setData", async {
+            loop {
+                match other.set_data("/w/data", b"1", -1).await {
+                    Ok(_) => return,
+                    Err(e) if e.code() == Some(ErrorCode::ConnectionLoss) => {}
+                    Err(e) => panic!("setData: {e}"),
+                }
+            }
+        })
+        .await;
+        create_retrying(&other, "/w/new", b"", CreateMode::Persistent).await;
+
+        let ev = within("the data watch", data_w.changed()).await.unwrap();
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (event::NODE_DATA_CHANGED, "/w/data")
+        );
+        let ev = within("the child watch", child_w.changed()).await.unwrap();
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (event::NODE_CHILDREN_CHANGED, "/w")
+        );
+        let ev = within("the exists watch", exists_w.changed())
+            .await
+            .unwrap();
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (event::NODE_CREATED, "/w/new")
+        );
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let ev = within("the recursive watch", rec.next()).await.unwrap();
+            seen.push((ev.event_type, ev.path));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (event::NODE_DATA_CHANGED, "/w/data".to_string()),
+                (event::NODE_CREATED, "/w/new".to_string())
+            ]
+        );
+        assert_eq!(
+            zk.session_id(),
+            session,
+            "the session survives the failover"
+        );
+        assert_ne!(zk.current_server(), Some(ens.addr(old)));
+        close(other).await;
+        close(zk).await;
+    });
+}
