@@ -25,6 +25,10 @@ impl ZkHelper {
         let Some(zk) = self.current.lock().expect("current client").clone() else {
             return vec![];
         };
+        // While disconnected the request would wait for the reconnect: offer nothing at once.
+        if !zk.state().is_connected() {
+            return vec![];
+        }
         // The editor runs on its own thread, outside the runtime: blocking here is fine.
         let parent = parent.to_string();
         // The timer must be made inside the runtime, hence the async block.
@@ -89,15 +93,20 @@ impl Highlighter for ZkHelper {}
 impl Validator for ZkHelper {}
 impl Helper for ZkHelper {}
 
-/// Reads lines with rustyline on a thread of its own. Each line is sent with a reply channel;
-/// the next prompt (asked through `prompt`) is shown once the command has finished.
+/// A line read, and the channel on which the shell says whether to read another.
+pub type Line = (String, std::sync::mpsc::Sender<bool>);
+
+/// Reads lines with rustyline on a thread of its own, which ends (saving the history) at
+/// Ctrl-D or when the shell answers a line with `false` (quit). Each line is sent with a
+/// reply channel; the next prompt (asked through `prompt`) is shown once the command has
+/// finished.
 pub fn spawn_reader(
     current: Current,
     prompt: Arc<Mutex<String>>,
-) -> mpsc::UnboundedReceiver<(String, std::sync::mpsc::Sender<()>)> {
+) -> (mpsc::UnboundedReceiver<Line>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let rt = tokio::runtime::Handle::current();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let Ok(mut ed) = rustyline::Editor::<ZkHelper, rustyline::history::DefaultHistory>::new()
         else {
             return;
@@ -119,7 +128,10 @@ pub fn spawn_reader(
                     if tx.send((line, done_tx)).is_err() {
                         break;
                     }
-                    let _ = done_rx.recv();
+                    // No prompt after `quit`.
+                    if done_rx.recv() != Ok(true) {
+                        break;
+                    }
                 }
                 // Ctrl-C drops the line, as a shell does; Ctrl-D ends the session.
                 Err(rustyline::error::ReadlineError::Interrupted) => continue,
@@ -130,5 +142,5 @@ pub fn spawn_reader(
             let _ = ed.save_history(h);
         }
     });
-    rx
+    (rx, reader)
 }

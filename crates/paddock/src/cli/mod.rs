@@ -18,6 +18,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a command made while disconnected waits for the client to reconnect before it fails
+/// with ConnectionLoss: about the Java client's pause between two connection attempts.
+const RECONNECT_GRACE: Duration = Duration::from_secs(1);
+
 /// Prints a block of lines at once so watcher output does not split a command's lines.
 fn out(s: &str) {
     let mut o = std::io::stdout().lock();
@@ -35,6 +39,8 @@ struct Shell {
     count: usize,
     /// The client the path completer uses.
     current: interactive::Current,
+    /// The task printing the session's state changes; it ends after the terminal one.
+    printer: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn print_event(pw: &AtomicBool, state: &str, ty: &str, path: Option<&str>) {
@@ -72,7 +78,7 @@ impl Shell {
             .start(&self.server)?;
         let mut events = zk.events();
         let pw = self.print_watches.clone();
-        tokio::spawn(async move {
+        self.printer = Some(tokio::spawn(async move {
             while let Ok(e) = events.recv().await {
                 let s = match e {
                     SessionEvent::State(SessionState::Connecting) | SessionEvent::PresumedLost => {
@@ -85,7 +91,7 @@ impl Shell {
                     break;
                 }
             }
-        });
+        }));
         *self.current.lock().expect("current client") = Some(zk.clone());
         self.zk = Some(zk);
         Ok(())
@@ -93,12 +99,30 @@ impl Shell {
 
     /// zkCli's prompt: `[zk: host:port(STATE) N] `.
     fn prompt(&self) -> String {
+        // The names of ZooKeeper.States, which zkCli's prompt shows.
         let st = match self.zk.as_ref().map(|z| z.state()) {
-            Some(s) if s.is_connected() => "CONNECTED",
+            Some(SessionState::Connected) => "CONNECTED",
+            Some(SessionState::ConnectedReadOnly) => "CONNECTEDREADONLY",
+            Some(SessionState::AuthFailed) => "AUTH_FAILED",
             Some(s) if s.is_terminal() => "CLOSED",
             _ => "CONNECTING",
         };
         format!("[zk: {}({st}) {}] ", self.server, self.count)
+    }
+
+    /// Closes the session on the way out. zkCli reports `state:Closed` after `quit` (the
+    /// printer is let finish before the process exits), but not at the end of its input or of
+    /// a command given on the command line, where it exits without closing.
+    async fn close(&mut self, report: bool) {
+        if !report {
+            self.print_watches.store(false, Ordering::SeqCst);
+        }
+        if let Some(zk) = self.alive() {
+            zk.close().await;
+        }
+        if let Some(p) = self.printer.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), p).await;
+        }
     }
 
     fn alive(&self) -> Option<Client> {
@@ -127,9 +151,7 @@ impl Shell {
         };
         match cmd.as_str() {
             "quit" => {
-                if let Some(zk) = self.alive() {
-                    zk.close().await;
-                }
+                self.close(true).await;
                 return false;
             }
             "redo" => {
@@ -204,6 +226,24 @@ impl Shell {
     ) -> Result<(), Option<&'static str>> {
         let usage = format::usage(cmd).ok_or(None)?;
         let o = format::Opts::parse(args, format::flags(cmd)).map_err(|_| Some(usage))?;
+        // zkCli's request fails with ConnectionLoss as soon as the client's next attempt to
+        // reach a server fails; paddock-client instead keeps a request made while disconnected
+        // until it reconnects, which would hang the shell for as long as the outage lasts. So
+        // give the client a moment to reconnect, then fail the command without sending it.
+        let local = matches!(cmd, "version" | "close" | "addauth")
+            || (cmd == "removewatches" && o.has('l'));
+        if !local && !zk.state().is_connected() {
+            if let Err(e) = zk.wait_connected(RECONNECT_GRACE).await {
+                // A session that ended meanwhile reports why (SessionExpired, AuthFailed).
+                let e = match e {
+                    Error::Timeout => Error::Code(ErrorCode::ConnectionLoss),
+                    e => e,
+                };
+                let p = o.pos.first().filter(|p| p.starts_with('/'));
+                out(&err_line(&e, p.map_or("", |p| p.as_str())));
+                return Ok(());
+            }
+        }
         let pw = self.print_watches.clone();
         let path = |i: usize| -> Result<String, Option<&'static str>> {
             o.pos.get(i).cloned().ok_or(Some(usage))
@@ -476,8 +516,11 @@ impl Shell {
                     out(&err_line(&e, ""));
                     return Ok(());
                 }
-                // Let a refusal arrive before the next command, as the Java client's does.
-                let _ = zk.sync("/").await;
+                // Let a refusal arrive before the next command, as the Java client's does
+                // (while disconnected the auth waits for the reconnect, as in zkCli).
+                if zk.state().is_connected() {
+                    let _ = zk.sync("/").await;
+                }
             }
             "close" => zk.close().await,
             "config" => {
@@ -605,6 +648,7 @@ async fn run(args: &[String]) -> Result<()> {
         history: BTreeMap::new(),
         count: 0,
         current: Default::default(),
+        printer: None,
     };
     if let Err(e) = sh.connect() {
         out(&e.to_string());
@@ -634,9 +678,7 @@ async fn run(args: &[String]) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" ");
         sh.execute(&line).await;
-        if let Some(zk) = sh.alive() {
-            zk.close().await;
-        }
+        sh.close(false).await;
         return Ok(());
     }
     out("Welcome to ZooKeeper!");
@@ -644,15 +686,17 @@ async fn run(args: &[String]) -> Result<()> {
         // Line editing, history and completion: zkCli says so with jline.
         out("JLine support is enabled");
         let prompt = Arc::new(std::sync::Mutex::new(sh.prompt()));
-        let mut rx = interactive::spawn_reader(sh.current.clone(), prompt.clone());
+        let (mut rx, reader) = interactive::spawn_reader(sh.current.clone(), prompt.clone());
         while let Some((line, done)) = rx.recv().await {
             let go = sh.execute(&line).await;
             *prompt.lock().expect("prompt") = sh.prompt();
-            let _ = done.send(());
+            let _ = done.send(go);
             if !go {
                 break;
             }
         }
+        // The reader saves the history as it ends (after `quit` or Ctrl-D): wait for it.
+        let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     } else {
         // Plain stdin (scripts, pipes): no prompt, no echo, as zkCli without jline.
         out("JLine support is disabled");
@@ -671,8 +715,6 @@ async fn run(args: &[String]) -> Result<()> {
             }
         }
     }
-    if let Some(zk) = sh.alive() {
-        zk.close().await;
-    }
+    sh.close(false).await;
     Ok(())
 }
