@@ -21,5 +21,9 @@ cleanup() {
 }
 trap cleanup EXIT
 echo "recipes: Apache ZooKeeper 3.8 on 127.0.0.1:$port (pid $pid)"
-RECIPES_SERVER=127.0.0.1:$port cargo test --release -p paddock-recipes --tests "$@"
+# Every test target of the recipes crate, selected by name with --workspace: `-p` alone would
+# resolve features for that package only and rebuild the whole dependency tree.
+targets=()
+for f in crates/recipes/tests/*.rs; do targets+=(--test "$(basename "$f" .rs)"); done
+RECIPES_SERVER=127.0.0.1:$port cargo test --release --workspace "${targets[@]}" "$@"
 echo "recipes: PASS against Apache ZooKeeper 3.8"
