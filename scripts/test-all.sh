@@ -13,7 +13,7 @@
 #      differential (random operation sequences against Paddock and ZooKeeper side by side),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, recipes-zookeeper (the recipe tests against
-#      Apache ZooKeeper), ha-failover (examples/ha/demo.sh).
+#      Apache ZooKeeper), ha-failover and ha-failover-zookeeper (examples/ha/demo.sh).
 # Suites that need target/release/paddock FAIL when it is missing (never skip).
 # Exits non-zero if the build or any suite failed; the last line is
 # "test-all: N passed, M failed" (counting the build step and the suites).
@@ -105,6 +105,8 @@ run_suite recipes-zookeeper tests/recipes/zookeeper.sh
 # HDFS-style HA: two namenodes under `paddock elect`, killed and partitioned in turn; the shared
 # edit log must never show two writers (needs root for the partition; two rounds, about 25 s).
 run_suite ha-failover examples/ha/demo.sh --rounds 2
+# The same controllers through Apache ZooKeeper 3.8: `paddock elect` needs nothing Paddock-only.
+run_suite ha-failover-zookeeper examples/ha/demo.sh --zookeeper
 
 for name in "${failed_suites[@]}"; do
     echo

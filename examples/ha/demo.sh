@@ -2,7 +2,7 @@
 # HDFS NameNode HA in miniature: two "namenodes" (namenode.sh) share one edit log, each under
 # a `paddock elect` controller, coordinated by a three-server Paddock ensemble.
 #
-#   examples/ha/demo.sh [--rounds N] [--no-partition] [--keep] [path/to/paddock]
+#   examples/ha/demo.sh [--rounds N] [--zookeeper] [--no-partition] [--keep] [path/to/paddock]
 #
 # Faults, one after the other, each against whichever side is active at the time:
 #   1. kill -9 the active namenode        (its controller's health check fails)
@@ -12,7 +12,8 @@
 # session timeout plus a margin, and the shared edit log must never show two writers at once:
 # edits carry the writer's fencing token, and in file order the tokens never go down, each
 # belonging to one writer. Finally the active controller exits cleanly and removes its
-# breadcrumb. --rounds N repeats the three faults N times (default 1). Prints the measured
+# breadcrumb. --rounds N repeats the three faults N times (default 1); --zookeeper coordinates
+# through a three-server Apache ZooKeeper 3.8 ensemble instead of Paddock. Prints the measured
 # failover times (median, min, max per fault) and "ha: PASS", or fails with the reason.
 set -euo pipefail
 
@@ -21,11 +22,13 @@ repo=$(cd "$here/../.." && pwd)
 partition=1
 keep=0
 rounds=1
+system=paddock
 paddock=$repo/target/release/paddock
 while [ $# -gt 0 ]; do
     case $1 in
         --no-partition) partition=0 ;;
         --keep) keep=1 ;;
+        --zookeeper) system=zookeeper ;;
         --rounds) rounds=${2:-}; shift ;;
         --rounds=*) rounds=${1#--rounds=} ;;
         *) paddock=$1 ;;
@@ -82,21 +85,26 @@ fail() {
 now_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
 
 # ---- the ensemble -----------------------------------------------------------
+# Paddock by default; with --zookeeper, Apache ZooKeeper 3.8 (Debian's package, started by
+# scripts/start-zookeeper.sh) with the same zoo.cfg: the controller speaks the public protocol.
 for i in 1 2 3; do
     mkdir -p "$work/s$i/data"
     echo "$i" >"$work/s$i/data/myid"
-    {
-        echo "tickTime=$tick_ms"
-        echo "initLimit=10"
-        echo "syncLimit=5"
-        echo "dataDir=$work/s$i/data"
-        echo "clientPort=$((base + i))"
-        echo "clientPortAddress=0.0.0.0"
-        for j in 1 2 3; do echo "server.$j=127.0.0.1:$((base + 3 + 2 * j)):$((base + 4 + 2 * j))"; done
-    } >"$work/s$i/zoo.cfg"
-    "$paddock" server "$work/s$i/zoo.cfg" >"$work/s$i/log" 2>&1 &
-    pids+=($!)
-    disown $!
+    cfg=("tickTime=$tick_ms" "initLimit=10" "syncLimit=5" "dataDir=$work/s$i/data"
+        "clientPort=$((base + i))" "clientPortAddress=0.0.0.0")
+    for j in 1 2 3; do cfg+=("server.$j=127.0.0.1:$((base + 3 + 2 * j)):$((base + 4 + 2 * j))"); done
+    if [ "$system" = zookeeper ]; then
+        # The script writes its own zoo.cfg (later lines override its defaults) and prints the
+        # JVM's pid once the server answers ruok.
+        pid=$(bash "$repo/scripts/start-zookeeper.sh" "$((base + i))" "$work/s$i/data" "${cfg[@]}") ||
+            fail "ZooKeeper server $i did not start"
+        pids+=("$pid")
+    else
+        printf '%s\n' "${cfg[@]}" >"$work/s$i/zoo.cfg"
+        "$paddock" server "$work/s$i/zoo.cfg" >"$work/s$i/log" 2>&1 &
+        pids+=($!)
+        disown $!
+    fi
 done
 
 # ---- where the controllers run ------------------------------------------------
@@ -281,7 +289,7 @@ fences_after=$(wc -l <"$work/fence.log")
 [ "$fences_after" = "$fences" ] || fail "a clean exit was fenced anyway"
 
 echo
-echo "== failover, ms from the fault to the new active's first edit (session timeout $session_ms ms, tickTime $tick_ms ms, health check every 200 ms, $rounds round(s)) =="
+echo "== failover through $system, ms from the fault to the new active's first edit (session timeout $session_ms ms, tickTime $tick_ms ms, health check every 200 ms, $rounds round(s)) =="
 printf '%-44s %8s %8s %8s %4s\n' fault median min max n
 awk -F'|' '{ n[$1]++; v[$1, n[$1]] = $2; if (!($1 in order)) { order[$1] = ++k; name[k] = $1 } }
     END { for (i = 1; i <= k; i++) { f = name[i]; m = n[f]
