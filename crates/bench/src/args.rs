@@ -7,11 +7,19 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Rewrites `-server` / `-server=x` to `--server` / `--server=x`. Single-letter flags (`-h`),
-/// values that look like negative numbers (`-1`) and `--long` flags pass through unchanged.
+/// Rewrites `-server` / `-server=x` to `--server` / `--server=x`, so clap parses the
+/// zkCli-style single-dash long options every paddock subcommand accepts. Single-letter flags
+/// (`-h`), values that look like negative numbers (`-1`) and `--long` flags pass through
+/// unchanged, and so does everything after `--` (a command line of its own, as for
+/// `paddock lock ... -- cmd -x`).
 pub fn normalise(args: &[String]) -> Vec<String> {
+    let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
     args.iter()
-        .map(|a| {
+        .enumerate()
+        .map(|(i, a)| {
+            if i >= end {
+                return a.clone();
+            }
             let b = a.as_bytes();
             let long_single_dash =
                 b.len() > 2 && b[0] == b'-' && b[1] != b'-' && b[1].is_ascii_alphabetic();
@@ -460,6 +468,11 @@ mod tests {
                 "--pid=3",
                 "-x"
             ])
+        );
+        // After `--` nothing is touched: it is the command `paddock lock` runs.
+        assert_eq!(
+            normalise(&s(&["/l", "-server", "h:1", "--", "cmd", "-server", "-xy"])),
+            s(&["/l", "--server", "h:1", "--", "cmd", "-server", "-xy"])
         );
     }
 

@@ -7,7 +7,6 @@
 //! `--grace` milliseconds. `paddock lock` exits with the command's status (128 + the signal
 //! number for a command killed by a signal, as shells report it).
 
-use crate::args::normalize_long_options;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use paddock_client::Client;
@@ -75,7 +74,8 @@ fn parse_signal(s: &str) -> Result<i32> {
 /// Entry point: `paddock lock <path> [--server ...] [options] -- <command...>`.
 pub fn main(args: &[String]) -> Result<()> {
     let mut argv = vec!["paddock lock".to_string()];
-    argv.extend(normalize_long_options(args));
+    // -server as --server: one rule for every subcommand (paddock bench has it too).
+    argv.extend(paddock_bench::args::normalise(args));
     let args = LockArgs::parse_from(argv);
     if !args.path.starts_with('/') || args.path.len() < 2 || args.path.ends_with('/') {
         bail!("the lock path must be an absolute znode path such as /app/lock");

@@ -1,6 +1,5 @@
 //! The `paddock` binary: one command, several subcommands.
 
-mod args;
 mod cli;
 mod elect;
 mod lock;

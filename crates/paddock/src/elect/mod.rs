@@ -19,7 +19,6 @@
 
 mod hooks;
 
-use crate::args::normalize_long_options;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use paddock_client::{open_acl, Client, CreateMode, Error as ClientError, ErrorCode, Stat};
@@ -113,7 +112,8 @@ struct Controller {
 /// --fence ... [--health ...] [--session-timeout ms]`.
 pub fn main(args: &[String]) -> Result<()> {
     let mut argv = vec!["paddock elect".to_string()];
-    argv.extend(normalize_long_options(args));
+    // -server as --server: one rule for every subcommand (paddock bench has it too).
+    argv.extend(paddock_bench::args::normalise(args));
     let args = ElectArgs::parse_from(argv);
     if !args.path.starts_with('/') || args.path.len() < 2 || args.path.ends_with('/') {
         bail!("the election path must be an absolute znode path such as /app/election");
