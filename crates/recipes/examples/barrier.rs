@@ -10,6 +10,9 @@
 //! - `set`, `wait`, `remove`: one step of the barrier at `--path`, to run from several shells.
 //! - `double N`: one member of the double barrier at `--path` for N members; start N of them.
 
+mod common;
+
+use common::Args;
 use paddock_client::Client;
 use paddock_recipes::{Barrier, DoubleBarrier, RecipeError};
 use std::time::Duration;
@@ -37,26 +40,15 @@ fn rand_ish(s: &str) -> u64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    let mut server = "127.0.0.1:2181".to_string();
-    let mut path = "/examples/barrier".to_string();
-    let mut rest = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--server" | "-server" => server = args.next().ok_or("--server needs host:port")?,
-            "--path" | "-path" => path = args.next().ok_or("--path needs a path")?,
-            _ => rest.push(a),
-        }
-    }
+    common::init_logging();
+    let args = Args::parse(&["path"], &[])?;
+    let server = args.server();
+    let path = args.string("path", "/examples/barrier");
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let client = connect(&server).await?;
         let barrier = Barrier::new(&client, &path);
-        match rest.first().map(String::as_str).unwrap_or("demo") {
+        match args.word(0).unwrap_or("demo") {
             "set" => println!("{path}: set (newly: {})", barrier.set().await?),
             "remove" => {
                 barrier.remove().await?;
@@ -68,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("{path}: released");
             }
             "double" => {
-                let n: usize = rest.get(1).map(|s| s.parse()).transpose()?.unwrap_or(2);
+                let n: usize = args.word_value(1, 2)?;
                 let me = format!("pid {}", std::process::id());
                 member(&client, &path, n, &me).await?;
             }

@@ -4,23 +4,23 @@
 //! cargo run --release -p paddock-recipes --example config_watch -- --server 127.0.0.1:2181 /app/config
 //! ```
 
+mod common;
+
+use common::Args;
 use paddock_client::Client;
 use paddock_recipes::ConfigWatch;
 use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
-    let mut server = "127.0.0.1:2181".to_string();
-    let mut path = "/examples/config".to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--server" | "-server" => server = args.next().ok_or("--server needs host:port")?,
-            p => path = p.to_string(),
-        }
-    }
+    common::init_logging();
+    let args = Args::parse(&[], &[])?;
+    let server = args.server();
+    // Any other word names the node; the last one wins.
+    let path = args
+        .rest()
+        .last()
+        .map_or("/examples/config", String::as_str)
+        .to_string();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let client = Client::connect(&server, Duration::from_secs(10)).await?;

@@ -8,34 +8,20 @@
 //! `race` (the default) runs WORKERS sessions (4) that each increment EACH (25) times at once,
 //! and shows that no increment was lost.
 
+mod common;
+
+use common::Args;
 use paddock_client::Client;
 use paddock_recipes::Counter;
 use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    let mut server = "127.0.0.1:2181".to_string();
-    let mut path = "/examples/counter".to_string();
-    let mut rest = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--server" | "-server" => server = args.next().ok_or("--server needs host:port")?,
-            "--path" | "-path" => path = args.next().ok_or("--path needs a path")?,
-            _ => rest.push(a),
-        }
-    }
-    let num = |i: usize, default: i64| -> Result<i64, Box<dyn std::error::Error>> {
-        Ok(rest
-            .get(i)
-            .map(|s| s.parse())
-            .transpose()?
-            .unwrap_or(default))
-    };
-    let cmd = rest.first().map(String::as_str).unwrap_or("race");
+    common::init_logging();
+    let args = Args::parse(&["path"], &[])?;
+    let server = args.server();
+    let path = args.string("path", "/examples/counter");
+    let num = |i: usize, default: i64| args.word_value(i, default);
+    let cmd = args.word(0).unwrap_or("race");
     let (a, b) = match cmd {
         "race" => (num(1, 4)?, num(2, 25)?),
         "add" | "set" => (num(1, 1)?, 0),

@@ -9,35 +9,24 @@
 //! `--latch` a `LeaderLatch` that stays in the election and prints every change of
 //! leadership. Stop with Ctrl-C. Run several to watch leadership move between them.
 
+mod common;
+
+use common::Args;
 use paddock_client::Client;
 use paddock_recipes::{LatchEvent, LeaderLatch, LeaderSelector};
 use std::time::Duration;
 
-/// `--name value` or `-name value`, else the default.
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a.trim_start_matches('-') == name && a.starts_with('-'))
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
-}
-
-fn flag(name: &str) -> bool {
-    std::env::args().any(|a| a.starts_with('-') && a.trim_start_matches('-') == name)
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    let server = arg("server", "127.0.0.1:2181");
-    let path = arg("path", "/examples/election");
-    let id = arg("id", &format!("pid-{}", std::process::id()));
-    let term: u64 = arg("term", "3").parse()?;
+    common::init_logging();
+    let args = Args::parse(&["path", "id", "term"], &["latch"])?;
+    let server = args.server();
+    let path = args.string("path", "/examples/election");
+    let id = args.string("id", &format!("pid-{}", std::process::id()));
+    let term: u64 = args.value("term", 3)?;
     let client = Client::connect(&server, Duration::from_secs(10)).await?;
 
-    if flag("latch") {
+    if args.flag("latch") {
         let latch = LeaderLatch::start(client.clone(), &path, &id).await?;
         let mut events = latch.subscribe();
         println!("{id}: in the latch at {path}");

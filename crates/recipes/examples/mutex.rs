@@ -7,27 +7,20 @@
 //!
 //! Run two at once: the second waits for the first, and gets a larger fencing token.
 
+mod common;
+
+use common::Args;
 use paddock_client::Client;
 use paddock_recipes::{Connection, LockLost, Mutex};
 use std::time::Duration;
 
-/// `--name value` or `-name value`, else the default.
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a.trim_start_matches('-') == name && a.starts_with('-'))
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    let server = arg("server", "127.0.0.1:2181");
-    let path = arg("path", "/examples/lock");
-    let hold: u64 = arg("hold", "5").parse()?;
+    common::init_logging();
+    let args = Args::parse(&["path", "hold"], &[])?;
+    let server = args.server();
+    let path = args.string("path", "/examples/lock");
+    let hold: u64 = args.value("hold", 5)?;
     let client = Client::connect(&server, Duration::from_secs(10)).await?;
 
     let lock = Mutex::new(client.clone(), &path);

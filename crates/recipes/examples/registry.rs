@@ -14,6 +14,9 @@
 //! - `list`: the services, or one service's instances. `watch`: prints a service's instances
 //!   each time they change, until Ctrl-C.
 
+mod common;
+
+use common::Args;
 use paddock_client::Client;
 use paddock_recipes::{Group, ServiceInstance, ServiceRegistry, Strategy};
 use std::time::Duration;
@@ -163,24 +166,13 @@ async fn registry_demo(server: &str, base: &str) -> Result<(), BoxError> {
 }
 
 fn main() -> Result<(), BoxError> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    let mut server = "127.0.0.1:2181".to_string();
-    let mut base = "/examples/services".to_string();
-    let mut rest = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--server" | "-server" => server = args.next().ok_or("--server needs host:port")?,
-            "--path" | "-path" => base = args.next().ok_or("--path needs a path")?,
-            _ => rest.push(a),
-        }
-    }
+    common::init_logging();
+    let args = Args::parse(&["path"], &[])?;
+    let server = args.server();
+    let base = args.string("path", "/examples/services");
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        let words: Vec<&str> = rest.iter().map(String::as_str).collect();
+        let words: Vec<&str> = args.rest().iter().map(String::as_str).collect();
         match words.as_slice() {
             [] | ["demo"] => {
                 group_demo(&server, &format!("{base}-group")).await?;

@@ -10,32 +10,24 @@
 //! readers of each group overlapping, every writer alone, and everyone served in the order
 //! they queued, each with its fencing token.
 
+mod common;
+
+use common::Args;
 use paddock_client::Client;
 use paddock_recipes::RwLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// `--name value` or `-name value`, else the default.
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a.trim_start_matches('-') == name && a.starts_with('-'))
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    let server = arg("server", "127.0.0.1:2181");
-    let path = arg("path", "/examples/rwlock");
-    let readers: usize = arg("readers", "4").parse()?;
-    let writers: usize = arg("writers", "2").parse()?;
-    let hold = Duration::from_millis(arg("hold", "500").parse()?);
+    common::init_logging();
+    let args = Args::parse(&["path", "readers", "writers", "hold"], &[])?;
+    let server = args.server();
+    let path = args.string("path", "/examples/rwlock");
+    let readers: usize = args.value("readers", 4)?;
+    let writers: usize = args.value("writers", 2)?;
+    let hold = Duration::from_millis(args.value("hold", 500)?);
 
     // How many hold the lock in this process right now (readers and writers).
     let inside = Arc::new(AtomicUsize::new(0));

@@ -9,30 +9,22 @@
 //! for `--hold` seconds and returns it. Never more than `--leases` hold one at a time (run
 //! several copies at once with the same `--leases`: the limit holds across them too).
 
+mod common;
+
+use common::Args;
 use paddock_client::Client;
 use paddock_recipes::Semaphore;
 use std::time::Duration;
 
-/// `--name value` or `-name value`, else the default.
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a.trim_start_matches('-') == name && a.starts_with('-'))
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    let server = arg("server", "127.0.0.1:2181");
-    let path = arg("path", "/examples/semaphore");
-    let leases: u32 = arg("leases", "2").parse()?;
-    let workers: usize = arg("workers", "5").parse()?;
-    let hold: u64 = arg("hold", "1").parse()?;
+    common::init_logging();
+    let args = Args::parse(&["path", "leases", "workers", "hold"], &[])?;
+    let server = args.server();
+    let path = args.string("path", "/examples/semaphore");
+    let leases: u32 = args.value("leases", 2)?;
+    let workers: usize = args.value("workers", 5)?;
+    let hold: u64 = args.value("hold", 1)?;
     println!("{workers} workers, {leases} leases under {path}");
 
     let mut tasks = Vec::new();

@@ -4,23 +4,19 @@
 //! cargo run --release -p paddock-recipes --example tree_cache -- --server 127.0.0.1:2181 /app
 //! ```
 
+mod common;
+
+use common::Args;
 use paddock_client::Client;
 use paddock_recipes::{TreeCache, TreeEvent};
 use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
-    let mut server = "127.0.0.1:2181".to_string();
-    let mut root = "/".to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--server" | "-server" => server = args.next().ok_or("--server needs host:port")?,
-            p => root = p.to_string(),
-        }
-    }
+    common::init_logging();
+    let args = Args::parse(&[], &[])?;
+    let server = args.server();
+    // Any other word names the node; the last one wins.
+    let root = args.rest().last().map_or("/", String::as_str).to_string();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let client = Client::connect(&server, Duration::from_secs(10)).await?;

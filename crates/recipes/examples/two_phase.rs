@@ -9,32 +9,24 @@
 //! (or abort, if named by `--abort`), and waits for the outcome. The coordinator decides
 //! within `--within` seconds, prints its decision and removes the transaction.
 
+mod common;
+
+use common::Args;
 use paddock_client::Client;
 use paddock_recipes::two_phase::Vote;
 use paddock_recipes::{Coordinator, Participant};
 use std::time::Duration;
 
-/// `--name value` or `-name value`, else the default.
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a.trim_start_matches('-') == name && a.starts_with('-'))
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    let server = arg("server", "127.0.0.1:2181");
-    let base = arg("path", "/examples/2pc");
-    let names = arg("participants", "db,search,cache");
+    common::init_logging();
+    let args = Args::parse(&["path", "participants", "abort", "within"], &[])?;
+    let server = args.server();
+    let base = args.string("path", "/examples/2pc");
+    let names = args.string("participants", "db,search,cache");
     let names: Vec<String> = names.split(',').map(str::to_string).collect();
-    let abort = arg("abort", "");
-    let within = Duration::from_secs(arg("within", "10").parse()?);
+    let abort = args.string("abort", "");
+    let within = Duration::from_secs(args.value("within", 10)?);
     let id = format!("tx-{}", std::process::id());
 
     // Participants first: they wait for the proposal to appear.
