@@ -187,18 +187,26 @@ async fn selector_stops_work_when_suspended_or_node_deleted() {
     assert_eq!(end, Ok(TermEnd::Suspended));
     assert!(observer.get_children(&dir).await.unwrap().is_empty());
 
-    // A deleted node ends the term too.
+    // A deleted node ends the term too. Deleted only once the term has begun: a node deleted
+    // while its owner still queues is a different case (the acquire fails with NotHeld).
+    let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn({
         let sel = sel.clone();
-        async move { sel.lead(|_| std::future::pending::<()>()).await }
-    });
-    let node = loop {
-        let kids = observer.get_children(&dir).await.unwrap();
-        if let Some(k) = kids.first() {
-            break format!("{dir}/{k}");
+        async move {
+            sel.lead(|_| async move {
+                let _ = started_tx.send(());
+                std::future::pending::<()>().await
+            })
+            .await
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    });
+    tokio::time::timeout(WITHIN, started)
+        .await
+        .expect("a second term")
+        .unwrap();
+    let kids = observer.get_children(&dir).await.unwrap();
+    assert_eq!(kids.len(), 1, "{kids:?}");
+    let node = format!("{dir}/{}", kids[0]);
     observer.delete(&node, -1).await.unwrap();
     let end = tokio::time::timeout(WITHIN, running)
         .await
