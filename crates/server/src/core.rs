@@ -1417,7 +1417,7 @@ impl Core {
         }
     }
 
-    fn end_session(&mut self, session: i64) {
+    pub(crate) fn end_session(&mut self, session: i64) {
         self.sessions.remove(session);
         self.queues.remove(&session);
         if let Some(r) = self.replica.as_mut() {
@@ -1494,7 +1494,7 @@ impl Core {
                 }
                 self.close_conn(conn);
             }
-            self.sessions.remove(sid);
+            self.end_session(sid);
             info!(
                 session = format_args!("0x{sid:x}"),
                 "read-only session expired"

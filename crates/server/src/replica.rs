@@ -668,7 +668,7 @@ impl Core {
                     c.out.reply(f);
                 }
                 self.close_conn(conn);
-                self.sessions.remove(sid);
+                self.end_session(sid);
                 return;
             }
             Ok(r) if crate::core::is_write(&r) || matches!(r, Request::Sync(_)) => {

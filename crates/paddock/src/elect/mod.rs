@@ -229,6 +229,8 @@ async fn until(rx: &mut watch::Receiver<bool>, want: bool) {
     }
 }
 
+/// Whether `e` carries code `c`. `Error::code` maps a closed client to SESSIONEXPIRED, so
+/// `is_code(e, SessionExpired)` also covers a session this process closed.
 fn is_code(e: &ClientError, c: ErrorCode) -> bool {
     e.code() == Some(c)
 }
@@ -357,9 +359,7 @@ impl Controller {
                         return Ok(SessionEnd::Lost);
                     }
                 }
-                Err(e) if is_code(&e, ErrorCode::SessionExpired) || e == ClientError::Closed => {
-                    return Ok(SessionEnd::Lost)
-                }
+                Err(e) if is_code(&e, ErrorCode::SessionExpired) => return Ok(SessionEnd::Lost),
                 Err(e) => return Err(e).context(format!("cannot create {}", self.lock)),
             }
             // The lock exists (or may): whose is it?
@@ -372,9 +372,7 @@ impl Controller {
                     }
                     continue;
                 }
-                Err(e) if is_code(&e, ErrorCode::SessionExpired) || e == ClientError::Closed => {
-                    return Ok(SessionEnd::Lost)
-                }
+                Err(e) if is_code(&e, ErrorCode::SessionExpired) => return Ok(SessionEnd::Lost),
                 Err(e) => return Err(e).context(format!("cannot read {}", self.lock)),
             };
             if stat.ephemeral_owner == client.session_id() {
@@ -502,7 +500,7 @@ impl Controller {
             // it (it believed it held the lock). CONNECTIONLOSS: unknown. Either way the
             // breadcrumb is not known to be ours: start over rather than go active.
             warn!(error = %e, "could not write the breadcrumb; starting over");
-            if is_code(&e, ErrorCode::SessionExpired) || e == ClientError::Closed {
+            if is_code(&e, ErrorCode::SessionExpired) {
                 return Ok(Attempt::End(SessionEnd::Lost));
             }
             return self.give_back(client, mon, &lock).await;
@@ -563,7 +561,7 @@ impl Controller {
                     }
                     continue;
                 }
-                Err(e) if is_code(&e, ErrorCode::SessionExpired) || e == ClientError::Closed => {
+                Err(e) if is_code(&e, ErrorCode::SessionExpired) => {
                     self.step_down("session expired").await;
                     return Ok(Attempt::End(SessionEnd::Lost));
                 }
