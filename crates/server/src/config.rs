@@ -2,8 +2,13 @@
 //! Java property names (`zookeeper.X` is the zoo.cfg key `X`).
 //!
 //! Keys Paddock does not implement are warned about once and ignored, whatever their value:
-//! real clients' test harnesses pass many of them. Only an implemented key with a bad value is
-//! an error, naming its line.
+//! real clients' test harnesses pass many of them. An implemented key with a bad value is an
+//! error naming its line, and so is every security key (TLS, SASL, authentication providers,
+//! auth enforcement, audit) that Paddock does not implement yet: a server asked to be secured
+//! must not start open (see [`security_refusal`]).
+//!
+//! Secrets never reach a log line or an error: values of keys that look like passwords or
+//! secrets, `superDigest` and JAAS content are shown masked ([`shown_value`]).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -13,17 +18,34 @@ use thiserror::Error;
 /// A configuration problem, with where it came from.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("{source_name}:{line}: {key}: {msg}")]
+    #[error("{}: {key}: {msg}", place(source_name, *line))]
     BadValue {
         source_name: String,
         line: usize,
         key: String,
         msg: String,
     },
+    /// A security setting Paddock cannot honour yet: starting without it would fail open.
+    #[error("{}: {key}: {why}; Paddock refuses to start rather than run without it", place(source_name, *line))]
+    Unsupported {
+        source_name: String,
+        line: usize,
+        key: String,
+        why: String,
+    },
     #[error("cannot read {path}: {err}")]
     Read { path: String, err: std::io::Error },
     #[error("{0}")]
     Invalid(String),
+}
+
+/// `file:line`, or the `-D` property alone (line 0).
+fn place(source_name: &str, line: usize) -> String {
+    if line == 0 {
+        source_name.to_owned()
+    } else {
+        format!("{source_name}:{line}")
+    }
 }
 
 /// Where a setting came from, for error messages.
@@ -148,6 +170,101 @@ const QUIET: &[&str] = &[
     "preAllocSize",
 ];
 
+/// Whether a key's value must never be printed: passwords, secrets, digests that grant
+/// `super`, and JAAS configuration (which holds `user_<name>="<password>"` lines).
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("password")
+        || k.contains("secret")
+        || k.contains("superdigest")
+        || k.contains("jaas")
+        || k.contains("login.config")
+        || k.contains("sasl.serverconfig")
+}
+
+/// A value as it may appear in a log line or an error: masked for [`is_secret_key`] keys.
+pub fn shown_value<'a>(key: &str, value: &'a str) -> &'a str {
+    if is_secret_key(key) {
+        "********"
+    } else {
+        value
+    }
+}
+
+/// Why a security key must stop the server from starting, or `None` when Paddock honours it
+/// (or it asks for nothing: an explicit `false` on a switch that turns a feature on).
+///
+/// Fail closed: each of these asks for TLS, SASL, another authentication provider, auth
+/// enforcement or an audit trail. A server that warned and went on would serve plaintext to
+/// unauthenticated clients while its operator believes it secured. `key` has its
+/// `zookeeper.` prefix removed, as for every other key.
+pub fn security_refusal(key: &str, value: &str) -> Option<String> {
+    // Switches whose `false` is ZooKeeper's default: setting them off asks for nothing.
+    const SWITCHES: &[&str] = &[
+        "sslQuorum",
+        "sslQuorumReloadCertFiles",
+        "portUnification",
+        "client.portUnification",
+        "client.certReload",
+        "client.secure",
+        "sessionRequireClientSASLAuth",
+        "enforce.auth.enabled",
+        "quorum.auth.enableSasl",
+        "quorum.auth.learnerRequireSasl",
+        "quorum.auth.serverRequireSasl",
+        "audit.enable",
+        "allowSaslFailedClients",
+    ];
+    if SWITCHES.contains(&key) && parse_bool(value) == Ok(false) {
+        return None;
+    }
+    let what = if key.starts_with("secureClientPort")
+        || key.starts_with("ssl.")
+        || key.starts_with("sslQuorum")
+        || key == "portUnification"
+        || key == "client.portUnification"
+        || key == "client.certReload"
+        || key == "client.secure"
+    {
+        "TLS is not implemented yet"
+    } else if key.starts_with("authProvider.") {
+        "authentication providers other than digest and ip are not implemented yet"
+    } else if key.starts_with("enforce.auth.") || key == "sessionRequireClientSASLAuth" {
+        "enforcing client authentication is not implemented yet"
+    } else if key.starts_with("quorum.auth.") {
+        "authentication between servers is not implemented yet"
+    } else if key.starts_with("kerberos.")
+        || key == "security.auth_to_local"
+        || key == "java.security.auth.login.config"
+        || key == "sasl.serverconfig"
+        || key == "allowSaslFailedClients"
+        || key == "superUser"
+    {
+        "SASL is not implemented yet"
+    } else if key.starts_with("audit.") {
+        "the audit log is not implemented yet"
+    } else if let Some((_, setting)) = key.split_once("AuthenticationProvider.") {
+        match (key, setting) {
+            ("DigestAuthenticationProvider.superDigest", _) => return None,
+            ("DigestAuthenticationProvider.digestAlg", _)
+                if matches!(value.trim().to_ascii_uppercase().as_str(), "SHA1" | "SHA-1") =>
+            {
+                return None
+            }
+            ("DigestAuthenticationProvider.enabled", _) if parse_bool(value) == Ok(true) => {
+                return None
+            }
+            ("DigestAuthenticationProvider.digestAlg", _) => {
+                "only SHA1 digests are implemented (ZooKeeper's default)"
+            }
+            _ => "this authentication provider setting is not implemented yet",
+        }
+    } else {
+        return None;
+    };
+    Some(what.to_owned())
+}
+
 fn parse_num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
     v.trim()
         .parse::<T>()
@@ -269,6 +386,16 @@ impl Config {
                 key: k.clone(),
                 msg,
             };
+            // A `zookeeper.` prefix in zoo.cfg itself is read as if it were a -D property.
+            let sec_key = k.strip_prefix("zookeeper.").unwrap_or(k);
+            if let Some(why) = security_refusal(sec_key, v) {
+                return Err(ConfigError::Unsupported {
+                    source_name: origin.source_name.clone(),
+                    line: origin.line,
+                    key: k.clone(),
+                    why,
+                });
+            }
             c.raw.insert(k.clone(), v.clone());
             match k.as_str() {
                 "tickTime" => c.tick_time = parse_num(v).map_err(bad)?,
@@ -362,7 +489,7 @@ impl Config {
                 }
                 k if QUIET.contains(&k) => {}
                 _ => {
-                    tracing::warn!(key = %k, value = %v, from = %origin.source_name, "setting not implemented by Paddock; ignored")
+                    tracing::warn!(key = %k, value = %shown_value(k, v), from = %origin.source_name, "setting not implemented by Paddock; ignored")
                 }
             }
         }
@@ -599,6 +726,137 @@ mod tests {
         assert_eq!(c.client_port, 5002);
         assert_eq!(c.client_addr().to_string(), "0.0.0.0:5002");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// What kazoo's harness and a secured ZooKeeper 3.8 deployment put in zoo.cfg: every one
+    /// of these asks for security Paddock does not have yet, so the server must not start.
+    #[test]
+    fn security_keys_fail_closed_naming_key_and_line() {
+        let refused = [
+            "secureClientPort=2281",
+            "secureClientPortAddress=0.0.0.0",
+            "client.portUnification=true",
+            "client.certReload=true",
+            "ssl.keyStore.location=/etc/zk/keystore.jks",
+            "ssl.keyStore.password=hunter2",
+            "ssl.trustStore.passwordPath=/etc/zk/pw",
+            "ssl.clientAuth=need",
+            "ssl.quorum.keyStore.location=/etc/zk/q.jks",
+            "sslQuorum=true",
+            "sslQuorumReloadCertFiles=true",
+            "portUnification=true",
+            "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+            "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider",
+            "sessionRequireClientSASLAuth=true",
+            "enforce.auth.enabled=true",
+            "enforce.auth.schemes=sasl",
+            "quorum.auth.enableSasl=true",
+            "quorum.auth.learnerRequireSasl=true",
+            "quorum.auth.kerberos.servicePrincipal=zkquorum/_HOST",
+            "kerberos.removeHostFromPrincipal=true",
+            "X509AuthenticationProvider.superUser=CN=admin",
+            "DigestAuthenticationProvider.digestAlg=SHA3-256",
+            "audit.enable=true",
+            "zookeeper.superUser=admin",
+            "zookeeper.security.auth_to_local=RULE:[1:$1]",
+            "zookeeper.allowSaslFailedClients=true",
+        ];
+        for line in refused {
+            let f = write(&format!("tickTime=2000\nclientPort=2181\n{line}\n"));
+            let e = Config::load(Some(&f.0), &[]).unwrap_err().to_string();
+            let key = line.split_once('=').unwrap().0;
+            assert!(e.contains(&format!(":3: {key}:")), "{line}: {e}");
+            assert!(e.contains("refuses to start"), "{line}: {e}");
+            assert!(!e.contains("hunter2"), "a secret in an error: {e}");
+        }
+        // The same keys as system properties, the way kazoo's harness passes the JAAS file.
+        for (k, v) in [
+            ("java.security.auth.login.config", "/tmp/jaas.conf"),
+            (
+                "zookeeper.authProvider.sasl",
+                "x.SASLAuthenticationProvider",
+            ),
+            ("zookeeper.ssl.keyStore.password", "hunter2"),
+            ("zookeeper.kerberos.removeRealmFromPrincipal", "true"),
+        ] {
+            let e = Config::load(None, &[(k.to_owned(), v.to_owned())])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(k.strip_prefix("zookeeper.").unwrap_or(k)),
+                "{k}: {e}"
+            );
+            assert!(!e.contains("hunter2"), "a secret in an error: {e}");
+        }
+    }
+
+    /// Turning a security feature explicitly off asks for nothing, and the settings Paddock
+    /// does implement (the digest super user, SHA1 digests) still load.
+    #[test]
+    fn security_switches_set_off_and_implemented_keys_load() {
+        let f = write(
+            "clientPort=2181\nsslQuorum=false\nportUnification=false\naudit.enable=false\n\
+             sessionRequireClientSASLAuth=false\nquorum.auth.enableSasl=false\n\
+             enforce.auth.enabled=false\nDigestAuthenticationProvider.digestAlg=SHA1\n\
+             serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n",
+        );
+        Config::load(Some(&f.0), &[]).unwrap();
+        let props = vec![(
+            "zookeeper.DigestAuthenticationProvider.superDigest".to_owned(),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU=".to_owned(),
+        )];
+        let c = Config::load(None, &props).unwrap();
+        assert!(c.super_digest.is_some());
+        // `true` on a switch is refused like any other value.
+        let f = write("clientPort=2181\nsslQuorum=true\n");
+        assert!(Config::load(Some(&f.0), &[]).is_err());
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        for key in [
+            "ssl.keyStore.password",
+            "ssl.quorum.trustStore.password",
+            "DigestAuthenticationProvider.superDigest",
+            "some.client.secret",
+            "java.security.auth.login.config",
+            "jaasContent",
+        ] {
+            assert_eq!(shown_value(key, "hunter2"), "********", "{key}");
+        }
+        assert_eq!(shown_value("tickTime", "2000"), "2000");
+    }
+
+    /// The warning for an ignored key goes through the log; a secret-looking key's value must
+    /// not, even for a key Paddock has never heard of.
+    #[test]
+    fn ignored_secret_values_are_not_logged() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let f = write("clientPort=2181\nmyapp.dbPassword=hunter2\nmyapp.colour=blue\n");
+        tracing::subscriber::with_default(subscriber, || {
+            Config::load(Some(&f.0), &[]).unwrap();
+        });
+        let logged = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("myapp.dbPassword"), "{logged}");
+        assert!(logged.contains("blue"), "{logged}");
+        assert!(!logged.contains("hunter2"), "{logged}");
     }
 
     #[test]
