@@ -101,6 +101,7 @@ fn main() -> Result<()> {
                 bail!("usage: paddock purge <dataDir> [<dataLogDir>] [-n N]")
             };
             let log = dirs.get(1).unwrap_or(data);
+            let _locks = paddock_server::storage::dir_lock::DirLocks::acquire(&[data, log])?;
             let fs = paddock_server::storage::fs::real();
             let n = paddock_server::storage::purge::purge(&fs, data, log, keep)?;
             println!("deleted {n} files");
@@ -111,6 +112,15 @@ fn main() -> Result<()> {
             match (args.get(1).map(String::as_str), args.get(2), args.get(3)) {
                 (Some("truncate"), Some(seg), Some(off)) => {
                     let off: u64 = off.parse().context("offset must be a number")?;
+                    // <dataLogDir>/log/<segment>: the server locks <dataLogDir>.
+                    let seg_path = std::path::Path::new(seg);
+                    let data_log_dir = seg_path
+                        .parent()
+                        .and_then(|d| d.parent())
+                        .filter(|d| !d.as_os_str().is_empty())
+                        .unwrap_or(std::path::Path::new("."));
+                    let _locks =
+                        paddock_server::storage::dir_lock::DirLocks::acquire(&[data_log_dir])?;
                     let fs = paddock_server::storage::fs::real();
                     paddock_server::storage::txn_log::cut_at(&fs, std::path::Path::new(seg), off)?;
                     println!("cut {seg} at offset {off}");
@@ -122,6 +132,9 @@ fn main() -> Result<()> {
                         None => z.parse(),
                     }
                     .context("zxid must be a number (0x for hex)")?;
+                    let _locks = paddock_server::storage::dir_lock::DirLocks::acquire(&[
+                        std::path::Path::new(dir),
+                    ])?;
                     let fs = paddock_server::storage::fs::real();
                     let log_dir = paddock_server::storage::log_dir(std::path::Path::new(dir));
                     match paddock_server::storage::txn_log::truncate_to_zxid(&fs, &log_dir, zxid)? {

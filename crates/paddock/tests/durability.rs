@@ -408,3 +408,143 @@ fn a_full_disk_fails_writes_and_they_resume_when_space_returns() {
     drop(s);
     drop(mnt);
 }
+
+/// Runs `paddock <args>` to completion (at most 10 s) and returns its status and stderr.
+fn paddock_run(args: &[String]) -> (std::process::ExitStatus, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .env("RUST_BACKTRACE", "0")
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read;
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (status, err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("paddock {args:?} is still running after 10 s: it was not refused");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Two processes writing one log lose acknowledged writes without a trace, so a server locks
+/// its dataDir and dataLogDir: a second server, `paddock purge` and `paddock log truncate*`
+/// are refused while it runs, naming the directory and the holder's pid; a SIGKILLed holder
+/// leaves nothing that blocks the next start.
+#[test]
+fn a_locked_data_directory_refuses_a_second_server_and_the_offline_tools() {
+    let base = std::env::temp_dir().join(format!("paddock-dirlock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let data = base.join("data");
+    let logs = base.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let port = Server::free_port();
+    let props = [("dataLogDir", logs.to_str().unwrap())];
+    let s = Server::start_in(&data, port, &props);
+    let pid = s.child.id();
+    let mut c = Client::connect(s.addr);
+    let (h, _) = c.req(&create("/first"));
+    assert_eq!(h.err, 0);
+
+    let holder = format!("pid {pid}");
+    let refused = |args: Vec<String>, dir: &std::path::Path| {
+        let (status, err) = paddock_run(&args);
+        assert!(!status.success(), "{args:?} was not refused: {err}");
+        assert!(
+            err.contains("in use by another Paddock process") && err.contains(&holder),
+            "{args:?}: {err}"
+        );
+        let dir = std::fs::canonicalize(dir).unwrap();
+        assert!(err.contains(&dir.display().to_string()), "{args:?}: {err}");
+    };
+    let other_port = Server::free_port().to_string();
+    // The same dataDir, and another dataDir with the same dataLogDir.
+    refused(
+        vec![
+            "server".into(),
+            format!("-Dzookeeper.clientPort={other_port}"),
+            format!("-Dzookeeper.dataDir={}", data.display()),
+            format!("-Dzookeeper.dataLogDir={}", base.join("other").display()),
+        ],
+        &data,
+    );
+    refused(
+        vec![
+            "server".into(),
+            format!("-Dzookeeper.clientPort={other_port}"),
+            format!("-Dzookeeper.dataDir={}", base.join("other").display()),
+            format!("-Dzookeeper.dataLogDir={}", logs.display()),
+        ],
+        &logs,
+    );
+    refused(
+        vec![
+            "purge".into(),
+            data.display().to_string(),
+            logs.display().to_string(),
+        ],
+        &data,
+    );
+    refused(
+        vec![
+            "log".into(),
+            "truncate-zxid".into(),
+            logs.display().to_string(),
+            "0x1".into(),
+        ],
+        &logs,
+    );
+    let segment = std::fs::read_dir(logs.join("log"))
+        .unwrap()
+        .next()
+        .expect("a log segment")
+        .unwrap()
+        .path();
+    refused(
+        vec![
+            "log".into(),
+            "truncate".into(),
+            segment.display().to_string(),
+            "0".into(),
+        ],
+        &logs,
+    );
+    // The server that was there first is untouched.
+    let (h, _) = c.req(&create("/second"));
+    assert_eq!(h.err, 0);
+    drop(c);
+
+    drop(s); // SIGKILL: the kernel releases the locks
+    let s = Server::start_in(&data, port, &props);
+    let mut c = Client::connect(s.addr);
+    for p in ["/first", "/second"] {
+        let (h, _) = c.req(&Request::Exists(PathWatchRequest {
+            path: p.into(),
+            watch: false,
+        }));
+        assert_eq!(h.err, 0, "{p} is gone after the restart");
+    }
+    drop(c);
+    drop(s);
+    // With no server, the offline tools run.
+    let (status, err) = paddock_run(&[
+        "purge".into(),
+        data.display().to_string(),
+        logs.display().to_string(),
+    ]);
+    assert!(status.success(), "purge: {err}");
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -34,6 +34,8 @@ pub enum ServerError {
     },
     #[error("cannot create data directory {path}: {err}")]
     DataDir { path: String, err: std::io::Error },
+    #[error(transparent)]
+    Lock(#[from] storage::dir_lock::LockError),
     #[error("cannot recover the data: {0}")]
     Storage(#[from] storage::StorageError),
     #[error("cannot start the log thread: {0}")]
@@ -79,6 +81,9 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
             err,
         })?;
     }
+    // Held until the process exits: no second server, purge or truncation may touch these
+    // directories meanwhile (storage/dir_lock.rs).
+    let _locks = storage::dir_lock::DirLocks::acquire(&[&cfg.data_dir, &cfg.data_log_dir])?;
     if !cfg.force_sync {
         warn!("forceSync=no: writes are acknowledged before they are on disk; for tests and benchmarks only");
     }

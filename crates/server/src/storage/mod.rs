@@ -1,6 +1,7 @@
 //! Durable state on disk: the transaction log (txn_log.rs), snapshots (snapshot.rs), and what a
 //! server recovers from them at start (recovery.rs). The layout is in docs/storage.md.
 
+pub mod dir_lock;
 pub mod epoch;
 pub mod fs;
 pub mod purge;
