@@ -104,7 +104,7 @@ fn main() -> Result<()> {
             let _locks = paddock_server::storage::dir_lock::DirLocks::acquire(&[data, log])?;
             let fs = paddock_server::storage::fs::real();
             let n = paddock_server::storage::purge::purge(&fs, data, log, keep)?;
-            println!("deleted {n} files");
+            println!("deleted {} files", n.files);
             Ok(())
         }
         "log" => {

@@ -777,6 +777,110 @@ fn rejoin_by_snapshot() {
     );
 }
 
+/// The oldest log segment of server `id` (its first zxid), if any.
+fn oldest_segment(ens: &Ensemble, id: u64) -> Option<u64> {
+    std::fs::read_dir(ens.member(id).data_dir().join("log"))
+        .ok()?
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            u64::from_str_radix(name.strip_prefix("log.")?, 16).ok()
+        })
+        .min()
+}
+
+/// With `autopurge.purgeInterval` set (as ZooKeeper's admin guide recommends), the leader
+/// deletes old log segments after its snapshots. A follower that was down meanwhile must be
+/// brought back by a SNAP: the leader's memory window and on-disk log no longer reach its point,
+/// and a DIFF from the log would have a hole.
+#[test]
+fn rejoin_after_the_leader_purged_its_log() {
+    let _serial = serial();
+    let mut ens = Ensemble::new(
+        "purge",
+        3,
+        0,
+        &[
+            "snapCount=200",
+            "commitLogCount=100",
+            "autopurge.purgeInterval=1",
+        ],
+    );
+    ens.start_all();
+    let modes = ens.wait_serving(T);
+    let leader = Ensemble::leader_of(&modes);
+    let victim = *modes
+        .iter()
+        .find(|(_, m)| **m == Mode::Follower)
+        .expect("a follower")
+        .0;
+    let others: Vec<u64> = ens.ids().into_iter().filter(|&id| id != victim).collect();
+    let rt = runtime();
+    rt.block_on(async {
+        let zk = connect(&ens.connect_string(&ens.ids())).await;
+        create_retrying(&zk, "/purge", b"", CreateMode::Persistent).await;
+        let early: Vec<String> = (0..100).map(|i| format!("/purge/early{i:03}")).collect();
+        create_all(&zk, early, vec![b'e'; 100]).await;
+        close(zk).await;
+    });
+    let Srvr::Serving(_, victim_zxid) = ens.srvr(victim) else {
+        panic!("server {victim} does not serve");
+    };
+    ens.kill(victim);
+    // 30 MB through the other two: many snapshots, each rolling the log and purging what the
+    // three newest do not need.
+    rt.block_on(async {
+        let zk = connect(&ens.connect_string(&others)).await;
+        for batch in 0..10 {
+            let paths: Vec<String> = (0..300)
+                .map(|i| format!("/purge/n{batch:02}-{i:03}"))
+                .collect();
+            create_all(&zk, paths, vec![b'p'; 10_000]).await;
+        }
+        close(zk).await;
+        let purged = eventually(T, || {
+            oldest_segment(&ens, leader).is_some_and(|z| z > victim_zxid + 1)
+        })
+        .await;
+        assert!(
+            purged,
+            "the leader never purged its log past the victim's zxid 0x{victim_zxid:x}: oldest \
+             segment {:?}",
+            oldest_segment(&ens, leader).map(|z| format!("0x{z:x}"))
+        );
+    });
+    let Srvr::Serving(_, leader_zxid) = ens.srvr(leader) else {
+        panic!("the leader {leader} does not serve");
+    };
+    eprintln!(
+        "rejoin_after_the_leader_purged_its_log: server {victim} stopped at 0x{victim_zxid:x}; \
+         the leader {leader} is at 0x{leader_zxid:x}, its log starts at {:?}",
+        oldest_segment(&ens, leader).map(|z| format!("0x{z:x}"))
+    );
+    ens.start(victim);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        ens.check_alive();
+        let at = ens.srvr(victim);
+        if at == Srvr::Serving(Mode::Follower, leader_zxid) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server {victim} is not a follower at the leader's zxid 0x{leader_zxid:x} within 10 \
+             s of its restart: {at:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    rt.block_on(async {
+        let ds = digests(&ens, &ens.ids()).await;
+        assert_converged(&ds);
+        assert!(
+            ds.iter().all(|(_, d)| d.contains_key("/purge/n09-299")),
+            "the last write is everywhere"
+        );
+    });
+}
+
 #[test]
 fn minority_stops_serving() {
     let _serial = serial();

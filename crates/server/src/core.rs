@@ -70,8 +70,8 @@ pub enum CoreMsg {
     ContainerCheck,
     /// The log thread's word on how far the log is durable.
     Durable(Durable),
-    /// A snapshot finished (or failed).
-    SnapshotDone(Result<std::path::PathBuf, String>),
+    /// A snapshot finished (or failed), and what the purge after it removed.
+    SnapshotDone(Result<SnapshotDone, String>),
     /// A message from another server of the ensemble.
     Peer {
         from: u64,
@@ -286,6 +286,14 @@ pub(crate) fn is_write(req: &Request) -> bool {
 
 /// A snapshot being walked: the core hands chunks of nodes to a writer thread, never holding
 /// more than a few chunks, so memory stays bounded whatever the tree's size.
+/// A snapshot written, as the snapshot thread reports it.
+#[derive(Debug)]
+pub struct SnapshotDone {
+    pub path: std::path::PathBuf,
+    /// Set when the purge after it removed log segments (see `storage::purge::Purged`).
+    pub log_purged_through: Option<i64>,
+}
+
 struct SnapshotJob {
     cursor: Option<String>,
     /// Encoded node records and how many nodes they hold.
@@ -457,18 +465,15 @@ impl Core {
             CoreMsg::SnapshotDone(r) => {
                 self.snapshot_running = false;
                 match r {
-                    Ok(p) => {
-                        info!(snapshot = %p.display(), "snapshot written");
-                        if self.cfg.autopurge_purge_interval > 0 {
-                            let keep = self.cfg.autopurge_snap_retain_count as usize;
-                            if let Err(e) = crate::storage::purge::purge(
-                                &self.fs,
-                                &self.cfg.data_dir,
-                                &self.cfg.data_log_dir,
-                                keep,
-                            ) {
-                                warn!(error = %e, "purge failed");
-                            }
+                    Ok(done) => {
+                        info!(snapshot = %done.path.display(), "snapshot written");
+                        if let Some(through) = done.log_purged_through {
+                            // The replication core plans DIFFs from the on-disk log: it must
+                            // know what is no longer there, or a leader would keep sending
+                            // learners a DIFF with a hole (then a SNAP is due).
+                            self.zab_step(paddock_zab::Event::LogPurged {
+                                through: paddock_zab::Zxid(through as u64),
+                            });
                         }
                     }
                     Err(e) => warn!(error = %e, "snapshot failed; the log still holds everything"),
@@ -1212,6 +1217,19 @@ impl Core {
         let (tx, rx) = std_mpsc::sync_channel::<(Vec<u8>, u64)>(SNAPSHOT_QUEUE);
         let core = self.core_tx.clone();
         let (fs, dbid) = (self.fs.clone(), self.dbid);
+        // Retention runs on the snapshot thread after the snapshot is whole (ZooKeeper purges
+        // every purgeInterval hours; Paddock after each snapshot when it is set), so the core
+        // task never waits on the file system for it.
+        let purge = (self.cfg.autopurge_purge_interval > 0).then(|| {
+            (
+                self.cfg.data_dir.clone(),
+                self.cfg.data_log_dir.clone(),
+                self.cfg.autopurge_snap_retain_count as usize,
+            )
+        });
+        // The snapshot covers everything logged so far: the log starts a new segment, so that
+        // the older ones can go whole once this snapshot is old enough.
+        let _ = self.log.send(LogMsg::RollSegment);
         let abort = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let aborted = abort.clone();
         let spawned = std::thread::Builder::new()
@@ -1227,7 +1245,18 @@ impl Core {
                             "snapshot abandoned: the tree was replaced",
                         ));
                     }
-                    w.finish()
+                    let path = w.finish()?;
+                    let mut log_purged_through = None;
+                    if let Some((data_dir, data_log_dir, keep)) = &purge {
+                        match crate::storage::purge::purge(&fs, data_dir, data_log_dir, *keep) {
+                            Ok(p) => log_purged_through = p.log_purged_through,
+                            Err(e) => warn!(error = %e, "purge failed"),
+                        }
+                    }
+                    Ok(SnapshotDone {
+                        path,
+                        log_purged_through,
+                    })
                 })();
                 if result.is_err() {
                     // A full disk must not be made fuller by a half-written snapshot.

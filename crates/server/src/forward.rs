@@ -100,6 +100,15 @@ impl Forward {
         b.freeze()
     }
 
+    /// The session and xid of a forwarded client write whose request does not decode, read
+    /// from the fixed header every payload starts with; `None` for any other payload.
+    pub fn write_header(mut b: &[u8]) -> Option<(i64, i32)> {
+        if b.len() < 1 + 12 || b.get_u8() != WRITE {
+            return None;
+        }
+        Some((b.get_i64(), b.get_i32()))
+    }
+
     pub fn decode(mut b: &[u8]) -> Result<Forward, ForwardError> {
         let need = |b: &[u8], n: usize| {
             if b.len() < n {
@@ -147,6 +156,22 @@ impl Forward {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_that_does_not_decode_still_names_its_session_and_xid() {
+        let mut b = BytesMut::new();
+        b.put_u8(WRITE);
+        b.put_i64(0x1234);
+        b.put_i32(77);
+        b.put_u32(0);
+        b.put_i32(5); // setData, with no body
+        let payload = b.freeze();
+        assert!(Forward::decode(&payload).is_err());
+        assert_eq!(Forward::write_header(&payload), Some((0x1234, 77)));
+        assert_eq!(Forward::write_header(&payload[..5]), None);
+        let resumed = Forward::Resumed { session: 9 }.encode();
+        assert_eq!(Forward::write_header(&resumed), None);
+    }
     use paddock_proto::{DeleteRequest, SetDataRequest};
 
     #[test]

@@ -35,6 +35,9 @@ pub enum LogMsg {
     Append(Append),
     /// Ensemble: the replication core's disk orders, carried out in order.
     Disk(Vec<DiskOp>),
+    /// A snapshot started: begin a new segment with the next write, so that retention can
+    /// later drop the segments it covers.
+    RollSegment,
 }
 
 /// One disk order of the replication core. Each has a sequence number; the thread reports the
@@ -74,14 +77,21 @@ pub fn run(
     while let Ok(first) = rx.recv() {
         let mut batch = Vec::new();
         let mut ops = Vec::new();
+        let mut roll = false;
         let mut take = |m: LogMsg| match m {
             LogMsg::Append(a) => batch.push(a),
             LogMsg::Disk(d) => ops.extend(d),
+            LogMsg::RollSegment => roll = true,
         };
         take(first);
         // Everything queued meanwhile shares one fsync.
         while let Ok(more) = rx.try_recv() {
             take(more);
+        }
+        if roll {
+            // Everything the snapshot covers was written before it began, so rolling anywhere
+            // in this round keeps the new segment after it.
+            stage.roll_next();
         }
         if !ops.is_empty() {
             match stage.disk_ops(&places, ops) {
@@ -132,6 +142,11 @@ impl LogStage {
 
     /// Carries out the replication core's disk orders in order, with one fsync for the appends
     /// at the end; returns the last sequence number, durable.
+    /// Starts a new segment with the next write.
+    pub fn roll_next(&mut self) {
+        self.w.roll_next();
+    }
+
     pub fn disk_ops(&mut self, at: &DiskPlaces, ops: Vec<DiskOp>) -> Result<u64, String> {
         let mut last = 0;
         let mut dirty = false;

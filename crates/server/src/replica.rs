@@ -382,10 +382,20 @@ impl Core {
     fn prepare_forwarded(&mut self, from: u64, request_id: u64, payload: &[u8]) {
         let fwd = match Forward::decode(payload) {
             Ok(f) => f,
-            Err(e) => {
-                warn!(from, request_id, error = %e, "undecodable forwarded write; dropped");
-                return;
-            }
+            Err(e) => match Forward::write_header(payload) {
+                // Its follower waits on this session and xid: answer with an error
+                // transaction, as for a client frame that does not decode.
+                Some((session, xid)) => {
+                    warn!(from, session = format_args!("0x{session:x}"), xid, error = %e,
+                        "a forwarded write does not decode; refusing it with MARSHALLINGERROR");
+                    Forward::Undecodable { session, xid }
+                }
+                None => {
+                    error!(from, request_id, error = %e, bytes = payload.len(),
+                        "a forwarded message does not decode and names no session; nothing can answer it");
+                    return;
+                }
+            },
         };
         if let Forward::Resumed { session } = fwd {
             if let Some(r) = self.replica.as_mut() {

@@ -49,6 +49,9 @@ pub struct LogWriter {
     force_sync: bool,
     dbid: u64,
     segment_bytes: u64,
+    /// Start a new segment with the next write (a snapshot began: the segments before it can
+    /// then be purged whole once the snapshot is old enough, as in ZooKeeper).
+    roll_pending: bool,
     /// Set by a failed fsync: the kernel may have dropped the pages, and a retried fsync can
     /// falsely succeed, so nothing more is written until the server restarts and recovers.
     poisoned: bool,
@@ -75,6 +78,7 @@ impl LogWriter {
             force_sync,
             dbid,
             segment_bytes: SEGMENT_BYTES,
+            roll_pending: false,
             poisoned: false,
         };
         if let Some((path, offset)) = tail {
@@ -92,6 +96,11 @@ impl LogWriter {
     /// to exercise rolling).
     pub fn set_segment_bytes(&mut self, bytes: u64) {
         self.segment_bytes = bytes.max(HEADER_LEN + 1);
+    }
+
+    /// Starts a new segment with the next write.
+    pub fn roll_next(&mut self) {
+        self.roll_pending = true;
     }
 
     fn roll(&mut self, first_zxid: i64) -> std::io::Result<()> {
@@ -119,11 +128,13 @@ impl LogWriter {
             ));
         }
         if self.file.is_none()
+            || self.roll_pending
             || self.offset + records.len() as u64
                 > self.segment_bytes.max(HEADER_LEN + records.len() as u64)
         {
             self.sync()?;
             self.roll(first_zxid)?;
+            self.roll_pending = false;
         }
         let f = self.file.as_ref().expect("segment open");
         if let Err(e) = f.write_at(records, self.offset) {
