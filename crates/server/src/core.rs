@@ -284,8 +284,6 @@ pub(crate) fn is_write(req: &Request) -> bool {
     )
 }
 
-/// A snapshot being walked: the core hands chunks of nodes to a writer thread, never holding
-/// more than a few chunks, so memory stays bounded whatever the tree's size.
 /// A snapshot written, as the snapshot thread reports it.
 #[derive(Debug)]
 pub struct SnapshotDone {
@@ -294,6 +292,8 @@ pub struct SnapshotDone {
     pub log_purged_through: Option<i64>,
 }
 
+/// A snapshot being walked: the core hands chunks of nodes to a writer thread, never holding
+/// more than a few chunks, so memory stays bounded whatever the tree's size.
 struct SnapshotJob {
     cursor: Option<String>,
     /// Encoded node records and how many nodes they hold.
