@@ -75,6 +75,27 @@ pub struct Membership {
     pub servers: Vec<ServerSpec>,
 }
 
+impl Membership {
+    /// A server without `server.N` lines: the one voter (id 1, as ZooKeeper's standalone
+    /// session ids carry) of an ensemble with no peer ports.
+    pub fn standalone() -> Membership {
+        let me = ServerSpec {
+            id: 1,
+            host: "127.0.0.1".into(),
+            quorum_port: 0,
+            election_port: 0,
+            observer: false,
+            client_addr: None,
+        };
+        Membership {
+            voters: vec![1],
+            observers: Vec::new(),
+            servers: vec![me.clone()],
+            me,
+        }
+    }
+}
+
 /// The settings Paddock acts on.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -8,7 +8,7 @@
 
 use crate::config::Config;
 use crate::conn_shared::{ConnId, Outbound};
-use crate::log::{Append, Durable, LogMsg};
+use crate::log::LogMsg;
 use crate::session::{java_password, Sessions};
 use crate::stats::Stats;
 use crate::storage::fs::Fs;
@@ -68,8 +68,6 @@ pub enum CoreMsg {
     Tick,
     /// Look for emptied containers and expired TTL nodes.
     ContainerCheck,
-    /// The log thread's word on how far the log is durable.
-    Durable(Durable),
     /// A snapshot finished (or failed), and what the purge after it removed.
     SnapshotDone(Result<SnapshotDone, String>),
     /// A message from another server of the ensemble.
@@ -172,17 +170,13 @@ pub struct Core {
     pub(crate) conns: HashMap<ConnId, Conn>,
     pub(crate) queues: HashMap<i64, VecDeque<Queued>>,
     pub(crate) origins: HashMap<i64, Origin>,
-    pub(crate) batch: Vec<Txn>,
-    /// Logged (or being logged) but not yet durable and applied, in zxid order.
-    unapplied: VecDeque<Txn>,
     log: std_mpsc::Sender<LogMsg>,
     pub(crate) fs: Fs,
     /// The database id written into snapshots.
     pub(crate) dbid: u64,
-    /// The ensemble side, when this server is a member of one.
-    pub(crate) replica: Option<crate::replica::Replica>,
-    /// Bumped when the log fails: reports about older batches are stale.
-    generation: u64,
+    /// The replication side: every server is a member of an ensemble (standalone is a
+    /// one-voter ensemble with no peers).
+    pub(crate) replica: crate::replica::Replica,
     snapshot: Option<SnapshotJob>,
     snapshot_running: bool,
     pub(crate) since_snapshot: u64,
@@ -191,9 +185,12 @@ pub struct Core {
     pub(crate) logged_since_snapshot: u64,
     next_snapshot_bytes: u64,
     core_tx: mpsc::Sender<CoreMsg>,
-    /// `PADDOCK_TEST_ACK_BEFORE_LOG=1`: answer writes before they are logged. Exists only so
-    /// that the crash tests can show they catch lost acknowledged writes.
-    ack_before_log: bool,
+    /// `PADDOCK_TEST_ACK_BEFORE_LOG=1`: report appends durable before they are even written.
+    /// Exists only so that the crash tests can show they catch lost acknowledged writes.
+    pub(crate) ack_before_log: bool,
+    /// Fired the first time this server serves clients (a one-voter ensemble opens its client
+    /// port only then).
+    pub(crate) first_serving: Option<oneshot::Sender<()>>,
     pub(crate) stats: Stats,
     pub(crate) started: Instant,
 }
@@ -319,7 +316,7 @@ impl Core {
         tree: DataTree,
         log: std_mpsc::Sender<LogMsg>,
         core_tx: mpsc::Sender<CoreMsg>,
-        replica: Option<crate::replica::Replica>,
+        replica: crate::replica::Replica,
     ) -> Core {
         let (fs, dbid) = storage;
         let prep = Prep::new(
@@ -331,7 +328,7 @@ impl Core {
             },
             tree.last_zxid(),
         );
-        let server_id = replica.as_ref().map_or(1, |r| r.node.id());
+        let server_id = replica.node.id();
         let mut sessions = Sessions::new(server_id, cfg.tick_time as u64);
         // Sessions outlive a restart: each gets its full timeout again to come back.
         for (&id, &timeout) in tree.sessions() {
@@ -350,11 +347,8 @@ impl Core {
             conns: HashMap::new(),
             queues: HashMap::new(),
             origins: HashMap::new(),
-            batch: Vec::new(),
-            unapplied: VecDeque::new(),
             log,
             replica,
-            generation: 0,
             snapshot: None,
             snapshot_running: false,
             since_snapshot: 0,
@@ -363,6 +357,7 @@ impl Core {
             next_snapshot_bytes: snapshot_bytes(cfg_snap_size),
             core_tx,
             ack_before_log: std::env::var("PADDOCK_TEST_ACK_BEFORE_LOG").is_ok_and(|v| v == "1"),
+            first_serving: None,
             stats: Stats::default(),
             started: Instant::now(),
         }
@@ -461,7 +456,6 @@ impl Core {
             CoreMsg::Persisted(through) => self.zab_step(paddock_zab::Event::Persisted { through }),
             CoreMsg::ZabTick => self.zab_tick(),
             CoreMsg::ContainerCheck => self.container_check(),
-            CoreMsg::Durable(d) => self.durable(d),
             CoreMsg::SnapshotDone(r) => {
                 self.snapshot_running = false;
                 match r {
@@ -636,19 +630,15 @@ impl Core {
             self.read_only_request(sid, conn, xid, req, auth, arrived);
             return;
         }
-        if self.replica.is_some() {
-            if !self.serving() {
-                self.close_conn(conn);
-                return;
-            }
-            if let Some(r) = self.replica.as_mut() {
-                if !r.is_leader() {
-                    r.touched.insert(sid);
-                }
-            }
-            if self.ensemble_request(sid, conn, xid, opcode, &req, &auth, arrived) {
-                return;
-            }
+        if !self.serving() {
+            self.close_conn(conn);
+            return;
+        }
+        if !self.replica.is_leader() {
+            self.replica.touched.insert(sid);
+        }
+        if self.ensemble_request(sid, conn, xid, opcode, &req, &auth, arrived) {
+            return;
         }
         match &req {
             Ok(r)
@@ -1127,67 +1117,24 @@ impl Core {
         }
     }
 
-    /// Hands the batch of prepared transactions to the log thread; they are applied and
-    /// answered once it reports them durable.
+    /// Hands the replication core's disk orders of this round to the log thread (one group
+    /// commit for everything prepared while the core drained its channel).
     fn flush(&mut self) {
-        if let Some(r) = self.replica.as_mut() {
-            if !r.disk.is_empty() {
-                let ops = std::mem::take(&mut r.disk);
-                if self.log.send(LogMsg::Disk(ops)).is_err() {
-                    error!("the log thread is gone; stopping");
-                    std::process::exit(70);
-                }
-            }
+        if self.replica.disk.is_empty() {
             return;
         }
-        if self.batch.is_empty() {
-            return;
+        let ops = std::mem::take(&mut self.replica.disk);
+        let last_seq = ops.last().map(crate::log::DiskOp::seq);
+        if self.log.send(LogMsg::Disk(ops)).is_err() {
+            error!("the log thread is gone; stopping");
+            std::process::exit(70);
         }
-        let batch = std::mem::take(&mut self.batch);
-        let mut records = Vec::with_capacity(batch.len() * 96);
-        crate::storage::txn_log::encode_records(&batch, &mut records);
-        self.logged_since_snapshot += records.len() as u64;
-        let append = Append {
-            records,
-            first_zxid: batch[0].zxid,
-            last_zxid: batch[batch.len() - 1].zxid,
-            generation: self.generation,
-        };
         if self.ack_before_log {
-            // Test-only: the planted bug that durability tests must catch.
-            for t in batch {
-                self.apply(t);
+            // Test-only planted bug: count the orders durable before the log thread wrote them.
+            if let Some(through) = last_seq {
+                self.zab_step(paddock_zab::Event::Persisted { through });
+                self.flush();
             }
-        } else {
-            self.unapplied.extend(batch);
-        }
-        if self.log.send(LogMsg::Append(append)).is_err() {
-            warn!("the log thread is gone; failing writes");
-            self.durable(Durable {
-                generation: self.generation,
-                up_to: i64::MIN,
-                failed_from: Some(i64::MIN),
-            });
-        }
-    }
-
-    /// Applies what the log made durable; fails what it could not.
-    fn durable(&mut self, d: Durable) {
-        if d.generation != self.generation {
-            return;
-        }
-        while self.unapplied.front().is_some_and(|t| t.zxid <= d.up_to) {
-            let t = self.unapplied.pop_front().expect("front exists");
-            self.apply(t);
-        }
-        if d.failed_from.is_some() {
-            let failed: Vec<Txn> = self.unapplied.drain(..).collect();
-            warn!(
-                count = failed.len(),
-                "transaction log failure: failing every write not yet durable"
-            );
-            self.generation += 1;
-            self.fail_batch(failed);
         }
     }
 
@@ -1331,40 +1278,6 @@ impl Core {
         true
     }
 
-    /// A batch that could not be logged: every write in it fails, and prep forgets what it had
-    /// prepared, so nothing later is validated against changes that will never exist.
-    fn fail_batch(&mut self, batch: Vec<Txn>) {
-        self.prep.reset(&self.tree);
-        for txn in batch {
-            match self.origins.remove(&txn.zxid) {
-                Some(Origin::Client {
-                    conn, xid, arrived, ..
-                }) => {
-                    let f = frame(
-                        xid,
-                        self.tree.last_zxid(),
-                        ErrorCode::SystemError.code(),
-                        |_| {},
-                    );
-                    let done = Done {
-                        conn,
-                        frame: f,
-                        arrived,
-                        is_reply: true,
-                        close_after: true,
-                    };
-                    self.complete_write(txn.session_id, txn.zxid, done, true);
-                }
-                Some(Origin::Connect { conn, session }) => {
-                    self.sessions.remove(session);
-                    self.queues.remove(&session);
-                    self.close_conn(conn);
-                }
-                _ => {}
-            }
-        }
-    }
-
     pub(crate) fn apply(&mut self, txn: Txn) {
         let applied = self.tree.apply(&txn);
         self.since_snapshot += 1;
@@ -1449,7 +1362,8 @@ impl Core {
     pub(crate) fn end_session(&mut self, session: i64) {
         self.sessions.remove(session);
         self.queues.remove(&session);
-        if let Some(r) = self.replica.as_mut() {
+        {
+            let r = &mut self.replica;
             r.owners.remove(&session);
         }
     }
@@ -1487,7 +1401,7 @@ impl Core {
     }
 
     fn tick(&mut self) {
-        if self.replica.is_some() && !self.serving() {
+        if !self.serving() {
             self.expire_read_only_sessions();
             return;
         }

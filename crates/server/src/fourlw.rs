@@ -193,11 +193,12 @@ impl Core {
                 let _ = writeln!(out, "minSessionTimeout={}", c.min_session_timeout);
                 let _ = writeln!(out, "maxSessionTimeout={}", c.max_session_timeout);
                 let _ = writeln!(out, "clientPortListenBacklog=-1");
-                match self.replica.as_ref() {
-                    None => {
+                let r = &self.replica;
+                match r.standalone {
+                    true => {
                         let _ = writeln!(out, "serverId=0");
                     }
-                    Some(r) => {
+                    false => {
                         let id = r.node.id();
                         let _ = writeln!(out, "serverId={id}");
                         let _ = writeln!(out, "initLimit={}", c.init_limit);
@@ -326,7 +327,7 @@ impl Core {
                 kv("connection_drop_probability", "0.0".into());
                 kv("auth_failed_count", s.auth_failed.to_string());
                 kv("outstanding_tls_handshake", "0".into());
-                if let Some(r) = self.replica.as_ref().filter(|r| r.is_leader()) {
+                if let Some(r) = Some(&self.replica).filter(|r| r.is_leader() && !r.standalone) {
                     // The leader's view of its learners, as ZooKeeper reports it.
                     let learners = r.node.learners();
                     let followers = learners.iter().filter(|l| !l.1).count();

@@ -73,7 +73,8 @@ impl PerIp {
     }
 }
 
-/// Runs a standalone server until the process is stopped.
+/// Runs a server (a one-voter ensemble without `server.N` lines, else a member of its
+/// ensemble) until the process is stopped.
 pub async fn run(cfg: Config) -> Result<(), ServerError> {
     for d in [&cfg.data_dir, &cfg.data_log_dir] {
         std::fs::create_dir_all(d).map_err(|err| ServerError::DataDir {
@@ -87,21 +88,20 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     if !cfg.force_sync {
         warn!("forceSync=no: writes are acknowledged before they are on disk; for tests and benchmarks only");
     }
-    let membership = cfg.ensemble()?;
+    // Every server is a member of an ensemble: without `server.N` lines, a one-voter ensemble
+    // with no peer ports. Its writes take the same road as any ensemble's.
+    let (membership, standalone) = match cfg.ensemble()? {
+        Some(m) => (m, false),
+        None => (config::Membership::standalone(), true),
+    };
     let mut cfg = cfg;
-    if let Some(m) = &membership {
-        cfg.adopt_client_addr(&m.me)?;
-    }
+    cfg.adopt_client_addr(&membership.me)?;
     let cfg = Arc::new(cfg);
     let fs = storage::fs::real();
-    // A member of an ensemble applies only what its leader commits: its log is read, not
-    // replayed.
-    let mut recovered = storage::recovery::recover_with(
-        &fs,
-        &cfg.data_dir,
-        &cfg.data_log_dir,
-        membership.is_none(),
-    )?;
+    // The log is read, not replayed: a member applies only what the ensemble commits (a
+    // one-voter commits its whole log as soon as it leads).
+    let mut recovered =
+        storage::recovery::recover_with(&fs, &cfg.data_dir, &cfg.data_log_dir, false)?;
     let (tx, rx) = mpsc::channel(4096);
     let writer = storage::txn_log::LogWriter::open(
         &fs,
@@ -123,17 +123,22 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         })
         .map_err(ServerError::Thread)?;
     let recovered_zxid = recovered.tree.last_zxid();
-    let replica = match &membership {
-        None => None,
-        Some(m) => {
-            let logged = std::mem::take(&mut recovered.logged);
-            Some(start_replica(&cfg, m, &fs, recovered_zxid, logged, tx.clone()).await?)
-        }
-    };
-    let mode = if membership.is_some() {
-        "ensemble member"
-    } else {
+    let logged = std::mem::take(&mut recovered.logged);
+    let last_logged = logged.last().map_or(recovered_zxid, |t| t.zxid);
+    let replica = start_replica(
+        &cfg,
+        &membership,
+        standalone,
+        &fs,
+        recovered_zxid,
+        logged,
+        tx.clone(),
+    )
+    .await?;
+    let mode = if standalone {
         "standalone"
+    } else {
+        "ensemble member"
     };
     let mut core = Core::new(
         cfg.clone(),
@@ -143,6 +148,13 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         tx.clone(),
         replica,
     );
+    // A one-voter ensemble elects itself at once: its clients wait for that, rather than being
+    // turned away by a server that does not serve yet.
+    let single_voter = membership.voters.len() == 1 && !membership.me.observer;
+    let (serving_tx, serving_rx) = tokio::sync::oneshot::channel();
+    if single_voter {
+        core.first_serving = Some(serving_tx);
+    }
     core.start_replica();
     let core_task = tokio::spawn(core.run(rx));
     // The core owns the tree: if it ever stops (a panic is a bug), a server that kept accepting
@@ -156,19 +168,8 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         );
         std::process::exit(70);
     });
-    let addr = cfg.client_addr();
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|err| ServerError::Bind { addr, err })?;
-    info!(
-        client_addr = %listener.local_addr().unwrap_or(addr),
-        data_dir = %cfg.data_dir.display(),
-        tick_time = cfg.tick_time,
-        zxid = format_args!("0x{:x}", recovered_zxid),
-        "paddock {} started ({mode})",
-        fourlw::version_string()
-    );
-    if membership.is_some() {
+    // The replication core's clock runs before anything else: a one-voter elects itself on it.
+    {
         let zab_tx = tx.clone();
         tokio::spawn(async move {
             let mut iv = tokio::time::interval(Duration::from_millis(replica::ZAB_TICK_MS));
@@ -181,7 +182,22 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
             }
         });
     }
-
+    if single_voter && serving_rx.await.is_err() {
+        error!("the core stopped before it served");
+        std::process::exit(70);
+    }
+    let addr = cfg.client_addr();
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|err| ServerError::Bind { addr, err })?;
+    info!(
+        client_addr = %listener.local_addr().unwrap_or(addr),
+        data_dir = %cfg.data_dir.display(),
+        tick_time = cfg.tick_time,
+        zxid = format_args!("0x{:x}", last_logged),
+        "paddock {} started ({mode})",
+        fourlw::version_string()
+    );
     let tick_tx = tx.clone();
     let tick = Duration::from_millis(cfg.tick_time as u64);
     tokio::spawn(async move {
@@ -248,6 +264,7 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
 async fn start_replica(
     cfg: &Config,
     m: &config::Membership,
+    standalone: bool,
     fs: &storage::fs::Fs,
     snapshot_zxid: i64,
     logged: Vec<paddock_tree::Txn>,
@@ -297,7 +314,11 @@ async fn start_replica(
             .collect(),
     };
     let node = paddock_zab::Node::recover(zc, rec, incarnation)?;
-    let peers = peer::start(&m.me, &m.servers, core).await?;
+    let peers = if standalone {
+        peer::Peers::none()
+    } else {
+        peer::start(&m.me, &m.servers, core).await?
+    };
     info!(
         id = m.me.id,
         voters = ?m.voters,
@@ -307,5 +328,12 @@ async fn start_replica(
         last_logged = format_args!("0x{last:x}"),
         "joining the ensemble"
     );
-    Ok(replica::Replica::new(node, peers))
+    let mut replica = replica::Replica::new(node, peers, standalone);
+    // The recovered log is applied once the node leads or syncs: from these, not decoded again.
+    for t in logged {
+        if t.zxid > snapshot_zxid {
+            replica.remember(t);
+        }
+    }
+    Ok(replica)
 }

@@ -1,39 +1,28 @@
-//! The log stage of the write pipeline: a thread that appends each batch of prepared
-//! transactions, fsyncs once for everything it has (group commit), and tells the core how far
-//! the log is durable. The core applies and answers a write only after that.
+//! The log stage of the write pipeline: a thread that carries out the replication core's disk
+//! orders in order (appends, truncations, epoch files, snapshots from a leader), fsyncs once
+//! for everything it has (group commit), and reports how far it got (`CoreMsg::Persisted`).
+//! Every mode takes this one road: a standalone server is a one-voter ensemble.
+//!
+//! Disk failures, one policy for every mode (docs/storage.md, "Failures while running"):
+//! - a full disk (ENOSPC, EDQUOT) is a stalled disk: what was written before the full write is
+//!   made durable and reported, the rest waits and is retried until space returns. Nothing is
+//!   acknowledged meanwhile and nothing is lost; reads go on. In an ensemble the others commit
+//!   without this server's acknowledgement, as with any slow disk.
+//! - any other write error, and every fsync error, stops the server (exit 70): after a failed
+//!   fsync the kernel may have dropped the pages, so nothing later can be trusted, and recovery
+//!   on restart reads what is really on disk (ZooKeeper exits too).
 
 use crate::core::CoreMsg;
 use crate::storage::txn_log::LogWriter;
+use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
 use tokio::sync::mpsc;
-use tracing::error;
-
-/// A batch for the log thread.
-pub struct Append {
-    /// Encoded records.
-    pub records: Vec<u8>,
-    pub first_zxid: i64,
-    pub last_zxid: i64,
-    /// The core's generation: after a failure, batches of an older generation were prepared
-    /// against writes that failed, and are refused.
-    pub generation: u64,
-}
-
-/// The log thread's report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Durable {
-    pub generation: u64,
-    /// Everything up to here is durable.
-    pub up_to: i64,
-    /// The batch from this zxid on failed, and so does everything after it in this generation.
-    pub failed_from: Option<i64>,
-}
+use tracing::{error, info, warn};
 
 /// What the core hands the log thread.
 pub enum LogMsg {
-    /// Standalone: a batch of prepared transactions.
-    Append(Append),
-    /// Ensemble: the replication core's disk orders, carried out in order.
+    /// The replication core's disk orders, carried out in order.
     Disk(Vec<DiskOp>),
     /// A snapshot started: begin a new segment with the next write, so that retention can
     /// later drop the segments it covers.
@@ -60,6 +49,49 @@ pub enum DiskOp {
     Snapshot { seq: u64, zxid: i64, image: Vec<u8> },
 }
 
+impl DiskOp {
+    /// The order's sequence number.
+    pub fn seq(&self) -> u64 {
+        match self {
+            DiskOp::Append { seq, .. }
+            | DiskOp::Truncate { seq, .. }
+            | DiskOp::Epochs { seq, .. }
+            | DiskOp::Snapshot { seq, .. } => *seq,
+        }
+    }
+}
+
+/// Why disk orders stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    /// No space: everything before the failed order is durable through `durable`; the failed
+    /// order and those after it are still queued, to be retried.
+    #[error("disk full: {msg}")]
+    Full { durable: u64, msg: String },
+    /// Anything else: the server must stop.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Whether an IO error means "no space left" (retried) rather than a broken disk (fatal).
+fn is_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || matches!(
+            e.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        )
+}
+
+fn storage_is_full(e: &crate::storage::StorageError) -> bool {
+    match e {
+        crate::storage::StorageError::Io { err, .. } => is_full(err),
+        _ => false,
+    }
+}
+
+/// How long a stalled (full) disk waits before the next try.
+const FULL_RETRY: Duration = Duration::from_millis(100);
+
 /// Where the ensemble's disk orders write besides the log.
 pub struct DiskPlaces {
     pub fs: crate::storage::fs::Fs,
@@ -74,16 +106,30 @@ pub fn run(
     core: mpsc::Sender<CoreMsg>,
 ) {
     let mut stage = LogStage::new(w);
-    while let Ok(first) = rx.recv() {
-        let mut batch = Vec::new();
-        let mut ops = Vec::new();
+    let mut queue: VecDeque<DiskOp> = VecDeque::new();
+    let mut stalled_since: Option<std::time::Instant> = None;
+    loop {
+        // Wait for work, or (stalled on a full disk) for the next retry.
+        let first = if queue.is_empty() {
+            match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => return,
+            }
+        } else {
+            match rx.recv_timeout(FULL_RETRY) {
+                Ok(m) => Some(m),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        };
         let mut roll = false;
         let mut take = |m: LogMsg| match m {
-            LogMsg::Append(a) => batch.push(a),
-            LogMsg::Disk(d) => ops.extend(d),
+            LogMsg::Disk(d) => queue.extend(d),
             LogMsg::RollSegment => roll = true,
         };
-        take(first);
+        if let Some(m) = first {
+            take(m);
+        }
         // Everything queued meanwhile shares one fsync.
         while let Ok(more) = rx.try_recv() {
             take(more);
@@ -93,176 +139,161 @@ pub fn run(
             // in this round keeps the new segment after it.
             stage.roll_next();
         }
-        if !ops.is_empty() {
-            match stage.disk_ops(&places, ops) {
-                Ok(seq) => {
-                    if core.blocking_send(CoreMsg::Persisted(seq)).is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    // A replica that cannot write must not acknowledge anything more: stop,
-                    // as ZooKeeper does, and let recovery sort it out on restart.
-                    error!(error = %e, "disk write failed in the ensemble log; stopping the server");
-                    std::process::exit(70);
-                }
-            }
-        }
-        if batch.is_empty() {
+        if queue.is_empty() {
             continue;
         }
-        let mut gone = false;
-        stage.process(batch, &mut |d| {
-            gone |= core.blocking_send(CoreMsg::Durable(d)).is_err();
-        });
-        if gone {
+        let reported = match stage.disk_ops(&places, &mut queue) {
+            Ok(seq) => {
+                if let Some(since) = stalled_since.take() {
+                    info!(
+                        stalled_ms = since.elapsed().as_millis() as u64,
+                        "the disk has room again; writes go on"
+                    );
+                }
+                seq
+            }
+            Err(DiskError::Full { durable, msg }) => {
+                if stalled_since.is_none() {
+                    warn!(error = %msg, waiting = queue.len(),
+                        "disk full: writes wait (nothing is acknowledged) until space returns");
+                    stalled_since = Some(std::time::Instant::now());
+                }
+                durable
+            }
+            Err(DiskError::Failed(e)) => {
+                // A replica that cannot write must not acknowledge anything more: stop, as
+                // ZooKeeper does, and let recovery sort it out on restart.
+                error!(error = %e, "disk write failed; stopping the server");
+                std::process::exit(70);
+            }
+        };
+        if reported > 0 && core.blocking_send(CoreMsg::Persisted(reported)).is_err() {
             return;
         }
     }
 }
 
-/// Writes batches and reports how far the log is durable. Separate from the thread so tests
-/// can drive it step by step over a simulated disk.
+/// Carries out disk orders and reports how far they are durable. Separate from the thread so
+/// tests can drive it step by step over a simulated disk.
 pub struct LogStage {
     w: LogWriter,
-    refuse_below: u64,
-    /// Test-only planted bug: report batches durable before their fsync (the power-loss tests
-    /// must catch it; a process kill cannot).
+    /// Test-only planted bug: report orders durable before their fsync, which then happens at
+    /// the start of the next round (the power-loss tests must catch it; a process kill cannot).
     pub reply_before_fsync: bool,
+    /// With the planted bug: written but not yet fsynced.
+    unsynced: bool,
 }
 
 impl LogStage {
     pub fn new(w: LogWriter) -> LogStage {
         LogStage {
             w,
-            refuse_below: 0,
             reply_before_fsync: false,
+            unsynced: false,
         }
     }
 
-    /// Carries out the replication core's disk orders in order, with one fsync for the appends
-    /// at the end; returns the last sequence number, durable.
     /// Starts a new segment with the next write.
     pub fn roll_next(&mut self) {
         self.w.roll_next();
     }
 
-    pub fn disk_ops(&mut self, at: &DiskPlaces, ops: Vec<DiskOp>) -> Result<u64, String> {
+    fn sync(&mut self) -> Result<(), DiskError> {
+        self.w
+            .sync()
+            .map_err(|e| DiskError::Failed(format!("log fsync: {e}")))
+    }
+
+    /// Carries out the replication core's disk orders from the front of `ops`, in order, with
+    /// one fsync for the appends at the end; removes each order once done and returns the last
+    /// sequence number done, durable (0 if none). On a full disk the orders done before are
+    /// made durable and reported in the error; the rest stay in `ops` for a retry.
+    pub fn disk_ops(
+        &mut self,
+        at: &DiskPlaces,
+        ops: &mut VecDeque<DiskOp>,
+    ) -> Result<u64, DiskError> {
+        if self.unsynced {
+            self.sync()?;
+            self.unsynced = false;
+        }
         let mut last = 0;
         let mut dirty = false;
-        for op in ops {
-            match op {
+        while let Some(op) = ops.front() {
+            let seq = op.seq();
+            let done: Result<(), (bool, String)> = match op {
                 DiskOp::Append {
-                    seq,
                     records,
                     first_zxid,
-                } => {
-                    self.w
-                        .write(&records, first_zxid)
-                        .map_err(|e| format!("log append: {e}"))?;
-                    dirty = true;
-                    last = seq;
-                }
-                DiskOp::Truncate { seq, after } => {
-                    self.w.truncate_after(after).map_err(|e| e.to_string())?;
-                    dirty = false;
-                    last = seq;
-                }
+                    ..
+                } => match self.w.write(records, *first_zxid) {
+                    Ok(()) => {
+                        dirty = true;
+                        Ok(())
+                    }
+                    Err(e) => Err((is_full(&e), format!("log append: {e}"))),
+                },
+                DiskOp::Truncate { after, .. } => match self.w.truncate_after(*after) {
+                    Ok(()) => {
+                        dirty = false;
+                        Ok(())
+                    }
+                    Err(e) => Err((storage_is_full(&e), e.to_string())),
+                },
                 DiskOp::Epochs {
-                    seq,
-                    accepted,
-                    current,
+                    accepted, current, ..
                 } => {
                     // The appends before it are durable first: order is what the core asked.
                     if dirty {
-                        self.w.sync().map_err(|e| format!("log fsync: {e}"))?;
+                        self.sync()?;
                         dirty = false;
                     }
                     use crate::storage::epoch;
-                    epoch::write(&at.fs, &at.data_dir, epoch::ACCEPTED, accepted as u64)
-                        .map_err(|e| e.to_string())?;
-                    epoch::write(&at.fs, &at.data_dir, epoch::CURRENT, current as u64)
-                        .map_err(|e| e.to_string())?;
-                    last = seq;
+                    epoch::write(&at.fs, &at.data_dir, epoch::ACCEPTED, *accepted as u64)
+                        .and_then(|()| {
+                            epoch::write(&at.fs, &at.data_dir, epoch::CURRENT, *current as u64)
+                        })
+                        .map_err(|e| (storage_is_full(&e), e.to_string()))
                 }
-                DiskOp::Snapshot { seq, zxid, image } => {
+                DiskOp::Snapshot { zxid, image, .. } => {
                     if dirty {
-                        self.w.sync().map_err(|e| format!("log fsync: {e}"))?;
+                        self.sync()?;
                         dirty = false;
                     }
                     let dir = crate::storage::snap_dir(&at.data_dir);
-                    crate::storage::snapshot::write_image(&at.fs, &dir, zxid, &image)
-                        .map_err(|e| format!("snapshot from the leader: {e}"))?;
-                    // Anything logged past the snapshot belongs to a history the leader
-                    // replaced.
-                    self.w.truncate_after(zxid).map_err(|e| e.to_string())?;
+                    crate::storage::snapshot::write_image(&at.fs, &dir, *zxid, image)
+                        .map(|_| ())
+                        .map_err(|e| (is_full(&e), format!("snapshot from the leader: {e}")))
+                        // Anything logged past the snapshot belongs to a history the leader
+                        // replaced.
+                        .and_then(|()| {
+                            self.w
+                                .truncate_after(*zxid)
+                                .map_err(|e| (storage_is_full(&e), e.to_string()))
+                        })
+                }
+            };
+            match done {
+                Ok(()) => {
+                    ops.pop_front();
                     last = seq;
                 }
+                Err((true, msg)) => {
+                    if dirty {
+                        self.sync()?;
+                    }
+                    return Err(DiskError::Full { durable: last, msg });
+                }
+                Err((false, msg)) => return Err(DiskError::Failed(msg)),
             }
         }
         if dirty {
-            self.w.sync().map_err(|e| format!("log fsync: {e}"))?;
+            if self.reply_before_fsync {
+                self.unsynced = true;
+            } else {
+                self.sync()?;
+            }
         }
         Ok(last)
-    }
-
-    /// Appends `batch` with one fsync for all of it and reports, through `report`, what is
-    /// durable and what failed.
-    pub fn process(&mut self, batch: Vec<Append>, report: &mut dyn FnMut(Durable)) {
-        let mut failures: Vec<Durable> = Vec::new();
-        let mut written: Option<(u64, i64)> = None;
-        let mut failed: Option<(u64, i64)> = None;
-        for a in &batch {
-            if a.generation < self.refuse_below || failed.is_some_and(|(g, _)| g == a.generation) {
-                failures.push(Durable {
-                    generation: a.generation,
-                    up_to: a.first_zxid - 1,
-                    failed_from: Some(a.first_zxid),
-                });
-                continue;
-            }
-            match self.w.write(&a.records, a.first_zxid) {
-                Ok(()) => written = Some((a.generation, a.last_zxid)),
-                Err(e) => {
-                    error!(error = %e, zxid = format_args!("0x{:x}", a.first_zxid), "transaction log write failed");
-                    failed = Some((a.generation, a.first_zxid));
-                    self.refuse_below = a.generation + 1;
-                }
-            }
-        }
-        if let Some((g, up_to)) = written {
-            let ok = Durable {
-                generation: g,
-                up_to,
-                failed_from: None,
-            };
-            if self.reply_before_fsync {
-                report(ok.clone());
-                let _ = self.w.sync();
-            } else {
-                match self.w.sync() {
-                    Ok(()) => report(ok),
-                    Err(e) => {
-                        error!(error = %e, "transaction log fsync failed: refusing writes until restart");
-                        self.refuse_below = u64::MAX;
-                        report(Durable {
-                            generation: g,
-                            up_to: i64::MIN,
-                            failed_from: Some(i64::MIN),
-                        });
-                    }
-                }
-            }
-        }
-        for f in failures {
-            report(f);
-        }
-        if let Some((g, from)) = failed {
-            report(Durable {
-                generation: g,
-                up_to: from - 1,
-                failed_from: Some(from),
-            });
-        }
     }
 }

@@ -55,6 +55,13 @@ pub struct Peers {
 }
 
 impl Peers {
+    /// No peers: a one-voter ensemble without peer ports.
+    pub fn none() -> Peers {
+        Peers {
+            out: HashMap::new(),
+        }
+    }
+
     /// Queues a message for a peer: notifications on the election connection, everything else
     /// on the quorum connection. Unknown peers are ignored.
     pub fn send(&self, to: ServerId, msg: Message) {

@@ -6,7 +6,7 @@
 //! and the replication core stamps the same zxid the preparation gave it (`prep_ready` keeps
 //! the two counters together). A follower or observer forwards its clients' writes as requests
 //! (`forward::Forward`) and answers them when their transaction is applied, found by session
-//! and xid. Each session's replies keep their order through the session's queue, as standalone.
+//! and xid. Each session's replies keep their order through the session's queue.
 
 use crate::core::{Core, Origin};
 use crate::forward::Forward;
@@ -51,11 +51,19 @@ pub struct Replica {
     pub owners: std::collections::HashMap<i64, u64>,
     /// When this server last stopped serving (read-only mode starts a while after).
     pub not_serving_since: Instant,
+    /// A server with no `server.N` lines: a one-voter ensemble with no peer ports, which the
+    /// four-letter words call standalone.
+    pub standalone: bool,
+    /// Transactions this server holds decoded (its recovered log, its own proposals), in
+    /// zxid order: applied from here rather than decoded again from their payload.
+    decoded: VecDeque<Txn>,
 }
 
 impl Replica {
-    pub fn new(node: Node, peers: Peers) -> Replica {
+    pub fn new(node: Node, peers: Peers, standalone: bool) -> Replica {
         Replica {
+            standalone,
+            decoded: VecDeque::new(),
             node,
             peers,
             serving: false,
@@ -71,6 +79,33 @@ impl Replica {
 
     pub fn is_leader(&self) -> bool {
         self.role == RoleKind::Leading
+    }
+
+    /// Keeps a decoded transaction for when it is applied (zxids only grow here: anything
+    /// at or above it is stale, a history that was replaced).
+    pub fn remember(&mut self, txn: Txn) {
+        while self.decoded.back().is_some_and(|t| t.zxid >= txn.zxid) {
+            self.decoded.pop_back();
+        }
+        self.decoded.push_back(txn);
+    }
+
+    /// The decoded transaction with this zxid, if kept; drops the ones before it (never to be
+    /// applied now). A zxid names one transaction (one leader per epoch), so a kept one is
+    /// the one the replication core commits.
+    fn recall(&mut self, zxid: i64) -> Option<Txn> {
+        while self.decoded.front().is_some_and(|t| t.zxid < zxid) {
+            self.decoded.pop_front();
+        }
+        if self.decoded.front().is_some_and(|t| t.zxid == zxid) {
+            return self.decoded.pop_front();
+        }
+        None
+    }
+
+    /// Forgets every kept transaction (a snapshot from the leader replaced the history).
+    fn forget_decoded(&mut self) {
+        self.decoded.clear();
     }
 }
 
@@ -88,26 +123,21 @@ fn decode_payload(payload: &[u8]) -> Option<Txn> {
 }
 
 impl Core {
-    pub(crate) fn replica_mut(&mut self) -> Option<&mut Replica> {
-        self.replica.as_mut()
-    }
-
     /// Whether this server takes requests from clients now.
     pub(crate) fn serving(&self) -> bool {
-        self.replica.as_ref().is_none_or(|r| r.serving)
+        self.replica.serving
     }
 
-    /// Whether writes are prepared here (standalone, or the ensemble's leader).
+    /// Whether writes are prepared here (the ensemble's leader; a standalone server leads its
+    /// one-voter ensemble).
     pub(crate) fn prepares(&self) -> bool {
-        self.replica.as_ref().is_none_or(|r| r.is_leader())
+        self.replica.is_leader()
     }
 
     /// Before preparing a write on the leader: the preparation's next zxid must be the one the
     /// replication core will stamp. False if this server cannot propose now.
     pub(crate) fn prep_ready(&mut self) -> bool {
-        let Some(r) = self.replica.as_ref() else {
-            return true;
-        };
+        let r = &self.replica;
         let Some(next) = r.node.next_zxid() else {
             return false;
         };
@@ -125,21 +155,20 @@ impl Core {
         true
     }
 
-    /// Hands a transaction prepared on the leader to the replication core.
+    /// Hands a transaction prepared on the leader to the replication core. The transaction
+    /// itself is kept, so applying it needs no decoding of what was just encoded.
     pub(crate) fn propose(&mut self, txn: Txn) {
-        if self.replica.is_none() {
-            self.batch.push(txn);
-            return;
-        }
         let payload = txn_payload(&txn);
+        let request_id = txn.zxid as u64;
+        self.replica.remember(txn);
         self.zab_step(Event::ClientWrite {
-            request_id: txn.zxid as u64,
+            request_id,
             payload,
         });
     }
 
     fn new_key(&mut self) -> i64 {
-        let r = self.replica.as_mut().expect("ensemble");
+        let r = &mut self.replica;
         r.next_key -= 1;
         r.next_key
     }
@@ -153,7 +182,8 @@ impl Core {
         } else {
             xid
         };
-        if let Some(r) = self.replica_mut() {
+        {
+            let r = &mut self.replica;
             r.remote.entry((sid, wait_xid)).or_default().push_back(key);
         }
         self.zab_step(Event::ClientWrite {
@@ -189,9 +219,7 @@ impl Core {
     /// Which origin waits for an applied transaction: by zxid where it was prepared here, by
     /// session and xid where it was forwarded.
     pub(crate) fn origin_key(&mut self, txn: &Txn) -> i64 {
-        let Some(r) = self.replica.as_mut() else {
-            return txn.zxid;
-        };
+        let r = &mut self.replica;
         if r.is_leader() {
             return txn.zxid;
         }
@@ -212,9 +240,7 @@ impl Core {
 
     /// Feeds the replication core one event and carries out what it asks, in order.
     pub(crate) fn zab_step(&mut self, ev: Event) {
-        let Some(r) = self.replica.as_mut() else {
-            return;
-        };
+        let r = &mut self.replica;
         r.node.step(ev);
         let actions = r.node.take_actions();
         for a in actions {
@@ -226,14 +252,11 @@ impl Core {
     fn zab_action(&mut self, a: Action) {
         match a {
             Action::Send { to, msg } => {
-                if let Some(r) = self.replica.as_ref() {
-                    r.peers.send(to, msg);
-                }
+                let r = &self.replica;
+                r.peers.send(to, msg);
             }
             Action::AppendLog { seq, txns } => {
-                let Some(r) = self.replica.as_mut() else {
-                    return;
-                };
+                let r = &mut self.replica;
                 let first_zxid = txns.first().map_or(0, |t| t.zxid.0 as i64);
                 let bytes: usize = txns.iter().map(|t| t.payload.len()).sum();
                 self.logged_since_snapshot += bytes as u64;
@@ -262,7 +285,8 @@ impl Core {
             }
             Action::TruncateLog { seq, after } => {
                 info!(after = %after, "truncating the log to the leader's history");
-                if let Some(r) = self.replica.as_mut() {
+                {
+                    let r = &mut self.replica;
                     r.disk.push(DiskOp::Truncate {
                         seq,
                         after: after.0 as i64,
@@ -274,13 +298,12 @@ impl Core {
                 accepted,
                 current,
             } => {
-                if let Some(r) = self.replica.as_mut() {
-                    r.disk.push(DiskOp::Epochs {
-                        seq,
-                        accepted,
-                        current,
-                    });
-                }
+                let r = &mut self.replica;
+                r.disk.push(DiskOp::Epochs {
+                    seq,
+                    accepted,
+                    current,
+                });
             }
             Action::InstallSnapshot { seq, zxid, data } => self.install_snapshot(seq, zxid, &data),
             Action::SendSnapshot { to, conn, zxid } => {
@@ -289,7 +312,8 @@ impl Core {
                 }
                 let image = crate::storage::snapshot::image(&self.tree, self.dbid);
                 info!(learner = to, %zxid, bytes = image.len(), "sending a snapshot to a learner");
-                if let Some(r) = self.replica.as_ref() {
+                {
+                    let r = &self.replica;
                     r.peers.send(
                         to,
                         Message::Learner {
@@ -308,7 +332,11 @@ impl Core {
                 after,
                 through,
             } => self.send_log_range(to, conn, after, through),
-            Action::Apply { txn } => match decode_payload(&txn.payload) {
+            Action::Apply { txn } => match self
+                .replica
+                .recall(txn.zxid.0 as i64)
+                .or_else(|| decode_payload(&txn.payload))
+            {
                 Some(t) if t.zxid == txn.zxid.0 as i64 => self.apply(t),
                 _ => {
                     // Every replica would stop here: better than diverging.
@@ -318,7 +346,8 @@ impl Core {
             },
             Action::RoleChanged { role, leader } => {
                 info!(?role, leader, "ensemble role changed");
-                if let Some(r) = self.replica.as_mut() {
+                {
+                    let r = &mut self.replica;
                     r.role = role;
                 }
                 // A server that changes role stops serving until it is in step again.
@@ -398,7 +427,8 @@ impl Core {
             },
         };
         if let Forward::Resumed { session } = fwd {
-            if let Some(r) = self.replica.as_mut() {
+            {
+                let r = &mut self.replica;
                 r.owners.insert(session, from);
             }
             return;
@@ -410,7 +440,8 @@ impl Core {
         let txn = match fwd {
             Forward::Resumed { .. } => return,
             Forward::CreateSession { session, timeout } => {
-                if let Some(r) = self.replica.as_mut() {
+                {
+                    let r = &mut self.replica;
                     r.owners.insert(session, from);
                 }
                 self.prep.create_session(session, timeout, now)
@@ -461,6 +492,7 @@ impl Core {
             }
         };
         info!(%zxid, nodes = tree.node_count(), "installing the leader's snapshot");
+        self.replica.forget_decoded();
         self.abort_snapshot();
         self.tree = tree;
         self.prep.reset(&self.tree);
@@ -469,7 +501,8 @@ impl Core {
         let image = crate::storage::snapshot::image(&self.tree, self.dbid);
         self.since_snapshot = 0;
         self.logged_since_snapshot = 0;
-        if let Some(r) = self.replica.as_mut() {
+        {
+            let r = &mut self.replica;
             r.disk.push(DiskOp::Snapshot {
                 seq,
                 zxid: zxid.0 as i64,
@@ -525,7 +558,8 @@ impl Core {
                         zxid: Zxid(t.zxid as u64),
                         payload: txn_payload(&t),
                     };
-                    if let Some(rp) = self.replica.as_ref() {
+                    {
+                        let rp = &self.replica;
                         rp.peers.send(
                             to,
                             Message::Learner {
@@ -543,9 +577,7 @@ impl Core {
 
     /// Starts or stops serving clients as the node comes into or falls out of step.
     fn check_serving(&mut self) {
-        let Some(r) = self.replica.as_mut() else {
-            return;
-        };
+        let r = &mut self.replica;
         let now = r.node.is_serving();
         if now == r.serving {
             return;
@@ -557,6 +589,9 @@ impl Core {
             r.not_serving_since = Instant::now();
         }
         if now {
+            if let Some(tx) = self.first_serving.take() {
+                let _ = tx.send(());
+            }
             // Read-only clients go (they reconnect and find a read-write server), and so do
             // their sessions, which were this server's alone.
             self.close_all_conns();
@@ -586,7 +621,8 @@ impl Core {
         self.queues.clear();
         self.origins.clear();
         self.prep.reset(&self.tree);
-        if let Some(r) = self.replica.as_mut() {
+        {
+            let r = &mut self.replica;
             r.remote.clear();
             r.touched.clear();
         }
@@ -611,18 +647,14 @@ impl Core {
     /// comes from a server the session has moved away from. A session with no known owner
     /// (a new leader has not seen it resumed yet) takes its first writer as owner.
     pub(crate) fn session_moved(&mut self, session: i64, from: Option<u64>) -> bool {
-        let Some(r) = self.replica.as_mut() else {
-            return false;
-        };
+        let r = &mut self.replica;
         let from = from.unwrap_or_else(|| r.node.id());
         *r.owners.entry(session).or_insert(from) != from
     }
 
     /// A client resumed a session here: tell the leader this server owns it now.
     pub(crate) fn session_resumed(&mut self, session: i64) {
-        let Some(r) = self.replica.as_mut() else {
-            return;
-        };
+        let r = &mut self.replica;
         if r.is_leader() {
             let me = r.node.id();
             r.owners.insert(session, me);
@@ -636,10 +668,11 @@ impl Core {
 
     /// The replication core's clock, and the touches of this server's sessions.
     pub(crate) fn zab_tick(&mut self) {
-        let touched: Vec<i64> = match self.replica.as_mut() {
-            Some(r) if !r.is_leader() => r.touched.drain().collect(),
-            Some(_) => Vec::new(),
-            None => return,
+        let r = &mut self.replica;
+        let touched: Vec<i64> = if r.is_leader() {
+            Vec::new()
+        } else {
+            r.touched.drain().collect()
         };
         for s in touched {
             self.zab_step(Event::SessionTouched {
@@ -653,9 +686,7 @@ impl Core {
     /// with its ensemble for a while (as ZooKeeper, max(2 s, tickTime): a quick failover
     /// does not hand out stale reads).
     pub(crate) fn read_only_active(&self) -> bool {
-        let Some(r) = self.replica.as_ref() else {
-            return false;
-        };
+        let r = &self.replica;
         let wait = std::time::Duration::from_millis((self.cfg.tick_time as u64).max(2000));
         self.cfg.read_only_mode && !r.serving && r.not_serving_since.elapsed() >= wait
     }
@@ -695,18 +726,18 @@ impl Core {
         if self.read_only_active() {
             return "read-only";
         }
-        match self.replica.as_ref().map(|r| r.role) {
-            None => "standalone",
-            Some(RoleKind::Leading) => "leader",
-            Some(RoleKind::Following) => "follower",
-            Some(RoleKind::Observing) => "observer",
-            Some(RoleKind::Looking) => "looking",
+        match self.replica.role {
+            RoleKind::Leading if self.replica.standalone => "standalone",
+            RoleKind::Leading => "leader",
+            RoleKind::Following => "follower",
+            RoleKind::Observing => "observer",
+            RoleKind::Looking => "looking",
         }
     }
 }
 
 impl Core {
-    /// The requests an ensemble member handles differently from a standalone server: sync()
+    /// The requests that go through the replication core rather than the read path: sync()
     /// everywhere, and every write on a follower or observer. True if handled here.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn ensemble_request(
@@ -759,9 +790,7 @@ impl Core {
 impl Core {
     /// Carries out the replication core's first actions (its election notifications).
     pub fn start_replica(&mut self) {
-        let Some(r) = self.replica.as_mut() else {
-            return;
-        };
+        let r = &mut self.replica;
         let actions = r.node.take_actions();
         for a in actions {
             self.zab_action(a);

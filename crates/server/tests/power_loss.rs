@@ -1,12 +1,13 @@
-//! Power loss, simulated at every step. The storage code (log stage and writer, segment roll,
-//! fuzzy snapshot, purge, recovery) runs unchanged over `SimFs`, which forgets what was not
+//! Power loss, simulated at every step. The storage code (the log stage carrying out the
+//! replication core's disk orders, as every server does; the writer, segment roll, fuzzy
+//! snapshot, purge, recovery) runs unchanged over `SimFs`, which forgets what was not
 //! fsynced when the power fails, possibly keeping a torn part of it. A deterministic workload
 //! runs until the power fails at step k, for every k; then recovery must succeed, keep every
 //! write that was acknowledged, and give exactly the tree of a prefix of the history.
 //! A planted reply-before-fsync bug must be caught.
 
 use paddock_proto::{Acl, Create, CreateKind, DeleteRequest, Request, SetDataRequest};
-use paddock_server::log::{Append, Durable, LogStage};
+use paddock_server::log::{DiskError, DiskOp, DiskPlaces, LogStage};
 use paddock_server::storage::fs::Fs;
 use paddock_server::storage::purge::purge;
 use paddock_server::storage::recovery::recover;
@@ -15,6 +16,7 @@ use paddock_server::storage::snapshot::SnapshotWriter;
 use paddock_server::storage::txn_log::{encode_records, LogWriter};
 use paddock_server::storage::{log_dir, snap_dir, StorageError};
 use paddock_tree::{AuthInfo, DataTree, Prep, PrepConfig, Txn};
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -113,6 +115,63 @@ impl Rng {
     }
 }
 
+/// The log stage as the server's log thread drives it: appends become disk orders with
+/// sequence numbers, carried out in order; what it reports durable is acknowledged. Orders a
+/// full disk left undone stay queued for the next round, as in the log thread.
+struct Orders {
+    stage: LogStage,
+    places: DiskPlaces,
+    queue: VecDeque<DiskOp>,
+    seq: u64,
+    /// The last zxid of each append not yet reported durable, by sequence number.
+    ends: VecDeque<(u64, i64)>,
+}
+
+impl Orders {
+    fn new(fs: &Fs, w: LogWriter) -> Orders {
+        Orders {
+            stage: LogStage::new(w),
+            places: DiskPlaces {
+                fs: fs.clone(),
+                data_dir: Path::new(DATA).to_owned(),
+            },
+            queue: VecDeque::new(),
+            seq: 0,
+            ends: VecDeque::new(),
+        }
+    }
+
+    /// Queues an append of `txns` (zxids first..).
+    fn append(&mut self, txns: &[Txn]) {
+        let mut records = Vec::new();
+        encode_records(txns, &mut records);
+        self.seq += 1;
+        self.queue.push_back(DiskOp::Append {
+            seq: self.seq,
+            records,
+            first_zxid: txns[0].zxid,
+        });
+        self.ends.push_back((self.seq, txns[txns.len() - 1].zxid));
+    }
+
+    /// One round of the log thread; returns the zxid now durable (if any advanced) and the
+    /// error that stopped the round.
+    fn round(&mut self) -> (Option<i64>, Option<DiskError>) {
+        let (through, err) = match self.stage.disk_ops(&self.places, &mut self.queue) {
+            Ok(seq) => (seq, None),
+            Err(DiskError::Full { durable, msg }) => {
+                (durable, Some(DiskError::Full { durable, msg }))
+            }
+            Err(e) => (0, Some(e)),
+        };
+        let mut zxid = None;
+        while self.ends.front().is_some_and(|(s, _)| *s <= through) {
+            zxid = self.ends.pop_front().map(|(_, z)| z);
+        }
+        (zxid, err)
+    }
+}
+
 fn dirs() -> (&'static Path, std::path::PathBuf, std::path::PathBuf) {
     let d = Path::new(DATA);
     (d, snap_dir(d), log_dir(d))
@@ -140,8 +199,8 @@ fn run(
     let mut tree = rec.tree;
     let mut w = LogWriter::open(fs, &ldir, rec.log_tail, true, rec.dbid)?;
     w.set_segment_bytes(SEGMENT_BYTES);
-    let mut stage = LogStage::new(w);
-    stage.reply_before_fsync = reply_before_fsync;
+    let mut orders = Orders::new(fs, w);
+    orders.stage.reply_before_fsync = reply_before_fsync;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (round << 20) ^ tree.last_zxid() as u64);
     let mut next = tree.last_zxid() as usize; // index of the next txn to log
     let mut last_snapshot = tree.last_zxid() as usize;
@@ -149,32 +208,24 @@ fn run(
     // Logs one group of batches and applies what became durable. Returns false when the
     // power failed.
     let mut step = |tree: &mut DataTree, next: &mut usize, acks: &mut Acks| -> bool {
-        let mut group = Vec::new();
         for _ in 0..1 + rng.below(3) {
             let n = 1 + rng.below(4) as usize;
             let end = (*next + n).min(upto);
             if end == *next {
                 break;
             }
-            let mut records = Vec::new();
-            encode_records(&h.txns[*next..end], &mut records);
-            group.push(Append {
-                records,
-                first_zxid: *next as i64 + 1,
-                last_zxid: end as i64,
-                generation: 0,
-            });
+            orders.append(&h.txns[*next..end]);
             *next = end;
         }
-        let mut reports: Vec<Durable> = Vec::new();
-        stage.process(group, &mut |d| reports.push(d));
-        for d in reports {
-            if d.failed_from.is_none() {
-                acks.max = acks.max.max(d.up_to);
-                while tree.last_zxid() < d.up_to {
-                    tree.apply(&h.txns[tree.last_zxid() as usize]);
-                }
+        let (durable, err) = orders.round();
+        if let Some(up_to) = durable {
+            acks.max = acks.max.max(up_to);
+            while tree.last_zxid() < up_to {
+                tree.apply(&h.txns[tree.last_zxid() as usize]);
             }
+        }
+        if let Some(e) = err {
+            assert!(sim.is_off(), "a disk order failed with power on: {e}");
         }
         !sim.is_off()
     };
@@ -385,14 +436,14 @@ fn a_planted_reply_before_fsync_is_caught() {
     );
 }
 
-/// The write path as the core drives it, over the simulated disk: batches go to the log stage;
-/// what is reported durable is applied; a failure bumps the generation and the failed zxids
-/// are prepared again (the core reuses them, so the log has no gaps).
+/// The write path as the server drives it, over the simulated disk: appends go to the log
+/// stage as disk orders; what it reports durable is applied.
 struct Pipeline<'a> {
     h: &'a History,
-    stage: LogStage,
+    orders: Orders,
     tree: DataTree,
-    generation: u64,
+    /// Next transaction to queue (index into the history).
+    next: usize,
     acks: Acks,
 }
 
@@ -402,83 +453,95 @@ impl<'a> Pipeline<'a> {
         let rec = recover(fs, data, data).expect("recovery");
         let mut w = LogWriter::open(fs, &ldir, rec.log_tail, true, rec.dbid).expect("log");
         w.set_segment_bytes(SEGMENT_BYTES);
+        let next = rec.tree.last_zxid() as usize;
         Pipeline {
             h,
-            stage: LogStage::new(w),
+            orders: Orders::new(fs, w),
             tree: rec.tree,
-            generation: 0,
+            next,
             acks: Acks::default(),
         }
     }
 
-    /// Logs the next `n` transactions as one batch; returns whether they became durable.
-    fn send(&mut self, n: usize) -> bool {
-        let from = self.tree.last_zxid() as usize;
-        let to = (from + n).min(self.h.txns.len());
-        let mut records = Vec::new();
-        encode_records(&self.h.txns[from..to], &mut records);
-        let mut reports = Vec::new();
-        self.stage.process(
-            vec![Append {
-                records,
-                first_zxid: from as i64 + 1,
-                last_zxid: to as i64,
-                generation: self.generation,
-            }],
-            &mut |d| reports.push(d),
-        );
-        let mut ok = false;
-        for d in reports {
-            if d.failed_from.is_some() {
-                self.generation += 1;
-            } else {
-                ok = true;
-                self.acks.max = self.acks.max.max(d.up_to);
-                while self.tree.last_zxid() < d.up_to {
-                    self.tree
-                        .apply(&self.h.txns[self.tree.last_zxid() as usize]);
-                }
+    /// Queues the next `n` transactions as one append and runs a round of the log stage;
+    /// returns whether everything queued is durable.
+    fn send(&mut self, n: usize) -> Result<(), DiskError> {
+        let to = (self.next + n).min(self.h.txns.len());
+        if to > self.next {
+            self.orders.append(&self.h.txns[self.next..to]);
+            self.next = to;
+        }
+        self.retry()
+    }
+
+    /// Runs a round of the log stage for what is queued.
+    fn retry(&mut self) -> Result<(), DiskError> {
+        let (durable, err) = self.orders.round();
+        if let Some(up_to) = durable {
+            self.acks.max = self.acks.max.max(up_to);
+            while self.tree.last_zxid() < up_to {
+                self.tree
+                    .apply(&self.h.txns[self.tree.last_zxid() as usize]);
             }
         }
-        ok
+        match err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
-/// A full disk fails the append (cut back, nothing acknowledged), the log goes on when space
-/// returns, and recovery finds every acknowledged write and nothing half-written.
+/// A full disk stalls the log: the append that does not fit is cut back and stays queued,
+/// nothing after it is acknowledged, every retry waits; once space returns the queued appends
+/// are written in order and acknowledged, and recovery finds every acknowledged write and
+/// nothing half-written.
 #[test]
-fn a_full_disk_fails_writes_until_space_returns() {
+fn a_full_disk_stalls_writes_until_space_returns() {
     let h = history(200);
     let (sim, fs) = new_disk();
     sim.fs_create_dirs();
     let mut p = Pipeline::start(&fs, &h);
     for _ in 0..10 {
-        assert!(p.send(3));
+        p.send(3).expect("room on the disk");
     }
-    // Room for a little more, not for the next few batches' blocks.
+    // Room for a little more, not for the next few appends.
     sim.set_space_limit(Some(sim.used_bytes() + 150));
-    let mut failed = 0;
+    let mut full = 0;
     for _ in 0..20 {
-        if !p.send(3) {
-            failed += 1;
+        match p.send(3) {
+            Ok(()) => {}
+            Err(DiskError::Full { .. }) => full += 1,
+            Err(e) => panic!("a full disk is not a failure: {e}"),
         }
     }
-    assert!(failed > 0, "no write met the full disk");
+    assert!(full > 0, "no write met the full disk");
     let acked_while_full = p.acks.max;
-    sim.set_space_limit(None);
-    for _ in 0..10 {
-        assert!(p.send(3), "writes must resume once space returns");
+    assert!(
+        (acked_while_full as usize) < p.next,
+        "appends that did not fit were acknowledged"
+    );
+    // Retries while still full change nothing.
+    for _ in 0..3 {
+        assert!(matches!(p.retry(), Err(DiskError::Full { .. })));
+        assert_eq!(p.acks.max, acked_while_full);
     }
-    assert!(p.acks.max > acked_while_full);
+    sim.set_space_limit(None);
+    p.retry()
+        .expect("the stalled appends go through once space returns");
+    assert_eq!(
+        p.acks.max as usize, p.next,
+        "every stalled append is acknowledged, in order"
+    );
+    for _ in 0..10 {
+        p.send(3).expect("writes go on");
+    }
     let end = p.tree.last_zxid();
+    assert_eq!(end, p.acks.max);
     drop(p);
     sim.power_cycle(|_| 0);
     let acks = Acks { max: end };
     let z = check_recovery(&fs, &h, &acks, "after a full disk").unwrap();
-    assert_eq!(
-        z, end,
-        "everything acknowledged after the disk had room again is there"
-    );
+    assert_eq!(z, end, "everything acknowledged is there, nothing more");
 }
 
 /// A failed fsync is never retried and trusted: the log refuses every later write until the
@@ -490,13 +553,16 @@ fn a_failed_fsync_poisons_the_log_until_restart() {
     sim.fs_create_dirs();
     let mut p = Pipeline::start(&fs, &h);
     for _ in 0..5 {
-        assert!(p.send(2));
+        p.send(2).expect("append");
     }
     let acked = p.acks.max;
     sim.fail_next_sync();
-    assert!(!p.send(2), "the batch whose fsync failed must fail");
+    assert!(
+        matches!(p.send(2), Err(DiskError::Failed(_))),
+        "a failed fsync stops the log (the server exits)"
+    );
     for _ in 0..3 {
-        assert!(!p.send(2), "a poisoned log must refuse writes");
+        assert!(p.send(2).is_err(), "a poisoned log must refuse writes");
     }
     assert_eq!(p.acks.max, acked);
     drop(p);
@@ -504,7 +570,7 @@ fn a_failed_fsync_poisons_the_log_until_restart() {
     let acks = Acks { max: acked };
     check_recovery(&fs, &h, &acks, "after a failed fsync").unwrap();
     let mut p = Pipeline::start(&fs, &h);
-    assert!(p.send(2), "a restarted server writes again");
+    p.send(2).expect("a restarted server writes again");
 }
 
 /// Truncating the log to a zxid (a new leader's TRUNC) leaves exactly that prefix, appends go
@@ -521,7 +587,7 @@ fn truncating_to_a_zxid_is_a_clean_prefix_at_every_step() {
         sim.fs_create_dirs();
         let mut p = Pipeline::start(&fs, &h);
         while p.tree.last_zxid() < 100 {
-            assert!(p.send(3));
+            p.send(3).expect("append");
         }
         drop(p);
         sim.fail_after_steps(k);
@@ -537,7 +603,7 @@ fn truncating_to_a_zxid_is_a_clean_prefix_at_every_step() {
             let acks = Acks { max: 57 };
             check_recovery(&fs, &h, &acks, "after truncation").unwrap();
             let mut p = Pipeline::start(&fs, &h);
-            assert!(p.send(5));
+            p.send(5).expect("append after truncation");
             drop(p);
             sim.power_cycle(|_| 0);
             let acks = Acks { max: 62 };

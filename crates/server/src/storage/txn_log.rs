@@ -105,7 +105,16 @@ impl LogWriter {
 
     fn roll(&mut self, first_zxid: i64) -> std::io::Result<()> {
         let path = self.dir.join(segment_name(first_zxid));
-        let f = self.fs.open(&path, OpenMode::CreateNew)?;
+        let f = match self.fs.open(&path, OpenMode::CreateNew) {
+            // A roll that failed part-way (a full disk) left this file: it holds no record,
+            // since `first_zxid` is the first one it was made for. Start it afresh.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && self.path != path => {
+                warn!(segment = %path.display(), "replacing a segment left by a failed roll");
+                self.fs.remove_file(&path)?;
+                self.fs.open(&path, OpenMode::CreateNew)?
+            }
+            other => other?,
+        };
         f.write_at(&header(self.dbid), 0)?;
         // Preallocate so appends rarely change the file's size.
         f.set_len(self.segment_bytes)?;
