@@ -38,6 +38,26 @@ pub mod op {
     pub const CLOSE_SESSION: i32 = -11;
     pub const ERROR: i32 = -1;
 
+    /// Whether an opcode changes the tree: the one list of writes. A server prepares these as
+    /// transactions through its leader; one whose body does not decode still takes a zxid (an
+    /// error transaction), as in ZooKeeper. Top-level `check` and `deleteContainer` are not
+    /// client operations and are not in it.
+    pub fn is_write(op: i32) -> bool {
+        matches!(
+            op,
+            CREATE
+                | DELETE
+                | SET_DATA
+                | SET_ACL
+                | MULTI
+                | CREATE2
+                | RECONFIG
+                | CREATE_CONTAINER
+                | CREATE_TTL
+                | CLOSE_SESSION
+        )
+    }
+
     /// The name ZooKeeper uses for an opcode (four-letter words print it as the last operation).
     pub fn name(op: i32) -> &'static str {
         match op {

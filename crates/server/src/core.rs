@@ -252,33 +252,9 @@ fn notification(event_type: i32, path: &str) -> Bytes {
     })
 }
 
-/// Opcodes ZooKeeper treats as writes when their body cannot be decoded.
-pub(crate) fn is_write_opcode(opcode: i32) -> bool {
-    matches!(
-        opcode,
-        op::CREATE
-            | op::DELETE
-            | op::SET_DATA
-            | op::SET_ACL
-            | op::MULTI
-            | op::CREATE2
-            | op::RECONFIG
-            | op::CREATE_CONTAINER
-            | op::CREATE_TTL
-    )
-}
-
+/// Whether a decoded request is a write (`op::is_write`, the one list).
 pub(crate) fn is_write(req: &Request) -> bool {
-    matches!(
-        req,
-        Request::Create(_)
-            | Request::Delete(_)
-            | Request::SetData(_)
-            | Request::SetAcl(_)
-            | Request::Multi(_)
-            | Request::CloseSession
-            | Request::Reconfig(_)
-    )
+    op::is_write(req.opcode())
 }
 
 /// A snapshot written, as the snapshot thread reports it.
@@ -448,7 +424,15 @@ impl Core {
                 }
             }
             CoreMsg::FourLetter { cmd, reply } => {
-                let _ = reply.send(self.four_letter(cmd));
+                let text = self.four_letter(cmd);
+                if crate::fourlw::needs_dir_sizes(&text) {
+                    let (data, logs) = (self.cfg.data_dir.clone(), self.cfg.data_log_dir.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let _ = reply.send(crate::fourlw::fill_dir_sizes(&text, &data, &logs));
+                    });
+                } else {
+                    let _ = reply.send(text);
+                }
             }
             CoreMsg::Tick => self.tick(),
             CoreMsg::Peer { from, msg } => self.zab_step(paddock_zab::Event::Peer { from, msg }),
@@ -683,7 +667,7 @@ impl Core {
                 let req = result.and(req);
                 self.enqueue_read(sid, conn, xid::AUTH, req, auth, arrived);
             }
-            Err(ErrorCode::MarshallingError) if is_write_opcode(opcode) => {
+            Err(ErrorCode::MarshallingError) if op::is_write(opcode) => {
                 // ZooKeeper logs an undecodable write as an error transaction: it takes a zxid.
                 if !self.prep_ready() {
                     self.close_conn(conn);

@@ -12,6 +12,27 @@ pub fn version_string() -> String {
     )
 }
 
+/// Stand-ins for the sizes of dataDir and dataLogDir in a four-letter word's text: walking
+/// the directories touches the disk, which the core task never does, so the core renders the
+/// text with these and `fill_dir_sizes` replaces them on a blocking thread.
+const DATA_DIR_SIZE: &str = "\u{0}dataDirSize\u{0}";
+const LOG_DIR_SIZE: &str = "\u{0}dataLogDirSize\u{0}";
+
+/// Whether a four-letter word's text still needs the directory sizes.
+pub fn needs_dir_sizes(text: &str) -> bool {
+    text.contains(DATA_DIR_SIZE) || text.contains(LOG_DIR_SIZE)
+}
+
+/// Puts the directory sizes into a four-letter word's text (off the core task).
+pub fn fill_dir_sizes(
+    text: &str,
+    data_dir: &std::path::Path,
+    data_log_dir: &std::path::Path,
+) -> String {
+    text.replace(DATA_DIR_SIZE, &dir_size(data_dir).to_string())
+        .replace(LOG_DIR_SIZE, &dir_size(data_log_dir).to_string())
+}
+
 fn dir_size(p: &std::path::Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(p) else {
         return 0;
@@ -185,9 +206,9 @@ impl Core {
                 let _ = writeln!(out, "clientPort={}", c.client_port);
                 let _ = writeln!(out, "secureClientPort=-1");
                 let _ = writeln!(out, "dataDir={}", c.data_dir.display());
-                let _ = writeln!(out, "dataDirSize={}", dir_size(&c.data_dir));
+                let _ = writeln!(out, "dataDirSize={DATA_DIR_SIZE}");
                 let _ = writeln!(out, "dataLogDir={}", c.data_log_dir.display());
-                let _ = writeln!(out, "dataLogSize={}", dir_size(&c.data_log_dir));
+                let _ = writeln!(out, "dataLogSize={LOG_DIR_SIZE}");
                 let _ = writeln!(out, "tickTime={}", c.tick_time);
                 let _ = writeln!(out, "maxClientCnxns={}", c.max_client_cnxns);
                 let _ = writeln!(out, "minSessionTimeout={}", c.min_session_timeout);
@@ -245,8 +266,8 @@ impl Core {
                 let _ = writeln!(out, "paddock.version={}", env!("CARGO_PKG_VERSION"));
             }
             "dirs" => {
-                let _ = writeln!(out, "datadir_size: {}", dir_size(&self.cfg.data_dir));
-                let _ = writeln!(out, "logdir_size: {}", dir_size(&self.cfg.data_log_dir));
+                let _ = writeln!(out, "datadir_size: {DATA_DIR_SIZE}");
+                let _ = writeln!(out, "logdir_size: {LOG_DIR_SIZE}");
             }
             "dump" => {
                 out.push_str("SessionTracker dump:\n");

@@ -57,6 +57,11 @@ pub struct Replica {
     /// Transactions this server holds decoded (its recovered log, its own proposals), in
     /// zxid order: applied from here rather than decoded again from their payload.
     decoded: VecDeque<Txn>,
+    /// Learners' writes handed over by the replication core, prepared once its current
+    /// action loop is done.
+    forwarded: VecDeque<(u64, u64, Bytes)>,
+    /// Set while the actions of a step are carried out.
+    stepping: bool,
 }
 
 impl Replica {
@@ -64,6 +69,8 @@ impl Replica {
         Replica {
             standalone,
             decoded: VecDeque::new(),
+            forwarded: VecDeque::new(),
+            stepping: false,
             node,
             peers,
             serving: false,
@@ -239,14 +246,28 @@ impl Core {
     }
 
     /// Feeds the replication core one event and carries out what it asks, in order.
+    ///
+    /// No step runs inside another's action loop: a learner's forwarded writes, whose
+    /// preparation proposes (a step), wait until the loop is done. Otherwise the inner step's
+    /// actions would run before the rest of the outer step's, out of the order the replication
+    /// core gave them.
     pub(crate) fn zab_step(&mut self, ev: Event) {
+        debug_assert!(
+            !self.replica.stepping,
+            "a replication step inside another's action loop"
+        );
         let r = &mut self.replica;
         r.node.step(ev);
         let actions = r.node.take_actions();
+        r.stepping = true;
         for a in actions {
             self.zab_action(a);
         }
+        self.replica.stepping = false;
         self.check_serving();
+        while let Some((from, request_id, payload)) = self.replica.forwarded.pop_front() {
+            self.prepare_forwarded(from, request_id, &payload);
+        }
     }
 
     fn zab_action(&mut self, a: Action) {
@@ -391,7 +412,10 @@ impl Core {
                 from,
                 request_id,
                 payload,
-            } => self.prepare_forwarded(from, request_id, &payload),
+            } => self
+                .replica
+                .forwarded
+                .push_back((from, request_id, payload)),
         }
     }
 
@@ -772,7 +796,7 @@ impl Core {
                 self.forward(sid, xid, fwd, origin);
                 true
             }
-            Err(ErrorCode::MarshallingError) if crate::core::is_write_opcode(opcode) => {
+            Err(ErrorCode::MarshallingError) if paddock_proto::op::is_write(opcode) => {
                 let origin = Origin::Client {
                     conn,
                     xid,
