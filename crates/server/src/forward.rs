@@ -21,9 +21,6 @@ pub enum Forward {
     Undecodable { session: i64, xid: i32 },
     /// A new session, its id chosen by the server the client connected to.
     CreateSession { session: i64, timeout: i32 },
-    /// A client resumed this session at the sending server, which owns it from now on: writes
-    /// for it from any other server get SESSIONMOVED. Not a transaction; nothing answers it.
-    Resumed { session: i64 },
 }
 
 /// Why a forwarded payload was refused.
@@ -40,7 +37,6 @@ pub enum ForwardError {
 const WRITE: u8 = 1;
 const UNDECODABLE: u8 = 2;
 const CREATE_SESSION: u8 = 3;
-const RESUMED: u8 = 4;
 
 fn put_str(b: &mut BytesMut, s: &str) {
     b.put_u32(s.len() as u32);
@@ -90,11 +86,6 @@ impl Forward {
                 b.put_u8(CREATE_SESSION);
                 b.put_i64(*session);
                 b.put_i32(*timeout);
-            }
-            Forward::Resumed { session } => {
-                b.put_u8(RESUMED);
-                b.put_i64(*session);
-                b.put_i32(0);
             }
         }
         b.freeze()
@@ -147,7 +138,6 @@ impl Forward {
                 session,
                 timeout: x,
             }),
-            RESUMED => Ok(Forward::Resumed { session }),
             k => Err(ForwardError::Kind(k)),
         }
     }
@@ -169,8 +159,12 @@ mod tests {
         assert!(Forward::decode(&payload).is_err());
         assert_eq!(Forward::write_header(&payload), Some((0x1234, 77)));
         assert_eq!(Forward::write_header(&payload[..5]), None);
-        let resumed = Forward::Resumed { session: 9 }.encode();
-        assert_eq!(Forward::write_header(&resumed), None);
+        let created = Forward::CreateSession {
+            session: 9,
+            timeout: 4000,
+        }
+        .encode();
+        assert_eq!(Forward::write_header(&created), None);
     }
     use paddock_proto::{DeleteRequest, SetDataRequest};
 
@@ -199,7 +193,6 @@ mod tests {
                 }),
             },
             Forward::Undecodable { session: 9, xid: 1 },
-            Forward::Resumed { session: 12 },
             Forward::CreateSession {
                 session: 1 << 56,
                 timeout: 4000,

@@ -403,6 +403,9 @@ impl Core {
                 }
             }
             Action::SyncFailed { request_id } => self.fail_origin(request_id as i64),
+            Action::SessionOwner { session_id, server } => {
+                self.replica.owners.insert(session_id as i64, server);
+            }
             Action::SessionsTouched { sessions, .. } => {
                 for s in sessions {
                     self.sessions.touch(s as i64);
@@ -450,19 +453,11 @@ impl Core {
                 }
             },
         };
-        if let Forward::Resumed { session } = fwd {
-            {
-                let r = &mut self.replica;
-                r.owners.insert(session, from);
-            }
-            return;
-        }
         if !self.prep_ready() {
             return;
         }
         let now = crate::core::now_ms();
         let txn = match fwd {
-            Forward::Resumed { .. } => return,
             Forward::CreateSession { session, timeout } => {
                 {
                     let r = &mut self.replica;
@@ -676,17 +671,11 @@ impl Core {
         *r.owners.entry(session).or_insert(from) != from
     }
 
-    /// A client resumed a session here: tell the leader this server owns it now.
+    /// A client resumed a session here: the leader learns this server owns it now
+    /// (`Action::SessionOwner`, on the leader itself or from a learner's message).
     pub(crate) fn session_resumed(&mut self, session: i64) {
-        let r = &mut self.replica;
-        if r.is_leader() {
-            let me = r.node.id();
-            r.owners.insert(session, me);
-            return;
-        }
-        self.zab_step(Event::ClientWrite {
-            request_id: 0,
-            payload: Forward::Resumed { session }.encode(),
+        self.zab_step(Event::SessionResumed {
+            session_id: session as u64,
         });
     }
 

@@ -133,6 +133,13 @@ pub enum Action {
         /// The learner's payload (a request, not yet a transaction).
         payload: Bytes,
     },
+    /// The leader learned which server a session was last resumed at (itself, or a learner).
+    SessionOwner {
+        /// Session id.
+        session_id: u64,
+        /// The server its client is connected to now.
+        server: ServerId,
+    },
     /// The leader learned that these sessions are alive.
     SessionsTouched {
         /// Learner that reported them.
@@ -191,6 +198,9 @@ impl fmt::Display for Action {
                 request_id,
                 payload,
             } => write!(f, "forwarded n{from} #{request_id} ({}B)", payload.len()),
+            Action::SessionOwner { session_id, server } => {
+                write!(f, "session-owner 0x{session_id:x} at n{server}")
+            }
             Action::SessionsTouched { from, sessions } => {
                 write!(f, "sessions-touched from n{from} ({})", sessions.len())
             }

@@ -55,6 +55,7 @@ const PING: u8 = 25;
 const PING_ACK: u8 = 26;
 const SYNC_REQUEST: u8 = 27;
 const SYNC_REPLY: u8 = 28;
+const SESSION_RESUMED: u8 = 29;
 
 struct Out<'a>(&'a mut Vec<u8>);
 
@@ -191,6 +192,7 @@ fn encode_learner(o: &mut Out<'_>, conn: ConnId, msg: &LearnerMsg) {
         PingAck { .. } => PING_ACK,
         SyncRequest { .. } => SYNC_REQUEST,
         SyncReply { .. } => SYNC_REPLY,
+        SessionResumed { .. } => SESSION_RESUMED,
     };
     o.u8(kind);
     o.u64(conn);
@@ -244,6 +246,7 @@ fn encode_learner(o: &mut Out<'_>, conn: ConnId, msg: &LearnerMsg) {
             o.u64(*request_id);
             o.bytes(payload);
         }
+        SessionResumed { session_id } => o.u64(*session_id),
         Refused { request_id } | SyncRequest { request_id } | SyncReply { request_id } => {
             o.u64(*request_id)
         }
@@ -272,7 +275,7 @@ pub fn decode(body: &[u8]) -> Result<Message, CodecError> {
                 leader: i.u64()?,
             },
         }
-    } else if (INFO..=SYNC_REPLY).contains(&kind) {
+    } else if (INFO..=SESSION_RESUMED).contains(&kind) {
         let conn = i.u64()?;
         Message::Learner {
             conn,
@@ -367,6 +370,9 @@ fn decode_learner(kind: u8, i: &mut In<'_>) -> Result<LearnerMsg, CodecError> {
         },
         SYNC_REPLY => SyncReply {
             request_id: i.u64()?,
+        },
+        SESSION_RESUMED => SessionResumed {
+            session_id: i.u64()?,
         },
         other => return Err(CodecError::UnknownKind(other)),
     })

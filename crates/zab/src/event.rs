@@ -45,6 +45,13 @@ pub enum Event {
         /// Session id.
         session_id: u64,
     },
+    /// A client resumed this session at this node (it moved here from another server, or
+    /// reconnected): the leader learns which server owns the session now, ahead of any write
+    /// this node forwards for it, so writes from the server it left can be refused.
+    SessionResumed {
+        /// Session id.
+        session_id: u64,
+    },
     /// The driver's connection with this peer broke (a TCP reset, say): any learner connection
     /// with it is gone, since messages on it may have been lost. Drivers whose transport
     /// cannot tell may never send this; the tick limits then do the same, later.
@@ -70,6 +77,9 @@ impl fmt::Display for Event {
             Event::LogPurged { through } => write!(f, "LogPurged(through={through})"),
             Event::SessionTouched { session_id } => write!(f, "SessionTouched(0x{session_id:x})"),
             Event::PeerLost { peer } => write!(f, "PeerLost(n{peer})"),
+            Event::SessionResumed { session_id } => {
+                write!(f, "SessionResumed(0x{session_id:x})")
+            }
         }
     }
 }

@@ -300,6 +300,12 @@ impl Node {
                     self.send_learner(from, conn, LearnerMsg::Refused { request_id });
                 }
             }
+            LearnerMsg::SessionResumed { session_id } => {
+                self.out.push(Action::SessionOwner {
+                    session_id,
+                    server: from,
+                });
+            }
             LearnerMsg::SyncRequest { request_id }
                 if l.phase == Phase::Established && peer.phase == PeerPhase::Active =>
             {

@@ -293,6 +293,16 @@ impl Node {
         );
     }
 
+    /// A client resumed a session here: the leader hears it on the ordered connection, ahead
+    /// of the writes forwarded for it afterwards. Not in step yet: nobody to tell (the client
+    /// is turned away until this node serves).
+    pub(crate) fn learner_session_resumed(&mut self, l: &mut Learner, session_id: u64) {
+        if l.phase != LPhase::Broadcast {
+            return;
+        }
+        self.send_to_leader(l, LearnerMsg::SessionResumed { session_id });
+    }
+
     pub(crate) fn learner_client_sync(&mut self, l: &mut Learner, request_id: u64) {
         if l.phase != LPhase::Broadcast {
             self.out.push(Action::SyncFailed { request_id });

@@ -163,6 +163,12 @@ pub enum LearnerMsg {
         /// Session ids touched by clients of this learner.
         touches: Vec<u64>,
     },
+    /// Learner → leader: a client resumed this session here. Sent on the ordered learner
+    /// connection, so it reaches the leader before any write forwarded for it afterwards.
+    SessionResumed {
+        /// Session id.
+        session_id: u64,
+    },
     /// Learner → leader: a client's sync().
     SyncRequest {
         /// Learner-local id.
@@ -247,6 +253,7 @@ impl fmt::Display for LearnerMsg {
             Ping { round } => write!(f, "Ping({round})"),
             PingAck { round, touches } => write!(f, "PingAck({round}, touches={})", touches.len()),
             SyncRequest { request_id } => write!(f, "SyncRequest(#{request_id})"),
+            SessionResumed { session_id } => write!(f, "SessionResumed(0x{session_id:x})"),
             SyncReply { request_id } => write!(f, "SyncReply(#{request_id})"),
         }
     }

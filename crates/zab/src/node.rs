@@ -211,6 +211,17 @@ impl Node {
                 }
                 _ => {}
             },
+            Event::SessionResumed { session_id } => match &self.role {
+                Role::Leading(_) => self.out.push(Action::SessionOwner {
+                    session_id,
+                    server: self.cfg.id,
+                }),
+                Role::Learning(_) => {
+                    self.with_learner(|n, l| n.learner_session_resumed(l, session_id))
+                }
+                // Nobody to tell: a new leader takes the first writer of a session as its owner.
+                Role::Looking(_) | Role::Busy => {}
+            },
             Event::SessionTouched { session_id } => match &mut self.role {
                 Role::Leading(_) => self.out.push(Action::SessionsTouched {
                     from: self.cfg.id,

@@ -68,6 +68,7 @@ fn learner_msg() -> impl Strategy<Value = LearnerMsg> {
             .prop_map(|(round, touches)| PingAck { round, touches }),
         any::<u64>().prop_map(|request_id| SyncRequest { request_id }),
         any::<u64>().prop_map(|request_id| SyncReply { request_id }),
+        any::<u64>().prop_map(|session_id| SessionResumed { session_id }),
     ]
 }
 

@@ -581,6 +581,8 @@ impl World {
                         self.complete(p.op, p.client, Outcome::Failed);
                     }
                 }
+                // The simulator's clients do not move their sessions between servers.
+                Action::SessionOwner { .. } => {}
                 Action::SessionsTouched { sessions, .. } => {
                     self.stats.session_touches += sessions.len() as u64
                 }
