@@ -39,9 +39,21 @@ fn worker(addr: std::net::SocketAddr, id: usize, round: usize, acked: Arc<Mutex<
     };
     let counter = format!("/w{id}");
     let mut pending: std::collections::VecDeque<(i32, Option<String>)> = Default::default();
-    let (h, _) = c.req(&create(&counter));
-    if h.err == 0 {
-        acked.lock().unwrap().created.push(counter.clone());
+    // The SIGKILL may land while this first write is in flight (a worker that got no CPU
+    // until just before it): no answer is not a wrong answer.
+    let xid = c.send(&create(&counter));
+    loop {
+        match c.next() {
+            Some(Frame::Reply(h, _)) => {
+                assert_eq!(h.xid, xid);
+                if h.err == 0 {
+                    acked.lock().unwrap().created.push(counter.clone());
+                }
+                break;
+            }
+            Some(Frame::Event(_)) => {}
+            None => return,
+        }
     }
     let mut n = 0;
     loop {
