@@ -27,6 +27,11 @@ if ! command -v cargo >/dev/null && [ -f "$HOME/.cargo/env" ]; then
     . "$HOME/.cargo/env"
 fi
 
+# Every server any suite starts refuses to touch the file system on its core task (it panics and
+# stops, failing the suite): the core answers every client, so no disk call may stall it
+# (crates/server/src/storage/fs.rs, CoreSection).
+export PADDOCK_TEST_CORE_NO_DISK=1
+
 passed=0
 failed=0
 report=()

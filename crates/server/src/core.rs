@@ -11,7 +11,7 @@ use crate::conn_shared::{ConnId, Outbound};
 use crate::log::LogMsg;
 use crate::session::{java_password, Sessions};
 use crate::stats::Stats;
-use crate::storage::fs::Fs;
+use crate::storage::fs::{CoreSection, Fs};
 use crate::storage::snapshot::SnapshotWriter;
 use bytes::{BufMut, Bytes, BytesMut};
 use paddock_proto::{
@@ -354,7 +354,10 @@ impl Core {
                         tokio::select! {
                             m = rx.recv() => m,
                             _ = tokio::time::sleep(SNAPSHOT_IDLE_AFTER) => {
-                                while rx.is_empty() && self.snapshot_step(SNAPSHOT_CHUNK) {
+                                while rx.is_empty() && {
+                                    let _core = CoreSection::enter();
+                                    self.snapshot_step(SNAPSHOT_CHUNK)
+                                } {
                                     tokio::task::yield_now().await;
                                 }
                                 continue;
@@ -366,6 +369,8 @@ impl Core {
                 rx.recv().await
             };
             let Some(msg) = msg else { return };
+            // No await from here to the end of the round: all of it is core work.
+            let _core = CoreSection::enter();
             self.handle(msg);
             // Take whatever else is waiting, so one log flush covers the whole batch.
             let mut n = 0;

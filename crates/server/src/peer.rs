@@ -43,13 +43,21 @@ pub enum PeerError {
     },
 }
 
+/// What is queued for one peer connection.
+pub enum Outgoing {
+    Msg(Message),
+    /// Messages produced elsewhere (a DIFF read from the on-disk log off the core task), sent
+    /// in full, in order, before anything queued after them.
+    Stream(mpsc::Receiver<Message>),
+}
+
 /// Handles for sending to peers.
 pub struct Peers {
     out: HashMap<
         ServerId,
         (
-            mpsc::UnboundedSender<Message>,
-            mpsc::UnboundedSender<Message>,
+            mpsc::UnboundedSender<Outgoing>,
+            mpsc::UnboundedSender<Outgoing>,
         ),
     >,
 }
@@ -70,7 +78,15 @@ impl Peers {
                 Message::Notification { .. } => election,
                 Message::Learner { .. } => quorum,
             };
-            let _ = ch.send(msg);
+            let _ = ch.send(Outgoing::Msg(msg));
+        }
+    }
+
+    /// Queues a stream of learner messages for a peer's quorum connection: everything sent to
+    /// it later waits until the stream ends.
+    pub fn send_stream(&self, to: ServerId, stream: mpsc::Receiver<Message>) {
+        if let Some((_, quorum)) = self.out.get(&to) {
+            let _ = quorum.send(Outgoing::Stream(stream));
         }
     }
 }
@@ -222,6 +238,18 @@ async fn reader(
     }
 }
 
+/// Encodes a message for the wire unless its learner connection is dead; remembers which
+/// learner connections this TCP connection carried.
+fn encode_unless_dead(m: &Message, dead: &HashSet<u64>, carried: &mut HashSet<u64>, out: &mut Vec<u8>) {
+    if let Message::Learner { conn, .. } = m {
+        if dead.contains(conn) {
+            return;
+        }
+        carried.insert(*conn);
+    }
+    codec::encode_frame(m, out);
+}
+
 /// Dials one port of one peer and writes what is queued for it, reconnecting as needed.
 async fn writer(
     me: ServerId,
@@ -229,7 +257,7 @@ async fn writer(
     host: String,
     port: u16,
     kind: u8,
-    mut rx: mpsc::UnboundedReceiver<Message>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
     core: mpsc::Sender<CoreMsg>,
 ) {
     // Learner connections whose messages may have been lost: never sent again.
@@ -252,9 +280,19 @@ async fn writer(
                 debug!(peer, port, error = %e, "cannot reach peer");
                 // What was queued meanwhile cannot be delivered in order: drop it.
                 let mut newly_dead = false;
-                while let Ok(m) = rx.try_recv() {
-                    if let Message::Learner { conn, .. } = m {
-                        newly_dead |= dead.insert(conn);
+                while let Ok(o) = rx.try_recv() {
+                    match o {
+                        Outgoing::Msg(Message::Learner { conn, .. }) => {
+                            newly_dead |= dead.insert(conn);
+                        }
+                        Outgoing::Msg(_) => {}
+                        Outgoing::Stream(mut s) => {
+                            while let Some(m) = s.recv().await {
+                                if let Message::Learner { conn, .. } = m {
+                                    newly_dead |= dead.insert(conn);
+                                }
+                            }
+                        }
                     }
                 }
                 if newly_dead {
@@ -294,26 +332,49 @@ async fn writer(
             out.clear();
             let mut next = Some(first);
             let mut n = 0;
-            while let Some(m) = next {
-                let skip = matches!(&m, Message::Learner { conn, .. } if dead.contains(conn));
-                if !skip {
-                    if let Message::Learner { conn, .. } = &m {
-                        carried.insert(*conn);
+            let mut stream = None;
+            while let Some(o) = next {
+                match o {
+                    Outgoing::Msg(m) => {
+                        encode_unless_dead(&m, &dead, &mut carried, &mut out);
+                        n += 1;
+                        next = if n < WRITE_BATCH {
+                            rx.try_recv().ok()
+                        } else {
+                            None
+                        };
                     }
-                    codec::encode_frame(&m, &mut out);
+                    Outgoing::Stream(s) => {
+                        stream = Some(s);
+                        next = None;
+                    }
                 }
-                n += 1;
-                next = if n < WRITE_BATCH {
-                    rx.try_recv().ok()
-                } else {
-                    None
-                };
             }
-            if out.is_empty() {
-                continue;
-            }
-            if wr.write_all(&out).await.is_err() {
+            if !out.is_empty() && wr.write_all(&out).await.is_err() {
                 break;
+            }
+            if let Some(mut s) = stream {
+                // The stream goes out whole before anything queued after it.
+                let mut broke = false;
+                while let Some(m) = s.recv().await {
+                    out.clear();
+                    encode_unless_dead(&m, &dead, &mut carried, &mut out);
+                    let mut k = 1;
+                    while k < WRITE_BATCH {
+                        match s.try_recv() {
+                            Ok(m) => encode_unless_dead(&m, &dead, &mut carried, &mut out),
+                            Err(_) => break,
+                        }
+                        k += 1;
+                    }
+                    if !out.is_empty() && wr.write_all(&out).await.is_err() {
+                        broke = true;
+                        break;
+                    }
+                }
+                if broke {
+                    break;
+                }
             }
         }
         debug!(peer, port, "peer connection broke; reconnecting");

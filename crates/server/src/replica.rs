@@ -62,6 +62,8 @@ pub struct Replica {
     forwarded: VecDeque<(u64, u64, Bytes)>,
     /// Set while the actions of a step are carried out.
     stepping: bool,
+    /// The buffer a step's actions are taken into (kept, so steps allocate none).
+    actions: Vec<Action>,
 }
 
 impl Replica {
@@ -71,6 +73,7 @@ impl Replica {
             decoded: VecDeque::new(),
             forwarded: VecDeque::new(),
             stepping: false,
+            actions: Vec::new(),
             node,
             peers,
             serving: false,
@@ -118,7 +121,8 @@ impl Replica {
 
 /// Encodes a transaction as the replication core carries it: exactly its log record.
 pub fn txn_payload(txn: &Txn) -> Bytes {
-    let mut rec = Vec::with_capacity(96);
+    // Room for a small write's record (a create with 100 bytes of data is about 200).
+    let mut rec = Vec::with_capacity(320);
     crate::storage::txn_log::encode_records(std::slice::from_ref(txn), &mut rec);
     Bytes::from(rec)
 }
@@ -258,11 +262,13 @@ impl Core {
         );
         let r = &mut self.replica;
         r.node.step(ev);
-        let actions = r.node.take_actions();
+        let mut actions = std::mem::take(&mut r.actions);
+        r.node.take_actions_into(&mut actions);
         r.stepping = true;
-        for a in actions {
+        for a in actions.drain(..) {
             self.zab_action(a);
         }
+        self.replica.actions = actions;
         self.replica.stepping = false;
         self.check_serving();
         while let Some((from, request_id, payload)) = self.replica.forwarded.pop_front() {
@@ -544,54 +550,32 @@ impl Core {
         }
     }
 
+    /// A DIFF's older part, from the on-disk log: read on a blocking thread (never on the core
+    /// task) and streamed into the learner's connection, where everything the core sends it
+    /// afterwards (the newer part, NEWLEADER, proposals) waits behind it.
     fn send_log_range(&mut self, to: u64, conn: u64, after: Zxid, through: Zxid) {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        self.replica.peers.send_stream(to, rx);
         let dir = crate::storage::log_dir(&self.cfg.data_log_dir);
-        let segs = match crate::storage::list_by_zxid(&self.fs, &dir, "log.") {
-            Ok(s) => s,
-            Err(e) => {
-                error!(error = %e, "cannot list the log for a learner's DIFF");
-                return;
-            }
-        };
-        let mut sent = 0u64;
-        for (i, (first, path)) in segs.iter().enumerate() {
-            if let Some((next_first, _)) = segs.get(i + 1) {
-                if *next_first <= after.0 as i64 {
-                    continue;
+        let fs = self.fs.clone();
+        tokio::task::spawn_blocking(move || {
+            let sent = read_log_range(&fs, &dir, after, through, |txn| {
+                tx.blocking_send(Message::Learner {
+                    conn,
+                    msg: LearnerMsg::Proposal { txn },
+                })
+                .is_ok()
+            });
+            match sent {
+                Ok(sent) => {
+                    info!(learner = to, %after, %through, sent, "sent a DIFF from the on-disk log")
                 }
+                // The learner finds the hole and leaves; by then the replication core knows
+                // what the log holds and sends a SNAP.
+                Err(e) => error!(learner = to, %after, %through, error = %e,
+                    "cannot read the log for a learner's DIFF"),
             }
-            if *first > through.0 as i64 {
-                break;
-            }
-            let r = match crate::storage::txn_log::read_segment(&self.fs, path, i + 1 == segs.len())
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    error!(error = %e, "cannot read the log for a learner's DIFF");
-                    return;
-                }
-            };
-            for t in r.txns {
-                if t.zxid > after.0 as i64 && t.zxid <= through.0 as i64 {
-                    let txn = paddock_zab::Txn {
-                        zxid: Zxid(t.zxid as u64),
-                        payload: txn_payload(&t),
-                    };
-                    {
-                        let rp = &self.replica;
-                        rp.peers.send(
-                            to,
-                            Message::Learner {
-                                conn,
-                                msg: LearnerMsg::Proposal { txn },
-                            },
-                        );
-                    }
-                    sent += 1;
-                }
-            }
-        }
-        info!(learner = to, %after, %through, sent, "sent a DIFF from the on-disk log");
+        });
     }
 
     /// Starts or stops serving clients as the node comes into or falls out of step.
@@ -809,4 +793,42 @@ impl Core {
             self.zab_action(a);
         }
     }
+}
+
+/// Reads the logged transactions in `(after, through]` from the on-disk log, in order, handing
+/// each to `send` (which returns false to stop: the connection is gone). Returns how many were
+/// sent.
+fn read_log_range(
+    fs: &crate::storage::fs::Fs,
+    dir: &std::path::Path,
+    after: Zxid,
+    through: Zxid,
+    mut send: impl FnMut(paddock_zab::Txn) -> bool,
+) -> Result<u64, crate::storage::StorageError> {
+    let segs = crate::storage::list_by_zxid(fs, dir, "log.")?;
+    let mut sent = 0u64;
+    for (i, (first, path)) in segs.iter().enumerate() {
+        if let Some((next_first, _)) = segs.get(i + 1) {
+            if *next_first <= after.0 as i64 {
+                continue;
+            }
+        }
+        if *first > through.0 as i64 {
+            break;
+        }
+        let r = crate::storage::txn_log::read_segment(fs, path, i + 1 == segs.len())?;
+        for t in r.txns {
+            if t.zxid > after.0 as i64 && t.zxid <= through.0 as i64 {
+                let txn = paddock_zab::Txn {
+                    zxid: Zxid(t.zxid as u64),
+                    payload: txn_payload(&t),
+                };
+                if !send(txn) {
+                    return Ok(sent);
+                }
+                sent += 1;
+            }
+        }
+    }
+    Ok(sent)
 }

@@ -42,16 +42,22 @@ impl Node {
         let zxid = Zxid::new(l.epoch, l.next_counter);
         l.next_counter += 1;
         let txn = Txn { zxid, payload };
-        let ok = self.append(txn.clone());
-        debug_assert!(ok, "leader log must accept its own proposal");
-        let followers: Vec<(ServerId, ConnId)> = l
-            .peers
-            .iter()
-            .filter(|(_, p)| !p.observer && p.in_broadcast())
-            .map(|(id, p)| (*id, p.conn))
-            .collect();
-        for (id, conn) in followers {
-            self.send_learner(id, conn, LearnerMsg::Proposal { txn: txn.clone() });
+        if l.peers.is_empty() {
+            // A one-voter ensemble: nobody to send it to.
+            let ok = self.append(txn);
+            debug_assert!(ok, "leader log must accept its own proposal");
+        } else {
+            let ok = self.append(txn.clone());
+            debug_assert!(ok, "leader log must accept its own proposal");
+            let followers: Vec<(ServerId, ConnId)> = l
+                .peers
+                .iter()
+                .filter(|(_, p)| !p.observer && p.in_broadcast())
+                .map(|(id, p)| (*id, p.conn))
+                .collect();
+            for (id, conn) in followers {
+                self.send_learner(id, conn, LearnerMsg::Proposal { txn: txn.clone() });
+            }
         }
         self.try_commit(l);
         true
@@ -64,33 +70,60 @@ impl Node {
             return;
         }
         let old = self.commit;
-        let mut commit = self.commit;
-        while let Some(next) = self.log.next_after(commit) {
-            let mut ids: Vec<ServerId> = Vec::new();
-            if l.self_durable >= next {
-                ids.push(self.cfg.id);
-            }
-            ids.extend(
-                l.peers
-                    .iter()
-                    .filter(|(_, p)| !p.observer && p.phase == PeerPhase::Active && p.acked >= next)
-                    .map(|(id, _)| *id),
-            );
-            if self.cfg.quorum.is_quorum(&ids) || self.cfg.bugs.commit_without_quorum {
-                commit = next;
-            } else {
-                break;
+        // Each voter's point: how far its log is durable (ours) or acknowledged (the
+        // learners'). Logs have no holes, so a voter holds every entry up to its point, and the
+        // commit point is the highest point that a quorum of voters has reached: found from
+        // the few points, not by walking the entries (one write at a time on a busy leader).
+        let mut points: Vec<(Zxid, ServerId)> = Vec::with_capacity(l.peers.len() + 1);
+        points.push((l.self_durable, self.cfg.id));
+        points.extend(
+            l.peers
+                .iter()
+                .filter(|(_, p)| !p.observer && p.phase == PeerPhase::Active)
+                .map(|(id, p)| (p.acked, *id)),
+        );
+        points.sort_unstable_by(|a, b| b.cmp(a));
+        let mut reached = old;
+        if self.cfg.bugs.commit_without_quorum {
+            reached = self.log.last();
+        } else {
+            let mut ids: Vec<ServerId> = Vec::with_capacity(points.len());
+            for &(point, id) in &points {
+                ids.push(id);
+                if point <= old {
+                    break;
+                }
+                if self.cfg.quorum.is_quorum(&ids) {
+                    reached = point;
+                    break;
+                }
             }
         }
-        if commit == old {
+        let mut commit = reached.min(self.log.last());
+        if !self.log.has(commit) {
+            // Points are entries of our log; should one not be, commit only whole entries.
+            let mut at = old;
+            while let Some(next) = self.log.next_after(at).filter(|n| *n <= commit) {
+                at = next;
+            }
+            commit = at;
+        }
+        if commit <= old {
             return;
         }
-        let newly: Vec<Txn> = self
-            .log
-            .after(old)
-            .take_while(|t| t.zxid <= commit)
-            .cloned()
-            .collect();
+        let observers = l
+            .peers
+            .values()
+            .any(|p| p.observer && p.in_broadcast());
+        let newly: Vec<Txn> = if observers {
+            self.log
+                .after(old)
+                .take_while(|t| t.zxid <= commit)
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.advance_commit(commit);
         let targets: Vec<(ServerId, ConnId, bool)> = l
             .peers
