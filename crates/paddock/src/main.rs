@@ -1,5 +1,6 @@
 //! The `paddock` binary: one command, several subcommands.
 
+mod argv;
 mod cli;
 mod elect;
 mod lock;
