@@ -134,8 +134,8 @@ impl Standalone {
     }
 
     /// Starts the server and waits (polling every `poll`) until it listens; a server that does
-    /// not listen within `within` is killed.
-    pub fn start(&self, within: Duration, poll: Duration) -> Result<Running> {
+    /// not listen within `within` is killed. The caller owns (and stops) the process.
+    pub fn start(&self, within: Duration, poll: Duration) -> Result<Child> {
         let mut child = self.spawn()?;
         if !process::wait_listening(self.addr(), within, poll) {
             process::kill(&mut child);
@@ -145,31 +145,7 @@ impl Standalone {
             });
         }
         tracing::debug!(addr = %self.addr(), pid = child.id(), "paddock listening");
-        Ok(Running {
-            child,
-            addr: self.addr(),
-        })
-    }
-}
-
-/// A started Paddock; SIGKILLed and reaped when dropped.
-pub struct Running {
-    /// The process.
-    pub child: Child,
-    /// Its client address.
-    pub addr: SocketAddr,
-}
-
-impl Running {
-    /// Its process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        process::kill(&mut self.child);
+        Ok(child)
     }
 }
 

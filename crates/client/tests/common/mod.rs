@@ -103,13 +103,9 @@ fn paddock_on(port: u16, tag: &str) -> Server {
     let srv = Standalone::new(bin, port, &dir)
         .prop("tickTime", 200)
         .prop("extendedTypesEnabled", true);
-    let child = srv.spawn().expect("start paddock");
-    let up = process::wait_listening(
-        srv.addr(),
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-    );
-    assert!(up, "server on port {port} did not come up");
+    let child = srv
+        .start(Duration::from_secs(30), Duration::from_millis(50))
+        .unwrap_or_else(|e| panic!("server on port {port} did not come up: {e}"));
     Server {
         kind: Kind::Paddock,
         port,

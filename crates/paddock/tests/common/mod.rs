@@ -60,13 +60,9 @@ impl Server {
         for (k, v) in env {
             spec = spec.env(k, v);
         }
-        let child = spec.spawn().expect("start paddock");
-        let up = process::wait_listening(
-            spec.addr(),
-            Duration::from_secs(10),
-            Duration::from_millis(20),
-        );
-        assert!(up, "server did not start");
+        let child = spec
+            .start(Duration::from_secs(10), Duration::from_millis(20))
+            .unwrap_or_else(|e| panic!("server did not start: {e}"));
         Server {
             child,
             addr: spec.addr(),
