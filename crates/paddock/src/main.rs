@@ -165,7 +165,7 @@ fn main() -> Result<()> {
         }
         "bench" => {
             init_logging();
-            paddock_bench::main(&args[1..])
+            paddock_bench::main(&argv::normalise(&args[1..]))
         }
         "sim" => std::process::exit(paddock_zab::sim::cli::main(&args[1..])),
         "cli" => cli::main(&args[1..]),
