@@ -1,38 +1,12 @@
 //! Command-line arguments of `paddock bench`. ZooKeeper's tools spell long flags with one dash
-//! (`-server host:port`), so single-dash long flags are rewritten to two dashes before clap.
+//! (`-server host:port`); the paddock binary rewrites those to two dashes (its
+//! `argv::normalise`, one rule for every subcommand) before they reach clap here.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Rewrites `-server` / `-server=x` to `--server` / `--server=x`, so clap parses the
-/// zkCli-style single-dash long options every paddock subcommand accepts. Single-letter flags
-/// (`-h`), values that look like negative numbers (`-1`) and `--long` flags pass through
-/// unchanged, and so does everything after `--` (a command line of its own, as for
-/// `paddock lock ... -- cmd -x`).
-pub fn normalise(args: &[String]) -> Vec<String> {
-    let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
-    args.iter()
-        .enumerate()
-        .map(|(i, a)| {
-            if i >= end {
-                return a.clone();
-            }
-            let b = a.as_bytes();
-            let long_single_dash =
-                b.len() > 2 && b[0] == b'-' && b[1] != b'-' && b[1].is_ascii_alphabetic();
-            if long_single_dash {
-                let name = a[1..].split('=').next().unwrap_or("");
-                if name.len() > 1 {
-                    return format!("-{a}");
-                }
-            }
-            a.clone()
-        })
-        .collect()
-}
 
 /// Parses a duration: `5` or `5s` (seconds, fractions allowed), `250ms`, `2m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -446,63 +420,22 @@ mod tests {
     }
 
     #[test]
-    fn normalises_single_dash_long_flags() {
-        assert_eq!(
-            normalise(&s(&[
-                "-server",
-                "h:1",
-                "--sessions",
-                "4",
-                "-h",
-                "-1",
-                "-pid=3",
-                "-x"
-            ])),
-            s(&[
-                "--server",
-                "h:1",
-                "--sessions",
-                "4",
-                "-h",
-                "-1",
-                "--pid=3",
-                "-x"
-            ])
-        );
-        // After `--` nothing is touched: it is the command `paddock lock` runs.
-        assert_eq!(
-            normalise(&s(&["/l", "-server", "h:1", "--", "cmd", "-server", "-xy"])),
-            s(&["/l", "--server", "h:1", "--", "cmd", "-server", "-xy"])
-        );
-    }
-
-    #[test]
-    fn parses_both_spellings() {
-        for argv in [
-            &[
-                "bench",
-                "-server",
-                "127.0.0.1:1,127.0.0.1:2",
-                "-sessions",
-                "4",
-                "-duration",
-                "2s",
-            ][..],
-            &[
-                "bench",
-                "--server",
-                "127.0.0.1:1,127.0.0.1:2",
-                "--sessions=4",
-                "--duration",
-                "2",
-            ][..],
-        ] {
-            let a = RunArgs::try_parse_from(normalise(&s(argv))).unwrap();
-            assert_eq!(a.target.server, "127.0.0.1:1,127.0.0.1:2");
-            assert_eq!(a.sessions, 4);
-            assert_eq!(a.duration, Duration::from_secs(2));
-            assert_eq!(parse_servers(&a.target.server).unwrap().len(), 2);
-        }
+    fn parses_long_flags() {
+        // The zkCli spelling (-server, -sessions) is the binary's to rewrite: see
+        // crates/paddock/src/argv.rs.
+        let argv = [
+            "bench",
+            "--server",
+            "127.0.0.1:1,127.0.0.1:2",
+            "--sessions=4",
+            "--duration",
+            "2",
+        ];
+        let a = RunArgs::try_parse_from(s(&argv)).unwrap();
+        assert_eq!(a.target.server, "127.0.0.1:1,127.0.0.1:2");
+        assert_eq!(a.sessions, 4);
+        assert_eq!(a.duration, Duration::from_secs(2));
+        assert_eq!(parse_servers(&a.target.server).unwrap().len(), 2);
     }
 
     #[test]
@@ -516,9 +449,9 @@ mod tests {
 
     #[test]
     fn memory_args() {
-        let a = MemoryArgs::try_parse_from(normalise(&s(&[
+        let a = MemoryArgs::try_parse_from(s(&[
             "memory",
-            "-server",
+            "--server",
             "127.0.0.1:5",
             "--pid",
             "42",
@@ -528,7 +461,7 @@ mod tests {
             "1000",
             "--value-size",
             "100",
-        ])))
+        ]))
         .unwrap();
         assert_eq!(a.znodes, 1_000_000);
         assert_eq!(parse_pids(&a.target.pids).unwrap(), vec![42]);
@@ -537,14 +470,8 @@ mod tests {
 
     #[test]
     fn compare_args() {
-        let a = CompareArgs::try_parse_from(normalise(&s(&[
-            "compare",
-            "-rounds",
-            "5",
-            "--force-sync",
-            "no",
-        ])))
-        .unwrap();
+        let a = CompareArgs::try_parse_from(s(&["compare", "--rounds", "5", "--force-sync", "no"]))
+            .unwrap();
         assert_eq!(a.rounds, 5);
         assert_eq!(a.force_sync, "no");
         assert_eq!(a.memory_znodes, 1_000_000);
@@ -553,20 +480,20 @@ mod tests {
 
     #[test]
     fn ensemble_and_failover_args() {
-        let a = EnsembleArgs::try_parse_from(normalise(&s(&["ensemble", "-smoke"]))).unwrap();
+        let a = EnsembleArgs::try_parse_from(s(&["ensemble", "--smoke"])).unwrap();
         assert!(a.smoke);
         assert_eq!(a.failover_rounds, 5);
         assert_eq!(a.zk_heap, "512m");
         assert_eq!(a.tick_time, 2000);
-        let f = FailoverArgs::try_parse_from(normalise(&s(&[
+        let f = FailoverArgs::try_parse_from(s(&[
             "failover",
-            "-server",
+            "--server",
             "127.0.0.1:1,127.0.0.2:1",
             "--pid",
             "3,4",
             "--limit",
             "10s",
-        ])))
+        ]))
         .unwrap();
         assert_eq!(parse_pids(&f.target.pids).unwrap(), vec![3, 4]);
         assert_eq!(f.limit, Duration::from_secs(10));

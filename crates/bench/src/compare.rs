@@ -10,6 +10,8 @@ use crate::svg::{self, Panel, Series};
 use crate::workload::{self, Params, Target, Workload, WorkloadResult};
 use anyhow::{bail, Context, Result};
 use paddock_proto::op;
+use paddock_testkit::paddock::{Output, Standalone};
+use paddock_testkit::zookeeper;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -88,22 +90,9 @@ impl ServerProc {
 
     /// Stops the server: SIGTERM, up to 10 s to exit, then SIGKILL.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(mut child) = self.child.take() {
+            paddock_testkit::process::terminate(&mut child, Duration::from_secs(10));
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 
@@ -117,36 +106,21 @@ impl Drop for ServerProc {
 pub fn spawn(kind: Kind, spec: &ServerSpec, port: u16, dir: &Path) -> Result<ServerProc> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir.canonicalize()?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("server.log"))?;
+    let log_path = dir.join("server.log");
     let child = match kind {
         Kind::Paddock => {
-            let mut c = Command::new(&spec.paddock_bin);
-            c.arg("server");
-            c.arg(format!("-Dzookeeper.clientPort={port}"));
-            c.arg("-Dzookeeper.clientPortAddress=127.0.0.1");
-            c.arg(format!(
-                "-Dzookeeper.dataDir={}",
-                dir.join("data").display()
-            ));
+            let mut srv = Standalone::new(&spec.paddock_bin, port, dir.join("data"))
+                .prop("zookeeper.clientPortAddress", "127.0.0.1")
+                .env("PADDOCK_LOG", "warn")
+                .output(Output::BothTo(log_path));
             for line in spec.common_cfg() {
-                c.arg(format!("-Dzookeeper.{line}"));
+                let (key, value) = line.split_once('=').unwrap_or((&line, ""));
+                srv = srv.prop(&format!("zookeeper.{key}"), value);
             }
-            c.env("PADDOCK_LOG", "warn");
-            c.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
-            c.spawn()
-                .with_context(|| format!("cannot start {}", spec.paddock_bin.display()))?
+            srv.spawn()?
         }
         Kind::ZooKeeper => {
-            let jar = spec.zk_jars.join("zookeeper.jar");
-            if !jar.exists() {
-                bail!(
-                    "{} is missing: install Debian's zookeeper package (scripts/install-deps.sh)",
-                    jar.display()
-                );
-            }
+            zookeeper::require(&spec.zk_jars)?;
             let data = dir.join("data");
             std::fs::create_dir_all(&data)?;
             let mut cfg = format!(
@@ -158,23 +132,14 @@ pub fn spawn(kind: Kind, spec: &ServerSpec, port: u16, dir: &Path) -> Result<Ser
                 cfg.push('\n');
             }
             std::fs::write(dir.join("zoo.cfg"), cfg)?;
-            std::fs::write(
-                dir.join("log4j.properties"),
-                "log4j.rootLogger=WARN, FILE\nlog4j.appender.FILE=org.apache.log4j.FileAppender\n\
-                 log4j.appender.FILE.File=${zookeeper.log.dir}/zookeeper.log\n\
-                 log4j.appender.FILE.layout=org.apache.log4j.PatternLayout\n\
-                 log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} - %-5p [%t:%C{1}@%L] - %m%n\n",
-            )?;
-            let mut c = Command::new("java");
-            c.args(spec.jvm_opts());
-            c.arg("-cp").arg(zk_classpath(&spec.zk_jars));
-            c.arg(format!("-Dzookeeper.log.dir={}", dir.display()));
-            c.arg(format!(
-                "-Dlog4j.configuration=file:{}",
-                dir.join("log4j.properties").display()
-            ));
-            c.arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
-                .arg(dir.join("zoo.cfg"));
+            zookeeper::write_log4j(&dir, "WARN")?;
+            let log = paddock_testkit::logs::append(&log_path)?;
+            let mut c = zookeeper::java_command(
+                &spec.zk_jars,
+                &spec.jvm_opts(),
+                &dir,
+                &dir.join("zoo.cfg"),
+            );
             c.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
             c.spawn()
                 .context("cannot start java (is a JRE installed?)")?
@@ -933,23 +898,6 @@ pub fn humantime(t: std::time::SystemTime) -> String {
         rem / 3600,
         (rem % 3600) / 60
     )
-}
-
-/// The classpath of Debian's ZooKeeper: zookeeper.jar's manifest Class-Path lacks a few jars
-/// (see scripts/start-zookeeper.sh).
-pub(crate) fn zk_classpath(jars: &std::path::Path) -> String {
-    [
-        "zookeeper.jar",
-        "netty-codec.jar",
-        "netty-resolver.jar",
-        "netty-transport-native-unix-common.jar",
-        "slf4j-log4j12.jar",
-        "log4j-1.2.jar",
-    ]
-    .iter()
-    .map(|j| jars.join(j).display().to_string())
-    .collect::<Vec<_>>()
-    .join(":")
 }
 
 /// The workload parameters of a side-by-side comparison (`compare` and `ensemble`): the

@@ -396,7 +396,7 @@ pub async fn run(mut a: EnsembleArgs) -> Result<()> {
                     break;
                 }
                 // Restart the killed server; the next round starts once the ensemble is whole.
-                for id in cluster.members.iter().map(|m| m.id).collect::<Vec<_>>() {
+                for id in cluster.ids() {
                     if !cluster.running().contains(&id) {
                         cluster.start(id)?;
                     }

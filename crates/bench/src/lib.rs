@@ -36,9 +36,9 @@ const USAGE: &str =
        paddock bench failover [options]   SIGKILL the leader of a running ensemble; time to the next write
        paddock bench workloads            list the workloads";
 
-/// Entry point of `paddock bench <args>`.
+/// Entry point of `paddock bench <args>`, with long flags spelled `--x` (the paddock binary
+/// rewrites zkCli's `-x` spelling before calling this).
 pub fn main(args: &[String]) -> Result<()> {
-    let args = args::normalise(args);
     let (sub, rest) = match args.first().map(String::as_str) {
         Some("run") => ("run", &args[1..]),
         Some("memory") => ("memory", &args[1..]),
@@ -55,7 +55,7 @@ pub fn main(args: &[String]) -> Result<()> {
             println!("{USAGE}");
             return Ok(());
         }
-        _ => ("run", &args[..]),
+        _ => ("run", args),
     };
     let argv = std::iter::once(format!("paddock bench {sub}")).chain(rest.iter().cloned());
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -75,7 +75,7 @@ fn parse_signal(s: &str) -> Result<i32> {
 pub fn main(args: &[String]) -> Result<()> {
     let mut argv = vec!["paddock lock".to_string()];
     // -server as --server: one rule for every subcommand (paddock bench has it too).
-    argv.extend(paddock_bench::args::normalise(args));
+    argv.extend(crate::argv::normalise(args));
     let args = LockArgs::parse_from(argv);
     if !args.path.starts_with('/') || args.path.len() < 2 || args.path.ends_with('/') {
         bail!("the lock path must be an absolute znode path such as /app/lock");

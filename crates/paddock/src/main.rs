@@ -1,5 +1,6 @@
 //! The `paddock` binary: one command, several subcommands.
 
+mod argv;
 mod cli;
 mod elect;
 mod lock;
@@ -170,7 +171,7 @@ fn main() -> Result<()> {
         }
         "bench" => {
             init_logging();
-            paddock_bench::main(&args[1..])
+            paddock_bench::main(&argv::normalise(&args[1..]))
         }
         "sim" => std::process::exit(paddock_zab::sim::cli::main(&args[1..])),
         "cli" => cli::main(&args[1..]),

@@ -1084,7 +1084,7 @@ fn read_only_client_finds_a_read_write_server() {
     }
     ens.set_cfg(1, &cfg);
     ens.start(1);
-    let addr1 = ens.member(1).client_addr();
+    let addr1 = ens.member(1).addr();
     let deadline = std::time::Instant::now() + T;
     while four_letter(addr1, "isro").unwrap_or_default() != "ro" {
         assert!(

@@ -3,23 +3,18 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use paddock_testkit::paddock::{fresh_dir, Standalone};
+use paddock_testkit::zookeeper::{self, Scripted};
+use paddock_testkit::{ports, process};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
 
 pub const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
 
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,42 +35,35 @@ pub struct Server {
 impl Server {
     /// SIGKILL now (the guard's drop then has nothing left to do).
     pub fn kill(&mut self) {
-        self.signal("-KILL");
+        process::signal(self.pid, "-KILL");
         if let Some(c) = &mut self.child {
             let _ = c.wait();
         }
         // The JVM is not our child: wait until its port is free.
-        let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until
-            && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-        {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        process::wait_closed(self.sock_addr(), Duration::from_secs(10));
     }
 
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
-    fn signal(&self, sig: &str) {
-        let _ = Command::new("kill")
-            .args([sig, &self.pid.to_string()])
-            .status();
+    fn sock_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
     }
     /// SIGSTOP: the server keeps its sockets but answers nothing.
     pub fn pause(&self) {
-        self.signal("-STOP");
+        process::signal(self.pid, "-STOP");
         // kill(2) returns before every thread of a busy JVM has stopped.
         std::thread::sleep(Duration::from_millis(100));
     }
     pub fn resume(&self) {
-        self.signal("-CONT");
+        process::signal(self.pid, "-CONT");
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.signal("-CONT");
-        self.signal("-KILL");
+        process::signal(self.pid, "-CONT");
+        process::signal(self.pid, "-KILL");
         if let Some(c) = &mut self.child {
             let _ = c.wait();
         }
@@ -83,30 +71,17 @@ impl Drop for Server {
     }
 }
 
-fn wait_port(port: u16) {
-    let until = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < until {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("server on port {port} did not come up");
-}
-
 fn tmpdir(tag: &str, port: u16) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
+    fresh_dir(&format!(
         "paddock-client-{tag}-{port}-{}",
         std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    ))
+    .unwrap()
 }
 
 /// Starts Paddock (the release binary, built by `cargo build --release -p paddock`).
 pub fn paddock() -> Server {
-    paddock_on(free_port(), "paddock")
+    paddock_on(ports::free_port(), "paddock")
 }
 
 /// Starts a server of `kind` on `port` with a fresh data directory.
@@ -125,17 +100,12 @@ fn paddock_on(port: u16, tag: &str) -> Server {
         bin.display()
     );
     let dir = tmpdir(tag, port);
-    let child = Command::new(bin)
-        .arg("server")
-        .arg(format!("-DclientPort={port}"))
-        .arg(format!("-DdataDir={}", dir.display()))
-        .arg("-DtickTime=200")
-        .arg("-DextendedTypesEnabled=true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start paddock");
-    wait_port(port);
+    let srv = Standalone::new(bin, port, &dir)
+        .prop("tickTime", 200)
+        .prop("extendedTypesEnabled", true);
+    let child = srv
+        .start(Duration::from_secs(30), Duration::from_millis(50))
+        .unwrap_or_else(|e| panic!("server on port {port} did not come up: {e}"));
     Server {
         kind: Kind::Paddock,
         port,
@@ -147,35 +117,29 @@ fn paddock_on(port: u16, tag: &str) -> Server {
 
 /// Starts ZooKeeper 3.8 with scripts/start-zookeeper.sh, or `None` (loudly) if it is absent.
 pub fn zookeeper() -> Option<Server> {
-    zookeeper_on(free_port(), "zk")
+    zookeeper_on(ports::free_port(), "zk")
 }
 
 fn zookeeper_on(port: u16, tag: &str) -> Option<Server> {
-    if !std::path::Path::new(ZK_JAR).exists() {
+    if !Path::new(ZK_JAR).exists() {
         eprintln!("!!!!! SKIPPING: {ZK_JAR} absent, ZooKeeper tests not run !!!!!");
         return None;
     }
     let dir = tmpdir(tag, port);
-    let out = Command::new("timeout")
-        .arg("90")
-        .arg(workspace().join("scripts/start-zookeeper.sh"))
-        .arg(port.to_string())
-        .arg(&dir)
-        .arg("tickTime=200")
-        .arg("extendedTypesEnabled=true")
-        .arg("4lw.commands.whitelist=*")
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("start zookeeper");
-    assert!(out.status.success(), "start-zookeeper.sh failed");
-    let pid: u32 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = Scripted {
+        script: zookeeper::start_script(Path::new(env!("CARGO_MANIFEST_DIR"))),
+        port,
+        dir: dir.clone(),
+        lines: vec![
+            "tickTime=200".into(),
+            "extendedTypesEnabled=true".into(),
+            "4lw.commands.whitelist=*".into(),
+        ],
+        env: vec![],
+        timeout_s: Some(90),
+    }
+    .start()
+    .unwrap_or_else(|e| panic!("start-zookeeper.sh failed: {e}"));
     Some(Server {
         kind: Kind::Zookeeper,
         port,

@@ -113,7 +113,7 @@ struct Controller {
 pub fn main(args: &[String]) -> Result<()> {
     let mut argv = vec!["paddock elect".to_string()];
     // -server as --server: one rule for every subcommand (paddock bench has it too).
-    argv.extend(paddock_bench::args::normalise(args));
+    argv.extend(crate::argv::normalise(args));
     let args = ElectArgs::parse_from(argv);
     if !args.path.starts_with('/') || args.path.len() < 2 || args.path.ends_with('/') {
         bail!("the election path must be an absolute znode path such as /app/election");

@@ -6,10 +6,12 @@ use paddock_proto::{
     ConnectRequest, ConnectResponse, Reader, Record, ReplyHeader, Request, RequestHeader,
     WatcherEvent,
 };
+use paddock_testkit::paddock::{zk_prop, Output, Standalone};
+use paddock_testkit::{fourlw, logs, ports, process};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// A server process, killed on drop.
@@ -21,18 +23,10 @@ pub struct Server {
     pub owns_dir: bool,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Server {
     /// Starts a server with these extra `-D` properties (names without the `zookeeper.` prefix).
     pub fn start(props: &[(&str, &str)]) -> Server {
-        Server::start_on(free_port(), props)
+        Server::start_on(ports::free_port(), props)
     }
 
     /// Like `start`, on a given port (for tests confined to a port range).
@@ -49,85 +43,58 @@ impl Server {
         Server::start_in_env(dir, port, props, &[])
     }
 
-    /// `start_in` with extra environment variables for the server process.
+    /// `start_in` with extra environment variables for the server process; its stderr is
+    /// appended to `dir/server.log`.
     pub fn start_in_env(
         dir: &std::path::Path,
         port: u16,
         props: &[(&str, &str)],
         env: &[(&str, &str)],
     ) -> Server {
-        let dir = dir.to_owned();
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_paddock"));
-        cmd.arg("server")
-            .arg(format!("-Dzookeeper.clientPort={port}"))
-            .arg(format!("-Dzookeeper.dataDir={}", dir.display()))
-            .arg("-Dzookeeper.4lw.commands.whitelist=*");
+        let mut spec = Standalone::new(env!("CARGO_BIN_EXE_paddock"), port, dir)
+            .prop("zookeeper.4lw.commands.whitelist", "*")
+            .output(Output::StderrTo(dir.join("server.log")));
         for (k, v) in props {
-            if k.contains('.') && !k.starts_with("znode") && !k.starts_with("4lw") {
-                cmd.arg(format!("-D{k}={v}"));
-            } else {
-                cmd.arg(format!("-Dzookeeper.{k}={v}"));
-            }
+            spec = spec.prop(&zk_prop(k), v);
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("server.log"))
-            .unwrap();
-        cmd.envs(env.iter().copied());
-        cmd.stdout(Stdio::null()).stderr(log);
-        let child = cmd.spawn().expect("start paddock");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        for (k, v) in env {
+            spec = spec.env(k, v);
         }
+        let child = spec
+            .start(Duration::from_secs(10), Duration::from_millis(20))
+            .unwrap_or_else(|e| panic!("server did not start: {e}"));
         Server {
             child,
-            addr,
-            dir,
+            addr: spec.addr(),
+            dir: dir.to_owned(),
             owns_dir: false,
         }
     }
 
     /// A free port for `start_in`.
     pub fn free_port() -> u16 {
-        free_port()
+        ports::free_port()
     }
 
     /// Resident set size of the server process in bytes.
     pub fn rss(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-            * 1024
+        process::rss(self.child.id()).expect("the server's VmRSS")
     }
 
     /// A four-letter word's output.
     pub fn four(&self, cmd: &str) -> String {
-        let mut s = TcpStream::connect(self.addr).unwrap();
-        s.write_all(cmd.as_bytes()).unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
+        fourlw::ask(self.addr, cmd, None).unwrap()
     }
 
     /// The server's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+        logs::read(&self.dir.join("server.log"))
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        process::kill(&mut self.child);
         if self.owns_dir {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

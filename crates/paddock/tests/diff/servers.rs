@@ -2,9 +2,10 @@
 
 use crate::common::{Client, Server};
 use paddock_proto::Request;
-use std::net::{SocketAddr, TcpListener};
+use paddock_testkit::ports;
+use paddock_testkit::zookeeper::{self, Scripted};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Short ticks make session expiry testable in about a second.
@@ -21,12 +22,7 @@ const PORTS: std::ops::Range<u16> = 24000..25000;
 /// A free port in `PORTS`, starting the scan at a per-process offset so that concurrent runs
 /// rarely collide.
 pub fn free_port(skip: &[u16]) -> u16 {
-    let span = PORTS.end - PORTS.start;
-    let start = (std::process::id() % span as u32) as u16;
-    (0..span)
-        .map(|i| PORTS.start + (start + i * 7) % span)
-        .find(|p| !skip.contains(p) && TcpListener::bind(("127.0.0.1", *p)).is_ok())
-        .expect("no free port in 24000-24999")
+    ports::free_port_in(PORTS, skip).expect("no free port in 24000-24999")
 }
 
 /// Waits until a server completes a session handshake, then closes that session: ZooKeeper
@@ -73,36 +69,28 @@ impl ZooKeeper {
     pub fn start(port: u16) -> Result<ZooKeeper, String> {
         let dir = std::env::temp_dir().join(format!("paddock-diff-zk-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/start-zookeeper.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(port.to_string())
-            .arg(&dir)
-            .arg(format!("tickTime={TICK_MS}"))
-            .arg("extendedTypesEnabled=true")
-            .arg("maxClientCnxns=0")
-            // The differential test needs no durability; fsync per write would dominate its time.
-            .arg("forceSync=no")
+        let pid = Scripted {
+            script: zookeeper::start_script(Path::new(env!("CARGO_MANIFEST_DIR"))),
+            port,
+            dir: dir.clone(),
+            lines: vec![
+                format!("tickTime={TICK_MS}"),
+                "extendedTypesEnabled=true".into(),
+                "maxClientCnxns=0".into(),
+                // The differential test needs no durability; fsync per write would dominate
+                // its time.
+                "forceSync=no".into(),
+            ],
             // ZooKeeper reads the sweeper interval only as a JVM system property, which the
             // script has no option for; the JVM picks this variable up by itself.
-            .env(
-                "JAVA_TOOL_OPTIONS",
+            env: vec![(
+                "JAVA_TOOL_OPTIONS".into(),
                 format!("-Dznode.container.checkIntervalMs={SWEEP_INTERVAL_MS}"),
-            )
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} failed ({}):\n{}",
-                script.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
+            )],
+            timeout_s: None,
         }
-        let pid = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse::<u32>()
-            .map_err(|_| format!("no PID from the script: {:?}", out.stdout))?;
+        .start()
+        .map_err(|e| e.to_string())?;
         Ok(ZooKeeper {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             pid,
@@ -118,12 +106,7 @@ impl ZooKeeper {
 
 impl Drop for ZooKeeper {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.pid.to_string()).status();
-        let proc_dir = PathBuf::from(format!("/proc/{}", self.pid));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while proc_dir.exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        zookeeper::stop(self.pid, Duration::from_secs(10));
         if std::env::var_os("DIFF_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

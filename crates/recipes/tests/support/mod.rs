@@ -4,16 +4,16 @@
 #![allow(dead_code)]
 
 use paddock_client::{open_acl, Client, CreateMode};
-use std::net::{SocketAddr, TcpListener};
+use paddock_testkit::paddock::{self, Output, Standalone};
+use paddock_testkit::{ports, process};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-
 /// Ticks short enough that session expiry takes about a second (the ZooKeeper that CI starts
 /// for these tests uses the same tickTime).
 pub const TICK_MS: u64 = 200;
@@ -33,33 +33,6 @@ pub struct Target {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The paddock binary next to this test executable (target/<profile>/paddock).
-fn paddock_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("PADDOCK_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>");
-    let bin = profile_dir.join("paddock");
-    assert!(
-        bin.exists(),
-        "{} missing: build it first (cargo build --release -p paddock), or set PADDOCK_BIN",
-        bin.display()
-    );
-    bin
-}
-
 /// Whether the tests run against an external server (RECIPES_SERVER).
 pub fn external() -> bool {
     std::env::var_os("RECIPES_SERVER").is_some()
@@ -78,32 +51,24 @@ impl Target {
                 root,
             };
         }
-        let port = free_port();
+        let port = ports::free_port();
         let dir =
             std::env::temp_dir().join(format!("paddock-recipes-{}-{test}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = std::fs::File::create(dir.join("server.log")).unwrap();
-        let child = Command::new(paddock_bin())
-            .arg("server")
-            .arg(format!("-Dzookeeper.clientPort={port}"))
-            .arg(format!("-Dzookeeper.dataDir={}", dir.display()))
-            .arg(format!("-Dzookeeper.tickTime={TICK_MS}"))
-            .arg("-Dzookeeper.forceSync=no")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start paddock server");
+        let bin = paddock::binary_next_to_test().unwrap_or_else(|e| panic!("{e}"));
+        let srv = Standalone::new(bin, port, &dir)
+            .prop("zookeeper.tickTime", TICK_MS)
+            .prop("zookeeper.forceSync", "no")
+            .output(Output::StderrTo(dir.join("server.log")));
+        let child = srv.spawn().expect("start paddock server");
         let addr = format!("127.0.0.1:{port}");
-        let sa: SocketAddr = addr.parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(sa).await.is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "paddock did not listen on {addr}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let sa = srv.addr();
+        let up = tokio::task::spawn_blocking(move || {
+            process::wait_listening(sa, Duration::from_secs(20), Duration::from_millis(20))
+        })
+        .await
+        .unwrap();
+        assert!(up, "paddock did not listen on {addr}");
         Target {
             addr,
             server: Some(child),
@@ -131,8 +96,7 @@ impl Target {
 impl Drop for Target {
     fn drop(&mut self) {
         if let Some(c) = &mut self.server {
-            let _ = c.kill();
-            let _ = c.wait();
+            process::kill(c);
         }
         if let Some(d) = &self.dir {
             if !std::thread::panicking() {
