@@ -7,11 +7,11 @@ mod lock;
 
 use anyhow::{bail, Context, Result};
 
-/// mimalloc: the server allocates on its core task and frees on its log thread (and the other
+/// jemalloc: the server allocates on its core task and frees on its log thread (and the other
 /// way round) for every write; glibc's allocator spends a fifth of a loaded server's CPU on that
-/// (arena locks, consolidation), mimalloc's per-thread heaps a fraction of it.
+/// (arena locks, consolidation), jemalloc's thread caches and arenas a fraction of it.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use paddock_server::config::Config;
 use std::path::PathBuf;
 
