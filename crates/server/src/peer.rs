@@ -240,7 +240,12 @@ async fn reader(
 
 /// Encodes a message for the wire unless its learner connection is dead; remembers which
 /// learner connections this TCP connection carried.
-fn encode_unless_dead(m: &Message, dead: &HashSet<u64>, carried: &mut HashSet<u64>, out: &mut Vec<u8>) {
+fn encode_unless_dead(
+    m: &Message,
+    dead: &HashSet<u64>,
+    carried: &mut HashSet<u64>,
+    out: &mut Vec<u8>,
+) {
     if let Message::Learner { conn, .. } = m {
         if dead.contains(conn) {
             return;

@@ -111,10 +111,7 @@ impl Node {
         if commit <= old {
             return;
         }
-        let observers = l
-            .peers
-            .values()
-            .any(|p| p.observer && p.in_broadcast());
+        let observers = l.peers.values().any(|p| p.observer && p.in_broadcast());
         let newly: Vec<Txn> = if observers {
             self.log
                 .after(old)

@@ -239,7 +239,10 @@ mod tests {
             let caught = std::panic::catch_unwind(|| check_off_core_as(true, "list", &dir));
             let msg = caught.expect_err("a file-system call on the core task went unnoticed");
             let text = msg.downcast_ref::<String>().cloned().unwrap_or_default();
-            assert!(text.contains("file-system call on the core task: list"), "{text}");
+            assert!(
+                text.contains("file-system call on the core task: list"),
+                "{text}"
+            );
             // Not strict: logged, the call goes on.
             check_off_core_as(false, "list", &dir);
         }
