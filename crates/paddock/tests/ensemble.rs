@@ -881,6 +881,94 @@ fn rejoin_after_the_leader_purged_its_log() {
     });
 }
 
+/// Unmounts a tmpfs on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. "4m") at `dir`; the test must run as root.
+    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "this test mounts a tmpfs and must run as root");
+        Tmpfs(dir.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// The disk-failure policy in an ensemble (docs/storage.md): one member's log disk fills up.
+/// Whatever its role, the other two go on committing every write (a full disk is a slow disk);
+/// the member stalls, nothing fails, and once space returns it catches up to the same zxid
+/// and tree.
+#[test]
+fn a_member_with_a_full_disk_stalls_while_the_others_commit() {
+    let _serial = serial();
+    let mut ens = Ensemble::new("fulldisk", 3, 0, &["snapCount=1000000"]);
+    let full = 3;
+    let mnt = ens.root.join("s3-log-tmpfs");
+    let _tmpfs = Tmpfs::mount(&mnt, "8m");
+    let text = format!("{}dataLogDir={}\n", ens.cfg_text(full), mnt.display());
+    ens.set_cfg(full, &text);
+    ens.start_all();
+    ens.wait_serving(T);
+    // Leave the member's log disk about 1 MiB.
+    let ballast = mnt.join("ballast");
+    std::fs::write(&ballast, vec![1u8; 7 * 1024 * 1024 - 512 * 1024]).unwrap();
+    let rt = runtime();
+    let all = ens.connect_string(&ens.ids());
+    rt.block_on(async {
+        let zk = connect(&all).await;
+        create_retrying(&zk, "/full", b"", CreateMode::Persistent).await;
+        // 6 MB: far more than the member's disk holds now.
+        for batch in 0..4 {
+            let paths: Vec<String> = (0..50).map(|i| format!("/full/n{batch}-{i:02}")).collect();
+            create_all(&zk, paths, vec![b'f'; 30_000]).await;
+        }
+        close(zk).await;
+    });
+    let stalled = ens.log(full).contains("disk full: writes wait");
+    assert!(
+        stalled,
+        "server {full}'s log disk never filled: {}",
+        ens.log(full)
+    );
+    std::fs::remove_file(&ballast).unwrap();
+    let deadline = Instant::now() + T;
+    let leader_zxid = loop {
+        let modes = ens.wait_serving(T);
+        let leader = Ensemble::leader_of(&modes);
+        let want = ens.srvr(leader);
+        let at = ens.srvr(full);
+        if let (Srvr::Serving(_, z), Srvr::Serving(_, w)) = (&at, &want) {
+            if z == w {
+                break *w;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server {full} did not catch up once space returned: {at:?}, leader {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(leader_zxid > 0);
+    rt.block_on(async {
+        let ds = digests(&ens, &ens.ids()).await;
+        assert_converged(&ds);
+        assert!(ds.iter().all(|(_, d)| d.contains_key("/full/n3-49")));
+    });
+}
+
 #[test]
 fn minority_stops_serving() {
     let _serial = serial();

@@ -1351,10 +1351,7 @@ impl Core {
     pub(crate) fn end_session(&mut self, session: i64) {
         self.sessions.remove(session);
         self.queues.remove(&session);
-        {
-            let r = &mut self.replica;
-            r.owners.remove(&session);
-        }
+        self.replica.owners.remove(&session);
     }
 
     fn fire(&mut self, applied: &Applied) {

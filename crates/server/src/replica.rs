@@ -193,10 +193,11 @@ impl Core {
         } else {
             xid
         };
-        {
-            let r = &mut self.replica;
-            r.remote.entry((sid, wait_xid)).or_default().push_back(key);
-        }
+        self.replica
+            .remote
+            .entry((sid, wait_xid))
+            .or_default()
+            .push_back(key);
         self.zab_step(Event::ClientWrite {
             request_id: key as u64,
             payload: fwd.encode(),
@@ -312,13 +313,10 @@ impl Core {
             }
             Action::TruncateLog { seq, after } => {
                 info!(after = %after, "truncating the log to the leader's history");
-                {
-                    let r = &mut self.replica;
-                    r.disk.push(DiskOp::Truncate {
-                        seq,
-                        after: after.0 as i64,
-                    });
-                }
+                self.replica.disk.push(DiskOp::Truncate {
+                    seq,
+                    after: after.0 as i64,
+                });
             }
             Action::PersistEpochs {
                 seq,
@@ -339,19 +337,16 @@ impl Core {
                 }
                 let image = crate::storage::snapshot::image(&self.tree, self.dbid);
                 info!(learner = to, %zxid, bytes = image.len(), "sending a snapshot to a learner");
-                {
-                    let r = &self.replica;
-                    r.peers.send(
-                        to,
-                        Message::Learner {
-                            conn,
-                            msg: LearnerMsg::Snap {
-                                zxid,
-                                data: Bytes::from(image),
-                            },
+                self.replica.peers.send(
+                    to,
+                    Message::Learner {
+                        conn,
+                        msg: LearnerMsg::Snap {
+                            zxid,
+                            data: Bytes::from(image),
                         },
-                    );
-                }
+                    },
+                );
             }
             Action::SendLogRange {
                 to,
@@ -373,10 +368,7 @@ impl Core {
             },
             Action::RoleChanged { role, leader } => {
                 info!(?role, leader, "ensemble role changed");
-                {
-                    let r = &mut self.replica;
-                    r.role = role;
-                }
+                self.replica.role = role;
                 // A server that changes role stops serving until it is in step again.
                 self.check_serving();
             }
@@ -465,10 +457,7 @@ impl Core {
         let now = crate::core::now_ms();
         let txn = match fwd {
             Forward::CreateSession { session, timeout } => {
-                {
-                    let r = &mut self.replica;
-                    r.owners.insert(session, from);
-                }
+                self.replica.owners.insert(session, from);
                 self.prep.create_session(session, timeout, now)
             }
             Forward::Undecodable { session, xid } => {
@@ -526,14 +515,11 @@ impl Core {
         let image = crate::storage::snapshot::image(&self.tree, self.dbid);
         self.since_snapshot = 0;
         self.logged_since_snapshot = 0;
-        {
-            let r = &mut self.replica;
-            r.disk.push(DiskOp::Snapshot {
-                seq,
-                zxid: zxid.0 as i64,
-                image,
-            });
-        }
+        self.replica.disk.push(DiskOp::Snapshot {
+            seq,
+            zxid: zxid.0 as i64,
+            image,
+        });
     }
 
     /// The session table holds every session of the tree (any server may be asked to resume
@@ -624,11 +610,8 @@ impl Core {
         self.queues.clear();
         self.origins.clear();
         self.prep.reset(&self.tree);
-        {
-            let r = &mut self.replica;
-            r.remote.clear();
-            r.touched.clear();
-        }
+        self.replica.remote.clear();
+        self.replica.touched.clear();
         // Sessions never applied (their createSession was lost with the leader) are gone.
         self.sessions.retain(|_, s| s.live);
     }
