@@ -323,19 +323,6 @@ impl WaitTimeout for std::process::Child {
     }
 }
 
-/// Unmounts a test filesystem on drop.
-struct Mount(std::path::PathBuf);
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A full disk stalls writes (docs/storage.md, "Failures while running"): the write that does
 /// not fit is not acknowledged and not failed, it waits; reads go on meanwhile; when space
 /// returns the waiting write and every later one are acknowledged; after a SIGKILL and a
@@ -343,14 +330,7 @@ impl Drop for Mount {
 #[test]
 fn a_full_disk_stalls_writes_until_space_returns() {
     let dir = std::env::temp_dir().join(format!("paddock-enospc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ok = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(&dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "this test mounts a 4 MiB tmpfs and must run as root");
-    let mnt = Mount(dir.clone());
+    let mnt = paddock_testkit::tmpfs::Tmpfs::mount(&dir, "4m").expect("a 4 MiB tmpfs");
     let ballast = dir.join("ballast");
     std::fs::write(&ballast, vec![1u8; 1536 * 1024]).unwrap();
     let port = Server::free_port();

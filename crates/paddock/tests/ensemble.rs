@@ -777,17 +777,6 @@ fn rejoin_by_snapshot() {
     );
 }
 
-/// The oldest log segment of server `id` (its first zxid), if any.
-fn oldest_segment(ens: &Ensemble, id: u64) -> Option<u64> {
-    std::fs::read_dir(ens.member(id).data_dir().join("log"))
-        .ok()?
-        .filter_map(|e| {
-            let name = e.ok()?.file_name().into_string().ok()?;
-            u64::from_str_radix(name.strip_prefix("log.")?, 16).ok()
-        })
-        .min()
-}
-
 /// With `autopurge.purgeInterval` set (as ZooKeeper's admin guide recommends), the leader
 /// deletes old log segments after its snapshots. A follower that was down meanwhile must be
 /// brought back by a SNAP: the leader's memory window and on-disk log no longer reach its point,
@@ -838,14 +827,15 @@ fn rejoin_after_the_leader_purged_its_log() {
         }
         close(zk).await;
         let purged = eventually(T, || {
-            oldest_segment(&ens, leader).is_some_and(|z| z > victim_zxid + 1)
+            ens.oldest_segment(leader)
+                .is_some_and(|z| z > victim_zxid + 1)
         })
         .await;
         assert!(
             purged,
             "the leader never purged its log past the victim's zxid 0x{victim_zxid:x}: oldest \
              segment {:?}",
-            oldest_segment(&ens, leader).map(|z| format!("0x{z:x}"))
+            ens.oldest_segment(leader).map(|z| format!("0x{z:x}"))
         );
     });
     let Srvr::Serving(_, leader_zxid) = ens.srvr(leader) else {
@@ -854,7 +844,7 @@ fn rejoin_after_the_leader_purged_its_log() {
     eprintln!(
         "rejoin_after_the_leader_purged_its_log: server {victim} stopped at 0x{victim_zxid:x}; \
          the leader {leader} is at 0x{leader_zxid:x}, its log starts at {:?}",
-        oldest_segment(&ens, leader).map(|z| format!("0x{z:x}"))
+        ens.oldest_segment(leader).map(|z| format!("0x{z:x}"))
     );
     ens.start(victim);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -881,32 +871,6 @@ fn rejoin_after_the_leader_purged_its_log() {
     });
 }
 
-/// Unmounts a tmpfs on drop.
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (e.g. "4m") at `dir`; the test must run as root.
-    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(dir).unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "this test mounts a tmpfs and must run as root");
-        Tmpfs(dir.to_owned())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 /// The disk-failure policy in an ensemble (docs/storage.md): one member's log disk fills up.
 /// Whatever its role, the other two go on committing every write (a full disk is a slow disk);
 /// the member stalls, nothing fails, and once space returns it catches up to the same zxid
@@ -917,7 +881,7 @@ fn a_member_with_a_full_disk_stalls_while_the_others_commit() {
     let mut ens = Ensemble::new("fulldisk", 3, 0, &["snapCount=1000000"]);
     let full = 3;
     let mnt = ens.root.join("s3-log-tmpfs");
-    let _tmpfs = Tmpfs::mount(&mnt, "8m");
+    let _tmpfs = paddock_testkit::tmpfs::Tmpfs::mount(&mnt, "8m").expect("an 8 MiB tmpfs");
     let text = format!("{}dataLogDir={}\n", ens.cfg_text(full), mnt.display());
     ens.set_cfg(full, &text);
     ens.start_all();

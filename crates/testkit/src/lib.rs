@@ -14,6 +14,7 @@ pub mod logs;
 pub mod paddock;
 pub mod ports;
 pub mod process;
+pub mod tmpfs;
 pub mod zookeeper;
 
 use std::path::PathBuf;

@@ -245,16 +245,28 @@ impl Ensemble {
         }
     }
 
-    /// The zxid of server `id`'s newest complete snapshot (`dataDir/snapshots/snap.<zxid>`,
-    /// docs/storage.md), if any.
+    /// The zxids in the names `<prefix><zxid>` of the files in server `id`'s `dataDir/<sub>`
+    /// (docs/storage.md).
+    fn zxid_files(&self, id: u64, sub: &str, prefix: &str) -> Vec<u64> {
+        let Ok(dir) = std::fs::read_dir(self.member(id).data_dir().join(sub)) else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            u64::from_str_radix(name.strip_prefix(prefix)?, 16).ok()
+        })
+        .collect()
+    }
+
+    /// The zxid of server `id`'s newest complete snapshot (`dataDir/snapshots/snap.<zxid>`),
+    /// if any.
     pub fn newest_snapshot(&self, id: u64) -> Option<u64> {
-        std::fs::read_dir(self.member(id).data_dir().join("snapshots"))
-            .ok()?
-            .filter_map(|e| {
-                let name = e.ok()?.file_name().into_string().ok()?;
-                u64::from_str_radix(name.strip_prefix("snap.")?, 16).ok()
-            })
-            .max()
+        self.zxid_files(id, "snapshots", "snap.").into_iter().max()
+    }
+
+    /// The first zxid of server `id`'s oldest log segment (`dataDir/log/log.<zxid>`), if any.
+    pub fn oldest_segment(&self, id: u64) -> Option<u64> {
+        self.zxid_files(id, "log", "log.").into_iter().min()
     }
 
     /// Server `id`'s log so far.
