@@ -264,18 +264,16 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
         "SASL is not implemented yet"
     } else if key.starts_with("audit.") {
         "the audit log is not implemented yet"
-    } else if let Some((_, setting)) = key.split_once("AuthenticationProvider.") {
-        match (key, setting) {
-            ("DigestAuthenticationProvider.superDigest", _) => return None,
-            ("DigestAuthenticationProvider.digestAlg", _)
+    } else if key.contains("AuthenticationProvider.") {
+        match key {
+            "DigestAuthenticationProvider.superDigest" => return None,
+            "DigestAuthenticationProvider.digestAlg"
                 if matches!(value.trim().to_ascii_uppercase().as_str(), "SHA1" | "SHA-1") =>
             {
                 return None
             }
-            ("DigestAuthenticationProvider.enabled", _) if parse_bool(value) == Ok(true) => {
-                return None
-            }
-            ("DigestAuthenticationProvider.digestAlg", _) => {
+            "DigestAuthenticationProvider.enabled" if parse_bool(value) == Ok(true) => return None,
+            "DigestAuthenticationProvider.digestAlg" => {
                 "only SHA1 digests are implemented (ZooKeeper's default)"
             }
             _ => "this authentication provider setting is not implemented yet",

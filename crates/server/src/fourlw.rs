@@ -215,37 +215,34 @@ impl Core {
                 let _ = writeln!(out, "maxSessionTimeout={}", c.max_session_timeout);
                 let _ = writeln!(out, "clientPortListenBacklog=-1");
                 let r = &self.replica;
-                match r.standalone {
-                    true => {
-                        let _ = writeln!(out, "serverId=0");
+                if r.standalone {
+                    let _ = writeln!(out, "serverId=0");
+                } else {
+                    let id = r.node.id();
+                    let _ = writeln!(out, "serverId={id}");
+                    let _ = writeln!(out, "initLimit={}", c.init_limit);
+                    let _ = writeln!(out, "syncLimit={}", c.sync_limit);
+                    let _ = writeln!(out, "electionAlg=3");
+                    if let Some(me) = c.servers.iter().find(|s| s.id == id) {
+                        let _ = writeln!(out, "electionPort={}", me.election_port);
+                        let _ = writeln!(out, "quorumPort={}", me.quorum_port);
+                        let _ = writeln!(out, "peerType={}", u8::from(me.observer));
                     }
-                    false => {
-                        let id = r.node.id();
-                        let _ = writeln!(out, "serverId={id}");
-                        let _ = writeln!(out, "initLimit={}", c.init_limit);
-                        let _ = writeln!(out, "syncLimit={}", c.sync_limit);
-                        let _ = writeln!(out, "electionAlg=3");
-                        if let Some(me) = c.servers.iter().find(|s| s.id == id) {
-                            let _ = writeln!(out, "electionPort={}", me.election_port);
-                            let _ = writeln!(out, "quorumPort={}", me.quorum_port);
-                            let _ = writeln!(out, "peerType={}", u8::from(me.observer));
-                        }
-                        out.push_str("membership: \n");
-                        for sv in &c.servers {
-                            let _ = writeln!(
-                                out,
-                                "server.{}={}:{}:{}:{}",
-                                sv.id,
-                                sv.host,
-                                sv.quorum_port,
-                                sv.election_port,
-                                if sv.observer {
-                                    "observer"
-                                } else {
-                                    "participant"
-                                }
-                            );
-                        }
+                    out.push_str("membership: \n");
+                    for sv in &c.servers {
+                        let _ = writeln!(
+                            out,
+                            "server.{}={}:{}:{}:{}",
+                            sv.id,
+                            sv.host,
+                            sv.quorum_port,
+                            sv.election_port,
+                            if sv.observer {
+                                "observer"
+                            } else {
+                                "participant"
+                            }
+                        );
                     }
                 }
             }
@@ -348,7 +345,8 @@ impl Core {
                 kv("connection_drop_probability", "0.0".into());
                 kv("auth_failed_count", s.auth_failed.to_string());
                 kv("outstanding_tls_handshake", "0".into());
-                if let Some(r) = Some(&self.replica).filter(|r| r.is_leader() && !r.standalone) {
+                let r = &self.replica;
+                if r.is_leader() && !r.standalone {
                     // The leader's view of its learners, as ZooKeeper reports it.
                     let learners = r.node.learners();
                     let followers = learners.iter().filter(|l| !l.1).count();

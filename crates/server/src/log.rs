@@ -108,18 +108,22 @@ pub fn run(
     let mut stage = LogStage::new(w);
     let mut queue: VecDeque<DiskOp> = VecDeque::new();
     let mut stalled_since: Option<std::time::Instant> = None;
+    // While the disk is full: when to try the waiting orders again. New orders arriving
+    // meanwhile only queue behind them; each try is a write that fails.
+    let mut next_try: Option<std::time::Instant> = None;
     loop {
         // Wait for work, or (stalled on a full disk) for the next retry.
-        let first = if queue.is_empty() {
-            match rx.recv() {
+        let first = match next_try {
+            None => match rx.recv() {
                 Ok(m) => Some(m),
                 Err(_) => return,
-            }
-        } else {
-            match rx.recv_timeout(FULL_RETRY) {
-                Ok(m) => Some(m),
-                Err(std_mpsc::RecvTimeoutError::Timeout) => None,
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            },
+            Some(at) => {
+                match rx.recv_timeout(at.saturating_duration_since(std::time::Instant::now())) {
+                    Ok(m) => Some(m),
+                    Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                }
             }
         };
         let mut roll = false;
@@ -139,11 +143,12 @@ pub fn run(
             // in this round keeps the new segment after it.
             stage.roll_next();
         }
-        if queue.is_empty() {
+        if queue.is_empty() || next_try.is_some_and(|at| std::time::Instant::now() < at) {
             continue;
         }
         let reported = match stage.disk_ops(&places, &mut queue) {
             Ok(seq) => {
+                next_try = None;
                 if let Some(since) = stalled_since.take() {
                     info!(
                         stalled_ms = since.elapsed().as_millis() as u64,
@@ -158,6 +163,7 @@ pub fn run(
                         "disk full: writes wait (nothing is acknowledged) until space returns");
                     stalled_since = Some(std::time::Instant::now());
                 }
+                next_try = Some(std::time::Instant::now() + FULL_RETRY);
                 durable
             }
             Err(DiskError::Failed(e)) => {

@@ -148,8 +148,7 @@ impl Core {
     /// Before preparing a write on the leader: the preparation's next zxid must be the one the
     /// replication core will stamp. False if this server cannot propose now.
     pub(crate) fn prep_ready(&mut self) -> bool {
-        let r = &self.replica;
-        let Some(next) = r.node.next_zxid() else {
+        let Some(next) = self.replica.node.next_zxid() else {
             return false;
         };
         let want = next.0 as i64 - 1;
@@ -261,8 +260,14 @@ impl Core {
             !self.replica.stepping,
             "a replication step inside another's action loop"
         );
+        self.replica.node.step(ev);
+        self.carry_out_actions();
+    }
+
+    /// Carries out the actions the replication core has ready, in order, then prepares the
+    /// learners' writes they handed over.
+    fn carry_out_actions(&mut self) {
         let r = &mut self.replica;
-        r.node.step(ev);
         let mut actions = std::mem::take(&mut r.actions);
         r.node.take_actions_into(&mut actions);
         r.stepping = true;
@@ -279,10 +284,7 @@ impl Core {
 
     fn zab_action(&mut self, a: Action) {
         match a {
-            Action::Send { to, msg } => {
-                let r = &self.replica;
-                r.peers.send(to, msg);
-            }
+            Action::Send { to, msg } => self.replica.peers.send(to, msg),
             Action::AppendLog { seq, txns } => {
                 let r = &mut self.replica;
                 let first_zxid = txns.first().map_or(0, |t| t.zxid.0 as i64);
@@ -322,14 +324,11 @@ impl Core {
                 seq,
                 accepted,
                 current,
-            } => {
-                let r = &mut self.replica;
-                r.disk.push(DiskOp::Epochs {
-                    seq,
-                    accepted,
-                    current,
-                });
-            }
+            } => self.replica.disk.push(DiskOp::Epochs {
+                seq,
+                accepted,
+                current,
+            }),
             Action::InstallSnapshot { seq, zxid, data } => self.install_snapshot(seq, zxid, &data),
             Action::SendSnapshot { to, conn, zxid } => {
                 if self.tree.last_zxid() != zxid.0 as i64 {
@@ -770,11 +769,7 @@ impl Core {
 impl Core {
     /// Carries out the replication core's first actions (its election notifications).
     pub fn start_replica(&mut self) {
-        let r = &mut self.replica;
-        let actions = r.node.take_actions();
-        for a in actions {
-            self.zab_action(a);
-        }
+        self.carry_out_actions();
     }
 }
 
