@@ -295,15 +295,12 @@ impl Core {
         replica: crate::replica::Replica,
     ) -> Core {
         let (fs, dbid) = storage;
-        let prep = Prep::new(
-            PrepConfig {
-                extended_types: cfg.extended_types,
-                enforce_quota: cfg.enforce_quota,
-                skip_acl: cfg.skip_acl,
-                reconfig_enabled: cfg.reconfig_enabled,
-            },
-            tree.last_zxid(),
-        );
+        let prep = Prep::new(PrepConfig {
+            extended_types: cfg.extended_types,
+            enforce_quota: cfg.enforce_quota,
+            skip_acl: cfg.skip_acl,
+            reconfig_enabled: cfg.reconfig_enabled,
+        });
         let server_id = replica.node.id();
         let mut sessions = Sessions::new(server_id, cfg.tick_time as u64);
         // Sessions outlive a restart: each gets its full timeout again to come back.
@@ -545,13 +542,16 @@ impl Core {
                 self.forward(sid, 0, fwd, origin);
                 return;
             }
-            if !self.prep_ready() {
+            // The leader learns who owns the session (a step of the replication core), before
+            // the stamp: a stamp is good only until the next step.
+            self.session_resumed(sid);
+            let Some(at) = self.stamp() else {
                 self.sessions.remove(sid);
+                self.replica.owners.remove(&sid);
                 self.close_conn(conn);
                 return;
-            }
-            self.session_resumed(sid);
-            let txn = self.prep.create_session(sid, timeout, now_ms());
+            };
+            let txn = self.prep.create_session(at, sid, timeout);
             self.submit(txn, origin, Some(sid));
             return;
         }
@@ -647,15 +647,14 @@ impl Core {
                     return;
                 }
                 let r = req.expect("matched Ok");
-                if !self.prep_ready() {
+                let Some(at) = self.stamp() else {
                     self.close_conn(conn);
                     return;
-                }
+                };
                 let txn = if self.session_moved(sid, None) {
-                    self.prep
-                        .error_txn(sid, xid, ErrorCode::SessionMoved, now_ms())
+                    self.prep.error_txn(at, sid, xid, ErrorCode::SessionMoved)
                 } else {
-                    self.prep.prep(&self.tree, sid, xid, &auth, now_ms(), &r)
+                    self.prep.prep(&self.tree, at, sid, xid, &auth, &r)
                 };
                 let origin = Origin::Client {
                     conn,
@@ -674,13 +673,13 @@ impl Core {
             }
             Err(ErrorCode::MarshallingError) if op::is_write(opcode) => {
                 // ZooKeeper logs an undecodable write as an error transaction: it takes a zxid.
-                if !self.prep_ready() {
+                let Some(at) = self.stamp() else {
                     self.close_conn(conn);
                     return;
-                }
+                };
                 let txn = self
                     .prep
-                    .error_txn(sid, xid, ErrorCode::MarshallingError, now_ms());
+                    .error_txn(at, sid, xid, ErrorCode::MarshallingError);
                 // The request never decoded; its reply is the transaction's error alone.
                 let origin = Origin::Client {
                     conn,
@@ -1392,14 +1391,16 @@ impl Core {
             return;
         }
         // In an ensemble the leader alone expires sessions.
-        if !self.prepares() || !self.serving() || !self.prep_ready() {
+        if !self.prepares() || !self.serving() {
             return;
         }
         for sid in self.sessions.expired() {
             if self.prep.is_closing(sid) {
                 continue;
             }
-            let txn = self.prep.close_session(&self.tree, sid, 0, now_ms());
+            // A stamp for each: every proposal moves the counter on.
+            let Some(at) = self.stamp() else { return };
+            let txn = self.prep.close_session(&self.tree, at, sid, 0);
             self.submit(txn, Origin::Expire { session: sid }, None);
         }
     }
@@ -1432,7 +1433,7 @@ impl Core {
     }
 
     fn container_check(&mut self) {
-        if !self.prepares() || !self.serving() || !self.prep_ready() {
+        if !self.prepares() || !self.serving() {
             return;
         }
         let now = now_ms();
@@ -1463,7 +1464,8 @@ impl Core {
             };
             if due {
                 budget -= 1;
-                let txn = self.prep.delete_container(&self.tree, &path, now);
+                let Some(at) = self.stamp() else { return };
+                let txn = self.prep.delete_container(&self.tree, at, &path);
                 self.submit(txn, Origin::Internal, None);
             }
         }

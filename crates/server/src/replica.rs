@@ -2,9 +2,8 @@
 //! and carries out its actions — peer messages through `peer`, disk orders through the log
 //! thread, committed transactions applied to the tree.
 //!
-//! Writes: the leader prepares every write (its own clients' and those its learners forward),
-//! and the replication core stamps the same zxid the preparation gave it (`prep_ready` keeps
-//! the two counters together). A follower or observer forwards its clients' writes as requests
+//! Writes: the leader prepares every write (its own clients' and those its learners forward)
+//! under the zxid the replication core will stamp on its proposal (`stamp`: the one counter). A follower or observer forwards its clients' writes as requests
 //! (`forward::Forward`) and answers them when their transaction is applied, found by session
 //! and xid. Each session's replies keep their order through the session's queue.
 
@@ -14,7 +13,7 @@ use crate::log::DiskOp;
 use crate::peer::Peers;
 use bytes::Bytes;
 use paddock_proto::{ErrorCode, PathRequest, Record, Request};
-use paddock_tree::{AuthInfo, Txn, TxnOp};
+use paddock_tree::{AuthInfo, Stamp, Txn, TxnOp};
 use paddock_zab::{Action, Event, LearnerMsg, Message, Node, RoleKind, Zxid};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -145,24 +144,15 @@ impl Core {
         self.replica.is_leader()
     }
 
-    /// Before preparing a write on the leader: the preparation's next zxid must be the one the
-    /// replication core will stamp. False if this server cannot propose now.
-    pub(crate) fn prep_ready(&mut self) -> bool {
-        let Some(next) = self.replica.node.next_zxid() else {
-            return false;
-        };
-        let want = next.0 as i64 - 1;
-        if self.prep.last_zxid() != want {
-            if self.prep.pending_paths() > 0 {
-                warn!(
-                    prep = format_args!("0x{:x}", self.prep.last_zxid()),
-                    next = %next,
-                    "preparation and proposal counters disagree; restarting preparation"
-                );
-            }
-            self.prep.restart_at(want);
-        }
-        true
+    /// The stamp of the next write prepared here: the zxid the replication core will give
+    /// its proposal (the one counter) and the time. None if this server cannot propose now.
+    /// Every write prepared under a stamp is proposed in the same step, so the two agree.
+    pub(crate) fn stamp(&self) -> Option<Stamp> {
+        let next = self.replica.node.next_zxid()?;
+        Some(Stamp {
+            zxid: next.0 as i64,
+            time: crate::core::now_ms(),
+        })
     }
 
     /// Hands a transaction prepared on the leader to the replication core. The transaction
@@ -450,18 +440,19 @@ impl Core {
                 }
             },
         };
-        if !self.prep_ready() {
+        let Some(at) = self.stamp() else {
+            // No longer leading: the learner's write is lost with the leadership, and its
+            // client learns so from its connection.
             return;
-        }
-        let now = crate::core::now_ms();
+        };
         let txn = match fwd {
             Forward::CreateSession { session, timeout } => {
                 self.replica.owners.insert(session, from);
-                self.prep.create_session(session, timeout, now)
+                self.prep.create_session(at, session, timeout)
             }
             Forward::Undecodable { session, xid } => {
                 self.prep
-                    .error_txn(session, xid, ErrorCode::MarshallingError, now)
+                    .error_txn(at, session, xid, ErrorCode::MarshallingError)
             }
             Forward::Write {
                 session,
@@ -475,14 +466,14 @@ impl Core {
                     // Its follower still waits on this xid: answer with a transaction that
                     // changes nothing.
                     self.prep
-                        .error_txn(session, xid, ErrorCode::SessionExpired, now)
+                        .error_txn(at, session, xid, ErrorCode::SessionExpired)
                 } else if self.session_moved(session, Some(from)) {
                     self.prep
-                        .error_txn(session, xid, ErrorCode::SessionMoved, now)
+                        .error_txn(at, session, xid, ErrorCode::SessionMoved)
                 } else {
                     let auth: Arc<AuthInfo> = Arc::new(auth);
                     self.prep
-                        .prep(&self.tree, session, xid, &auth, now, &request)
+                        .prep(&self.tree, at, session, xid, &auth, &request)
                 }
             }
         };
@@ -508,7 +499,7 @@ impl Core {
         self.replica.forget_decoded();
         self.abort_snapshot();
         self.tree = tree;
-        self.prep.reset(&self.tree);
+        self.prep.reset();
         self.watches = Default::default();
         self.rebuild_sessions();
         let image = crate::storage::snapshot::image(&self.tree, self.dbid);
@@ -592,7 +583,6 @@ impl Core {
                 // A new leader gives every session a full timeout from now: no mass expiry
                 // because the old leader's view of liveness is gone.
                 self.rebuild_sessions();
-                self.prep_ready();
             } else {
                 self.forget_untracked_sessions();
             }
@@ -608,7 +598,7 @@ impl Core {
         self.close_all_conns();
         self.queues.clear();
         self.origins.clear();
-        self.prep.reset(&self.tree);
+        self.prep.reset();
         self.replica.remote.clear();
         self.replica.touched.clear();
         // Sessions never applied (their createSession was lost with the leader) are gone.

@@ -15,7 +15,7 @@ use paddock_server::storage::sim_fs::SimFs;
 use paddock_server::storage::snapshot::SnapshotWriter;
 use paddock_server::storage::txn_log::{encode_records, LogWriter};
 use paddock_server::storage::{log_dir, snap_dir, StorageError};
-use paddock_tree::{AuthInfo, DataTree, Prep, PrepConfig, Txn};
+use paddock_tree::{AuthInfo, DataTree, Prep, PrepConfig, Stamp, Txn};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
@@ -49,16 +49,19 @@ struct History {
 
 fn history(n: usize) -> History {
     let mut tree = DataTree::new();
-    let mut prep = Prep::new(PrepConfig::default(), 0);
+    let mut prep = Prep::new(PrepConfig::default());
     let auth = AuthInfo::for_ip("127.0.0.1");
     let mut txns = Vec::new();
     let mut digests = vec![tree.digest()];
     for i in 0..n {
-        let time = 1_000 + i as i64;
+        let at = Stamp {
+            zxid: i as i64 + 1,
+            time: 1_000 + i as i64,
+        };
         let t = match i % 40 {
-            0 => prep.create_session(S1, 30_000, time),
-            1 => prep.create_session(S2, 30_000, time),
-            39 => prep.close_session(&tree, S2, i as i32, time),
+            0 => prep.create_session(at, S1, 30_000),
+            1 => prep.create_session(at, S2, 30_000),
+            39 => prep.close_session(&tree, at, S2, i as i32),
             _ => {
                 let data = vec![b'a' + (i % 26) as u8; 20 + i % 60];
                 let req = match i % 6 {
@@ -76,7 +79,7 @@ fn history(n: usize) -> History {
                     _ => create("/s-", 2, data),
                 };
                 let who = if i % 6 == 2 { S2 } else { S1 };
-                prep.prep(&tree, who, i as i32, &auth, time, &req)
+                prep.prep(&tree, at, who, i as i32, &auth, &req)
             }
         };
         tree.apply(&t);

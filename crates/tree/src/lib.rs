@@ -16,7 +16,7 @@ pub mod txn;
 pub mod watch;
 
 pub use acl::{digest_id, AuthInfo};
-pub use prep::{Prep, PrepConfig};
+pub use prep::{Prep, PrepConfig, Stamp};
 pub use snapshot::SnapNode;
 pub use store::NodeId;
 pub use tree::{Applied, Change, DataTree, Outcome, RESERVED};

@@ -52,30 +52,31 @@ struct Stage {
     nodes: HashMap<String, Option<View>>,
 }
 
+/// What the replication core gives a transaction before it is prepared: its zxid (the
+/// leader's one counter: prep never numbers transactions itself) and its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub zxid: i64,
+    pub time: i64,
+}
+
 /// The preparation stage and its in-flight set.
 pub struct Prep {
     cfg: PrepConfig,
-    last_zxid: i64,
     changes: HashMap<String, Pending>,
     by_zxid: VecDeque<(i64, Vec<String>)>,
     closing: HashMap<i64, i64>,
 }
 
 impl Prep {
-    /// A preparer whose next zxid follows `last_zxid`.
-    pub fn new(cfg: PrepConfig, last_zxid: i64) -> Prep {
+    /// A preparer with nothing in flight.
+    pub fn new(cfg: PrepConfig) -> Prep {
         Prep {
             cfg,
-            last_zxid,
             changes: HashMap::new(),
             by_zxid: VecDeque::new(),
             closing: HashMap::new(),
         }
-    }
-
-    /// The last zxid handed out.
-    pub fn last_zxid(&self) -> i64 {
-        self.last_zxid
     }
 
     /// Number of paths with a pending change (for tests and metrics).
@@ -88,9 +89,15 @@ impl Prep {
         self.closing.contains_key(&session)
     }
 
-    fn next_zxid(&mut self) -> i64 {
-        self.last_zxid += 1;
-        self.last_zxid
+    /// Checks a stamp: zxids only grow while changes are in flight (a stamp at or below the
+    /// last staged one means a prepared transaction was never proposed: a driver bug).
+    fn take(&self, at: Stamp) -> i64 {
+        debug_assert!(
+            self.by_zxid.back().is_none_or(|(z, _)| *z < at.zxid),
+            "stamp 0x{:x} does not follow the last prepared transaction",
+            at.zxid
+        );
+        at.zxid
     }
 
     /// Retires the changes of the transaction with this zxid, once the tree has applied it.
@@ -109,24 +116,12 @@ impl Prep {
         self.closing.retain(|_, z| *z > zxid);
     }
 
-    /// Forgets every in-flight change: used when a prepared write failed to be logged, so that
-    /// every later write prepared against it fails too and prep restarts from the tree. The
-    /// zxids handed out since the tree's last are taken back: those transactions never existed,
-    /// and the log must stay free of gaps.
-    pub fn reset(&mut self, tree: &DataTree) {
+    /// Forgets every in-flight change: the server stopped leading (what it prepared may never
+    /// commit), or its tree was replaced. Prep starts again from the tree alone.
+    pub fn reset(&mut self) {
         self.changes.clear();
         self.by_zxid.clear();
         self.closing.clear();
-        self.last_zxid = tree.last_zxid();
-    }
-
-    /// Forgets every in-flight change and hands out zxids after `last_zxid` from now on (a
-    /// leader starting its epoch: its first write is `epoch << 32 | 1`).
-    pub fn restart_at(&mut self, last_zxid: i64) {
-        self.changes.clear();
-        self.by_zxid.clear();
-        self.closing.clear();
-        self.last_zxid = last_zxid;
     }
 
     fn view(&self, stage: &Stage, tree: &DataTree, path: &str) -> Option<View> {
@@ -159,8 +154,8 @@ impl Prep {
     }
 
     /// An error transaction for a write that could not even be decoded.
-    pub fn error_txn(&mut self, session: i64, cxid: i32, err: ErrorCode, time: i64) -> Txn {
-        let zxid = self.next_zxid();
+    pub fn error_txn(&mut self, at: Stamp, session: i64, cxid: i32, err: ErrorCode) -> Txn {
+        let (zxid, time) = (self.take(at), at.time);
         Txn {
             session_id: session,
             cxid,
@@ -171,8 +166,8 @@ impl Prep {
     }
 
     /// A createSession transaction.
-    pub fn create_session(&mut self, session: i64, timeout: i32, time: i64) -> Txn {
-        let zxid = self.next_zxid();
+    pub fn create_session(&mut self, at: Stamp, session: i64, timeout: i32) -> Txn {
+        let (zxid, time) = (self.take(at), at.time);
         Txn {
             session_id: session,
             cxid: 0,
@@ -183,8 +178,8 @@ impl Prep {
     }
 
     /// A closeSession transaction deleting the session's ephemerals, in-flight ones included.
-    pub fn close_session(&mut self, tree: &DataTree, session: i64, cxid: i32, time: i64) -> Txn {
-        let zxid = self.next_zxid();
+    pub fn close_session(&mut self, tree: &DataTree, at: Stamp, session: i64, cxid: i32) -> Txn {
+        let (zxid, time) = (self.take(at), at.time);
         let mut eph: HashSet<String> = tree.ephemerals_of(session).into_iter().collect();
         for (p, c) in &self.changes {
             match &c.view {
@@ -216,8 +211,8 @@ impl Prep {
 
     /// Deletion of an emptied container or expired TTL node by the server itself; an error
     /// transaction if the node changed since it was found.
-    pub fn delete_container(&mut self, tree: &DataTree, path: &str, time: i64) -> Txn {
-        let zxid = self.next_zxid();
+    pub fn delete_container(&mut self, tree: &DataTree, at: Stamp, path: &str) -> Txn {
+        let (zxid, time) = (self.take(at), at.time);
         let mut stage = Stage::default();
         let op = match self.view(&stage, tree, path) {
             None => TxnOp::Error {
@@ -252,16 +247,16 @@ impl Prep {
     pub fn prep(
         &mut self,
         tree: &DataTree,
+        at: Stamp,
         session: i64,
         cxid: i32,
         auth: &AuthInfo,
-        time: i64,
         req: &Request,
     ) -> Txn {
         if let Request::CloseSession = req {
-            return self.close_session(tree, session, cxid, time);
+            return self.close_session(tree, at, session, cxid);
         }
-        let zxid = self.next_zxid();
+        let (zxid, time) = (self.take(at), at.time);
         let mut stage = Stage::default();
         let op = match req {
             Request::Multi(ops) => {

@@ -292,10 +292,14 @@ impl DataTree {
         }
         let mut path = first;
         // The path length of each ancestor on the stack: "/" for the root, then up to each
-        // later slash.
-        let mut lens: Vec<usize> = std::iter::once(1)
-            .chain(path.match_indices('/').skip(1).map(|(i, _)| i))
-            .collect();
+        // later slash (none when the walk starts at the root, which has no ancestor).
+        let mut lens: Vec<usize> = if stack.is_empty() {
+            Vec::new()
+        } else {
+            std::iter::once(1)
+                .chain(path.match_indices('/').skip(1).map(|(i, _)| i))
+                .collect()
+        };
         debug_assert_eq!(lens.len(), stack.len());
         let mut walked = 0;
         loop {

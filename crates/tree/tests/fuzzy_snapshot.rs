@@ -7,7 +7,7 @@ use paddock_proto::{
     Acl, Create, CreateKind, DeleteRequest, MultiOp, Request, SetAclRequest, SetDataRequest,
 };
 use paddock_tree::snapshot::SnapshotLoader;
-use paddock_tree::{AuthInfo, DataTree, Prep, PrepConfig, SnapNode, Txn};
+use paddock_tree::{AuthInfo, DataTree, Prep, PrepConfig, SnapNode, Stamp, Txn};
 use proptest::prelude::*;
 
 const SESSIONS: [i64; 2] = [0x0100_0000_0000_0001, 0x0100_0000_0000_0002];
@@ -75,15 +75,18 @@ fn arb_step() -> impl Strategy<Value = Step> {
 /// Prepares a history, applying each transaction before preparing the next.
 fn history(steps: &[Step]) -> Vec<Txn> {
     let mut tree = DataTree::new();
-    let mut prep = Prep::new(PrepConfig::default(), tree.last_zxid());
+    let mut prep = Prep::new(PrepConfig::default());
     let auth = AuthInfo::for_ip("127.0.0.1");
     let mut txns = Vec::new();
     for (i, s) in steps.iter().enumerate() {
-        let time = 1000 + i as i64;
+        let at = Stamp {
+            zxid: i as i64 + 1,
+            time: 1000 + i as i64,
+        };
         let t = match s {
-            Step::Request(w, r) => prep.prep(&tree, SESSIONS[*w], i as i32, &auth, time, r),
-            Step::OpenSession(w) => prep.create_session(SESSIONS[*w], 30_000, time),
-            Step::CloseSession(w) => prep.close_session(&tree, SESSIONS[*w], i as i32, time),
+            Step::Request(w, r) => prep.prep(&tree, at, SESSIONS[*w], i as i32, &auth, r),
+            Step::OpenSession(w) => prep.create_session(at, SESSIONS[*w], 30_000),
+            Step::CloseSession(w) => prep.close_session(&tree, at, SESSIONS[*w], i as i32),
         };
         tree.apply(&t);
         prep.applied(t.zxid);

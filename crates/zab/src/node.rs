@@ -413,10 +413,17 @@ impl Node {
         }
     }
 
-    /// The zxid an established leader gives the next write it proposes.
+    /// The zxid an established leader gives the next write it proposes; None when no write
+    /// would be taken now (not leading, not established, or out of counter for this epoch),
+    /// so a driver that prepares a write only under this zxid never prepares one that is
+    /// then refused.
     pub fn next_zxid(&self) -> Option<Zxid> {
         match &self.role {
-            Role::Leading(l) if l.is_established() => Some(Zxid::new(l.epoch, l.next_counter)),
+            Role::Leading(l)
+                if self.leader_can_propose(l) && l.next_counter <= self.cfg.counter_max() =>
+            {
+                Some(Zxid::new(l.epoch, l.next_counter))
+            }
             _ => None,
         }
     }
