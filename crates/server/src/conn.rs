@@ -2,7 +2,7 @@
 //! and handed to the core, and a writer that batches replies onto the socket.
 
 use crate::conn_shared::{ConnId, ConnShared, OutMsg, Outbound};
-use crate::core::CoreMsg;
+use crate::msg::CoreMsg;
 use bytes::{Buf, BytesMut};
 use paddock_proto::frame::{four_letter_word, take_frame};
 use paddock_proto::{

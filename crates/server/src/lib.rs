@@ -8,6 +8,7 @@ pub mod core;
 pub mod forward;
 pub mod fourlw;
 pub mod log;
+pub mod msg;
 pub mod peer;
 pub mod replica;
 pub mod session;
@@ -15,7 +16,8 @@ pub mod stats;
 pub mod storage;
 
 use crate::config::Config;
-use crate::core::{Core, CoreMsg};
+use crate::core::Core;
+use crate::msg::CoreMsg;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};

@@ -12,7 +12,7 @@
 //!   fsync the kernel may have dropped the pages, so nothing later can be trusted, and recovery
 //!   on restart reads what is really on disk (ZooKeeper exits too).
 
-use crate::core::CoreMsg;
+use crate::msg::CoreMsg;
 use crate::storage::txn_log::LogWriter;
 use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
@@ -31,6 +31,7 @@ pub enum LogMsg {
 
 /// One disk order of the replication core. Each has a sequence number; the thread reports the
 /// highest one done (and durable) with `CoreMsg::Persisted`.
+#[derive(Debug)]
 pub enum DiskOp {
     Append {
         seq: u64,
@@ -46,7 +47,11 @@ pub enum DiskOp {
         current: u32,
     },
     /// Write a snapshot received from the leader and drop the log after it.
-    Snapshot { seq: u64, zxid: i64, image: Vec<u8> },
+    Snapshot {
+        seq: u64,
+        zxid: i64,
+        image: bytes::Bytes,
+    },
 }
 
 impl DiskOp {

@@ -11,7 +11,7 @@
 //! on a new TCP connection with a gap before them — and the core is told (`PeerLost`).
 
 use crate::config::ServerSpec;
-use crate::core::CoreMsg;
+use crate::msg::CoreMsg;
 use paddock_zab::{codec, Message, ServerId};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;

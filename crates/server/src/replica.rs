@@ -1,22 +1,19 @@
-//! The core as a member of an ensemble: it drives the replication core (`paddock_zab::Node`)
-//! and carries out its actions — peer messages through `peer`, disk orders through the log
-//! thread, committed transactions applied to the tree.
+//! The replication driver: the state that goes with this server's `paddock_zab::Node` and
+//! the actions it carries out by itself. It sends peer messages (`peer`), queues disk orders
+//! for the log thread (`log::DiskOp`, appends of one round merged into one write), records
+//! which server owns each session (the leader's view), keeps the transactions this server
+//! holds decoded (its own proposals and its recovered log, so nothing it encoded is decoded
+//! again) and the learners' writes the leader must prepare. What needs the tree, the sessions
+//! or the clients goes back to the core as an [`Effect`], in the order the node gave it.
 //!
-//! Writes: the leader prepares every write (its own clients' and those its learners forward)
-//! under the zxid the replication core will stamp on its proposal (`stamp`: the one counter). A follower or observer forwards its clients' writes as requests
-//! (`forward::Forward`) and answers them when their transaction is applied, found by session
-//! and xid. Each session's replies keep their order through the session's queue.
+//! It imports nothing of the core: the core owns a driver and feeds it events.
 
-use crate::core::{Core, Origin};
-use crate::forward::Forward;
 use crate::log::DiskOp;
 use crate::peer::Peers;
 use bytes::Bytes;
-use paddock_proto::{ErrorCode, PathRequest, Record, Request};
-use paddock_tree::{AuthInfo, Stamp, Txn, TxnOp};
-use paddock_zab::{Action, Event, LearnerMsg, Message, Node, RoleKind, Zxid};
-use std::collections::VecDeque;
-use std::sync::Arc;
+use paddock_tree::{Txn, TxnOp};
+use paddock_zab::{Action, Event, Node, RoleKind, Zxid};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 use tracing::{error, info, warn};
 
@@ -29,7 +26,32 @@ pub const ZAB_TICK_MS: u64 = 20;
 /// client's own request may also use).
 const CREATE_SESSION_XID: i32 = i32::MIN;
 
-/// Ensemble state of the core.
+/// An action of the node that the core carries out: it needs the tree, the sessions or the
+/// clients.
+#[derive(Debug)]
+pub enum Effect {
+    /// A committed transaction to apply, decoded.
+    Apply(Txn),
+    /// Replace the tree with the leader's snapshot; the disk order that logs it carries `seq`.
+    InstallSnapshot { seq: u64, zxid: Zxid, data: Bytes },
+    /// Send a learner the tree as it is now (at `zxid`).
+    SendSnapshot { to: u64, conn: u64, zxid: Zxid },
+    /// Send a learner the logged transactions in `(after, through]` from the on-disk log.
+    SendLogRange {
+        to: u64,
+        conn: u64,
+        after: Zxid,
+        through: Zxid,
+    },
+    /// The write or sync waiting under this key will never be answered.
+    Failed { key: i64 },
+    /// The sync waiting under this key may be answered.
+    SyncDone { key: i64 },
+    /// A learner's clients touched these sessions.
+    SessionsTouched(Vec<u64>),
+}
+
+/// The driver's state.
 pub struct Replica {
     pub node: Node,
     pub peers: Peers,
@@ -40,19 +62,21 @@ pub struct Replica {
     /// Disk orders for the log thread, sent with the next flush.
     pub disk: Vec<DiskOp>,
     /// Forwarded writes waiting for their transaction: (session, xid) to origin keys.
-    pub remote: std::collections::HashMap<(i64, i32), VecDeque<i64>>,
+    remote: HashMap<(i64, i32), VecDeque<i64>>,
     /// Keys for origins that have no zxid yet (forwarded writes, syncs): negative, so they
     /// never meet a zxid.
-    pub next_key: i64,
+    next_key: i64,
     /// Sessions of this server's clients touched since the last tick (reported to the leader).
-    pub touched: std::collections::HashSet<i64>,
+    pub touched: HashSet<i64>,
     /// On the leader: which server each session was last created or resumed at.
-    pub owners: std::collections::HashMap<i64, u64>,
+    pub owners: HashMap<i64, u64>,
     /// When this server last stopped serving (read-only mode starts a while after).
     pub not_serving_since: Instant,
     /// A server with no `server.N` lines: a one-voter ensemble with no peer ports, which the
     /// four-letter words call standalone.
     pub standalone: bool,
+    /// Log bytes queued since the core last asked (snapshots are also due by log size).
+    logged_bytes: u64,
     /// Transactions this server holds decoded (its recovered log, its own proposals), in
     /// zxid order: applied from here rather than decoded again from their payload.
     decoded: VecDeque<Txn>,
@@ -69,6 +93,7 @@ impl Replica {
     pub fn new(node: Node, peers: Peers, standalone: bool) -> Replica {
         Replica {
             standalone,
+            logged_bytes: 0,
             decoded: VecDeque::new(),
             forwarded: VecDeque::new(),
             stepping: false,
@@ -78,10 +103,10 @@ impl Replica {
             serving: false,
             role: RoleKind::Looking,
             disk: Vec::new(),
-            remote: Default::default(),
+            remote: HashMap::new(),
             next_key: 0,
-            touched: Default::default(),
-            owners: Default::default(),
+            touched: HashSet::new(),
+            owners: HashMap::new(),
             not_serving_since: Instant::now(),
         }
     }
@@ -113,8 +138,223 @@ impl Replica {
     }
 
     /// Forgets every kept transaction (a snapshot from the leader replaced the history).
-    fn forget_decoded(&mut self) {
+    pub fn forget_decoded(&mut self) {
         self.decoded.clear();
+    }
+
+    /// Proposes a transaction prepared here, keeping it decoded for when it commits; its
+    /// zxid is the request id (the core waits for it by zxid).
+    pub fn propose(&mut self, txn: Txn) {
+        let payload = txn_payload(&txn);
+        let request_id = txn.zxid as u64;
+        self.remember(txn);
+        self.node.step(Event::ClientWrite {
+            request_id,
+            payload,
+        });
+    }
+
+    /// A new key for something that waits without a zxid (a forwarded write, a sync).
+    pub fn new_key(&mut self) -> i64 {
+        self.next_key -= 1;
+        self.next_key
+    }
+
+    /// A forwarded write of `session` waits under `key` for its transaction.
+    pub fn wait_for_remote(&mut self, session: i64, xid: i32, create_session: bool, key: i64) {
+        let xid = if create_session {
+            CREATE_SESSION_XID
+        } else {
+            xid
+        };
+        self.remote
+            .entry((session, xid))
+            .or_default()
+            .push_back(key);
+    }
+
+    /// The key under which an applied transaction's origin waits: by zxid where it was
+    /// prepared here, by session and xid where it was forwarded.
+    pub fn origin_key(&mut self, txn: &Txn) -> i64 {
+        if self.is_leader() {
+            return txn.zxid;
+        }
+        let xid = if matches!(txn.op, TxnOp::CreateSession { .. }) {
+            CREATE_SESSION_XID
+        } else {
+            txn.cxid
+        };
+        let Some(q) = self.remote.get_mut(&(txn.session_id, xid)) else {
+            return txn.zxid;
+        };
+        let key = q.pop_front().unwrap_or(txn.zxid);
+        if q.is_empty() {
+            self.remote.remove(&(txn.session_id, xid));
+        }
+        key
+    }
+
+    /// Forgets what waited for forwarded writes (this server stopped serving).
+    pub fn forget_waits(&mut self) {
+        self.remote.clear();
+        self.touched.clear();
+    }
+
+    /// Log bytes queued since the last call.
+    pub fn take_logged_bytes(&mut self) -> u64 {
+        std::mem::take(&mut self.logged_bytes)
+    }
+
+    /// The next learner's write the leader must prepare, once the action loop is done.
+    pub fn next_forwarded(&mut self) -> Option<(u64, u64, Bytes)> {
+        self.forwarded.pop_front()
+    }
+
+    /// Starts carrying out a step's actions: hands back the ones ready, in order, in the
+    /// driver's reusable buffer, which goes back with [`Replica::end_actions`].
+    pub fn begin_actions(&mut self) -> Vec<Action> {
+        debug_assert!(
+            !self.stepping,
+            "a replication step inside another's action loop"
+        );
+        let mut actions = std::mem::take(&mut self.actions);
+        self.node.take_actions_into(&mut actions);
+        self.stepping = true;
+        actions
+    }
+
+    /// Ends an action loop, taking back the emptied buffer.
+    pub fn end_actions(&mut self, buffer: Vec<Action>) {
+        debug_assert!(buffer.is_empty());
+        self.actions = buffer;
+        self.stepping = false;
+    }
+
+    /// Whether an action loop is running (a step now would nest inside it).
+    pub fn stepping(&self) -> bool {
+        self.stepping
+    }
+
+    /// Carries out one action if it is the driver's own; otherwise hands it back as an
+    /// effect for the core.
+    pub fn carry_out(&mut self, a: Action) -> Option<Effect> {
+        match a {
+            Action::Send { to, msg } => self.peers.send(to, msg),
+            Action::AppendLog { seq, txns } => {
+                let first_zxid = txns.first().map_or(0, |t| t.zxid.0 as i64);
+                let bytes: usize = txns.iter().map(|t| t.payload.len()).sum();
+                self.logged_bytes += bytes as u64;
+                // Consecutive appends share one write.
+                if let Some(DiskOp::Append {
+                    seq: last_seq,
+                    records,
+                    ..
+                }) = self.disk.last_mut()
+                {
+                    for t in &txns {
+                        records.extend_from_slice(&t.payload);
+                    }
+                    *last_seq = seq;
+                } else {
+                    let mut records = Vec::with_capacity(bytes);
+                    for t in &txns {
+                        records.extend_from_slice(&t.payload);
+                    }
+                    self.disk.push(DiskOp::Append {
+                        seq,
+                        records,
+                        first_zxid,
+                    });
+                }
+            }
+            Action::TruncateLog { seq, after } => {
+                info!(after = %after, "truncating the log to the leader's history");
+                self.disk.push(DiskOp::Truncate {
+                    seq,
+                    after: after.0 as i64,
+                });
+            }
+            Action::PersistEpochs {
+                seq,
+                accepted,
+                current,
+            } => self.disk.push(DiskOp::Epochs {
+                seq,
+                accepted,
+                current,
+            }),
+            Action::InstallSnapshot { seq, zxid, data } => {
+                self.forget_decoded();
+                return Some(Effect::InstallSnapshot { seq, zxid, data });
+            }
+            Action::SendSnapshot { to, conn, zxid } => {
+                return Some(Effect::SendSnapshot { to, conn, zxid })
+            }
+            Action::SendLogRange {
+                to,
+                conn,
+                after,
+                through,
+            } => {
+                return Some(Effect::SendLogRange {
+                    to,
+                    conn,
+                    after,
+                    through,
+                })
+            }
+            Action::Apply { txn } => {
+                let zxid = txn.zxid.0 as i64;
+                return match self.recall(zxid).or_else(|| decode_payload(&txn.payload)) {
+                    Some(t) if t.zxid == zxid => Some(Effect::Apply(t)),
+                    _ => {
+                        // Every replica would stop here: better than diverging.
+                        error!(zxid = %txn.zxid, "a committed transaction does not decode; stopping");
+                        std::process::exit(70);
+                    }
+                };
+            }
+            Action::RoleChanged { role, leader } => {
+                info!(?role, leader, "ensemble role changed");
+                self.role = role;
+            }
+            Action::WriteRejected { request_id, reason } => {
+                warn!(?reason, "write not taken by the ensemble");
+                return Some(Effect::Failed {
+                    key: request_id as i64,
+                });
+            }
+            Action::SyncDone { request_id } => {
+                return Some(Effect::SyncDone {
+                    key: request_id as i64,
+                })
+            }
+            Action::SyncFailed { request_id } => {
+                return Some(Effect::Failed {
+                    key: request_id as i64,
+                })
+            }
+            Action::SessionOwner { session_id, server } => {
+                self.owners.insert(session_id as i64, server);
+            }
+            Action::SessionsTouched { sessions, .. } => {
+                return Some(Effect::SessionsTouched(sessions))
+            }
+            Action::Forwarded {
+                from,
+                request_id,
+                payload,
+            } => self.forwarded.push_back((from, request_id, payload)),
+        }
+        None
+    }
+
+    /// On the leader: whether a write for `session` from server `from` (None: this server)
+    /// comes from a server the session has moved away from. A session with no known owner
+    /// (a new leader has not seen it resumed yet) takes its first writer as owner.
+    pub fn session_moved(&mut self, session: i64, from: Option<u64>) -> bool {
+        let from = from.unwrap_or_else(|| self.node.id());
+        *self.owners.entry(session).or_insert(from) != from
     }
 }
 
@@ -132,641 +372,10 @@ fn decode_payload(payload: &[u8]) -> Option<Txn> {
         .and_then(|b| paddock_tree::codec::decode_txn(b).ok())
 }
 
-impl Core {
-    /// Whether this server takes requests from clients now.
-    pub(crate) fn serving(&self) -> bool {
-        self.replica.serving
-    }
-
-    /// Whether writes are prepared here (the ensemble's leader; a standalone server leads its
-    /// one-voter ensemble).
-    pub(crate) fn prepares(&self) -> bool {
-        self.replica.is_leader()
-    }
-
-    /// The stamp of the next write prepared here: the zxid the replication core will give
-    /// its proposal (the one counter) and the time. None if this server cannot propose now.
-    /// Every write prepared under a stamp is proposed in the same step, so the two agree.
-    pub(crate) fn stamp(&self) -> Option<Stamp> {
-        let next = self.replica.node.next_zxid()?;
-        Some(Stamp {
-            zxid: next.0 as i64,
-            time: crate::core::now_ms(),
-        })
-    }
-
-    /// Hands a transaction prepared on the leader to the replication core. The transaction
-    /// itself is kept, so applying it needs no decoding of what was just encoded.
-    pub(crate) fn propose(&mut self, txn: Txn) {
-        let payload = txn_payload(&txn);
-        let request_id = txn.zxid as u64;
-        self.replica.remember(txn);
-        self.zab_step(Event::ClientWrite {
-            request_id,
-            payload,
-        });
-    }
-
-    fn new_key(&mut self) -> i64 {
-        let r = &mut self.replica;
-        r.next_key -= 1;
-        r.next_key
-    }
-
-    /// A follower's client write: forwarded to the leader, answered when it is applied here.
-    pub(crate) fn forward(&mut self, sid: i64, xid: i32, fwd: Forward, origin: Origin) {
-        let key = self.new_key();
-        self.await_reply(key, origin, Some(sid));
-        let wait_xid = if matches!(fwd, Forward::CreateSession { .. }) {
-            CREATE_SESSION_XID
-        } else {
-            xid
-        };
-        self.replica
-            .remote
-            .entry((sid, wait_xid))
-            .or_default()
-            .push_back(key);
-        self.zab_step(Event::ClientWrite {
-            request_id: key as u64,
-            payload: fwd.encode(),
-        });
-    }
-
-    /// A client's sync(): answered once this server has everything the leader had committed
-    /// when the sync reached it.
-    pub(crate) fn start_sync(
-        &mut self,
-        sid: i64,
-        conn: crate::conn_shared::ConnId,
-        xid: i32,
-        path: String,
-        arrived: Instant,
-    ) {
-        let key = self.new_key();
-        let origin = Origin::Sync {
-            conn,
-            session: sid,
-            xid,
-            path,
-            arrived,
-        };
-        self.await_reply(key, origin, Some(sid));
-        self.zab_step(Event::ClientSync {
-            request_id: key as u64,
-        });
-    }
-
-    /// Which origin waits for an applied transaction: by zxid where it was prepared here, by
-    /// session and xid where it was forwarded.
-    pub(crate) fn origin_key(&mut self, txn: &Txn) -> i64 {
-        let r = &mut self.replica;
-        if r.is_leader() {
-            return txn.zxid;
-        }
-        let xid = if matches!(txn.op, TxnOp::CreateSession { .. }) {
-            CREATE_SESSION_XID
-        } else {
-            txn.cxid
-        };
-        let Some(q) = r.remote.get_mut(&(txn.session_id, xid)) else {
-            return txn.zxid;
-        };
-        let key = q.pop_front().unwrap_or(txn.zxid);
-        if q.is_empty() {
-            r.remote.remove(&(txn.session_id, xid));
-        }
-        key
-    }
-
-    /// Feeds the replication core one event and carries out what it asks, in order.
-    ///
-    /// No step runs inside another's action loop: a learner's forwarded writes, whose
-    /// preparation proposes (a step), wait until the loop is done. Otherwise the inner step's
-    /// actions would run before the rest of the outer step's, out of the order the replication
-    /// core gave them.
-    pub(crate) fn zab_step(&mut self, ev: Event) {
-        debug_assert!(
-            !self.replica.stepping,
-            "a replication step inside another's action loop"
-        );
-        self.replica.node.step(ev);
-        self.carry_out_actions();
-    }
-
-    /// Carries out the actions the replication core has ready, in order, then prepares the
-    /// learners' writes they handed over.
-    fn carry_out_actions(&mut self) {
-        let r = &mut self.replica;
-        let mut actions = std::mem::take(&mut r.actions);
-        r.node.take_actions_into(&mut actions);
-        r.stepping = true;
-        for a in actions.drain(..) {
-            self.zab_action(a);
-        }
-        self.replica.actions = actions;
-        self.replica.stepping = false;
-        self.check_serving();
-        while let Some((from, request_id, payload)) = self.replica.forwarded.pop_front() {
-            self.prepare_forwarded(from, request_id, &payload);
-        }
-    }
-
-    fn zab_action(&mut self, a: Action) {
-        match a {
-            Action::Send { to, msg } => self.replica.peers.send(to, msg),
-            Action::AppendLog { seq, txns } => {
-                let r = &mut self.replica;
-                let first_zxid = txns.first().map_or(0, |t| t.zxid.0 as i64);
-                let bytes: usize = txns.iter().map(|t| t.payload.len()).sum();
-                self.logged_since_snapshot += bytes as u64;
-                // Consecutive appends share one write.
-                if let Some(DiskOp::Append {
-                    seq: last_seq,
-                    records,
-                    ..
-                }) = r.disk.last_mut()
-                {
-                    for t in &txns {
-                        records.extend_from_slice(&t.payload);
-                    }
-                    *last_seq = seq;
-                } else {
-                    let mut records = Vec::with_capacity(bytes);
-                    for t in &txns {
-                        records.extend_from_slice(&t.payload);
-                    }
-                    r.disk.push(DiskOp::Append {
-                        seq,
-                        records,
-                        first_zxid,
-                    });
-                }
-            }
-            Action::TruncateLog { seq, after } => {
-                info!(after = %after, "truncating the log to the leader's history");
-                self.replica.disk.push(DiskOp::Truncate {
-                    seq,
-                    after: after.0 as i64,
-                });
-            }
-            Action::PersistEpochs {
-                seq,
-                accepted,
-                current,
-            } => self.replica.disk.push(DiskOp::Epochs {
-                seq,
-                accepted,
-                current,
-            }),
-            Action::InstallSnapshot { seq, zxid, data } => self.install_snapshot(seq, zxid, &data),
-            Action::SendSnapshot { to, conn, zxid } => {
-                if self.tree.last_zxid() != zxid.0 as i64 {
-                    error!(want = %zxid, have = format_args!("0x{:x}", self.tree.last_zxid()), "snapshot for a learner is not at the point asked");
-                }
-                let image = crate::storage::snapshot::image(&self.tree, self.dbid);
-                info!(learner = to, %zxid, bytes = image.len(), "sending a snapshot to a learner");
-                self.replica.peers.send(
-                    to,
-                    Message::Learner {
-                        conn,
-                        msg: LearnerMsg::Snap {
-                            zxid,
-                            data: Bytes::from(image),
-                        },
-                    },
-                );
-            }
-            Action::SendLogRange {
-                to,
-                conn,
-                after,
-                through,
-            } => self.send_log_range(to, conn, after, through),
-            Action::Apply { txn } => match self
-                .replica
-                .recall(txn.zxid.0 as i64)
-                .or_else(|| decode_payload(&txn.payload))
-            {
-                Some(t) if t.zxid == txn.zxid.0 as i64 => self.apply(t),
-                _ => {
-                    // Every replica would stop here: better than diverging.
-                    error!(zxid = %txn.zxid, "a committed transaction does not decode; stopping");
-                    std::process::exit(70);
-                }
-            },
-            Action::RoleChanged { role, leader } => {
-                info!(?role, leader, "ensemble role changed");
-                self.replica.role = role;
-                // A server that changes role stops serving until it is in step again.
-                self.check_serving();
-            }
-            Action::WriteRejected { request_id, reason } => {
-                let key = request_id as i64;
-                warn!(?reason, "write not taken by the ensemble");
-                self.fail_origin(key);
-            }
-            Action::SyncDone { request_id } => {
-                let key = request_id as i64;
-                if let Some(Origin::Sync {
-                    conn,
-                    session,
-                    xid,
-                    path,
-                    arrived,
-                }) = self.origins.remove(&key)
-                {
-                    let f = crate::core::frame(xid, self.tree.last_zxid(), 0, |b| {
-                        PathRequest { path }.encode(b)
-                    });
-                    let done = crate::core::Done {
-                        conn,
-                        frame: f,
-                        arrived,
-                        is_reply: true,
-                        close_after: false,
-                    };
-                    self.complete_write(session, key, done, false);
-                }
-            }
-            Action::SyncFailed { request_id } => self.fail_origin(request_id as i64),
-            Action::SessionOwner { session_id, server } => {
-                self.replica.owners.insert(session_id as i64, server);
-            }
-            Action::SessionsTouched { sessions, .. } => {
-                for s in sessions {
-                    self.sessions.touch(s as i64);
-                }
-            }
-            Action::Forwarded {
-                from,
-                request_id,
-                payload,
-            } => self
-                .replica
-                .forwarded
-                .push_back((from, request_id, payload)),
-        }
-    }
-
-    /// A write that will never be answered: the client loses its connection and learns the
-    /// outcome by reading, as with any connection loss.
-    fn fail_origin(&mut self, key: i64) {
-        let conn = match self.origins.remove(&key) {
-            Some(Origin::Client { conn, .. })
-            | Some(Origin::Connect { conn, .. })
-            | Some(Origin::Sync { conn, .. }) => conn,
-            _ => return,
-        };
-        self.close_conn(conn);
-    }
-
-    /// The leader prepares a learner's forwarded write and proposes it at once.
-    fn prepare_forwarded(&mut self, from: u64, request_id: u64, payload: &[u8]) {
-        let fwd = match Forward::decode(payload) {
-            Ok(f) => f,
-            Err(e) => match Forward::write_header(payload) {
-                // Its follower waits on this session and xid: answer with an error
-                // transaction, as for a client frame that does not decode.
-                Some((session, xid)) => {
-                    warn!(from, session = format_args!("0x{session:x}"), xid, error = %e,
-                        "a forwarded write does not decode; refusing it with MARSHALLINGERROR");
-                    Forward::Undecodable { session, xid }
-                }
-                None => {
-                    error!(from, request_id, error = %e, bytes = payload.len(),
-                        "a forwarded message does not decode and names no session; nothing can answer it");
-                    return;
-                }
-            },
-        };
-        let Some(at) = self.stamp() else {
-            // No longer leading: the learner's write is lost with the leadership, and its
-            // client learns so from its connection.
-            return;
-        };
-        let txn = match fwd {
-            Forward::CreateSession { session, timeout } => {
-                self.replica.owners.insert(session, from);
-                self.prep.create_session(at, session, timeout)
-            }
-            Forward::Undecodable { session, xid } => {
-                self.prep
-                    .error_txn(at, session, xid, ErrorCode::MarshallingError)
-            }
-            Forward::Write {
-                session,
-                xid,
-                auth,
-                request,
-            } => {
-                let closing = self.prep.is_closing(session);
-                let known = self.tree.sessions().contains_key(&session);
-                if closing || !known {
-                    // Its follower still waits on this xid: answer with a transaction that
-                    // changes nothing.
-                    self.prep
-                        .error_txn(at, session, xid, ErrorCode::SessionExpired)
-                } else if self.session_moved(session, Some(from)) {
-                    self.prep
-                        .error_txn(at, session, xid, ErrorCode::SessionMoved)
-                } else {
-                    let auth: Arc<AuthInfo> = Arc::new(auth);
-                    self.prep
-                        .prep(&self.tree, at, session, xid, &auth, &request)
-                }
-            }
-        };
-        let payload = txn_payload(&txn);
-        self.zab_step(Event::ClientWrite {
-            request_id: 0,
-            payload,
-        });
-    }
-
-    fn install_snapshot(&mut self, seq: u64, zxid: Zxid, data: &[u8]) {
-        let (tree, _) = match crate::storage::snapshot::parse(
-            data,
-            std::path::Path::new("<snapshot from the leader>"),
-        ) {
-            Ok(t) => t,
-            Err(e) => {
-                error!(error = %e, "the leader's snapshot does not load; stopping");
-                std::process::exit(70);
-            }
-        };
-        info!(%zxid, nodes = tree.node_count(), "installing the leader's snapshot");
-        self.replica.forget_decoded();
-        self.abort_snapshot();
-        self.tree = tree;
-        self.prep.reset();
-        self.watches = Default::default();
-        self.rebuild_sessions();
-        let image = crate::storage::snapshot::image(&self.tree, self.dbid);
-        self.since_snapshot = 0;
-        self.logged_since_snapshot = 0;
-        self.replica.disk.push(DiskOp::Snapshot {
-            seq,
-            zxid: zxid.0 as i64,
-            image,
-        });
-    }
-
-    /// The session table holds every session of the tree (any server may be asked to resume
-    /// one, and the leader expires them all), each with a fresh deadline.
-    pub(crate) fn rebuild_sessions(&mut self) {
-        self.forget_untracked_sessions();
-        let known: Vec<(i64, i32)> = self.tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
-        for (id, timeout) in known {
-            if self.sessions.get(id).is_some() {
-                self.sessions.touch(id);
-            } else {
-                self.sessions.restore(id, timeout);
-            }
-        }
-    }
-
-    /// A DIFF's older part, from the on-disk log: read on a blocking thread (never on the core
-    /// task) and streamed into the learner's connection, where everything the core sends it
-    /// afterwards (the newer part, NEWLEADER, proposals) waits behind it.
-    fn send_log_range(&mut self, to: u64, conn: u64, after: Zxid, through: Zxid) {
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        self.replica.peers.send_stream(to, rx);
-        let dir = crate::storage::log_dir(&self.cfg.data_log_dir);
-        let fs = self.fs.clone();
-        tokio::task::spawn_blocking(move || {
-            let sent = read_log_range(&fs, &dir, after, through, |txn| {
-                tx.blocking_send(Message::Learner {
-                    conn,
-                    msg: LearnerMsg::Proposal { txn },
-                })
-                .is_ok()
-            });
-            match sent {
-                Ok(sent) => {
-                    info!(learner = to, %after, %through, sent, "sent a DIFF from the on-disk log")
-                }
-                // The learner finds the hole and leaves; by then the replication core knows
-                // what the log holds and sends a SNAP.
-                Err(e) => error!(learner = to, %after, %through, error = %e,
-                    "cannot read the log for a learner's DIFF"),
-            }
-        });
-    }
-
-    /// Starts or stops serving clients as the node comes into or falls out of step.
-    fn check_serving(&mut self) {
-        let r = &mut self.replica;
-        let now = r.node.is_serving();
-        if now == r.serving {
-            return;
-        }
-        r.serving = now;
-        let leader = r.is_leader();
-        let role = r.role;
-        if !now {
-            r.not_serving_since = Instant::now();
-        }
-        if now {
-            if let Some(tx) = self.first_serving.take() {
-                let _ = tx.send(());
-            }
-            // Read-only clients go (they reconnect and find a read-write server), and so do
-            // their sessions, which were this server's alone.
-            self.close_all_conns();
-            info!(
-                ?role,
-                zxid = format_args!("0x{:x}", self.tree.last_zxid()),
-                "serving clients"
-            );
-            if leader {
-                // A new leader gives every session a full timeout from now: no mass expiry
-                // because the old leader's view of liveness is gone.
-                self.rebuild_sessions();
-            } else {
-                self.forget_untracked_sessions();
-            }
-        } else {
-            info!("not serving clients until the ensemble is in step again");
-            self.drop_clients();
-        }
-    }
-
-    /// Closes every client connection and forgets what waited on this server: the clients
-    /// reconnect (to this or another server) and keep their sessions.
-    fn drop_clients(&mut self) {
-        self.close_all_conns();
-        self.queues.clear();
-        self.origins.clear();
-        self.prep.reset();
-        self.replica.remote.clear();
-        self.replica.touched.clear();
-        // Sessions never applied (their createSession was lost with the leader) are gone.
-        self.sessions.retain(|_, s| s.live);
-    }
-
-    fn close_all_conns(&mut self) {
-        let conns: Vec<_> = self.conns.keys().copied().collect();
-        for c in conns {
-            self.close_conn(c);
-        }
-    }
-
-    /// Drops the sessions the tree does not hold (read-only ones, or ones never applied).
-    fn forget_untracked_sessions(&mut self) {
-        let tree = self.tree.sessions();
-        self.sessions.retain(|id, _| tree.contains_key(&id));
-    }
-
-    /// On the leader: whether a write for `session` from server `from` (None: this server)
-    /// comes from a server the session has moved away from. A session with no known owner
-    /// (a new leader has not seen it resumed yet) takes its first writer as owner.
-    pub(crate) fn session_moved(&mut self, session: i64, from: Option<u64>) -> bool {
-        let r = &mut self.replica;
-        let from = from.unwrap_or_else(|| r.node.id());
-        *r.owners.entry(session).or_insert(from) != from
-    }
-
-    /// A client resumed a session here: the leader learns this server owns it now
-    /// (`Action::SessionOwner`, on the leader itself or from a learner's message).
-    pub(crate) fn session_resumed(&mut self, session: i64) {
-        self.zab_step(Event::SessionResumed {
-            session_id: session as u64,
-        });
-    }
-
-    /// The replication core's clock, and the touches of this server's sessions.
-    pub(crate) fn zab_tick(&mut self) {
-        let r = &mut self.replica;
-        let touched: Vec<i64> = if r.is_leader() {
-            Vec::new()
-        } else {
-            r.touched.drain().collect()
-        };
-        for s in touched {
-            self.zab_step(Event::SessionTouched {
-                session_id: s as u64,
-            });
-        }
-        self.zab_step(Event::Tick);
-    }
-
-    /// Whether this server serves read-only clients now: `readonlymode.enabled`, out of step
-    /// with its ensemble for a while (as ZooKeeper, max(2 s, tickTime): a quick failover
-    /// does not hand out stale reads).
-    pub(crate) fn read_only_active(&self) -> bool {
-        let r = &self.replica;
-        let wait = std::time::Duration::from_millis((self.cfg.tick_time as u64).max(2000));
-        self.cfg.read_only_mode && !r.serving && r.not_serving_since.elapsed() >= wait
-    }
-
-    /// A request of a read-only session: reads as usual, writes and sync refused with
-    /// NOTREADONLY, closeSession ends the (local) session.
-    pub(crate) fn read_only_request(
-        &mut self,
-        sid: i64,
-        conn: crate::conn_shared::ConnId,
-        xid: i32,
-        req: Result<Request, ErrorCode>,
-        auth: Arc<AuthInfo>,
-        arrived: Instant,
-    ) {
-        let req = match req {
-            Ok(Request::CloseSession) => {
-                let f = crate::core::frame(xid, self.tree.last_zxid(), 0, |_| {});
-                if let Some(c) = self.conns.get(&conn) {
-                    c.out.reply(f);
-                }
-                self.close_conn(conn);
-                self.end_session(sid);
-                return;
-            }
-            Ok(r) if crate::core::is_write(&r) || matches!(r, Request::Sync(_)) => {
-                Err(ErrorCode::NotReadOnly)
-            }
-            Err(ErrorCode::MarshallingError) => Err(ErrorCode::NotReadOnly),
-            other => other,
-        };
-        self.enqueue_read(sid, conn, xid, req, auth, arrived);
-    }
-
-    /// The role as four-letter words name it.
-    pub(crate) fn mode_name(&self) -> &'static str {
-        if self.read_only_active() {
-            return "read-only";
-        }
-        match self.replica.role {
-            RoleKind::Leading if self.replica.standalone => "standalone",
-            RoleKind::Leading => "leader",
-            RoleKind::Following => "follower",
-            RoleKind::Observing => "observer",
-            RoleKind::Looking => "looking",
-        }
-    }
-}
-
-impl Core {
-    /// The requests that go through the replication core rather than the read path: sync()
-    /// everywhere, and every write on a follower or observer. True if handled here.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn ensemble_request(
-        &mut self,
-        sid: i64,
-        conn: crate::conn_shared::ConnId,
-        xid: i32,
-        opcode: i32,
-        req: &Result<Request, ErrorCode>,
-        auth: &Arc<AuthInfo>,
-        arrived: Instant,
-    ) -> bool {
-        match req {
-            Ok(Request::Sync(p)) => {
-                self.start_sync(sid, conn, xid, p.path.clone(), arrived);
-                true
-            }
-            _ if self.prepares() => false,
-            Ok(r) if crate::core::is_write(r) => {
-                let fwd = Forward::Write {
-                    session: sid,
-                    xid,
-                    auth: (**auth).clone(),
-                    request: r.clone(),
-                };
-                let origin = Origin::Client {
-                    conn,
-                    xid,
-                    req: r.clone(),
-                    arrived,
-                };
-                self.forward(sid, xid, fwd, origin);
-                true
-            }
-            Err(ErrorCode::MarshallingError) if paddock_proto::op::is_write(opcode) => {
-                let origin = Origin::Client {
-                    conn,
-                    xid,
-                    req: Request::Ping,
-                    arrived,
-                };
-                self.forward(sid, xid, Forward::Undecodable { session: sid, xid }, origin);
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-impl Core {
-    /// Carries out the replication core's first actions (its election notifications).
-    pub fn start_replica(&mut self) {
-        self.carry_out_actions();
-    }
-}
-
 /// Reads the logged transactions in `(after, through]` from the on-disk log, in order, handing
 /// each to `send` (which returns false to stop: the connection is gone). Returns how many were
 /// sent.
-fn read_log_range(
+pub fn read_log_range(
     fs: &crate::storage::fs::Fs,
     dir: &std::path::Path,
     after: Zxid,
@@ -799,4 +408,173 @@ fn read_log_range(
         }
     }
     Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_zab::Config;
+
+    /// A one-voter driver with no peers, brought to leading by its own clock and disk.
+    fn leader() -> (Replica, Vec<Effect>) {
+        let node = Node::new(Config::new(1, vec![1], vec![]), 1);
+        let mut r = Replica::new(node, Peers::none(), true);
+        let mut effects = Vec::new();
+        for _ in 0..50 {
+            r.node.step(Event::Tick);
+            run(&mut r, &mut effects);
+            persist(&mut r, &mut effects);
+            if r.node.next_zxid().is_some() {
+                return (r, effects);
+            }
+        }
+        panic!("a one-voter ensemble leads by itself");
+    }
+
+    /// Carries out the node's ready actions, keeping the effects.
+    fn run(r: &mut Replica, effects: &mut Vec<Effect>) {
+        let mut actions = r.begin_actions();
+        for a in actions.drain(..) {
+            effects.extend(r.carry_out(a));
+        }
+        r.end_actions(actions);
+    }
+
+    /// Plays the log thread: every queued disk order done.
+    fn persist(r: &mut Replica, effects: &mut Vec<Effect>) {
+        if let Some(through) = r.disk.last().map(DiskOp::seq) {
+            r.disk.clear();
+            r.node.step(Event::Persisted { through });
+            run(r, effects);
+        }
+    }
+
+    fn txn(zxid: i64, cxid: i32) -> Txn {
+        Txn {
+            session_id: 5,
+            cxid,
+            zxid,
+            time: 1,
+            op: TxnOp::Error {
+                err: paddock_proto::ErrorCode::NoNode,
+            },
+        }
+    }
+
+    #[test]
+    fn a_proposal_is_logged_then_applied_once_durable() {
+        let (mut r, _) = leader();
+        assert!(r.is_leader());
+        let zxid = r.node.next_zxid().unwrap().0 as i64;
+        r.propose(txn(zxid, 1));
+        let mut effects = Vec::new();
+        run(&mut r, &mut effects);
+        assert!(effects.is_empty(), "nothing applies before it is on disk");
+        match r.disk.as_slice() {
+            [DiskOp::Append {
+                records,
+                first_zxid,
+                ..
+            }] => {
+                assert_eq!(*first_zxid, zxid);
+                assert_eq!(records[..], txn_payload(&txn(zxid, 1))[..]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(r.take_logged_bytes() > 0);
+        persist(&mut r, &mut effects);
+        match effects.as_slice() {
+            [Effect::Apply(t)] => assert_eq!(*t, txn(zxid, 1)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            r.node.next_zxid().unwrap().0 as i64,
+            zxid + 1,
+            "one counter"
+        );
+    }
+
+    #[test]
+    fn appends_of_one_round_share_one_write() {
+        let (mut r, _) = leader();
+        let z = r.node.next_zxid().unwrap().0 as i64;
+        let mut effects = Vec::new();
+        r.propose(txn(z, 1));
+        run(&mut r, &mut effects);
+        r.propose(txn(z + 1, 2));
+        run(&mut r, &mut effects);
+        assert_eq!(r.disk.len(), 1, "{:?}", r.disk);
+        persist(&mut r, &mut effects);
+        let applied: Vec<i64> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Apply(t) => Some(t.zxid),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(applied, vec![z, z + 1]);
+    }
+
+    #[test]
+    fn a_transaction_not_kept_is_decoded_from_its_payload() {
+        let (mut r, _) = leader();
+        let t = txn(0x1_0000_0009, 3);
+        let e = r.carry_out(Action::Apply {
+            txn: paddock_zab::Txn {
+                zxid: Zxid(t.zxid as u64),
+                payload: txn_payload(&t),
+            },
+        });
+        assert!(matches!(e, Some(Effect::Apply(d)) if d == t));
+    }
+
+    #[test]
+    fn forwarded_writes_are_found_by_session_and_xid() {
+        let node = Node::new(Config::new(2, vec![1, 2, 3], vec![]), 1);
+        let mut r = Replica::new(node, Peers::none(), false);
+        let (k1, k2, k3) = (r.new_key(), r.new_key(), r.new_key());
+        assert!(k1 < 0 && k2 < k1 && k3 < k2, "keys never meet a zxid");
+        r.wait_for_remote(5, 0, true, k1);
+        r.wait_for_remote(5, 0, false, k2);
+        r.wait_for_remote(5, 0, false, k3);
+        let mut create = txn(100, 0);
+        create.op = TxnOp::CreateSession { timeout: 4000 };
+        assert_eq!(
+            r.origin_key(&txn(101, 0)),
+            k2,
+            "a client's xid 0 is not the handshake"
+        );
+        assert_eq!(r.origin_key(&create), k1);
+        assert_eq!(r.origin_key(&txn(102, 0)), k3);
+        assert_eq!(
+            r.origin_key(&txn(103, 0)),
+            103,
+            "nobody here waits: keyed by zxid"
+        );
+    }
+
+    #[test]
+    fn a_session_belongs_to_its_first_writer_until_it_moves() {
+        let (mut r, _) = leader();
+        assert!(!r.session_moved(9, Some(2)));
+        assert!(r.session_moved(9, None), "server 2 owns it now");
+        r.carry_out(Action::SessionOwner {
+            session_id: 9,
+            server: 1,
+        });
+        assert!(!r.session_moved(9, None));
+    }
+
+    #[test]
+    fn a_learners_write_waits_for_the_end_of_the_action_loop() {
+        let (mut r, _) = leader();
+        let e = r.carry_out(Action::Forwarded {
+            from: 2,
+            request_id: 7,
+            payload: Bytes::from_static(b"w"),
+        });
+        assert!(e.is_none());
+        assert_eq!(r.next_forwarded(), Some((2, 7, Bytes::from_static(b"w"))));
+        assert_eq!(r.next_forwarded(), None);
+    }
 }

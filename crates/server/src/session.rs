@@ -16,12 +16,26 @@ pub struct Session {
     expire_at: u64,
 }
 
+/// Milliseconds on a clock that never goes back: the server's, or a test's plain counter.
+pub trait Clock: Send {
+    fn now_ms(&self) -> u64;
+}
+
+/// The server's clock: milliseconds since the table was made.
+pub struct Monotonic(Instant);
+
+impl Clock for Monotonic {
+    fn now_ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+}
+
 /// All sessions of this server.
 pub struct Sessions {
     map: HashMap<i64, Session>,
     next_id: i64,
     tick_ms: u64,
-    start: Instant,
+    clock: Box<dyn Clock>,
 }
 
 /// ZooKeeper's session password: 16 bytes of `java.util.Random` seeded with the session id
@@ -58,16 +72,21 @@ pub fn initial_session_id(server_id: u64) -> i64 {
 impl Sessions {
     /// An empty table for a server with this id.
     pub fn new(server_id: u64, tick_ms: u64) -> Sessions {
+        Sessions::with_clock(server_id, tick_ms, Box::new(Monotonic(Instant::now())))
+    }
+
+    /// An empty table on another clock.
+    pub fn with_clock(server_id: u64, tick_ms: u64, clock: Box<dyn Clock>) -> Sessions {
         Sessions {
             map: HashMap::new(),
             next_id: initial_session_id(server_id),
             tick_ms: tick_ms.max(1),
-            start: Instant::now(),
+            clock,
         }
     }
 
     fn now(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        self.clock.now_ms()
     }
 
     fn deadline(&self, timeout: i32) -> u64 {
@@ -201,6 +220,8 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
 
     #[test]
     fn password_is_java_random() {
@@ -213,5 +234,89 @@ mod tests {
     #[test]
     fn ids_carry_server_id() {
         assert_eq!(initial_session_id(1) >> 56, 1);
+    }
+
+    /// A clock that moves only when told.
+    #[derive(Clone, Default)]
+    struct Manual(Arc<AtomicU64>);
+
+    impl Clock for Manual {
+        fn now_ms(&self) -> u64 {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    impl Manual {
+        fn set(&self, ms: u64) {
+            self.0.store(ms, Ordering::Relaxed);
+        }
+    }
+
+    fn table() -> (Sessions, Manual) {
+        let clock = Manual::default();
+        (
+            Sessions::with_clock(1, 1000, Box::new(clock.clone())),
+            clock,
+        )
+    }
+
+    #[test]
+    fn a_session_expires_between_its_timeout_and_one_tick_later() {
+        let (mut t, clock) = table();
+        clock.set(500);
+        let sid = t.create(3000, 7);
+        assert!(
+            t.expired().is_empty(),
+            "not live until its transaction applies"
+        );
+        t.mark_live(sid);
+        // Deadline: (500 + 3000) rounded up to the next tick, 4000.
+        clock.set(3999);
+        assert!(t.expired().is_empty());
+        clock.set(4000);
+        assert_eq!(t.expired(), vec![sid]);
+    }
+
+    #[test]
+    fn any_packet_renews_and_a_reattach_takes_the_new_timeout() {
+        let (mut t, clock) = table();
+        let sid = t.create(2000, 7);
+        t.mark_live(sid);
+        clock.set(1900);
+        t.touch(sid);
+        clock.set(3500);
+        assert!(t.expired().is_empty(), "renewed at 1900: due at 4000");
+        t.detach(sid, 7);
+        assert_eq!(t.get(sid).unwrap().conn, None);
+        t.attach(sid, 8, 10_000);
+        clock.set(12_000);
+        assert!(t.expired().is_empty());
+        clock.set(14_000);
+        assert_eq!(t.expired(), vec![sid]);
+        assert_eq!(t.get(sid).unwrap().conn, Some(8));
+    }
+
+    #[test]
+    fn restored_sessions_get_a_full_timeout_and_new_ids_never_collide() {
+        let (mut t, clock) = table();
+        clock.set(10_000);
+        let old = t.create(1000, 1) + 5;
+        t.restore(old, 4000);
+        assert!(t.create(1000, 2) > old);
+        clock.set(13_999);
+        assert!(!t.expired().contains(&old));
+        clock.set(15_000);
+        assert!(t.expired().contains(&old));
+        assert_eq!(t.all().iter().find(|s| s.0 == old).map(|s| s.2), Some(0));
+    }
+
+    #[test]
+    fn a_detach_by_another_connection_changes_nothing() {
+        let (mut t, _) = table();
+        let sid = t.create(1000, 7);
+        t.detach(sid, 8);
+        assert_eq!(t.get(sid).unwrap().conn, Some(7));
+        t.remove(sid);
+        assert!(t.is_empty());
     }
 }

@@ -1,0 +1,242 @@
+//! The client connections the core knows: each one's outbound queue, session, identities,
+//! and the counters that `cons` and `stat` report. The core closes a connection by asking
+//! its writer to flush and close; the connection's tasks report back when it is gone.
+
+use crate::conn_shared::{ConnId, Outbound, OUTBOUND_LIMIT};
+use bytes::Bytes;
+use paddock_tree::AuthInfo;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One connection.
+pub(crate) struct Conn {
+    pub addr: SocketAddr,
+    pub out: Outbound,
+    pub session: Option<i64>,
+    pub auth: Arc<AuthInfo>,
+    /// Old clients omit the readOnly byte and must not get one back.
+    pub read_only_byte: bool,
+    /// A read-only session of a server cut off from its ensemble (readonlymode.enabled).
+    pub read_only: bool,
+    pub established: Instant,
+    pub received: u64,
+    pub sent: u64,
+    pub last_op: &'static str,
+    pub last_cxid: i32,
+    pub last_zxid: i64,
+    pub last_latency_ms: u64,
+    pub min_latency_ms: u64,
+    pub max_latency_ms: u64,
+    pub total_latency_ms: u64,
+    pub closing: bool,
+}
+
+impl Conn {
+    fn new(addr: SocketAddr, out: Outbound) -> Conn {
+        Conn {
+            auth: Arc::new(AuthInfo::for_ip(&addr.ip().to_string())),
+            addr,
+            out,
+            session: None,
+            read_only_byte: true,
+            read_only: false,
+            established: Instant::now(),
+            received: 0,
+            sent: 0,
+            last_op: "NA",
+            last_cxid: -1,
+            last_zxid: -1,
+            last_latency_ms: 0,
+            min_latency_ms: u64::MAX,
+            max_latency_ms: 0,
+            total_latency_ms: 0,
+            closing: false,
+        }
+    }
+
+    /// Forgets the latency and packet counters (`crst`).
+    pub fn reset_stats(&mut self) {
+        self.received = 0;
+        self.sent = 0;
+        self.last_latency_ms = 0;
+        self.min_latency_ms = u64::MAX;
+        self.max_latency_ms = 0;
+        self.total_latency_ms = 0;
+    }
+}
+
+/// Every connection of this server.
+#[derive(Default)]
+pub(crate) struct Conns {
+    map: HashMap<ConnId, Conn>,
+}
+
+impl Conns {
+    /// A new connection from `addr`: identified by its address until it authenticates.
+    pub fn open(&mut self, conn: ConnId, addr: SocketAddr, out: Outbound) {
+        self.map.insert(conn, Conn::new(addr, out));
+    }
+
+    /// Forgets a connection that is gone.
+    pub fn remove(&mut self, conn: ConnId) -> Option<Conn> {
+        self.map.remove(&conn)
+    }
+
+    pub fn get(&self, conn: ConnId) -> Option<&Conn> {
+        self.map.get(&conn)
+    }
+
+    pub fn get_mut(&mut self, conn: ConnId) -> Option<&mut Conn> {
+        self.map.get_mut(&conn)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Connection ids, ascending.
+    pub fn ids(&self) -> Vec<ConnId> {
+        let mut ids: Vec<ConnId> = self.map.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Conn> {
+        self.map.values()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Conn> {
+        self.map.values_mut()
+    }
+
+    /// Asks a connection's writer to flush what is queued and close.
+    pub fn close(&mut self, conn: ConnId) {
+        if let Some(c) = self.map.get_mut(&conn) {
+            c.closing = true;
+            c.out.close();
+        }
+    }
+
+    /// Whether a connection has more replies queued than it may: its reads wait.
+    pub fn congested(&self, conn: ConnId) -> bool {
+        self.map
+            .get(&conn)
+            .is_some_and(|c| c.out.shared.queued.load(Ordering::Acquire) > OUTBOUND_LIMIT)
+    }
+
+    /// Asks a congested connection's writer to say when it has caught up (`Drained`).
+    pub fn want_drain(&self, conn: ConnId) {
+        if let Some(c) = self.map.get(&conn) {
+            c.out.shared.wants_drain.store(true, Ordering::Release);
+        }
+    }
+
+    /// Sends the reply to a request, counting it with its latency; returns the latency, or
+    /// None if the connection is gone.
+    pub fn reply(
+        &mut self,
+        conn: ConnId,
+        frame: Bytes,
+        arrived: Instant,
+        zxid: i64,
+    ) -> Option<u64> {
+        let c = self.map.get_mut(&conn)?;
+        let lat = arrived.elapsed().as_millis() as u64;
+        c.sent += 1;
+        c.last_zxid = zxid;
+        c.last_latency_ms = lat;
+        c.min_latency_ms = c.min_latency_ms.min(lat);
+        c.max_latency_ms = c.max_latency_ms.max(lat);
+        c.total_latency_ms += lat;
+        c.out.reply(frame);
+        Some(lat)
+    }
+
+    /// Sends a frame that answers no request (a notification, the handshake).
+    pub fn send(&self, conn: ConnId, frame: Bytes) {
+        if let Some(c) = self.map.get(&conn) {
+            c.out.send(frame);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn_shared::{ConnShared, OutMsg};
+    use tokio::sync::mpsc;
+
+    fn conn(conns: &mut Conns, id: ConnId) -> mpsc::UnboundedReceiver<OutMsg> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let out = Outbound {
+            tx,
+            shared: Arc::new(ConnShared::default()),
+        };
+        conns.open(id, "10.0.0.7:4000".parse().unwrap(), out);
+        rx
+    }
+
+    #[test]
+    fn a_new_connection_is_known_by_its_address() {
+        let mut cs = Conns::default();
+        let _rx = conn(&mut cs, 1);
+        let c = cs.get(1).unwrap();
+        assert_eq!(c.session, None);
+        let ids: Vec<String> = c
+            .auth
+            .in_java_order()
+            .iter()
+            .map(|i| format!("{}:{}", i.scheme, i.id))
+            .collect();
+        assert_eq!(ids, vec!["ip:10.0.0.7"]);
+    }
+
+    #[test]
+    fn a_reply_is_counted_and_frees_an_in_flight_slot() {
+        let mut cs = Conns::default();
+        let mut rx = conn(&mut cs, 1);
+        cs.get(1)
+            .unwrap()
+            .out
+            .shared
+            .in_flight
+            .store(1, Ordering::Release);
+        let lat = cs.reply(1, Bytes::from_static(b"abc"), Instant::now(), 0x42);
+        assert!(lat.is_some());
+        let c = cs.get(1).unwrap();
+        assert_eq!((c.sent, c.last_zxid), (1, 0x42));
+        assert_eq!(c.out.shared.in_flight.load(Ordering::Acquire), 0);
+        assert_eq!(c.out.shared.queued.load(Ordering::Acquire), 3);
+        assert!(matches!(rx.try_recv(), Ok(OutMsg::Frame(f)) if &f[..] == b"abc"));
+        assert!(cs.reply(9, Bytes::new(), Instant::now(), 0).is_none());
+    }
+
+    #[test]
+    fn congestion_is_judged_by_the_bytes_queued() {
+        let mut cs = Conns::default();
+        let _rx = conn(&mut cs, 1);
+        assert!(!cs.congested(1));
+        let shared = cs.get(1).unwrap().out.shared.clone();
+        shared.queued.store(OUTBOUND_LIMIT + 1, Ordering::Release);
+        assert!(cs.congested(1));
+        cs.want_drain(1);
+        assert!(shared.wants_drain.load(Ordering::Acquire));
+        assert!(!cs.congested(2), "an unknown connection holds nothing back");
+    }
+
+    #[test]
+    fn close_asks_the_writer_to_flush_and_close() {
+        let mut cs = Conns::default();
+        let mut rx = conn(&mut cs, 1);
+        cs.send(1, Bytes::from_static(b"n"));
+        cs.close(1);
+        assert!(cs.get(1).unwrap().closing);
+        assert!(matches!(rx.try_recv(), Ok(OutMsg::Frame(_))));
+        assert!(matches!(rx.try_recv(), Ok(OutMsg::Close)));
+        assert!(cs.remove(1).is_some());
+        assert_eq!(cs.len(), 0);
+    }
+}

@@ -1,0 +1,528 @@
+//! The core as a member of its ensemble: what it does with the replication driver's output
+//! (applying committed transactions, answering forwarded writes and syncs, installing a
+//! leader's snapshot), forwarding a learner's writes, preparing the learners' writes on the
+//! leader, and starting or stopping service as the node comes into or falls out of step.
+
+use super::frames;
+use super::order::{Done, Origin};
+use super::Core;
+use crate::forward::Forward;
+use crate::log::DiskOp;
+use crate::replica::{read_log_range, txn_payload, Effect};
+use bytes::Bytes;
+use paddock_proto::{ErrorCode, PathRequest, Record, Request};
+use paddock_tree::{AuthInfo, Stamp, Txn};
+use paddock_zab::{Event, LearnerMsg, Message, RoleKind, Zxid};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::{error, info, warn};
+
+impl Core {
+    /// Whether this server takes requests from clients now.
+    pub(crate) fn serving(&self) -> bool {
+        self.replica.serving
+    }
+
+    /// Whether writes are prepared here (the ensemble's leader; a standalone server leads its
+    /// one-voter ensemble).
+    pub(crate) fn prepares(&self) -> bool {
+        self.replica.is_leader()
+    }
+
+    /// The stamp of the next write prepared here: the zxid the replication core will give
+    /// its proposal (the one counter) and the time. None if this server cannot propose now.
+    /// Every write prepared under a stamp is proposed in the same step, so the two agree.
+    pub(crate) fn stamp(&self) -> Option<Stamp> {
+        let next = self.replica.node.next_zxid()?;
+        Some(Stamp {
+            zxid: next.0 as i64,
+            time: crate::core::now_ms(),
+        })
+    }
+
+    /// Hands a transaction prepared on the leader to the replication core. The transaction
+    /// itself is kept, so applying it needs no decoding of what was just encoded.
+    pub(crate) fn propose(&mut self, txn: Txn) {
+        self.replica.propose(txn);
+        self.carry_out_actions();
+    }
+
+    /// A follower's client write: forwarded to the leader, answered when it is applied here.
+    pub(crate) fn forward(&mut self, sid: i64, xid: i32, fwd: Forward, origin: Origin) {
+        let key = self.replica.new_key();
+        self.await_reply(key, origin, Some(sid));
+        let create = matches!(fwd, Forward::CreateSession { .. });
+        self.replica.wait_for_remote(sid, xid, create, key);
+        self.zab_step(Event::ClientWrite {
+            request_id: key as u64,
+            payload: fwd.encode(),
+        });
+    }
+
+    /// A client's sync(): answered once this server has everything the leader had committed
+    /// when the sync reached it.
+    pub(crate) fn start_sync(
+        &mut self,
+        sid: i64,
+        conn: crate::conn_shared::ConnId,
+        xid: i32,
+        path: String,
+        arrived: Instant,
+    ) {
+        let key = self.replica.new_key();
+        let origin = Origin::Sync {
+            conn,
+            session: sid,
+            xid,
+            path,
+            arrived,
+        };
+        self.await_reply(key, origin, Some(sid));
+        self.zab_step(Event::ClientSync {
+            request_id: key as u64,
+        });
+    }
+
+    /// Feeds the replication core one event and carries out what it asks, in order.
+    ///
+    /// No step runs inside another's action loop: a learner's forwarded writes, whose
+    /// preparation proposes (a step), wait until the loop is done. Otherwise the inner step's
+    /// actions would run before the rest of the outer step's, out of the order the replication
+    /// core gave them.
+    pub(crate) fn zab_step(&mut self, ev: Event) {
+        debug_assert!(
+            !self.replica.stepping(),
+            "a replication step inside another's action loop"
+        );
+        self.replica.node.step(ev);
+        self.carry_out_actions();
+    }
+
+    /// Carries out the actions the replication core has ready, in order (the driver's own,
+    /// and the effects it hands back), then prepares the learners' writes they handed over.
+    pub(crate) fn carry_out_actions(&mut self) {
+        let mut actions = self.replica.begin_actions();
+        for a in actions.drain(..) {
+            if let Some(e) = self.replica.carry_out(a) {
+                self.effect(e);
+            }
+        }
+        self.replica.end_actions(actions);
+        self.snapshots
+            .schedule
+            .logged(self.replica.take_logged_bytes());
+        self.check_serving();
+        while let Some((from, request_id, payload)) = self.replica.next_forwarded() {
+            self.prepare_forwarded(from, request_id, &payload);
+        }
+    }
+
+    fn effect(&mut self, e: Effect) {
+        match e {
+            Effect::Apply(txn) => self.apply(txn),
+            Effect::InstallSnapshot { seq, zxid, data } => self.install_snapshot(seq, zxid, data),
+            Effect::SendSnapshot { to, conn, zxid } => self.send_snapshot(to, conn, zxid),
+            Effect::SendLogRange {
+                to,
+                conn,
+                after,
+                through,
+            } => self.send_log_range(to, conn, after, through),
+            Effect::Failed { key } => self.fail_origin(key),
+            Effect::SyncDone { key } => {
+                if let Some(Origin::Sync {
+                    conn,
+                    session,
+                    xid,
+                    path,
+                    arrived,
+                }) = self.order.take_origin(key)
+                {
+                    let f = frames::frame(xid, self.tree.last_zxid(), 0, |b| {
+                        PathRequest { path }.encode(b)
+                    });
+                    let done = Done {
+                        conn,
+                        frame: f,
+                        arrived,
+                        is_reply: true,
+                        close_after: false,
+                    };
+                    self.complete_write(session, key, done, false);
+                }
+            }
+            Effect::SessionsTouched(sessions) => {
+                for s in sessions {
+                    self.sessions.touch(s as i64);
+                }
+            }
+        }
+    }
+
+    /// Sends a learner the tree as a snapshot image.
+    fn send_snapshot(&mut self, to: u64, conn: u64, zxid: Zxid) {
+        if self.tree.last_zxid() != zxid.0 as i64 {
+            error!(want = %zxid, have = format_args!("0x{:x}", self.tree.last_zxid()), "snapshot for a learner is not at the point asked");
+        }
+        let image = crate::storage::snapshot::image(&self.tree, self.dbid);
+        info!(learner = to, %zxid, bytes = image.len(), "sending a snapshot to a learner");
+        self.replica.peers.send(
+            to,
+            Message::Learner {
+                conn,
+                msg: LearnerMsg::Snap {
+                    zxid,
+                    data: Bytes::from(image),
+                },
+            },
+        );
+    }
+
+    /// A write that will never be answered: the client loses its connection and learns the
+    /// outcome by reading, as with any connection loss.
+    fn fail_origin(&mut self, key: i64) {
+        let conn = match self.order.take_origin(key) {
+            Some(Origin::Client { conn, .. })
+            | Some(Origin::Connect { conn, .. })
+            | Some(Origin::Sync { conn, .. }) => conn,
+            _ => return,
+        };
+        self.close_conn(conn);
+    }
+
+    /// The leader prepares a learner's forwarded write and proposes it at once.
+    fn prepare_forwarded(&mut self, from: u64, request_id: u64, payload: &[u8]) {
+        let fwd = match Forward::decode(payload) {
+            Ok(f) => f,
+            Err(e) => match Forward::write_header(payload) {
+                // Its follower waits on this session and xid: answer with an error
+                // transaction, as for a client frame that does not decode.
+                Some((session, xid)) => {
+                    warn!(from, session = format_args!("0x{session:x}"), xid, error = %e,
+                        "a forwarded write does not decode; refusing it with MARSHALLINGERROR");
+                    Forward::Undecodable { session, xid }
+                }
+                None => {
+                    error!(from, request_id, error = %e, bytes = payload.len(),
+                        "a forwarded message does not decode and names no session; nothing can answer it");
+                    return;
+                }
+            },
+        };
+        let Some(at) = self.stamp() else {
+            // No longer leading: the learner's write is lost with the leadership, and its
+            // client learns so from its connection.
+            return;
+        };
+        let txn = match fwd {
+            Forward::CreateSession { session, timeout } => {
+                self.replica.owners.insert(session, from);
+                self.prep.create_session(at, session, timeout)
+            }
+            Forward::Undecodable { session, xid } => {
+                self.prep
+                    .error_txn(at, session, xid, ErrorCode::MarshallingError)
+            }
+            Forward::Write {
+                session,
+                xid,
+                auth,
+                request,
+            } => {
+                let closing = self.prep.is_closing(session);
+                let known = self.tree.sessions().contains_key(&session);
+                if closing || !known {
+                    // Its follower still waits on this xid: answer with a transaction that
+                    // changes nothing.
+                    self.prep
+                        .error_txn(at, session, xid, ErrorCode::SessionExpired)
+                } else if self.session_moved(session, Some(from)) {
+                    self.prep
+                        .error_txn(at, session, xid, ErrorCode::SessionMoved)
+                } else {
+                    let auth: Arc<AuthInfo> = Arc::new(auth);
+                    self.prep
+                        .prep(&self.tree, at, session, xid, &auth, &request)
+                }
+            }
+        };
+        let payload = txn_payload(&txn);
+        self.zab_step(Event::ClientWrite {
+            request_id: 0,
+            payload,
+        });
+    }
+
+    fn install_snapshot(&mut self, seq: u64, zxid: Zxid, data: Bytes) {
+        let (tree, _) = match crate::storage::snapshot::parse(
+            &data,
+            std::path::Path::new("<snapshot from the leader>"),
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                error!(error = %e, "the leader's snapshot does not load; stopping");
+                std::process::exit(70);
+            }
+        };
+        info!(%zxid, nodes = tree.node_count(), "installing the leader's snapshot");
+        self.snapshots.abort();
+        let old = std::mem::replace(&mut self.tree, tree);
+        // Freeing a large tree walks all of it: not on the core task.
+        tokio::task::spawn_blocking(move || drop(old));
+        self.prep.reset();
+        self.watches = Default::default();
+        self.rebuild_sessions();
+        self.snapshots.schedule.restart();
+        // The leader's image is a snapshot file's contents already: logged as it came.
+        self.replica.disk.push(DiskOp::Snapshot {
+            seq,
+            zxid: zxid.0 as i64,
+            image: data,
+        });
+    }
+
+    /// The session table holds every session of the tree (any server may be asked to resume
+    /// one, and the leader expires them all), each with a fresh deadline.
+    pub(crate) fn rebuild_sessions(&mut self) {
+        self.forget_untracked_sessions();
+        let known: Vec<(i64, i32)> = self.tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
+        for (id, timeout) in known {
+            if self.sessions.get(id).is_some() {
+                self.sessions.touch(id);
+            } else {
+                self.sessions.restore(id, timeout);
+            }
+        }
+    }
+
+    /// A DIFF's older part, from the on-disk log: read on a blocking thread (never on the core
+    /// task) and streamed into the learner's connection, where everything the core sends it
+    /// afterwards (the newer part, NEWLEADER, proposals) waits behind it.
+    fn send_log_range(&mut self, to: u64, conn: u64, after: Zxid, through: Zxid) {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        self.replica.peers.send_stream(to, rx);
+        let dir = crate::storage::log_dir(&self.cfg.data_log_dir);
+        let fs = self.fs.clone();
+        tokio::task::spawn_blocking(move || {
+            let sent = read_log_range(&fs, &dir, after, through, |txn| {
+                tx.blocking_send(Message::Learner {
+                    conn,
+                    msg: LearnerMsg::Proposal { txn },
+                })
+                .is_ok()
+            });
+            match sent {
+                Ok(sent) => {
+                    info!(learner = to, %after, %through, sent, "sent a DIFF from the on-disk log")
+                }
+                // The learner finds the hole and leaves; by then the replication core knows
+                // what the log holds and sends a SNAP.
+                Err(e) => error!(learner = to, %after, %through, error = %e,
+                    "cannot read the log for a learner's DIFF"),
+            }
+        });
+    }
+
+    /// Starts or stops serving clients as the node comes into or falls out of step.
+    fn check_serving(&mut self) {
+        let r = &mut self.replica;
+        let now = r.node.is_serving();
+        if now == r.serving {
+            return;
+        }
+        r.serving = now;
+        let leader = r.is_leader();
+        let role = r.role;
+        if !now {
+            r.not_serving_since = Instant::now();
+        }
+        if now {
+            if let Some(tx) = self.first_serving.take() {
+                let _ = tx.send(());
+            }
+            // Read-only clients go (they reconnect and find a read-write server), and so do
+            // their sessions, which were this server's alone.
+            self.close_all_conns();
+            info!(
+                ?role,
+                zxid = format_args!("0x{:x}", self.tree.last_zxid()),
+                "serving clients"
+            );
+            if leader {
+                // A new leader gives every session a full timeout from now: no mass expiry
+                // because the old leader's view of liveness is gone.
+                self.rebuild_sessions();
+            } else {
+                self.forget_untracked_sessions();
+            }
+        } else {
+            info!("not serving clients until the ensemble is in step again");
+            self.drop_clients();
+        }
+    }
+
+    /// Closes every client connection and forgets what waited on this server: the clients
+    /// reconnect (to this or another server) and keep their sessions.
+    fn drop_clients(&mut self) {
+        self.close_all_conns();
+        self.order.clear();
+        self.prep.reset();
+        self.replica.forget_waits();
+        // Sessions never applied (their createSession was lost with the leader) are gone.
+        self.sessions.retain(|_, s| s.live);
+    }
+
+    fn close_all_conns(&mut self) {
+        for c in self.conns.ids() {
+            self.close_conn(c);
+        }
+    }
+
+    /// Drops the sessions the tree does not hold (read-only ones, or ones never applied).
+    fn forget_untracked_sessions(&mut self) {
+        let tree = self.tree.sessions();
+        self.sessions.retain(|id, _| tree.contains_key(&id));
+    }
+
+    /// On the leader: whether a write for `session` from server `from` (None: this server)
+    /// comes from a server the session has moved away from. A session with no known owner
+    /// (a new leader has not seen it resumed yet) takes its first writer as owner.
+    pub(crate) fn session_moved(&mut self, session: i64, from: Option<u64>) -> bool {
+        self.replica.session_moved(session, from)
+    }
+
+    /// A client resumed a session here: the leader learns this server owns it now
+    /// (`Action::SessionOwner`, on the leader itself or from a learner's message).
+    pub(crate) fn session_resumed(&mut self, session: i64) {
+        self.zab_step(Event::SessionResumed {
+            session_id: session as u64,
+        });
+    }
+
+    /// The replication core's clock, and the touches of this server's sessions.
+    pub(crate) fn zab_tick(&mut self) {
+        let r = &mut self.replica;
+        let touched: Vec<i64> = if r.is_leader() {
+            Vec::new()
+        } else {
+            r.touched.drain().collect()
+        };
+        for s in touched {
+            self.zab_step(Event::SessionTouched {
+                session_id: s as u64,
+            });
+        }
+        self.zab_step(Event::Tick);
+    }
+
+    /// Whether this server serves read-only clients now: `readonlymode.enabled`, out of step
+    /// with its ensemble for a while (as ZooKeeper, max(2 s, tickTime): a quick failover
+    /// does not hand out stale reads).
+    pub(crate) fn read_only_active(&self) -> bool {
+        let r = &self.replica;
+        let wait = std::time::Duration::from_millis((self.cfg.tick_time as u64).max(2000));
+        self.cfg.read_only_mode && !r.serving && r.not_serving_since.elapsed() >= wait
+    }
+
+    /// A request of a read-only session: reads as usual, writes and sync refused with
+    /// NOTREADONLY, closeSession ends the (local) session.
+    pub(crate) fn read_only_request(
+        &mut self,
+        sid: i64,
+        conn: crate::conn_shared::ConnId,
+        xid: i32,
+        req: Result<Request, ErrorCode>,
+        auth: Arc<AuthInfo>,
+        arrived: Instant,
+    ) {
+        let req = match req {
+            Ok(Request::CloseSession) => {
+                let f = crate::core::frame(xid, self.tree.last_zxid(), 0, |_| {});
+                if let Some(c) = self.conns.get(conn) {
+                    c.out.reply(f);
+                }
+                self.close_conn(conn);
+                self.end_session(sid);
+                return;
+            }
+            Ok(r) if crate::core::is_write(&r) || matches!(r, Request::Sync(_)) => {
+                Err(ErrorCode::NotReadOnly)
+            }
+            Err(ErrorCode::MarshallingError) => Err(ErrorCode::NotReadOnly),
+            other => other,
+        };
+        self.enqueue_read(sid, conn, xid, req, auth, arrived);
+    }
+
+    /// The role as four-letter words name it.
+    pub(crate) fn mode_name(&self) -> &'static str {
+        if self.read_only_active() {
+            return "read-only";
+        }
+        match self.replica.role {
+            RoleKind::Leading if self.replica.standalone => "standalone",
+            RoleKind::Leading => "leader",
+            RoleKind::Following => "follower",
+            RoleKind::Observing => "observer",
+            RoleKind::Looking => "looking",
+        }
+    }
+}
+
+impl Core {
+    /// The requests that go through the replication core rather than the read path: sync()
+    /// everywhere, and every write on a follower or observer. True if handled here.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn ensemble_request(
+        &mut self,
+        sid: i64,
+        conn: crate::conn_shared::ConnId,
+        xid: i32,
+        opcode: i32,
+        req: &Result<Request, ErrorCode>,
+        auth: &Arc<AuthInfo>,
+        arrived: Instant,
+    ) -> bool {
+        match req {
+            Ok(Request::Sync(p)) => {
+                self.start_sync(sid, conn, xid, p.path.clone(), arrived);
+                true
+            }
+            _ if self.prepares() => false,
+            Ok(r) if crate::core::is_write(r) => {
+                let fwd = Forward::Write {
+                    session: sid,
+                    xid,
+                    auth: (**auth).clone(),
+                    request: r.clone(),
+                };
+                let origin = Origin::Client {
+                    conn,
+                    xid,
+                    req: r.clone(),
+                    arrived,
+                };
+                self.forward(sid, xid, fwd, origin);
+                true
+            }
+            Err(ErrorCode::MarshallingError) if paddock_proto::op::is_write(opcode) => {
+                let origin = Origin::Client {
+                    conn,
+                    xid,
+                    req: Request::Ping,
+                    arrived,
+                };
+                self.forward(sid, xid, Forward::Undecodable { session: sid, xid }, origin);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Core {
+    /// Carries out the replication core's first actions (its election notifications).
+    pub fn start_replica(&mut self) {
+        self.carry_out_actions();
+    }
+}

@@ -1,0 +1,795 @@
+//! The core: one task that owns the tree, the preparation stage, the watches and the sessions,
+//! and runs every write down the one road (prep, proposal, log thread, durable, apply, reply)
+//! through the replication driver, in batches.
+//!
+//! It is made of parts that own their state, each in its own module and tested there without
+//! a socket: the connections (`conns`), the reply order (`order`), the sessions
+//! (`crate::session`), watch dispatch (`dispatch`), snapshot scheduling and the snapshot walk
+//! (`snapshots`) and the replication driver (`crate::replica`). This module routes messages
+//! between them; `reads` answers reads, `ensemble` carries out what the driver hands back,
+//! `words` renders the four-letter words and `frames` builds what goes on the wire.
+//!
+//! Connections decode requests on their own tasks and send them here; the core answers each
+//! session in request order: a read waits behind its own session's pending writes, never behind
+//! other sessions'. Watch events are queued to a connection while a transaction is applied, so
+//! they always precede the reply to any later request on that connection.
+//!
+//! The tree and the watch registry are plain owned values (`Send + Sync`, no interior
+//! mutability): the core is their only writer, and a reader on another thread needs only a
+//! shared reference for as long as no write is applied (see docs/ARCHITECTURE.md).
+
+mod conns;
+mod dispatch;
+mod ensemble;
+mod frames;
+mod order;
+mod reads;
+mod snapshots;
+mod words;
+
+pub use crate::msg::{CoreMsg, SnapshotDone};
+pub(crate) use frames::frame;
+pub(crate) use order::{Done, Origin};
+
+use crate::config::Config;
+use crate::conn_shared::ConnId;
+use crate::log::LogMsg;
+use crate::session::{java_password, Sessions};
+use crate::stats::Stats;
+use crate::storage::fs::{CoreSection, Fs};
+use conns::Conns;
+use frames::{connect_frame, reply_for_write};
+use order::{Next, PendingRead, ReplyOrder};
+use paddock_proto::{op, xid, ConnectRequest, ErrorCode, Request};
+use paddock_tree::{digest_id, AuthInfo, DataTree, Prep, PrepConfig, Txn, WatchRegistry};
+use snapshots::{Schedule, Snapshots, Target, SNAPSHOT_CHUNK, SNAPSHOT_IDLE_AFTER};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+
+/// The core's state.
+pub struct Core {
+    pub(crate) cfg: Arc<Config>,
+    pub(crate) tree: DataTree,
+    pub(crate) prep: Prep,
+    pub(crate) watches: WatchRegistry,
+    pub(crate) sessions: Sessions,
+    pub(crate) conns: Conns,
+    pub(crate) order: ReplyOrder,
+    log: std_mpsc::Sender<LogMsg>,
+    pub(crate) fs: Fs,
+    /// The database id written into snapshots.
+    pub(crate) dbid: u64,
+    /// The replication driver: every server is a member of an ensemble (standalone is a
+    /// one-voter ensemble with no peers).
+    pub(crate) replica: crate::replica::Replica,
+    pub(crate) snapshots: Snapshots,
+    /// `PADDOCK_TEST_ACK_BEFORE_LOG=1`: report appends durable before they are even written.
+    /// Exists only so that the crash tests can show they catch lost acknowledged writes.
+    pub(crate) ack_before_log: bool,
+    /// Fired the first time this server serves clients (a one-voter ensemble opens its client
+    /// port only then).
+    pub(crate) first_serving: Option<oneshot::Sender<()>>,
+    pub(crate) stats: Stats,
+    pub(crate) started: Instant,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Whether a decoded request is a write (`op::is_write`, the one list).
+pub(crate) fn is_write(req: &Request) -> bool {
+    op::is_write(req.opcode())
+}
+
+impl Core {
+    /// A core serving a recovered tree, logging through `log`, reporting to itself via `core_tx`.
+    pub fn new(
+        cfg: Arc<Config>,
+        storage: (Fs, u64),
+        tree: DataTree,
+        log: std_mpsc::Sender<LogMsg>,
+        core_tx: mpsc::Sender<CoreMsg>,
+        replica: crate::replica::Replica,
+    ) -> Core {
+        let (fs, dbid) = storage;
+        let prep = Prep::new(PrepConfig {
+            extended_types: cfg.extended_types,
+            enforce_quota: cfg.enforce_quota,
+            skip_acl: cfg.skip_acl,
+            reconfig_enabled: cfg.reconfig_enabled,
+        });
+        let server_id = replica.node.id();
+        let mut sessions = Sessions::new(server_id, cfg.tick_time as u64);
+        // Sessions outlive a restart: each gets its full timeout again to come back.
+        for (&id, &timeout) in tree.sessions() {
+            sessions.restore(id, timeout);
+        }
+        let snapshots = Snapshots::new(
+            Schedule::new(cfg.snap_count, cfg.snap_size_limit_kb),
+            Target {
+                fs: fs.clone(),
+                dbid,
+                data_dir: cfg.data_dir.clone(),
+                data_log_dir: cfg.data_log_dir.clone(),
+                purge_keep: (cfg.autopurge_purge_interval > 0)
+                    .then_some(cfg.autopurge_snap_retain_count as usize),
+                log: log.clone(),
+                core: core_tx,
+            },
+        );
+        Core {
+            sessions,
+            fs,
+            dbid,
+            cfg,
+            tree,
+            prep,
+            watches: WatchRegistry::default(),
+            conns: Conns::default(),
+            order: ReplyOrder::default(),
+            log,
+            replica,
+            snapshots,
+            ack_before_log: std::env::var("PADDOCK_TEST_ACK_BEFORE_LOG").is_ok_and(|v| v == "1"),
+            first_serving: None,
+            stats: Stats::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Runs until every sender is gone.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>) {
+        loop {
+            let msg = if self.snapshots.walking() {
+                // Walk the snapshot in idle time only once the server has been quiet for a
+                // moment: the short gaps between batches under load are not idle time (walking
+                // there slows every batch); the paced step after each batch carries the walk
+                // under load.
+                match rx.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        tokio::select! {
+                            m = rx.recv() => m,
+                            _ = tokio::time::sleep(SNAPSHOT_IDLE_AFTER) => {
+                                while rx.is_empty() && {
+                                    let _core = CoreSection::enter();
+                                    self.snapshots.step(&self.tree, SNAPSHOT_CHUNK)
+                                } {
+                                    tokio::task::yield_now().await;
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                }
+            } else {
+                rx.recv().await
+            };
+            let Some(msg) = msg else { return };
+            // No await from here to the end of the round: all of it is core work.
+            let _core = CoreSection::enter();
+            self.handle(msg);
+            // Take whatever else is waiting, so one log flush covers the whole batch.
+            let mut n = 0;
+            while n < 1024 {
+                match rx.try_recv() {
+                    Ok(m) => self.handle(m),
+                    Err(_) => break,
+                }
+                n += 1;
+            }
+            self.flush();
+            // Busy: a step per batch, paced so that the walk ends about when half of snapCount
+            // transactions have gone by (when the next snapshot may be due), but never more
+            // than one node per message: a large tree under heavy load snapshots less often
+            // rather than slowing every write, as ZooKeeper skips a snapshot while one runs.
+            // (Two per message cost a third of setData throughput on a 1.3M-node tree.)
+            let needed =
+                (n + 1) * self.tree.node_count() * 2 / (self.cfg.snap_count.max(2) as usize);
+            let _ = self.snapshots.step(&self.tree, needed.min(n + 1).max(32));
+        }
+    }
+
+    fn handle(&mut self, msg: CoreMsg) {
+        match msg {
+            CoreMsg::NewConn { conn, addr, out } => self.conns.open(conn, addr, out),
+            CoreMsg::Connect { conn, req } => self.connect(conn, req),
+            CoreMsg::Request { conn, xid, op, req } => self.request(conn, xid, op, req),
+            CoreMsg::Closed { conn } => self.closed(conn),
+            CoreMsg::Drained { conn } => {
+                if let Some(sid) = self.conns.get(conn).and_then(|c| c.session) {
+                    self.drain(sid, false);
+                }
+            }
+            CoreMsg::FourLetter { cmd, reply } => {
+                let text = self.four_letter(cmd);
+                if crate::fourlw::needs_dir_sizes(&text) {
+                    let (data, logs) = (self.cfg.data_dir.clone(), self.cfg.data_log_dir.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let _ = reply.send(crate::fourlw::fill_dir_sizes(&text, &data, &logs));
+                    });
+                } else {
+                    let _ = reply.send(text);
+                }
+            }
+            CoreMsg::Tick => self.tick(),
+            CoreMsg::Peer { from, msg } => self.zab_step(paddock_zab::Event::Peer { from, msg }),
+            CoreMsg::PeerLost { peer } => self.zab_step(paddock_zab::Event::PeerLost { peer }),
+            CoreMsg::Persisted(through) => self.zab_step(paddock_zab::Event::Persisted { through }),
+            CoreMsg::ZabTick => self.zab_tick(),
+            CoreMsg::ContainerCheck => self.container_check(),
+            CoreMsg::SnapshotDone(r) => {
+                self.snapshots.schedule.finished();
+                match r {
+                    Ok(done) => {
+                        info!(snapshot = %done.path.display(), "snapshot written");
+                        if let Some(through) = done.log_purged_through {
+                            // The replication core plans DIFFs from the on-disk log: it must
+                            // know what is no longer there, or a leader would keep sending
+                            // learners a DIFF with a hole (then a SNAP is due).
+                            self.zab_step(paddock_zab::Event::LogPurged {
+                                through: paddock_zab::Zxid(through as u64),
+                            });
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "snapshot failed; the log still holds everything"),
+                }
+                self.snapshots.maybe_start(&self.tree);
+            }
+        }
+    }
+
+    fn closed(&mut self, conn: ConnId) {
+        self.watches.remove_watcher(conn);
+        if let Some(c) = self.conns.remove(conn) {
+            if let Some(sid) = c.session {
+                self.sessions.detach(sid, conn);
+            }
+            debug!(conn, addr = %c.addr, "connection closed");
+        }
+    }
+
+    pub(crate) fn close_conn(&mut self, conn: ConnId) {
+        self.conns.close(conn);
+    }
+
+    fn connect(&mut self, conn: ConnId, req: ConnectRequest) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        c.read_only_byte = req.read_only.is_some();
+        let mut read_only = false;
+        if !self.serving() {
+            if self.read_only_active() && req.read_only == Some(true) {
+                read_only = true;
+            } else {
+                // As ZooKeeper: no quorum, no service; the client tries another server.
+                debug!(conn, "not serving: closing a new client connection");
+                self.close_conn(conn);
+                return;
+            }
+        }
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        c.read_only = read_only;
+        let last = self.tree.last_zxid();
+        if req.last_zxid_seen > last {
+            // The client has seen more than this server: it must try another one.
+            info!(
+                conn,
+                client_zxid = req.last_zxid_seen,
+                server_zxid = last,
+                "refusing a client ahead of this server"
+            );
+            self.close_conn(conn);
+            return;
+        }
+        let timeout = (req.timeout.max(0) as u32)
+            .clamp(self.cfg.min_session_timeout, self.cfg.max_session_timeout)
+            as i32;
+        if req.session_id == 0 && read_only {
+            // A session of this server alone: never replicated (a client that has only seen
+            // read-only servers starts afresh when it finds a read-write one).
+            let sid = self.sessions.create(timeout, conn);
+            self.sessions.mark_live(sid);
+            c.session = Some(sid);
+            c.out
+                .send(connect_frame(sid, timeout, c.read_only_byte, true));
+            info!(
+                conn,
+                session = format_args!("0x{sid:x}"),
+                "read-only session"
+            );
+            return;
+        }
+        if req.session_id == 0 {
+            let sid = self.sessions.create(timeout, conn);
+            c.session = Some(sid);
+            let origin = Origin::Connect { conn, session: sid };
+            if !self.prepares() {
+                let fwd = crate::forward::Forward::CreateSession {
+                    session: sid,
+                    timeout,
+                };
+                self.forward(sid, 0, fwd, origin);
+                return;
+            }
+            // The leader learns who owns the session (a step of the replication core), before
+            // the stamp: a stamp is good only until the next step.
+            self.session_resumed(sid);
+            let Some(at) = self.stamp() else {
+                self.sessions.remove(sid);
+                self.replica.owners.remove(&sid);
+                self.close_conn(conn);
+                return;
+            };
+            let txn = self.prep.create_session(at, sid, timeout);
+            self.submit(txn, origin, Some(sid));
+            return;
+        }
+        let sid = req.session_id;
+        // Whatever else holds this session loses it, before the password is even checked.
+        if let Some(old) = self.sessions.get(sid).and_then(|s| s.conn) {
+            if old != conn {
+                self.sessions.detach(sid, old);
+                if let Some(oc) = self.conns.get_mut(old) {
+                    oc.session = None;
+                }
+                self.close_conn(old);
+            }
+        }
+        let valid = self.sessions.get(sid).is_some_and(|s| s.live)
+            && !self.prep.is_closing(sid)
+            && req.passwd.as_slice() == java_password(sid).as_slice();
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        if !valid {
+            c.out.send(connect_frame(0, 0, c.read_only_byte, false));
+            info!(
+                conn,
+                session = format_args!("0x{sid:x}"),
+                "session expired or invalid; refusing reattach"
+            );
+            self.close_conn(conn);
+            return;
+        }
+        c.session = Some(sid);
+        self.sessions.attach(sid, conn, timeout);
+        c.out
+            .send(connect_frame(sid, timeout, c.read_only_byte, read_only));
+        debug!(
+            conn,
+            session = format_args!("0x{sid:x}"),
+            "session reattached"
+        );
+        if !read_only {
+            self.session_resumed(sid);
+        }
+    }
+
+    fn request(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Result<Request, ErrorCode>) {
+        let arrived = Instant::now();
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let Some(sid) = c.session else {
+            warn!(
+                conn,
+                "request before the session handshake completed; closing"
+            );
+            self.close_conn(conn);
+            return;
+        };
+        c.received += 1;
+        c.last_cxid = xid;
+        c.last_op = op::name(opcode);
+        self.stats.received += 1;
+        self.sessions.touch(sid);
+        let auth = c.auth.clone();
+        if c.read_only {
+            self.read_only_request(sid, conn, xid, req, auth, arrived);
+            return;
+        }
+        if !self.serving() {
+            self.close_conn(conn);
+            return;
+        }
+        if !self.replica.is_leader() {
+            self.replica.touched.insert(sid);
+        }
+        if self.ensemble_request(sid, conn, xid, opcode, &req, &auth, arrived) {
+            return;
+        }
+        match &req {
+            Ok(r)
+                if is_write(r)
+                    && (!self.prep.is_closing(sid) || matches!(r, Request::CloseSession)) =>
+            {
+                if matches!(r, Request::CloseSession) && self.prep.is_closing(sid) {
+                    // Already closing: answer in order without a second close.
+                    self.enqueue_read(
+                        sid,
+                        conn,
+                        xid,
+                        Err(ErrorCode::SessionExpired),
+                        auth,
+                        arrived,
+                    );
+                    return;
+                }
+                let r = req.expect("matched Ok");
+                let Some(at) = self.stamp() else {
+                    self.close_conn(conn);
+                    return;
+                };
+                let txn = if self.session_moved(sid, None) {
+                    self.prep.error_txn(at, sid, xid, ErrorCode::SessionMoved)
+                } else {
+                    self.prep.prep(&self.tree, at, sid, xid, &auth, &r)
+                };
+                let origin = Origin::Client {
+                    conn,
+                    xid,
+                    req: r,
+                    arrived,
+                };
+                self.submit(txn, origin, Some(sid));
+            }
+            Ok(Request::Auth(p)) => {
+                // Identities change at once, so later writes are prepared with them; the reply
+                // still waits its turn.
+                let result = self.authenticate(conn, &p.scheme, p.auth.as_deref().unwrap_or(&[]));
+                let req = result.and(req);
+                self.enqueue_read(sid, conn, xid::AUTH, req, auth, arrived);
+            }
+            Err(ErrorCode::MarshallingError) if op::is_write(opcode) => {
+                // ZooKeeper logs an undecodable write as an error transaction: it takes a zxid.
+                let Some(at) = self.stamp() else {
+                    self.close_conn(conn);
+                    return;
+                };
+                let txn = self
+                    .prep
+                    .error_txn(at, sid, xid, ErrorCode::MarshallingError);
+                // The request never decoded; its reply is the transaction's error alone.
+                let origin = Origin::Client {
+                    conn,
+                    xid,
+                    req: Request::Ping,
+                    arrived,
+                };
+                self.submit(txn, origin, Some(sid));
+            }
+            _ => self.enqueue_read(sid, conn, xid, req, auth, arrived),
+        }
+    }
+
+    /// Hands a prepared transaction to the next log batch and remembers who waits for it; a
+    /// session's own write also takes its place in that session's reply order.
+    fn submit(&mut self, txn: Txn, origin: Origin, ordered_in: Option<i64>) {
+        self.await_reply(txn.zxid, origin, ordered_in);
+        self.propose(txn);
+    }
+
+    /// Remembers who waits for `key` (a zxid, or the driver's key for a forwarded write or a
+    /// sync); a session's own request also takes its place in the session's reply order.
+    pub(crate) fn await_reply(&mut self, key: i64, origin: Origin, ordered_in: Option<i64>) {
+        self.order.await_reply(key, origin, ordered_in);
+    }
+
+    pub(crate) fn enqueue_read(
+        &mut self,
+        sid: i64,
+        conn: ConnId,
+        xid: i32,
+        req: Result<Request, ErrorCode>,
+        auth: Arc<AuthInfo>,
+        arrived: Instant,
+    ) {
+        let idle = self.order.is_idle(sid);
+        if idle && !self.conns.congested(conn) {
+            let done = self.read(sid, conn, xid, req, &auth, arrived);
+            self.deliver(done);
+        } else {
+            self.order.push_read(
+                sid,
+                PendingRead {
+                    conn,
+                    xid,
+                    req,
+                    auth,
+                    arrived,
+                },
+            );
+            if idle {
+                self.drain(sid, false);
+            }
+        }
+    }
+
+    /// Sends what is ready at the front of a session's order. With `force`, reads run even
+    /// for a congested connection (the session is ending).
+    fn drain(&mut self, sid: i64, force: bool) {
+        loop {
+            let conns = &self.conns;
+            match self.order.next(sid, |c| !force && conns.congested(c)) {
+                Next::Wait => return,
+                Next::Deliver(d) => self.deliver(d),
+                Next::Run(r) => {
+                    let done = self.read(sid, r.conn, r.xid, r.req, &r.auth, r.arrived);
+                    self.deliver(done);
+                }
+                Next::Blocked(conn) => {
+                    self.conns.want_drain(conn);
+                    // The writer may have caught up in between: look once more.
+                    if self.conns.congested(conn) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the reply of an applied write and sends whatever is now ready.
+    pub(crate) fn complete_write(&mut self, sid: i64, key: i64, done: Done, force: bool) {
+        match self.order.complete(sid, key, done) {
+            None => self.drain(sid, force),
+            Some(done) => self.deliver(done),
+        }
+    }
+
+    fn deliver(&mut self, d: Done) {
+        if d.is_reply {
+            self.send_reply(d.conn, d.frame, d.arrived);
+        } else {
+            self.conns.send(d.conn, d.frame);
+        }
+        if d.close_after {
+            self.close_conn(d.conn);
+        }
+    }
+
+    fn authenticate(&mut self, conn: ConnId, scheme: &str, data: &[u8]) -> Result<(), ErrorCode> {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return Ok(());
+        };
+        let mut auth = (*c.auth).clone();
+        match scheme {
+            "digest" => {
+                let text = String::from_utf8_lossy(data);
+                let id = digest_id(&text).ok_or(ErrorCode::AuthFailed)?;
+                if self.cfg.super_digest.as_deref() == Some(id.as_str()) {
+                    auth.add(paddock_proto::Id::new("super", ""));
+                }
+                auth.add(paddock_proto::Id::new("digest", id));
+            }
+            "ip" => auth.add(paddock_proto::Id::new("ip", c.addr.ip().to_string())),
+            _ => {
+                self.stats.auth_failed += 1;
+                return Err(ErrorCode::AuthFailed);
+            }
+        }
+        c.auth = Arc::new(auth);
+        Ok(())
+    }
+
+    fn send_reply(&mut self, conn: ConnId, reply: bytes::Bytes, arrived: Instant) {
+        if let Some(lat) = self
+            .conns
+            .reply(conn, reply, arrived, self.tree.last_zxid())
+        {
+            self.stats.record_latency(lat);
+            self.stats.sent += 1;
+        }
+    }
+
+    /// Hands the replication core's disk orders of this round to the log thread (one group
+    /// commit for everything prepared while the core drained its channel).
+    fn flush(&mut self) {
+        if self.replica.disk.is_empty() {
+            return;
+        }
+        let ops = std::mem::take(&mut self.replica.disk);
+        let last_seq = ops.last().map(crate::log::DiskOp::seq);
+        if self.log.send(LogMsg::Disk(ops)).is_err() {
+            error!("the log thread is gone; stopping");
+            std::process::exit(70);
+        }
+        if self.ack_before_log {
+            // Test-only planted bug: count the orders durable before the log thread wrote them.
+            if let Some(through) = last_seq {
+                self.zab_step(paddock_zab::Event::Persisted { through });
+                self.flush();
+            }
+        }
+    }
+
+    pub(crate) fn apply(&mut self, txn: Txn) {
+        let applied = self.tree.apply(&txn);
+        self.snapshots.schedule.applied();
+        self.snapshots.maybe_start(&self.tree);
+        self.prep.applied(txn.zxid);
+        dispatch::dispatch(
+            &applied,
+            &mut self.watches,
+            &self.tree,
+            &self.conns,
+            self.cfg.skip_acl,
+        );
+        let key = self.replica.origin_key(&txn);
+        let origin = self.order.take_origin(key);
+        match &txn.op {
+            // Another server's session: known here too, so any server can resume it and a
+            // future leader can expire it.
+            paddock_tree::TxnOp::CreateSession { timeout }
+                if !matches!(origin, Some(Origin::Connect { .. }))
+                    && self.sessions.get(txn.session_id).is_none() =>
+            {
+                self.sessions.restore(txn.session_id, *timeout);
+            }
+            paddock_tree::TxnOp::CloseSession { .. }
+                if !matches!(
+                    origin,
+                    Some(Origin::Client { .. }) | Some(Origin::Expire { .. })
+                ) =>
+            {
+                if let Some(conn) = self.sessions.get(txn.session_id).and_then(|s| s.conn) {
+                    self.close_conn(conn);
+                }
+                self.end_session(txn.session_id);
+            }
+            _ => {}
+        }
+        match origin {
+            Some(Origin::Client {
+                conn,
+                xid,
+                req,
+                arrived,
+            }) => {
+                let f = reply_for_write(xid, txn.zxid, &req, &applied);
+                let closing = matches!(req, Request::CloseSession);
+                let done = Done {
+                    conn,
+                    frame: f,
+                    arrived,
+                    is_reply: true,
+                    close_after: closing,
+                };
+                self.complete_write(txn.session_id, key, done, closing);
+                if closing {
+                    self.end_session(txn.session_id);
+                }
+            }
+            Some(Origin::Connect { conn, session }) => {
+                self.sessions.mark_live(session);
+                if let Some(c) = self.conns.get(conn) {
+                    let timeout = self.sessions.get(session).map_or(0, |s| s.timeout);
+                    let done = Done {
+                        conn,
+                        frame: connect_frame(session, timeout, c.read_only_byte, false),
+                        arrived: Instant::now(),
+                        is_reply: false,
+                        close_after: false,
+                    };
+                    debug!(
+                        conn,
+                        session = format_args!("0x{session:x}"),
+                        "session established"
+                    );
+                    self.complete_write(session, key, done, false);
+                }
+            }
+            Some(Origin::Expire { session }) => {
+                info!(session = format_args!("0x{session:x}"), "session expired");
+                if let Some(conn) = self.sessions.get(session).and_then(|s| s.conn) {
+                    self.close_conn(conn);
+                }
+                self.end_session(session);
+            }
+            Some(Origin::Internal) | Some(Origin::Sync { .. }) | None => {}
+        }
+    }
+
+    pub(crate) fn end_session(&mut self, session: i64) {
+        self.sessions.remove(session);
+        self.order.end_session(session);
+        self.replica.owners.remove(&session);
+    }
+
+    fn tick(&mut self) {
+        if !self.serving() {
+            self.expire_read_only_sessions();
+            return;
+        }
+        // In an ensemble the leader alone expires sessions.
+        if !self.prepares() || !self.serving() {
+            return;
+        }
+        for sid in self.sessions.expired() {
+            if self.prep.is_closing(sid) {
+                continue;
+            }
+            // A stamp for each: every proposal moves the counter on.
+            let Some(at) = self.stamp() else { return };
+            let txn = self.prep.close_session(&self.tree, at, sid, 0);
+            self.submit(txn, Origin::Expire { session: sid }, None);
+        }
+    }
+
+    /// A server out of its quorum expires the read-only sessions it handed out itself: they
+    /// exist here alone (never replicated), so nobody else would, and every reconnect of a
+    /// client that has seen no read-write server asks for a new one. Replicated sessions wait
+    /// for a leader: their fate is the ensemble's.
+    fn expire_read_only_sessions(&mut self) {
+        let replicated = self.tree.sessions();
+        let local: Vec<i64> = self
+            .sessions
+            .expired()
+            .into_iter()
+            .filter(|sid| !replicated.contains_key(sid))
+            .collect();
+        for sid in local {
+            if let Some(conn) = self.sessions.get(sid).and_then(|s| s.conn) {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.session = None;
+                }
+                self.close_conn(conn);
+            }
+            self.end_session(sid);
+            info!(
+                session = format_args!("0x{sid:x}"),
+                "read-only session expired"
+            );
+        }
+    }
+
+    fn container_check(&mut self) {
+        if !self.prepares() || !self.serving() {
+            return;
+        }
+        let now = now_ms();
+        let mut budget = (self.cfg.container_max_per_minute as f64
+            * self.cfg.container_check_interval_ms as f64
+            / 60_000.0)
+            .ceil()
+            .max(1.0) as usize;
+        for (path, owner) in self.tree.container_and_ttl_nodes() {
+            if budget == 0 {
+                break;
+            }
+            let Some(id) = self.tree.lookup(&path) else {
+                continue;
+            };
+            if self.tree.num_children(id) > 0 {
+                continue;
+            }
+            let st = self.tree.node_stat(id);
+            let due = match paddock_tree::Owner::of(owner) {
+                paddock_tree::Owner::Container => {
+                    st.cversion > 0
+                        || (self.cfg.container_max_never_used_ms > 0
+                            && now - st.mtime > self.cfg.container_max_never_used_ms as i64)
+                }
+                paddock_tree::Owner::Ttl(ttl) => now - st.mtime > ttl,
+                _ => false,
+            };
+            if due {
+                budget -= 1;
+                let Some(at) = self.stamp() else { return };
+                let txn = self.prep.delete_container(&self.tree, at, &path);
+                self.submit(txn, Origin::Internal, None);
+            }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The four-letter words' texts, rendered from the core's state (formats in `crate::fourlw`).
+
+use super::Core;
+use crate::fourlw::*;
+use std::fmt::Write;
+
+impl Core {
+    /// ZooKeeper's node count: its node table holds the root twice (as "" and "/"), and
+    /// monitoring compares the figure across servers, so report it the same way.
+    fn zk_node_count(&self) -> usize {
+        self.tree.node_count() + 1
+    }
+
+    fn mode(&self) -> &'static str {
+        self.mode_name()
+    }
+
+    fn outstanding(&self) -> usize {
+        self.conns
+            .iter()
+            .map(|c| {
+                c.out
+                    .shared
+                    .in_flight
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum()
+    }
+
+    fn server_stats(&self, out: &mut String) {
+        let s = &self.stats;
+        let _ = writeln!(
+            out,
+            "Latency min/avg/max: {}/{:.4}/{}",
+            s.latency_min.unwrap_or(0),
+            s.avg_latency(),
+            s.latency_max
+        );
+        let _ = writeln!(out, "Received: {}", s.received);
+        let _ = writeln!(out, "Sent: {}", s.sent);
+        let _ = writeln!(out, "Connections: {}", self.conns.len());
+        let _ = writeln!(out, "Outstanding: {}", self.outstanding());
+        let _ = writeln!(out, "Zxid: 0x{:x}", self.tree.last_zxid());
+        let _ = writeln!(out, "Mode: {}", self.mode());
+        let _ = writeln!(out, "Node count: {}", self.zk_node_count());
+    }
+
+    fn conn_line(&self, id: u64, full: bool) -> String {
+        let Some(c) = self.conns.get(id) else {
+            return String::new();
+        };
+        let queued = c
+            .out
+            .shared
+            .in_flight
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut s = format!(
+            " /{}[1](queued={},recved={},sent={}",
+            c.addr, queued, c.received, c.sent
+        );
+        if full {
+            if let Some(sid) = c.session {
+                let to = self.sessions.get(sid).map_or(0, |x| x.timeout);
+                let avg = c.total_latency_ms.checked_div(c.sent).unwrap_or(0);
+                let min = if c.min_latency_ms == u64::MAX {
+                    0
+                } else {
+                    c.min_latency_ms
+                };
+                let est = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0)
+                    .saturating_sub(c.established.elapsed().as_millis() as u64);
+                let _ = write!(
+                    s,
+                    ",sid=0x{sid:x},lop={},est={est},to={to},lcxid=0x{:x},lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
+                    c.last_op, c.last_cxid, c.last_zxid, 0, c.last_latency_ms, min, avg, c.max_latency_ms
+                );
+            }
+        }
+        s.push(')');
+        s
+    }
+
+    /// The output of a four-letter word.
+    pub(crate) fn four_letter(&mut self, cmd: &str) -> String {
+        if !self.cfg.four_letter_allowed(cmd) {
+            return format!("{cmd} is not executed because it is not in the whitelist.\n");
+        }
+        let mut out = String::new();
+        // As ZooKeeper: a server out of step with its ensemble answers only these.
+        if !self.serving()
+            && !self.read_only_active()
+            && !matches!(cmd, "ruok" | "conf" | "envi" | "isro" | "dirs")
+        {
+            out.push_str("This ZooKeeper instance is not currently serving requests\n");
+            return out;
+        }
+        match cmd {
+            "ruok" => out.push_str("imok"),
+            "isro" => out.push_str(if self.serving() {
+                "rw"
+            } else if self.read_only_active() {
+                "ro"
+            } else {
+                "null"
+            }),
+            "srvr" => {
+                let _ = writeln!(out, "Zookeeper version: {}", version_string());
+                self.server_stats(&mut out);
+            }
+            "stat" => {
+                let _ = writeln!(out, "Zookeeper version: {}", version_string());
+                out.push_str("Clients:\n");
+                for id in self.conns.ids() {
+                    let _ = writeln!(out, "{}", self.conn_line(id, false));
+                }
+                out.push('\n');
+                self.server_stats(&mut out);
+            }
+            "cons" => {
+                for id in self.conns.ids() {
+                    let _ = writeln!(out, "{}", self.conn_line(id, true));
+                }
+                out.push('\n');
+            }
+            "crst" => {
+                for c in self.conns.iter_mut() {
+                    c.reset_stats();
+                }
+                out.push_str("Connection stats reset.\n");
+            }
+            "srst" => {
+                self.stats.reset();
+                out.push_str("Server stats reset.\n");
+            }
+            "conf" => {
+                let c = &self.cfg;
+                let _ = writeln!(out, "clientPort={}", c.client_port);
+                let _ = writeln!(out, "secureClientPort=-1");
+                let _ = writeln!(out, "dataDir={}", c.data_dir.display());
+                let _ = writeln!(out, "dataDirSize={DATA_DIR_SIZE}");
+                let _ = writeln!(out, "dataLogDir={}", c.data_log_dir.display());
+                let _ = writeln!(out, "dataLogSize={LOG_DIR_SIZE}");
+                let _ = writeln!(out, "tickTime={}", c.tick_time);
+                let _ = writeln!(out, "maxClientCnxns={}", c.max_client_cnxns);
+                let _ = writeln!(out, "minSessionTimeout={}", c.min_session_timeout);
+                let _ = writeln!(out, "maxSessionTimeout={}", c.max_session_timeout);
+                let _ = writeln!(out, "clientPortListenBacklog=-1");
+                let r = &self.replica;
+                if r.standalone {
+                    let _ = writeln!(out, "serverId=0");
+                } else {
+                    let id = r.node.id();
+                    let _ = writeln!(out, "serverId={id}");
+                    let _ = writeln!(out, "initLimit={}", c.init_limit);
+                    let _ = writeln!(out, "syncLimit={}", c.sync_limit);
+                    let _ = writeln!(out, "electionAlg=3");
+                    if let Some(me) = c.servers.iter().find(|s| s.id == id) {
+                        let _ = writeln!(out, "electionPort={}", me.election_port);
+                        let _ = writeln!(out, "quorumPort={}", me.quorum_port);
+                        let _ = writeln!(out, "peerType={}", u8::from(me.observer));
+                    }
+                    out.push_str("membership: \n");
+                    for sv in &c.servers {
+                        let _ = writeln!(
+                            out,
+                            "server.{}={}:{}:{}:{}",
+                            sv.id,
+                            sv.host,
+                            sv.quorum_port,
+                            sv.election_port,
+                            if sv.observer {
+                                "observer"
+                            } else {
+                                "participant"
+                            }
+                        );
+                    }
+                }
+            }
+            "envi" => {
+                out.push_str("Environment:\n");
+                let _ = writeln!(out, "zookeeper.version={}", version_string());
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+                let _ = writeln!(out, "host.name={}", host.trim());
+                let _ = writeln!(out, "os.name={}", std::env::consts::OS);
+                let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);
+                let _ = writeln!(
+                    out,
+                    "user.dir={}",
+                    std::env::current_dir()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                );
+                let _ = writeln!(out, "paddock.version={}", env!("CARGO_PKG_VERSION"));
+            }
+            "dirs" => {
+                let _ = writeln!(out, "datadir_size: {DATA_DIR_SIZE}");
+                let _ = writeln!(out, "logdir_size: {LOG_DIR_SIZE}");
+            }
+            "dump" => {
+                out.push_str("SessionTracker dump:\n");
+                let all = self.sessions.all();
+                let _ = writeln!(out, "Global Sessions({}):", all.len());
+                for (id, s, left) in &all {
+                    let _ = writeln!(
+                        out,
+                        "0x{id:x}\t{}ms",
+                        s.timeout.max(0).min(*left.max(&0) as i32)
+                    );
+                }
+                out.push_str("ephemeral nodes dump:\n");
+                let eph = self.tree.all_ephemerals();
+                let _ = writeln!(out, "Sessions with Ephemerals ({}):", eph.len());
+                for (sid, paths) in eph {
+                    let _ = writeln!(out, "0x{sid:x}:");
+                    for p in paths {
+                        let _ = writeln!(out, "\t{p}");
+                    }
+                }
+                out.push_str("Connections dump:\n");
+                let _ = writeln!(out, "Connections Sets (1)/({})", self.conns.len());
+            }
+            "wchs" => {
+                let _ = writeln!(
+                    out,
+                    "{} connections watching {} paths",
+                    self.watches.watcher_count(),
+                    self.watches.path_count()
+                );
+                let _ = writeln!(out, "Total watches:{}", self.watches.count());
+            }
+            "wchc" => {
+                for (w, paths) in self.watches.by_watcher() {
+                    let sid = self.conns.get(w).and_then(|c| c.session).unwrap_or(0);
+                    let _ = writeln!(out, "0x{sid:x}");
+                    for p in paths {
+                        let _ = writeln!(out, "\t{p}");
+                    }
+                }
+            }
+            "wchp" => {
+                for (p, ws) in self.watches.by_path() {
+                    let _ = writeln!(out, "{p}");
+                    for w in ws {
+                        let sid = self.conns.get(w).and_then(|c| c.session).unwrap_or(0);
+                        let _ = writeln!(out, "\t0x{sid:x}");
+                    }
+                }
+            }
+            "mntr" => {
+                let s = &self.stats;
+                let mut kv = |k: &str, v: String| {
+                    let _ = writeln!(out, "zk_{k}\t{v}");
+                };
+                kv("version", version_string());
+                kv("server_state", self.mode().to_owned());
+                kv("avg_latency", format!("{:.4}", s.avg_latency()));
+                kv("max_latency", s.latency_max.to_string());
+                kv("min_latency", s.latency_min.unwrap_or(0).to_string());
+                kv("packets_received", s.received.to_string());
+                kv("packets_sent", s.sent.to_string());
+                kv("num_alive_connections", self.conns.len().to_string());
+                kv("outstanding_requests", self.outstanding().to_string());
+                kv("uptime", self.started.elapsed().as_millis().to_string());
+                kv("znode_count", self.zk_node_count().to_string());
+                kv("watch_count", self.watches.count().to_string());
+                kv("ephemerals_count", self.tree.ephemeral_count().to_string());
+                kv(
+                    "approximate_data_size",
+                    self.tree.approximate_data_size().to_string(),
+                );
+                kv("global_sessions", self.sessions.len().to_string());
+                kv("local_sessions", "0".into());
+                kv("open_file_descriptor_count", open_fds().to_string());
+                kv("max_file_descriptor_count", max_fds().to_string());
+                kv("connection_drop_probability", "0.0".into());
+                kv("auth_failed_count", s.auth_failed.to_string());
+                kv("outstanding_tls_handshake", "0".into());
+                let r = &self.replica;
+                if r.is_leader() && !r.standalone {
+                    // The leader's view of its learners, as ZooKeeper reports it.
+                    let learners = r.node.learners();
+                    let followers = learners.iter().filter(|l| !l.1).count();
+                    let synced = learners.iter().filter(|l| !l.1 && l.2).count();
+                    kv("learners", learners.len().to_string());
+                    kv("synced_followers", synced.to_string());
+                    kv("synced_non_voting_followers", "0".into());
+                    kv(
+                        "synced_observers",
+                        learners.iter().filter(|l| l.1 && l.2).count().to_string(),
+                    );
+                    kv("followers", followers.to_string());
+                    kv("pending_syncs", r.node.pending_syncs().to_string());
+                    kv("last_proposal_size", "-1".into());
+                }
+            }
+            "gtmk" => out.push('0'),
+            "stmk" => out.push('0'),
+            "hash" => {}
+            _ => {}
+        }
+        out
+    }
+}

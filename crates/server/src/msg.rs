@@ -1,0 +1,68 @@
+//! The messages the core task receives: from connections, the log and snapshot threads, the
+//! peers' transport and the timers. A module of its own so that those senders need nothing
+//! of the core.
+
+use crate::conn_shared::{ConnId, Outbound};
+use paddock_proto::{ConnectRequest, ErrorCode, Request};
+use std::net::SocketAddr;
+use tokio::sync::oneshot;
+
+/// Messages from connections and timers to the core.
+#[derive(Debug)]
+pub enum CoreMsg {
+    /// A connection finished its first bytes and is not a four-letter word.
+    NewConn {
+        conn: ConnId,
+        addr: SocketAddr,
+        out: Outbound,
+    },
+    Connect {
+        conn: ConnId,
+        req: ConnectRequest,
+    },
+    /// A request; `req` is the decode error code when its body could not be decoded.
+    Request {
+        conn: ConnId,
+        xid: i32,
+        op: i32,
+        req: Result<Request, ErrorCode>,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    /// A congested connection's writer caught up: its session's queued reads may run.
+    Drained {
+        conn: ConnId,
+    },
+    FourLetter {
+        cmd: &'static str,
+        reply: oneshot::Sender<String>,
+    },
+    /// The session clock: expire what is due.
+    Tick,
+    /// Look for emptied containers and expired TTL nodes.
+    ContainerCheck,
+    /// A snapshot finished (or failed), and what the purge after it removed.
+    SnapshotDone(Result<SnapshotDone, String>),
+    /// A message from another server of the ensemble.
+    Peer {
+        from: u64,
+        msg: paddock_zab::Message,
+    },
+    /// The transport lost its connection with a peer.
+    PeerLost {
+        peer: u64,
+    },
+    /// The log thread carried out the replication core's disk orders up to this one.
+    Persisted(u64),
+    /// The replication core's clock.
+    ZabTick,
+}
+
+/// A snapshot written, as the snapshot thread reports it.
+#[derive(Debug)]
+pub struct SnapshotDone {
+    pub path: std::path::PathBuf,
+    /// Set when the purge after it removed log segments (see `storage::purge::Purged`).
+    pub log_purged_through: Option<i64>,
+}
