@@ -49,6 +49,9 @@ pub enum CoreMsg {
         from: u64,
         msg: paddock_zab::Message,
     },
+    /// A leader's snapshot, parsed on the way in (off the core task); the `Peer` message that
+    /// carried it follows.
+    SnapshotParsed(ParsedSnapshot),
     /// The transport lost its connection with a peer.
     PeerLost {
         peer: u64,
@@ -65,4 +68,20 @@ pub struct SnapshotDone {
     pub path: std::path::PathBuf,
     /// Set when the purge after it removed log segments (see `storage::purge::Purged`).
     pub log_purged_through: Option<i64>,
+}
+
+/// A snapshot from the leader, parsed by the transport before the core installs it (parsing
+/// walks the whole image).
+pub struct ParsedSnapshot {
+    pub zxid: paddock_zab::Zxid,
+    pub tree: Result<Box<paddock_tree::DataTree>, String>,
+}
+
+impl std::fmt::Debug for ParsedSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedSnapshot")
+            .field("zxid", &self.zxid)
+            .field("nodes", &self.tree.as_ref().map(|t| t.node_count()))
+            .finish()
+    }
 }

@@ -216,6 +216,11 @@ async fn reader(
                         }
                     };
                     start += used;
+                    if let Some(parsed) = parse_snapshot(&msg).await {
+                        if core.send(CoreMsg::SnapshotParsed(parsed)).await.is_err() {
+                            return;
+                        }
+                    }
                     if core.send(CoreMsg::Peer { from, msg }).await.is_err() {
                         return;
                     }
@@ -388,4 +393,25 @@ async fn writer(
             lost(&core).await;
         }
     }
+}
+
+/// A leader's snapshot is parsed here, on a blocking thread, before the message reaches the
+/// core: parsing walks the whole image, which the core task never does.
+async fn parse_snapshot(msg: &Message) -> Option<crate::msg::ParsedSnapshot> {
+    let Message::Learner {
+        msg: paddock_zab::LearnerMsg::Snap { zxid, data },
+        ..
+    } = msg
+    else {
+        return None;
+    };
+    let (zxid, data) = (*zxid, data.clone());
+    let tree = tokio::task::spawn_blocking(move || {
+        crate::storage::snapshot::parse(&data, std::path::Path::new("<snapshot from the leader>"))
+            .map(|(t, _)| Box::new(t))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    Some(crate::msg::ParsedSnapshot { zxid, tree })
 }

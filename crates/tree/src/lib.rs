@@ -22,3 +22,17 @@ pub use store::NodeId;
 pub use tree::{Applied, Change, DataTree, Outcome, RESERVED};
 pub use txn::{Owner, Txn, TxnOp};
 pub use watch::{WatchKind, WatchRegistry, WatcherId};
+
+#[cfg(test)]
+mod threads {
+    /// The tree and the watch registry hold nothing tied to a thread (no `Rc`, no `Cell`, no
+    /// thread-local): a server may hand `&DataTree` to readers on other threads while no write
+    /// is being applied, and move either to another thread whole.
+    #[test]
+    fn the_tree_and_the_watch_registry_may_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<crate::DataTree>();
+        shareable::<crate::WatchRegistry>();
+        shareable::<crate::Prep>();
+    }
+}

@@ -254,10 +254,18 @@ impl Core {
     }
 
     fn install_snapshot(&mut self, seq: u64, zxid: Zxid, data: Bytes) {
-        let (tree, _) = match crate::storage::snapshot::parse(
-            &data,
-            std::path::Path::new("<snapshot from the leader>"),
-        ) {
+        // Parsed by the transport as it arrived (peer.rs); parsing here is only a fallback
+        // should that be missing.
+        let parsed = match self.parsed_snapshot.take() {
+            Some(p) if p.zxid == zxid => p.tree.map(|t| *t),
+            _ => crate::storage::snapshot::parse(
+                &data,
+                std::path::Path::new("<snapshot from the leader>"),
+            )
+            .map(|(t, _)| t)
+            .map_err(|e| e.to_string()),
+        };
+        let tree = match parsed {
             Ok(t) => t,
             Err(e) => {
                 error!(error = %e, "the leader's snapshot does not load; stopping");

@@ -66,6 +66,8 @@ pub struct Core {
     /// one-voter ensemble with no peers).
     pub(crate) replica: crate::replica::Replica,
     pub(crate) snapshots: Snapshots,
+    /// The leader's last snapshot, parsed by the transport, waiting for the node to install it.
+    pub(crate) parsed_snapshot: Option<crate::msg::ParsedSnapshot>,
     /// `PADDOCK_TEST_ACK_BEFORE_LOG=1`: report appends durable before they are even written.
     /// Exists only so that the crash tests can show they catch lost acknowledged writes.
     pub(crate) ack_before_log: bool,
@@ -137,6 +139,7 @@ impl Core {
             log,
             replica,
             snapshots,
+            parsed_snapshot: None,
             ack_before_log: std::env::var("PADDOCK_TEST_ACK_BEFORE_LOG").is_ok_and(|v| v == "1"),
             first_serving: None,
             stats: Stats::default(),
@@ -222,6 +225,7 @@ impl Core {
             }
             CoreMsg::Tick => self.tick(),
             CoreMsg::Peer { from, msg } => self.zab_step(paddock_zab::Event::Peer { from, msg }),
+            CoreMsg::SnapshotParsed(p) => self.parsed_snapshot = Some(p),
             CoreMsg::PeerLost { peer } => self.zab_step(paddock_zab::Event::PeerLost { peer }),
             CoreMsg::Persisted(through) => self.zab_step(paddock_zab::Event::Persisted { through }),
             CoreMsg::ZabTick => self.zab_tick(),
