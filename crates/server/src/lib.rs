@@ -14,6 +14,7 @@ pub mod replica;
 pub mod session;
 pub mod stats;
 pub mod storage;
+pub mod tree_lock;
 
 use crate::config::Config;
 use crate::core::Core;

@@ -159,23 +159,48 @@ impl Core {
         }
     }
 
-    /// Sends a learner the tree as a snapshot image.
+    /// Sends a learner the tree as a snapshot image, built on a blocking thread that walks
+    /// the shared tree between the core's rounds (the image is fuzzy from `zxid` on, as every
+    /// snapshot; the learner replays what follows it) and streamed into the learner's
+    /// connection, where what the core sends it afterwards waits behind it.
     fn send_snapshot(&mut self, to: u64, conn: u64, zxid: Zxid) {
-        if self.tree.last_zxid() != zxid.0 as i64 {
-            error!(want = %zxid, have = format_args!("0x{:x}", self.tree.last_zxid()), "snapshot for a learner is not at the point asked");
+        let have = self.tree.last_zxid();
+        if have != zxid.0 as i64 {
+            error!(want = %zxid, have = format_args!("0x{have:x}"), "snapshot for a learner is not at the point asked");
         }
-        let image = crate::storage::snapshot::image(&self.tree, self.dbid);
-        info!(learner = to, %zxid, bytes = image.len(), "sending a snapshot to a learner");
-        self.replica.peers.send(
-            to,
-            Message::Learner {
+        let mut sessions: Vec<(i64, i32)> =
+            self.tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
+        sessions.sort();
+        let (shared, nodes, dbid) = (self.tree.shared(), self.tree.node_count(), self.dbid);
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        self.replica.peers.send_stream(to, rx);
+        tokio::task::spawn_blocking(move || {
+            let generation = shared.generation();
+            let mut cursor = None;
+            let image = crate::storage::snapshot::image_with(have, dbid, &sessions, nodes, |out| {
+                shared.read_chunk(generation, |t| {
+                    t.snapshot_chunk_encoded(&mut cursor, super::snapshots::WALK_CHUNK, out)
+                })
+            });
+            let Some(image) = image else {
+                // This server's tree was replaced (it is a learner now): the learner it was
+                // for is gone with the leadership.
+                warn!(
+                    learner = to,
+                    "snapshot for a learner abandoned: the tree was replaced"
+                );
+                return;
+            };
+            info!(learner = to, %zxid, bytes = image.len(), "sending a snapshot to a learner");
+            let msg = Message::Learner {
                 conn,
                 msg: LearnerMsg::Snap {
                     zxid,
                     data: Bytes::from(image),
                 },
-            },
-        );
+            };
+            let _ = tx.blocking_send(msg);
+        });
     }
 
     /// A write that will never be answered: the client loses its connection and learns the
@@ -273,8 +298,8 @@ impl Core {
             }
         };
         info!(%zxid, nodes = tree.node_count(), "installing the leader's snapshot");
-        self.snapshots.abort();
-        let old = std::mem::replace(&mut self.tree, tree);
+        // Every walk of the old tree (a snapshot being written) stops.
+        let old = self.tree.replace(tree);
         // Freeing a large tree walks all of it: not on the core task.
         tokio::task::spawn_blocking(move || drop(old));
         self.prep.reset();

@@ -14,9 +14,10 @@
 //! other sessions'. Watch events are queued to a connection while a transaction is applied, so
 //! they always precede the reply to any later request on that connection.
 //!
-//! The tree and the watch registry are plain owned values (`Send + Sync`, no interior
-//! mutability): the core is their only writer, and a reader on another thread needs only a
-//! shared reference for as long as no write is applied (see docs/ARCHITECTURE.md).
+//! The tree is shared (`crate::tree_lock`): the core, its only writer, holds it through each
+//! round of work and lets the threads that walk all of it (snapshots, a learner's SNAP image)
+//! read between rounds. The watch registry is a plain owned value, `Send + Sync` like the tree
+//! (see docs/ARCHITECTURE.md).
 
 mod conns;
 mod dispatch;
@@ -37,12 +38,13 @@ use crate::log::LogMsg;
 use crate::session::{java_password, Sessions};
 use crate::stats::Stats;
 use crate::storage::fs::{CoreSection, Fs};
+use crate::tree_lock::HeldTree;
 use conns::Conns;
 use frames::{connect_frame, reply_for_write};
 use order::{Next, PendingRead, ReplyOrder};
 use paddock_proto::{op, xid, ConnectRequest, ErrorCode, Request};
 use paddock_tree::{digest_id, AuthInfo, DataTree, Prep, PrepConfig, Txn, WatchRegistry};
-use snapshots::{Schedule, Snapshots, Target, SNAPSHOT_CHUNK, SNAPSHOT_IDLE_AFTER};
+use snapshots::{Schedule, Snapshots, Target};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -52,7 +54,7 @@ use tracing::{debug, error, info, warn};
 /// The core's state.
 pub struct Core {
     pub(crate) cfg: Arc<Config>,
-    pub(crate) tree: DataTree,
+    pub(crate) tree: HeldTree,
     pub(crate) prep: Prep,
     pub(crate) watches: WatchRegistry,
     pub(crate) sessions: Sessions,
@@ -131,7 +133,7 @@ impl Core {
             fs,
             dbid,
             cfg,
-            tree,
+            tree: HeldTree::new(tree),
             prep,
             watches: WatchRegistry::default(),
             conns: Conns::default(),
@@ -150,33 +152,10 @@ impl Core {
     /// Runs until every sender is gone.
     pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>) {
         loop {
-            let msg = if self.snapshots.walking() {
-                // Walk the snapshot in idle time only once the server has been quiet for a
-                // moment: the short gaps between batches under load are not idle time (walking
-                // there slows every batch); the paced step after each batch carries the walk
-                // under load.
-                match rx.try_recv() {
-                    Ok(m) => Some(m),
-                    Err(mpsc::error::TryRecvError::Disconnected) => None,
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        tokio::select! {
-                            m = rx.recv() => m,
-                            _ = tokio::time::sleep(SNAPSHOT_IDLE_AFTER) => {
-                                while rx.is_empty() && {
-                                    let _core = CoreSection::enter();
-                                    self.snapshots.step(&self.tree, SNAPSHOT_CHUNK)
-                                } {
-                                    tokio::task::yield_now().await;
-                                }
-                                continue;
-                            }
-                        }
-                    }
-                }
-            } else {
-                rx.recv().await
-            };
-            let Some(msg) = msg else { return };
+            // The walkers (snapshots, SNAP images) read the tree only while the core waits.
+            self.tree.release();
+            let Some(msg) = rx.recv().await else { return };
+            self.tree.hold();
             // No await from here to the end of the round: all of it is core work.
             let _core = CoreSection::enter();
             self.handle(msg);
@@ -190,14 +169,6 @@ impl Core {
                 n += 1;
             }
             self.flush();
-            // Busy: a step per batch, paced so that the walk ends about when half of snapCount
-            // transactions have gone by (when the next snapshot may be due), but never more
-            // than one node per message: a large tree under heavy load snapshots less often
-            // rather than slowing every write, as ZooKeeper skips a snapshot while one runs.
-            // (Two per message cost a third of setData throughput on a 1.3M-node tree.)
-            let needed =
-                (n + 1) * self.tree.node_count() * 2 / (self.cfg.snap_count.max(2) as usize);
-            let _ = self.snapshots.step(&self.tree, needed.min(n + 1).max(32));
         }
     }
 

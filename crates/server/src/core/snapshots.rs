@@ -2,31 +2,26 @@
 //!
 //! A snapshot is due by transaction count or by log size, whichever comes first, each
 //! randomised between half and all of its limit as ZooKeeper does (servers of an ensemble do
-//! not snapshot together), and never while one runs. A snapshot is fuzzy: the core hands the
-//! tree in chunks of nodes to a writer thread between batches, while writes go on; replaying
-//! the log from the snapshot's zxid repairs what changed during the walk. The writer thread
-//! also purges old files when `autopurge.purgeInterval` is set, so the core never waits on the
-//! file system.
+//! not snapshot together), and never while one runs. A snapshot is fuzzy: the snapshot thread
+//! walks the shared tree a chunk of nodes at a time between the core's rounds
+//! (`crate::tree_lock`), while writes go on; replaying the log from the snapshot's zxid
+//! repairs what changed during the walk. The core only notes the zxid and the sessions. The
+//! thread also purges old files when `autopurge.purgeInterval` is set, so the core never
+//! walks the tree or waits on the file system for a snapshot.
 
 use crate::log::LogMsg;
 use crate::msg::{CoreMsg, SnapshotDone};
 use crate::storage::fs::Fs;
 use crate::storage::snapshot::SnapshotWriter;
-use paddock_tree::DataTree;
+use crate::tree_lock::HeldTree;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::sync::Arc;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-/// Most nodes in one chunk handed to the snapshot writer, and the idle walk's step (about a
-/// tenth of a millisecond of work, so a request arriving meanwhile waits no longer).
-pub(crate) const SNAPSHOT_CHUNK: usize = 256;
-/// Chunks the writer may have queued before the walk waits for it.
-const SNAPSHOT_QUEUE: usize = 16;
-/// How long the core must be quiet before it walks a snapshot in idle time.
-pub(crate) const SNAPSHOT_IDLE_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
+/// Nodes a walker reads per hold of the tree's read lock: about a tenth of a millisecond, the
+/// longest the core may wait for it.
+pub(crate) const WALK_CHUNK: usize = 512;
 
 /// When the next snapshot is due.
 #[derive(Debug)]
@@ -107,17 +102,6 @@ fn bytes_limit(limit_kb: i64) -> u64 {
     full / 2 + rand::random::<u64>() % (full / 2 + 1)
 }
 
-/// A snapshot being walked: the core hands chunks of nodes to a writer thread, never holding
-/// more than a few chunks, so memory stays bounded whatever the tree's size.
-struct Walk {
-    cursor: Option<String>,
-    /// Encoded node records and how many nodes they hold.
-    tx: Option<std_mpsc::SyncSender<(Vec<u8>, u64)>>,
-    pending: Option<(Vec<u8>, u64)>,
-    /// Set when the tree is replaced mid-walk: the writer must not seal what it has.
-    abort: Arc<AtomicBool>,
-}
-
 /// Where snapshots go and what follows them.
 pub(crate) struct Target {
     pub fs: Fs,
@@ -130,43 +114,33 @@ pub(crate) struct Target {
     pub core: mpsc::Sender<CoreMsg>,
 }
 
-/// The schedule and the running walk.
+/// The schedule, and where snapshots go.
 pub(crate) struct Snapshots {
     pub schedule: Schedule,
-    walk: Option<Walk>,
     target: Target,
 }
 
 impl Snapshots {
     pub fn new(schedule: Schedule, target: Target) -> Snapshots {
-        Snapshots {
-            schedule,
-            walk: None,
-            target,
-        }
-    }
-
-    /// Whether a walk is under way.
-    pub fn walking(&self) -> bool {
-        self.walk.is_some()
+        Snapshots { schedule, target }
     }
 
     /// Starts a snapshot of `tree` if one is due. Checked after each apply and when a
     /// snapshot ends (one that took longer than the interval is followed at once).
-    pub fn maybe_start(&mut self, tree: &DataTree) {
+    pub fn maybe_start(&mut self, tree: &HeldTree) {
         if self.schedule.take_due() && !self.start(tree) {
             self.schedule.finished();
         }
     }
 
     /// Starts a fuzzy snapshot of the tree as applied so far; false if it could not.
-    fn start(&mut self, tree: &DataTree) -> bool {
+    fn start(&mut self, tree: &HeldTree) -> bool {
         let t = &self.target;
         let dir = crate::storage::snap_dir(&t.data_dir);
         let mut sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
         sessions.sort();
         let zxid = tree.last_zxid();
-        let (tx, rx) = std_mpsc::sync_channel::<(Vec<u8>, u64)>(SNAPSHOT_QUEUE);
+        let (shared, generation) = (tree.shared(), tree.shared().generation());
         let core = t.core.clone();
         let (fs, dbid) = (t.fs.clone(), t.dbid);
         // Retention runs on the snapshot thread after the snapshot is whole (ZooKeeper purges
@@ -177,20 +151,26 @@ impl Snapshots {
         // The snapshot covers everything logged so far: the log starts a new segment, so that
         // the older ones can go whole once this snapshot is old enough.
         let _ = t.log.send(LogMsg::RollSegment);
-        let abort = Arc::new(AtomicBool::new(false));
-        let aborted = abort.clone();
         let spawned = std::thread::Builder::new()
             .name("snapshot".into())
             .spawn(move || {
                 let result = (|| {
                     let mut w = SnapshotWriter::create(&fs, &dir, zxid, dbid, &sessions)?;
-                    while let Ok((records, nodes)) = rx.recv() {
-                        w.records(&records, nodes)?;
-                    }
-                    if aborted.load(Ordering::Acquire) {
-                        return Err(std::io::Error::other(
-                            "snapshot abandoned: the tree was replaced",
-                        ));
+                    let (mut cursor, mut chunk) = (None, Vec::with_capacity(WALK_CHUNK * 160));
+                    loop {
+                        chunk.clear();
+                        let walked = shared.read_chunk(generation, |t| {
+                            t.snapshot_chunk_encoded(&mut cursor, WALK_CHUNK, &mut chunk)
+                        });
+                        let Some((more, nodes)) = walked else {
+                            return Err(std::io::Error::other(
+                                "snapshot abandoned: the tree was replaced",
+                            ));
+                        };
+                        w.records(&chunk, nodes as u64)?;
+                        if !more {
+                            break;
+                        }
                     }
                     let path = w.finish()?;
                     let mut log_purged_through = None;
@@ -218,62 +198,6 @@ impl Snapshots {
             return false;
         }
         info!(zxid = format_args!("0x{zxid:x}"), "snapshot started");
-        self.walk = Some(Walk {
-            cursor: None,
-            tx: Some(tx),
-            pending: None,
-            abort,
-        });
-        true
-    }
-
-    /// Abandons a running walk (the tree is about to be replaced).
-    pub fn abort(&mut self) {
-        if let Some(walk) = self.walk.take() {
-            walk.abort.store(true, Ordering::Release);
-        }
-    }
-
-    /// Walks up to `nodes` more nodes of the running snapshot, as far as the writer keeps up.
-    /// Returns whether it made progress (false when the writer's queue is full or no
-    /// snapshot runs).
-    pub fn step(&mut self, tree: &DataTree, nodes: usize) -> bool {
-        let Some(walk) = self.walk.as_mut() else {
-            return false;
-        };
-        let mut budget = nodes;
-        while budget > 0 {
-            let (chunk, last) = match walk.pending.take() {
-                Some(c) => (c, false),
-                None => {
-                    let n = budget.min(SNAPSHOT_CHUNK);
-                    budget -= n;
-                    let mut c = Vec::with_capacity(n * 160);
-                    let (more, walked) = tree.snapshot_chunk_encoded(&mut walk.cursor, n, &mut c);
-                    if c.is_empty() {
-                        // Walk complete: closing the channel tells the writer to seal the file.
-                        self.walk = None;
-                        return true;
-                    }
-                    ((c, walked as u64), !more)
-                }
-            };
-            match walk.tx.as_ref().map(|tx| tx.try_send(chunk)) {
-                Some(Ok(())) if last => {
-                    self.walk = None;
-                    return true;
-                }
-                Some(Ok(())) => {}
-                Some(Err(std_mpsc::TrySendError::Full(c))) => {
-                    walk.pending = Some(c);
-                    return false;
-                }
-                _ => {
-                    self.walk = None;
-                    return false;
-                }
-            }
-        }
         true
     }
 }

@@ -164,20 +164,41 @@ pub fn write_whole(fs: &Fs, dir: &Path, tree: &DataTree, dbid: u64) -> std::io::
 pub fn image(tree: &DataTree, dbid: u64) -> Vec<u8> {
     let mut sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
     sessions.sort();
-    let mut out = Vec::with_capacity(tree.node_count() * 96 + 64);
+    let mut cursor = None;
+    image_with(
+        tree.last_zxid(),
+        dbid,
+        &sessions,
+        tree.node_count(),
+        |out| Some(tree.snapshot_chunk_encoded(&mut cursor, 4096, out)),
+    )
+    .expect("the walk never stops early")
+}
+
+/// A snapshot image begun at `zxid`, its nodes appended by `walk` a chunk at a time (it
+/// returns whether the walk goes on and how many nodes it appended, or None to give up, and
+/// then so does this). For walks of a tree that changes in between: the image is fuzzy, as
+/// every snapshot is, and replaying the transactions after `zxid` over it makes it exact.
+pub fn image_with(
+    zxid: i64,
+    dbid: u64,
+    sessions: &[(i64, i32)],
+    nodes_hint: usize,
+    mut walk: impl FnMut(&mut Vec<u8>) -> Option<(bool, usize)>,
+) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(nodes_hint * 96 + 64);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT.to_be_bytes());
-    out.extend_from_slice(&tree.last_zxid().to_be_bytes());
+    out.extend_from_slice(&zxid.to_be_bytes());
     out.extend_from_slice(&dbid.to_be_bytes());
     out.extend_from_slice(&(sessions.len() as u32).to_be_bytes());
-    for (id, to) in &sessions {
+    for (id, to) in sessions {
         out.extend_from_slice(&id.to_be_bytes());
         out.extend_from_slice(&to.to_be_bytes());
     }
-    let mut cursor = None;
     let mut nodes = 0u64;
     loop {
-        let (more, n) = tree.snapshot_chunk_encoded(&mut cursor, 4096, &mut out);
+        let (more, n) = walk(&mut out)?;
         nodes += n as u64;
         if !more {
             break;
@@ -187,7 +208,7 @@ pub fn image(tree: &DataTree, dbid: u64) -> Vec<u8> {
     out.extend_from_slice(&nodes.to_be_bytes());
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_be_bytes());
-    out
+    Some(out)
 }
 
 /// Writes a snapshot image durably as this data directory's snapshot file (temporary file,
