@@ -367,3 +367,77 @@ fn close_session_deletes_ephemerals_and_closes() {
     };
     assert_eq!((e.event_type, e.path.as_str()), (event::NODE_DELETED, "/e"));
 }
+
+#[test]
+fn a_session_cannot_be_taken_over_by_knowing_its_id() {
+    let dir = std::env::temp_dir().join(format!("paddock-test-takeover-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = Server::free_port();
+    // snapCount=2: the session is in a snapshot as well as in the log when the server restarts.
+    let s = Server::start_in(&dir, port, &[("snapCount", "2")]);
+    let mut owner = Client::attach(s.addr, 0, vec![0; 16], 30_000).unwrap();
+    owner.req(&create("/owned", b"", 1));
+    for i in 0..4 {
+        owner.req(&create(&format!("/filler{i}"), b"", 0));
+    }
+    // ZooKeeper's derivation from the id: what anyone who reads the ephemeral's owner could
+    // compute. New sessions have random passwords instead.
+    let derived = paddock_server::session::java_password(owner.session).to_vec();
+    assert_ne!(owner.passwd, derived);
+    let thief = Client::attach(s.addr, owner.session, derived.clone(), 30_000).unwrap();
+    assert_eq!((thief.session, thief.timeout), (0, 0), "refused as expired");
+    // The refusal touched neither the session nor its connection.
+    assert!(!owner.closed_within(Duration::from_millis(300)));
+    let (h, _) = owner.req(&exists("/owned", false));
+    assert_eq!(h.err, 0);
+    // The random password is durable: after a restart the derived one is still refused and
+    // the real one resumes the session.
+    let (sid, pw) = (owner.session, owner.passwd.clone());
+    drop(owner);
+    drop(s);
+    let s = Server::start_in(&dir, port, &[("snapCount", "2")]);
+    let thief = Client::attach(s.addr, sid, derived, 30_000).unwrap();
+    assert_eq!(thief.session, 0);
+    let mut back = Client::attach(s.addr, sid, pw.clone(), 30_000).unwrap();
+    assert_eq!((back.session, back.passwd.clone()), (sid, pw));
+    let (h, _) = back.req(&exists("/owned", false));
+    assert_eq!(h.err, 0, "the ephemeral is still there");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn derived_session_passwords_on_request() {
+    let s = Server::start(&[("sessionPasswords", "derived")]);
+    let c = Client::connect(s.addr);
+    assert_eq!(
+        c.passwd,
+        paddock_server::session::java_password(c.session).to_vec()
+    );
+    let again = Client::attach(s.addr, c.session, c.passwd.clone(), 30_000).unwrap();
+    assert_eq!(again.session, c.session);
+}
+
+#[test]
+fn max_connections_in_all() {
+    let s = Server::start(&[("maxCnxns", "2"), ("maxClientCnxns", "0")]);
+    let _a = Client::connect(s.addr);
+    let _b = Client::connect(s.addr);
+    let mut third = Client::raw(s.addr);
+    let mut buf = [0u8; 1];
+    let r = std::io::Read::read(&mut third, &mut buf);
+    assert!(
+        matches!(r, Ok(0)) || r.is_err(),
+        "a third connection to the server is refused"
+    );
+    drop(_a);
+    // Once one goes, a new one is taken.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if Client::attach(s.addr, 0, vec![0; 16], 30_000).is_some_and(|c| c.session != 0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a freed slot is reused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -96,6 +96,17 @@ impl Membership {
     }
 }
 
+/// How a new session's password is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionPasswords {
+    /// 16 bytes from a CSPRNG, replicated with the session (the default): knowing a session's
+    /// id, which any reader of an ephemeral node's Stat does, is not enough to take it over.
+    Random,
+    /// ZooKeeper's derivation from the session id (`java.util.Random(id ^ constant)`): for an
+    /// ensemble that must hand out the passwords ZooKeeper would (migration).
+    Derived,
+}
+
 /// The settings Paddock acts on.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -107,6 +118,10 @@ pub struct Config {
     pub client_port: u16,
     pub client_port_address: IpAddr,
     pub max_client_cnxns: usize,
+    /// `maxCnxns`: client connections of the whole server (0: no limit).
+    pub max_cnxns: usize,
+    /// `sessionPasswords`: how new sessions get their password.
+    pub session_passwords: SessionPasswords,
     pub min_session_timeout: u32,
     pub max_session_timeout: u32,
     /// `None` means every command.
@@ -153,6 +168,8 @@ impl Default for Config {
             client_port: 2181,
             client_port_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             max_client_cnxns: 60,
+            max_cnxns: 0,
+            session_passwords: SessionPasswords::Random,
             min_session_timeout: 0,
             max_session_timeout: 0,
             four_letter_whitelist: Some(vec!["srvr".into()]),
@@ -432,6 +449,14 @@ impl Config {
                         .map_err(|_| bad(format!("'{v}' is not an IP address")))?
                 }
                 "maxClientCnxns" => c.max_client_cnxns = parse_num(v).map_err(bad)?,
+                "maxCnxns" => c.max_cnxns = parse_num(v).map_err(bad)?,
+                "sessionPasswords" => {
+                    c.session_passwords = match v.as_str() {
+                        "random" => SessionPasswords::Random,
+                        "derived" => SessionPasswords::Derived,
+                        _ => return Err(bad(format!("'{v}' is not random or derived"))),
+                    }
+                }
                 "minSessionTimeout" => min_set = Some(parse_num::<i64>(v).map_err(bad)?),
                 "maxSessionTimeout" => max_set = Some(parse_num::<i64>(v).map_err(bad)?),
                 "4lw.commands.whitelist" => {

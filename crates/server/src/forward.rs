@@ -20,7 +20,12 @@ pub enum Forward {
     /// A write whose body could not be decoded (it still takes a zxid, as in ZooKeeper).
     Undecodable { session: i64, xid: i32 },
     /// A new session, its id chosen by the server the client connected to.
-    CreateSession { session: i64, timeout: i32 },
+    /// Its random password travels with it (None: derived from the id).
+    CreateSession {
+        session: i64,
+        timeout: i32,
+        password: Option<[u8; 16]>,
+    },
 }
 
 /// Why a forwarded payload was refused.
@@ -82,10 +87,17 @@ impl Forward {
                 b.put_i64(*session);
                 b.put_i32(*xid);
             }
-            Forward::CreateSession { session, timeout } => {
+            Forward::CreateSession {
+                session,
+                timeout,
+                password,
+            } => {
                 b.put_u8(CREATE_SESSION);
                 b.put_i64(*session);
                 b.put_i32(*timeout);
+                if let Some(p) = password {
+                    b.put_slice(p);
+                }
             }
         }
         b.freeze()
@@ -134,10 +146,18 @@ impl Forward {
                 })
             }
             UNDECODABLE => Ok(Forward::Undecodable { session, xid: x }),
-            CREATE_SESSION => Ok(Forward::CreateSession {
-                session,
-                timeout: x,
-            }),
+            CREATE_SESSION => {
+                let password = match b.len() {
+                    0 => None,
+                    16 => Some(b[..16].try_into().expect("16 bytes")),
+                    _ => return Err(ForwardError::Short),
+                };
+                Ok(Forward::CreateSession {
+                    session,
+                    timeout: x,
+                    password,
+                })
+            }
             k => Err(ForwardError::Kind(k)),
         }
     }
@@ -162,6 +182,7 @@ mod tests {
         let created = Forward::CreateSession {
             session: 9,
             timeout: 4000,
+            password: None,
         }
         .encode();
         assert_eq!(Forward::write_header(&created), None);
@@ -196,6 +217,12 @@ mod tests {
             Forward::CreateSession {
                 session: 1 << 56,
                 timeout: 4000,
+                password: None,
+            },
+            Forward::CreateSession {
+                session: 1 << 56,
+                timeout: 4000,
+                password: Some([7; 16]),
             },
         ] {
             assert_eq!(Forward::decode(&f.encode()).unwrap(), f);
@@ -209,6 +236,7 @@ mod tests {
         let mut cut = Forward::CreateSession {
             session: 1,
             timeout: 1,
+            password: None,
         }
         .encode()
         .to_vec();

@@ -51,26 +51,45 @@ pub enum ServerError {
     Replication(#[from] paddock_zab::RecoveryError),
 }
 
-/// Counts connections per client address for `maxClientCnxns`.
+/// Counts client connections, per address for `maxClientCnxns` and in all for `maxCnxns`.
 #[derive(Default, Clone)]
-struct PerIp(Arc<Mutex<HashMap<IpAddr, usize>>>);
+struct ConnCounts(Arc<Mutex<(HashMap<IpAddr, usize>, usize)>>);
 
-impl PerIp {
-    fn acquire(&self, ip: IpAddr, max: usize) -> bool {
-        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(ip).or_default();
-        if max > 0 && *n >= max {
-            return false;
+/// Why a connection was refused.
+#[derive(Debug, PartialEq, Eq)]
+enum TooMany {
+    FromAddress,
+    InAll,
+}
+
+impl ConnCounts {
+    /// Counts a new connection unless a limit (0: none) is reached.
+    fn acquire(&self, ip: IpAddr, per_ip: usize, total: usize) -> Result<(), TooMany> {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (by_ip, all) = &mut *g;
+        if total > 0 && *all >= total {
+            return Err(TooMany::InAll);
+        }
+        let n = by_ip.entry(ip).or_default();
+        if per_ip > 0 && *n >= per_ip {
+            if *n == 0 {
+                by_ip.remove(&ip);
+            }
+            return Err(TooMany::FromAddress);
         }
         *n += 1;
-        true
+        *all += 1;
+        Ok(())
     }
+
     fn release(&self, ip: IpAddr) {
-        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&ip) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (by_ip, all) = &mut *g;
+        if let Some(n) = by_ip.get_mut(&ip) {
             *n -= 1;
+            *all -= 1;
             if *n == 0 {
-                m.remove(&ip);
+                by_ip.remove(&ip);
             }
         }
     }
@@ -234,7 +253,7 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
             (cfg.init_limit as u64 * cfg.tick_time as u64).clamp(100, 60_000),
         ),
     };
-    let per_ip = PerIp::default();
+    let counts = ConnCounts::default();
     let mut next_id: u64 = 1;
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -246,18 +265,24 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
                 continue;
             }
         };
-        if !per_ip.acquire(peer.ip(), cfg.max_client_cnxns) {
-            warn!(%peer, max = cfg.max_client_cnxns, "too many connections from this address; closing");
-            drop(stream);
-            continue;
+        match counts.acquire(peer.ip(), cfg.max_client_cnxns, cfg.max_cnxns) {
+            Ok(()) => {}
+            Err(TooMany::FromAddress) => {
+                warn!(%peer, max = cfg.max_client_cnxns, "too many connections from this address (maxClientCnxns); closing");
+                continue;
+            }
+            Err(TooMany::InAll) => {
+                warn!(%peer, max = cfg.max_cnxns, "too many connections in all (maxCnxns); closing");
+                continue;
+            }
         }
         let id = next_id;
         next_id += 1;
         let core = tx.clone();
-        let per_ip = per_ip.clone();
+        let counts = counts.clone();
         tokio::spawn(async move {
             conn::serve(stream, peer, id, core, limits).await;
-            per_ip.release(peer.ip());
+            counts.release(peer.ip());
         });
     }
 }
@@ -339,4 +364,23 @@ async fn start_replica(
         }
     }
     Ok(replica)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_limited_per_address_and_in_all() {
+        let c = ConnCounts::default();
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        assert_eq!(c.acquire(a, 2, 3), Ok(()));
+        assert_eq!(c.acquire(a, 2, 3), Ok(()));
+        assert_eq!(c.acquire(a, 2, 3), Err(TooMany::FromAddress));
+        assert_eq!(c.acquire(b, 2, 3), Ok(()));
+        assert_eq!(c.acquire(b, 2, 3), Err(TooMany::InAll));
+        c.release(a);
+        assert_eq!(c.acquire(b, 2, 3), Ok(()));
+        assert_eq!(c.acquire(a, 0, 0), Ok(()), "0 means no limit");
+    }
 }

@@ -538,7 +538,10 @@ mod tests {
         r.wait_for_remote(5, 0, false, k2);
         r.wait_for_remote(5, 0, false, k3);
         let mut create = txn(100, 0);
-        create.op = TxnOp::CreateSession { timeout: 4000 };
+        create.op = TxnOp::CreateSession {
+            timeout: 4000,
+            password: None,
+        };
         assert_eq!(
             r.origin_key(&txn(101, 0)),
             k2,

@@ -12,6 +12,9 @@ pub struct Session {
     pub conn: Option<ConnId>,
     /// Its createSession transaction has been applied.
     pub live: bool,
+    /// The random password it was created with here (None: derived, or made elsewhere; the
+    /// tree holds every replicated session's).
+    pub password: Option<[u8; 16]>,
     /// Milliseconds since the table's start, always on a tick boundary.
     expire_at: u64,
 }
@@ -95,7 +98,7 @@ impl Sessions {
     }
 
     /// Starts a session held by `conn`; it is live once its transaction applies.
-    pub fn create(&mut self, timeout: i32, conn: ConnId) -> i64 {
+    pub fn create(&mut self, timeout: i32, conn: ConnId, password: Option<[u8; 16]>) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
         let expire_at = self.deadline(timeout);
@@ -105,6 +108,7 @@ impl Sessions {
                 timeout,
                 conn: Some(conn),
                 live: false,
+                password,
                 expire_at,
             },
         );
@@ -124,6 +128,7 @@ impl Sessions {
                 timeout,
                 conn: None,
                 live: true,
+                password: None,
                 expire_at,
             },
         );
@@ -264,7 +269,7 @@ mod tests {
     fn a_session_expires_between_its_timeout_and_one_tick_later() {
         let (mut t, clock) = table();
         clock.set(500);
-        let sid = t.create(3000, 7);
+        let sid = t.create(3000, 7, None);
         assert!(
             t.expired().is_empty(),
             "not live until its transaction applies"
@@ -280,7 +285,7 @@ mod tests {
     #[test]
     fn any_packet_renews_and_a_reattach_takes_the_new_timeout() {
         let (mut t, clock) = table();
-        let sid = t.create(2000, 7);
+        let sid = t.create(2000, 7, None);
         t.mark_live(sid);
         clock.set(1900);
         t.touch(sid);
@@ -300,9 +305,9 @@ mod tests {
     fn restored_sessions_get_a_full_timeout_and_new_ids_never_collide() {
         let (mut t, clock) = table();
         clock.set(10_000);
-        let old = t.create(1000, 1) + 5;
+        let old = t.create(1000, 1, None) + 5;
         t.restore(old, 4000);
-        assert!(t.create(1000, 2) > old);
+        assert!(t.create(1000, 2, None) > old);
         clock.set(13_999);
         assert!(!t.expired().contains(&old));
         clock.set(15_000);
@@ -313,7 +318,7 @@ mod tests {
     #[test]
     fn a_detach_by_another_connection_changes_nothing() {
         let (mut t, _) = table();
-        let sid = t.create(1000, 7);
+        let sid = t.create(1000, 7, None);
         t.detach(sid, 8);
         assert_eq!(t.get(sid).unwrap().conn, Some(7));
         t.remove(sid);

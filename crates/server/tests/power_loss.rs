@@ -59,8 +59,8 @@ fn history(n: usize) -> History {
             time: 1_000 + i as i64,
         };
         let t = match i % 40 {
-            0 => prep.create_session(at, S1, 30_000),
-            1 => prep.create_session(at, S2, 30_000),
+            0 => prep.create_session(at, S1, 30_000, None),
+            1 => prep.create_session(at, S2, 30_000, Some([2; 16])),
             39 => prep.close_session(&tree, at, S2, i as i32),
             _ => {
                 let data = vec![b'a' + (i % 26) as u8; 20 + i % 60];
@@ -241,9 +241,7 @@ fn run(
             last_snapshot = tree.last_zxid() as usize;
             // A fuzzy snapshot: begun at what is applied now, walked while more is logged
             // and applied.
-            let mut sessions: Vec<(i64, i32)> =
-                tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
-            sessions.sort_unstable();
+            let sessions = paddock_server::storage::snapshot::SessionTable::of(&tree);
             let mut sw =
                 match SnapshotWriter::create(fs, &sdir, tree.last_zxid(), rec.dbid, &sessions) {
                     Ok(sw) => sw,

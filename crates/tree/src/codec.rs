@@ -19,6 +19,9 @@ mod tag {
     pub const CHECK: u8 = 7;
     pub const ERROR: u8 = 8;
     pub const MULTI: u8 = 9;
+    /// A createSession with a random password (tag 1 is one with a derived password, all
+    /// that data written before random passwords holds).
+    pub const CREATE_SESSION_RANDOM: u8 = 10;
 }
 
 /// Appends the encoded transaction.
@@ -33,9 +36,20 @@ pub fn encode_txn(t: &Txn, buf: &mut Vec<u8>) {
 
 fn encode_op(op: &TxnOp, buf: &mut Vec<u8>) {
     match op {
-        TxnOp::CreateSession { timeout } => {
+        TxnOp::CreateSession {
+            timeout,
+            password: None,
+        } => {
             buf.push(tag::CREATE_SESSION);
             buf.put_i32(*timeout);
+        }
+        TxnOp::CreateSession {
+            timeout,
+            password: Some(p),
+        } => {
+            buf.push(tag::CREATE_SESSION_RANDOM);
+            buf.put_i32(*timeout);
+            buf.extend_from_slice(p);
         }
         TxnOp::CloseSession { ephemerals } => {
             buf.push(tag::CLOSE_SESSION);
@@ -117,7 +131,19 @@ fn decode_op(r: &mut Reader<'_>, depth: u8) -> Result<TxnOp, DecodeError> {
     Ok(match r.read_u8()? {
         tag::CREATE_SESSION => TxnOp::CreateSession {
             timeout: r.read_i32()?,
+            password: None,
         },
+        tag::CREATE_SESSION_RANDOM => {
+            let timeout = r.read_i32()?;
+            let mut password = [0u8; 16];
+            for b in password.iter_mut() {
+                *b = r.read_u8()?;
+            }
+            TxnOp::CreateSession {
+                timeout,
+                password: Some(password),
+            }
+        }
         tag::CLOSE_SESSION => TxnOp::CloseSession {
             ephemerals: Vec::<String>::get(r)?,
         },
@@ -186,7 +212,8 @@ mod tests {
                     .collect::<Vec<_>>()
             });
         let leaf = prop_oneof![
-            any::<i32>().prop_map(|timeout| TxnOp::CreateSession { timeout }),
+            (any::<i32>(), any::<Option<[u8; 16]>>())
+                .prop_map(|(timeout, password)| TxnOp::CreateSession { timeout, password }),
             prop::collection::vec(path, 0..3)
                 .prop_map(|ephemerals| TxnOp::CloseSession { ephemerals }),
             (path, data.clone(), acl.clone(), any::<i64>(), any::<i32>()).prop_map(

@@ -166,14 +166,20 @@ impl Prep {
     }
 
     /// A createSession transaction.
-    pub fn create_session(&mut self, at: Stamp, session: i64, timeout: i32) -> Txn {
+    pub fn create_session(
+        &mut self,
+        at: Stamp,
+        session: i64,
+        timeout: i32,
+        password: Option<[u8; 16]>,
+    ) -> Txn {
         let (zxid, time) = (self.take(at), at.time);
         Txn {
             session_id: session,
             cxid: 0,
             zxid,
             time,
-            op: TxnOp::CreateSession { timeout },
+            op: TxnOp::CreateSession { timeout, password },
         }
     }
 

@@ -104,6 +104,11 @@ impl DataTree {
         self.restore_session(id, timeout);
     }
 
+    /// Records a session's random password read from a snapshot.
+    pub fn load_session_password(&mut self, id: i64, password: [u8; 16]) {
+        self.restore_password(id, password);
+    }
+
     /// Ends a load: the last zxid the snapshot covers, and indexes rebuilt.
     pub fn finish_load(&mut self, zxid: i64) {
         self.set_last_zxid(zxid);
@@ -167,6 +172,11 @@ impl SnapshotLoader {
     /// Records a session of the snapshot's session table.
     pub fn session(&mut self, id: i64, timeout: i32) {
         self.tree.load_session(id, timeout);
+    }
+
+    /// Records a session's random password.
+    pub fn session_password(&mut self, id: i64, password: [u8; 16]) {
+        self.tree.load_session_password(id, password);
     }
 
     /// Adds the next node; its parent must have come before it.

@@ -51,6 +51,8 @@ pub struct DataTree {
     owners: HashMap<NodeId, i64>,
     ephemerals: HashMap<i64, HashSet<NodeId>>,
     sessions: HashMap<i64, i32>,
+    /// Random session passwords; a session without one has the derived password.
+    passwords: HashMap<i64, [u8; 16]>,
     last_zxid: i64,
     quotas: Quotas,
 }
@@ -104,6 +106,7 @@ impl DataTree {
             owners: HashMap::new(),
             ephemerals: HashMap::new(),
             sessions: HashMap::new(),
+            passwords: HashMap::new(),
             last_zxid: 0,
             quotas: Quotas::default(),
         }
@@ -132,6 +135,19 @@ impl DataTree {
     /// Sessions recorded by createSession transactions and not yet closed: id to timeout.
     pub fn sessions(&self) -> &HashMap<i64, i32> {
         &self.sessions
+    }
+
+    /// A session's random password; None if it has none (its password is derived from its
+    /// id) or is unknown.
+    pub fn session_password(&self, id: i64) -> Option<[u8; 16]> {
+        self.passwords.get(&id).copied()
+    }
+
+    /// Every random session password, by session id, ascending (for snapshots).
+    pub fn session_passwords(&self) -> Vec<(i64, [u8; 16])> {
+        let mut v: Vec<(i64, [u8; 16])> = self.passwords.iter().map(|(&k, &v)| (k, v)).collect();
+        v.sort_unstable_by_key(|p| p.0);
+        v
     }
 
     /// The node at `path`.
@@ -285,8 +301,12 @@ impl DataTree {
         changes: &mut Vec<Change>,
     ) -> Result<Outcome, ErrorCode> {
         match op {
-            TxnOp::CreateSession { timeout } => {
+            TxnOp::CreateSession { timeout, password } => {
                 self.sessions.insert(txn.session_id, *timeout);
+                match password {
+                    Some(p) => self.passwords.insert(txn.session_id, *p),
+                    None => self.passwords.remove(&txn.session_id),
+                };
                 Ok(Outcome::Done)
             }
             TxnOp::CloseSession { ephemerals } => {
@@ -299,6 +319,7 @@ impl DataTree {
                 }
                 self.ephemerals.remove(&txn.session_id);
                 self.sessions.remove(&txn.session_id);
+                self.passwords.remove(&txn.session_id);
                 Ok(Outcome::Done)
             }
             TxnOp::Create {
@@ -632,6 +653,10 @@ impl DataTree {
 
     pub(crate) fn restore_session(&mut self, id: i64, timeout: i32) {
         self.sessions.insert(id, timeout);
+    }
+
+    pub(crate) fn restore_password(&mut self, id: i64, password: [u8; 16]) {
+        self.passwords.insert(id, password);
     }
 
     pub(crate) fn set_last_zxid(&mut self, zxid: i64) {

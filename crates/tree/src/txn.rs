@@ -22,6 +22,10 @@ pub struct Txn {
 pub enum TxnOp {
     CreateSession {
         timeout: i32,
+        /// The session's random password; None for a password derived from the id as
+        /// ZooKeeper derives it (sessions of data written before Paddock kept passwords, of an
+        /// imported ZooKeeper directory, or under `paddock.sessionPasswords=derived`).
+        password: Option<[u8; 16]>,
     },
     /// Ends the session and deletes these ephemerals (computed at prep, in-flight creates
     /// included).

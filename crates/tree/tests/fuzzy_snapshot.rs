@@ -85,7 +85,9 @@ fn history(steps: &[Step]) -> Vec<Txn> {
         };
         let t = match s {
             Step::Request(w, r) => prep.prep(&tree, at, SESSIONS[*w], i as i32, &auth, r),
-            Step::OpenSession(w) => prep.create_session(at, SESSIONS[*w], 30_000),
+            Step::OpenSession(w) => {
+                prep.create_session(at, SESSIONS[*w], 30_000, Some([*w as u8; 16]))
+            }
             Step::CloseSession(w) => prep.close_session(&tree, at, SESSIONS[*w], i as i32),
         };
         tree.apply(&t);

@@ -168,9 +168,7 @@ impl Core {
         if have != zxid.0 as i64 {
             error!(want = %zxid, have = format_args!("0x{have:x}"), "snapshot for a learner is not at the point asked");
         }
-        let mut sessions: Vec<(i64, i32)> =
-            self.tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
-        sessions.sort();
+        let sessions = crate::storage::snapshot::SessionTable::of(&self.tree);
         let (shared, nodes, dbid) = (self.tree.shared(), self.tree.node_count(), self.dbid);
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         self.replica.peers.send_stream(to, rx);
@@ -240,9 +238,13 @@ impl Core {
             return;
         };
         let txn = match fwd {
-            Forward::CreateSession { session, timeout } => {
+            Forward::CreateSession {
+                session,
+                timeout,
+                password,
+            } => {
                 self.replica.owners.insert(session, from);
-                self.prep.create_session(at, session, timeout)
+                self.prep.create_session(at, session, timeout, password)
             }
             Forward::Undecodable { session, xid } => {
                 self.prep

@@ -2,7 +2,6 @@
 //! handshake's answer, watch notifications, and the replies to applied writes, shaped by the
 //! request they answer.
 
-use crate::session::java_password;
 use bytes::{BufMut, Bytes, BytesMut};
 use paddock_proto::{
     state, xid, ConnectResponse, Create2Response, CreateKind, CreateResponse, MultiOp, OpResult,
@@ -37,6 +36,7 @@ pub(crate) fn record_frame(r: &impl Record) -> Bytes {
 pub(crate) fn connect_frame(
     session: i64,
     timeout: i32,
+    password: [u8; 16],
     read_only_byte: bool,
     read_only: bool,
 ) -> Bytes {
@@ -44,11 +44,7 @@ pub(crate) fn connect_frame(
         protocol_version: 0,
         timeout,
         session_id: session,
-        passwd: if session == 0 {
-            vec![0; 16]
-        } else {
-            java_password(session).to_vec()
-        },
+        passwd: password.to_vec(),
         read_only: read_only_byte.then_some(read_only),
     })
 }
@@ -143,7 +139,7 @@ mod tests {
 
     #[test]
     fn a_refused_session_gets_timeout_zero_and_a_zero_password() {
-        let f = connect_frame(0, 0, true, false);
+        let f = connect_frame(0, 0, [0; 16], true, false);
         let mut want = BytesMut::new();
         ConnectResponse {
             protocol_version: 0,
@@ -154,7 +150,7 @@ mod tests {
         }
         .encode(&mut want);
         assert_eq!(&f[4..], &want[..]);
-        let old_client = connect_frame(5, 4000, false, false);
+        let old_client = connect_frame(5, 4000, [1; 16], false, false);
         assert_eq!(
             old_client.len(),
             f.len() - 1,

@@ -274,11 +274,21 @@ impl Core {
         if req.session_id == 0 && read_only {
             // A session of this server alone: never replicated (a client that has only seen
             // read-only servers starts afresh when it finds a read-write one).
-            let sid = self.sessions.create(timeout, conn);
+            let password = self.new_password();
+            let sid = self.sessions.create(timeout, conn, password);
             self.sessions.mark_live(sid);
+            let password = password.unwrap_or_else(|| java_password(sid));
+            let Some(c) = self.conns.get_mut(conn) else {
+                return;
+            };
             c.session = Some(sid);
-            c.out
-                .send(connect_frame(sid, timeout, c.read_only_byte, true));
+            c.out.send(connect_frame(
+                sid,
+                timeout,
+                password,
+                c.read_only_byte,
+                true,
+            ));
             info!(
                 conn,
                 session = format_args!("0x{sid:x}"),
@@ -287,13 +297,17 @@ impl Core {
             return;
         }
         if req.session_id == 0 {
-            let sid = self.sessions.create(timeout, conn);
-            c.session = Some(sid);
+            let password = self.new_password();
+            let sid = self.sessions.create(timeout, conn, password);
+            if let Some(c) = self.conns.get_mut(conn) {
+                c.session = Some(sid);
+            }
             let origin = Origin::Connect { conn, session: sid };
             if !self.prepares() {
                 let fwd = crate::forward::Forward::CreateSession {
                     session: sid,
                     timeout,
+                    password,
                 };
                 self.forward(sid, 0, fwd, origin);
                 return;
@@ -307,12 +321,32 @@ impl Core {
                 self.close_conn(conn);
                 return;
             };
-            let txn = self.prep.create_session(at, sid, timeout);
+            let txn = self.prep.create_session(at, sid, timeout, password);
             self.submit(txn, origin, Some(sid));
             return;
         }
         let sid = req.session_id;
-        // Whatever else holds this session loses it, before the password is even checked.
+        let password = self.password_of(sid);
+        let valid = self.sessions.get(sid).is_some_and(|s| s.live)
+            && !self.prep.is_closing(sid)
+            && constant_time_eq(&req.passwd, &password);
+        if !valid {
+            // Refused without touching the session or the connection that holds it: knowing
+            // a session's id (any reader of its ephemerals' Stat does) must not be enough to
+            // disturb it.
+            if let Some(c) = self.conns.get(conn) {
+                c.out
+                    .send(connect_frame(0, 0, [0; 16], c.read_only_byte, false));
+            }
+            info!(
+                conn,
+                session = format_args!("0x{sid:x}"),
+                "session expired or wrong password; refusing reattach"
+            );
+            self.close_conn(conn);
+            return;
+        }
+        // The session moves here: whatever held it loses it.
         if let Some(old) = self.sessions.get(sid).and_then(|s| s.conn) {
             if old != conn {
                 self.sessions.detach(sid, old);
@@ -322,26 +356,18 @@ impl Core {
                 self.close_conn(old);
             }
         }
-        let valid = self.sessions.get(sid).is_some_and(|s| s.live)
-            && !self.prep.is_closing(sid)
-            && req.passwd.as_slice() == java_password(sid).as_slice();
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        if !valid {
-            c.out.send(connect_frame(0, 0, c.read_only_byte, false));
-            info!(
-                conn,
-                session = format_args!("0x{sid:x}"),
-                "session expired or invalid; refusing reattach"
-            );
-            self.close_conn(conn);
-            return;
-        }
         c.session = Some(sid);
         self.sessions.attach(sid, conn, timeout);
-        c.out
-            .send(connect_frame(sid, timeout, c.read_only_byte, read_only));
+        c.out.send(connect_frame(
+            sid,
+            timeout,
+            password,
+            c.read_only_byte,
+            read_only,
+        ));
         debug!(
             conn,
             session = format_args!("0x{sid:x}"),
@@ -350,6 +376,24 @@ impl Core {
         if !read_only {
             self.session_resumed(sid);
         }
+    }
+
+    /// A new session's password: random from a CSPRNG, or None where `sessionPasswords` asks
+    /// for ZooKeeper's derivation from the id.
+    fn new_password(&self) -> Option<[u8; 16]> {
+        match self.cfg.session_passwords {
+            crate::config::SessionPasswords::Random => Some(rand::random()),
+            crate::config::SessionPasswords::Derived => None,
+        }
+    }
+
+    /// The password a client must present to resume `sid`: its random one (replicated with the
+    /// session, or kept here for a read-only session), else the one derived from its id.
+    pub(crate) fn password_of(&self, sid: i64) -> [u8; 16] {
+        self.tree
+            .session_password(sid)
+            .or_else(|| self.sessions.get(sid).and_then(|s| s.password))
+            .unwrap_or_else(|| java_password(sid))
     }
 
     fn request(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Result<Request, ErrorCode>) {
@@ -606,7 +650,7 @@ impl Core {
         match &txn.op {
             // Another server's session: known here too, so any server can resume it and a
             // future leader can expire it.
-            paddock_tree::TxnOp::CreateSession { timeout }
+            paddock_tree::TxnOp::CreateSession { timeout, .. }
                 if !matches!(origin, Some(Origin::Connect { .. }))
                     && self.sessions.get(txn.session_id).is_none() =>
             {
@@ -650,9 +694,10 @@ impl Core {
                 self.sessions.mark_live(session);
                 if let Some(c) = self.conns.get(conn) {
                     let timeout = self.sessions.get(session).map_or(0, |s| s.timeout);
+                    let password = self.password_of(session);
                     let done = Done {
                         conn,
-                        frame: connect_frame(session, timeout, c.read_only_byte, false),
+                        frame: connect_frame(session, timeout, password, c.read_only_byte, false),
                         arrived: Instant::now(),
                         is_reply: false,
                         close_after: false,
@@ -767,4 +812,9 @@ impl Core {
             }
         }
     }
+}
+
+/// Compares two passwords in time that does not depend on where they differ.
+fn constant_time_eq(given: &[u8], want: &[u8; 16]) -> bool {
+    given.len() == want.len() && given.iter().zip(want).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
 }

@@ -137,8 +137,7 @@ impl Snapshots {
     fn start(&mut self, tree: &HeldTree) -> bool {
         let t = &self.target;
         let dir = crate::storage::snap_dir(&t.data_dir);
-        let mut sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
-        sessions.sort();
+        let sessions = crate::storage::snapshot::SessionTable::of(tree);
         let zxid = tree.last_zxid();
         let (shared, generation) = (tree.shared(), tree.shared().generation());
         let core = t.core.clone();

@@ -2,9 +2,11 @@
 //! snapshot began (snapshots are fuzzy: they may hold later changes, which replaying the log from
 //! that zxid on makes consistent).
 //!
-//! Layout: magic, format, start zxid, database id; the session table; node records `[u32 len][payload]`; an
-//! end marker `u32::MAX`; the node count; a crc32 of everything before it. Written to a
-//! temporary file, fsynced, renamed, and the directory fsynced.
+//! Layout: magic, format, start zxid, database id; the session table (format 2 adds the random
+//! session passwords after it); node records `[u32 len][payload]`; an end marker `u32::MAX`;
+//! the node count; a crc32 of everything before it. Written to a temporary file, fsynced,
+//! renamed, and the directory fsynced. Format 1 (no passwords: every session's password is
+//! derived from its id) still loads.
 
 use super::fs::{Fs, OpenMode, StorageFile};
 use super::StorageError;
@@ -13,12 +15,50 @@ use paddock_tree::{DataTree, SnapNode};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"PDKSNAP\x01";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const END: u32 = u32::MAX;
 
 /// The file name of a snapshot begun at `zxid`.
 pub fn snap_name(zxid: i64) -> String {
     format!("snap.{:016x}", zxid as u64)
+}
+
+/// The session table a snapshot starts with: each session's timeout, and the passwords of the
+/// sessions that have random ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionTable {
+    pub timeouts: Vec<(i64, i32)>,
+    pub passwords: Vec<(i64, [u8; 16])>,
+}
+
+impl SessionTable {
+    /// The tree's sessions, in id order.
+    pub fn of(tree: &DataTree) -> SessionTable {
+        let mut timeouts: Vec<(i64, i32)> = tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
+        timeouts.sort_unstable();
+        SessionTable {
+            timeouts,
+            passwords: tree.session_passwords(),
+        }
+    }
+}
+
+/// A snapshot's header: magic, format, zxid, database id, session table.
+fn header(zxid: i64, dbid: u64, sessions: &SessionTable, out: &mut Vec<u8>) {
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT.to_be_bytes());
+    out.extend_from_slice(&zxid.to_be_bytes());
+    out.extend_from_slice(&dbid.to_be_bytes());
+    out.extend_from_slice(&(sessions.timeouts.len() as u32).to_be_bytes());
+    for (id, to) in &sessions.timeouts {
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend_from_slice(&to.to_be_bytes());
+    }
+    out.extend_from_slice(&(sessions.passwords.len() as u32).to_be_bytes());
+    for (id, p) in &sessions.passwords {
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend_from_slice(p);
+    }
 }
 
 /// Bytes buffered before a write to the file: memory stays bounded whatever the tree's size.
@@ -45,7 +85,7 @@ impl SnapshotWriter {
         dir: &Path,
         zxid: i64,
         dbid: u64,
-        sessions: &[(i64, i32)],
+        sessions: &SessionTable,
     ) -> std::io::Result<SnapshotWriter> {
         fs.create_dir_all(dir)?;
         let tmp = dir.join(format!("{}.tmp", snap_name(zxid)));
@@ -63,15 +103,7 @@ impl SnapshotWriter {
             scratch: Vec::new(),
         };
         let mut head = Vec::new();
-        head.extend_from_slice(MAGIC);
-        head.extend_from_slice(&FORMAT.to_be_bytes());
-        head.extend_from_slice(&zxid.to_be_bytes());
-        head.extend_from_slice(&dbid.to_be_bytes());
-        head.extend_from_slice(&(sessions.len() as u32).to_be_bytes());
-        for (id, to) in sessions {
-            head.extend_from_slice(&id.to_be_bytes());
-            head.extend_from_slice(&to.to_be_bytes());
-        }
+        header(zxid, dbid, sessions, &mut head);
         w.put(&head)?;
         Ok(w)
     }
@@ -143,8 +175,7 @@ impl SnapshotWriter {
 
 /// Writes a whole tree at once (a fresh data directory's snapshot at zxid 0, and tests).
 pub fn write_whole(fs: &Fs, dir: &Path, tree: &DataTree, dbid: u64) -> std::io::Result<PathBuf> {
-    let mut sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
-    sessions.sort();
+    let sessions = SessionTable::of(tree);
     let mut w = SnapshotWriter::create(fs, dir, tree.last_zxid(), dbid, &sessions)?;
     let mut cursor = None;
     let mut chunk = Vec::new();
@@ -162,8 +193,7 @@ pub fn write_whole(fs: &Fs, dir: &Path, tree: &DataTree, dbid: u64) -> std::io::
 /// A whole snapshot in memory, in the file's format (what a leader sends a learner that is too
 /// far behind for a DIFF).
 pub fn image(tree: &DataTree, dbid: u64) -> Vec<u8> {
-    let mut sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
-    sessions.sort();
+    let sessions = SessionTable::of(tree);
     let mut cursor = None;
     image_with(
         tree.last_zxid(),
@@ -182,20 +212,12 @@ pub fn image(tree: &DataTree, dbid: u64) -> Vec<u8> {
 pub fn image_with(
     zxid: i64,
     dbid: u64,
-    sessions: &[(i64, i32)],
+    sessions: &SessionTable,
     nodes_hint: usize,
     mut walk: impl FnMut(&mut Vec<u8>) -> Option<(bool, usize)>,
 ) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(nodes_hint * 96 + 64);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT.to_be_bytes());
-    out.extend_from_slice(&zxid.to_be_bytes());
-    out.extend_from_slice(&dbid.to_be_bytes());
-    out.extend_from_slice(&(sessions.len() as u32).to_be_bytes());
-    for (id, to) in sessions {
-        out.extend_from_slice(&id.to_be_bytes());
-        out.extend_from_slice(&to.to_be_bytes());
-    }
+    header(zxid, dbid, sessions, &mut out);
     let mut nodes = 0u64;
     loop {
         let (more, n) = walk(&mut out)?;
@@ -249,6 +271,10 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<(DataTree, u64), StorageError>
     }
     let be32 = |at: usize| u32::from_be_bytes(body[at..at + 4].try_into().expect("4 bytes"));
     let be64 = |at: usize| i64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+    let format = be32(8);
+    if format != 1 && format != 2 {
+        return Err(corrupt(8, &format!("unknown snapshot format {format}")));
+    }
     let zxid = be64(12);
     let dbid = be64(20) as u64;
     let nsess = be32(28) as usize;
@@ -260,6 +286,21 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<(DataTree, u64), StorageError>
     for _ in 0..nsess {
         tree.session(be64(at), be32(at + 8) as i32);
         at += 12;
+    }
+    if format >= 2 {
+        if body.len() < at + 4 {
+            return Err(corrupt(at, "password table cut short"));
+        }
+        let npass = be32(at) as usize;
+        at += 4;
+        if body.len() < at + npass * 24 {
+            return Err(corrupt(at, "password table cut short"));
+        }
+        for _ in 0..npass {
+            let password: [u8; 16] = body[at + 8..at + 24].try_into().expect("16 bytes");
+            tree.session_password(be64(at), password);
+            at += 24;
+        }
     }
     let mut count = 0u64;
     loop {
@@ -285,4 +326,71 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<(DataTree, u64), StorageError>
         return Err(corrupt(at, "node count does not match"));
     }
     Ok((tree.finish(zxid), dbid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_tree::{Txn, TxnOp};
+
+    fn session(tree: &mut DataTree, id: i64, zxid: i64, password: Option<[u8; 16]>) {
+        tree.apply(&Txn {
+            session_id: id,
+            cxid: 0,
+            zxid,
+            time: 1,
+            op: TxnOp::CreateSession {
+                timeout: 4000,
+                password,
+            },
+        });
+    }
+
+    #[test]
+    fn random_session_passwords_are_kept() {
+        let mut tree = DataTree::new();
+        session(&mut tree, 11, 1, Some([9; 16]));
+        session(&mut tree, 12, 2, None);
+        let (back, dbid) = parse(&image(&tree, 7), Path::new("t")).unwrap();
+        assert_eq!(dbid, 7);
+        assert_eq!(back.session_password(11), Some([9; 16]));
+        assert_eq!(back.session_password(12), None, "derived");
+        assert_eq!(back.sessions(), tree.sessions());
+    }
+
+    #[test]
+    fn a_format_1_snapshot_still_loads_with_derived_passwords() {
+        let mut old = Vec::new();
+        old.extend_from_slice(MAGIC);
+        old.extend_from_slice(&1u32.to_be_bytes());
+        old.extend_from_slice(&5i64.to_be_bytes());
+        old.extend_from_slice(&0u64.to_be_bytes());
+        old.extend_from_slice(&1u32.to_be_bytes());
+        old.extend_from_slice(&11i64.to_be_bytes());
+        old.extend_from_slice(&4000i32.to_be_bytes());
+        let mut cursor = None;
+        let (_, n) = DataTree::new().snapshot_chunk_encoded(&mut cursor, 100, &mut old);
+        old.extend_from_slice(&END.to_be_bytes());
+        old.extend_from_slice(&(n as u64).to_be_bytes());
+        let crc = crc32fast::hash(&old);
+        old.extend_from_slice(&crc.to_be_bytes());
+        let (tree, _) = parse(&old, Path::new("old")).unwrap();
+        assert_eq!(tree.sessions().get(&11), Some(&4000));
+        assert_eq!(tree.session_password(11), None);
+        assert_eq!(tree.last_zxid(), 5);
+    }
+
+    #[test]
+    fn an_unknown_format_is_refused() {
+        let mut img = image(&DataTree::new(), 0);
+        img[11] = 9;
+        let n = img.len() - 4;
+        let crc = crc32fast::hash(&img[..n]);
+        img[n..].copy_from_slice(&crc.to_be_bytes());
+        let Err(e) = parse(&img, Path::new("x")) else {
+            panic!("loaded a snapshot of format 9")
+        };
+        let e = e.to_string();
+        assert!(e.contains("unknown snapshot format 9"), "{e}");
+    }
 }
