@@ -3,12 +3,13 @@
 # alone. Three voters on 127.0.0.1-3 (tickTime=2000, snapshotSizeFactor=0, so a follower behind
 # the leader's in-memory window gets a SNAP rather than a DIFF from the log); the tree populated
 # through the leader to ZNODES znodes of 100 bytes; then `latency-write` (one session, one
-# setData in flight) on the leader for SECONDS without a catch-up, and again while follower 3,
-# SIGKILLed and wiped, comes back and installs the leader's snapshot. Prints both runs, the
-# ratio of their p99s, and the leader's and follower's SNAP log lines.
+# setData in flight; WORKLOAD and LOAD change that) on the leader for SECONDS_PER_RUN without a
+# catch-up, and again while a follower, SIGKILLed and wiped, comes back and installs the
+# leader's snapshot. Prints both runs, the ratio of their p99s, and the SNAP log lines.
 #
 #   bench/snap-catchup.sh                 # 1,000,000 znodes, 10 s per run
 #   ZNODES=200000 SECONDS_PER_RUN=5 bench/snap-catchup.sh
+#   WORKLOAD=setdata LOAD="--sessions 8 --inflight 4" bench/snap-catchup.sh   # under load
 #
 # Ports 24601-24603 (client), 24611-24613 (quorum), 24621-24623 (election) on 127.0.0.1-3.
 set -euo pipefail
@@ -16,6 +17,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=${PADDOCK_BIN:-target/release/paddock}
 znodes=${ZNODES:-1000000}
 secs=${SECONDS_PER_RUN:-10}
+workload=${WORKLOAD:-latency-write}
+read -r -a load <<< "${LOAD:-}"
 dir=$(mktemp -d /tmp/paddock-snap-catchup.XXXX)
 pids=()
 cleanup() {
@@ -68,8 +71,8 @@ echo "leader: server $leader; the follower that catches up: server $follower"
 "$bin" bench run --server "$at" --workloads populate --znodes "$znodes" --duration 600s \
     --warmup 0s --quiet --format table
 run() {
-    "$bin" bench run --server "$at" --workloads latency-write --duration "${secs}s" --quiet \
-        --format json | grep '"workload"'
+    "$bin" bench run --server "$at" --workloads "$workload" "${load[@]}" --duration "${secs}s" \
+        --quiet --format json | grep '"kind":"workload"'
 }
 p99() { sed -E 's/.*"p99_us":([0-9.]+).*/\1/' <<< "$1"; }
 
