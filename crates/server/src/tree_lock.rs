@@ -65,9 +65,14 @@ impl HeldTree {
         }
     }
 
-    /// Lets the walkers in while the core waits for its next message.
+    /// Lets the walkers in while the core waits for its next message. A walker waiting for
+    /// the lock gets it now (a fair unlock hands it over) rather than being woken only to find
+    /// the core has taken it again: under load the core comes straight back, and every futile
+    /// wake-up costs both threads.
     pub fn release(&mut self) {
-        self.guard = None;
+        if let Some(g) = self.guard.take() {
+            ArcRwLockWriteGuard::unlock_fair(g);
+        }
     }
 
     /// A handle for a walker.

@@ -68,6 +68,8 @@ pub struct Core {
     /// one-voter ensemble with no peers).
     pub(crate) replica: crate::replica::Replica,
     pub(crate) snapshots: Snapshots,
+    /// The core's work so far, which paces snapshot walks.
+    pace: Arc<snapshots::Pace>,
     /// The leader's last snapshot, parsed by the transport, waiting for the node to install it.
     pub(crate) parsed_snapshot: Option<crate::msg::ParsedSnapshot>,
     /// `PADDOCK_TEST_ACK_BEFORE_LOG=1`: report appends durable before they are even written.
@@ -115,6 +117,7 @@ impl Core {
         for (&id, &timeout) in tree.sessions() {
             sessions.restore(id, timeout);
         }
+        let pace = Arc::new(snapshots::Pace::default());
         let snapshots = Snapshots::new(
             Schedule::new(cfg.snap_count, cfg.snap_size_limit_kb),
             Target {
@@ -124,6 +127,8 @@ impl Core {
                 data_log_dir: cfg.data_log_dir.clone(),
                 purge_keep: (cfg.autopurge_purge_interval > 0)
                     .then_some(cfg.autopurge_snap_retain_count as usize),
+                snap_count: cfg.snap_count,
+                pace: pace.clone(),
                 log: log.clone(),
                 core: core_tx,
             },
@@ -141,6 +146,7 @@ impl Core {
             log,
             replica,
             snapshots,
+            pace,
             parsed_snapshot: None,
             ack_before_log: std::env::var("PADDOCK_TEST_ACK_BEFORE_LOG").is_ok_and(|v| v == "1"),
             first_serving: None,
@@ -169,6 +175,7 @@ impl Core {
                 n += 1;
             }
             self.flush();
+            self.pace.round(n as u64 + 1);
         }
     }
 
