@@ -138,7 +138,7 @@ impl Replica {
     }
 
     /// Forgets every kept transaction (a snapshot from the leader replaced the history).
-    pub fn forget_decoded(&mut self) {
+    fn forget_decoded(&mut self) {
         self.decoded.clear();
     }
 

@@ -188,7 +188,8 @@ impl Snapshots {
         let dir = crate::storage::snap_dir(&t.data_dir);
         let sessions = crate::storage::snapshot::SessionTable::of(tree);
         let zxid = tree.last_zxid();
-        let (shared, generation) = (tree.shared(), tree.shared().generation());
+        let shared = tree.shared();
+        let generation = shared.generation();
         let (pace, snap_count, size) = (t.pace.clone(), t.snap_count, tree.node_count() as u64);
         let core = t.core.clone();
         let (fs, dbid) = (t.fs.clone(), t.dbid);

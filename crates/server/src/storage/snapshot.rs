@@ -190,22 +190,8 @@ pub fn write_whole(fs: &Fs, dir: &Path, tree: &DataTree, dbid: u64) -> std::io::
     w.finish()
 }
 
-/// A whole snapshot in memory, in the file's format (what a leader sends a learner that is too
-/// far behind for a DIFF).
-pub fn image(tree: &DataTree, dbid: u64) -> Vec<u8> {
-    let sessions = SessionTable::of(tree);
-    let mut cursor = None;
-    image_with(
-        tree.last_zxid(),
-        dbid,
-        &sessions,
-        tree.node_count(),
-        |out| Some(tree.snapshot_chunk_encoded(&mut cursor, 4096, out)),
-    )
-    .expect("the walk never stops early")
-}
-
-/// A snapshot image begun at `zxid`, its nodes appended by `walk` a chunk at a time (it
+/// A snapshot image in memory, in the file's format (what a leader sends a learner that is too
+/// far behind for a DIFF), begun at `zxid`, its nodes appended by `walk` a chunk at a time (it
 /// returns whether the walk goes on and how many nodes it appended, or None to give up, and
 /// then so does this). For walks of a tree that changes in between: the image is fuzzy, as
 /// every snapshot is, and replaying the transactions after `zxid` over it makes it exact.
@@ -332,6 +318,20 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<(DataTree, u64), StorageError>
 mod tests {
     use super::*;
     use paddock_tree::{Txn, TxnOp};
+
+    /// A whole tree's image at once (the server builds one a chunk at a time, off the core).
+    fn image(tree: &DataTree, dbid: u64) -> Vec<u8> {
+        let sessions = SessionTable::of(tree);
+        let mut cursor = None;
+        image_with(
+            tree.last_zxid(),
+            dbid,
+            &sessions,
+            tree.node_count(),
+            |out| Some(tree.snapshot_chunk_encoded(&mut cursor, 4096, out)),
+        )
+        .expect("the walk never stops early")
+    }
 
     fn session(tree: &mut DataTree, id: i64, zxid: i64, password: Option<[u8; 16]>) {
         tree.apply(&Txn {
