@@ -107,6 +107,74 @@ pub enum SessionPasswords {
     Derived,
 }
 
+/// A password from the configuration. It never prints its value (`Debug` shows it masked), so
+/// no log line or error can carry it by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The value, for the one place that needs it (opening a store).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("********")
+    }
+}
+
+/// A keystore or truststore as ZooKeeper's `ssl.keyStore.*` / `ssl.trustStore.*` keys name it.
+#[derive(Debug, Clone, Default)]
+pub struct StoreSpec {
+    pub location: Option<PathBuf>,
+    pub password: Option<Secret>,
+    pub password_path: Option<PathBuf>,
+    /// `type`: JKS, PKCS12 or PEM; from the file name when unset.
+    pub kind: Option<String>,
+}
+
+/// `ssl.clientAuth`: whether clients must show a certificate the truststore vouches for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    None,
+    Want,
+    /// ZooKeeper's default.
+    #[default]
+    Need,
+}
+
+/// TLS for clients: the secure client port, port unification, and the `ssl.*` keys.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    /// `secureClientPort` (0 or unset: none).
+    pub secure_port: u16,
+    /// `secureClientPortAddress` (else `clientPortAddress`'s address).
+    pub secure_address: Option<IpAddr>,
+    /// `client.portUnification`: the plaintext client port also takes TLS.
+    pub port_unification: bool,
+    pub key_store: StoreSpec,
+    pub trust_store: StoreSpec,
+    pub client_auth: ClientAuth,
+    /// `ssl.protocol`.
+    pub protocol: Option<String>,
+    /// `ssl.enabledProtocols`.
+    pub enabled_protocols: Option<Vec<String>>,
+    /// `ssl.ciphersuites`.
+    pub ciphersuites: Option<Vec<String>>,
+}
+
+impl ClientTls {
+    /// Whether any client connection may use TLS.
+    pub fn wanted(&self) -> bool {
+        self.secure_port != 0 || self.port_unification
+    }
+}
+
 /// The settings Paddock acts on.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -153,7 +221,9 @@ pub struct Config {
     pub autopurge_snap_retain_count: u32,
     pub autopurge_purge_interval: u32,
     pub global_outstanding_limit: usize,
-    /// Every key/value given, for `conf`.
+    /// TLS for client connections.
+    pub client_tls: ClientTls,
+    /// Every key/value given, for `conf`, secrets masked ([`shown_value`]).
     pub raw: BTreeMap<String, String>,
 }
 
@@ -194,6 +264,7 @@ impl Default for Config {
             autopurge_snap_retain_count: 3,
             autopurge_purge_interval: 0,
             global_outstanding_limit: 1000,
+            client_tls: ClientTls::default(),
             raw: BTreeMap::new(),
         }
     }
@@ -229,6 +300,9 @@ pub fn shown_value<'a>(key: &str, value: &'a str) -> &'a str {
     }
 }
 
+/// The parts of a `ssl.keyStore.*` / `ssl.trustStore.*` key Paddock reads.
+const STORE_KEYS: &[&str] = &["location", "password", "passwordPath", "type"];
+
 /// Why a security key must stop the server from starting, or `None` when Paddock honours it
 /// (or it asks for nothing: an explicit `false` on a switch that turns a feature on).
 ///
@@ -256,6 +330,30 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
     if SWITCHES.contains(&key) && parse_bool(value) == Ok(false) {
         return None;
     }
+    // TLS for clients is implemented: these are read into `ClientTls` (a bad value is an
+    // error there). Revocation checks are not: asking for them must not be ignored.
+    const CLIENT_TLS: &[&str] = &[
+        "secureClientPort",
+        "secureClientPortAddress",
+        "client.portUnification",
+        "ssl.clientAuth",
+        "ssl.protocol",
+        "ssl.enabledProtocols",
+        "ssl.ciphersuites",
+        "ssl.hostnameVerification",
+        "ssl.handshakeDetectionTimeoutMillis",
+    ];
+    if CLIENT_TLS.contains(&key)
+        || ["ssl.keyStore.", "ssl.trustStore."]
+            .iter()
+            .any(|p| key.strip_prefix(p).is_some_and(|k| STORE_KEYS.contains(&k)))
+    {
+        return None;
+    }
+    if matches!(key, "ssl.crl" | "ssl.ocsp") {
+        return (parse_bool(value) != Ok(false))
+            .then(|| "certificate revocation checks are not implemented yet".to_owned());
+    }
     let what = if key.starts_with("secureClientPort")
         || key.starts_with("ssl.")
         || key.starts_with("sslQuorum")
@@ -264,7 +362,8 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
         || key == "client.certReload"
         || key == "client.secure"
     {
-        "TLS is not implemented yet"
+        "this TLS setting is not implemented yet (TLS for clients is; TLS between servers, \
+         x509 identities and certificate reload are not)"
     } else if key.starts_with("authProvider.") {
         "authentication providers other than digest and ip are not implemented yet"
     } else if key.starts_with("enforce.auth.") || key == "sessionRequireClientSASLAuth" {
@@ -299,6 +398,14 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
         return None;
     };
     Some(what.to_owned())
+}
+
+/// A comma-separated list, as ZooKeeper's list keys are written.
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn parse_num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
@@ -432,7 +539,8 @@ impl Config {
                     why,
                 });
             }
-            c.raw.insert(k.clone(), v.clone());
+            // Kept for `conf` and debugging, so never a secret's value.
+            c.raw.insert(k.clone(), shown_value(k, v).to_owned());
             match k.as_str() {
                 "tickTime" => c.tick_time = parse_num(v).map_err(bad)?,
                 "initLimit" => c.init_limit = parse_num(v).map_err(bad)?,
@@ -447,6 +555,51 @@ impl Config {
                     c.client_port_address = v
                         .parse()
                         .map_err(|_| bad(format!("'{v}' is not an IP address")))?
+                }
+                "secureClientPort" => c.client_tls.secure_port = parse_num(v).map_err(bad)?,
+                "secureClientPortAddress" => {
+                    c.client_tls.secure_address = Some(
+                        v.trim()
+                            .parse()
+                            .map_err(|_| bad(format!("'{v}' is not an IP address")))?,
+                    )
+                }
+                "client.portUnification" => {
+                    c.client_tls.port_unification = parse_bool(v).map_err(bad)?
+                }
+                "ssl.clientAuth" => {
+                    c.client_tls.client_auth = match v.trim().to_ascii_lowercase().as_str() {
+                        "none" => ClientAuth::None,
+                        "want" => ClientAuth::Want,
+                        "need" | "" => ClientAuth::Need,
+                        _ => return Err(bad(format!("'{v}' is not none, want or need"))),
+                    }
+                }
+                "ssl.protocol" => c.client_tls.protocol = Some(v.trim().to_owned()),
+                "ssl.enabledProtocols" => c.client_tls.enabled_protocols = Some(list(v)),
+                "ssl.ciphersuites" => c.client_tls.ciphersuites = Some(list(v)),
+                // The server never checks a client's host name against its certificate on the
+                // client port (ZooKeeper's ClientX509Util does not either); the key is the
+                // clients' (zkCli, kazoo) and is accepted for a shared zoo.cfg.
+                "ssl.hostnameVerification" => {
+                    parse_bool(v).map_err(bad)?;
+                }
+                "ssl.handshakeDetectionTimeoutMillis" => {
+                    parse_num::<u64>(v).map_err(bad)?;
+                }
+                "ssl.crl" | "ssl.ocsp" => {}
+                k if k.starts_with("ssl.keyStore.") || k.starts_with("ssl.trustStore.") => {
+                    let (store, part) = if let Some(p) = k.strip_prefix("ssl.keyStore.") {
+                        (&mut c.client_tls.key_store, p)
+                    } else {
+                        (&mut c.client_tls.trust_store, &k["ssl.trustStore.".len()..])
+                    };
+                    match part {
+                        "location" => store.location = Some(PathBuf::from(v.trim())),
+                        "password" => store.password = Some(Secret::new(v.as_str())),
+                        "passwordPath" => store.password_path = Some(PathBuf::from(v.trim())),
+                        _ => store.kind = Some(v.trim().to_owned()),
+                    }
                 }
                 "maxClientCnxns" => c.max_client_cnxns = parse_num(v).map_err(bad)?,
                 "maxCnxns" => c.max_cnxns = parse_num(v).map_err(bad)?,
@@ -561,8 +714,18 @@ impl Config {
         }
         // ZooKeeper 3.5+ also takes the client address from the server's own line
         // (`server.N=host:q:e;[addr:]port`), resolved once myid is known (`ensemble`).
-        if c.client_port == 0 && !c.servers.iter().any(|s| s.client_addr.is_some()) {
-            return Err(ConfigError::Invalid("clientPort is not set".into()));
+        if c.client_port == 0
+            && c.client_tls.secure_port == 0
+            && !c.servers.iter().any(|s| s.client_addr.is_some())
+        {
+            return Err(ConfigError::Invalid(
+                "neither clientPort nor secureClientPort is set".into(),
+            ));
+        }
+        if c.client_tls.port_unification && c.client_port == 0 {
+            return Err(ConfigError::Invalid(
+                "client.portUnification needs a clientPort to unify".into(),
+            ));
         }
         let mut ports = std::collections::HashSet::new();
         for s in &c.servers {
@@ -777,14 +940,11 @@ mod tests {
     #[test]
     fn security_keys_fail_closed_naming_key_and_line() {
         let refused = [
-            "secureClientPort=2281",
-            "secureClientPortAddress=0.0.0.0",
-            "client.portUnification=true",
             "client.certReload=true",
-            "ssl.keyStore.location=/etc/zk/keystore.jks",
-            "ssl.keyStore.password=hunter2",
-            "ssl.trustStore.passwordPath=/etc/zk/pw",
-            "ssl.clientAuth=need",
+            "ssl.crl=true",
+            "ssl.ocsp=true",
+            "ssl.authProvider=x509",
+            "ssl.keyStore.alias=server",
             "ssl.quorum.keyStore.location=/etc/zk/q.jks",
             "sslQuorum=true",
             "sslQuorumReloadCertFiles=true",
@@ -820,7 +980,7 @@ mod tests {
                 "zookeeper.authProvider.sasl",
                 "x.SASLAuthenticationProvider",
             ),
-            ("zookeeper.ssl.keyStore.password", "hunter2"),
+            ("zookeeper.ssl.quorum.keyStore.password", "hunter2"),
             ("zookeeper.kerberos.removeRealmFromPrincipal", "true"),
         ] {
             let e = Config::load(None, &[(k.to_owned(), v.to_owned())])
@@ -854,6 +1014,48 @@ mod tests {
         // `true` on a switch is refused like any other value.
         let f = write("clientPort=2181\nsslQuorum=true\n");
         assert!(Config::load(Some(&f.0), &[]).is_err());
+    }
+
+    /// TLS for clients: the keys are read (a bad value names its line), passwords are held
+    /// masked, and a plaintext client port is not required when a secure one is set.
+    #[test]
+    fn client_tls_keys_are_read() {
+        let f = write(
+            "secureClientPort=2281\nsecureClientPortAddress=127.0.0.2\n\
+             ssl.keyStore.location=/etc/zk/ks.p12\nssl.keyStore.password=hunter2\n\
+             ssl.trustStore.location=/etc/zk/ts.pem\nssl.trustStore.passwordPath=/etc/zk/pw\n\
+             ssl.trustStore.type=PEM\nssl.clientAuth=want\nssl.protocol=TLSv1.3\n\
+             ssl.enabledProtocols=TLSv1.3, TLSv1.2\nssl.ciphersuites=TLS_AES_128_GCM_SHA256\n\
+             ssl.hostnameVerification=false\nssl.crl=false\nssl.ocsp=false\n",
+        );
+        let c = Config::load(Some(&f.0), &[]).unwrap();
+        let t = &c.client_tls;
+        assert_eq!(c.client_port, 0, "no plaintext port unless asked");
+        assert_eq!(t.secure_port, 2281);
+        assert_eq!(t.secure_address, Some("127.0.0.2".parse().unwrap()));
+        assert_eq!(t.client_auth, ClientAuth::Want);
+        assert_eq!(t.key_store.password.as_ref().unwrap().expose(), "hunter2");
+        assert!(
+            !format!("{c:?}").contains("hunter2"),
+            "a password in Debug output"
+        );
+        assert_eq!(t.trust_store.kind.as_deref(), Some("PEM"));
+        assert_eq!(
+            t.enabled_protocols.as_deref(),
+            Some(&["TLSv1.3".to_owned(), "TLSv1.2".to_owned()][..])
+        );
+        assert!(t.wanted() && !t.port_unification);
+        for (bad, key) in [
+            ("ssl.clientAuth=maybe", "ssl.clientAuth"),
+            ("secureClientPort=x", "secureClientPort"),
+            ("client.portUnification=perhaps", "client.portUnification"),
+        ] {
+            let f = write(&format!("clientPort=2181\n{bad}\n"));
+            let e = Config::load(Some(&f.0), &[]).unwrap_err().to_string();
+            assert!(e.contains(&format!(":2: {key}:")), "{bad}: {e}");
+        }
+        let f = write("secureClientPort=2281\nclient.portUnification=true\n");
+        assert!(Config::load(Some(&f.0), &[]).is_err(), "nothing to unify");
     }
 
     #[test]

@@ -12,10 +12,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
 /// Read granularity: a frame's buffer grows by this much as bytes arrive, never to the length
@@ -39,15 +39,18 @@ enum ConnError {
     CoreGone,
 }
 
-async fn fill(rd: &mut OwnedReadHalf, buf: &mut BytesMut) -> Result<bool, std::io::Error> {
+async fn fill<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+) -> Result<bool, std::io::Error> {
     if buf.capacity() - buf.len() < 4096 {
         buf.reserve(READ_CHUNK);
     }
     Ok(rd.read_buf(buf).await? > 0)
 }
 
-async fn writer(
-    wr: OwnedWriteHalf,
+async fn writer<W: AsyncWrite + Unpin>(
+    wr: W,
     mut rx: mpsc::UnboundedReceiver<OutMsg>,
     shared: Arc<ConnShared>,
     conn: ConnId,
@@ -97,17 +100,79 @@ pub struct ConnLimits {
     pub handshake_timeout: Duration,
 }
 
-/// Serves one accepted connection until it closes.
+/// How a listener's connections are secured.
+#[derive(Clone)]
+pub enum Security {
+    /// Plaintext only (`clientPort`).
+    Plain,
+    /// TLS only (`secureClientPort`).
+    Tls(TlsAcceptor),
+    /// Either, told apart by the first byte (`client.portUnification` on `clientPort`).
+    Unified(TlsAcceptor),
+}
+
+/// Serves one accepted connection until it closes, after its TLS handshake where the
+/// listener asks for one. The handshake gets the same time limit as ZooKeeper's: it and the
+/// ConnectRequest must both come within the handshake timeout.
 pub async fn serve(
     stream: TcpStream,
     addr: SocketAddr,
     id: ConnId,
     core: mpsc::Sender<CoreMsg>,
     limits: ConnLimits,
+    security: Security,
 ) {
-    let handshake_timeout = limits.handshake_timeout;
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    let acceptor = match security {
+        Security::Plain => None,
+        Security::Tls(a) => Some(a),
+        Security::Unified(a) => {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(limits.handshake_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(1)) if crate::tls::starts_tls(first[0]) => Some(a),
+                Ok(Ok(1)) => None,
+                Ok(_) => return,
+                Err(_) => {
+                    info!(%addr, "closing connection: no data within {:?}", limits.handshake_timeout);
+                    return;
+                }
+            }
+        }
+    };
+    let Some(acceptor) = acceptor else {
+        let (rd, wr) = stream.into_split();
+        return serve_halves(rd, wr, addr, id, core, limits).await;
+    };
+    let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            // Plaintext on a TLS port, an untrusted or expired certificate, a truncated
+            // handshake: the client is told by the TLS alert; nobody else is affected.
+            info!(conn = id, %addr, reason = %e, "closing connection: TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            info!(conn = id, %addr, "closing connection: no TLS handshake within {:?}", limits.handshake_timeout);
+            return;
+        }
+    };
+    debug!(conn = id, %addr, version = ?tls.get_ref().1.protocol_version(), "TLS connection");
+    let (rd, wr) = tokio::io::split(tls);
+    serve_halves(rd, wr, addr, id, core, limits).await
+}
+
+async fn serve_halves<R, W>(
+    mut rd: R,
+    mut wr: W,
+    addr: SocketAddr,
+    id: ConnId,
+    core: mpsc::Sender<CoreMsg>,
+    limits: ConnLimits,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let handshake_timeout = limits.handshake_timeout;
     let mut buf = BytesMut::with_capacity(4096);
 
     // The first four bytes decide between a four-letter word and a handshake.
@@ -170,8 +235,8 @@ pub async fn serve(
     let _ = core.send(CoreMsg::Closed { conn: id }).await;
 }
 
-async fn read_loop(
-    rd: &mut OwnedReadHalf,
+async fn read_loop<R: AsyncRead + Unpin>(
+    rd: &mut R,
     buf: &mut BytesMut,
     id: ConnId,
     core: &mpsc::Sender<CoreMsg>,

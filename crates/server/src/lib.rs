@@ -14,6 +14,7 @@ pub mod replica;
 pub mod session;
 pub mod stats;
 pub mod storage;
+pub mod tls;
 pub mod tree_lock;
 
 use crate::config::Config;
@@ -21,6 +22,7 @@ use crate::core::Core;
 use crate::msg::CoreMsg;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -49,6 +51,8 @@ pub enum ServerError {
     Peer(#[from] peer::PeerError),
     #[error("cannot start the replication core: {0}")]
     Replication(#[from] paddock_zab::RecoveryError),
+    #[error("TLS for clients: {0}; Paddock does not start without it")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Counts client connections, per address for `maxClientCnxns` and in all for `maxCnxns`.
@@ -98,6 +102,15 @@ impl ConnCounts {
 /// Runs a server (a one-voter ensemble without `server.N` lines, else a member of its
 /// ensemble) until the process is stopped.
 pub async fn run(cfg: Config) -> Result<(), ServerError> {
+    // Stores and protocols are checked before anything else: a server asked for TLS that
+    // cannot have it must not start at all, let alone serve plaintext.
+    let tls = if cfg.client_tls.wanted() {
+        Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+            &cfg.client_tls,
+        )?))
+    } else {
+        None
+    };
     for d in [&cfg.data_dir, &cfg.data_log_dir] {
         std::fs::create_dir_all(d).map_err(|err| ServerError::DataDir {
             path: d.display().to_string(),
@@ -208,12 +221,27 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         error!("the core stopped before it served");
         std::process::exit(70);
     }
-    let addr = cfg.client_addr();
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|err| ServerError::Bind { addr, err })?;
+    let mut listeners = Vec::new();
+    if cfg.client_port != 0 {
+        let security = match (&tls, cfg.client_tls.port_unification) {
+            (Some(a), true) => conn::Security::Unified(a.clone()),
+            _ => conn::Security::Plain,
+        };
+        listeners.push((bind(cfg.client_addr()).await?, security));
+    }
+    if let (Some(a), port @ 1..) = (&tls, cfg.client_tls.secure_port) {
+        let ip = cfg
+            .client_tls
+            .secure_address
+            .unwrap_or(cfg.client_port_address);
+        let addr = std::net::SocketAddr::new(ip, port);
+        listeners.push((bind(addr).await?, conn::Security::Tls(a.clone())));
+    }
+    let shown = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     info!(
-        client_addr = %listener.local_addr().unwrap_or(addr),
+        client_addr = %listeners.iter().find(|(_, s)| !matches!(s, conn::Security::Tls(_))).map(|(l, _)| shown(l)).unwrap_or_else(|| "none".into()),
+        secure_client_addr = %listeners.iter().find(|(_, s)| matches!(s, conn::Security::Tls(_))).map(|(l, _)| shown(l)).unwrap_or_else(|| "none".into()),
+        port_unification = cfg.client_tls.port_unification,
         data_dir = %cfg.data_dir.display(),
         tick_time = cfg.tick_time,
         zxid = format_args!("0x{:x}", last_logged),
@@ -253,37 +281,76 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
             (cfg.init_limit as u64 * cfg.tick_time as u64).clamp(100, 60_000),
         ),
     };
-    let counts = ConnCounts::default();
-    let mut next_id: u64 = 1;
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                // Running out of descriptors must not end the server: wait and go on.
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+    let accept = Acceptance {
+        core: tx.clone(),
+        limits,
+        counts: ConnCounts::default(),
+        next_id: Arc::new(AtomicU64::new(1)),
+        max_client_cnxns: cfg.max_client_cnxns,
+        max_cnxns: cfg.max_cnxns,
+    };
+    let mut loops = tokio::task::JoinSet::new();
+    for (listener, security) in listeners {
+        loops.spawn(accept.clone().run(listener, security));
+    }
+    // The accept loops never end; the process is stopped from outside.
+    while loops.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|err| ServerError::Bind { addr, err })
+}
+
+/// What every client listener shares: connection ids, limits and counts.
+#[derive(Clone)]
+struct Acceptance {
+    core: mpsc::Sender<CoreMsg>,
+    limits: conn::ConnLimits,
+    counts: ConnCounts,
+    next_id: Arc<AtomicU64>,
+    max_client_cnxns: usize,
+    max_cnxns: usize,
+}
+
+impl Acceptance {
+    /// Accepts connections on `listener` for as long as the server runs.
+    async fn run(self, listener: TcpListener, security: conn::Security) {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    // Running out of descriptors must not end the server: wait and go on.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            match self
+                .counts
+                .acquire(peer.ip(), self.max_client_cnxns, self.max_cnxns)
+            {
+                Ok(()) => {}
+                Err(TooMany::FromAddress) => {
+                    warn!(%peer, max = self.max_client_cnxns, "too many connections from this address (maxClientCnxns); closing");
+                    continue;
+                }
+                Err(TooMany::InAll) => {
+                    warn!(%peer, max = self.max_cnxns, "too many connections in all (maxCnxns); closing");
+                    continue;
+                }
             }
-        };
-        match counts.acquire(peer.ip(), cfg.max_client_cnxns, cfg.max_cnxns) {
-            Ok(()) => {}
-            Err(TooMany::FromAddress) => {
-                warn!(%peer, max = cfg.max_client_cnxns, "too many connections from this address (maxClientCnxns); closing");
-                continue;
-            }
-            Err(TooMany::InAll) => {
-                warn!(%peer, max = cfg.max_cnxns, "too many connections in all (maxCnxns); closing");
-                continue;
-            }
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let core = self.core.clone();
+            let counts = self.counts.clone();
+            let (limits, security) = (self.limits, security.clone());
+            tokio::spawn(async move {
+                conn::serve(stream, peer, id, core, limits, security).await;
+                counts.release(peer.ip());
+            });
         }
-        let id = next_id;
-        next_id += 1;
-        let core = tx.clone();
-        let counts = counts.clone();
-        tokio::spawn(async move {
-            conn::serve(stream, peer, id, core, limits).await;
-            counts.release(peer.ip());
-        });
     }
 }
 

@@ -1,0 +1,408 @@
+//! TLS for client connections: the server's identity and the clients it trusts, read from
+//! ZooKeeper's `ssl.*` keys, and the rustls configuration built from them.
+//!
+//! Keystores and truststores are read as ZooKeeper reads them: JKS, PKCS12 or PEM, the type
+//! from `ssl.*Store.type` or else from the file's extension (`.jks`, `.p12`/`.pfx`, `.pem`).
+//! Everything is loaded and checked before the server listens: a store that is missing,
+//! unreadable or does not open with its password, a protocol or cipher suite rustls does not
+//! offer (TLS 1.0/1.1, CBC suites), is an error at start naming the key. The server never falls
+//! back to plaintext.
+//!
+//! Passwords are held in [`Secret`], which never prints its value.
+
+use crate::config::{ClientAuth, ClientTls, Secret, StoreSpec};
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::path::Path;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// A TLS setting that cannot be honoured, naming its key.
+#[derive(Debug, Error)]
+#[error("{key}: {msg}")]
+pub struct TlsError {
+    /// The zoo.cfg key at fault (`ssl.keyStore.location`, ...).
+    pub key: String,
+    /// What is wrong with it.
+    pub msg: String,
+}
+
+fn err(key: impl Into<String>, msg: impl Into<String>) -> TlsError {
+    TlsError {
+        key: key.into(),
+        msg: msg.into(),
+    }
+}
+
+/// The kinds of store ZooKeeper reads (`ssl.keyStore.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreKind {
+    Jks,
+    Pkcs12,
+    Pem,
+}
+
+impl StoreKind {
+    /// From the `type` key, or else from the file name as ZooKeeper's X509Util does.
+    fn of(spec: &StoreSpec, prefix: &str, location: &Path) -> Result<StoreKind, TlsError> {
+        let by_name = || {
+            let name = location.to_string_lossy().to_ascii_lowercase();
+            if name.ends_with(".jks") {
+                Some(StoreKind::Jks)
+            } else if name.ends_with(".p12") || name.ends_with(".pfx") {
+                Some(StoreKind::Pkcs12)
+            } else if name.ends_with(".pem") {
+                Some(StoreKind::Pem)
+            } else {
+                None
+            }
+        };
+        match spec.kind.as_deref().map(str::to_ascii_uppercase) {
+            Some(t) if t == "JKS" => Ok(StoreKind::Jks),
+            Some(t) if t == "PKCS12" => Ok(StoreKind::Pkcs12),
+            Some(t) if t == "PEM" => Ok(StoreKind::Pem),
+            Some(t) => Err(err(
+                format!("{prefix}.type"),
+                format!("'{t}' is not a store type Paddock reads (JKS, PKCS12 or PEM)"),
+            )),
+            None => by_name().ok_or_else(|| {
+                err(
+                    format!("{prefix}.location"),
+                    "cannot tell the store's type from its name (.jks, .p12, .pfx or .pem): \
+                     set the type key",
+                )
+            }),
+        }
+    }
+}
+
+/// The store's password: `password`, else the first line of the `passwordPath` file.
+fn password(spec: &StoreSpec, prefix: &str) -> Result<Option<Secret>, TlsError> {
+    if let Some(p) = &spec.password {
+        return Ok(Some(p.clone()));
+    }
+    let Some(path) = &spec.password_path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        err(
+            format!("{prefix}.passwordPath"),
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    // ZooKeeper reads the whole file; a trailing newline is an editor's, not the password's.
+    Ok(Some(Secret::new(text.trim_end_matches(['\n', '\r']))))
+}
+
+/// What a JKS or PKCS12 store holds: keys with their chains, and trusted certificates.
+#[derive(Default)]
+struct StoreContents {
+    keys: Vec<(
+        String,
+        Vec<CertificateDer<'static>>,
+        PrivatePkcs8KeyDer<'static>,
+    )>,
+    trusted: Vec<CertificateDer<'static>>,
+}
+
+/// A JKS or PKCS12 file opened with its password (Java protects a JKS store's keys with the
+/// store's password too, as ZooKeeper expects).
+fn open_java_store(
+    location: &Path,
+    prefix: &str,
+    kind: StoreKind,
+    pw: Option<&Secret>,
+) -> Result<StoreContents, TlsError> {
+    let key = format!("{prefix}.location");
+    let data = std::fs::read(location)
+        .map_err(|e| err(&key, format!("cannot read {}: {e}", location.display())))?;
+    let pw = pw.map(Secret::expose).unwrap_or("");
+    // Neither crate's errors carry the password; a wrong one shows as a bad digest or MAC.
+    let refused = |e: &dyn std::fmt::Display| {
+        err(
+            &key,
+            format!(
+                "{} does not open as {kind:?} with the configured password ({e})",
+                location.display()
+            ),
+        )
+    };
+    let mut out = StoreContents::default();
+    if kind == StoreKind::Jks {
+        let mut ks = jks::KeyStore::new();
+        ks.load(data.as_slice(), pw.as_bytes())
+            .map_err(|e| refused(&e))?;
+        for alias in ks.aliases() {
+            if ks.is_private_key_entry(&alias) {
+                let e = ks
+                    .get_private_key_entry(&alias, pw.as_bytes())
+                    .map_err(|e| refused(&e))?;
+                let chain = e
+                    .certificate_chain
+                    .into_iter()
+                    .map(|c| CertificateDer::from(c.content))
+                    .collect();
+                out.keys
+                    .push((alias, chain, PrivatePkcs8KeyDer::from(e.private_key)));
+            } else if let Ok(t) = ks.get_trusted_certificate_entry(&alias) {
+                out.trusted
+                    .push(CertificateDer::from(t.certificate.content));
+            }
+        }
+    } else {
+        use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
+        // Relaxed: a truststore's certificates stand alone, linked to no key.
+        let ks = KeyStore::from_pkcs12(&data, pw, Pkcs12ImportPolicy::Relaxed)
+            .map_err(|e| refused(&e))?;
+        for (alias, entry) in ks.entries() {
+            match entry {
+                KeyStoreEntry::PrivateKeyChain(c) => out.keys.push((
+                    alias.clone(),
+                    c.certs()
+                        .iter()
+                        .map(|c| CertificateDer::from(c.as_der().to_vec()))
+                        .collect(),
+                    PrivatePkcs8KeyDer::from(c.key().as_der().to_vec()),
+                )),
+                KeyStoreEntry::Certificate(c) => {
+                    out.trusted.push(CertificateDer::from(c.as_der().to_vec()))
+                }
+                KeyStoreEntry::Secret(_) => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+/// The server's certificate chain and private key from `ssl.keyStore.*`.
+fn load_identity(spec: &StoreSpec) -> Result<Identity, TlsError> {
+    const P: &str = "ssl.keyStore";
+    let location = spec
+        .location
+        .as_deref()
+        .ok_or_else(|| err(format!("{P}.location"), "a TLS port needs a keystore"))?;
+    let kind = StoreKind::of(spec, P, location)?;
+    let pw = password(spec, P)?;
+    let loc_key = format!("{P}.location");
+    match kind {
+        StoreKind::Pem => {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(location)
+                .and_then(|it| it.collect::<Result<_, _>>())
+                .map_err(|e| err(&loc_key, format!("{}: {e}", location.display())))?;
+            let key = PrivateKeyDer::from_pem_file(location).map_err(|e| {
+                let hint = if std::fs::read_to_string(location)
+                    .is_ok_and(|t| t.contains("ENCRYPTED PRIVATE KEY"))
+                {
+                    " (encrypted PEM keys are not supported yet: use PKCS12 or JKS, or an \
+                     unencrypted key file readable only by the server)"
+                } else {
+                    ""
+                };
+                err(
+                    &loc_key,
+                    format!("{}: no usable private key: {e}{hint}", location.display()),
+                )
+            })?;
+            if certs.is_empty() {
+                return Err(err(
+                    &loc_key,
+                    format!("{}: no certificate", location.display()),
+                ));
+            }
+            Ok((certs, key))
+        }
+        StoreKind::Jks | StoreKind::Pkcs12 => {
+            let store = open_java_store(location, P, kind, pw.as_ref())?;
+            let Some((alias, certs, key)) = store.keys.into_iter().next() else {
+                return Err(err(
+                    &loc_key,
+                    format!("{} holds no private key entry", location.display()),
+                ));
+            };
+            if certs.is_empty() {
+                return Err(err(
+                    &loc_key,
+                    format!("the key '{alias}' has no certificate"),
+                ));
+            }
+            let key = PrivateKeyDer::Pkcs8(key);
+            Ok((certs, key))
+        }
+    }
+}
+
+/// The certificates trusted for clients, from `ssl.trustStore.*`.
+fn load_trust(spec: &StoreSpec) -> Result<RootCertStore, TlsError> {
+    const P: &str = "ssl.trustStore";
+    let location = spec.location.as_deref().ok_or_else(|| {
+        err(
+            format!("{P}.location"),
+            "ssl.clientAuth asks for client certificates, so a truststore is needed",
+        )
+    })?;
+    let kind = StoreKind::of(spec, P, location)?;
+    let loc_key = format!("{P}.location");
+    let certs: Vec<CertificateDer<'static>> = match kind {
+        StoreKind::Pem => CertificateDer::pem_file_iter(location)
+            .and_then(|it| it.collect::<Result<_, _>>())
+            .map_err(|e| err(&loc_key, format!("{}: {e}", location.display())))?,
+        StoreKind::Jks | StoreKind::Pkcs12 => {
+            let pw = password(spec, P)?;
+            let store = open_java_store(location, P, kind, pw.as_ref())?;
+            // Java trusts a key entry's chain too.
+            let mut certs = store.trusted;
+            certs.extend(store.keys.into_iter().flat_map(|(_, chain, _)| chain));
+            certs
+        }
+    };
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(err(
+            &loc_key,
+            format!(
+                "{} holds no usable certificate ({ignored} could not be parsed)",
+                location.display()
+            ),
+        ));
+    }
+    Ok(roots)
+}
+
+/// TLS 1.2 and 1.3 by their Java names; anything older is refused by name.
+fn protocol(name: &str, key: &str) -> Result<&'static SupportedProtocolVersion, TlsError> {
+    match name.trim() {
+        "TLSv1.3" => Ok(&rustls::version::TLS13),
+        "TLSv1.2" => Ok(&rustls::version::TLS12),
+        old @ ("TLSv1" | "TLSv1.1" | "SSLv3" | "SSLv2Hello") => Err(err(
+            key,
+            format!("{old} is not offered: it is obsolete and insecure (TLSv1.2 and TLSv1.3 are)"),
+        )),
+        other => Err(err(
+            key,
+            format!("'{other}' is not a TLS protocol Paddock offers (TLSv1.2, TLSv1.3)"),
+        )),
+    }
+}
+
+/// The protocol versions: `ssl.enabledProtocols`, else what `ssl.protocol` implies
+/// (ZooKeeper enables TLSv1.3 and TLSv1.2 for TLSv1.3, and only the named one otherwise).
+fn versions(t: &ClientTls) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
+    let main = match t.protocol.as_deref().map(str::trim) {
+        None | Some("TLS") => None,
+        Some(p) => Some(protocol(p, "ssl.protocol")?),
+    };
+    if let Some(list) = &t.enabled_protocols {
+        let mut out = Vec::new();
+        for name in list {
+            let v = protocol(name, "ssl.enabledProtocols")?;
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        if out.is_empty() {
+            return Err(err("ssl.enabledProtocols", "names no protocol"));
+        }
+        return Ok(out);
+    }
+    Ok(match main {
+        Some(v) if v == &rustls::version::TLS12 => vec![&rustls::version::TLS12],
+        _ => vec![&rustls::version::TLS13, &rustls::version::TLS12],
+    })
+}
+
+/// The suites named in `ssl.ciphersuites` (Java's names, which are IANA's), in that order.
+fn suites(
+    names: &[String],
+    available: &[SupportedCipherSuite],
+) -> Result<Vec<SupportedCipherSuite>, TlsError> {
+    const KEY: &str = "ssl.ciphersuites";
+    let mut out = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        // rustls spells TLS 1.3 suites TLS13_*, Java TLS_*.
+        let found = available.iter().find(|s| {
+            let ours = format!("{:?}", s.suite());
+            ours == name || ours.replacen("TLS13_", "TLS_", 1) == name
+        });
+        match found {
+            Some(s) => out.push(*s),
+            None if name.contains("_CBC_") => {
+                return Err(err(
+                    KEY,
+                    format!("{name}: CBC suites are not offered (only AEAD suites are)"),
+                ))
+            }
+            None => {
+                return Err(err(
+                    KEY,
+                    format!("{name} is not a cipher suite Paddock offers"),
+                ))
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(err(KEY, "names no cipher suite"));
+    }
+    Ok(out)
+}
+
+/// The rustls server configuration for the client port(s), everything checked.
+pub fn server_config(t: &ClientTls) -> Result<Arc<ServerConfig>, TlsError> {
+    // ring, not aws-lc-rs: it builds in seconds without cmake or a C++ toolchain (CI builds
+    // from scratch on 2 cores), at the cost of no post-quantum key exchange, which rustls
+    // therefore marks deprecated here. Revisit with the security issue's quorum TLS.
+    #[allow(deprecated)]
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(names) = &t.ciphersuites {
+        provider.cipher_suites = suites(names, &provider.cipher_suites)?;
+    }
+    let provider: Arc<CryptoProvider> = Arc::new(provider);
+    let versions = versions(t)?;
+    let (certs, key) = load_identity(&t.key_store)?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| {
+            err(
+                "ssl.ciphersuites",
+                format!("no suite for the protocols: {e}"),
+            )
+        })?;
+    let builder = match t.client_auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        ClientAuth::Want | ClientAuth::Need => {
+            let roots = Arc::new(load_trust(&t.trust_store)?);
+            let v = WebPkiClientVerifier::builder_with_provider(roots, provider);
+            let v = if t.client_auth == ClientAuth::Want {
+                v.allow_unauthenticated()
+            } else {
+                v
+            };
+            builder.with_client_cert_verifier(
+                v.build()
+                    .map_err(|e| err("ssl.trustStore.location", e.to_string()))?,
+            )
+        }
+    };
+    let cfg = builder.with_single_cert(certs, key).map_err(|e| {
+        let why = if format!("{e:?}").contains("UnsupportedCertVersion") {
+            // rustls reads X.509 v3 only: a v1 certificate cannot say whether it is a CA.
+            "the certificate is X.509 v1; reissue it as v3 (any CA tool does by default)".to_owned()
+        } else {
+            format!("the key does not fit the certificate or is not usable: {e}")
+        };
+        err("ssl.keyStore.location", why)
+    })?;
+    Ok(Arc::new(cfg))
+}
+
+/// Whether the first byte of a connection starts a TLS handshake (a TLS record of type
+/// handshake), which no ZooKeeper frame or four-letter word does: a ConnectRequest begins with
+/// its length, under 16 MB, so its first byte is 0, and four-letter words are letters.
+pub fn starts_tls(first: u8) -> bool {
+    first == 0x16
+}

@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""TLS for clients, end to end, with real parts: certificates made here (cryptography),
+stores in every format ZooKeeper reads (PEM, PKCS12, and JKS made by Java's own keytool),
+`paddock server` processes, kazoo and Python's ssl module as clients.
+
+Each case prints one line; the script exits non-zero if any fails.
+
+  tests/tls/check.py [--bin target/release/paddock] [--keep]
+"""
+
+import argparse
+import datetime
+import os
+import shutil
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from kazoo.client import KazooClient
+from kazoo.handlers.threading import KazooTimeoutError
+
+STORE_PW = "s3cret-store-pw"
+PW_FILE_PW = "pw-from-a-file"
+failures = []
+
+
+def case(name, ok, detail=""):
+    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail and not ok else ''}")
+    if not ok:
+        failures.append(name)
+
+
+# ---- certificates ----------------------------------------------------------------------
+
+def key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def cert(subject_cn, pub, issuer_cert, issuer_key, ca=False, san=None, days=(-1, 30)):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)])
+    b = (x509.CertificateBuilder()
+         .subject_name(name)
+         .issuer_name(issuer_cert.subject if issuer_cert else name)
+         .public_key(pub)
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now + datetime.timedelta(days=days[0]))
+         .not_valid_after(now + datetime.timedelta(days=days[1]))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if san:
+        b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+def pem_cert(c):
+    return c.public_bytes(serialization.Encoding.PEM)
+
+
+def pem_key(k):
+    return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                           serialization.NoEncryption())
+
+
+def make_pki(d):
+    ca_key = key()
+    ca = cert("Paddock Test CA", ca_key.public_key(), None, ca_key, ca=True)
+    other_ca_key = key()
+    other_ca = cert("Someone Else's CA", other_ca_key.public_key(), None, other_ca_key, ca=True)
+    srv_key = key()
+    srv = cert("localhost", srv_key.public_key(), ca, ca_key,
+               san=[x509.DNSName("localhost"),
+                    x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))])
+    cli_key = key()
+    cli = cert("client", cli_key.public_key(), ca, ca_key)
+    stranger_key = key()
+    stranger = cert("stranger", stranger_key.public_key(), other_ca, other_ca_key)
+    expired_key = key()
+    expired = cert("expired", expired_key.public_key(), ca, ca_key, days=(-30, -1))
+    files = {}
+
+    def write(name, data):
+        p = os.path.join(d, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        files[name] = p
+        return p
+
+    write("ca.pem", pem_cert(ca))
+    write("server.pem", pem_key(srv_key) + pem_cert(srv) + pem_cert(ca))
+    for n, k, c in [("client", cli_key, cli), ("stranger", stranger_key, stranger),
+                    ("expired", expired_key, expired)]:
+        write(f"{n}.key", pem_key(k))
+        write(f"{n}.crt", pem_cert(c))
+    # PKCS12 by openssl, as operators make them (and JKS from it by keytool, below).
+    write("server.key", pem_key(srv_key))
+    write("server.crt", pem_cert(srv) + pem_cert(ca))
+    files["server.p12"] = os.path.join(d, "server.p12")
+    subprocess.run(["openssl", "pkcs12", "-export", "-inkey", files["server.key"],
+                    "-in", files["server.crt"], "-name", "server", "-out", files["server.p12"],
+                    "-passout", f"pass:{STORE_PW}"], check=True, capture_output=True)
+    # JKS and the truststores by Java's keytool: the formats as Java writes them.
+    def keytool(*a):
+        subprocess.run(["keytool", "-noprompt", *a], check=True, capture_output=True)
+
+    keytool("-importkeystore", "-srckeystore", files["server.p12"], "-srcstoretype", "PKCS12",
+            "-srcstorepass", STORE_PW, "-destkeystore", os.path.join(d, "server.jks"),
+            "-deststoretype", "JKS", "-deststorepass", STORE_PW, "-destkeypass", STORE_PW)
+    files["server.jks"] = os.path.join(d, "server.jks")
+    for name, kind, pw in [("trust.jks", "JKS", STORE_PW), ("trust.p12", "PKCS12", STORE_PW),
+                           ("trust-pwfile.p12", "PKCS12", PW_FILE_PW)]:
+        files[name] = os.path.join(d, name)
+        keytool("-importcert", "-alias", "ca", "-file", files["ca.pem"], "-keystore",
+                files[name], "-storetype", kind, "-storepass", pw)
+    write("store.pw", (PW_FILE_PW + "\n").encode())
+    return files
+
+
+# ---- servers -----------------------------------------------------------------------------
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Server:
+    def __init__(self, binary, work, name, lines):
+        self.dir = os.path.join(work, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.port, self.secure = free_port(), free_port()
+        cfg = [f"dataDir={self.dir}/data", "tickTime=200", "initLimit=5", "syncLimit=2",
+               "clientPortAddress=127.0.0.1"]
+        cfg += [l.format(port=self.port, secure=self.secure) for l in lines]
+        self.cfg = os.path.join(self.dir, "zoo.cfg")
+        with open(self.cfg, "w") as f:
+            f.write("\n".join(cfg) + "\n")
+        self.log = os.path.join(self.dir, "server.log")
+        self.proc = subprocess.Popen([binary, "server", self.cfg], stdout=open(self.log, "wb"),
+                                     stderr=subprocess.STDOUT)
+
+    def wait_exit(self, timeout=10):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def wait_listening(self, port):
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.text()[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not listen")
+
+    def text(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def kazoo(port, files, who="client", tls=True, timeout=5):
+    kw = {}
+    if tls:
+        kw = dict(use_ssl=True, ca=files["ca.pem"], certfile=files.get(f"{who}.crt"),
+                  keyfile=files.get(f"{who}.key"), verify_certs=True)
+    zk = KazooClient(hosts=f"127.0.0.1:{port}", timeout=timeout, **kw)
+    zk.start(timeout=timeout)
+    return zk
+
+
+def round_trip(port, files, path, **kw):
+    zk = kazoo(port, files, **kw)
+    try:
+        zk.create(path, b"v", makepath=True)
+        return zk.get(path)[0] == b"v"
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def tls_socket(port, files, who=None, max_version=None):
+    ctx = ssl.create_default_context(cafile=files["ca.pem"])
+    if who:
+        ctx.load_cert_chain(files[f"{who}.crt"], files[f"{who}.key"])
+    if max_version:
+        ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        ctx.maximum_version = max_version
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    raw = socket.create_connection(("127.0.0.1", port), 5)
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def connect_request():
+    # protocolVersion, lastZxidSeen, timeOut, sessionId, passwd (16 zero bytes), readOnly
+    body = struct.pack(">iqiqi", 0, 0, 10000, 0, 16) + b"\0" * 16 + b"\0"
+    return struct.pack(">i", len(body)) + body
+
+
+def handshake_refused(fn):
+    """True if the TLS handshake or the first exchange after it fails."""
+    try:
+        s = fn()
+        s.sendall(connect_request())
+        data = s.recv(100)
+        s.close()
+        return data == b""
+    except (ssl.SSLError, OSError):
+        return True
+
+
+# ---- cases -------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", "..",
+                                                  "target", "release", "paddock"))
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    binary = os.path.abspath(args.bin)
+    work = tempfile.mkdtemp(prefix="paddock-tls-")
+    files = make_pki(work)
+    servers = []
+
+    def start(name, lines):
+        s = Server(binary, work, name, lines)
+        servers.append(s)
+        return s
+
+    try:
+        # Every store format, as a secured ZooKeeper's zoo.cfg names them.
+        formats = {
+            "jks": [f"ssl.keyStore.location={files['server.jks']}",
+                    f"ssl.keyStore.password={STORE_PW}",
+                    f"ssl.trustStore.location={files['trust.jks']}",
+                    f"ssl.trustStore.password={STORE_PW}"],
+            "pkcs12": [f"ssl.keyStore.location={files['server.p12']}",
+                       f"ssl.keyStore.password={STORE_PW}",
+                       f"ssl.trustStore.location={files['ca.pem']}",
+                       "ssl.trustStore.type=PEM"],
+            "pem": [f"ssl.keyStore.location={files['server.pem']}",
+                    f"ssl.trustStore.location={files['trust-pwfile.p12']}",
+                    f"ssl.trustStore.passwordPath={files['store.pw']}",
+                    "ssl.trustStore.type=PKCS12"],
+        }
+        for kind, lines in formats.items():
+            s = start(kind, ["clientPort={port}", "secureClientPort={secure}"] + lines)
+            s.wait_listening(s.secure)
+            case(f"{kind} stores: a kazoo client with a certificate reads and writes over TLS",
+                 round_trip(s.secure, files, f"/tls/{kind}"))
+            case(f"{kind} stores: the plaintext port still serves",
+                 round_trip(s.port, files, f"/plain/{kind}", tls=False))
+            s.stop()
+
+        main_srv = start("main", ["clientPort={port}", "secureClientPort={secure}"]
+                         + formats["jks"])
+        main_srv.wait_listening(main_srv.secure)
+        port, secure = main_srv.port, main_srv.secure
+        watcher = kazoo(secure, files)
+        watcher.create("/others", b"0")
+        case("no client certificate where clientAuth=need is refused",
+             handshake_refused(lambda: tls_socket(secure, files)))
+        case("a certificate from another CA is refused",
+             handshake_refused(lambda: tls_socket(secure, files, "stranger")))
+        case("an expired certificate is refused",
+             handshake_refused(lambda: tls_socket(secure, files, "expired")))
+        case("TLS 1.1 is refused",
+             handshake_refused(lambda: tls_socket(secure, files, "client",
+                                                  ssl.TLSVersion.TLSv1_1)))
+        # Plaintext to the TLS port: a ConnectRequest gets no answer, only a close.
+        raw = socket.create_connection(("127.0.0.1", secure), 5)
+        raw.sendall(connect_request())
+        try:
+            got = raw.recv(100)
+        except OSError:
+            got = b""
+        raw.close()
+        case("plaintext to the TLS port gets no session", not got.startswith(b"\0\0\0"),
+             repr(got[:20]))
+        case("TLS to the plaintext port fails",
+             handshake_refused(lambda: tls_socket(port, files, "client")))
+        # A truncated handshake and a slowloris: held open, then dropped at the handshake
+        # timeout (initLimit * tickTime = 1 s), while others are served meanwhile.
+        hello_part = socket.create_connection(("127.0.0.1", secure), 5)
+        hello_part.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+        slow = socket.create_connection(("127.0.0.1", secure), 5)
+        slow.sendall(b"\x16")
+        case("others are served while handshakes hang",
+             round_trip(secure, files, "/during-slowloris"))
+        deadline = time.time() + 5
+        closed = False
+        hello_part.settimeout(5)
+        try:
+            closed = hello_part.recv(10) == b"" and time.time() < deadline
+        except OSError:
+            closed = True
+        case("a truncated handshake is dropped at the handshake timeout", closed)
+        hello_part.close()
+        slow.close()
+        watcher.set("/others", b"1")
+        case("the established TLS session was untouched by all of the above",
+             watcher.get("/others")[0] == b"1" and watcher.connected)
+        watcher.stop()
+        watcher.close()
+        log = main_srv.text()
+        case("refused handshakes are logged with a reason",
+             log.count("TLS handshake failed") >= 4, log[-1500:])
+        main_srv.stop()
+
+        # Port unification: one port, both kinds.
+        uni = start("unified", ["clientPort={port}", "client.portUnification=true"]
+                    + formats["pkcs12"])
+        uni.wait_listening(uni.port)
+        case("portUnification: TLS on the client port",
+             round_trip(uni.port, files, "/uni/tls"))
+        case("portUnification: plaintext on the same port",
+             round_trip(uni.port, files, "/uni/plain", tls=False))
+        case("portUnification: four-letter words in plaintext",
+             b"Mode: standalone" in subprocess.run(
+                 ["bash", "-c", f"echo srvr | nc -q1 127.0.0.1 {uni.port}"],
+                 capture_output=True).stdout)
+        uni.stop()
+
+        # clientAuth=none: no certificate needed.
+        none = start("noauth", ["secureClientPort={secure}", "ssl.clientAuth=none",
+                                f"ssl.keyStore.location={files['server.pem']}"])
+        none.wait_listening(none.secure)
+        case("clientAuth=none: a client without a certificate is served",
+             round_trip(none.secure, files, "/noauth", who="nobody"))
+        none.stop()
+
+        # Refusals at start: named key, non-zero exit, no secret in the output.
+        bad = {
+            "wrong keystore password": (
+                [f"ssl.keyStore.location={files['server.jks']}",
+                 "ssl.keyStore.password=not-the-password",
+                 f"ssl.trustStore.location={files['trust.jks']}",
+                 f"ssl.trustStore.password={STORE_PW}"], "ssl.keyStore.location"),
+            "missing truststore": (
+                [f"ssl.keyStore.location={files['server.pem']}",
+                 f"ssl.trustStore.location={work}/nowhere.jks",
+                 f"ssl.trustStore.password={STORE_PW}"], "ssl.trustStore.location"),
+            "no truststore with clientAuth=need": (
+                [f"ssl.keyStore.location={files['server.pem']}"], "ssl.trustStore.location"),
+            "TLSv1.1 enabled": (
+                [f"ssl.keyStore.location={files['server.pem']}", "ssl.clientAuth=none",
+                 "ssl.enabledProtocols=TLSv1.2,TLSv1.1"], "ssl.enabledProtocols"),
+            "a CBC suite": (
+                [f"ssl.keyStore.location={files['server.pem']}", "ssl.clientAuth=none",
+                 "ssl.ciphersuites=TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256"], "ssl.ciphersuites"),
+            "revocation checks": (
+                [f"ssl.keyStore.location={files['server.pem']}", "ssl.clientAuth=none",
+                 "ssl.crl=true"], "ssl.crl"),
+            "quorum TLS": (
+                [f"ssl.keyStore.location={files['server.pem']}", "ssl.clientAuth=none",
+                 "sslQuorum=true"], "sslQuorum"),
+        }
+        for what, (lines, key_name) in bad.items():
+            s = start("bad-" + what.replace(" ", "-").replace("=", ""),
+                      ["clientPort={port}", "secureClientPort={secure}"] + lines)
+            rc = s.wait_exit()
+            text = s.text()
+            case(f"refused at start: {what} (names {key_name})",
+                 rc not in (None, 0) and key_name in text, f"rc={rc} {text[-600:]}")
+            s.stop()
+
+        leaked = [s.dir for s in servers
+                  if STORE_PW in s.text() or "not-the-password" in s.text()
+                  or PW_FILE_PW in s.text()]
+        case("no store password in any server log", not leaked, ", ".join(leaked))
+    finally:
+        for s in servers:
+            s.stop()
+        if args.keep or failures:
+            print(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"tls: {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
