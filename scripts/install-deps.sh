@@ -22,7 +22,7 @@ pkgs=()
 [ -x /usr/bin/java ] || pkgs+=(default-jre-headless)
 # The ZooKeeper C client, for tests/cclient.
 [ -f /usr/include/zookeeper/zookeeper.h ] || pkgs+=(libzookeeper-mt-dev)
-# openssl makes the PKCS12 stores of tests/tls (keytool comes with the JRE).
+# openssl makes the PKCS12 stores of tests/security (keytool comes with the JRE).
 command -v openssl >/dev/null || pkgs+=(openssl)
 dpkg-query -W -f='${Status}' netcat-openbsd 2>/dev/null | grep -q 'ok installed' || pkgs+=(netcat-openbsd)
 # Network namespaces and veth pairs for tests/ensemble/partition.sh.

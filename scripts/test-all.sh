@@ -90,9 +90,10 @@ run_suite zkcli tests/zkcli/check.sh
 # The same transcript through `paddock cli` instead of Debian's zkCli.sh (about a minute).
 run_suite zkcli-paddock-cli env ZKCLI="$repo/tests/zkcli/paddock-cli.sh" tests/zkcli/check.sh
 run_suite cclient tests/cclient/run.sh
-# TLS for clients with real stores (PEM, PKCS12 by openssl, JKS by keytool) and clients
-# (kazoo, Python's ssl): formats, refusals, port unification, no secret in any log.
-run_suite tls .venv/bin/python tests/tls/check.py
+# TLS and SASL for clients with real stores (PEM, PKCS12 by openssl, JKS by keytool) and
+# clients (kazoo, Python's ssl, ZooKeeper's Java client): formats, refusals, port
+# unification, DIGEST-MD5 from a JAAS file, no secret in any log.
+run_suite security .venv/bin/python tests/security/check.py
 # Operation kinds left out of the CI run are known, documented differences from Debian's
 # ZooKeeper 3.8.0 (crates/paddock/tests/differential.rs, docs/conformance.md): raw (top-level
 # check and client deleteContainer, SASL without SASL), create-kinds (multi create sub-op types

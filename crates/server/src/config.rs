@@ -223,6 +223,12 @@ pub struct Config {
     pub global_outstanding_limit: usize,
     /// TLS for client connections.
     pub client_tls: ClientTls,
+    /// `java.security.auth.login.config`: the JAAS file with the SASL users.
+    pub jaas_config: Option<PathBuf>,
+    /// `zookeeper.sasl.serverconfig`: its section for the server (`Server`).
+    pub jaas_section: String,
+    /// An `authProvider.N` names ZooKeeper's SASLAuthenticationProvider: `sasl` ACLs are valid.
+    pub sasl_acls: bool,
     /// Every key/value given, for `conf`, secrets masked ([`shown_value`]).
     pub raw: BTreeMap<String, String>,
 }
@@ -265,6 +271,9 @@ impl Default for Config {
             autopurge_purge_interval: 0,
             global_outstanding_limit: 1000,
             client_tls: ClientTls::default(),
+            jaas_config: None,
+            jaas_section: "Server".into(),
+            sasl_acls: false,
             raw: BTreeMap::new(),
         }
     }
@@ -299,6 +308,10 @@ pub fn shown_value<'a>(key: &str, value: &'a str) -> &'a str {
         value
     }
 }
+
+/// ZooKeeper's SASL authentication provider (`authProvider.N=...`), which makes `sasl` ACLs
+/// valid.
+const SASL_PROVIDER: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
 
 /// The parts of a `ssl.keyStore.*` / `ssl.trustStore.*` key Paddock reads.
 const STORE_KEYS: &[&str] = &["location", "password", "passwordPath", "type"];
@@ -350,6 +363,12 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
     {
         return None;
     }
+    // SASL for clients (DIGEST-MD5 from the JAAS file) is implemented too.
+    if matches!(key, "java.security.auth.login.config" | "sasl.serverconfig")
+        || (key.starts_with("authProvider.") && value.trim().ends_with(SASL_PROVIDER))
+    {
+        return None;
+    }
     if matches!(key, "ssl.crl" | "ssl.ocsp") {
         return (parse_bool(value) != Ok(false))
             .then(|| "certificate revocation checks are not implemented yet".to_owned());
@@ -365,7 +384,7 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
         "this TLS setting is not implemented yet (TLS for clients is; TLS between servers, \
          x509 identities and certificate reload are not)"
     } else if key.starts_with("authProvider.") {
-        "authentication providers other than digest and ip are not implemented yet"
+        "authentication providers other than digest, ip and SASL are not implemented yet"
     } else if key.starts_with("enforce.auth.") || key == "sessionRequireClientSASLAuth" {
         "enforcing client authentication is not implemented yet"
     } else if key.starts_with("quorum.auth.") {
@@ -588,6 +607,9 @@ impl Config {
                     parse_num::<u64>(v).map_err(bad)?;
                 }
                 "ssl.crl" | "ssl.ocsp" => {}
+                "java.security.auth.login.config" => c.jaas_config = Some(PathBuf::from(v.trim())),
+                "sasl.serverconfig" => c.jaas_section = v.trim().to_owned(),
+                k if k.starts_with("authProvider.") => c.sasl_acls = true,
                 k if k.starts_with("ssl.keyStore.") || k.starts_with("ssl.trustStore.") => {
                     let (store, part) = if let Some(p) = k.strip_prefix("ssl.keyStore.") {
                         (&mut c.client_tls.key_store, p)
@@ -949,7 +971,7 @@ mod tests {
             "sslQuorum=true",
             "sslQuorumReloadCertFiles=true",
             "portUnification=true",
-            "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+            "authProvider.2=com.example.auth.TokenAuthenticationProvider",
             "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider",
             "sessionRequireClientSASLAuth=true",
             "enforce.auth.enabled=true",
@@ -975,10 +997,9 @@ mod tests {
         }
         // The same keys as system properties, the way kazoo's harness passes the JAAS file.
         for (k, v) in [
-            ("java.security.auth.login.config", "/tmp/jaas.conf"),
             (
-                "zookeeper.authProvider.sasl",
-                "x.SASLAuthenticationProvider",
+                "zookeeper.authProvider.token",
+                "x.TokenAuthenticationProvider",
             ),
             ("zookeeper.ssl.quorum.keyStore.password", "hunter2"),
             ("zookeeper.kerberos.removeRealmFromPrincipal", "true"),

@@ -11,6 +11,7 @@ pub mod log;
 pub mod msg;
 pub mod peer;
 pub mod replica;
+pub mod sasl;
 pub mod session;
 pub mod stats;
 pub mod storage;
@@ -53,6 +54,8 @@ pub enum ServerError {
     Replication(#[from] paddock_zab::RecoveryError),
     #[error("TLS for clients: {0}; Paddock does not start without it")]
     Tls(#[from] tls::TlsError),
+    #[error("SASL for clients: {0}; Paddock does not start without it")]
+    Jaas(#[from] sasl::JaasError),
 }
 
 /// Counts client connections, per address for `maxClientCnxns` and in all for `maxCnxns`.
@@ -111,6 +114,15 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     } else {
         None
     };
+    // So are the SASL users: a JAAS file that cannot be read, or that asks for Kerberos, stops
+    // the server rather than leaving it to refuse every client that authenticates.
+    let sasl_users = match &cfg.jaas_config {
+        Some(path) => sasl::DigestUsers::load(path, &cfg.jaas_section)?.map(Arc::new),
+        None => None,
+    };
+    if let Some(u) = &sasl_users {
+        info!(users = u.len(), section = %cfg.jaas_section, "SASL DIGEST-MD5 for clients");
+    }
     for d in [&cfg.data_dir, &cfg.data_log_dir] {
         std::fs::create_dir_all(d).map_err(|err| ServerError::DataDir {
             path: d.display().to_string(),
@@ -182,7 +194,8 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         log_tx,
         tx.clone(),
         replica,
-    );
+    )
+    .with_sasl(sasl_users);
     // A one-voter ensemble elects itself at once: its clients wait for that, rather than being
     // turned away by a server that does not serve yet.
     let single_voter = membership.voters.len() == 1 && !membership.me.observer;

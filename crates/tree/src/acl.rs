@@ -184,7 +184,11 @@ fn ip_matches(entry: &str, client: &str) -> bool {
 /// The ACL a create or setACL stores, after ZooKeeper's fix-up: `auth` entries expand into one
 /// entry per authenticated identity (digest and the like, never ip), other entries must name a
 /// known scheme with a valid id, duplicates go.
-pub fn fixup(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
+///
+/// `sasl` ids are valid only when the server has ZooKeeper's SASL authentication provider
+/// (`sasl`), as a Kerberos name as ZooKeeper parses one (`user`, `user@REALM`,
+/// `service/host@REALM`).
+pub fn fixup(acl: &[Acl], auth: &AuthInfo, sasl: bool) -> Result<Vec<Acl>, ErrorCode> {
     if acl.is_empty() {
         return Err(ErrorCode::InvalidAcl);
     }
@@ -229,10 +233,20 @@ pub fn fixup(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
                 push(a.clone(), &mut out)
             }
             "ip" if parse_cidr(&a.id.id).is_some() => push(a.clone(), &mut out),
+            "sasl" if sasl && kerberos_name(&a.id.id) => push(a.clone(), &mut out),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
     Ok(out)
+}
+
+/// Whether ZooKeeper's KerberosName accepts `id`: any name without `@`, else
+/// `primary[/instance]@realm` with no further `/` or `@`.
+fn kerberos_name(id: &str) -> bool {
+    let Some((principal, realm)) = id.split_once('@') else {
+        return true;
+    };
+    !realm.contains(['@', '/']) && principal.matches('/').count() <= 1
 }
 
 /// The ACL shown to a caller without ADMIN: digest ids are masked.
@@ -268,6 +282,31 @@ mod tests {
     }
 
     #[test]
+    fn sasl_ids_need_the_provider_and_a_kerberos_name() {
+        let d = AuthInfo::for_ip("127.0.0.1");
+        let acl = |id: &str| [Acl::new(31, "sasl", id)];
+        assert_eq!(
+            fixup(&acl("jaasuser"), &d, false),
+            Err(ErrorCode::InvalidAcl)
+        );
+        for ok in [
+            "jaasuser",
+            "client@KAZOOTEST.ORG",
+            "zookeeper/host@R",
+            "a/b",
+        ] {
+            assert!(fixup(&acl(ok), &d, true).is_ok(), "{ok}");
+        }
+        for bad in ["a@b@c", "a/b/c@R", "a@R/x"] {
+            assert_eq!(
+                fixup(&acl(bad), &d, true),
+                Err(ErrorCode::InvalidAcl),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn ip_cidr() {
         assert!(ip_matches("127.0.0.1", "127.0.0.1"));
         assert!(ip_matches("127.0.0.0/8", "127.9.9.9"));
@@ -284,29 +323,29 @@ mod tests {
     fn fixup_rules() {
         let ip_only = AuthInfo::for_ip("127.0.0.1");
         assert_eq!(
-            fixup(&[Acl::new(31, "auth", "")], &ip_only),
+            fixup(&[Acl::new(31, "auth", "")], &ip_only, false),
             Err(ErrorCode::InvalidAcl)
         );
         let mut d = ip_only.clone();
         d.add(Id::new("digest", "u:h"));
         assert_eq!(
-            fixup(&[Acl::new(31, "auth", "")], &d).unwrap(),
+            fixup(&[Acl::new(31, "auth", "")], &d, false).unwrap(),
             vec![Acl::new(31, "digest", "u:h")]
         );
         assert_eq!(
-            fixup(&[Acl::new(1, "digest", "nocolon")], &d),
+            fixup(&[Acl::new(1, "digest", "nocolon")], &d, false),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fixup(&[Acl::new(1, "bogus", "x")], &d),
+            fixup(&[Acl::new(1, "bogus", "x")], &d, false),
             Err(ErrorCode::InvalidAcl)
         );
-        assert_eq!(fixup(&[], &d), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[], &d, false), Err(ErrorCode::InvalidAcl));
         let dup = [
             Acl::new(31, "world", "anyone"),
             Acl::new(31, "world", "anyone"),
         ];
-        assert_eq!(fixup(&dup, &d).unwrap().len(), 1);
+        assert_eq!(fixup(&dup, &d, false).unwrap().len(), 1);
     }
 
     #[test]

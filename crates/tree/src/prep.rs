@@ -28,6 +28,8 @@ pub struct PrepConfig {
     pub skip_acl: bool,
     /// `reconfigEnabled`.
     pub reconfig_enabled: bool,
+    /// `sasl` ACLs are valid (an `authProvider.N` names ZooKeeper's SASL provider).
+    pub sasl_acls: bool,
 }
 
 /// A node as prep sees it: the tree's state with pending changes laid over it.
@@ -379,7 +381,7 @@ impl Prep {
         if !c.path.contains('/') || c.path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
-        let acl = acl::fixup(&c.acl, auth)?;
+        let acl = acl::fixup(&c.acl, auth, self.cfg.sasl_acls)?;
         let (parent_path, _) = split(&c.path).ok_or(ErrorCode::BadArguments)?;
         let parent_path = parent_path.to_owned();
         let mut parent = self
@@ -527,7 +529,7 @@ impl Prep {
     ) -> Result<TxnOp, ErrorCode> {
         self.session_check(session)?;
         validate(&s.path).map_err(|_| ErrorCode::BadArguments)?;
-        let acl = acl::fixup(&s.acl, auth)?;
+        let acl = acl::fixup(&s.acl, auth, self.cfg.sasl_acls)?;
         let mut node = self.view(stage, tree, &s.path).ok_or(ErrorCode::NoNode)?;
         if !self.allowed(&node, perms::ADMIN, auth) {
             return Err(ErrorCode::NoAuth);

@@ -32,6 +32,8 @@ pub(crate) struct Conn {
     pub max_latency_ms: u64,
     pub total_latency_ms: u64,
     pub closing: bool,
+    /// The connection's SASL exchange, if it began one.
+    pub sasl: crate::sasl::DigestExchange,
 }
 
 impl Conn {
@@ -54,6 +56,7 @@ impl Conn {
             max_latency_ms: 0,
             total_latency_ms: 0,
             closing: false,
+            sasl: crate::sasl::DigestExchange::new(),
         }
     }
 

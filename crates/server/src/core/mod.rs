@@ -80,6 +80,8 @@ pub struct Core {
     pub(crate) first_serving: Option<oneshot::Sender<()>>,
     pub(crate) stats: Stats,
     pub(crate) started: Instant,
+    /// The DIGEST-MD5 users from the JAAS file; `None`: SASL is off and SASL requests fail.
+    sasl_users: Option<Arc<crate::sasl::DigestUsers>>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -110,6 +112,7 @@ impl Core {
             enforce_quota: cfg.enforce_quota,
             skip_acl: cfg.skip_acl,
             reconfig_enabled: cfg.reconfig_enabled,
+            sasl_acls: cfg.sasl_acls,
         });
         let server_id = replica.node.id();
         let mut sessions = Sessions::new(server_id, cfg.tick_time as u64);
@@ -134,6 +137,7 @@ impl Core {
             },
         );
         Core {
+            sasl_users: None,
             sessions,
             fs,
             dbid,
@@ -153,6 +157,12 @@ impl Core {
             stats: Stats::default(),
             started: Instant::now(),
         }
+    }
+
+    /// Turns SASL on with these users (from the JAAS file, loaded at start).
+    pub fn with_sasl(mut self, users: Option<Arc<crate::sasl::DigestUsers>>) -> Core {
+        self.sasl_users = users;
+        self
     }
 
     /// Runs until every sender is gone.
@@ -471,6 +481,15 @@ impl Core {
                 };
                 self.submit(txn, origin, Some(sid));
             }
+            Ok(Request::Sasl(t)) => {
+                // Like an auth packet, the identity it gains applies at once; the reply (the
+                // next token) waits its turn.
+                let token = t.token.as_deref().unwrap_or(&[]);
+                let result = self.sasl_step(conn, token).map(|token| {
+                    Request::Sasl(paddock_proto::records::SaslToken { token: Some(token) })
+                });
+                self.enqueue_read(sid, conn, xid, result, auth, arrived);
+            }
             Ok(Request::Auth(p)) => {
                 // Identities change at once, so later writes are prepared with them; the reply
                 // still waits its turn.
@@ -607,6 +626,38 @@ impl Core {
         }
         c.auth = Arc::new(auth);
         Ok(())
+    }
+
+    /// One step of a connection's SASL exchange: the token to send back, or AUTHFAILED (the
+    /// reason goes to the log, never to the client; the connection is then closed).
+    fn sasl_step(&mut self, conn: ConnId, token: &[u8]) -> Result<Vec<u8>, ErrorCode> {
+        let Some(users) = self.sasl_users.clone() else {
+            self.stats.auth_failed += 1;
+            info!(
+                conn,
+                "SASL request refused: no JAAS Server section configures SASL"
+            );
+            return Err(ErrorCode::AuthFailed);
+        };
+        let Some(c) = self.conns.get_mut(conn) else {
+            return Err(ErrorCode::AuthFailed);
+        };
+        match c.sasl.step(&users, token) {
+            Ok(step) => {
+                if let Some(user) = step.user {
+                    info!(conn, addr = %c.addr, %user, "SASL DIGEST-MD5 authenticated");
+                    let mut auth = (*c.auth).clone();
+                    auth.add(paddock_proto::Id::new("sasl", user));
+                    c.auth = Arc::new(auth);
+                }
+                Ok(step.token)
+            }
+            Err(e) => {
+                warn!(conn, addr = %c.addr, reason = %e, "SASL authentication failed; closing the connection");
+                self.stats.auth_failed += 1;
+                Err(ErrorCode::AuthFailed)
+            }
+        }
     }
 
     fn send_reply(&mut self, conn: ConnId, reply: bytes::Bytes, arrived: Instant) {

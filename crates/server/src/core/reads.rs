@@ -204,7 +204,8 @@ impl Core {
                     paddock_proto::encode_multi_response(&results, b)
                 }))
             }
-            Request::Sasl(_) => (frame(xid, zxid, ErrorCode::AuthFailed.code(), |_| {}), true),
+            // The next token of an exchange the core already stepped (`Core::sasl_step`).
+            Request::Sasl(t) => ok(frame(xid, zxid, 0, |b| t.encode(b))),
             // Writes never come here.
             _ => err(ErrorCode::Unimplemented),
         }

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""TLS for clients, end to end, with real parts: certificates made here (cryptography),
-stores in every format ZooKeeper reads (PEM, PKCS12, and JKS made by Java's own keytool),
-`paddock server` processes, kazoo and Python's ssl module as clients.
+"""TLS and SASL for clients, end to end, with real parts: certificates made here
+(cryptography), stores in every format ZooKeeper reads (PEM, PKCS12 by openssl, JKS by Java's
+own keytool), `paddock server` processes, and real clients: kazoo, Python's ssl module, and
+ZooKeeper 3.8's Java client (zkCli's ZooKeeperMain, Debian's package) over TLS with PEM stores
+and with SASL DIGEST-MD5 from a JAAS file.
 
 Each case prints one line; the script exits non-zero if any fails.
 
-  tests/tls/check.py [--bin target/release/paddock] [--keep]
+  tests/security/check.py [--bin target/release/paddock] [--keep]
 """
 
 import argparse
@@ -29,6 +31,7 @@ from kazoo.client import KazooClient
 from kazoo.handlers.threading import KazooTimeoutError
 
 STORE_PW = "s3cret-store-pw"
+SASL_PW = "jaas-pw-7f3a"
 PW_FILE_PW = "pw-from-a-file"
 failures = []
 
@@ -100,6 +103,7 @@ def make_pki(d):
                     ("expired", expired_key, expired)]:
         write(f"{n}.key", pem_key(k))
         write(f"{n}.crt", pem_cert(c))
+        write(f"{n}-bundle.pem", pem_key(k) + pem_cert(c))
     # PKCS12 by openssl, as operators make them (and JKS from it by keytool, below).
     write("server.key", pem_key(srv_key))
     write("server.crt", pem_cert(srv) + pem_cert(ca))
@@ -201,6 +205,31 @@ def round_trip(port, files, path, **kw):
         zk.close()
 
 
+ZK_JARS = "/usr/share/java"
+
+
+def zkcli(port, *command, props=()):
+    """Runs one zkCli command with ZooKeeper 3.8's Java client; returns its output."""
+    cp = ":".join(f"{ZK_JARS}/{j}.jar" for j in [
+        "zookeeper", "zookeeper-jute", "netty-codec", "netty-resolver", "netty-buffer",
+        "netty-common", "netty-handler", "netty-transport", "netty-transport-native-unix-common",
+        "netty-transport-native-epoll", "slf4j-api", "slf4j-log4j12", "log4j-1.2",
+        "commons-cli", "metrics-core", "snappy-java"])
+    r = subprocess.run(["java", "-cp", cp, "-Dlog4j.configuration=file:/dev/null", *props,
+                        "org.apache.zookeeper.ZooKeeperMain", "-server", f"127.0.0.1:{port}",
+                        *command], capture_output=True, timeout=60)
+    return (r.stdout + r.stderr).decode(errors="replace")
+
+
+def java_tls_props(files, who="client"):
+    return ["-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty",
+            "-Dzookeeper.client.secure=true",
+            f"-Dzookeeper.ssl.keyStore.location={files[f'{who}-bundle.pem']}",
+            "-Dzookeeper.ssl.keyStore.type=PEM",
+            f"-Dzookeeper.ssl.trustStore.location={files['ca.pem']}",
+            "-Dzookeeper.ssl.trustStore.type=PEM"]
+
+
 def tls_socket(port, files, who=None, max_version=None):
     ctx = ssl.create_default_context(cafile=files["ca.pem"])
     if who:
@@ -240,7 +269,7 @@ def main():
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     binary = os.path.abspath(args.bin)
-    work = tempfile.mkdtemp(prefix="paddock-tls-")
+    work = tempfile.mkdtemp(prefix="paddock-security-")
     files = make_pki(work)
     servers = []
 
@@ -278,6 +307,12 @@ def main():
                          + formats["jks"])
         main_srv.wait_listening(main_srv.secure)
         port, secure = main_srv.port, main_srv.secure
+        out = zkcli(secure, "create", "/java-tls", "v", props=java_tls_props(files))
+        case("zkCli (Java client, PEM stores) creates a node over TLS",
+             "Created /java-tls" in out, out[-800:])
+        out = zkcli(secure, "get", "/java-tls", props=java_tls_props(files, "stranger"))
+        case("zkCli with a certificate from another CA is refused",
+             "Created" not in out and "\nv\n" not in out, out[-800:])
         watcher = kazoo(secure, files)
         watcher.create("/others", b"0")
         case("no client certificate where clientAuth=need is refused",
@@ -351,6 +386,61 @@ def main():
              round_trip(none.secure, files, "/noauth", who="nobody"))
         none.stop()
 
+        # SASL DIGEST-MD5 with users from a JAAS file, as ZooKeeper reads it.
+        jaas = os.path.join(work, "jaas.conf")
+        with open(jaas, "w") as f:
+            f.write('Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n'
+                    f'  user_super="{SASL_PW}-super"\n  user_jaasuser="{SASL_PW}";\n}};\n')
+        client_jaas = os.path.join(work, "jaas-client.conf")
+        with open(client_jaas, "w") as f:
+            f.write('Client {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n'
+                    f'  username="jaasuser" password="{SASL_PW}";\n}};\n')
+        bad_jaas = os.path.join(work, "jaas-bad.conf")
+        with open(bad_jaas, "w") as f:
+            f.write('Client {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n'
+                    '  username="jaasuser" password="not-the-password";\n};\n')
+        sasl = start("sasl", ["clientPort={port}",
+                              "authProvider.1=org.apache.zookeeper.server.auth."
+                              "SASLAuthenticationProvider",
+                              f"java.security.auth.login.config={jaas}"])
+        sasl.wait_listening(sasl.port)
+        out = zkcli(sasl.port, "create", "/sasl-only", "secret-data", "sasl:jaasuser:cdrwa",
+                    props=[f"-Djava.security.auth.login.config={client_jaas}"])
+        case("zkCli authenticates by SASL DIGEST-MD5 and creates a node with a sasl ACL",
+             "Created /sasl-only" in out, out[-800:])
+        out = zkcli(sasl.port, "get", "/sasl-only",
+                    props=[f"-Djava.security.auth.login.config={client_jaas}"])
+        case("the SASL user reads it", "secret-data" in out, out[-800:])
+        zk = kazoo(sasl.port, files, tls=False)
+        try:
+            zk.get("/sasl-only")
+            case("a client without SASL cannot read it", False)
+        except Exception as e:  # NoAuthError
+            case("a client without SASL cannot read it", type(e).__name__ == "NoAuthError",
+                 repr(e))
+        zk.create("/sasl-bystander", b"1")
+        out = zkcli(sasl.port, "get", "/sasl-only",
+                    props=[f"-Djava.security.auth.login.config={bad_jaas}"])
+        case("zkCli with a wrong SASL password is refused",
+             "secret-data" not in out, out[-800:])
+        case("a wrong SASL password does not disturb other sessions",
+             zk.get("/sasl-bystander")[0] == b"1" and zk.connected)
+        zk.stop()
+        zk.close()
+        text = sasl.text()
+        case("the failed SASL exchange is logged without its password",
+             "SASL authentication failed" in text and "not-the-password" not in text
+             and SASL_PW not in text, text[-800:])
+        sasl.stop()
+        with open(f"{work}/krb.conf", "w") as f:
+            f.write('Server { com.sun.security.auth.module.Krb5LoginModule required '
+                    'useKeyTab=true keyTab="/etc/zk.keytab" principal="zookeeper/h@R"; };\n')
+        s = start("bad-kerberos", ["clientPort={port}",
+                                   f"java.security.auth.login.config={work}/krb.conf"])
+        rc = s.wait_exit()
+        case("refused at start: a JAAS Server section asking for Kerberos",
+             rc not in (None, 0) and "Krb5LoginModule" in s.text(), s.text()[-600:])
+
         # Refusals at start: named key, non-zero exit, no secret in the output.
         bad = {
             "wrong keystore password": (
@@ -388,8 +478,8 @@ def main():
 
         leaked = [s.dir for s in servers
                   if STORE_PW in s.text() or "not-the-password" in s.text()
-                  or PW_FILE_PW in s.text()]
-        case("no store password in any server log", not leaked, ", ".join(leaked))
+                  or PW_FILE_PW in s.text() or SASL_PW in s.text()]
+        case("no store or SASL password in any server log", not leaked, ", ".join(leaked))
     finally:
         for s in servers:
             s.stop()
@@ -397,7 +487,7 @@ def main():
             print(f"work directory kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"tls: {len(failures)} failed")
+    print(f"security: {len(failures)} failed")
     return 1 if failures else 0
 
 

@@ -1,0 +1,508 @@
+//! SASL for clients, as ZooKeeper speaks it: SASL requests (opcode 102) after the
+//! ConnectResponse, each carrying a token of the mechanism's exchange. Paddock implements
+//! DIGEST-MD5 (RFC 2831), the mechanism ZooKeeper's `DigestLoginModule` offers, with users
+//! from the JAAS file ZooKeeper reads (`-Djava.security.auth.login.config=`, the section named
+//! by `zookeeper.sasl.serverconfig`, `Server` by default, `user_<name>="<password>"`).
+//!
+//! As ZooKeeper, the realm and server name are the fixed `zk-sasl-md5` and the service
+//! `zookeeper`, only `qop=auth` is offered, and a client that authenticates gets the
+//! identity `sasl:<user>` (its authentication id; ZooKeeper authorizes any authorization id
+//! and then uses the authentication id's short name).
+//!
+//! Nothing here prints a password or the JAAS file's content.
+
+use crate::config::Secret;
+use md5::{Digest, Md5};
+use std::collections::HashMap;
+use std::path::Path;
+use thiserror::Error;
+
+/// The realm and server name ZooKeeper hard-codes for DIGEST-MD5.
+pub const DIGEST_REALM: &str = "zk-sasl-md5";
+/// The service of ZooKeeper's SASL principal.
+pub const SERVICE: &str = "zookeeper";
+
+/// A JAAS configuration that cannot be used, naming the key that points at it.
+#[derive(Debug, Error)]
+#[error("{key}: {msg}")]
+pub struct JaasError {
+    pub key: &'static str,
+    pub msg: String,
+}
+
+/// The users a server accepts by DIGEST-MD5.
+#[derive(Debug, Default)]
+pub struct DigestUsers {
+    users: HashMap<String, Secret>,
+}
+
+impl DigestUsers {
+    /// From the JAAS text: the section `section`, `None` when the file has no such section
+    /// (SASL then stays off, as in ZooKeeper). A section with a login module other than
+    /// ZooKeeper's DigestLoginModule (Kerberos) is an error: it asks for what Paddock does not
+    /// implement yet.
+    pub fn from_jaas(text: &str, section: &str) -> Result<Option<DigestUsers>, String> {
+        let sections = parse_jaas(text)?;
+        let Some(entries) = sections.get(section) else {
+            return Ok(None);
+        };
+        let mut users = HashMap::new();
+        for e in entries {
+            if !e.module.ends_with("DigestLoginModule") {
+                return Err(format!(
+                    "section {section}: the login module {} is not implemented (only \
+                     org.apache.zookeeper.server.auth.DigestLoginModule is; Kerberos is not yet)",
+                    e.module
+                ));
+            }
+            for (k, v) in &e.options {
+                if let Some(user) = k.strip_prefix("user_") {
+                    users.insert(user.to_owned(), Secret::new(v.as_str()));
+                }
+            }
+        }
+        Ok(Some(DigestUsers { users }))
+    }
+
+    /// Reads the JAAS file at `path` (the value of `java.security.auth.login.config`).
+    pub fn load(path: &Path, section: &str) -> Result<Option<DigestUsers>, JaasError> {
+        const KEY: &str = "java.security.auth.login.config";
+        let text = std::fs::read_to_string(path).map_err(|e| JaasError {
+            key: KEY,
+            msg: format!("cannot read {}: {e}", path.display()),
+        })?;
+        DigestUsers::from_jaas(&text, section).map_err(|msg| JaasError {
+            key: KEY,
+            msg: format!("{}: {msg}", path.display()),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+}
+
+/// One login module entry of a JAAS section.
+#[derive(Debug)]
+struct JaasEntry {
+    module: String,
+    options: Vec<(String, String)>,
+}
+
+/// JAAS's configuration syntax: `Name { module flag key=value ... ; ... };`, with `//` and
+/// `/* */` comments and quoted or bare values.
+fn parse_jaas(text: &str) -> Result<HashMap<String, Vec<JaasEntry>>, String> {
+    #[derive(Debug, PartialEq)]
+    enum Tok {
+        Word(String),
+        Quoted(String),
+        Sym(char),
+    }
+    let mut toks = Vec::new();
+    let mut it = text.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            c if c.is_whitespace() => {}
+            '/' if it.peek() == Some(&'/') => {
+                for c in it.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if it.peek() == Some(&'*') => {
+                it.next();
+                let mut prev = ' ';
+                loop {
+                    match it.next() {
+                        Some('/') if prev == '*' => break,
+                        Some(c) => prev = c,
+                        None => return Err("an unclosed comment".into()),
+                    }
+                }
+            }
+            '{' | '}' | ';' | '=' => toks.push(Tok::Sym(c)),
+            '"' => {
+                let mut s = String::new();
+                loop {
+                    match it.next() {
+                        Some('"') => break,
+                        Some('\\') => s.extend(it.next()),
+                        Some(c) => s.push(c),
+                        None => return Err("an unclosed quoted value".into()),
+                    }
+                }
+                toks.push(Tok::Quoted(s));
+            }
+            c => {
+                let mut s = String::from(c);
+                while let Some(&n) = it.peek() {
+                    if n.is_whitespace() || "{};=\"".contains(n) {
+                        break;
+                    }
+                    s.push(n);
+                    it.next();
+                }
+                toks.push(Tok::Word(s));
+            }
+        }
+    }
+    let mut out: HashMap<String, Vec<JaasEntry>> = HashMap::new();
+    let mut i = 0;
+    let word = |t: Option<&Tok>| match t {
+        Some(Tok::Word(w)) => Some(w.clone()),
+        _ => None,
+    };
+    while i < toks.len() {
+        let name = word(toks.get(i)).ok_or("expected a section name")?;
+        if toks.get(i + 1) != Some(&Tok::Sym('{')) {
+            return Err(format!("section {name}: expected '{{'"));
+        }
+        i += 2;
+        let mut entries = Vec::new();
+        while toks.get(i) != Some(&Tok::Sym('}')) {
+            let module = word(toks.get(i)).ok_or(format!("section {name}: expected a module"))?;
+            let _flag = word(toks.get(i + 1))
+                .ok_or(format!("section {name}: {module}: expected a control flag"))?;
+            i += 2;
+            let mut options = Vec::new();
+            while toks.get(i) != Some(&Tok::Sym(';')) {
+                let key = word(toks.get(i)).ok_or(format!("section {name}: expected key=value"))?;
+                if toks.get(i + 1) != Some(&Tok::Sym('=')) {
+                    return Err(format!("section {name}: {key}: expected '='"));
+                }
+                let value = match toks.get(i + 2) {
+                    Some(Tok::Quoted(v)) | Some(Tok::Word(v)) => v.clone(),
+                    _ => return Err(format!("section {name}: {key}: expected a value")),
+                };
+                options.push((key, value));
+                i += 3;
+            }
+            i += 1;
+            entries.push(JaasEntry { module, options });
+        }
+        i += 1;
+        if toks.get(i) == Some(&Tok::Sym(';')) {
+            i += 1;
+        }
+        out.entry(name).or_default().extend(entries);
+    }
+    Ok(out)
+}
+
+/// Why an exchange failed. The client is told AUTHFAILED; the reason goes to the log only.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SaslError {
+    #[error("malformed DIGEST-MD5 response: {0}")]
+    Malformed(String),
+    #[error("unknown user {0:?}")]
+    UnknownUser(String),
+    #[error("wrong password for user {0:?}")]
+    WrongPassword(String),
+    #[error("the exchange is already complete")]
+    Complete,
+}
+
+/// One DIGEST-MD5 exchange, server side: a challenge, then the client's response checked and
+/// answered with `rspauth`.
+#[derive(Debug)]
+pub enum DigestExchange {
+    /// Nothing sent yet.
+    Start,
+    /// The challenge went out with this nonce.
+    Challenged { nonce: String },
+    /// Authenticated (or failed): no further step.
+    Done,
+}
+
+/// What a step gives back: the token for the client, and the user once authenticated.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Step {
+    pub token: Vec<u8>,
+    pub user: Option<String>,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn md5(parts: &[&[u8]]) -> [u8; 16] {
+    let mut h = Md5::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// RFC 2831's directives: `key=value` or `key="value"`, comma separated.
+fn directives(text: &str) -> Result<HashMap<String, String>, SaslError> {
+    let mut out = HashMap::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest
+            .split_once('=')
+            .ok_or_else(|| SaslError::Malformed(format!("no '=' in {rest:?}")))?;
+        let key = key.trim().to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, tail) = if let Some(q) = after.strip_prefix('"') {
+            let mut v = String::new();
+            let mut chars = q.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => v.extend(chars.next().map(|(_, c)| c)),
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    c => v.push(c),
+                }
+            }
+            let end =
+                end.ok_or_else(|| SaslError::Malformed(format!("unclosed quote in {key}")))?;
+            (v, &q[end..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_owned(), &after[end..])
+        };
+        if out.insert(key.clone(), value).is_some() {
+            return Err(SaslError::Malformed(format!("{key} given twice")));
+        }
+        rest = tail.trim_start().trim_start_matches(',').trim_start();
+    }
+    Ok(out)
+}
+
+/// Compares without an early exit, so the time taken says nothing about the expected value.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl DigestExchange {
+    pub fn new() -> DigestExchange {
+        DigestExchange::Start
+    }
+
+    /// Takes the client's token and gives the next server token.
+    pub fn step(&mut self, users: &DigestUsers, token: &[u8]) -> Result<Step, SaslError> {
+        match std::mem::replace(self, DigestExchange::Done) {
+            DigestExchange::Start => {
+                // DIGEST-MD5 has no initial response: whatever came is ignored.
+                use rand::RngCore;
+                let mut raw = [0u8; 24];
+                rand::rngs::OsRng.fill_bytes(&mut raw);
+                let nonce = hex(&raw);
+                let challenge = format!(
+                    "realm=\"{DIGEST_REALM}\",nonce=\"{nonce}\",qop=\"auth\",charset=utf-8,\
+                     algorithm=md5-sess"
+                );
+                *self = DigestExchange::Challenged { nonce };
+                Ok(Step {
+                    token: challenge.into_bytes(),
+                    user: None,
+                })
+            }
+            DigestExchange::Challenged { nonce } => {
+                let text = std::str::from_utf8(token)
+                    .map_err(|_| SaslError::Malformed("not UTF-8".into()))?;
+                let d = directives(text)?;
+                let get = |k: &str| {
+                    d.get(k)
+                        .map(String::as_str)
+                        .ok_or_else(|| SaslError::Malformed(format!("no {k}")))
+                };
+                let user = get("username")?;
+                let realm = d.get("realm").map(String::as_str).unwrap_or("");
+                let (cnonce, nc, uri, response) = (
+                    get("cnonce")?,
+                    get("nc")?,
+                    get("digest-uri")?,
+                    get("response")?,
+                );
+                let qop = d.get("qop").map(String::as_str).unwrap_or("auth");
+                if get("nonce")? != nonce {
+                    return Err(SaslError::Malformed("the nonce is not the one sent".into()));
+                }
+                if qop != "auth" {
+                    return Err(SaslError::Malformed(format!("qop {qop} was not offered")));
+                }
+                if nc != "00000001" {
+                    return Err(SaslError::Malformed(format!("nonce count {nc}")));
+                }
+                if uri != format!("{SERVICE}/{DIGEST_REALM}") {
+                    return Err(SaslError::Malformed(format!("digest-uri {uri}")));
+                }
+                let password = users
+                    .users
+                    .get(user)
+                    .ok_or_else(|| SaslError::UnknownUser(user.to_owned()))?;
+                let inner = md5(&[
+                    user.as_bytes(),
+                    b":",
+                    realm.as_bytes(),
+                    b":",
+                    password.expose().as_bytes(),
+                ]);
+                let mut a1 = vec![&inner[..], b":", nonce.as_bytes(), b":", cnonce.as_bytes()];
+                let authzid = d.get("authzid");
+                if let Some(z) = authzid {
+                    a1.extend([&b":"[..], z.as_bytes()]);
+                }
+                let ha1 = hex(&md5(&a1));
+                let digest = |a2: &str| {
+                    let ha2 = hex(&md5(&[a2.as_bytes()]));
+                    hex(&md5(&[
+                        ha1.as_bytes(),
+                        b":",
+                        nonce.as_bytes(),
+                        b":",
+                        nc.as_bytes(),
+                        b":",
+                        cnonce.as_bytes(),
+                        b":",
+                        qop.as_bytes(),
+                        b":",
+                        ha2.as_bytes(),
+                    ]))
+                };
+                let expected = digest(&format!("AUTHENTICATE:{uri}"));
+                if !same(
+                    expected.as_bytes(),
+                    response.to_ascii_lowercase().as_bytes(),
+                ) {
+                    return Err(SaslError::WrongPassword(user.to_owned()));
+                }
+                let rspauth = digest(&format!(":{uri}"));
+                Ok(Step {
+                    token: format!("rspauth={rspauth}").into_bytes(),
+                    user: Some(user.to_owned()),
+                })
+            }
+            DigestExchange::Done => Err(SaslError::Complete),
+        }
+    }
+}
+
+impl Default for DigestExchange {
+    fn default() -> Self {
+        DigestExchange::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JAAS: &str = r#"
+        // kazoo's harness writes this
+        Server {
+            org.apache.zookeeper.server.auth.DigestLoginModule required
+            user_super="super_secret"
+            user_jaasuser="jaas_password";
+        };
+        /* the client's side */
+        Client {
+            org.apache.zookeeper.server.auth.DigestLoginModule required
+            username="jaasuser" password="jaas_password";
+        };
+    "#;
+
+    #[test]
+    fn jaas_sections_and_users() {
+        let u = DigestUsers::from_jaas(JAAS, "Server").unwrap().unwrap();
+        assert_eq!(u.len(), 2);
+        assert_eq!(u.users["jaasuser"].expose(), "jaas_password");
+        assert!(DigestUsers::from_jaas(JAAS, "Other").unwrap().is_none());
+        let krb = "Server { com.sun.security.auth.module.Krb5LoginModule required \
+                   useKeyTab=true keyTab=\"/k\" principal=\"zookeeper/h@R\"; };";
+        assert!(DigestUsers::from_jaas(krb, "Server")
+            .unwrap_err()
+            .contains("Krb5LoginModule"));
+        assert!(parse_jaas("Server { x required a=\"b ; };").is_err());
+        assert!(
+            !format!("{u:?}").contains("jaas_password"),
+            "Debug shows a password"
+        );
+    }
+
+    /// A client's side of RFC 2831, written from the RFC, for the exchange below.
+    fn client_response(challenge: &str, user: &str, pw: &str, authzid: Option<&str>) -> String {
+        let d = directives(challenge).unwrap();
+        let nonce = &d["nonce"];
+        let cnonce = "OA6MHXh6VqTrRk";
+        let uri = "zookeeper/zk-sasl-md5";
+        let inner = md5(&[format!("{user}:{DIGEST_REALM}:{pw}").as_bytes()]);
+        let mut a1 = inner.to_vec();
+        a1.extend(format!(":{nonce}:{cnonce}").bytes());
+        if let Some(z) = authzid {
+            a1.extend(format!(":{z}").bytes());
+        }
+        let ha1 = hex(&md5(&[&a1]));
+        let ha2 = hex(&md5(&[format!("AUTHENTICATE:{uri}").as_bytes()]));
+        let resp = hex(&md5(&[format!(
+            "{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}"
+        )
+        .as_bytes()]));
+        let z = authzid
+            .map(|z| format!(",authzid=\"{z}\""))
+            .unwrap_or_default();
+        format!(
+            "charset=utf-8,username=\"{user}\",realm=\"{DIGEST_REALM}\",nonce=\"{nonce}\",\
+             nc=00000001,cnonce=\"{cnonce}\",digest-uri=\"{uri}\",maxbuf=65536,\
+             response={resp},qop=auth{z}"
+        )
+    }
+
+    fn run(user: &str, pw: &str, authzid: Option<&str>) -> Result<Step, SaslError> {
+        let users = DigestUsers::from_jaas(JAAS, "Server").unwrap().unwrap();
+        let mut x = DigestExchange::new();
+        let c = x.step(&users, b"").unwrap();
+        assert!(c.user.is_none());
+        let challenge = String::from_utf8(c.token).unwrap();
+        assert!(challenge.contains("realm=\"zk-sasl-md5\""), "{challenge}");
+        let r = client_response(&challenge, user, pw, authzid);
+        let done = x.step(&users, r.as_bytes());
+        assert_eq!(x.step(&users, b""), Err(SaslError::Complete));
+        done
+    }
+
+    #[test]
+    fn digest_md5_exchange() {
+        let ok = run("jaasuser", "jaas_password", None).unwrap();
+        assert_eq!(ok.user.as_deref(), Some("jaasuser"));
+        assert!(String::from_utf8(ok.token).unwrap().starts_with("rspauth="));
+        let z = run("jaasuser", "jaas_password", Some("jaasuser")).unwrap();
+        assert_eq!(z.user.as_deref(), Some("jaasuser"));
+        assert_eq!(
+            run("jaasuser", "wrong", None),
+            Err(SaslError::WrongPassword("jaasuser".into()))
+        );
+        assert_eq!(
+            run("baduser", "badpassword", None),
+            Err(SaslError::UnknownUser("baduser".into()))
+        );
+    }
+
+    #[test]
+    fn a_replayed_or_garbled_response_fails() {
+        let users = DigestUsers::from_jaas(JAAS, "Server").unwrap().unwrap();
+        let mut a = DigestExchange::new();
+        let ca = String::from_utf8(a.step(&users, b"").unwrap().token).unwrap();
+        let ra = client_response(&ca, "jaasuser", "jaas_password", None);
+        // The same response against another exchange's nonce.
+        let mut b = DigestExchange::new();
+        b.step(&users, b"").unwrap();
+        assert!(matches!(
+            b.step(&users, ra.as_bytes()),
+            Err(SaslError::Malformed(_))
+        ));
+        let mut c = DigestExchange::new();
+        c.step(&users, b"").unwrap();
+        assert!(c.step(&users, b"username=\"x").is_err());
+        assert!(c.step(&users, &[0xff, 0xfe]).is_err());
+    }
+}
