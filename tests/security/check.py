@@ -435,6 +435,43 @@ def main():
         with open(f"{work}/krb.conf", "w") as f:
             f.write('Server { com.sun.security.auth.module.Krb5LoginModule required '
                     'useKeyTab=true keyTab="/etc/zk.keytab" principal="zookeeper/h@R"; };\n')
+        # Enforcement: without SASL, a session may only authenticate.
+        enf = start("enforce", ["clientPort={port}", "sessionRequireClientSASLAuth=true",
+                                "authProvider.1=org.apache.zookeeper.server.auth."
+                                "SASLAuthenticationProvider",
+                                f"java.security.auth.login.config={jaas}"])
+        enf.wait_listening(enf.port)
+        authed = KazooClient(hosts=f"127.0.0.1:{enf.port}", timeout=5, sasl_options={
+            "mechanism": "DIGEST-MD5", "username": "jaasuser", "password": SASL_PW})
+        authed.start(timeout=5)
+        authed.create("/enforced", b"1")
+        raw = socket.create_connection(("127.0.0.1", enf.port), 5)
+        raw.sendall(connect_request())
+        hdr = raw.recv(4)
+        raw.recv(struct.unpack(">i", hdr)[0])
+        path = b"/enforced"
+        body = struct.pack(">ii", 1, 4) + struct.pack(">i", len(path)) + path + b"\0"
+        raw.sendall(struct.pack(">i", len(body)) + body)
+        reply = raw.recv(4 + 16)
+        err = struct.unpack(">i", reply[16:20])[0] if len(reply) >= 20 else None
+        try:
+            closed = raw.recv(10) == b""
+        except OSError:
+            closed = True
+        raw.close()
+        case("enforcement: an unauthenticated request gets SESSIONCLOSEDREQUIRESASLAUTH (-124)",
+             err == -124, repr(reply))
+        case("enforcement: and its connection is closed", closed)
+        case("enforcement: an authenticated session is served meanwhile",
+             authed.get("/enforced")[0] == b"1" and authed.connected)
+        authed.stop()
+        authed.close()
+        out = zkcli(enf.port, "get", "/enforced",
+                    props=[f"-Djava.security.auth.login.config={client_jaas}"])
+        case("enforcement: zkCli with SASL is served", "\n1\n" in out or out.rstrip().endswith("1"),
+             out[-600:])
+        enf.stop()
+
         s = start("bad-kerberos", ["clientPort={port}",
                                    f"java.security.auth.login.config={work}/krb.conf"])
         rc = s.wait_exit()

@@ -229,6 +229,10 @@ pub struct Config {
     pub jaas_section: String,
     /// An `authProvider.N` names ZooKeeper's SASLAuthenticationProvider: `sasl` ACLs are valid.
     pub sasl_acls: bool,
+    /// `enforce.auth.schemes` when `enforce.auth.enabled`, plus `sasl` for
+    /// `sessionRequireClientSASLAuth`: a connection must hold an identity of one of them
+    /// before any request but auth and SASL (empty: no enforcement).
+    pub enforce_auth_schemes: Vec<String>,
     /// Every key/value given, for `conf`, secrets masked ([`shown_value`]).
     pub raw: BTreeMap<String, String>,
 }
@@ -274,6 +278,7 @@ impl Default for Config {
             jaas_config: None,
             jaas_section: "Server".into(),
             sasl_acls: false,
+            enforce_auth_schemes: Vec::new(),
             raw: BTreeMap::new(),
         }
     }
@@ -363,9 +368,15 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
     {
         return None;
     }
-    // SASL for clients (DIGEST-MD5 from the JAAS file) is implemented too.
-    if matches!(key, "java.security.auth.login.config" | "sasl.serverconfig")
-        || (key.starts_with("authProvider.") && value.trim().ends_with(SASL_PROVIDER))
+    // SASL for clients (DIGEST-MD5 from the JAAS file) and auth enforcement are implemented.
+    if matches!(
+        key,
+        "java.security.auth.login.config"
+            | "sasl.serverconfig"
+            | "sessionRequireClientSASLAuth"
+            | "enforce.auth.enabled"
+            | "enforce.auth.schemes"
+    ) || (key.starts_with("authProvider.") && value.trim().ends_with(SASL_PROVIDER))
     {
         return None;
     }
@@ -539,6 +550,7 @@ impl Config {
             c.client_port_address = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         }
         let mut data_log_dir_set = false;
+        let (mut enforce_on, mut enforce_schemes, mut require_sasl) = (false, None, false);
         let mut min_set = None;
         let mut max_set = None;
         for (k, v, origin) in &entries {
@@ -609,6 +621,19 @@ impl Config {
                 "ssl.crl" | "ssl.ocsp" => {}
                 "java.security.auth.login.config" => c.jaas_config = Some(PathBuf::from(v.trim())),
                 "sasl.serverconfig" => c.jaas_section = v.trim().to_owned(),
+                "sessionRequireClientSASLAuth" => require_sasl = parse_bool(v).map_err(bad)?,
+                "enforce.auth.enabled" => enforce_on = parse_bool(v).map_err(bad)?,
+                "enforce.auth.schemes" => {
+                    let schemes = list(v);
+                    for s in &schemes {
+                        if !matches!(s.as_str(), "sasl" | "digest" | "ip") {
+                            return Err(bad(format!(
+                                "'{s}' is not a scheme Paddock authenticates (sasl, digest, ip)"
+                            )));
+                        }
+                    }
+                    enforce_schemes = Some(schemes);
+                }
                 k if k.starts_with("authProvider.") => c.sasl_acls = true,
                 k if k.starts_with("ssl.keyStore.") || k.starts_with("ssl.trustStore.") => {
                     let (store, part) = if let Some(p) = k.strip_prefix("ssl.keyStore.") {
@@ -714,6 +739,27 @@ impl Config {
         }
         if !data_log_dir_set {
             c.data_log_dir = c.data_dir.clone();
+        }
+        // As ZooKeeper's AuthenticationHelper: sessionRequireClientSASLAuth is enforcement of
+        // sasl; enforcement with no scheme, or of sasl with nothing to authenticate against,
+        // would refuse every client.
+        if enforce_on {
+            c.enforce_auth_schemes = enforce_schemes.unwrap_or_default();
+            if c.enforce_auth_schemes.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "enforce.auth.enabled=true needs enforce.auth.schemes".into(),
+                ));
+            }
+        }
+        if require_sasl && !c.enforce_auth_schemes.iter().any(|s| s == "sasl") {
+            c.enforce_auth_schemes.push("sasl".into());
+        }
+        if c.enforce_auth_schemes.iter().any(|s| s == "sasl") && c.jaas_config.is_none() {
+            return Err(ConfigError::Invalid(
+                "enforcing sasl (enforce.auth.schemes or sessionRequireClientSASLAuth) needs \
+                 the SASL users: set java.security.auth.login.config"
+                    .into(),
+            ));
         }
         if c.tick_time == 0 {
             return Err(ConfigError::Invalid(
@@ -973,9 +1019,6 @@ mod tests {
             "portUnification=true",
             "authProvider.2=com.example.auth.TokenAuthenticationProvider",
             "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider",
-            "sessionRequireClientSASLAuth=true",
-            "enforce.auth.enabled=true",
-            "enforce.auth.schemes=sasl",
             "quorum.auth.enableSasl=true",
             "quorum.auth.learnerRequireSasl=true",
             "quorum.auth.kerberos.servicePrincipal=zkquorum/_HOST",
@@ -1077,6 +1120,34 @@ mod tests {
         }
         let f = write("secureClientPort=2281\nclient.portUnification=true\n");
         assert!(Config::load(Some(&f.0), &[]).is_err(), "nothing to unify");
+    }
+
+    /// Auth enforcement, as ZooKeeper's AuthenticationHelper reads it.
+    #[test]
+    fn auth_enforcement_keys() {
+        let load = |text: &str| Config::load(Some(&write(text).0), &[]);
+        let c = load(
+            "clientPort=2181\njava.security.auth.login.config=/j\n\
+             sessionRequireClientSASLAuth=true\n",
+        )
+        .unwrap();
+        assert_eq!(c.enforce_auth_schemes, ["sasl"]);
+        let c = load(
+            "clientPort=2181\njava.security.auth.login.config=/j\nenforce.auth.enabled=true\n\
+             enforce.auth.schemes=sasl, digest\n",
+        )
+        .unwrap();
+        assert_eq!(c.enforce_auth_schemes, ["sasl", "digest"]);
+        // Schemes without the switch enforce nothing.
+        let c = load("clientPort=2181\nenforce.auth.schemes=digest\n").unwrap();
+        assert!(c.enforce_auth_schemes.is_empty());
+        for bad in [
+            "enforce.auth.enabled=true\n",
+            "enforce.auth.enabled=true\nenforce.auth.schemes=x509\n",
+            "sessionRequireClientSASLAuth=true\n",
+        ] {
+            assert!(load(&format!("clientPort=2181\n{bad}")).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -432,6 +432,20 @@ impl Core {
         self.stats.received += 1;
         self.sessions.touch(sid);
         let auth = c.auth.clone();
+        // Auth enforcement, as ZooKeeper's AuthenticationHelper: a connection without an
+        // identity of a required scheme may only authenticate; anything else is answered
+        // SESSIONCLOSEDREQUIRESASLAUTH and the connection is closed.
+        let enforce = &self.cfg.enforce_auth_schemes;
+        if !enforce.is_empty()
+            && opcode != op::AUTH
+            && opcode != op::SASL
+            && !auth.ids.iter().any(|i| enforce.contains(&i.scheme))
+        {
+            info!(conn, addr = %c.addr, op = op::name(opcode), "not authenticated with a required scheme (enforce.auth.schemes); closing the connection");
+            let code = ErrorCode::SessionClosedRequireSaslAuth;
+            self.enqueue_read(sid, conn, xid, Err(code), auth, arrived);
+            return;
+        }
         if c.read_only {
             self.read_only_request(sid, conn, xid, req, auth, arrived);
             return;

@@ -43,7 +43,12 @@ impl Core {
                 } else {
                     zxid
                 };
-                let close = matches!(code, ErrorCode::Unimplemented | ErrorCode::AuthFailed);
+                let close = matches!(
+                    code,
+                    ErrorCode::Unimplemented
+                        | ErrorCode::AuthFailed
+                        | ErrorCode::SessionClosedRequireSaslAuth
+                );
                 (frame(xid, z, code.code(), |_| {}), close)
             }
             Ok(req) => self.exec_read(sid, conn, xid, req, auth),
