@@ -248,6 +248,65 @@ def connect_request():
     return struct.pack(">i", len(body)) + body
 
 
+def raw_session(port):
+    """A plaintext session over a raw socket: (socket, next xid)."""
+    sock = socket.create_connection(("127.0.0.1", port), 5)
+    sock.sendall(connect_request())
+    n = struct.unpack(">i", recv_exact(sock, 4))[0]
+    recv_exact(sock, n)
+    return sock
+
+
+def recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return buf
+
+
+def call(sock, xid, op, body):
+    """Sends one request; returns (err, reply body)."""
+    payload = struct.pack(">ii", xid, op) + body
+    sock.sendall(struct.pack(">i", len(payload)) + payload)
+    while True:
+        n = struct.unpack(">i", recv_exact(sock, 4))[0]
+        reply = recv_exact(sock, n)
+        rxid, _zxid, err = struct.unpack(">iqi", reply[:16])
+        if rxid == xid:
+            return err, reply[16:]
+
+
+def buffer(b):
+    return struct.pack(">i", -1) if b is None else struct.pack(">i", len(b)) + b
+
+
+def raw_sasl(sock, user, password):
+    """A DIGEST-MD5 exchange as kazoo runs it (puresasl); returns the last reply's error."""
+    import puresasl.client
+    cli = puresasl.client.SASLClient("zk-sasl-md5", "zookeeper", mechanism="DIGEST-MD5",
+                                     username=user, password=password)
+    challenge, xid = None, 0
+    while not cli.complete:
+        response = cli.process(challenge) or b""
+        xid += 1
+        err, body = call(sock, xid, 102, buffer(response))
+        if err:
+            return err
+        n = struct.unpack(">i", body[:4])[0]
+        challenge = body[4:4 + n] if n >= 0 else None
+        if challenge is None:
+            return 0
+    return 0
+
+
+def get_data(sock, xid, path):
+    p = path.encode()
+    return call(sock, xid, 4, struct.pack(">i", len(p)) + p + b"\0")[0]
+
+
 def handshake_refused(fn):
     """True if the TLS handshake or the first exchange after it fails."""
     try:
@@ -399,7 +458,7 @@ def main():
         with open(bad_jaas, "w") as f:
             f.write('Client {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n'
                     '  username="jaasuser" password="not-the-password";\n};\n')
-        sasl = start("sasl", ["clientPort={port}",
+        sasl = start("sasl", ["clientPort={port}", "superUser=super",
                               "authProvider.1=org.apache.zookeeper.server.auth."
                               "SASLAuthenticationProvider",
                               f"java.security.auth.login.config={jaas}"])
@@ -411,6 +470,14 @@ def main():
         out = zkcli(sasl.port, "get", "/sasl-only",
                     props=[f"-Djava.security.auth.login.config={client_jaas}"])
         case("the SASL user reads it", "secret-data" in out, out[-800:])
+        super_jaas = os.path.join(work, "jaas-super.conf")
+        with open(super_jaas, "w") as f:
+            f.write('Client {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n'
+                    f'  username="super" password="{SASL_PW}-super";\n}};\n')
+        out = zkcli(sasl.port, "get", "/sasl-only",
+                    props=[f"-Djava.security.auth.login.config={super_jaas}"])
+        case("zookeeper.superUser: the SASL super user reads past the ACL",
+             "secret-data" in out, out[-800:])
         zk = kazoo(sasl.port, files, tls=False)
         try:
             zk.get("/sasl-only")
@@ -418,6 +485,15 @@ def main():
         except Exception as e:  # NoAuthError
             case("a client without SASL cannot read it", type(e).__name__ == "NoAuthError",
                  repr(e))
+        sock = raw_session(sasl.port)
+        err = raw_sasl(sock, "jaasuser", "not-the-password")
+        try:
+            closed = sock.recv(10) == b""
+        except OSError:
+            closed = True
+        sock.close()
+        case("a wrong SASL password gets AUTHFAILED (-115) and a closed connection",
+             err == -115 and closed, f"err={err} closed={closed}")
         zk.create("/sasl-bystander", b"1")
         out = zkcli(sasl.port, "get", "/sasl-only",
                     props=[f"-Djava.security.auth.login.config={bad_jaas}"])
@@ -435,6 +511,23 @@ def main():
         with open(f"{work}/krb.conf", "w") as f:
             f.write('Server { com.sun.security.auth.module.Krb5LoginModule required '
                     'useKeyTab=true keyTab="/etc/zk.keytab" principal="zookeeper/h@R"; };\n')
+        # allowSaslFailedClients: a failed exchange leaves the connection open.
+        allow = start("allow-failed", ["clientPort={port}", "allowSaslFailedClients=true",
+                                       f"java.security.auth.login.config={jaas}"])
+        allow.wait_listening(allow.port)
+        seed = kazoo(allow.port, files, tls=False)
+        seed.create("/open", b"x")
+        seed.stop()
+        seed.close()
+        sock = raw_session(allow.port)
+        err = raw_sasl(sock, "jaasuser", "not-the-password")
+        case("allowSaslFailedClients: a failed exchange is answered without an error",
+             err == 0, f"err={err}")
+        case("allowSaslFailedClients: and the connection goes on unauthenticated",
+             get_data(sock, 50, "/open") == 0)
+        sock.close()
+        allow.stop()
+
         # Enforcement: without SASL, a session may only authenticate.
         enf = start("enforce", ["clientPort={port}", "sessionRequireClientSASLAuth=true",
                                 "authProvider.1=org.apache.zookeeper.server.auth."

@@ -233,6 +233,11 @@ pub struct Config {
     /// `sessionRequireClientSASLAuth`: a connection must hold an identity of one of them
     /// before any request but auth and SASL (empty: no enforcement).
     pub enforce_auth_schemes: Vec<String>,
+    /// `zookeeper.superUser`: the SASL user who is also `super`.
+    pub sasl_super_user: Option<String>,
+    /// `zookeeper.allowSaslFailedClients`: a failed SASL exchange leaves the connection open
+    /// (unless sasl is enforced), as in ZooKeeper.
+    pub allow_sasl_failed: bool,
     /// Every key/value given, for `conf`, secrets masked ([`shown_value`]).
     pub raw: BTreeMap<String, String>,
 }
@@ -279,6 +284,8 @@ impl Default for Config {
             jaas_section: "Server".into(),
             sasl_acls: false,
             enforce_auth_schemes: Vec::new(),
+            sasl_super_user: None,
+            allow_sasl_failed: false,
             raw: BTreeMap::new(),
         }
     }
@@ -376,6 +383,8 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
             | "sessionRequireClientSASLAuth"
             | "enforce.auth.enabled"
             | "enforce.auth.schemes"
+            | "superUser"
+            | "allowSaslFailedClients"
     ) || (key.starts_with("authProvider.") && value.trim().ends_with(SASL_PROVIDER))
     {
         return None;
@@ -622,6 +631,8 @@ impl Config {
                 "java.security.auth.login.config" => c.jaas_config = Some(PathBuf::from(v.trim())),
                 "sasl.serverconfig" => c.jaas_section = v.trim().to_owned(),
                 "sessionRequireClientSASLAuth" => require_sasl = parse_bool(v).map_err(bad)?,
+                "superUser" => c.sasl_super_user = Some(v.trim().to_owned()),
+                "allowSaslFailedClients" => c.allow_sasl_failed = parse_bool(v).map_err(bad)?,
                 "enforce.auth.enabled" => enforce_on = parse_bool(v).map_err(bad)?,
                 "enforce.auth.schemes" => {
                     let schemes = list(v);
@@ -1026,9 +1037,7 @@ mod tests {
             "X509AuthenticationProvider.superUser=CN=admin",
             "DigestAuthenticationProvider.digestAlg=SHA3-256",
             "audit.enable=true",
-            "zookeeper.superUser=admin",
             "zookeeper.security.auth_to_local=RULE:[1:$1]",
-            "zookeeper.allowSaslFailedClients=true",
         ];
         for line in refused {
             let f = write(&format!("tickTime=2000\nclientPort=2181\n{line}\n"));

@@ -499,9 +499,9 @@ impl Core {
                 // Like an auth packet, the identity it gains applies at once; the reply (the
                 // next token) waits its turn.
                 let token = t.token.as_deref().unwrap_or(&[]);
-                let result = self.sasl_step(conn, token).map(|token| {
-                    Request::Sasl(paddock_proto::records::SaslToken { token: Some(token) })
-                });
+                let result = self
+                    .sasl_step(conn, token)
+                    .map(|token| Request::Sasl(paddock_proto::records::SaslToken { token }));
                 self.enqueue_read(sid, conn, xid, result, auth, arrived);
             }
             Ok(Request::Auth(p)) => {
@@ -644,7 +644,7 @@ impl Core {
 
     /// One step of a connection's SASL exchange: the token to send back, or AUTHFAILED (the
     /// reason goes to the log, never to the client; the connection is then closed).
-    fn sasl_step(&mut self, conn: ConnId, token: &[u8]) -> Result<Vec<u8>, ErrorCode> {
+    fn sasl_step(&mut self, conn: ConnId, token: &[u8]) -> Result<Option<Vec<u8>>, ErrorCode> {
         let Some(users) = self.sasl_users.clone() else {
             self.stats.auth_failed += 1;
             info!(
@@ -661,14 +661,23 @@ impl Core {
                 if let Some(user) = step.user {
                     info!(conn, addr = %c.addr, %user, "SASL DIGEST-MD5 authenticated");
                     let mut auth = (*c.auth).clone();
+                    if self.cfg.sasl_super_user.as_deref() == Some(user.as_str()) {
+                        auth.add(paddock_proto::Id::new("super", ""));
+                    }
                     auth.add(paddock_proto::Id::new("sasl", user));
                     c.auth = Arc::new(auth);
                 }
-                Ok(step.token)
+                Ok(Some(step.token))
             }
             Err(e) => {
-                warn!(conn, addr = %c.addr, reason = %e, "SASL authentication failed; closing the connection");
                 self.stats.auth_failed += 1;
+                let enforced = self.cfg.enforce_auth_schemes.iter().any(|s| s == "sasl");
+                if self.cfg.allow_sasl_failed && !enforced {
+                    // ZooKeeper's allowSaslFailedClients: the client goes on unauthenticated.
+                    warn!(conn, addr = %c.addr, reason = %e, "SASL authentication failed; the connection stays (allowSaslFailedClients)");
+                    return Ok(None);
+                }
+                warn!(conn, addr = %c.addr, reason = %e, "SASL authentication failed; closing the connection");
                 Err(ErrorCode::AuthFailed)
             }
         }
