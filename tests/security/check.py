@@ -571,6 +571,52 @@ def main():
         case("refused at start: a JAAS Server section asking for Kerberos",
              rc not in (None, 0) and "Krb5LoginModule" in s.text(), s.text()[-600:])
 
+        # The audit log of a scripted workload, line by line against ZooKeeper 3.8's own.
+        here = os.path.dirname(os.path.abspath(__file__))
+        repo = os.path.dirname(os.path.dirname(here))
+        workload = [sys.executable, os.path.join(here, "audit_workload.py")]
+        zk_dir = os.path.join(work, "zk-audit")
+        zk_port = free_port()
+        zk_pid = subprocess.run([os.path.join(repo, "scripts", "start-zookeeper.sh"),
+                                 str(zk_port), zk_dir, "audit.enable=true"],
+                                capture_output=True, check=True).stdout.decode().strip()
+        try:
+            subprocess.run(workload + [str(zk_port)], check=True, capture_output=True)
+        finally:
+            os.kill(int(zk_pid), signal.SIGTERM)
+            time.sleep(1.5)
+        with open(os.path.join(zk_dir, "zookeeper.log")) as f:
+            zk_lines = [l.split("AuditLogger@", 1)[1].split("] - ", 1)[1].rstrip("\n")
+                        for l in f if "AuditLogger@" in l]
+        aud = start("audit", ["clientPort={port}", "audit.enable=true",
+                              "audit.file={}/audit/paddock_audit.log".format(work)])
+        aud.wait_listening(aud.port)
+        subprocess.run(workload + [str(aud.port)], check=True, capture_output=True)
+        aud.stop()
+        with open(os.path.join(work, "audit", "paddock_audit.log")) as f:
+            raw_lines = f.read().splitlines()
+        ours = [l.split(" audit.Slf4jAuditLogger: ", 1)[1] for l in raw_lines]
+
+        def norm(lines):
+            # Session ids differ between servers: number them in order of appearance.
+            seen = {}
+            out = []
+            for l in lines:
+                f = l.split("\t")
+                if f[0].startswith("session="):
+                    f[0] = "session=S%d" % seen.setdefault(f[0], len(seen) + 1)
+                out.append("\t".join(f))
+            return out
+
+        same = norm(zk_lines) == norm(ours)
+        if not same:
+            with open(os.path.join(work, "audit-diff.txt"), "w") as f:
+                f.write("\n".join(["ZooKeeper:"] + norm(zk_lines) + ["Paddock:"] + norm(ours)))
+        case(f"audit log: {len(ours)} lines, each as ZooKeeper 3.8 writes it for the same workload",
+             same and len(ours) > 20, f"see {work}/audit-diff.txt")
+        case("audit log: failures at ERROR, the rest at INFO",
+             all((" ERROR " in l) == ("result=failure" in l) for l in raw_lines))
+
         # Refusals at start: named key, non-zero exit, no secret in the output.
         bad = {
             "wrong keystore password": (
@@ -593,13 +639,19 @@ def main():
             "revocation checks": (
                 [f"ssl.keyStore.location={files['server.pem']}", "ssl.clientAuth=none",
                  "ssl.crl=true"], "ssl.crl"),
+            "an audit log that cannot be opened": (
+                ["audit.enable=true", "audit.file=/proc/nowhere/audit.log"], "audit.file"),
+            "another audit logger": (
+                ["audit.enable=true", "audit.impl.class=com.example.Audit"], "audit.impl.class"),
             "quorum TLS": (
                 [f"ssl.keyStore.location={files['server.pem']}", "ssl.clientAuth=none",
                  "sslQuorum=true"], "sslQuorum"),
         }
         for what, (lines, key_name) in bad.items():
             s = start("bad-" + what.replace(" ", "-").replace("=", ""),
-                      ["clientPort={port}", "secureClientPort={secure}"] + lines)
+                      ["clientPort={port}"]
+                      + (["secureClientPort={secure}"] if any(l.startswith("ssl.") for l in lines)
+                         else []) + lines)
             rc = s.wait_exit()
             text = s.text()
             case(f"refused at start: {what} (names {key_name})",

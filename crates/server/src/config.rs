@@ -233,6 +233,10 @@ pub struct Config {
     /// `sessionRequireClientSASLAuth`: a connection must hold an identity of one of them
     /// before any request but auth and SASL (empty: no enforcement).
     pub enforce_auth_schemes: Vec<String>,
+    /// `audit.enable`: the audit log, where it goes and how it rotates (`audit.file`,
+    /// `audit.maxFileSize`, `audit.maxBackupIndex`: Paddock's keys; ZooKeeper sets these in
+    /// its log4j configuration).
+    pub audit: Option<crate::audit::AuditConfig>,
     /// `zookeeper.superUser`: the SASL user who is also `super`.
     pub sasl_super_user: Option<String>,
     /// `zookeeper.allowSaslFailedClients`: a failed SASL exchange leaves the connection open
@@ -284,6 +288,7 @@ impl Default for Config {
             jaas_section: "Server".into(),
             sasl_acls: false,
             enforce_auth_schemes: Vec::new(),
+            audit: None,
             sasl_super_user: None,
             allow_sasl_failed: false,
             raw: BTreeMap::new(),
@@ -324,6 +329,9 @@ pub fn shown_value<'a>(key: &str, value: &'a str) -> &'a str {
 /// ZooKeeper's SASL authentication provider (`authProvider.N=...`), which makes `sasl` ACLs
 /// valid.
 const SASL_PROVIDER: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
+
+/// ZooKeeper's audit logger, the one whose format Paddock writes.
+const SLF4J_AUDIT: &str = "org.apache.zookeeper.audit.Slf4jAuditLogger";
 
 /// The parts of a `ssl.keyStore.*` / `ssl.trustStore.*` key Paddock reads.
 const STORE_KEYS: &[&str] = &["location", "password", "passwordPath", "type"];
@@ -385,7 +393,12 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
             | "enforce.auth.schemes"
             | "superUser"
             | "allowSaslFailedClients"
-    ) || (key.starts_with("authProvider.") && value.trim().ends_with(SASL_PROVIDER))
+            | "audit.enable"
+            | "audit.file"
+            | "audit.maxFileSize"
+            | "audit.maxBackupIndex"
+    ) || (key == "audit.impl.class" && value.trim() == SLF4J_AUDIT)
+        || (key.starts_with("authProvider.") && value.trim().ends_with(SASL_PROVIDER))
     {
         return None;
     }
@@ -560,6 +573,8 @@ impl Config {
         }
         let mut data_log_dir_set = false;
         let (mut enforce_on, mut enforce_schemes, mut require_sasl) = (false, None, false);
+        let (mut audit_on, mut audit_file, mut audit_size, mut audit_backups) =
+            (false, None, 10 << 20, 10);
         let mut min_set = None;
         let mut max_set = None;
         for (k, v, origin) in &entries {
@@ -632,6 +647,16 @@ impl Config {
                 "sasl.serverconfig" => c.jaas_section = v.trim().to_owned(),
                 "sessionRequireClientSASLAuth" => require_sasl = parse_bool(v).map_err(bad)?,
                 "superUser" => c.sasl_super_user = Some(v.trim().to_owned()),
+                "audit.enable" => audit_on = parse_bool(v).map_err(bad)?,
+                "audit.impl.class" => {}
+                "audit.file" => audit_file = Some(PathBuf::from(v.trim())),
+                "audit.maxFileSize" => {
+                    audit_size = parse_num::<u64>(v).map_err(bad)?;
+                    if audit_size < 4096 {
+                        return Err(bad("must be at least 4096 (bytes)".into()));
+                    }
+                }
+                "audit.maxBackupIndex" => audit_backups = parse_num(v).map_err(bad)?,
                 "allowSaslFailedClients" => c.allow_sasl_failed = parse_bool(v).map_err(bad)?,
                 "enforce.auth.enabled" => enforce_on = parse_bool(v).map_err(bad)?,
                 "enforce.auth.schemes" => {
@@ -750,6 +775,15 @@ impl Config {
         }
         if !data_log_dir_set {
             c.data_log_dir = c.data_dir.clone();
+        }
+        if audit_on {
+            c.audit = Some(crate::audit::AuditConfig {
+                // ZooKeeper's log4j configuration names zookeeper_audit.log in its log
+                // directory; Paddock's default is the data directory.
+                file: audit_file.unwrap_or_else(|| c.data_dir.join("zookeeper_audit.log")),
+                max_file_size: audit_size,
+                max_backups: audit_backups,
+            });
         }
         // As ZooKeeper's AuthenticationHelper: sessionRequireClientSASLAuth is enforcement of
         // sasl; enforcement with no scheme, or of sasl with nothing to authenticate against,
@@ -1036,7 +1070,7 @@ mod tests {
             "kerberos.removeHostFromPrincipal=true",
             "X509AuthenticationProvider.superUser=CN=admin",
             "DigestAuthenticationProvider.digestAlg=SHA3-256",
-            "audit.enable=true",
+            "audit.impl.class=com.example.OtherAuditLogger",
             "zookeeper.security.auth_to_local=RULE:[1:$1]",
         ];
         for line in refused {

@@ -1,6 +1,7 @@
 //! Paddock's server: the client port, connections, sessions, the request pipeline, config and
 //! four-letter words. The tree and the protocol live in their own crates; this is the IO shell.
 
+pub mod audit;
 pub mod config;
 pub mod conn;
 pub mod conn_shared;
@@ -56,6 +57,10 @@ pub enum ServerError {
     Tls(#[from] tls::TlsError),
     #[error("SASL for clients: {0}; Paddock does not start without it")]
     Jaas(#[from] sasl::JaasError),
+    #[error(
+        "audit.file: cannot open the audit log {path}: {err}; Paddock does not start without it"
+    )]
+    Audit { path: String, err: std::io::Error },
 }
 
 /// Counts client connections, per address for `maxClientCnxns` and in all for `maxCnxns`.
@@ -118,6 +123,15 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     // the server rather than leaving it to refuse every client that authenticates.
     let sasl_users = match &cfg.jaas_config {
         Some(path) => sasl::DigestUsers::load(path, &cfg.jaas_section)?.map(Arc::new),
+        None => None,
+    };
+    let audit = match &cfg.audit {
+        Some(a) => Some(
+            audit::AuditLog::start(a.clone()).map_err(|err| ServerError::Audit {
+                path: a.file.display().to_string(),
+                err,
+            })?,
+        ),
         None => None,
     };
     if let Some(u) = &sasl_users {
@@ -195,7 +209,8 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         tx.clone(),
         replica,
     )
-    .with_sasl(sasl_users);
+    .with_sasl(sasl_users)
+    .with_audit(audit.clone());
     // A one-voter ensemble elects itself at once: its clients wait for that, rather than being
     // turned away by a server that does not serve yet.
     let single_voter = membership.voters.len() == 1 && !membership.me.observer;
@@ -294,6 +309,11 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
             (cfg.init_limit as u64 * cfg.tick_time as u64).clamp(100, 60_000),
         ),
     };
+    if let Some(log) = audit {
+        let user = audit::server_user();
+        log.record(server_event(&user, "serverStart", audit::Outcome::Success));
+        tokio::spawn(audit_stop(log, user));
+    }
     let accept = Acceptance {
         core: tx.clone(),
         limits,
@@ -309,6 +329,45 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     // The accept loops never end; the process is stopped from outside.
     while loops.join_next().await.is_some() {}
     Ok(())
+}
+
+fn server_event(user: &str, operation: &'static str, outcome: audit::Outcome) -> audit::Event {
+    audit::Event {
+        session: None,
+        user: user.to_owned(),
+        ip: None,
+        operation,
+        znode: None,
+        znode_type: None,
+        acl: None,
+        outcome,
+    }
+}
+
+/// Audits serverStop ("invoked", as ZooKeeper: it is logged before the server has stopped)
+/// when SIGTERM or SIGINT comes, then dies of the signal as without an audit log, so exit
+/// statuses stay what they were.
+async fn audit_stop(log: audit::AuditLog, user: String) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        warn!("cannot watch for SIGTERM: serverStop will not be audited");
+        return;
+    };
+    let sig = tokio::select! {
+        _ = term.recv() => libc::SIGTERM,
+        _ = int.recv() => libc::SIGINT,
+    };
+    log.record(server_event(&user, "serverStop", audit::Outcome::Invoked));
+    log.flush(Duration::from_secs(2));
+    // SAFETY: restoring the default action and raising the signal ends the process as the
+    // signal would have without the handler.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
 }
 
 async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServerError> {

@@ -19,6 +19,7 @@
 //! read between rounds. The watch registry is a plain owned value, `Send + Sync` like the tree
 //! (see docs/ARCHITECTURE.md).
 
+mod audited;
 mod conns;
 mod dispatch;
 mod ensemble;
@@ -82,6 +83,10 @@ pub struct Core {
     pub(crate) started: Instant,
     /// The DIGEST-MD5 users from the JAAS file; `None`: SASL is off and SASL requests fail.
     sasl_users: Option<Arc<crate::sasl::DigestUsers>>,
+    /// The audit log (`audit.enable`).
+    audit: Option<crate::audit::AuditLog>,
+    /// The user the server runs as: the audit log's `user` for the server's own events.
+    server_user: String,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -138,6 +143,8 @@ impl Core {
         );
         Core {
             sasl_users: None,
+            audit: None,
+            server_user: String::new(),
             sessions,
             fs,
             dbid,
@@ -162,6 +169,15 @@ impl Core {
     /// Turns SASL on with these users (from the JAAS file, loaded at start).
     pub fn with_sasl(mut self, users: Option<Arc<crate::sasl::DigestUsers>>) -> Core {
         self.sasl_users = users;
+        self
+    }
+
+    /// Writes audited events to `log` (`audit.enable`).
+    pub fn with_audit(mut self, log: Option<crate::audit::AuditLog>) -> Core {
+        if log.is_some() {
+            self.server_user = crate::audit::server_user();
+        }
+        self.audit = log;
         self
     }
 
@@ -757,6 +773,7 @@ impl Core {
                 req,
                 arrived,
             }) => {
+                self.audit_write(txn.session_id, conn, &req, &txn.op, &applied);
                 let f = reply_for_write(xid, txn.zxid, &req, &applied);
                 let closing = matches!(req, Request::CloseSession);
                 let done = Done {
@@ -793,6 +810,7 @@ impl Core {
             }
             Some(Origin::Expire { session }) => {
                 info!(session = format_args!("0x{session:x}"), "session expired");
+                self.audit_session_end(session, &txn.op);
                 if let Some(conn) = self.sessions.get(session).and_then(|s| s.conn) {
                     self.close_conn(conn);
                 }

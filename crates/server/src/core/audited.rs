@@ -1,0 +1,180 @@
+//! What the core writes to the audit log: client writes with their outcome, as ZooKeeper's
+//! FinalRequestProcessor audits them on the server the client is connected to, and the
+//! ephemeral nodes a closed or expired session takes with it.
+
+use super::Core;
+use crate::audit::{acl_string, Event, Outcome as Result_};
+use crate::conn_shared::ConnId;
+use paddock_proto::{CreateMode, MultiOp, Request};
+use paddock_tree::{Applied, AuthInfo, Outcome, TxnOp};
+
+/// ZooKeeper's name of a create mode (`CreateMode.toString().toLowerCase()`).
+fn znode_type(flags: i32) -> Option<&'static str> {
+    Some(match CreateMode::from_flags(flags)? {
+        CreateMode::Persistent => "persistent",
+        CreateMode::Ephemeral => "ephemeral",
+        CreateMode::PersistentSequential => "persistent_sequential",
+        CreateMode::EphemeralSequential => "ephemeral_sequential",
+        CreateMode::Container => "container",
+        CreateMode::PersistentWithTtl => "persistent_with_ttl",
+        CreateMode::PersistentSequentialWithTtl => "persistent_sequential_with_ttl",
+    })
+}
+
+/// The `user` field: each identity by its provider's user name, in the order ZooKeeper's
+/// hash set of them gives (digest: the user before the colon; `super` has no provider).
+pub(crate) fn users(auth: &AuthInfo) -> String {
+    auth.in_java_order()
+        .into_iter()
+        .filter_map(|id| match id.scheme.as_str() {
+            "digest" => Some(id.id.split(':').next().unwrap_or("").to_owned()),
+            "ip" | "sasl" | "x509" => Some(id.id.clone()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Core {
+    /// Audits a client's write once it is applied.
+    pub(crate) fn audit_write(
+        &self,
+        session: i64,
+        conn: ConnId,
+        req: &Request,
+        txn: &TxnOp,
+        applied: &Applied,
+    ) {
+        let Some(log) = &self.audit else { return };
+        let (user, ip) = match self.conns.get(conn) {
+            Some(c) => (users(&c.auth), Some(c.addr.ip().to_string())),
+            None => (String::new(), None),
+        };
+        let event = |operation, znode: Option<String>, znode_type, acl, outcome| Event {
+            session: Some(session),
+            user: user.clone(),
+            ip: ip.clone(),
+            operation,
+            znode,
+            znode_type,
+            acl,
+            outcome,
+        };
+        let ok = applied.result.is_ok();
+        let outcome = if ok {
+            Result_::Success
+        } else {
+            Result_::Failure
+        };
+        match req {
+            Request::Create(c) => {
+                let path = match &applied.result {
+                    Ok(Outcome::Created { path, .. }) => path.clone(),
+                    _ => c.path.clone(),
+                };
+                log.record(event(
+                    "create",
+                    Some(path),
+                    znode_type(c.flags),
+                    None,
+                    outcome,
+                ));
+            }
+            Request::Delete(d) => {
+                log.record(event("delete", Some(d.path.clone()), None, None, outcome))
+            }
+            Request::SetData(s) => {
+                log.record(event("setData", Some(s.path.clone()), None, None, outcome))
+            }
+            Request::SetAcl(a) => log.record(event(
+                "setAcl",
+                Some(a.path.clone()),
+                None,
+                Some(acl_string(&a.acl)),
+                outcome,
+            )),
+            Request::Multi(ops) => {
+                let results = match &applied.result {
+                    Ok(Outcome::Multi(r)) if r.iter().all(|r| r.is_ok()) => r,
+                    _ => {
+                        // A failed multi is one line, without a znode.
+                        log.record(event("multiOperation", None, None, None, Result_::Failure));
+                        return;
+                    }
+                };
+                // A multi that succeeded: each write in it (checks are not audited).
+                for (op, r) in ops.iter().zip(results) {
+                    match op {
+                        MultiOp::Create(c) => {
+                            let path = match r {
+                                Ok(Outcome::Created { path, .. }) => path.clone(),
+                                _ => c.path.clone(),
+                            };
+                            log.record(event(
+                                "create",
+                                Some(path),
+                                znode_type(c.flags),
+                                None,
+                                Result_::Success,
+                            ));
+                        }
+                        MultiOp::Delete(d) => log.record(event(
+                            "delete",
+                            Some(d.path.clone()),
+                            None,
+                            None,
+                            Result_::Success,
+                        )),
+                        MultiOp::SetData(s) => log.record(event(
+                            "setData",
+                            Some(s.path.clone()),
+                            None,
+                            None,
+                            Result_::Success,
+                        )),
+                        MultiOp::Check(_) => {}
+                    }
+                }
+            }
+            Request::CloseSession => self.audit_session_end(session, txn),
+            _ => {}
+        }
+    }
+
+    /// Audits the ephemeral nodes a closed or expired session took with it, one line each.
+    pub(crate) fn audit_session_end(&self, session: i64, txn: &TxnOp) {
+        let (Some(log), TxnOp::CloseSession { ephemerals }) = (&self.audit, txn) else {
+            return;
+        };
+        for path in ephemerals {
+            log.record(Event {
+                session: Some(session),
+                user: self.server_user.clone(),
+                ip: None,
+                operation: "ephemeralZNodeDeletionOnSessionCloseOrExpire",
+                znode: Some(path.clone()),
+                znode_type: None,
+                acl: None,
+                outcome: Result_::Success,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_proto::Id;
+
+    #[test]
+    fn users_by_provider_name_in_java_order() {
+        let mut a = AuthInfo::for_ip("127.0.0.1");
+        assert_eq!(users(&a), "127.0.0.1");
+        a.add(Id::new("digest", paddock_tree::digest_id("bob:x").unwrap()));
+        a.add(Id::new("super", ""));
+        // ZooKeeper 3.8 printed "bob,127.0.0.1" for `addauth digest bob:x` from 127.0.0.1.
+        assert_eq!(users(&a), "bob,127.0.0.1");
+        assert_eq!(znode_type(3), Some("ephemeral_sequential"));
+        assert_eq!(znode_type(9), None);
+    }
+}
