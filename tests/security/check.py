@@ -98,6 +98,14 @@ def make_pki(d):
         return p
 
     write("ca.pem", pem_cert(ca))
+    # A second server certificate, for the rotation case.
+    srv2_key = key()
+    srv2 = cert("localhost", srv2_key.public_key(), ca, ca_key,
+                san=[x509.DNSName("localhost"),
+                     x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))])
+    write("server2.pem", pem_key(srv2_key) + pem_cert(srv2) + pem_cert(ca))
+    files["server.der"] = srv.public_bytes(serialization.Encoding.DER)
+    files["server2.der"] = srv2.public_bytes(serialization.Encoding.DER)
     write("server.pem", pem_key(srv_key) + pem_cert(srv) + pem_cert(ca))
     for n, k, c in [("client", cli_key, cli), ("stranger", stranger_key, stranger),
                     ("expired", expired_key, expired)]:
@@ -436,6 +444,60 @@ def main():
                  ["bash", "-c", f"echo srvr | nc -q1 127.0.0.1 {uni.port}"],
                  capture_output=True).stdout)
         uni.stop()
+
+        # Certificate rotation under load (client.certReload).
+        rotating = os.path.join(work, "rotating.pem")
+        shutil.copy(files["server.pem"], rotating)
+        rot = start("reload", ["secureClientPort={secure}", "ssl.clientAuth=none",
+                               f"ssl.keyStore.location={rotating}", "client.certReload=true"])
+        rot.wait_listening(rot.secure)
+
+        def served_cert():
+            s = tls_socket(rot.secure, files)
+            der = s.getpeercert(binary_form=True)
+            s.close()
+            return der
+
+        case("certReload: the first certificate is served", served_cert() == files["server.der"])
+        import threading
+        loaded = kazoo(rot.secure, files, who="nobody")
+        session = loaded.client_id[0]
+        errors, writes, stop_load = [], [0], threading.Event()
+
+        def load():
+            while not stop_load.is_set():
+                try:
+                    loaded.set("/rot", str(writes[0]).encode()) if loaded.exists("/rot") \
+                        else loaded.create("/rot", b"0")
+                    writes[0] += 1
+                except Exception as e:  # any error under rotation is a failure
+                    errors.append(repr(e))
+        t = threading.Thread(target=load)
+        t.start()
+        time.sleep(0.5)
+        tmp = rotating + ".new"
+        shutil.copy(files["server2.pem"], tmp)
+        os.rename(tmp, rotating)
+        deadline = time.time() + 10
+        rotated = False
+        while time.time() < deadline and not rotated:
+            rotated = served_cert() == files["server2.der"]
+            time.sleep(0.2)
+        time.sleep(0.5)
+        stop_load.set()
+        t.join()
+        case("certReload: new connections get the new certificate within seconds", rotated)
+        case("certReload: the loaded session saw no error and kept its session",
+             not errors and writes[0] > 50 and loaded.client_id[0] == session,
+             f"errors={errors[:3]} writes={writes[0]}")
+        with open(rotating, "w") as f:
+            f.write("not a certificate")
+        time.sleep(2.5)
+        case("certReload: a broken file keeps the current certificate",
+             served_cert() == files["server2.der"] and "do not load" in rot.text())
+        loaded.stop()
+        loaded.close()
+        rot.stop()
 
         # clientAuth=none: no certificate needed.
         none = start("noauth", ["secureClientPort={secure}", "ssl.clientAuth=none",

@@ -166,6 +166,8 @@ pub struct ClientTls {
     pub enabled_protocols: Option<Vec<String>>,
     /// `ssl.ciphersuites`.
     pub ciphersuites: Option<Vec<String>>,
+    /// `client.certReload`: reload the stores when their files change.
+    pub cert_reload: bool,
 }
 
 impl ClientTls {
@@ -369,6 +371,7 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
         "secureClientPort",
         "secureClientPortAddress",
         "client.portUnification",
+        "client.certReload",
         "ssl.clientAuth",
         "ssl.protocol",
         "ssl.enabledProtocols",
@@ -414,8 +417,8 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
         || key == "client.certReload"
         || key == "client.secure"
     {
-        "this TLS setting is not implemented yet (TLS for clients is; TLS between servers, \
-         x509 identities and certificate reload are not)"
+        "this TLS setting is not implemented yet (TLS for clients is; TLS between servers \
+         and x509 identities are not)"
     } else if key.starts_with("authProvider.") {
         "authentication providers other than digest, ip and SASL are not implemented yet"
     } else if key.starts_with("enforce.auth.") || key == "sessionRequireClientSASLAuth" {
@@ -622,6 +625,7 @@ impl Config {
                 "client.portUnification" => {
                     c.client_tls.port_unification = parse_bool(v).map_err(bad)?
                 }
+                "client.certReload" => c.client_tls.cert_reload = parse_bool(v).map_err(bad)?,
                 "ssl.clientAuth" => {
                     c.client_tls.client_auth = match v.trim().to_ascii_lowercase().as_str() {
                         "none" => ClientAuth::None,
@@ -1053,7 +1057,6 @@ mod tests {
     #[test]
     fn security_keys_fail_closed_naming_key_and_line() {
         let refused = [
-            "client.certReload=true",
             "ssl.crl=true",
             "ssl.ocsp=true",
             "ssl.authProvider=x509",

@@ -3,6 +3,7 @@
 
 use crate::conn_shared::{ConnId, ConnShared, OutMsg, Outbound};
 use crate::msg::CoreMsg;
+use crate::tls::Certs;
 use bytes::{Buf, BytesMut};
 use paddock_proto::frame::{four_letter_word, take_frame};
 use paddock_proto::{
@@ -15,7 +16,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info};
 
 /// Read granularity: a frame's buffer grows by this much as bytes arrive, never to the length
@@ -106,9 +106,9 @@ pub enum Security {
     /// Plaintext only (`clientPort`).
     Plain,
     /// TLS only (`secureClientPort`).
-    Tls(TlsAcceptor),
+    Tls(Certs),
     /// Either, told apart by the first byte (`client.portUnification` on `clientPort`).
-    Unified(TlsAcceptor),
+    Unified(Certs),
 }
 
 /// Serves one accepted connection until it closes, after its TLS handshake where the
@@ -125,11 +125,11 @@ pub async fn serve(
     let _ = stream.set_nodelay(true);
     let acceptor = match security {
         Security::Plain => None,
-        Security::Tls(a) => Some(a),
+        Security::Tls(a) => Some(a.acceptor()),
         Security::Unified(a) => {
             let mut first = [0u8; 1];
             match tokio::time::timeout(limits.handshake_timeout, stream.peek(&mut first)).await {
-                Ok(Ok(1)) if crate::tls::starts_tls(first[0]) => Some(a),
+                Ok(Ok(1)) if crate::tls::starts_tls(first[0]) => Some(a.acceptor()),
                 Ok(Ok(1)) => None,
                 Ok(_) => return,
                 Err(_) => {

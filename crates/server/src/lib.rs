@@ -113,9 +113,13 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     // Stores and protocols are checked before anything else: a server asked for TLS that
     // cannot have it must not start at all, let alone serve plaintext.
     let tls = if cfg.client_tls.wanted() {
-        Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
-            &cfg.client_tls,
-        )?))
+        let certs = tls::Certs::new(tls::server_config(&cfg.client_tls)?);
+        if cfg.client_tls.cert_reload {
+            certs
+                .watch(cfg.client_tls.clone(), Duration::from_secs(1))
+                .map_err(ServerError::Thread)?;
+        }
+        Some(certs)
     } else {
         None
     };

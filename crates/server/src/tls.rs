@@ -400,6 +400,89 @@ pub fn server_config(t: &ClientTls) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(cfg))
 }
 
+/// The TLS configuration new connections get. With `client.certReload=true` a watcher thread
+/// replaces it when the store files change; connections already open keep the one they
+/// started with (rustls holds it per connection).
+#[derive(Clone)]
+pub struct Certs {
+    current: Arc<std::sync::RwLock<Arc<ServerConfig>>>,
+}
+
+impl Certs {
+    pub fn new(cfg: Arc<ServerConfig>) -> Certs {
+        Certs {
+            current: Arc::new(std::sync::RwLock::new(cfg)),
+        }
+    }
+
+    /// The acceptor for a new connection.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        let cfg = self
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        tokio_rustls::TlsAcceptor::from(cfg)
+    }
+
+    fn replace(&self, cfg: Arc<ServerConfig>) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = cfg;
+    }
+
+    /// Watches the files `t` names (stores and password files) and reloads when one changes,
+    /// as ZooKeeper's `client.certReload` does. A change that does not load (a half-written
+    /// file, a wrong password) is logged and the current certificates stay; the watcher tries
+    /// again at the next change.
+    pub fn watch(&self, t: ClientTls, every: std::time::Duration) -> std::io::Result<()> {
+        let certs = self.clone();
+        let files: Vec<std::path::PathBuf> = [
+            &t.key_store.location,
+            &t.key_store.password_path,
+            &t.trust_store.location,
+            &t.trust_store.password_path,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+        let stamp = move || -> Vec<Option<(std::time::SystemTime, u64, u64)>> {
+            use std::os::unix::fs::MetadataExt;
+            files
+                .iter()
+                .map(|f| {
+                    std::fs::metadata(f)
+                        .ok()
+                        .and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())))
+                })
+                .collect()
+        };
+        std::thread::Builder::new()
+            .name("cert-reload".into())
+            .spawn(move || {
+                let mut seen = stamp();
+                loop {
+                    std::thread::sleep(every);
+                    let now = stamp();
+                    if now == seen {
+                        continue;
+                    }
+                    seen = now;
+                    match server_config(&t) {
+                        Ok(cfg) => {
+                            certs.replace(cfg);
+                            tracing::info!("client TLS certificates reloaded (client.certReload)");
+                        }
+                        Err(e) => tracing::warn!(
+                            error = %e,
+                            "client TLS certificates changed but do not load; keeping the current ones"
+                        ),
+                    }
+                }
+            })
+            .map(|_| ())
+    }
+}
+
 /// Whether the first byte of a connection starts a TLS handshake (a TLS record of type
 /// handshake), which no ZooKeeper frame or four-letter word does: a ConnectRequest begins with
 /// its length, under 16 MB, so its first byte is 0, and four-letter words are letters.
