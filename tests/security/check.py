@@ -107,8 +107,33 @@ def make_pki(d):
     files["server.der"] = srv.public_bytes(serialization.Encoding.DER)
     files["server2.der"] = srv2.public_bytes(serialization.Encoding.DER)
     write("server.pem", pem_key(srv_key) + pem_cert(srv) + pem_cert(ca))
+    # A subject that exercises Java's RFC 2253 rules: a multi-valued RDN, characters to
+    # escape, a leading space, and an attribute without an RFC 2253 keyword (emailAddress).
+    fancy_key = key()
+    fancy_name = x509.Name([
+        x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COUNTRY_NAME, "US")]),
+        x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.ORGANIZATION_NAME,
+                                                           "Acme, Inc. <R&D>")]),
+        x509.RelativeDistinguishedName([
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Eng"),
+            x509.NameAttribute(NameOID.USER_ID, "u42")]),
+        x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.EMAIL_ADDRESS,
+                                                           "ops@example.com")]),
+        x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME,
+                                                           " #fancy=client;")]),
+    ])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    fancy = (x509.CertificateBuilder().subject_name(fancy_name).issuer_name(ca.subject)
+             .public_key(fancy_key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(days=1))
+             .not_valid_after(now + datetime.timedelta(days=30))
+             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+             .sign(ca_key, hashes.SHA256()))
+    client2_key = key()
+    client2 = cert("client2", client2_key.public_key(), ca, ca_key)
     for n, k, c in [("client", cli_key, cli), ("stranger", stranger_key, stranger),
-                    ("expired", expired_key, expired)]:
+                    ("expired", expired_key, expired), ("fancy", fancy_key, fancy),
+                    ("client2", client2_key, client2)]:
         write(f"{n}.key", pem_key(k))
         write(f"{n}.crt", pem_cert(c))
         write(f"{n}-bundle.pem", pem_key(k) + pem_cert(c))
@@ -444,6 +469,50 @@ def main():
                  ["bash", "-c", f"echo srvr | nc -q1 127.0.0.1 {uni.port}"],
                  capture_output=True).stdout)
         uni.stop()
+
+        # x509 identities: the certificate subject as Java prints it, in ACLs.
+        xs = start("x509", ["secureClientPort={secure}",
+                            "authProvider.x509=org.apache.zookeeper.server.auth."
+                            "X509AuthenticationProvider",
+                            "X509AuthenticationProvider.superUser=CN=client2"] + formats["jks"])
+        xs.wait_listening(xs.secure)
+        out = zkcli(xs.secure, "create", "/x509-only", "cert-data", "x509:CN=client:cdrwa",
+                    props=java_tls_props(files))
+        case("x509: zkCli creates a node only its certificate may read",
+             "Created /x509-only" in out, out[-600:])
+        zk = kazoo(xs.secure, files, who="client")
+        case("x509: kazoo with the same certificate reads it",
+             zk.get("/x509-only")[0] == b"cert-data")
+        zk.stop()
+        zk.close()
+        zk = kazoo(xs.secure, files, who="fancy")
+        try:
+            zk.get("/x509-only")
+            case("x509: another certificate may not", False)
+        except Exception as e:
+            case("x509: another certificate may not", type(e).__name__ == "NoAuthError", repr(e))
+        zk.stop()
+        zk.close()
+        zk = kazoo(xs.secure, files, who="client2")
+        case("x509: X509AuthenticationProvider.superUser reads past the ACL",
+             zk.get("/x509-only")[0] == b"cert-data")
+        zk.stop()
+        zk.close()
+        # Java's own X500Principal.getName() against the identity the server took.
+        dn_java = os.path.join(work, "Dn.java")
+        with open(dn_java, "w") as f:
+            f.write("import java.security.cert.*; import java.io.*;\n"
+                    "public class Dn { public static void main(String[] a) throws Exception {\n"
+                    " X509Certificate c = (X509Certificate) CertificateFactory.getInstance(\"X.509\")"
+                    ".generateCertificate(new FileInputStream(a[0]));\n"
+                    " System.out.println(c.getSubjectX500Principal().getName()); } }\n")
+        java_dn = subprocess.run(["java", dn_java, files["fancy.crt"]], capture_output=True,
+                                 text=True).stdout.strip()
+        out = zkcli(xs.secure, "whoami", props=java_tls_props(files, "fancy"))
+        ours = [l.split("x509: ", 1)[1].strip() for l in out.splitlines() if "x509: " in l]
+        case("x509: the identity is the subject exactly as Java's X500Principal prints it",
+             bool(java_dn) and ours == [java_dn], f"java={java_dn!r} paddock={ours!r}")
+        xs.stop()
 
         # Certificate rotation under load (client.certReload).
         rotating = os.path.join(work, "rotating.pem")

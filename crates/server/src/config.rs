@@ -235,6 +235,11 @@ pub struct Config {
     /// `sessionRequireClientSASLAuth`: a connection must hold an identity of one of them
     /// before any request but auth and SASL (empty: no enforcement).
     pub enforce_auth_schemes: Vec<String>,
+    /// An `authProvider.N` names ZooKeeper's X509AuthenticationProvider: a TLS client's
+    /// certificate subject is its `x509` identity, and `x509` ACLs are valid.
+    pub x509_identities: bool,
+    /// `zookeeper.X509AuthenticationProvider.superUser`: the subject that is also `super`.
+    pub x509_super_user: Option<String>,
     /// `audit.enable`: the audit log, where it goes and how it rotates (`audit.file`,
     /// `audit.maxFileSize`, `audit.maxBackupIndex`: Paddock's keys; ZooKeeper sets these in
     /// its log4j configuration).
@@ -291,6 +296,8 @@ impl Default for Config {
             sasl_acls: false,
             enforce_auth_schemes: Vec::new(),
             audit: None,
+            x509_identities: false,
+            x509_super_user: None,
             sasl_super_user: None,
             allow_sasl_failed: false,
             raw: BTreeMap::new(),
@@ -331,6 +338,9 @@ pub fn shown_value<'a>(key: &str, value: &'a str) -> &'a str {
 /// ZooKeeper's SASL authentication provider (`authProvider.N=...`), which makes `sasl` ACLs
 /// valid.
 const SASL_PROVIDER: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
+
+/// ZooKeeper's x509 authentication provider (`authProvider.N=...`).
+const X509_PROVIDER: &str = "org.apache.zookeeper.server.auth.X509AuthenticationProvider";
 
 /// ZooKeeper's audit logger, the one whose format Paddock writes.
 const SLF4J_AUDIT: &str = "org.apache.zookeeper.audit.Slf4jAuditLogger";
@@ -401,6 +411,9 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
             | "audit.maxFileSize"
             | "audit.maxBackupIndex"
     ) || (key == "audit.impl.class" && value.trim() == SLF4J_AUDIT)
+        || (key.starts_with("authProvider.") && value.trim() == X509_PROVIDER)
+        || (key == "ssl.authProvider" && value.trim() == "x509")
+        || key == "X509AuthenticationProvider.superUser"
         || (key.starts_with("authProvider.") && value.trim().ends_with(SASL_PROVIDER))
     {
         return None;
@@ -674,7 +687,14 @@ impl Config {
                     }
                     enforce_schemes = Some(schemes);
                 }
+                k if k.starts_with("authProvider.") && v.trim() == X509_PROVIDER => {
+                    c.x509_identities = true
+                }
                 k if k.starts_with("authProvider.") => c.sasl_acls = true,
+                "ssl.authProvider" => {}
+                "X509AuthenticationProvider.superUser" => {
+                    c.x509_super_user = Some(v.trim().to_owned())
+                }
                 k if k.starts_with("ssl.keyStore.") || k.starts_with("ssl.trustStore.") => {
                     let (store, part) = if let Some(p) = k.strip_prefix("ssl.keyStore.") {
                         (&mut c.client_tls.key_store, p)
@@ -1059,19 +1079,17 @@ mod tests {
         let refused = [
             "ssl.crl=true",
             "ssl.ocsp=true",
-            "ssl.authProvider=x509",
+            "ssl.authProvider=custom",
             "ssl.keyStore.alias=server",
             "ssl.quorum.keyStore.location=/etc/zk/q.jks",
             "sslQuorum=true",
             "sslQuorumReloadCertFiles=true",
             "portUnification=true",
             "authProvider.2=com.example.auth.TokenAuthenticationProvider",
-            "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider",
             "quorum.auth.enableSasl=true",
             "quorum.auth.learnerRequireSasl=true",
             "quorum.auth.kerberos.servicePrincipal=zkquorum/_HOST",
             "kerberos.removeHostFromPrincipal=true",
-            "X509AuthenticationProvider.superUser=CN=admin",
             "DigestAuthenticationProvider.digestAlg=SHA3-256",
             "audit.impl.class=com.example.OtherAuditLogger",
             "zookeeper.security.auth_to_local=RULE:[1:$1]",

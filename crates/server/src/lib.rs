@@ -18,6 +18,7 @@ pub mod stats;
 pub mod storage;
 pub mod tls;
 pub mod tree_lock;
+pub mod x509;
 
 use crate::config::Config;
 use crate::core::Core;

@@ -15,6 +15,8 @@ pub enum CoreMsg {
         conn: ConnId,
         addr: SocketAddr,
         out: Outbound,
+        /// A TLS client's certificate subject, as Java prints it (RFC 2253).
+        cert_subject: Option<String>,
     },
     Connect {
         conn: ConnId,

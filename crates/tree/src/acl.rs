@@ -185,10 +185,10 @@ fn ip_matches(entry: &str, client: &str) -> bool {
 /// entry per authenticated identity (digest and the like, never ip), other entries must name a
 /// known scheme with a valid id, duplicates go.
 ///
-/// `sasl` ids are valid only when the server has ZooKeeper's SASL authentication provider
-/// (`sasl`), as a Kerberos name as ZooKeeper parses one (`user`, `user@REALM`,
-/// `service/host@REALM`).
-pub fn fixup(acl: &[Acl], auth: &AuthInfo, sasl: bool) -> Result<Vec<Acl>, ErrorCode> {
+/// `sasl` and `x509` ids are valid only when the server has ZooKeeper's provider for them
+/// ([`Schemes`]); a `sasl` id must be a Kerberos name as ZooKeeper parses one (`user`,
+/// `user@REALM`, `service/host@REALM`), an `x509` id a distinguished name.
+pub fn fixup(acl: &[Acl], auth: &AuthInfo, schemes: Schemes) -> Result<Vec<Acl>, ErrorCode> {
     if acl.is_empty() {
         return Err(ErrorCode::InvalidAcl);
     }
@@ -233,11 +233,20 @@ pub fn fixup(acl: &[Acl], auth: &AuthInfo, sasl: bool) -> Result<Vec<Acl>, Error
                 push(a.clone(), &mut out)
             }
             "ip" if parse_cidr(&a.id.id).is_some() => push(a.clone(), &mut out),
-            "sasl" if sasl && kerberos_name(&a.id.id) => push(a.clone(), &mut out),
+            "sasl" if schemes.sasl && kerberos_name(&a.id.id) => push(a.clone(), &mut out),
+            // ZooKeeper: whatever X500Principal parses; an empty name never names a client.
+            "x509" if schemes.x509 && a.id.id.contains('=') => push(a.clone(), &mut out),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
     Ok(out)
+}
+
+/// The ACL schemes beyond world, auth, digest and ip that the server's providers make valid.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Schemes {
+    pub sasl: bool,
+    pub x509: bool,
 }
 
 /// Whether ZooKeeper's KerberosName accepts `id`: any name without `@`, else
@@ -282,11 +291,15 @@ mod tests {
     }
 
     #[test]
-    fn sasl_ids_need_the_provider_and_a_kerberos_name() {
+    fn sasl_and_x509_ids_need_their_provider() {
         let d = AuthInfo::for_ip("127.0.0.1");
         let acl = |id: &str| [Acl::new(31, "sasl", id)];
+        let sasl = Schemes {
+            sasl: true,
+            x509: false,
+        };
         assert_eq!(
-            fixup(&acl("jaasuser"), &d, false),
+            fixup(&acl("jaasuser"), &d, Schemes::default()),
             Err(ErrorCode::InvalidAcl)
         );
         for ok in [
@@ -295,15 +308,22 @@ mod tests {
             "zookeeper/host@R",
             "a/b",
         ] {
-            assert!(fixup(&acl(ok), &d, true).is_ok(), "{ok}");
+            assert!(fixup(&acl(ok), &d, sasl).is_ok(), "{ok}");
         }
         for bad in ["a@b@c", "a/b/c@R", "a@R/x"] {
             assert_eq!(
-                fixup(&acl(bad), &d, true),
+                fixup(&acl(bad), &d, sasl),
                 Err(ErrorCode::InvalidAcl),
                 "{bad}"
             );
         }
+        let x509 = [Acl::new(31, "x509", "CN=client,O=Acme")];
+        assert_eq!(fixup(&x509, &d, sasl), Err(ErrorCode::InvalidAcl));
+        let on = Schemes {
+            sasl: false,
+            x509: true,
+        };
+        assert!(fixup(&x509, &d, on).is_ok());
     }
 
     #[test]
@@ -323,29 +343,32 @@ mod tests {
     fn fixup_rules() {
         let ip_only = AuthInfo::for_ip("127.0.0.1");
         assert_eq!(
-            fixup(&[Acl::new(31, "auth", "")], &ip_only, false),
+            fixup(&[Acl::new(31, "auth", "")], &ip_only, Schemes::default()),
             Err(ErrorCode::InvalidAcl)
         );
         let mut d = ip_only.clone();
         d.add(Id::new("digest", "u:h"));
         assert_eq!(
-            fixup(&[Acl::new(31, "auth", "")], &d, false).unwrap(),
+            fixup(&[Acl::new(31, "auth", "")], &d, Schemes::default()).unwrap(),
             vec![Acl::new(31, "digest", "u:h")]
         );
         assert_eq!(
-            fixup(&[Acl::new(1, "digest", "nocolon")], &d, false),
+            fixup(&[Acl::new(1, "digest", "nocolon")], &d, Schemes::default()),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fixup(&[Acl::new(1, "bogus", "x")], &d, false),
+            fixup(&[Acl::new(1, "bogus", "x")], &d, Schemes::default()),
             Err(ErrorCode::InvalidAcl)
         );
-        assert_eq!(fixup(&[], &d, false), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup(&[], &d, Schemes::default()),
+            Err(ErrorCode::InvalidAcl)
+        );
         let dup = [
             Acl::new(31, "world", "anyone"),
             Acl::new(31, "world", "anyone"),
         ];
-        assert_eq!(fixup(&dup, &d, false).unwrap().len(), 1);
+        assert_eq!(fixup(&dup, &d, Schemes::default()).unwrap().len(), 1);
     }
 
     #[test]

@@ -30,6 +30,17 @@ pub struct PrepConfig {
     pub reconfig_enabled: bool,
     /// `sasl` ACLs are valid (an `authProvider.N` names ZooKeeper's SASL provider).
     pub sasl_acls: bool,
+    /// `x509` ACLs are valid (an `authProvider.N` names ZooKeeper's X509 provider).
+    pub x509_acls: bool,
+}
+
+impl PrepConfig {
+    fn schemes(&self) -> acl::Schemes {
+        acl::Schemes {
+            sasl: self.sasl_acls,
+            x509: self.x509_acls,
+        }
+    }
 }
 
 /// A node as prep sees it: the tree's state with pending changes laid over it.
@@ -381,7 +392,7 @@ impl Prep {
         if !c.path.contains('/') || c.path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
-        let acl = acl::fixup(&c.acl, auth, self.cfg.sasl_acls)?;
+        let acl = acl::fixup(&c.acl, auth, self.cfg.schemes())?;
         let (parent_path, _) = split(&c.path).ok_or(ErrorCode::BadArguments)?;
         let parent_path = parent_path.to_owned();
         let mut parent = self
@@ -529,7 +540,7 @@ impl Prep {
     ) -> Result<TxnOp, ErrorCode> {
         self.session_check(session)?;
         validate(&s.path).map_err(|_| ErrorCode::BadArguments)?;
-        let acl = acl::fixup(&s.acl, auth, self.cfg.sasl_acls)?;
+        let acl = acl::fixup(&s.acl, auth, self.cfg.schemes())?;
         let mut node = self.view(stage, tree, &s.path).ok_or(ErrorCode::NoNode)?;
         if !self.allowed(&node, perms::ADMIN, auth) {
             return Err(ErrorCode::NoAuth);

@@ -118,6 +118,7 @@ impl Core {
             skip_acl: cfg.skip_acl,
             reconfig_enabled: cfg.reconfig_enabled,
             sasl_acls: cfg.sasl_acls,
+            x509_acls: cfg.x509_identities,
         });
         let server_id = replica.node.id();
         let mut sessions = Sessions::new(server_id, cfg.tick_time as u64);
@@ -207,7 +208,15 @@ impl Core {
 
     fn handle(&mut self, msg: CoreMsg) {
         match msg {
-            CoreMsg::NewConn { conn, addr, out } => self.conns.open(conn, addr, out),
+            CoreMsg::NewConn {
+                conn,
+                addr,
+                out,
+                cert_subject,
+            } => {
+                self.conns.open(conn, addr, out);
+                self.x509_identity(conn, cert_subject);
+            }
             CoreMsg::Connect { conn, req } => self.connect(conn, req),
             CoreMsg::Request { conn, xid, op, req } => self.request(conn, xid, op, req),
             CoreMsg::Closed { conn } => self.closed(conn),
@@ -656,6 +665,24 @@ impl Core {
         }
         c.auth = Arc::new(auth);
         Ok(())
+    }
+
+    /// With ZooKeeper's X509AuthenticationProvider, a TLS client's certificate subject is its
+    /// `x509` identity (and `super` for `X509AuthenticationProvider.superUser`).
+    fn x509_identity(&mut self, conn: ConnId, subject: Option<String>) {
+        let (Some(dn), true) = (subject, self.cfg.x509_identities) else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let mut auth = (*c.auth).clone();
+        if self.cfg.x509_super_user.as_deref() == Some(dn.as_str()) {
+            auth.add(paddock_proto::Id::new("super", dn.as_str()));
+        }
+        debug!(conn, subject = %dn, "x509 identity");
+        auth.add(paddock_proto::Id::new("x509", dn));
+        c.auth = Arc::new(auth);
     }
 
     /// One step of a connection's SASL exchange: the token to send back, or AUTHFAILED (the
