@@ -105,6 +105,26 @@ def make_pki(d):
                      x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))])
     write("server2.pem", pem_key(srv2_key) + pem_cert(srv2) + pem_cert(ca))
     files["server.der"] = srv.public_bytes(serialization.Encoding.DER)
+    # X.509 v1 client certificates, as kazoo's harness and old PKIs make them (pyOpenSSL
+    # writes v1 unless told otherwise): one from our CA, one from another, one expired.
+    import OpenSSL.crypto as oc
+    for name, (issuer_cert, issuer_key), (start_s, end_s) in [
+            ("v1", (ca, ca_key), (-3600, 86400)),
+            ("v1-stranger", (other_ca, other_ca_key), (-3600, 86400)),
+            ("v1-expired", (ca, ca_key), (-86400, -3600))]:
+        k = oc.PKey()
+        k.generate_key(oc.TYPE_RSA, 2048)
+        c = oc.X509()
+        c.get_subject().CN = name
+        c.set_serial_number(x509.random_serial_number())
+        c.gmtime_adj_notBefore(start_s)
+        c.gmtime_adj_notAfter(end_s)
+        c.set_issuer(oc.X509.from_cryptography(issuer_cert).get_subject())
+        c.set_pubkey(k)
+        c.sign(oc.PKey.from_cryptography_key(issuer_key), "sha256")
+        assert c.get_version() == 0  # v1
+        write(f"{name}.key", oc.dump_privatekey(oc.FILETYPE_PEM, k))
+        write(f"{name}.crt", oc.dump_certificate(oc.FILETYPE_PEM, c))
     files["server2.der"] = srv2.public_bytes(serialization.Encoding.DER)
     write("server.pem", pem_key(srv_key) + pem_cert(srv) + pem_cert(ca))
     # A subject that exercises Java's RFC 2253 rules: a multi-valued RDN, characters to
@@ -411,6 +431,12 @@ def main():
              handshake_refused(lambda: tls_socket(secure, files)))
         case("a certificate from another CA is refused",
              handshake_refused(lambda: tls_socket(secure, files, "stranger")))
+        case("an X.509 v1 certificate from the trusted CA is served (as Java serves it)",
+             round_trip(secure, files, "/v1", who="v1"))
+        case("an X.509 v1 certificate from another CA is refused",
+             handshake_refused(lambda: tls_socket(secure, files, "v1-stranger")))
+        case("an expired X.509 v1 certificate is refused",
+             handshake_refused(lambda: tls_socket(secure, files, "v1-expired")))
         case("an expired certificate is refused",
              handshake_refused(lambda: tls_socket(secure, files, "expired")))
         case("TLS 1.1 is refused",

@@ -11,8 +11,13 @@
 //! Passwords are held in [`Secret`], which never prints its value.
 
 use crate::config::{ClientAuth, ClientTls, Secret, StoreSpec};
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::UnixTime;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -375,29 +380,189 @@ pub fn server_config(t: &ClientTls) -> Result<Arc<ServerConfig>, TlsError> {
     let builder = match t.client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
         ClientAuth::Want | ClientAuth::Need => {
-            let roots = Arc::new(load_trust(&t.trust_store)?);
-            let v = WebPkiClientVerifier::builder_with_provider(roots, provider);
+            let roots = load_trust(&t.trust_store)?;
+            let anchors: Vec<CertificateDer<'static>> = roots_der(&t.trust_store)?;
+            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
             let v = if t.client_auth == ClientAuth::Want {
                 v.allow_unauthenticated()
             } else {
                 v
             };
-            builder.with_client_cert_verifier(
-                v.build()
-                    .map_err(|e| err("ssl.trustStore.location", e.to_string()))?,
-            )
+            let inner = v
+                .build()
+                .map_err(|e| err("ssl.trustStore.location", e.to_string()))?;
+            builder.with_client_cert_verifier(Arc::new(AcceptV1 {
+                inner,
+                anchors,
+                algs: provider.signature_verification_algorithms,
+            }))
         }
     };
-    let cfg = builder.with_single_cert(certs, key).map_err(|e| {
-        let why = if format!("{e:?}").contains("UnsupportedCertVersion") {
-            // rustls reads X.509 v3 only: a v1 certificate cannot say whether it is a CA.
-            "the certificate is X.509 v1; reissue it as v3 (any CA tool does by default)".to_owned()
-        } else {
-            format!("the key does not fit the certificate or is not usable: {e}")
-        };
-        err("ssl.keyStore.location", why)
-    })?;
+    let cfg = if is_v1(&certs[0]) {
+        // Java takes X.509 v1 certificates, and kazoo's test harness makes them; rustls's
+        // certificate checks do not. Our own certificate is only presented, never checked
+        // here, so it is served as it is, with a warning.
+        tracing::warn!(
+            "ssl.keyStore.location: the server certificate is X.509 v1; it is served as \
+             ZooKeeper serves it, but reissue it as v3"
+        );
+        let signer = provider.key_provider.load_private_key(key).map_err(|e| {
+            err(
+                "ssl.keyStore.location",
+                format!("the private key is not usable: {e}"),
+            )
+        })?;
+        builder.with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
+            rustls::sign::CertifiedKey::new(certs, signer),
+        )))
+    } else {
+        builder.with_single_cert(certs, key).map_err(|e| {
+            err(
+                "ssl.keyStore.location",
+                format!("the key does not fit the certificate or is not usable: {e}"),
+            )
+        })?
+    };
     Ok(Arc::new(cfg))
+}
+
+/// Whether a DER certificate is X.509 v1 (no version field, so no extensions).
+fn is_v1(der: &[u8]) -> bool {
+    use x509_parser::prelude::{FromDer, X509Certificate, X509Version};
+    X509Certificate::from_der(der).is_ok_and(|(_, c)| c.version() == X509Version::V1)
+}
+
+/// The truststore's certificates as they are, for [`AcceptV1`].
+fn roots_der(spec: &StoreSpec) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    const P: &str = "ssl.trustStore";
+    let Some(location) = spec.location.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let kind = StoreKind::of(spec, P, location)?;
+    Ok(match kind {
+        StoreKind::Pem => CertificateDer::pem_file_iter(location)
+            .and_then(|it| it.collect::<Result<_, _>>())
+            .map_err(|e| err(format!("{P}.location"), e.to_string()))?,
+        _ => {
+            let pw = password(spec, P)?;
+            let store = open_java_store(location, P, kind, pw.as_ref())?;
+            let mut certs = store.trusted;
+            certs.extend(store.keys.into_iter().flat_map(|(_, chain, _)| chain));
+            certs
+        }
+    })
+}
+
+/// Client certificate checks as rustls does them, except that an X.509 v1 client certificate
+/// (which rustls refuses outright, and Java accepts) is accepted when a trust anchor signed it
+/// directly and it is within its validity period. A v1 certificate cannot carry
+/// basicConstraints, so it is never taken as an issuer; only as the client's own. Its
+/// handshake signature is checked with its public key under TLS 1.3 (TLS 1.2 is refused for
+/// such a client).
+#[derive(Debug)]
+struct AcceptV1 {
+    inner: Arc<dyn ClientCertVerifier>,
+    anchors: Vec<CertificateDer<'static>>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+fn unsupported_version(e: &rustls::Error) -> bool {
+    matches!(e, rustls::Error::InvalidCertificate(CertificateError::Other(o))
+        if format!("{o:?}").contains("UnsupportedCertVersion"))
+}
+
+impl AcceptV1 {
+    fn check_v1(&self, ee: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+        use x509_parser::prelude::{FromDer, X509Certificate, X509Version};
+        let bad = |e: CertificateError| rustls::Error::InvalidCertificate(e);
+        let (_, cert) =
+            X509Certificate::from_der(ee).map_err(|_| bad(CertificateError::BadEncoding))?;
+        if cert.version() != X509Version::V1 {
+            return Err(bad(CertificateError::BadEncoding));
+        }
+        let t = now.as_secs() as i64;
+        let v = cert.validity();
+        if t < v.not_before.timestamp() {
+            return Err(bad(CertificateError::NotValidYet));
+        }
+        if t > v.not_after.timestamp() {
+            return Err(bad(CertificateError::Expired));
+        }
+        for der in &self.anchors {
+            let Ok((_, anchor)) = X509Certificate::from_der(der) else {
+                continue;
+            };
+            if anchor.subject().as_raw() == cert.issuer().as_raw()
+                && cert.verify_signature(Some(anchor.public_key())).is_ok()
+            {
+                return Ok(());
+            }
+        }
+        Err(bad(CertificateError::UnknownIssuer))
+    }
+}
+
+impl ClientCertVerifier for AcceptV1 {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        match self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Err(e) if unsupported_version(&e) => self
+                .check_v1(end_entity, now)
+                .map(|_| ClientCertVerified::assertion()),
+            r => r,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        match self.inner.verify_tls13_signature(message, cert, dss) {
+            Err(e) if unsupported_version(&e) => {
+                use x509_parser::prelude::{FromDer, X509Certificate};
+                let (_, c) = X509Certificate::from_der(cert).map_err(|_| {
+                    rustls::Error::InvalidCertificate(CertificateError::BadEncoding)
+                })?;
+                let spki = rustls::pki_types::SubjectPublicKeyInfoDer::from(c.public_key().raw);
+                rustls::crypto::verify_tls13_signature_with_raw_key(message, &spki, dss, &self.algs)
+            }
+            r => r,
+        }
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// The TLS configuration new connections get. With `client.certReload=true` a watcher thread
