@@ -425,6 +425,27 @@ def main():
         out = zkcli(secure, "get", "/java-tls", props=java_tls_props(files, "stranger"))
         case("zkCli with a certificate from another CA is refused",
              "Created" not in out and "\nv\n" not in out, out[-800:])
+        # Paddock's own tools over TLS, with the Java client's properties.
+        tls_props = [f"-Dzookeeper.client.secure=true",
+                     f"-Dzookeeper.ssl.trustStore.location={files['ca.pem']}",
+                     f"-Dzookeeper.ssl.keyStore.location={files['client-bundle.pem']}"]
+        r = subprocess.run([binary, "cli", *tls_props, "-server", f"127.0.0.1:{secure}",
+                            "create", "/cli-tls", "v"], capture_output=True, text=True,
+                           timeout=60)
+        case("paddock cli creates a node over TLS", "Created /cli-tls" in r.stdout + r.stderr,
+             (r.stdout + r.stderr)[-600:])
+        env = dict(os.environ, CLIENT_JVMFLAGS=" ".join(tls_props))
+        r = subprocess.run([binary, "lock", "/tls-lock", "--server", f"127.0.0.1:{secure}",
+                            "--", "true"], capture_output=True, text=True, timeout=60, env=env)
+        case("paddock lock takes a lock over TLS (CLIENT_JVMFLAGS)", r.returncode == 0,
+             (r.stdout + r.stderr)[-600:])
+        bad = [p.replace(files["client-bundle.pem"], files["stranger-bundle.pem"])
+               for p in tls_props]
+        r = subprocess.run([binary, "cli", *bad, "-timeout", "3000", "-server",
+                            f"127.0.0.1:{secure}", "create", "/cli-bad", "v"],
+                           capture_output=True, text=True, timeout=60)
+        case("paddock cli with a certificate from another CA gets no session",
+             "Created" not in r.stdout + r.stderr, (r.stdout + r.stderr)[-600:])
         watcher = kazoo(secure, files)
         watcher.create("/others", b"0")
         case("no client certificate where clientAuth=need is refused",

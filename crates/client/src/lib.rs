@@ -20,11 +20,13 @@ mod depot;
 pub mod error;
 mod hosts;
 pub mod session;
+pub mod tls;
 pub mod watch;
 
 pub use error::{Error, Result};
 pub use paddock_proto::{Acl, CreateMode, ErrorCode, Id, OpResult, Stat};
 pub use session::{SessionEvent, SessionState};
+pub use tls::TlsOptions;
 pub use watch::{OneshotWatch, PersistentWatch, WatchedEvent};
 
 use depot::RawReply;
@@ -100,12 +102,24 @@ pub enum WatcherType {
 }
 
 /// Builder for a [`Client`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientBuilder {
     session_timeout: Duration,
     read_only: bool,
     shuffle: bool,
     session: Option<(i64, Vec<u8>)>,
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("session_timeout", &self.session_timeout)
+            .field("read_only", &self.read_only)
+            .field("shuffle", &self.shuffle)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ClientBuilder {
@@ -115,6 +129,7 @@ impl Default for ClientBuilder {
             read_only: false,
             shuffle: true,
             session: None,
+            tls: None,
         }
     }
 }
@@ -134,6 +149,12 @@ impl ClientBuilder {
     /// a known order.
     pub fn shuffle(mut self, on: bool) -> Self {
         self.shuffle = on;
+        self
+    }
+
+    /// Speaks TLS to the servers (build the connector with [`TlsOptions::connector`]).
+    pub fn tls(mut self, connector: tokio_rustls::TlsConnector) -> Self {
+        self.tls = Some(connector);
         self
     }
 
@@ -161,6 +182,7 @@ impl ClientBuilder {
             chroot: parsed.chroot.clone(),
             read_only: self.read_only,
             session: self.session,
+            tls: self.tls,
         };
         tokio::spawn(Session::new(cfg, shared.clone(), rx).run());
         Ok(Client {

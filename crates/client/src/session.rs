@@ -8,6 +8,7 @@
 
 use crate::depot::{Depot, Outstanding, RawReply};
 use crate::error::Error;
+use crate::tls::Stream;
 use crate::watch::{PendingWatch, WatchRegistry, WatchedEvent};
 use bytes::{BufMut, BytesMut};
 use paddock_proto::frame::{take_frame, DEFAULT_MAX_FRAME};
@@ -19,7 +20,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, info, warn};
@@ -148,6 +148,8 @@ pub(crate) struct Config {
     pub chroot: Option<String>,
     pub read_only: bool,
     pub session: Option<(i64, Vec<u8>)>,
+    /// TLS to every server (`zookeeper.client.secure`).
+    pub tls: Option<tokio_rustls::TlsConnector>,
 }
 
 enum Lost {
@@ -167,7 +169,7 @@ fn frame(xid: i32, opcode: i32, body: &[u8]) -> Vec<u8> {
     v
 }
 
-async fn read_frame(s: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<BytesMut> {
+async fn read_frame(s: &mut Stream, buf: &mut BytesMut) -> std::io::Result<BytesMut> {
     loop {
         match take_frame(buf, DEFAULT_MAX_FRAME) {
             Ok(Some(f)) => return Ok(f),
@@ -289,7 +291,7 @@ impl Session {
             debug!(%host, session = format_args!("0x{:x}", self.session_id), "connecting");
             let attempt = timeout(
                 per_host.max(Duration::from_millis(100)),
-                handshake(host.clone(), req),
+                handshake(host.clone(), req, self.cfg.tls.clone()),
             );
             tokio::pin!(attempt);
             let lost_at = silent_since + self.negotiated;
@@ -427,7 +429,7 @@ impl Session {
         }
     }
 
-    async fn connected(&mut self, mut s: TcpStream, mut rbuf: BytesMut, ro: bool) -> Lost {
+    async fn connected(&mut self, mut s: Stream, mut rbuf: BytesMut, ro: bool) -> Lost {
         // Order matters: auth first, then the watches, then what the application queued.
         let mut out = Vec::new();
         for (scheme, auth) in &self.auths {
@@ -483,9 +485,10 @@ impl Session {
                     }
                     let host = self.cfg.hosts[probe_target].clone();
                     let (tx, target) = (probe_tx.clone(), probe_target);
+                    let tls = self.cfg.tls.clone();
                     probe_running = true;
                     tokio::spawn(async move {
-                        let rw = is_read_write(&host).await;
+                        let rw = is_read_write(&host, tls.as_ref()).await;
                         let _ = tx.send((target, rw)).await;
                     });
                 }
@@ -571,7 +574,7 @@ impl Session {
     /// Sends closeSession and waits (briefly) for its reply, answering what comes before it.
     async fn close_now(
         &mut self,
-        s: &mut TcpStream,
+        s: &mut Stream,
         rbuf: &mut BytesMut,
         done: oneshot::Sender<()>,
     ) -> Lost {
@@ -727,9 +730,9 @@ const RW_PROBE_FIRST: Duration = Duration::from_millis(100);
 const RW_PROBE_MAX: Duration = Duration::from_secs(60);
 
 /// Whether `host` answers the `isro` four-letter word with "rw" (within a second).
-async fn is_read_write(host: &str) -> bool {
+async fn is_read_write(host: &str, tls: Option<&tokio_rustls::TlsConnector>) -> bool {
     let probe = async {
-        let mut s = TcpStream::connect(host).await.ok()?;
+        let mut s = Stream::connect(host, tls).await.ok()?;
         s.write_all(b"isro").await.ok()?;
         let mut answer = Vec::new();
         s.read_to_end(&mut answer).await.ok()?;
@@ -741,9 +744,9 @@ async fn is_read_write(host: &str) -> bool {
 async fn handshake(
     host: String,
     req: ConnectRequest,
-) -> std::io::Result<(TcpStream, ConnectResponse, BytesMut)> {
-    let mut s = TcpStream::connect(host.as_str()).await?;
-    s.set_nodelay(true)?;
+    tls: Option<tokio_rustls::TlsConnector>,
+) -> std::io::Result<(Stream, ConnectResponse, BytesMut)> {
+    let mut s = Stream::connect(host.as_str(), tls.as_ref()).await?;
     let body = req.to_bytes();
     let mut v = Vec::with_capacity(4 + body.len());
     v.put_i32(body.len() as i32);

@@ -91,8 +91,9 @@ pub fn main(args: &[String]) -> Result<()> {
 }
 
 async fn run(args: LockArgs, signal: i32) -> Result<i32> {
-    let client = Client::builder()
-        .session_timeout(Duration::from_millis(args.session_timeout))
+    let builder = Client::builder().session_timeout(Duration::from_millis(args.session_timeout));
+    let tls = crate::client_props::connector(&crate::client_props::collect(&[]))?;
+    let client = crate::client_props::with(builder, &tls)
         .connect(&args.server)
         .await
         .with_context(|| format!("cannot connect to {}", args.server))?;

@@ -2,6 +2,7 @@
 
 mod argv;
 mod cli;
+mod client_props;
 mod elect;
 mod lock;
 

@@ -41,6 +41,8 @@ struct Shell {
     current: interactive::Current,
     /// The task printing the session's state changes; it ends after the terminal one.
     printer: Option<tokio::task::JoinHandle<()>>,
+    /// TLS to the servers (`-Dzookeeper.client.secure=true` and `zookeeper.ssl.*`).
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 fn print_event(pw: &AtomicBool, state: &str, ty: &str, path: Option<&str>) {
@@ -72,10 +74,10 @@ impl Shell {
                 tokio::task::block_in_place(|| rt.block_on(old.close()));
             }
         }
-        let zk = Client::builder()
+        let builder = Client::builder()
             .session_timeout(self.timeout)
-            .read_only(self.read_only)
-            .start(&self.server)?;
+            .read_only(self.read_only);
+        let zk = crate::client_props::with(builder, &self.tls).start(&self.server)?;
         let mut events = zk.events();
         let pw = self.print_watches.clone();
         self.printer = Some(tokio::spawn(async move {
@@ -614,6 +616,7 @@ async fn run(args: &[String]) -> Result<()> {
     let mut timeout = Duration::from_secs(30);
     let mut read_only = false;
     let mut wait = false;
+    let mut props = Vec::new();
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -634,6 +637,10 @@ async fn run(args: &[String]) -> Result<()> {
                 i += 1;
             }
             "-client-configuration" if i + 1 < args.len() => i += 2,
+            a if crate::client_props::parse(a).is_some() => {
+                props.extend(crate::client_props::parse(a));
+                i += 1;
+            }
             _ => break,
         }
     }
@@ -649,6 +656,13 @@ async fn run(args: &[String]) -> Result<()> {
         count: 0,
         current: Default::default(),
         printer: None,
+        tls: match crate::client_props::connector(&crate::client_props::collect(&props)) {
+            Ok(t) => t,
+            Err(e) => {
+                out(&e.to_string());
+                std::process::exit(1);
+            }
+        },
     };
     if let Err(e) = sh.connect() {
         out(&e.to_string());
