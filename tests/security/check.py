@@ -656,6 +656,17 @@ def main():
                     props=[f"-Djava.security.auth.login.config={super_jaas}"])
         case("zookeeper.superUser: the SASL super user reads past the ACL",
              "secret-data" in out, out[-800:])
+        r = subprocess.run([binary, "cli", f"-Djava.security.auth.login.config={client_jaas}",
+                            "-server", f"127.0.0.1:{sasl.port}", "get", "/sasl-only"],
+                           capture_output=True, text=True, timeout=60)
+        case("paddock cli authenticates by SASL (JAAS Client section) and reads it",
+             "secret-data" in r.stdout, (r.stdout + r.stderr)[-600:])
+        r = subprocess.run([binary, "cli", f"-Djava.security.auth.login.config={bad_jaas}",
+                            "-timeout", "3000", "-server", f"127.0.0.1:{sasl.port}",
+                            "get", "/sasl-only"], capture_output=True, text=True, timeout=60)
+        case("paddock cli with a wrong SASL password is refused (AuthFailed)",
+             "secret-data" not in r.stdout and "AuthFailed" in r.stdout + r.stderr,
+             (r.stdout + r.stderr)[-600:])
         zk = kazoo(sasl.port, files, tls=False)
         try:
             zk.get("/sasl-only")

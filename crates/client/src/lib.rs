@@ -19,12 +19,14 @@
 mod depot;
 pub mod error;
 mod hosts;
+pub mod sasl;
 pub mod session;
 pub mod tls;
 pub mod watch;
 
 pub use error::{Error, Result};
 pub use paddock_proto::{Acl, CreateMode, ErrorCode, Id, OpResult, Stat};
+pub use sasl::SaslOptions;
 pub use session::{SessionEvent, SessionState};
 pub use tls::TlsOptions;
 pub use watch::{OneshotWatch, PersistentWatch, WatchedEvent};
@@ -109,6 +111,7 @@ pub struct ClientBuilder {
     shuffle: bool,
     session: Option<(i64, Vec<u8>)>,
     tls: Option<tokio_rustls::TlsConnector>,
+    sasl: Option<SaslOptions>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -118,6 +121,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("read_only", &self.read_only)
             .field("shuffle", &self.shuffle)
             .field("tls", &self.tls.is_some())
+            .field("sasl", &self.sasl)
             .finish_non_exhaustive()
     }
 }
@@ -130,6 +134,7 @@ impl Default for ClientBuilder {
             shuffle: true,
             session: None,
             tls: None,
+            sasl: None,
         }
     }
 }
@@ -158,6 +163,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Authenticates every connection with SASL DIGEST-MD5 before anything else.
+    pub fn sasl(mut self, options: SaslOptions) -> Self {
+        self.sasl = Some(options);
+        self
+    }
+
     /// Resume an existing session (id and password from another client) instead of creating one.
     pub fn session(mut self, id: i64, passwd: Vec<u8>) -> Self {
         self.session = Some((id, passwd));
@@ -183,6 +194,7 @@ impl ClientBuilder {
             read_only: self.read_only,
             session: self.session,
             tls: self.tls,
+            sasl: self.sasl,
         };
         tokio::spawn(Session::new(cfg, shared.clone(), rx).run());
         Ok(Client {

@@ -150,6 +150,8 @@ pub(crate) struct Config {
     pub session: Option<(i64, Vec<u8>)>,
     /// TLS to every server (`zookeeper.client.secure`).
     pub tls: Option<tokio_rustls::TlsConnector>,
+    /// SASL DIGEST-MD5 on every connection (a JAAS `Client` section).
+    pub sasl: Option<crate::sasl::SaslOptions>,
 }
 
 enum Lost {
@@ -430,6 +432,12 @@ impl Session {
     }
 
     async fn connected(&mut self, mut s: Stream, mut rbuf: BytesMut, ro: bool) -> Lost {
+        // SASL before anything else, as the Java client holds its requests until it is done.
+        if let Some(sasl) = self.cfg.sasl.clone() {
+            if let Err(lost) = self.sasl_exchange(&mut s, &mut rbuf, &sasl).await {
+                return lost;
+            }
+        }
         // Order matters: auth first, then the watches, then what the application queued.
         let mut out = Vec::new();
         for (scheme, auth) in &self.auths {
@@ -569,6 +577,56 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// A DIGEST-MD5 exchange: an empty token, the server's challenge, our response, the
+    /// server's rspauth. A refusal ends the session as AuthFailed.
+    async fn sasl_exchange(
+        &mut self,
+        s: &mut Stream,
+        rbuf: &mut BytesMut,
+        sasl: &crate::sasl::SaslOptions,
+    ) -> Result<(), Lost> {
+        let limit = self.negotiated.max(Duration::from_secs(1));
+        let mut token: Vec<u8> = Vec::new();
+        for _ in 0..3 {
+            let x = self.depot.next_xid();
+            let mut body = Vec::new();
+            paddock_proto::records::SaslToken {
+                token: Some(token.clone()),
+            }
+            .encode(&mut body);
+            s.write_all(&frame(x, op::SASL, &body))
+                .await
+                .map_err(|e| Lost::Disconnected(e.to_string()))?;
+            let reply = loop {
+                let f = match tokio::time::timeout(limit, read_frame(s, rbuf)).await {
+                    Ok(Ok(f)) => f,
+                    Ok(Err(e)) => return Err(Lost::Disconnected(e.to_string())),
+                    Err(_) => return Err(Lost::Disconnected("no SASL reply".into())),
+                };
+                let mut r = Reader::new(&f);
+                let h =
+                    ReplyHeader::decode(&mut r).map_err(|e| Lost::Disconnected(e.to_string()))?;
+                if h.xid == x {
+                    if h.err != 0 {
+                        warn!(err = h.err, "SASL authentication refused by the server");
+                        return Err(Lost::AuthFailed);
+                    }
+                    let t = paddock_proto::records::SaslToken::decode(&mut r)
+                        .map_err(|e| Lost::Disconnected(e.to_string()))?;
+                    break t.token.unwrap_or_default();
+                }
+            };
+            if reply.starts_with(b"rspauth=") || reply.is_empty() {
+                return Ok(());
+            }
+            token = sasl.respond(&reply).map_err(|e| {
+                warn!(error = %e, "cannot answer the server's SASL challenge");
+                Lost::AuthFailed
+            })?;
+        }
+        Err(Lost::AuthFailed)
     }
 
     /// Sends closeSession and waits (briefly) for its reply, answering what comes before it.

@@ -92,8 +92,9 @@ pub fn main(args: &[String]) -> Result<()> {
 
 async fn run(args: LockArgs, signal: i32) -> Result<i32> {
     let builder = Client::builder().session_timeout(Duration::from_millis(args.session_timeout));
-    let tls = crate::client_props::connector(&crate::client_props::collect(&[]))?;
-    let client = crate::client_props::with(builder, &tls)
+    let security = crate::client_props::Security::from_props(&crate::client_props::collect(&[]))?;
+    let client = security
+        .apply(builder)
         .connect(&args.server)
         .await
         .with_context(|| format!("cannot connect to {}", args.server))?;

@@ -9,6 +9,7 @@ pub mod jute;
 pub mod path;
 pub mod records;
 pub mod request;
+pub mod sasl;
 
 pub use codes::{
     add_watch_mode, event, op, perms, state, watcher_type, xid, CreateMode, ErrorCode,

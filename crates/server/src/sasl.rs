@@ -12,15 +12,12 @@
 //! Nothing here prints a password or the JAAS file's content.
 
 use crate::config::Secret;
-use md5::{Digest, Md5};
+use paddock_proto::sasl::{directives, hex, parse_jaas, DigestInputs};
 use std::collections::HashMap;
 use std::path::Path;
 use thiserror::Error;
 
-/// The realm and server name ZooKeeper hard-codes for DIGEST-MD5.
-pub const DIGEST_REALM: &str = "zk-sasl-md5";
-/// The service of ZooKeeper's SASL principal.
-pub const SERVICE: &str = "zookeeper";
+pub use paddock_proto::sasl::{DIGEST_REALM, SERVICE};
 
 /// A JAAS configuration that cannot be used, naming the key that points at it.
 #[derive(Debug, Error)]
@@ -86,114 +83,6 @@ impl DigestUsers {
     }
 }
 
-/// One login module entry of a JAAS section.
-#[derive(Debug)]
-struct JaasEntry {
-    module: String,
-    options: Vec<(String, String)>,
-}
-
-/// JAAS's configuration syntax: `Name { module flag key=value ... ; ... };`, with `//` and
-/// `/* */` comments and quoted or bare values.
-fn parse_jaas(text: &str) -> Result<HashMap<String, Vec<JaasEntry>>, String> {
-    #[derive(Debug, PartialEq)]
-    enum Tok {
-        Word(String),
-        Quoted(String),
-        Sym(char),
-    }
-    let mut toks = Vec::new();
-    let mut it = text.chars().peekable();
-    while let Some(c) = it.next() {
-        match c {
-            c if c.is_whitespace() => {}
-            '/' if it.peek() == Some(&'/') => {
-                for c in it.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            '/' if it.peek() == Some(&'*') => {
-                it.next();
-                let mut prev = ' ';
-                loop {
-                    match it.next() {
-                        Some('/') if prev == '*' => break,
-                        Some(c) => prev = c,
-                        None => return Err("an unclosed comment".into()),
-                    }
-                }
-            }
-            '{' | '}' | ';' | '=' => toks.push(Tok::Sym(c)),
-            '"' => {
-                let mut s = String::new();
-                loop {
-                    match it.next() {
-                        Some('"') => break,
-                        Some('\\') => s.extend(it.next()),
-                        Some(c) => s.push(c),
-                        None => return Err("an unclosed quoted value".into()),
-                    }
-                }
-                toks.push(Tok::Quoted(s));
-            }
-            c => {
-                let mut s = String::from(c);
-                while let Some(&n) = it.peek() {
-                    if n.is_whitespace() || "{};=\"".contains(n) {
-                        break;
-                    }
-                    s.push(n);
-                    it.next();
-                }
-                toks.push(Tok::Word(s));
-            }
-        }
-    }
-    let mut out: HashMap<String, Vec<JaasEntry>> = HashMap::new();
-    let mut i = 0;
-    let word = |t: Option<&Tok>| match t {
-        Some(Tok::Word(w)) => Some(w.clone()),
-        _ => None,
-    };
-    while i < toks.len() {
-        let name = word(toks.get(i)).ok_or("expected a section name")?;
-        if toks.get(i + 1) != Some(&Tok::Sym('{')) {
-            return Err(format!("section {name}: expected '{{'"));
-        }
-        i += 2;
-        let mut entries = Vec::new();
-        while toks.get(i) != Some(&Tok::Sym('}')) {
-            let module = word(toks.get(i)).ok_or(format!("section {name}: expected a module"))?;
-            let _flag = word(toks.get(i + 1))
-                .ok_or(format!("section {name}: {module}: expected a control flag"))?;
-            i += 2;
-            let mut options = Vec::new();
-            while toks.get(i) != Some(&Tok::Sym(';')) {
-                let key = word(toks.get(i)).ok_or(format!("section {name}: expected key=value"))?;
-                if toks.get(i + 1) != Some(&Tok::Sym('=')) {
-                    return Err(format!("section {name}: {key}: expected '='"));
-                }
-                let value = match toks.get(i + 2) {
-                    Some(Tok::Quoted(v)) | Some(Tok::Word(v)) => v.clone(),
-                    _ => return Err(format!("section {name}: {key}: expected a value")),
-                };
-                options.push((key, value));
-                i += 3;
-            }
-            i += 1;
-            entries.push(JaasEntry { module, options });
-        }
-        i += 1;
-        if toks.get(i) == Some(&Tok::Sym(';')) {
-            i += 1;
-        }
-        out.entry(name).or_default().extend(entries);
-    }
-    Ok(out)
-}
-
 /// Why an exchange failed. The client is told AUTHFAILED; the reason goes to the log only.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SaslError {
@@ -224,57 +113,6 @@ pub enum DigestExchange {
 pub struct Step {
     pub token: Vec<u8>,
     pub user: Option<String>,
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn md5(parts: &[&[u8]]) -> [u8; 16] {
-    let mut h = Md5::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().into()
-}
-
-/// RFC 2831's directives: `key=value` or `key="value"`, comma separated.
-fn directives(text: &str) -> Result<HashMap<String, String>, SaslError> {
-    let mut out = HashMap::new();
-    let mut rest = text.trim();
-    while !rest.is_empty() {
-        let (key, after) = rest
-            .split_once('=')
-            .ok_or_else(|| SaslError::Malformed(format!("no '=' in {rest:?}")))?;
-        let key = key.trim().to_ascii_lowercase();
-        let after = after.trim_start();
-        let (value, tail) = if let Some(q) = after.strip_prefix('"') {
-            let mut v = String::new();
-            let mut chars = q.char_indices();
-            let mut end = None;
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => v.extend(chars.next().map(|(_, c)| c)),
-                    '"' => {
-                        end = Some(i + 1);
-                        break;
-                    }
-                    c => v.push(c),
-                }
-            }
-            let end =
-                end.ok_or_else(|| SaslError::Malformed(format!("unclosed quote in {key}")))?;
-            (v, &q[end..])
-        } else {
-            let end = after.find(',').unwrap_or(after.len());
-            (after[..end].trim().to_owned(), &after[end..])
-        };
-        if out.insert(key.clone(), value).is_some() {
-            return Err(SaslError::Malformed(format!("{key} given twice")));
-        }
-        rest = tail.trim_start().trim_start_matches(',').trim_start();
-    }
-    Ok(out)
 }
 
 /// Compares without an early exit, so the time taken says nothing about the expected value.
@@ -309,7 +147,7 @@ impl DigestExchange {
             DigestExchange::Challenged { nonce } => {
                 let text = std::str::from_utf8(token)
                     .map_err(|_| SaslError::Malformed("not UTF-8".into()))?;
-                let d = directives(text)?;
+                let d = directives(text).map_err(SaslError::Malformed)?;
                 let get = |k: &str| {
                     d.get(k)
                         .map(String::as_str)
@@ -340,43 +178,25 @@ impl DigestExchange {
                     .users
                     .get(user)
                     .ok_or_else(|| SaslError::UnknownUser(user.to_owned()))?;
-                let inner = md5(&[
-                    user.as_bytes(),
-                    b":",
-                    realm.as_bytes(),
-                    b":",
-                    password.expose().as_bytes(),
-                ]);
-                let mut a1 = vec![&inner[..], b":", nonce.as_bytes(), b":", cnonce.as_bytes()];
-                let authzid = d.get("authzid");
-                if let Some(z) = authzid {
-                    a1.extend([&b":"[..], z.as_bytes()]);
-                }
-                let ha1 = hex(&md5(&a1));
-                let digest = |a2: &str| {
-                    let ha2 = hex(&md5(&[a2.as_bytes()]));
-                    hex(&md5(&[
-                        ha1.as_bytes(),
-                        b":",
-                        nonce.as_bytes(),
-                        b":",
-                        nc.as_bytes(),
-                        b":",
-                        cnonce.as_bytes(),
-                        b":",
-                        qop.as_bytes(),
-                        b":",
-                        ha2.as_bytes(),
-                    ]))
+                let inputs = DigestInputs {
+                    user,
+                    realm,
+                    password: password.expose(),
+                    nonce: &nonce,
+                    cnonce,
+                    nc,
+                    qop,
+                    uri,
+                    authzid: d.get("authzid").map(String::as_str),
                 };
-                let expected = digest(&format!("AUTHENTICATE:{uri}"));
+                let expected = inputs.digest("AUTHENTICATE");
                 if !same(
                     expected.as_bytes(),
                     response.to_ascii_lowercase().as_bytes(),
                 ) {
                     return Err(SaslError::WrongPassword(user.to_owned()));
                 }
-                let rspauth = digest(&format!(":{uri}"));
+                let rspauth = inputs.digest("");
                 Ok(Step {
                     token: format!("rspauth={rspauth}").into_bytes(),
                     user: Some(user.to_owned()),
@@ -429,32 +249,30 @@ mod tests {
         );
     }
 
-    /// A client's side of RFC 2831, written from the RFC, for the exchange below.
+    /// The client's side, as Paddock's client sends it (with an authzid appended by hand).
     fn client_response(challenge: &str, user: &str, pw: &str, authzid: Option<&str>) -> String {
-        let d = directives(challenge).unwrap();
-        let nonce = &d["nonce"];
-        let cnonce = "OA6MHXh6VqTrRk";
-        let uri = "zookeeper/zk-sasl-md5";
-        let inner = md5(&[format!("{user}:{DIGEST_REALM}:{pw}").as_bytes()]);
-        let mut a1 = inner.to_vec();
-        a1.extend(format!(":{nonce}:{cnonce}").bytes());
-        if let Some(z) = authzid {
-            a1.extend(format!(":{z}").bytes());
+        let r = paddock_proto::sasl::digest_client_response(challenge, user, pw, "OA6MHXh6VqTrRk")
+            .unwrap();
+        match authzid {
+            None => r,
+            Some(z) => {
+                // The response digest covers the authzid: recompute it with one.
+                let d = directives(&r).unwrap();
+                let i = DigestInputs {
+                    user,
+                    realm: DIGEST_REALM,
+                    password: pw,
+                    nonce: &d["nonce"],
+                    cnonce: &d["cnonce"],
+                    nc: "00000001",
+                    qop: "auth",
+                    uri: paddock_proto::sasl::DIGEST_URI,
+                    authzid: Some(z),
+                };
+                let r = r.replace(&d["response"], &i.digest("AUTHENTICATE"));
+                format!("{r},authzid=\"{z}\"")
+            }
         }
-        let ha1 = hex(&md5(&[&a1]));
-        let ha2 = hex(&md5(&[format!("AUTHENTICATE:{uri}").as_bytes()]));
-        let resp = hex(&md5(&[format!(
-            "{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}"
-        )
-        .as_bytes()]));
-        let z = authzid
-            .map(|z| format!(",authzid=\"{z}\""))
-            .unwrap_or_default();
-        format!(
-            "charset=utf-8,username=\"{user}\",realm=\"{DIGEST_REALM}\",nonce=\"{nonce}\",\
-             nc=00000001,cnonce=\"{cnonce}\",digest-uri=\"{uri}\",maxbuf=65536,\
-             response={resp},qop=auth{z}"
-        )
     }
 
     fn run(user: &str, pw: &str, authzid: Option<&str>) -> Result<Step, SaslError> {

@@ -41,8 +41,9 @@ struct Shell {
     current: interactive::Current,
     /// The task printing the session's state changes; it ends after the terminal one.
     printer: Option<tokio::task::JoinHandle<()>>,
-    /// TLS to the servers (`-Dzookeeper.client.secure=true` and `zookeeper.ssl.*`).
-    tls: Option<tokio_rustls::TlsConnector>,
+    /// TLS and SASL to the servers (`-Dzookeeper.client.secure=true`, `zookeeper.ssl.*`,
+    /// `-Djava.security.auth.login.config`).
+    security: crate::client_props::Security,
 }
 
 fn print_event(pw: &AtomicBool, state: &str, ty: &str, path: Option<&str>) {
@@ -77,7 +78,7 @@ impl Shell {
         let builder = Client::builder()
             .session_timeout(self.timeout)
             .read_only(self.read_only);
-        let zk = crate::client_props::with(builder, &self.tls).start(&self.server)?;
+        let zk = self.security.apply(builder).start(&self.server)?;
         let mut events = zk.events();
         let pw = self.print_watches.clone();
         self.printer = Some(tokio::spawn(async move {
@@ -656,7 +657,9 @@ async fn run(args: &[String]) -> Result<()> {
         count: 0,
         current: Default::default(),
         printer: None,
-        tls: match crate::client_props::connector(&crate::client_props::collect(&props)) {
+        security: match crate::client_props::Security::from_props(&crate::client_props::collect(
+            &props,
+        )) {
             Ok(t) => t,
             Err(e) => {
                 out(&e.to_string());

@@ -106,8 +106,8 @@ struct Controller {
     state: State,
     healthy: watch::Receiver<bool>,
     shutdown: watch::Receiver<bool>,
-    /// TLS to the servers (CLIENT_JVMFLAGS: `-Dzookeeper.client.secure=true`, ...).
-    tls: Option<tokio_rustls::TlsConnector>,
+    /// TLS and SASL to the servers (CLIENT_JVMFLAGS: `-Dzookeeper.client.secure=true`, ...).
+    security: crate::client_props::Security,
 }
 
 /// Entry point: `paddock elect <path> --server ... --id ... --on-active ... --on-standby ...
@@ -130,7 +130,7 @@ pub fn main(args: &[String]) -> Result<()> {
 }
 
 async fn run(args: ElectArgs) -> Result<()> {
-    let tls = crate::client_props::connector(&crate::client_props::collect(&[]))?;
+    let security = crate::client_props::Security::from_props(&crate::client_props::collect(&[]))?;
     let (shut_tx, shutdown) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -144,7 +144,7 @@ async fn run(args: ElectArgs) -> Result<()> {
         state: State::Init,
         healthy,
         shutdown,
-        tls,
+        security,
     };
     info!(id = %ctl.args.id, path = %ctl.args.path, server = %ctl.args.server, "controller starting");
     loop {
@@ -277,7 +277,7 @@ impl Controller {
             }
             let builder =
                 Client::builder().session_timeout(Duration::from_millis(self.args.session_timeout));
-            let built = crate::client_props::with(builder, &self.tls).start(&self.args.server);
+            let built = self.security.apply(builder).start(&self.args.server);
             let client = match built {
                 Ok(c) => c,
                 Err(e) => {
