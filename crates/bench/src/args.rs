@@ -222,6 +222,11 @@ pub struct MemoryArgs {
     about = "Paddock against Apache ZooKeeper 3.8, same workloads, alternating rounds"
 )]
 pub struct CompareArgs {
+    /// Both servers serve TLS (NettyServerCnxnFactory for ZooKeeper; client.portUnification on
+    /// the client port, client certificates required) and every bench connection speaks it;
+    /// the certificates are made with openssl in the work directory.
+    #[arg(long)]
+    pub tls: bool,
     /// Rounds; each runs every workload on Paddock then on ZooKeeper (A B A B ...).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,

@@ -48,6 +48,8 @@ pub struct ServerSpec {
     pub zk_heap: String,
     /// forceSync on both.
     pub force_sync: bool,
+    /// TLS on both (`--tls`): the directory with ca.pem and server.pem.
+    pub tls_dir: Option<PathBuf>,
 }
 
 impl ServerSpec {
@@ -68,7 +70,127 @@ impl ServerSpec {
             "4lw.commands.whitelist=*".into(),
             "maxClientCnxns=0".into(),
         ]
+        .into_iter()
+        .chain(self.tls_dir.iter().flat_map(|d| tls_cfg(d)))
+        .collect()
     }
+}
+
+/// The zoo.cfg lines that give a server TLS on its client port, the same for both kinds: one
+/// port for TLS and plaintext (so readiness checks stay plaintext four-letter words), PEM
+/// stores, client certificates required, ZooKeeper on its Netty connection factory (TLS needs
+/// it).
+fn tls_cfg(dir: &Path) -> Vec<String> {
+    vec![
+        "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory".into(),
+        "client.portUnification=true".into(),
+        format!("ssl.keyStore.location={}", dir.join("server.pem").display()),
+        "ssl.keyStore.type=PEM".into(),
+        format!("ssl.trustStore.location={}", dir.join("ca.pem").display()),
+        "ssl.trustStore.type=PEM".into(),
+        "ssl.clientAuth=need".into(),
+        // ZooKeeper's Netty factory closes TLS connections without an x509 provider.
+        "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider".into(),
+    ]
+}
+
+/// Makes a CA, a server certificate for 127.0.0.1 and a client certificate with openssl in
+/// `dir` (ca.pem, server.pem and client.pem: key and chain in one file), and returns the bench
+/// client's connector.
+pub fn make_tls(dir: &Path) -> Result<tokio_rustls::TlsConnector> {
+    use rustls::pki_types::pem::PemObject;
+    std::fs::create_dir_all(dir)?;
+    let run = |args: &[&str]| -> Result<()> {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .context("cannot run openssl")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "openssl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=bench CA",
+        ],
+    ]
+    .concat())?;
+    for (name, ext) in [
+        ("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ("client", "basicConstraints=CA:FALSE"),
+    ] {
+        let (key, csr, crt) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+        );
+        let subj = format!("/CN={name}");
+        run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout", &key, "-out", &csr, "-subj", &subj, "-addext", ext,
+            ],
+        ]
+        .concat())?;
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-copy_extensions",
+            "copy",
+            "-out",
+            &crt,
+        ])?;
+        let key = std::fs::read(dir.join(format!("{name}.key")))?;
+        let crt = std::fs::read(dir.join(format!("{name}.crt")))?;
+        std::fs::write(dir.join(format!("{name}.pem")), [key, crt].concat())?;
+    }
+    let ca = dir.join("ca.pem");
+    let client = dir.join("client.pem");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(&ca)? {
+        roots.add(c?)?;
+    }
+    let chain = rustls::pki_types::CertificateDer::pem_file_iter(&client)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&client)?;
+    #[allow(deprecated)] // ring, as the server (see crates/server/src/tls.rs)
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)?;
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg)))
 }
 
 /// A server process this tool started; stopped (SIGTERM, then SIGKILL) when dropped.
@@ -369,11 +491,16 @@ pub async fn run(a: CompareArgs) -> Result<()> {
         Some(p) => p.clone(),
         None => std::env::current_exe().context("cannot find this executable")?,
     };
+    let tls_dir = a.tls.then(|| a.work_dir.join("tls"));
+    if let Some(d) = &tls_dir {
+        crate::conn::use_tls(make_tls(d)?);
+    }
     let spec = ServerSpec {
         paddock_bin,
         zk_jars: a.zk_jars.clone(),
         zk_heap: a.zk_heap.clone(),
         force_sync,
+        tls_dir,
     };
     std::fs::create_dir_all(&a.out_dir)
         .with_context(|| format!("cannot create {}", a.out_dir.display()))?;

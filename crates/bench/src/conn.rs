@@ -8,9 +8,31 @@ use paddock_proto::frame::{frame_len, DEFAULT_MAX_FRAME};
 use paddock_proto::{op, ConnectRequest, ConnectResponse, Reader, Record};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// TLS for every connection the bench opens, when the run asks for it (`bench compare --tls`):
+/// set once, before the first connection, and the same for both servers of a comparison.
+static TLS: OnceLock<TlsConnector> = OnceLock::new();
+
+/// Makes every later connection speak TLS with `connector`.
+pub fn use_tls(connector: TlsConnector) {
+    let _ = TLS.set(connector);
+}
+
+/// The socket: plain, or TLS split into halves so that reading and writing never wait on
+/// each other (the pipelined loop must not block a write while replies wait to be read).
+enum Stream {
+    Plain(TcpStream),
+    Tls {
+        rd: ReadHalf<TlsStream<TcpStream>>,
+        wr: WriteHalf<TlsStream<TcpStream>>,
+    },
+}
 
 /// Session timeout the bench asks for, in milliseconds.
 pub const SESSION_TIMEOUT_MS: i32 = 30_000;
@@ -53,7 +75,7 @@ fn is_reset(e: &anyhow::Error) -> bool {
 
 /// One client session over one TCP connection.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     rbuf: BytesMut,
     /// Encoded requests not yet written.
     pub wbuf: BytesMut,
@@ -126,6 +148,18 @@ impl Conn {
             .with_context(|| format!("connecting to {addr} timed out"))?
             .with_context(|| format!("cannot connect to {addr}"))?;
         stream.set_nodelay(true)?;
+        let stream = match TLS.get() {
+            None => Stream::Plain(stream),
+            Some(connector) => {
+                let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+                let tls = tokio::time::timeout(limit, connector.connect(name, stream))
+                    .await
+                    .with_context(|| format!("TLS handshake with {addr} timed out"))?
+                    .with_context(|| format!("TLS handshake with {addr} failed"))?;
+                let (rd, wr) = tokio::io::split(tls);
+                Stream::Tls { rd, wr }
+            }
+        };
         let mut c = Conn {
             stream,
             rbuf: BytesMut::with_capacity(64 * 1024),
@@ -212,7 +246,13 @@ impl Conn {
     /// Writes everything buffered.
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.wbuf.is_empty() {
-            self.stream.write_all(&self.wbuf).await?;
+            match &mut self.stream {
+                Stream::Plain(s) => s.write_all(&self.wbuf).await?,
+                Stream::Tls { wr, .. } => {
+                    wr.write_all(&self.wbuf).await?;
+                    wr.flush().await?;
+                }
+            }
             self.wbuf.clear();
         }
         Ok(())
@@ -228,6 +268,26 @@ impl Conn {
     /// moves bytes both ways. Never blocks on a write while replies wait to be read, so a
     /// server that stops reading until we read cannot deadlock us.
     pub async fn io(&mut self) -> io::Result<()> {
+        if let Stream::Tls { rd, wr } = &mut self.stream {
+            // TLS: read and write concurrently; whichever is ready first.
+            self.rbuf.reserve(64 * 1024);
+            let pending = !self.wbuf.is_empty();
+            tokio::select! {
+                r = rd.read_buf(&mut self.rbuf) => {
+                    if r? == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "server closed the connection",
+                        ));
+                    }
+                }
+                w = wr.write(&self.wbuf), if pending => {
+                    self.wbuf.advance(w?);
+                    wr.flush().await?;
+                }
+            }
+            return Ok(());
+        }
         if !self.wbuf.is_empty() {
             self.try_write()?;
         }
@@ -236,13 +296,19 @@ impl Conn {
         } else {
             Interest::READABLE | Interest::WRITABLE
         };
-        let ready = self.stream.ready(interest).await?;
+        let Stream::Plain(stream) = &mut self.stream else {
+            unreachable!("TLS connections returned above");
+        };
+        let ready = stream.ready(interest).await?;
         if ready.is_writable() && !self.wbuf.is_empty() {
             self.try_write()?;
         }
         if ready.is_readable() {
             self.rbuf.reserve(64 * 1024);
-            match self.stream.try_read_buf(&mut self.rbuf) {
+            let Stream::Plain(stream) = &mut self.stream else {
+                unreachable!("TLS connections returned above");
+            };
+            match stream.try_read_buf(&mut self.rbuf) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -258,7 +324,10 @@ impl Conn {
     }
 
     fn try_write(&mut self) -> io::Result<()> {
-        match self.stream.try_write(&self.wbuf) {
+        let Stream::Plain(stream) = &mut self.stream else {
+            return Ok(());
+        };
+        match stream.try_write(&self.wbuf) {
             Ok(n) => {
                 self.wbuf.advance(n);
                 Ok(())
@@ -308,7 +377,11 @@ impl Conn {
                 }
             }
             self.rbuf.reserve(64 * 1024);
-            if self.stream.read_buf(&mut self.rbuf).await? == 0 {
+            let n = match &mut self.stream {
+                Stream::Plain(s) => s.read_buf(&mut self.rbuf).await?,
+                Stream::Tls { rd, .. } => rd.read_buf(&mut self.rbuf).await?,
+            };
+            if n == 0 {
                 return Ok(None);
             }
         }
