@@ -654,3 +654,107 @@ impl Certs {
 pub fn starts_tls(first: u8) -> bool {
     first == 0x16
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> ClientTls {
+        ClientTls::default()
+    }
+
+    #[test]
+    fn protocols_by_their_java_names() {
+        // ZooKeeper's default protocol enables 1.3 and 1.2.
+        assert_eq!(versions(&t()).unwrap().len(), 2);
+        let only12 = ClientTls {
+            protocol: Some("TLSv1.2".into()),
+            ..t()
+        };
+        assert_eq!(versions(&only12).unwrap(), vec![&rustls::version::TLS12]);
+        let listed = ClientTls {
+            enabled_protocols: Some(vec!["TLSv1.3".into()]),
+            ..t()
+        };
+        assert_eq!(versions(&listed).unwrap(), vec![&rustls::version::TLS13]);
+        for bad in ["TLSv1.1", "TLSv1", "SSLv3", "TLSv9"] {
+            let c = ClientTls {
+                enabled_protocols: Some(vec!["TLSv1.2".into(), bad.into()]),
+                ..t()
+            };
+            let e = versions(&c).unwrap_err();
+            assert_eq!(e.key, "ssl.enabledProtocols", "{bad}");
+        }
+    }
+
+    #[test]
+    fn cipher_suites_by_their_java_names() {
+        #[allow(deprecated)]
+        let all = rustls::crypto::ring::default_provider().cipher_suites;
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let got = suites(
+            &names(&[
+                "TLS_AES_128_GCM_SHA256",
+                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            ]),
+            &all,
+        )
+        .unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(format!("{:?}", got[0].suite()), "TLS13_AES_128_GCM_SHA256");
+        let cbc = suites(&names(&["TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"]), &all).unwrap_err();
+        assert!(cbc.msg.contains("CBC"), "{}", cbc.msg);
+        assert!(suites(&names(&["TLS_NOT_A_SUITE"]), &all).is_err());
+        assert!(suites(&names(&[" "]), &all).is_err());
+    }
+
+    #[test]
+    fn store_types_from_the_key_or_the_name() {
+        let spec = |kind: Option<&str>| StoreSpec {
+            kind: kind.map(str::to_owned),
+            ..StoreSpec::default()
+        };
+        let of = |kind, name: &str| StoreKind::of(&spec(kind), "ssl.keyStore", Path::new(name));
+        assert_eq!(of(None, "/k.JKS").unwrap(), StoreKind::Jks);
+        assert_eq!(of(None, "/k.pfx").unwrap(), StoreKind::Pkcs12);
+        assert_eq!(of(None, "/k.pem").unwrap(), StoreKind::Pem);
+        assert_eq!(of(Some("pkcs12"), "/k.bin").unwrap(), StoreKind::Pkcs12);
+        assert_eq!(of(None, "/k.bin").unwrap_err().key, "ssl.keyStore.location");
+        assert_eq!(
+            of(Some("BCFKS"), "/k.bin").unwrap_err().key,
+            "ssl.keyStore.type"
+        );
+    }
+
+    #[test]
+    fn a_password_file_loses_its_trailing_newline_only() {
+        let dir = std::env::temp_dir().join(format!("paddock-tls-pw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("pw");
+        std::fs::write(&f, " s3cret \n").unwrap();
+        let spec = StoreSpec {
+            password_path: Some(f),
+            ..StoreSpec::default()
+        };
+        assert_eq!(
+            password(&spec, "ssl.trustStore").unwrap().unwrap().expose(),
+            " s3cret "
+        );
+        let missing = StoreSpec {
+            password_path: Some(dir.join("nope")),
+            ..StoreSpec::default()
+        };
+        assert_eq!(
+            password(&missing, "ssl.trustStore").unwrap_err().key,
+            "ssl.trustStore.passwordPath"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn tls_is_told_from_zookeeper_by_its_first_byte() {
+        assert!(starts_tls(0x16));
+        // A ConnectRequest's length prefix starts with 0; four-letter words with a letter.
+        assert!(!starts_tls(0) && !starts_tls(b'r') && !starts_tls(b's'));
+    }
+}
