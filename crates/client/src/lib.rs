@@ -243,6 +243,15 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// The value of the Java system property `key` among `props` (the last one given wins).
+pub(crate) fn property<'a>(props: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    props
+        .iter()
+        .rev()
+        .find(|(p, _)| p == key)
+        .map(|(_, v)| v.as_str())
+}
+
 fn decode<T: Record>(r: &RawReply) -> Result<T> {
     Ok(T::decode(&mut Reader::new(&r.body))?)
 }

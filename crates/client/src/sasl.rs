@@ -27,13 +27,7 @@ impl SaslOptions {
     /// `zookeeper.sasl.client=false`, or when the file has no such section (as the Java
     /// client, which then goes on without SASL).
     pub fn from_properties(props: &[(String, String)]) -> Result<Option<SaslOptions>, String> {
-        let get = |k: &str| {
-            props
-                .iter()
-                .rev()
-                .find(|(p, _)| p == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |k: &str| crate::property(props, k);
         let Some(path) = get("java.security.auth.login.config") else {
             return Ok(None);
         };

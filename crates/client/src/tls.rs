@@ -31,13 +31,7 @@ impl TlsOptions {
     /// From the Java client's system properties (`-Dzookeeper.client.secure=true` and the
     /// `zookeeper.ssl.*` keys, PEM stores only): `None` unless `zookeeper.client.secure`.
     pub fn from_properties(props: &[(String, String)]) -> Result<Option<TlsOptions>, String> {
-        let get = |k: &str| {
-            props
-                .iter()
-                .rev()
-                .find(|(p, _)| p == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |k: &str| crate::property(props, k);
         if !get("zookeeper.client.secure").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             return Ok(None);
         }

@@ -5,7 +5,7 @@
 use super::Core;
 use crate::audit::{acl_string, Event, Outcome as Result_};
 use crate::conn_shared::ConnId;
-use paddock_proto::{CreateMode, MultiOp, Request};
+use paddock_proto::{Create, CreateMode, MultiOp, Request};
 use paddock_tree::{Applied, AuthInfo, Outcome, TxnOp};
 
 /// ZooKeeper's name of a create mode (`CreateMode.toString().toLowerCase()`).
@@ -19,6 +19,23 @@ fn znode_type(flags: i32) -> Option<&'static str> {
         CreateMode::PersistentWithTtl => "persistent_with_ttl",
         CreateMode::PersistentSequentialWithTtl => "persistent_sequential_with_ttl",
     })
+}
+
+/// What a write is audited as: operation, znode, znode_type, acl.
+type Described = (
+    &'static str,
+    Option<String>,
+    Option<&'static str>,
+    Option<String>,
+);
+
+/// A create: the node it made (with its sequence number), else the path asked for.
+fn create(c: &Create, outcome: Option<&Outcome>) -> Described {
+    let path = match outcome {
+        Some(Outcome::Created { path, .. }) => path.clone(),
+        _ => c.path.clone(),
+    };
+    ("create", Some(path), znode_type(c.flags), None)
 }
 
 /// The `user` field: each identity by its provider's user name, in the order ZooKeeper's
@@ -50,95 +67,58 @@ impl Core {
             Some(c) => (users(&c.auth), Some(c.addr.ip().to_string())),
             None => (String::new(), None),
         };
-        let event = |operation, znode: Option<String>, znode_type, acl, outcome| Event {
-            session: Some(session),
-            user: user.clone(),
-            ip: ip.clone(),
-            operation,
-            znode,
-            znode_type,
-            acl,
-            outcome,
+        let record = |(operation, znode, znode_type, acl): Described, outcome| {
+            log.record(Event {
+                session: Some(session),
+                user: user.clone(),
+                ip: ip.clone(),
+                operation,
+                znode,
+                znode_type,
+                acl,
+                outcome,
+            })
         };
-        let ok = applied.result.is_ok();
-        let outcome = if ok {
+        let outcome = if applied.result.is_ok() {
             Result_::Success
         } else {
             Result_::Failure
         };
-        match req {
-            Request::Create(c) => {
-                let path = match &applied.result {
-                    Ok(Outcome::Created { path, .. }) => path.clone(),
-                    _ => c.path.clone(),
-                };
-                log.record(event(
-                    "create",
-                    Some(path),
-                    znode_type(c.flags),
-                    None,
-                    outcome,
-                ));
-            }
-            Request::Delete(d) => {
-                log.record(event("delete", Some(d.path.clone()), None, None, outcome))
-            }
-            Request::SetData(s) => {
-                log.record(event("setData", Some(s.path.clone()), None, None, outcome))
-            }
-            Request::SetAcl(a) => log.record(event(
+        let single = match req {
+            Request::Create(c) => create(c, applied.result.as_ref().ok()),
+            Request::Delete(d) => ("delete", Some(d.path.clone()), None, None),
+            Request::SetData(s) => ("setData", Some(s.path.clone()), None, None),
+            Request::SetAcl(a) => (
                 "setAcl",
                 Some(a.path.clone()),
                 None,
                 Some(acl_string(&a.acl)),
-                outcome,
-            )),
+            ),
             Request::Multi(ops) => {
-                let results = match &applied.result {
-                    Ok(Outcome::Multi(r)) if r.iter().all(|r| r.is_ok()) => r,
-                    _ => {
-                        // A failed multi is one line, without a znode.
-                        log.record(event("multiOperation", None, None, None, Result_::Failure));
-                        return;
-                    }
-                };
-                // A multi that succeeded: each write in it (checks are not audited).
-                for (op, r) in ops.iter().zip(results) {
-                    match op {
-                        MultiOp::Create(c) => {
-                            let path = match r {
-                                Ok(Outcome::Created { path, .. }) => path.clone(),
-                                _ => c.path.clone(),
+                match &applied.result {
+                    // A multi that succeeded: each write in it (checks are not audited).
+                    Ok(Outcome::Multi(results)) if results.iter().all(|r| r.is_ok()) => {
+                        for (op, r) in ops.iter().zip(results) {
+                            let d = match op {
+                                MultiOp::Create(c) => create(c, r.as_ref().ok()),
+                                MultiOp::Delete(d) => ("delete", Some(d.path.clone()), None, None),
+                                MultiOp::SetData(s) => {
+                                    ("setData", Some(s.path.clone()), None, None)
+                                }
+                                MultiOp::Check(_) => continue,
                             };
-                            log.record(event(
-                                "create",
-                                Some(path),
-                                znode_type(c.flags),
-                                None,
-                                Result_::Success,
-                            ));
+                            record(d, Result_::Success);
                         }
-                        MultiOp::Delete(d) => log.record(event(
-                            "delete",
-                            Some(d.path.clone()),
-                            None,
-                            None,
-                            Result_::Success,
-                        )),
-                        MultiOp::SetData(s) => log.record(event(
-                            "setData",
-                            Some(s.path.clone()),
-                            None,
-                            None,
-                            Result_::Success,
-                        )),
-                        MultiOp::Check(_) => {}
                     }
+                    // A failed multi is one line, without a znode.
+                    _ => record(("multiOperation", None, None, None), Result_::Failure),
                 }
+                return;
             }
-            Request::CloseSession => self.audit_session_end(session, txn),
-            _ => {}
-        }
+            Request::CloseSession => return self.audit_session_end(session, txn),
+            _ => return,
+        };
+        record(single, outcome);
     }
 
     /// Audits the ephemeral nodes a closed or expired session took with it, one line each.
