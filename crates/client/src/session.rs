@@ -593,7 +593,7 @@ impl Session {
             let x = self.depot.next_xid();
             let mut body = Vec::new();
             paddock_proto::records::SaslToken {
-                token: Some(token.clone()),
+                token: Some(std::mem::take(&mut token)),
             }
             .encode(&mut body);
             s.write_all(&frame(x, op::SASL, &body))

@@ -111,7 +111,7 @@ impl Event {
 }
 
 /// The name of the user the server runs as (ZooKeeper's `user` for server events).
-pub fn server_user() -> String {
+fn server_user() -> String {
     // SAFETY: getpwuid returns null or a pointer to a static record valid until the next
     // call; it is read at once, on this thread.
     unsafe {
@@ -135,6 +135,8 @@ enum Msg {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
+    /// The user the server runs as, looked up once: the `user` of the server's own events.
+    user: std::sync::Arc<str>,
 }
 
 impl AuditLog {
@@ -145,11 +147,35 @@ impl AuditLog {
         std::thread::Builder::new()
             .name("audit".into())
             .spawn(move || Writer { cfg, file }.run(rx))?;
-        Ok(AuditLog { tx })
+        Ok(AuditLog {
+            tx,
+            user: server_user().into(),
+        })
     }
 
     pub fn record(&self, e: Event) {
         let _ = self.tx.send(Msg::Event(e));
+    }
+
+    /// Records an event of the server's own (serverStart, serverStop, an ephemeral deleted
+    /// with its session): its user is the one the server runs as, and it has no client address.
+    pub fn record_server(
+        &self,
+        session: Option<i64>,
+        operation: &'static str,
+        znode: Option<String>,
+        outcome: Outcome,
+    ) {
+        self.record(Event {
+            session,
+            user: self.user.to_string(),
+            ip: None,
+            operation,
+            znode,
+            znode_type: None,
+            acl: None,
+            outcome,
+        });
     }
 
     /// Waits until every event recorded so far is on disk (at most `timeout`).

@@ -720,15 +720,11 @@ impl Config {
                 "minSessionTimeout" => min_set = Some(parse_num::<i64>(v).map_err(bad)?),
                 "maxSessionTimeout" => max_set = Some(parse_num::<i64>(v).map_err(bad)?),
                 "4lw.commands.whitelist" => {
-                    let list: Vec<String> = v
-                        .split(',')
-                        .map(|s| s.trim().to_owned())
-                        .filter(|s| !s.is_empty())
-                        .collect();
-                    c.four_letter_whitelist = if list.iter().any(|s| s == "*") {
+                    let words = list(v);
+                    c.four_letter_whitelist = if words.iter().any(|s| s == "*") {
                         None
                     } else {
-                        Some(list)
+                        Some(words)
                     };
                 }
                 "extendedTypesEnabled" => c.extended_types = parse_bool(v).map_err(bad)?,

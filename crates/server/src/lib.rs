@@ -315,9 +315,8 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         ),
     };
     if let Some(log) = audit {
-        let user = audit::server_user();
-        log.record(server_event(&user, "serverStart", audit::Outcome::Success));
-        tokio::spawn(audit_stop(log, user));
+        log.record_server(None, "serverStart", None, audit::Outcome::Success);
+        tokio::spawn(audit_stop(log));
     }
     let accept = Acceptance {
         core: tx.clone(),
@@ -336,23 +335,10 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     Ok(())
 }
 
-fn server_event(user: &str, operation: &'static str, outcome: audit::Outcome) -> audit::Event {
-    audit::Event {
-        session: None,
-        user: user.to_owned(),
-        ip: None,
-        operation,
-        znode: None,
-        znode_type: None,
-        acl: None,
-        outcome,
-    }
-}
-
 /// Audits serverStop ("invoked", as ZooKeeper: it is logged before the server has stopped)
 /// when SIGTERM or SIGINT comes, then dies of the signal as without an audit log, so exit
 /// statuses stay what they were.
-async fn audit_stop(log: audit::AuditLog, user: String) {
+async fn audit_stop(log: audit::AuditLog) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -365,7 +351,7 @@ async fn audit_stop(log: audit::AuditLog, user: String) {
         _ = term.recv() => libc::SIGTERM,
         _ = int.recv() => libc::SIGINT,
     };
-    log.record(server_event(&user, "serverStop", audit::Outcome::Invoked));
+    log.record_server(None, "serverStop", None, audit::Outcome::Invoked);
     log.flush(Duration::from_secs(2));
     // SAFETY: restoring the default action and raising the signal ends the process as the
     // signal would have without the handler.

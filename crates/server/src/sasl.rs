@@ -12,12 +12,13 @@
 //! Nothing here prints a password or the JAAS file's content.
 
 use crate::config::Secret;
-use paddock_proto::sasl::{directives, hex, parse_jaas, DigestInputs};
+use paddock_proto::sasl::{directives, hex, parse_jaas, DigestInputs, DIGEST_URI};
 use std::collections::HashMap;
 use std::path::Path;
+use subtle::ConstantTimeEq;
 use thiserror::Error;
 
-pub use paddock_proto::sasl::{DIGEST_REALM, SERVICE};
+pub use paddock_proto::sasl::DIGEST_REALM;
 
 /// A JAAS configuration that cannot be used, naming the key that points at it.
 #[derive(Debug, Error)]
@@ -115,11 +116,6 @@ pub struct Step {
     pub user: Option<String>,
 }
 
-/// Compares without an early exit, so the time taken says nothing about the expected value.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl DigestExchange {
     pub fn new() -> DigestExchange {
         DigestExchange::Start
@@ -171,7 +167,7 @@ impl DigestExchange {
                 if nc != "00000001" {
                     return Err(SaslError::Malformed(format!("nonce count {nc}")));
                 }
-                if uri != format!("{SERVICE}/{DIGEST_REALM}") {
+                if uri != DIGEST_URI {
                     return Err(SaslError::Malformed(format!("digest-uri {uri}")));
                 }
                 let password = users
@@ -190,10 +186,9 @@ impl DigestExchange {
                     authzid: d.get("authzid").map(String::as_str),
                 };
                 let expected = inputs.digest("AUTHENTICATE");
-                if !same(
-                    expected.as_bytes(),
-                    response.to_ascii_lowercase().as_bytes(),
-                ) {
+                // In constant time: how long it takes says nothing about the expected digest.
+                let lower = response.to_ascii_lowercase();
+                if !bool::from(expected.as_bytes().ct_eq(lower.as_bytes())) {
                     return Err(SaslError::WrongPassword(user.to_owned()));
                 }
                 let rspauth = inputs.digest("");

@@ -192,7 +192,6 @@ fn load_identity(spec: &StoreSpec) -> Result<Identity, TlsError> {
         .as_deref()
         .ok_or_else(|| err(format!("{P}.location"), "a TLS port needs a keystore"))?;
     let kind = StoreKind::of(spec, P, location)?;
-    let pw = password(spec, P)?;
     let loc_key = format!("{P}.location");
     match kind {
         StoreKind::Pem => {
@@ -222,6 +221,7 @@ fn load_identity(spec: &StoreSpec) -> Result<Identity, TlsError> {
             Ok((certs, key))
         }
         StoreKind::Jks | StoreKind::Pkcs12 => {
+            let pw = password(spec, P)?;
             let store = open_java_store(location, P, kind, pw.as_ref())?;
             let Some((alias, certs, key)) = store.keys.into_iter().next() else {
                 return Err(err(
@@ -241,8 +241,11 @@ fn load_identity(spec: &StoreSpec) -> Result<Identity, TlsError> {
     }
 }
 
-/// The certificates trusted for clients, from `ssl.trustStore.*`.
-fn load_trust(spec: &StoreSpec) -> Result<RootCertStore, TlsError> {
+/// The certificates trusted for clients, from `ssl.trustStore.*`, read once: as roots for
+/// rustls's verifier, and as they are for [`AcceptV1`].
+type Trust = (RootCertStore, Vec<CertificateDer<'static>>);
+
+fn load_trust(spec: &StoreSpec) -> Result<Trust, TlsError> {
     const P: &str = "ssl.trustStore";
     let location = spec.location.as_deref().ok_or_else(|| {
         err(
@@ -266,7 +269,7 @@ fn load_trust(spec: &StoreSpec) -> Result<RootCertStore, TlsError> {
         }
     };
     let mut roots = RootCertStore::empty();
-    let (added, ignored) = roots.add_parsable_certificates(certs);
+    let (added, ignored) = roots.add_parsable_certificates(certs.iter().cloned());
     if added == 0 {
         return Err(err(
             &loc_key,
@@ -276,7 +279,7 @@ fn load_trust(spec: &StoreSpec) -> Result<RootCertStore, TlsError> {
             ),
         ));
     }
-    Ok(roots)
+    Ok((roots, certs))
 }
 
 /// TLS 1.2 and 1.3 by their Java names; anything older is refused by name.
@@ -380,8 +383,7 @@ pub fn server_config(t: &ClientTls) -> Result<Arc<ServerConfig>, TlsError> {
     let builder = match t.client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
         ClientAuth::Want | ClientAuth::Need => {
-            let roots = load_trust(&t.trust_store)?;
-            let anchors: Vec<CertificateDer<'static>> = roots_der(&t.trust_store)?;
+            let (roots, anchors) = load_trust(&t.trust_store)?;
             let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
             let v = if t.client_auth == ClientAuth::Want {
                 v.allow_unauthenticated()
@@ -430,27 +432,6 @@ pub fn server_config(t: &ClientTls) -> Result<Arc<ServerConfig>, TlsError> {
 fn is_v1(der: &[u8]) -> bool {
     use x509_parser::prelude::{FromDer, X509Certificate, X509Version};
     X509Certificate::from_der(der).is_ok_and(|(_, c)| c.version() == X509Version::V1)
-}
-
-/// The truststore's certificates as they are, for [`AcceptV1`].
-fn roots_der(spec: &StoreSpec) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    const P: &str = "ssl.trustStore";
-    let Some(location) = spec.location.as_deref() else {
-        return Ok(Vec::new());
-    };
-    let kind = StoreKind::of(spec, P, location)?;
-    Ok(match kind {
-        StoreKind::Pem => CertificateDer::pem_file_iter(location)
-            .and_then(|it| it.collect::<Result<_, _>>())
-            .map_err(|e| err(format!("{P}.location"), e.to_string()))?,
-        _ => {
-            let pw = password(spec, P)?;
-            let store = open_java_store(location, P, kind, pw.as_ref())?;
-            let mut certs = store.trusted;
-            certs.extend(store.keys.into_iter().flat_map(|(_, chain, _)| chain));
-            certs
-        }
-    })
 }
 
 /// Client certificate checks as rustls does them, except that an X.509 v1 client certificate

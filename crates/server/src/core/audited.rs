@@ -127,16 +127,12 @@ impl Core {
             return;
         };
         for path in ephemerals {
-            log.record(Event {
-                session: Some(session),
-                user: self.server_user.clone(),
-                ip: None,
-                operation: "ephemeralZNodeDeletionOnSessionCloseOrExpire",
-                znode: Some(path.clone()),
-                znode_type: None,
-                acl: None,
-                outcome: Result_::Success,
-            });
+            log.record_server(
+                Some(session),
+                "ephemeralZNodeDeletionOnSessionCloseOrExpire",
+                Some(path.clone()),
+                Result_::Success,
+            );
         }
     }
 }

@@ -37,6 +37,18 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    /// Adds an identity the connection proved, and `super_id` with it when the identity is the
+    /// configured super user's. Identities are shared with requests already in flight, so the
+    /// set is replaced, never changed in place.
+    pub fn gain(&mut self, id: paddock_proto::Id, super_id: Option<paddock_proto::Id>) {
+        let mut auth = (*self.auth).clone();
+        if let Some(s) = super_id {
+            auth.add(s);
+        }
+        auth.add(id);
+        self.auth = Arc::new(auth);
+    }
+
     fn new(addr: SocketAddr, out: Outbound) -> Conn {
         Conn {
             auth: Arc::new(AuthInfo::for_ip(&addr.ip().to_string())),

@@ -49,6 +49,7 @@ use snapshots::{Schedule, Snapshots, Target};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Instant;
+use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
@@ -85,8 +86,6 @@ pub struct Core {
     sasl_users: Option<Arc<crate::sasl::DigestUsers>>,
     /// The audit log (`audit.enable`).
     audit: Option<crate::audit::AuditLog>,
-    /// The user the server runs as: the audit log's `user` for the server's own events.
-    server_user: String,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -145,7 +144,6 @@ impl Core {
         Core {
             sasl_users: None,
             audit: None,
-            server_user: String::new(),
             sessions,
             fs,
             dbid,
@@ -175,9 +173,6 @@ impl Core {
 
     /// Writes audited events to `log` (`audit.enable`).
     pub fn with_audit(mut self, log: Option<crate::audit::AuditLog>) -> Core {
-        if log.is_some() {
-            self.server_user = crate::audit::server_user();
-        }
         self.audit = log;
         self
     }
@@ -371,7 +366,8 @@ impl Core {
         let password = self.password_of(sid);
         let valid = self.sessions.get(sid).is_some_and(|s| s.live)
             && !self.prep.is_closing(sid)
-            && constant_time_eq(&req.passwd, &password);
+            // In constant time: how long it takes says nothing about the password.
+            && bool::from(req.passwd.as_slice().ct_eq(password.as_slice()));
         if !valid {
             // Refused without touching the session or the connection that holds it: knowing
             // a session's id (any reader of its ephemerals' Stat does) must not be enough to
@@ -647,23 +643,25 @@ impl Core {
         let Some(c) = self.conns.get_mut(conn) else {
             return Ok(());
         };
-        let mut auth = (*c.auth).clone();
         match scheme {
             "digest" => {
                 let text = String::from_utf8_lossy(data);
                 let id = digest_id(&text).ok_or(ErrorCode::AuthFailed)?;
-                if self.cfg.super_digest.as_deref() == Some(id.as_str()) {
-                    auth.add(paddock_proto::Id::new("super", ""));
-                }
-                auth.add(paddock_proto::Id::new("digest", id));
+                let is_super = self.cfg.super_digest.as_deref() == Some(id.as_str());
+                c.gain(
+                    paddock_proto::Id::new("digest", id),
+                    is_super.then(|| paddock_proto::Id::new("super", "")),
+                );
             }
-            "ip" => auth.add(paddock_proto::Id::new("ip", c.addr.ip().to_string())),
+            "ip" => {
+                let ip = c.addr.ip().to_string();
+                c.gain(paddock_proto::Id::new("ip", ip), None);
+            }
             _ => {
                 self.stats.auth_failed += 1;
                 return Err(ErrorCode::AuthFailed);
             }
         }
-        c.auth = Arc::new(auth);
         Ok(())
     }
 
@@ -676,13 +674,10 @@ impl Core {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        let mut auth = (*c.auth).clone();
-        if self.cfg.x509_super_user.as_deref() == Some(dn.as_str()) {
-            auth.add(paddock_proto::Id::new("super", dn.as_str()));
-        }
         debug!(conn, subject = %dn, "x509 identity");
-        auth.add(paddock_proto::Id::new("x509", dn));
-        c.auth = Arc::new(auth);
+        let is_super = self.cfg.x509_super_user.as_deref() == Some(dn.as_str());
+        let super_id = is_super.then(|| paddock_proto::Id::new("super", dn.as_str()));
+        c.gain(paddock_proto::Id::new("x509", dn), super_id);
     }
 
     /// One step of a connection's SASL exchange: the token to send back, or AUTHFAILED (the
@@ -703,12 +698,11 @@ impl Core {
             Ok(step) => {
                 if let Some(user) = step.user {
                     info!(conn, addr = %c.addr, %user, "SASL DIGEST-MD5 authenticated");
-                    let mut auth = (*c.auth).clone();
-                    if self.cfg.sasl_super_user.as_deref() == Some(user.as_str()) {
-                        auth.add(paddock_proto::Id::new("super", ""));
-                    }
-                    auth.add(paddock_proto::Id::new("sasl", user));
-                    c.auth = Arc::new(auth);
+                    let is_super = self.cfg.sasl_super_user.as_deref() == Some(user.as_str());
+                    c.gain(
+                        paddock_proto::Id::new("sasl", user),
+                        is_super.then(|| paddock_proto::Id::new("super", "")),
+                    );
                 }
                 Ok(Some(step.token))
             }
@@ -938,9 +932,4 @@ impl Core {
             }
         }
     }
-}
-
-/// Compares two passwords in time that does not depend on where they differ.
-fn constant_time_eq(given: &[u8], want: &[u8; 16]) -> bool {
-    given.len() == want.len() && given.iter().zip(want).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
 }
