@@ -94,6 +94,7 @@ run_suite cclient tests/cclient/run.sh
 # clients (kazoo, Python's ssl, ZooKeeper's Java client): formats, refusals, port
 # unification, DIGEST-MD5 from a JAAS file, no secret in any log.
 run_suite security .venv/bin/python tests/security/check.py
+run_suite security-quorum .venv/bin/python tests/security/quorum.py
 # Operation kinds left out of the CI run are known, documented differences from Debian's
 # ZooKeeper 3.8.0 (crates/paddock/tests/differential.rs, docs/conformance.md): raw (top-level
 # check and client deleteContainer, SASL without SASL), create-kinds (multi create sub-op types

@@ -831,9 +831,6 @@ def main():
                 ["audit.enable=true", "audit.file=/proc/nowhere/audit.log"], "audit.file"),
             "another audit logger": (
                 ["audit.enable=true", "audit.impl.class=com.example.Audit"], "audit.impl.class"),
-            "quorum TLS": (
-                [f"ssl.keyStore.location={files['server.pem']}", "ssl.clientAuth=none",
-                 "sslQuorum=true"], "sslQuorum"),
         }
         for what, (lines, key_name) in bad.items():
             s = start("bad-" + what.replace(" ", "-").replace("=", ""),

@@ -148,8 +148,84 @@ pub enum ClientAuth {
     Need,
 }
 
+/// The keys a TLS endpoint is made of, shared by the client port (`ssl.*`) and the quorum
+/// ports (`ssl.quorum.*`).
+#[derive(Debug, Clone)]
+pub struct TlsKeys {
+    /// `ssl` or `ssl.quorum`: where these came from, so an error names the right key.
+    pub prefix: &'static str,
+    pub key_store: StoreSpec,
+    pub trust_store: StoreSpec,
+    pub client_auth: ClientAuth,
+    /// `<prefix>.protocol`.
+    pub protocol: Option<String>,
+    /// `<prefix>.enabledProtocols`.
+    pub enabled_protocols: Option<Vec<String>>,
+    /// `<prefix>.ciphersuites`.
+    pub ciphersuites: Option<Vec<String>>,
+    /// `<prefix>.hostnameVerification`: only the quorum acts on it (a client's host is never
+    /// checked by the server, as in ZooKeeper).
+    pub hostname_verification: bool,
+}
+
+impl TlsKeys {
+    pub fn new(prefix: &'static str) -> TlsKeys {
+        TlsKeys {
+            prefix,
+            key_store: StoreSpec::default(),
+            trust_store: StoreSpec::default(),
+            client_auth: ClientAuth::default(),
+            protocol: None,
+            enabled_protocols: None,
+            ciphersuites: None,
+            hostname_verification: true,
+        }
+    }
+
+    /// Reads one key below the prefix (`keyStore.location`, `clientAuth`, ...); `Ok(false)`
+    /// when it is not one of these keys.
+    fn set(&mut self, part: &str, v: &str) -> Result<bool, String> {
+        match part {
+            "clientAuth" => {
+                self.client_auth = match v.trim().to_ascii_lowercase().as_str() {
+                    "none" => ClientAuth::None,
+                    "want" => ClientAuth::Want,
+                    "need" | "" => ClientAuth::Need,
+                    _ => return Err(format!("'{v}' is not none, want or need")),
+                }
+            }
+            "protocol" => self.protocol = Some(v.trim().to_owned()),
+            "enabledProtocols" => self.enabled_protocols = Some(list(v)),
+            "ciphersuites" => self.ciphersuites = Some(list(v)),
+            "hostnameVerification" => self.hostname_verification = parse_bool(v)?,
+            "handshakeDetectionTimeoutMillis" => {
+                parse_num::<u64>(v)?;
+            }
+            // Refused unless false (security_refusal).
+            "crl" | "ocsp" => {}
+            _ => {
+                let (store, part) = if let Some(p) = part.strip_prefix("keyStore.") {
+                    (&mut self.key_store, p)
+                } else if let Some(p) = part.strip_prefix("trustStore.") {
+                    (&mut self.trust_store, p)
+                } else {
+                    return Ok(false);
+                };
+                match part {
+                    "location" => store.location = Some(PathBuf::from(v.trim())),
+                    "password" => store.password = Some(Secret::new(v)),
+                    "passwordPath" => store.password_path = Some(PathBuf::from(v.trim())),
+                    "type" => store.kind = Some(v.trim().to_owned()),
+                    _ => return Ok(false),
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
 /// TLS for clients: the secure client port, port unification, and the `ssl.*` keys.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ClientTls {
     /// `secureClientPort` (0 or unset: none).
     pub secure_port: u16,
@@ -157,23 +233,59 @@ pub struct ClientTls {
     pub secure_address: Option<IpAddr>,
     /// `client.portUnification`: the plaintext client port also takes TLS.
     pub port_unification: bool,
-    pub key_store: StoreSpec,
-    pub trust_store: StoreSpec,
-    pub client_auth: ClientAuth,
-    /// `ssl.protocol`.
-    pub protocol: Option<String>,
-    /// `ssl.enabledProtocols`.
-    pub enabled_protocols: Option<Vec<String>>,
-    /// `ssl.ciphersuites`.
-    pub ciphersuites: Option<Vec<String>>,
     /// `client.certReload`: reload the stores when their files change.
     pub cert_reload: bool,
+    pub keys: TlsKeys,
+}
+
+impl Default for ClientTls {
+    fn default() -> Self {
+        ClientTls {
+            secure_port: 0,
+            secure_address: None,
+            port_unification: false,
+            cert_reload: false,
+            keys: TlsKeys::new("ssl"),
+        }
+    }
 }
 
 impl ClientTls {
     /// Whether any client connection may use TLS.
     pub fn wanted(&self) -> bool {
         self.secure_port != 0 || self.port_unification
+    }
+}
+
+/// TLS between servers: `sslQuorum`, `portUnification` (on the quorum and election ports)
+/// and the `ssl.quorum.*` keys.
+#[derive(Debug, Clone)]
+pub struct QuorumTls {
+    /// `sslQuorum`: this server dials its peers with TLS, and takes TLS from them.
+    pub ssl: bool,
+    /// `portUnification`: the peer ports take TLS and plaintext alike, told apart by the
+    /// first byte: ZooKeeper's way to move an ensemble to TLS by rolling restarts.
+    pub port_unification: bool,
+    /// `sslQuorumReloadCertFiles`.
+    pub reload: bool,
+    pub keys: TlsKeys,
+}
+
+impl Default for QuorumTls {
+    fn default() -> Self {
+        QuorumTls {
+            ssl: false,
+            port_unification: false,
+            reload: false,
+            keys: TlsKeys::new("ssl.quorum"),
+        }
+    }
+}
+
+impl QuorumTls {
+    /// Whether any peer connection may use TLS.
+    pub fn wanted(&self) -> bool {
+        self.ssl || self.port_unification
     }
 }
 
@@ -225,6 +337,8 @@ pub struct Config {
     pub global_outstanding_limit: usize,
     /// TLS for client connections.
     pub client_tls: ClientTls,
+    /// TLS between servers.
+    pub quorum_tls: QuorumTls,
     /// `java.security.auth.login.config`: the JAAS file with the SASL users.
     pub jaas_config: Option<PathBuf>,
     /// `zookeeper.sasl.serverconfig`: its section for the server (`Server`).
@@ -291,6 +405,7 @@ impl Default for Config {
             autopurge_purge_interval: 0,
             global_outstanding_limit: 1000,
             client_tls: ClientTls::default(),
+            quorum_tls: QuorumTls::default(),
             jaas_config: None,
             jaas_section: "Server".into(),
             sasl_acls: false,
@@ -375,24 +490,37 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
     if SWITCHES.contains(&key) && parse_bool(value) == Ok(false) {
         return None;
     }
-    // TLS for clients is implemented: these are read into `ClientTls` (a bad value is an
-    // error there). Revocation checks are not: asking for them must not be ignored.
-    const CLIENT_TLS: &[&str] = &[
+    // TLS for clients and between servers is implemented: these are read into `ClientTls`
+    // and `QuorumTls` (a bad value is an error there). Revocation checks are not: asking for
+    // them must not be ignored.
+    const TLS: &[&str] = &[
         "secureClientPort",
         "secureClientPortAddress",
         "client.portUnification",
         "client.certReload",
-        "ssl.clientAuth",
-        "ssl.protocol",
-        "ssl.enabledProtocols",
-        "ssl.ciphersuites",
-        "ssl.hostnameVerification",
-        "ssl.handshakeDetectionTimeoutMillis",
+        "sslQuorum",
+        "sslQuorumReloadCertFiles",
+        "portUnification",
     ];
-    if CLIENT_TLS.contains(&key)
-        || ["ssl.keyStore.", "ssl.trustStore."]
-            .iter()
-            .any(|p| key.strip_prefix(p).is_some_and(|k| STORE_KEYS.contains(&k)))
+    const TLS_PARTS: &[&str] = &[
+        "clientAuth",
+        "protocol",
+        "enabledProtocols",
+        "ciphersuites",
+        "hostnameVerification",
+        "handshakeDetectionTimeoutMillis",
+    ];
+    let tls_part = key
+        .strip_prefix("ssl.quorum.")
+        .or_else(|| key.strip_prefix("ssl."));
+    if TLS.contains(&key)
+        || tls_part.is_some_and(|part| {
+            TLS_PARTS.contains(&part)
+                || ["keyStore.", "trustStore."].iter().any(|p| {
+                    part.strip_prefix(p)
+                        .is_some_and(|k| STORE_KEYS.contains(&k))
+                })
+        })
     {
         return None;
     }
@@ -418,7 +546,7 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
     {
         return None;
     }
-    if matches!(key, "ssl.crl" | "ssl.ocsp") {
+    if matches!(tls_part, Some("crl" | "ocsp")) {
         return (parse_bool(value) != Ok(false))
             .then(|| "certificate revocation checks are not implemented yet".to_owned());
     }
@@ -430,8 +558,7 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
         || key == "client.certReload"
         || key == "client.secure"
     {
-        "this TLS setting is not implemented yet (TLS for clients is; TLS between servers \
-         and x509 identities are not)"
+        "this TLS setting is not implemented yet"
     } else if key.starts_with("authProvider.") {
         "authentication providers other than digest, ip and SASL are not implemented yet"
     } else if key.starts_with("enforce.auth.") || key == "sessionRequireClientSASLAuth" {
@@ -469,6 +596,10 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
 }
 
 /// A comma-separated list, as ZooKeeper's list keys are written.
+fn warn_ignored(k: &str, v: &str, origin: &Origin) {
+    tracing::warn!(key = %k, value = %shown_value(k, v), from = %origin.source_name, "setting not implemented by Paddock; ignored")
+}
+
 fn list(v: &str) -> Vec<String> {
     v.split(',')
         .map(|s| s.trim().to_owned())
@@ -639,27 +770,20 @@ impl Config {
                     c.client_tls.port_unification = parse_bool(v).map_err(bad)?
                 }
                 "client.certReload" => c.client_tls.cert_reload = parse_bool(v).map_err(bad)?,
-                "ssl.clientAuth" => {
-                    c.client_tls.client_auth = match v.trim().to_ascii_lowercase().as_str() {
-                        "none" => ClientAuth::None,
-                        "want" => ClientAuth::Want,
-                        "need" | "" => ClientAuth::Need,
-                        _ => return Err(bad(format!("'{v}' is not none, want or need"))),
+                "sslQuorum" => c.quorum_tls.ssl = parse_bool(v).map_err(bad)?,
+                "portUnification" => c.quorum_tls.port_unification = parse_bool(v).map_err(bad)?,
+                "sslQuorumReloadCertFiles" => c.quorum_tls.reload = parse_bool(v).map_err(bad)?,
+                k if k.starts_with("ssl.quorum.") => {
+                    if !c
+                        .quorum_tls
+                        .keys
+                        .set(&k["ssl.quorum.".len()..], v)
+                        .map_err(bad)?
+                    {
+                        warn_ignored(k, v, origin);
                     }
                 }
-                "ssl.protocol" => c.client_tls.protocol = Some(v.trim().to_owned()),
-                "ssl.enabledProtocols" => c.client_tls.enabled_protocols = Some(list(v)),
-                "ssl.ciphersuites" => c.client_tls.ciphersuites = Some(list(v)),
-                // The server never checks a client's host name against its certificate on the
-                // client port (ZooKeeper's ClientX509Util does not either); the key is the
-                // clients' (zkCli, kazoo) and is accepted for a shared zoo.cfg.
-                "ssl.hostnameVerification" => {
-                    parse_bool(v).map_err(bad)?;
-                }
-                "ssl.handshakeDetectionTimeoutMillis" => {
-                    parse_num::<u64>(v).map_err(bad)?;
-                }
-                "ssl.crl" | "ssl.ocsp" => {}
+                k if k.starts_with("ssl.") && c.client_tls.keys.set(&k[4..], v).map_err(bad)? => {}
                 "java.security.auth.login.config" => c.jaas_config = Some(PathBuf::from(v.trim())),
                 "sasl.serverconfig" => c.jaas_section = v.trim().to_owned(),
                 "sessionRequireClientSASLAuth" => require_sasl = parse_bool(v).map_err(bad)?,
@@ -694,19 +818,6 @@ impl Config {
                 "ssl.authProvider" => {}
                 "X509AuthenticationProvider.superUser" => {
                     c.x509_super_user = Some(v.trim().to_owned())
-                }
-                k if k.starts_with("ssl.keyStore.") || k.starts_with("ssl.trustStore.") => {
-                    let (store, part) = if let Some(p) = k.strip_prefix("ssl.keyStore.") {
-                        (&mut c.client_tls.key_store, p)
-                    } else {
-                        (&mut c.client_tls.trust_store, &k["ssl.trustStore.".len()..])
-                    };
-                    match part {
-                        "location" => store.location = Some(PathBuf::from(v.trim())),
-                        "password" => store.password = Some(Secret::new(v.as_str())),
-                        "passwordPath" => store.password_path = Some(PathBuf::from(v.trim())),
-                        _ => store.kind = Some(v.trim().to_owned()),
-                    }
                 }
                 "maxClientCnxns" => c.max_client_cnxns = parse_num(v).map_err(bad)?,
                 "maxCnxns" => c.max_cnxns = parse_num(v).map_err(bad)?,
@@ -788,9 +899,7 @@ impl Config {
                     c.servers.push(spec);
                 }
                 k if QUIET.contains(&k) => {}
-                _ => {
-                    tracing::warn!(key = %k, value = %shown_value(k, v), from = %origin.source_name, "setting not implemented by Paddock; ignored")
-                }
+                _ => warn_ignored(k, v, origin),
             }
         }
         if !data_log_dir_set {
@@ -1077,10 +1186,8 @@ mod tests {
             "ssl.ocsp=true",
             "ssl.authProvider=custom",
             "ssl.keyStore.alias=server",
-            "ssl.quorum.keyStore.location=/etc/zk/q.jks",
-            "sslQuorum=true",
-            "sslQuorumReloadCertFiles=true",
-            "portUnification=true",
+            "ssl.quorum.crl=true",
+            "ssl.quorum.keyStore.alias=server",
             "authProvider.2=com.example.auth.TokenAuthenticationProvider",
             "quorum.auth.enableSasl=true",
             "quorum.auth.learnerRequireSasl=true",
@@ -1104,7 +1211,7 @@ mod tests {
                 "zookeeper.authProvider.token",
                 "x.TokenAuthenticationProvider",
             ),
-            ("zookeeper.ssl.quorum.keyStore.password", "hunter2"),
+            ("zookeeper.ssl.quorum.ocsp", "true"),
             ("zookeeper.kerberos.removeRealmFromPrincipal", "true"),
         ] {
             let e = Config::load(None, &[(k.to_owned(), v.to_owned())])
@@ -1135,9 +1242,43 @@ mod tests {
         )];
         let c = Config::load(None, &props).unwrap();
         assert!(c.super_digest.is_some());
-        // `true` on a switch is refused like any other value.
-        let f = write("clientPort=2181\nsslQuorum=true\n");
+        // `true` on a switch not implemented is refused like any other value.
+        let f = write("clientPort=2181\nquorum.auth.enableSasl=true\n");
         assert!(Config::load(Some(&f.0), &[]).is_err());
+    }
+
+    /// TLS between servers: `ssl.quorum.*` is read apart from the client's `ssl.*`.
+    #[test]
+    fn quorum_tls_keys_are_read() {
+        let f = write(
+            "clientPort=2181\nsslQuorum=true\nportUnification=true\n\
+             sslQuorumReloadCertFiles=true\nssl.quorum.keyStore.location=/etc/zk/q.p12\n\
+             ssl.quorum.keyStore.password=hunter2\nssl.quorum.trustStore.location=/etc/zk/t.jks\n\
+             ssl.quorum.hostnameVerification=false\nssl.quorum.enabledProtocols=TLSv1.3\n\
+             ssl.keyStore.location=/etc/zk/client.pem\n",
+        );
+        let c = Config::load(Some(&f.0), &[]).unwrap();
+        let q = &c.quorum_tls;
+        assert!(q.ssl && q.port_unification && q.reload && q.wanted());
+        assert_eq!(q.keys.prefix, "ssl.quorum");
+        assert!(!q.keys.hostname_verification);
+        assert_eq!(
+            q.keys.key_store.location.as_deref(),
+            Some(std::path::Path::new("/etc/zk/q.p12"))
+        );
+        assert_eq!(
+            q.keys.key_store.password.as_ref().unwrap().expose(),
+            "hunter2"
+        );
+        assert_eq!(
+            c.client_tls.keys.key_store.location.as_deref(),
+            Some(std::path::Path::new("/etc/zk/client.pem"))
+        );
+        assert!(c.client_tls.keys.hostname_verification);
+        assert!(!c.raw.values().any(|v| v.contains("hunter2")));
+        let f = write("clientPort=2181\nssl.quorum.clientAuth=sometimes\n");
+        let e = Config::load(Some(&f.0), &[]).unwrap_err().to_string();
+        assert!(e.contains(":2: ssl.quorum.clientAuth:"), "{e}");
     }
 
     /// TLS for clients: the keys are read (a bad value names its line), passwords are held
@@ -1153,19 +1294,19 @@ mod tests {
              ssl.hostnameVerification=false\nssl.crl=false\nssl.ocsp=false\n",
         );
         let c = Config::load(Some(&f.0), &[]).unwrap();
-        let t = &c.client_tls;
+        let (t, k) = (&c.client_tls, &c.client_tls.keys);
         assert_eq!(c.client_port, 0, "no plaintext port unless asked");
         assert_eq!(t.secure_port, 2281);
         assert_eq!(t.secure_address, Some("127.0.0.2".parse().unwrap()));
-        assert_eq!(t.client_auth, ClientAuth::Want);
-        assert_eq!(t.key_store.password.as_ref().unwrap().expose(), "hunter2");
+        assert_eq!(k.client_auth, ClientAuth::Want);
+        assert_eq!(k.key_store.password.as_ref().unwrap().expose(), "hunter2");
         assert!(
             !format!("{c:?}").contains("hunter2"),
             "a password in Debug output"
         );
-        assert_eq!(t.trust_store.kind.as_deref(), Some("PEM"));
+        assert_eq!(k.trust_store.kind.as_deref(), Some("PEM"));
         assert_eq!(
-            t.enabled_protocols.as_deref(),
+            k.enabled_protocols.as_deref(),
             Some(&["TLSv1.3".to_owned(), "TLSv1.2".to_owned()][..])
         );
         assert!(t.wanted() && !t.port_unification);

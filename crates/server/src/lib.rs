@@ -11,6 +11,7 @@ pub mod fourlw;
 pub mod log;
 pub mod msg;
 pub mod peer;
+mod peer_tls;
 pub mod replica;
 pub mod sasl;
 pub mod session;
@@ -114,10 +115,10 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     // Stores and protocols are checked before anything else: a server asked for TLS that
     // cannot have it must not start at all, let alone serve plaintext.
     let tls = if cfg.client_tls.wanted() {
-        let certs = tls::Certs::new(tls::server_config(&cfg.client_tls)?);
+        let certs = tls::Certs::new(tls::server_config(&cfg.client_tls.keys)?);
         if cfg.client_tls.cert_reload {
             certs
-                .watch(cfg.client_tls.clone(), Duration::from_secs(1))
+                .watch(cfg.client_tls.keys.clone(), Duration::from_secs(1))
                 .map_err(ServerError::Thread)?;
         }
         Some(certs)
@@ -160,6 +161,19 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         Some(m) => (m, false),
         None => (config::Membership::standalone(), true),
     };
+    // TLS between servers is checked as early: a member that cannot have it must not join.
+    let peering = if standalone {
+        if cfg.quorum_tls.wanted() {
+            info!("sslQuorum/portUnification: a standalone server has no peer ports; ignored");
+        }
+        Peering::Standalone
+    } else {
+        Peering::Ensemble(peer_tls::PeerTls::load(
+            &cfg.quorum_tls,
+            &membership.me,
+            &membership.servers,
+        )?)
+    };
     let mut cfg = cfg;
     cfg.adopt_client_addr(&membership.me)?;
     let cfg = Arc::new(cfg);
@@ -194,7 +208,7 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     let replica = start_replica(
         &cfg,
         &membership,
-        standalone,
+        peering,
         &fs,
         recovered_zxid,
         logged,
@@ -419,16 +433,25 @@ impl Acceptance {
 
 /// Builds this server's replication core from what its disk holds, and connects it to the
 /// other servers.
+/// Whether a server has peers, and how it speaks to them.
+enum Peering {
+    /// No peer ports: a one-voter ensemble.
+    Standalone,
+    /// Peer ports, with TLS when `sslQuorum` or `portUnification` asks for it.
+    Ensemble(Option<Arc<peer_tls::PeerTls>>),
+}
+
 async fn start_replica(
     cfg: &Config,
     m: &config::Membership,
-    standalone: bool,
+    peering: Peering,
     fs: &storage::fs::Fs,
     snapshot_zxid: i64,
     logged: Vec<paddock_tree::Txn>,
     core: mpsc::Sender<CoreMsg>,
 ) -> Result<replica::Replica, ServerError> {
     use storage::epoch;
+    let standalone = matches!(peering, Peering::Standalone);
     let last = logged.last().map_or(snapshot_zxid, |t| t.zxid);
     // Without epoch files (a fresh directory, or one from before them) the epoch of the last
     // transaction stands for both, as in ZooKeeper.
@@ -472,10 +495,9 @@ async fn start_replica(
             .collect(),
     };
     let node = paddock_zab::Node::recover(zc, rec, incarnation)?;
-    let peers = if standalone {
-        peer::Peers::none()
-    } else {
-        peer::start(&m.me, &m.servers, core).await?
+    let peers = match peering {
+        Peering::Standalone => peer::Peers::none(),
+        Peering::Ensemble(tls) => peer::start(&m.me, &m.servers, core, tls).await?,
     };
     info!(
         id = m.me.id,

@@ -12,11 +12,14 @@
 
 use crate::config::ServerSpec;
 use crate::msg::CoreMsg;
+use crate::peer_tls::PeerTls;
 use paddock_zab::{codec, Message, ServerId};
+use rustls::pki_types::CertificateDer;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -29,6 +32,18 @@ const KIND_QUORUM: u8 = 1;
 const HELLO_LEN: usize = 4 + 1 + 8;
 /// Most messages encoded into one write.
 const WRITE_BATCH: usize = 256;
+/// How long a peer may take to send its hello, or to finish a TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(5);
+/// A connection the peer closes sooner than this, before we wrote anything on it, counts as
+/// refused (a certificate or hello it did not accept): the next dial waits longer.
+const REFUSED_WITHIN: Duration = Duration::from_secs(1);
+/// The longest wait between dials of a peer that keeps refusing us.
+const REFUSED_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A peer connection, plaintext or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+type PeerIo = Box<dyn Io>;
 
 /// Why the peer ports could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +131,7 @@ pub async fn start(
     me: &ServerSpec,
     servers: &[ServerSpec],
     core: mpsc::Sender<CoreMsg>,
+    tls: Option<Arc<PeerTls>>,
 ) -> Result<Peers, PeerError> {
     let members: HashSet<ServerId> = servers.iter().map(|s| s.id).collect();
     for (port, kind, what) in [
@@ -127,30 +143,34 @@ pub async fn start(
             .await
             .map_err(|err| PeerError::Bind { addr, what, err })?;
         info!(%addr, port = what, "listening for peers");
-        tokio::spawn(accept_loop(listener, kind, members.clone(), core.clone()));
+        tokio::spawn(accept_loop(
+            listener,
+            kind,
+            members.clone(),
+            core.clone(),
+            tls.clone(),
+        ));
     }
     let mut out = HashMap::new();
     for s in servers.iter().filter(|s| s.id != me.id) {
         let (etx, erx) = mpsc::unbounded_channel();
         let (qtx, qrx) = mpsc::unbounded_channel();
-        tokio::spawn(writer(
-            me.id,
-            s.id,
-            s.host.clone(),
-            s.election_port,
-            KIND_ELECTION,
-            erx,
-            core.clone(),
-        ));
-        tokio::spawn(writer(
-            me.id,
-            s.id,
-            s.host.clone(),
-            s.quorum_port,
-            KIND_QUORUM,
-            qrx,
-            core.clone(),
-        ));
+        let link = Link {
+            me: me.id,
+            peer: s.id,
+            host: s.host.clone(),
+            port: s.election_port,
+            kind: KIND_ELECTION,
+        };
+        tokio::spawn(writer(link, erx, core.clone(), tls.clone()));
+        let link = Link {
+            me: me.id,
+            peer: s.id,
+            host: s.host.clone(),
+            port: s.quorum_port,
+            kind: KIND_QUORUM,
+        };
+        tokio::spawn(writer(link, qrx, core.clone(), tls.clone()));
         out.insert(s.id, (etx, qtx));
     }
     Ok(Peers { out })
@@ -161,11 +181,19 @@ async fn accept_loop(
     kind: u8,
     members: HashSet<ServerId>,
     core: mpsc::Sender<CoreMsg>,
+    tls: Option<Arc<PeerTls>>,
 ) {
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
-                tokio::spawn(reader(stream, addr, kind, members.clone(), core.clone()));
+                tokio::spawn(reader(
+                    stream,
+                    addr,
+                    kind,
+                    members.clone(),
+                    core.clone(),
+                    tls.clone(),
+                ));
             }
             Err(e) => {
                 warn!(error = %e, "peer accept failed");
@@ -175,25 +203,87 @@ async fn accept_loop(
     }
 }
 
+/// The certificates a peer showed in its TLS handshake (none for plaintext).
+type Shown = Option<Vec<CertificateDer<'static>>>;
+
+/// Takes a connection a peer dialled: plaintext, or a TLS handshake when its first byte
+/// starts one, as this server's TLS settings allow. `None`: refused (and logged).
+async fn accept_io(
+    stream: TcpStream,
+    addr: SocketAddr,
+    tls: Option<&PeerTls>,
+) -> Option<(PeerIo, Shown)> {
+    let Some(t) = tls else {
+        return Some((Box::new(stream), None));
+    };
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(HANDSHAKE, stream.peek(&mut first)).await {
+        Ok(Ok(1)) => {}
+        _ => {
+            debug!(%addr, "peer connection closed or silent before its first byte");
+            return None;
+        }
+    }
+    if !crate::tls::starts_tls(first[0]) {
+        if t.accept_plain {
+            return Some((Box::new(stream), None));
+        }
+        warn!(%addr, "plaintext connection on a TLS peer port (sslQuorum=true without portUnification); closing");
+        return None;
+    }
+    match tokio::time::timeout(HANDSHAKE, t.acceptor().accept(stream)).await {
+        Ok(Ok(s)) => {
+            let shown = s
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|c| c.iter().map(|c| c.clone().into_owned()).collect());
+            Some((Box::new(s), shown))
+        }
+        Ok(Err(e)) => {
+            warn!(%addr, error = %e, "TLS handshake with a peer failed; closing");
+            None
+        }
+        Err(_) => {
+            warn!(%addr, "TLS handshake with a peer timed out; closing");
+            None
+        }
+    }
+}
+
 /// Reads one peer's messages until its connection ends.
 async fn reader(
-    mut stream: TcpStream,
+    stream: TcpStream,
     addr: SocketAddr,
     kind: u8,
     members: HashSet<ServerId>,
     core: mpsc::Sender<CoreMsg>,
+    tls: Option<Arc<PeerTls>>,
 ) {
     let _ = stream.set_nodelay(true);
+    let Some((mut stream, shown)) = accept_io(stream, addr, tls.as_deref()).await else {
+        return;
+    };
     let mut hello = [0u8; HELLO_LEN];
-    let ok = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut hello)).await;
+    let ok = tokio::time::timeout(HANDSHAKE, stream.read_exact(&mut hello)).await;
     if !matches!(ok, Ok(Ok(_))) || &hello[..4] != HELLO_MAGIC || hello[4] != kind {
-        warn!(%addr, "peer connection without a valid hello; closing");
+        if crate::tls::starts_tls(hello[0]) {
+            warn!(%addr, "TLS connection on a plaintext peer port (sslQuorum and portUnification are off here); closing");
+        } else {
+            warn!(%addr, "peer connection without a valid hello; closing");
+        }
         return;
     }
     let from = u64::from_be_bytes(hello[5..13].try_into().expect("8 bytes"));
     if !members.contains(&from) {
         warn!(%addr, id = from, "connection from a server not in the configuration; closing");
         return;
+    }
+    if let (Some(t), Some(certs)) = (&tls, &shown) {
+        if let Err(e) = t.check_peer(from, certs) {
+            warn!(%addr, id = from, "peer refused: {e}; closing");
+            return;
+        }
     }
     debug!(%addr, from, kind, "peer connected");
     let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
@@ -260,19 +350,35 @@ fn encode_unless_dead(
     codec::encode_frame(m, out);
 }
 
-/// Dials one port of one peer and writes what is queued for it, reconnecting as needed.
-async fn writer(
+/// One port of one peer, dialled by this server.
+struct Link {
     me: ServerId,
     peer: ServerId,
     host: String,
     port: u16,
     kind: u8,
+}
+
+/// Dials one port of one peer and writes what is queued for it, reconnecting as needed.
+async fn writer(
+    link: Link,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     core: mpsc::Sender<CoreMsg>,
+    tls: Option<Arc<PeerTls>>,
 ) {
+    let Link {
+        me,
+        peer,
+        host,
+        port,
+        kind,
+    } = link;
     // Learner connections whose messages may have been lost: never sent again.
     let mut dead: HashSet<u64> = HashSet::new();
     let mut backoff = Duration::from_millis(10);
+    // The last refusal logged, so a peer that keeps refusing us is reported once, not at
+    // every dial.
+    let mut last_refusal: Option<String> = None;
     let lost = |core: &mpsc::Sender<CoreMsg>| {
         let core = core.clone();
         async move {
@@ -280,14 +386,22 @@ async fn writer(
         }
     };
     loop {
-        let stream = match resolve(&host, port).await {
-            Ok(addr) => TcpStream::connect(addr).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        let mut stream = match stream {
+        let mut stream = match dial(&host, port, tls.as_deref()).await {
             Ok(s) => s,
             Err(e) => {
-                debug!(peer, port, error = %e, "cannot reach peer");
+                let refused = match &e {
+                    DialError::Unreachable(m) => {
+                        debug!(peer, port, error = %m, "cannot reach peer");
+                        false
+                    }
+                    DialError::Refused(m) => {
+                        if last_refusal.as_ref() != Some(m) {
+                            warn!(peer, port, "cannot connect to peer: {m}");
+                            last_refusal = Some(m.clone());
+                        }
+                        true
+                    }
+                };
                 // What was queued meanwhile cannot be delivered in order: drop it.
                 let mut newly_dead = false;
                 while let Ok(o) = rx.try_recv() {
@@ -312,20 +426,25 @@ async fn writer(
                     return;
                 }
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(50));
+                let most = if refused {
+                    REFUSED_BACKOFF
+                } else {
+                    Duration::from_millis(50)
+                };
+                backoff = (backoff * 2).min(most);
                 continue;
             }
         };
-        backoff = Duration::from_millis(10);
-        let _ = stream.set_nodelay(true);
+        let connected_at = tokio::time::Instant::now();
         let mut hello = Vec::with_capacity(HELLO_LEN);
         hello.extend_from_slice(HELLO_MAGIC);
         hello.push(kind);
         hello.extend_from_slice(&me.to_be_bytes());
-        if stream.write_all(&hello).await.is_err() {
+        if stream.write_all(&hello).await.is_err() || stream.flush().await.is_err() {
             continue;
         }
-        let (mut rd, mut wr) = stream.into_split();
+        // Buffered writes (TLS) go out at each flush; a plain socket's flush does nothing.
+        let (mut rd, mut wr) = tokio::io::split(stream);
         // Conn ids that went out on this TCP connection: dead with it.
         let mut carried: HashSet<u64> = HashSet::new();
         let mut out = Vec::with_capacity(64 << 10);
@@ -360,7 +479,7 @@ async fn writer(
                     }
                 }
             }
-            if !out.is_empty() && wr.write_all(&out).await.is_err() {
+            if !out.is_empty() && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err()) {
                 break;
             }
             if let Some(mut s) = stream {
@@ -377,7 +496,9 @@ async fn writer(
                         }
                         k += 1;
                     }
-                    if !out.is_empty() && wr.write_all(&out).await.is_err() {
+                    if !out.is_empty()
+                        && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err())
+                    {
                         broke = true;
                         break;
                     }
@@ -388,10 +509,47 @@ async fn writer(
             }
         }
         debug!(peer, port, "peer connection broke; reconnecting");
+        if connected_at.elapsed() < REFUSED_WITHIN {
+            // Closed as soon as it was made: most likely refused (a certificate or hello the
+            // peer does not accept). Dialling again at once would only repeat that.
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(REFUSED_BACKOFF);
+        } else {
+            backoff = Duration::from_millis(10);
+            last_refusal = None;
+        }
         if !carried.is_empty() {
             dead.extend(carried);
             lost(&core).await;
         }
+    }
+}
+
+/// Why a peer could not be dialled.
+enum DialError {
+    /// No connection (the peer is down or unreachable): retried quickly.
+    Unreachable(String),
+    /// A connection, but no TLS session (a certificate refused either way).
+    Refused(String),
+}
+
+/// Connects to one port of a peer, with TLS when `sslQuorum` asks for it.
+async fn dial(host: &str, port: u16, tls: Option<&PeerTls>) -> Result<PeerIo, DialError> {
+    let addr = resolve(host, port)
+        .await
+        .map_err(|e| DialError::Unreachable(e.to_string()))?;
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| DialError::Unreachable(e.to_string()))?;
+    let _ = tcp.set_nodelay(true);
+    let Some(t) = tls.filter(|t| t.dial_tls) else {
+        return Ok(Box::new(tcp));
+    };
+    let (connector, name) = t.connector(host).map_err(DialError::Refused)?;
+    match tokio::time::timeout(HANDSHAKE, connector.connect(name, tcp)).await {
+        Ok(Ok(s)) => Ok(Box::new(s)),
+        Ok(Err(e)) => Err(DialError::Refused(format!("TLS handshake failed: {e}"))),
+        Err(_) => Err(DialError::Refused("TLS handshake timed out".into())),
     }
 }
 

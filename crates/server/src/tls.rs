@@ -10,7 +10,7 @@
 //!
 //! Passwords are held in [`Secret`], which never prints its value.
 
-use crate::config::{ClientAuth, ClientTls, Secret, StoreSpec};
+use crate::config::{ClientAuth, Secret, StoreSpec, TlsKeys};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -184,15 +184,16 @@ fn open_java_store(
 
 type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
-/// The server's certificate chain and private key from `ssl.keyStore.*`.
-fn load_identity(spec: &StoreSpec) -> Result<Identity, TlsError> {
-    const P: &str = "ssl.keyStore";
+/// The server's certificate chain and private key from `<prefix>.keyStore.*`.
+fn load_identity(t: &TlsKeys) -> Result<Identity, TlsError> {
+    let p = format!("{}.keyStore", t.prefix);
+    let (pfx, spec) = (p.as_str(), &t.key_store);
     let location = spec
         .location
         .as_deref()
-        .ok_or_else(|| err(format!("{P}.location"), "a TLS port needs a keystore"))?;
-    let kind = StoreKind::of(spec, P, location)?;
-    let loc_key = format!("{P}.location");
+        .ok_or_else(|| err(format!("{pfx}.location"), "a TLS port needs a keystore"))?;
+    let kind = StoreKind::of(spec, pfx, location)?;
+    let loc_key = format!("{pfx}.location");
     match kind {
         StoreKind::Pem => {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(location)
@@ -221,8 +222,8 @@ fn load_identity(spec: &StoreSpec) -> Result<Identity, TlsError> {
             Ok((certs, key))
         }
         StoreKind::Jks | StoreKind::Pkcs12 => {
-            let pw = password(spec, P)?;
-            let store = open_java_store(location, P, kind, pw.as_ref())?;
+            let pw = password(spec, pfx)?;
+            let store = open_java_store(location, pfx, kind, pw.as_ref())?;
             let Some((alias, certs, key)) = store.keys.into_iter().next() else {
                 return Err(err(
                     &loc_key,
@@ -241,27 +242,28 @@ fn load_identity(spec: &StoreSpec) -> Result<Identity, TlsError> {
     }
 }
 
-/// The certificates trusted for clients, from `ssl.trustStore.*`, read once: as roots for
-/// rustls's verifier, and as they are for [`AcceptV1`].
+/// The certificates trusted for peers, from `<prefix>.trustStore.*`, read once: as roots for
+/// rustls's verifiers, and as they are for [`AcceptV1`].
 type Trust = (RootCertStore, Vec<CertificateDer<'static>>);
 
-fn load_trust(spec: &StoreSpec) -> Result<Trust, TlsError> {
-    const P: &str = "ssl.trustStore";
+fn load_trust(t: &TlsKeys) -> Result<Trust, TlsError> {
+    let p = format!("{}.trustStore", t.prefix);
+    let (pfx, spec) = (p.as_str(), &t.trust_store);
     let location = spec.location.as_deref().ok_or_else(|| {
         err(
-            format!("{P}.location"),
-            "ssl.clientAuth asks for client certificates, so a truststore is needed",
+            format!("{pfx}.location"),
+            "certificates are checked here, so a truststore is needed",
         )
     })?;
-    let kind = StoreKind::of(spec, P, location)?;
-    let loc_key = format!("{P}.location");
+    let kind = StoreKind::of(spec, pfx, location)?;
+    let loc_key = format!("{pfx}.location");
     let certs: Vec<CertificateDer<'static>> = match kind {
         StoreKind::Pem => CertificateDer::pem_file_iter(location)
             .and_then(|it| it.collect::<Result<_, _>>())
             .map_err(|e| err(&loc_key, format!("{}: {e}", location.display())))?,
         StoreKind::Jks | StoreKind::Pkcs12 => {
-            let pw = password(spec, P)?;
-            let store = open_java_store(location, P, kind, pw.as_ref())?;
+            let pw = password(spec, pfx)?;
+            let store = open_java_store(location, pfx, kind, pw.as_ref())?;
             // Java trusts a key entry's chain too.
             let mut certs = store.trusted;
             certs.extend(store.keys.into_iter().flat_map(|(_, chain, _)| chain));
@@ -300,21 +302,22 @@ fn protocol(name: &str, key: &str) -> Result<&'static SupportedProtocolVersion, 
 
 /// The protocol versions: `ssl.enabledProtocols`, else what `ssl.protocol` implies
 /// (ZooKeeper enables TLSv1.3 and TLSv1.2 for TLSv1.3, and only the named one otherwise).
-fn versions(t: &ClientTls) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
+fn versions(t: &TlsKeys) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
     let main = match t.protocol.as_deref().map(str::trim) {
         None | Some("TLS") => None,
-        Some(p) => Some(protocol(p, "ssl.protocol")?),
+        Some(p) => Some(protocol(p, &format!("{}.protocol", t.prefix))?),
     };
     if let Some(list) = &t.enabled_protocols {
+        let key = format!("{}.enabledProtocols", t.prefix);
         let mut out = Vec::new();
         for name in list {
-            let v = protocol(name, "ssl.enabledProtocols")?;
+            let v = protocol(name, &key)?;
             if !out.contains(&v) {
                 out.push(v);
             }
         }
         if out.is_empty() {
-            return Err(err("ssl.enabledProtocols", "names no protocol"));
+            return Err(err(key, "names no protocol"));
         }
         return Ok(out);
     }
@@ -328,8 +331,8 @@ fn versions(t: &ClientTls) -> Result<Vec<&'static SupportedProtocolVersion>, Tls
 fn suites(
     names: &[String],
     available: &[SupportedCipherSuite],
+    key: &str,
 ) -> Result<Vec<SupportedCipherSuite>, TlsError> {
-    const KEY: &str = "ssl.ciphersuites";
     let mut out = Vec::new();
     for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
         // rustls spells TLS 1.3 suites TLS13_*, Java TLS_*.
@@ -341,49 +344,61 @@ fn suites(
             Some(s) => out.push(*s),
             None if name.contains("_CBC_") => {
                 return Err(err(
-                    KEY,
+                    key,
                     format!("{name}: CBC suites are not offered (only AEAD suites are)"),
                 ))
             }
             None => {
                 return Err(err(
-                    KEY,
+                    key,
                     format!("{name} is not a cipher suite Paddock offers"),
                 ))
             }
         }
     }
     if out.is_empty() {
-        return Err(err(KEY, "names no cipher suite"));
+        return Err(err(key, "names no cipher suite"));
     }
     Ok(out)
 }
 
-/// The rustls server configuration for the client port(s), everything checked.
-pub fn server_config(t: &ClientTls) -> Result<Arc<ServerConfig>, TlsError> {
+/// The crypto provider and protocol versions the keys ask for.
+fn provider(
+    t: &TlsKeys,
+) -> Result<(Arc<CryptoProvider>, Vec<&'static SupportedProtocolVersion>), TlsError> {
     // ring, not aws-lc-rs: it builds in seconds without cmake or a C++ toolchain (CI builds
     // from scratch on 2 cores), at the cost of no post-quantum key exchange, which rustls
-    // therefore marks deprecated here. Revisit with the security issue's quorum TLS.
+    // therefore marks deprecated here.
     #[allow(deprecated)]
     let mut provider = rustls::crypto::ring::default_provider();
     if let Some(names) = &t.ciphersuites {
-        provider.cipher_suites = suites(names, &provider.cipher_suites)?;
+        provider.cipher_suites = suites(
+            names,
+            &provider.cipher_suites,
+            &format!("{}.ciphersuites", t.prefix),
+        )?;
     }
-    let provider: Arc<CryptoProvider> = Arc::new(provider);
-    let versions = versions(t)?;
-    let (certs, key) = load_identity(&t.key_store)?;
+    Ok((Arc::new(provider), versions(t)?))
+}
+
+/// The rustls server configuration for the client port(s) or the peer ports, everything
+/// checked.
+pub fn server_config(t: &TlsKeys) -> Result<Arc<ServerConfig>, TlsError> {
+    let (provider, versions) = provider(t)?;
+    let key_key = format!("{}.keyStore.location", t.prefix);
+    let (certs, key) = load_identity(t)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| {
             err(
-                "ssl.ciphersuites",
+                format!("{}.ciphersuites", t.prefix),
                 format!("no suite for the protocols: {e}"),
             )
         })?;
     let builder = match t.client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
         ClientAuth::Want | ClientAuth::Need => {
-            let (roots, anchors) = load_trust(&t.trust_store)?;
+            let (roots, anchors) = load_trust(t)?;
             let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
             let v = if t.client_auth == ClientAuth::Want {
                 v.allow_unauthenticated()
@@ -392,7 +407,7 @@ pub fn server_config(t: &ClientTls) -> Result<Arc<ServerConfig>, TlsError> {
             };
             let inner = v
                 .build()
-                .map_err(|e| err("ssl.trustStore.location", e.to_string()))?;
+                .map_err(|e| err(format!("{}.trustStore.location", t.prefix), e.to_string()))?;
             builder.with_client_cert_verifier(Arc::new(AcceptV1 {
                 inner,
                 anchors,
@@ -405,27 +420,133 @@ pub fn server_config(t: &ClientTls) -> Result<Arc<ServerConfig>, TlsError> {
         // certificate checks do not. Our own certificate is only presented, never checked
         // here, so it is served as it is, with a warning.
         tracing::warn!(
-            "ssl.keyStore.location: the server certificate is X.509 v1; it is served as \
-             ZooKeeper serves it, but reissue it as v3"
+            "{key_key}: the server certificate is X.509 v1; it is served as ZooKeeper serves \
+             it, but reissue it as v3"
         );
-        let signer = provider.key_provider.load_private_key(key).map_err(|e| {
-            err(
-                "ssl.keyStore.location",
-                format!("the private key is not usable: {e}"),
-            )
-        })?;
+        let signer = provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| err(&key_key, format!("the private key is not usable: {e}")))?;
         builder.with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
             rustls::sign::CertifiedKey::new(certs, signer),
         )))
     } else {
         builder.with_single_cert(certs, key).map_err(|e| {
             err(
-                "ssl.keyStore.location",
+                &key_key,
                 format!("the key does not fit the certificate or is not usable: {e}"),
             )
         })?
     };
     Ok(Arc::new(cfg))
+}
+
+/// The rustls client configuration a server dials its peers with: its own certificate as
+/// the client certificate, the peer's checked against the truststore and, with
+/// `hostnameVerification`, against the host of the `server.N` line dialled.
+pub fn peer_client_config(t: &TlsKeys) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let (provider, versions) = provider(t)?;
+    let key_key = format!("{}.keyStore.location", t.prefix);
+    let (certs, key) = load_identity(t)?;
+    if is_v1(&certs[0]) {
+        return Err(err(
+            key_key,
+            "an X.509 v1 certificate cannot be checked by the other servers: reissue it as v3",
+        ));
+    }
+    let (roots, _) = load_trust(t)?;
+    let trust_key = format!("{}.trustStore.location", t.prefix);
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| err(&trust_key, e.to_string()))?;
+    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = if t.hostname_verification {
+        webpki
+    } else {
+        Arc::new(AnyName(webpki))
+    };
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| {
+            err(
+                format!("{}.ciphersuites", t.prefix),
+                format!("no suite for the protocols: {e}"),
+            )
+        })?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| {
+            err(
+                key_key,
+                format!("the key does not fit the certificate or is not usable: {e}"),
+            )
+        })?;
+    Ok(Arc::new(cfg))
+}
+
+/// The end-entity certificate of a keystore, for checks at start (which hosts it names).
+pub fn own_certificate(t: &TlsKeys) -> Result<CertificateDer<'static>, TlsError> {
+    Ok(load_identity(t)?.0.swap_remove(0))
+}
+
+/// Whether a certificate names `host` (an IP address or a DNS name) among its subject
+/// alternative names, as a TLS client checks a server it dialled by that name.
+pub fn names_host(cert: &CertificateDer<'_>, host: &str) -> Result<(), String> {
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| format!("'{host}' is not a host name or an IP address: {e}"))?;
+    let parsed = rustls::server::ParsedCertificate::try_from(cert)
+        .map_err(|e| format!("unreadable certificate: {e}"))?;
+    rustls::client::verify_server_name(&parsed, &name).map_err(|e| e.to_string())
+}
+
+/// A server certificate check without the name: `ssl.quorum.hostnameVerification=false`.
+#[derive(Debug)]
+struct AnyName(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            r => r,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// Whether a DER certificate is X.509 v1 (no version field, so no extensions).
@@ -571,62 +692,74 @@ impl Certs {
         tokio_rustls::TlsAcceptor::from(cfg)
     }
 
-    fn replace(&self, cfg: Arc<ServerConfig>) {
+    pub(crate) fn replace(&self, cfg: Arc<ServerConfig>) {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = cfg;
     }
 
     /// Watches the files `t` names (stores and password files) and reloads when one changes,
-    /// as ZooKeeper's `client.certReload` does. A change that does not load (a half-written
-    /// file, a wrong password) is logged and the current certificates stay; the watcher tries
-    /// again at the next change.
-    pub fn watch(&self, t: ClientTls, every: std::time::Duration) -> std::io::Result<()> {
+    /// as ZooKeeper's `client.certReload` does.
+    pub fn watch(&self, t: TlsKeys, every: std::time::Duration) -> std::io::Result<()> {
         let certs = self.clone();
-        let files: Vec<std::path::PathBuf> = [
-            &t.key_store.location,
-            &t.key_store.password_path,
-            &t.trust_store.location,
-            &t.trust_store.password_path,
-        ]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
-        let stamp = move || -> Vec<Option<(std::time::SystemTime, u64, u64)>> {
-            use std::os::unix::fs::MetadataExt;
-            files
-                .iter()
-                .map(|f| {
-                    std::fs::metadata(f)
-                        .ok()
-                        .and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())))
-                })
-                .collect()
-        };
-        std::thread::Builder::new()
-            .name("cert-reload".into())
-            .spawn(move || {
-                let mut seen = stamp();
-                loop {
-                    std::thread::sleep(every);
-                    let now = stamp();
-                    if now == seen {
-                        continue;
-                    }
-                    seen = now;
-                    match server_config(&t) {
-                        Ok(cfg) => {
-                            certs.replace(cfg);
-                            tracing::info!("client TLS certificates reloaded (client.certReload)");
-                        }
-                        Err(e) => tracing::warn!(
-                            error = %e,
-                            "client TLS certificates changed but do not load; keeping the current ones"
-                        ),
-                    }
-                }
-            })
-            .map(|_| ())
+        let files = t.clone();
+        watch_files(&files, every, "client TLS (client.certReload)", move || {
+            certs.replace(server_config(&t)?);
+            Ok(())
+        })
     }
+}
+
+/// Calls `reload` when a file `t` names (stores and password files) changes. A change that
+/// does not load (a half-written file, a wrong password) is logged and the current
+/// certificates stay; the watcher tries again at the next change.
+pub fn watch_files(
+    t: &TlsKeys,
+    every: std::time::Duration,
+    what: &'static str,
+    mut reload: impl FnMut() -> Result<(), TlsError> + Send + 'static,
+) -> std::io::Result<()> {
+    let files: Vec<std::path::PathBuf> = [
+        &t.key_store.location,
+        &t.key_store.password_path,
+        &t.trust_store.location,
+        &t.trust_store.password_path,
+    ]
+    .into_iter()
+    .flatten()
+    .cloned()
+    .collect();
+    let stamp = move || -> Vec<Option<(std::time::SystemTime, u64, u64)>> {
+        use std::os::unix::fs::MetadataExt;
+        files
+            .iter()
+            .map(|f| {
+                std::fs::metadata(f)
+                    .ok()
+                    .and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())))
+            })
+            .collect()
+    };
+    std::thread::Builder::new()
+        .name("cert-reload".into())
+        .spawn(move || {
+            let mut seen = stamp();
+            loop {
+                std::thread::sleep(every);
+                let now = stamp();
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                match reload() {
+                    Ok(()) => tracing::info!(what, "TLS certificates reloaded"),
+                    Err(e) => tracing::warn!(
+                        what,
+                        error = %e,
+                        "TLS certificates changed but do not load; keeping the current ones"
+                    ),
+                }
+            }
+        })
+        .map(|_| ())
 }
 
 /// Whether the first byte of a connection starts a TLS handshake (a TLS record of type
@@ -640,26 +773,26 @@ pub fn starts_tls(first: u8) -> bool {
 mod tests {
     use super::*;
 
-    fn t() -> ClientTls {
-        ClientTls::default()
+    fn t() -> TlsKeys {
+        TlsKeys::new("ssl")
     }
 
     #[test]
     fn protocols_by_their_java_names() {
         // ZooKeeper's default protocol enables 1.3 and 1.2.
         assert_eq!(versions(&t()).unwrap().len(), 2);
-        let only12 = ClientTls {
+        let only12 = TlsKeys {
             protocol: Some("TLSv1.2".into()),
             ..t()
         };
         assert_eq!(versions(&only12).unwrap(), vec![&rustls::version::TLS12]);
-        let listed = ClientTls {
+        let listed = TlsKeys {
             enabled_protocols: Some(vec!["TLSv1.3".into()]),
             ..t()
         };
         assert_eq!(versions(&listed).unwrap(), vec![&rustls::version::TLS13]);
         for bad in ["TLSv1.1", "TLSv1", "SSLv3", "TLSv9"] {
-            let c = ClientTls {
+            let c = TlsKeys {
                 enabled_protocols: Some(vec!["TLSv1.2".into(), bad.into()]),
                 ..t()
             };
@@ -679,14 +812,15 @@ mod tests {
                 "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
             ]),
             &all,
+            "ssl.ciphersuites",
         )
         .unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(format!("{:?}", got[0].suite()), "TLS13_AES_128_GCM_SHA256");
-        let cbc = suites(&names(&["TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"]), &all).unwrap_err();
+        let cbc = suites(&names(&["TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"]), &all, "k").unwrap_err();
         assert!(cbc.msg.contains("CBC"), "{}", cbc.msg);
-        assert!(suites(&names(&["TLS_NOT_A_SUITE"]), &all).is_err());
-        assert!(suites(&names(&[" "]), &all).is_err());
+        assert!(suites(&names(&["TLS_NOT_A_SUITE"]), &all, "k").is_err());
+        assert!(suites(&names(&[" "]), &all, "k").is_err());
     }
 
     #[test]

@@ -117,10 +117,14 @@ impl Shell {
     /// printer is let finish before the process exits), but not at the end of its input or of
     /// a command given on the command line, where it exits without closing.
     async fn close(&mut self, report: bool) {
-        if !report {
+        let alive = self.alive();
+        // Only the Closed our own close causes goes unreported: a session that already ended
+        // (AuthFailed, Expired) has its event queued for the printer, which must still print
+        // it, or whether the user learns why depends on which task runs first.
+        if !report && alive.is_some() {
             self.print_watches.store(false, Ordering::SeqCst);
         }
-        if let Some(zk) = self.alive() {
+        if let Some(zk) = alive {
             zk.close().await;
         }
         if let Some(p) = self.printer.take() {
