@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""TLS between servers, end to end: three `paddock server` processes on 127.0.0.1, .2 and .3,
+"""TLS and SASL between servers, end to end: three `paddock server` processes on 127.0.0.1, .2 and .3,
 each with a certificate naming its own address, made here by a CA of the test's own.
 
 - An ensemble with sslQuorum=true elects, replicates, and refuses plaintext on its peer ports.
@@ -9,7 +9,11 @@ each with a certificate naming its own address, made here by a CA of the test's 
 - ZooKeeper's rolling move from plaintext to TLS (portUnification, then sslQuorum, then
   portUnification off), one server at a time, under a writing client: every acknowledged
   write is on every server at the end.
-- Bad quorum TLS settings stop the server at start, naming the key.
+- Quorum SASL (DIGEST-MD5 from the JAAS file's QuorumServer and QuorumLearner sections):
+  an ensemble with it, alone and with TLS; a member with a wrong password, or without SASL
+  where the others require it, is refused; the rolling move to SASL (enableSasl, then
+  learnerRequireSasl, then serverRequireSasl).
+- Bad quorum TLS and SASL settings stop the server at start, naming the key.
 
   tests/security/quorum.py [--bin target/release/paddock] [--keep]
 """
@@ -35,6 +39,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from check import STORE_PW, case, cert, failures, free_port, key, pem_cert, pem_key  # noqa: E402
 
 HOSTS = {1: "127.0.0.1", 2: "127.0.0.2", 3: "127.0.0.3"}
+QUORUM_PW = "quorum-pw-5c1e"
+SASL_ON = ["quorum.auth.enableSasl=true", "quorum.auth.learnerRequireSasl=true",
+           "quorum.auth.serverRequireSasl=true"]
+
+
+def jaas(work, name, learner_password=QUORUM_PW, learner=True):
+    """A JAAS file with the peers' users and, unless told not, this server's credentials."""
+    text = ("QuorumServer {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
+            f'  user_zkpeer="{QUORUM_PW}";\n}};\n')
+    if learner:
+        text += ("QuorumLearner {\n  org.apache.zookeeper.server.auth.DigestLoginModule "
+                 f'required\n  username="zkpeer"\n  password="{learner_password}";\n}};\n')
+    p = os.path.join(work, name)
+    with open(p, "w") as f:
+        f.write(text)
+    return f"java.security.auth.login.config={p}"
 
 
 def make_pki(d):
@@ -334,6 +354,78 @@ def main():
              plaintext_refused(m2, m2.ports[2][2]), m2.last_start()[-600:])
         e.stop()
 
+        # ---- SASL between servers ------------------------------------------------------
+        good = jaas(work, "jaas-quorum.conf")
+        e = ensemble("sasl")
+        for m in e.members.values():
+            m.start(SASL_ON + [good])
+        modes = e.wait_serving(HOSTS)
+        case("quorum SASL: three servers authenticate each other and elect",
+             sorted(modes.values()) == ["follower", "follower", "leader"], str(modes))
+        zk = KazooClient(hosts=e.hosts([2]), timeout=5)
+        zk.start(5)
+        zk.create("/over-sasl", b"1")
+        zk.stop()
+        zk.close()
+        zk = KazooClient(hosts=e.hosts([3]), timeout=5)
+        zk.start(5)
+        zk.sync("/over-sasl")
+        case("quorum SASL: a write through one server is read on another",
+             zk.exists("/over-sasl") is not None)
+        zk.stop()
+        zk.close()
+        e.stop()
+
+        e = ensemble("sasl-tls")
+        for sid, m in e.members.items():
+            m.start(SASL_ON + [good, "sslQuorum=true"] + tls_lines(files, f"server{sid}.pem"))
+        modes = e.wait_serving(HOSTS)
+        case("quorum SASL and TLS together: the ensemble serves",
+             sorted(modes.values()) == ["follower", "follower", "leader"], str(modes))
+        e.stop()
+
+        wrong = jaas(work, "jaas-wrong.conf", learner_password="not-the-quorum-pw")
+        for what, lines3, why in [
+                ("a wrong SASL password", SASL_ON + [wrong], "wrong password"),
+                ("no SASL where the others require it", [],
+                 "did not authenticate by SASL (quorum.auth.serverRequireSasl=true)")]:
+            e = ensemble("sasl-bad-" + str(len(ensembles)))
+            for sid, m in e.members.items():
+                m.start(lines3 if sid == 3 else SASL_ON + [good])
+            modes = e.wait_serving([1, 2])
+            time.sleep(2)
+            m3 = e.members[3]
+            case(f"{what}: the other two serve", sorted(modes.values()) == ["follower", "leader"],
+                 str(modes))
+            case(f"{what}: server 3 is not let in", m3.mode() not in ("leader", "follower"),
+                 str(m3.mode()))
+            logs = e.members[1].text() + e.members[2].text()
+            case(f"{what}: refused with a log line that says why", why in logs, logs[-1500:])
+            e.stop()
+
+        e = ensemble("sasl-rolling")
+        for m in e.members.values():
+            m.start([good])
+        e.wait_serving(HOSTS)
+        steps = [("enableSasl", SASL_ON[:1]), ("learnerRequireSasl", SASL_ON[:2]),
+                 ("serverRequireSasl", SASL_ON)]
+        for step, lines in steps:
+            ok = True
+            for m in e.members.values():
+                m.stop()
+                m.start(lines + [good])
+                modes = e.wait_serving(HOSTS)
+                ok &= all(v in ("leader", "follower") for v in modes.values())
+            case(f"rolling move to quorum SASL: {step}, one server at a time: all three serve "
+                 f"after each restart", ok, str(modes))
+        zk = KazooClient(hosts=e.hosts([1]), timeout=5)
+        zk.start(5)
+        zk.create("/after-rolling", b"1")
+        zk.stop()
+        zk.close()
+        case("rolling move to quorum SASL: the ensemble takes writes at the end", True)
+        e.stop()
+
         # ---- refused at start ---------------------------------------------------------
         bad = {
             "sslQuorum without a keystore": (["sslQuorum=true"],
@@ -348,6 +440,13 @@ def main():
                 ["sslQuorum=true", f"ssl.quorum.keyStore.location={files['server1.pem']}",
                  f"ssl.quorum.trustStore.location={files['trust.p12']}",
                  "ssl.quorum.trustStore.password=wrong"], "ssl.quorum.trustStore.location"),
+            "quorum SASL without a JAAS file": (["quorum.auth.enableSasl=true"],
+                                                "java.security.auth.login.config"),
+            "quorum SASL without QuorumLearner credentials": (
+                ["quorum.auth.enableSasl=true", jaas(work, "jaas-nolearner.conf", learner=False)],
+                "QuorumLearner"),
+            "serverRequireSasl without enableSasl": (
+                ["quorum.auth.serverRequireSasl=true"], "quorum.auth.enableSasl"),
             "quorum revocation checks": (
                 ["sslQuorum=true", "ssl.quorum.ocsp=true"] + tls_lines(files, "server1.pem"),
                 "ssl.quorum.ocsp"),
@@ -366,8 +465,9 @@ def main():
             m.stop()
 
         leaked = [m.dir for en in ensembles for m in en.members.values()
-                  if STORE_PW in m.text()]
-        case("no store password in any server log", not leaked, ", ".join(leaked))
+                  if STORE_PW in m.text() or QUORUM_PW in m.text()
+                  or "not-the-quorum-pw" in m.text()]
+        case("no store or SASL password in any server log", not leaked, ", ".join(leaked))
     finally:
         for en in ensembles:
             en.stop()
@@ -375,7 +475,7 @@ def main():
             print(f"work directory kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"quorum TLS: {len(failures)} failed")
+    print(f"quorum TLS and SASL: {len(failures)} failed")
     return 1 if failures else 0
 
 

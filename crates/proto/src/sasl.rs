@@ -235,6 +235,17 @@ pub fn digest_client_response(
     password: &str,
     cnonce: &str,
 ) -> Result<String, String> {
+    digest_client(challenge, user, password, cnonce).map(|(response, _)| response)
+}
+
+/// The answer to a DIGEST-MD5 challenge, and the `rspauth` a server that knows the password
+/// must send back (mutual authentication).
+pub fn digest_client(
+    challenge: &str,
+    user: &str,
+    password: &str,
+    cnonce: &str,
+) -> Result<(String, String), String> {
     let d = directives(challenge)?;
     let nonce = d.get("nonce").ok_or("the challenge has no nonce")?;
     let realm = d.get("realm").map(String::as_str).unwrap_or(DIGEST_REALM);
@@ -255,10 +266,13 @@ pub fn digest_client_response(
         uri: DIGEST_URI,
         authzid: None,
     };
-    Ok(format!(
-        "charset=utf-8,username=\"{user}\",realm=\"{realm}\",nonce=\"{nonce}\",nc=00000001,\
-         cnonce=\"{cnonce}\",digest-uri=\"{DIGEST_URI}\",maxbuf=65536,response={},qop=auth",
-        inputs.digest("AUTHENTICATE")
+    Ok((
+        format!(
+            "charset=utf-8,username=\"{user}\",realm=\"{realm}\",nonce=\"{nonce}\",nc=00000001,\
+             cnonce=\"{cnonce}\",digest-uri=\"{DIGEST_URI}\",maxbuf=65536,response={},qop=auth",
+            inputs.digest("AUTHENTICATE")
+        ),
+        format!("rspauth={}", inputs.digest("")),
     ))
 }
 

@@ -289,6 +289,36 @@ impl QuorumTls {
     }
 }
 
+/// SASL between servers (`quorum.auth.*`): DIGEST-MD5 with the users and credentials of two
+/// sections of the JAAS file.
+#[derive(Debug, Clone)]
+pub struct QuorumSasl {
+    /// `quorum.auth.enableSasl`: this server authenticates when it dials a peer, and
+    /// authenticates peers that dial it with SASL.
+    pub enabled: bool,
+    /// `quorum.auth.learnerRequireSasl`: a peer dialled must authenticate too (else a peer
+    /// without SASL is still dialled).
+    pub learner_require: bool,
+    /// `quorum.auth.serverRequireSasl`: a peer dialling in without SASL is refused.
+    pub server_require: bool,
+    /// `quorum.auth.learner.saslLoginContext`: the JAAS section with this server's credentials.
+    pub learner_context: String,
+    /// `quorum.auth.server.saslLoginContext`: the JAAS section with the peers' users.
+    pub server_context: String,
+}
+
+impl Default for QuorumSasl {
+    fn default() -> Self {
+        QuorumSasl {
+            enabled: false,
+            learner_require: false,
+            server_require: false,
+            learner_context: "QuorumLearner".into(),
+            server_context: "QuorumServer".into(),
+        }
+    }
+}
+
 /// The settings Paddock acts on.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -339,6 +369,8 @@ pub struct Config {
     pub client_tls: ClientTls,
     /// TLS between servers.
     pub quorum_tls: QuorumTls,
+    /// SASL between servers.
+    pub quorum_sasl: QuorumSasl,
     /// `java.security.auth.login.config`: the JAAS file with the SASL users.
     pub jaas_config: Option<PathBuf>,
     /// `zookeeper.sasl.serverconfig`: its section for the server (`Server`).
@@ -406,6 +438,7 @@ impl Default for Config {
             global_outstanding_limit: 1000,
             client_tls: ClientTls::default(),
             quorum_tls: QuorumTls::default(),
+            quorum_sasl: QuorumSasl::default(),
             jaas_config: None,
             jaas_section: "Server".into(),
             sasl_acls: false,
@@ -534,6 +567,12 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
             | "enforce.auth.schemes"
             | "superUser"
             | "allowSaslFailedClients"
+            | "quorum.auth.enableSasl"
+            | "quorum.auth.learnerRequireSasl"
+            | "quorum.auth.serverRequireSasl"
+            | "quorum.auth.learner.saslLoginContext"
+            | "quorum.auth.server.saslLoginContext"
+            | "quorum.auth.kerberos.servicePrincipal"
             | "audit.enable"
             | "audit.file"
             | "audit.maxFileSize"
@@ -799,6 +838,22 @@ impl Config {
                 }
                 "audit.maxBackupIndex" => audit_backups = parse_num(v).map_err(bad)?,
                 "allowSaslFailedClients" => c.allow_sasl_failed = parse_bool(v).map_err(bad)?,
+                "quorum.auth.enableSasl" => c.quorum_sasl.enabled = parse_bool(v).map_err(bad)?,
+                "quorum.auth.learnerRequireSasl" => {
+                    c.quorum_sasl.learner_require = parse_bool(v).map_err(bad)?
+                }
+                "quorum.auth.serverRequireSasl" => {
+                    c.quorum_sasl.server_require = parse_bool(v).map_err(bad)?
+                }
+                "quorum.auth.learner.saslLoginContext" => {
+                    c.quorum_sasl.learner_context = v.trim().to_owned()
+                }
+                "quorum.auth.server.saslLoginContext" => {
+                    c.quorum_sasl.server_context = v.trim().to_owned()
+                }
+                // Kerberos only: which principal a learner expects of the server it dials.
+                // With DIGEST-MD5 there is none; a Kerberos JAAS section is refused at start.
+                "quorum.auth.kerberos.servicePrincipal" => {}
                 "enforce.auth.enabled" => enforce_on = parse_bool(v).map_err(bad)?,
                 "enforce.auth.schemes" => {
                     let schemes = list(v);
@@ -932,6 +987,22 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "enforcing sasl (enforce.auth.schemes or sessionRequireClientSASLAuth) needs \
                  the SASL users: set java.security.auth.login.config"
+                    .into(),
+            ));
+        }
+        // As ZooKeeper's QuorumPeerConfig: requiring SASL of peers needs SASL on.
+        let qs = &c.quorum_sasl;
+        if !qs.enabled && (qs.learner_require || qs.server_require) {
+            return Err(ConfigError::Invalid(
+                "quorum.auth.learnerRequireSasl and quorum.auth.serverRequireSasl need \
+                 quorum.auth.enableSasl=true"
+                    .into(),
+            ));
+        }
+        if qs.enabled && c.jaas_config.is_none() {
+            return Err(ConfigError::Invalid(
+                "quorum.auth.enableSasl=true needs the JAAS file with the QuorumServer and \
+                 QuorumLearner sections: set java.security.auth.login.config"
                     .into(),
             ));
         }
@@ -1189,9 +1260,7 @@ mod tests {
             "ssl.quorum.crl=true",
             "ssl.quorum.keyStore.alias=server",
             "authProvider.2=com.example.auth.TokenAuthenticationProvider",
-            "quorum.auth.enableSasl=true",
-            "quorum.auth.learnerRequireSasl=true",
-            "quorum.auth.kerberos.servicePrincipal=zkquorum/_HOST",
+            "quorum.auth.saslMechanism=GSSAPI",
             "kerberos.removeHostFromPrincipal=true",
             "DigestAuthenticationProvider.digestAlg=SHA3-256",
             "audit.impl.class=com.example.OtherAuditLogger",
@@ -1242,8 +1311,10 @@ mod tests {
         )];
         let c = Config::load(None, &props).unwrap();
         assert!(c.super_digest.is_some());
-        // `true` on a switch not implemented is refused like any other value.
+        // `true` on a switch that needs more (here the JAAS file) is an error too.
         let f = write("clientPort=2181\nquorum.auth.enableSasl=true\n");
+        assert!(Config::load(Some(&f.0), &[]).is_err());
+        let f = write("clientPort=2181\nquorum.auth.serverRequireSasl=true\n");
         assert!(Config::load(Some(&f.0), &[]).is_err());
     }
 

@@ -11,6 +11,7 @@ pub mod fourlw;
 pub mod log;
 pub mod msg;
 pub mod peer;
+mod peer_sasl;
 mod peer_tls;
 pub mod replica;
 pub mod sasl;
@@ -168,11 +169,10 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         }
         Peering::Standalone
     } else {
-        Peering::Ensemble(peer_tls::PeerTls::load(
-            &cfg.quorum_tls,
-            &membership.me,
-            &membership.servers,
-        )?)
+        Peering::Ensemble(peer::PeerSecurity {
+            tls: peer_tls::PeerTls::load(&cfg.quorum_tls, &membership.me, &membership.servers)?,
+            sasl: peer_sasl::PeerSasl::load(&cfg.quorum_sasl, cfg.jaas_config.as_deref())?,
+        })
     };
     let mut cfg = cfg;
     cfg.adopt_client_addr(&membership.me)?;
@@ -437,8 +437,8 @@ impl Acceptance {
 enum Peering {
     /// No peer ports: a one-voter ensemble.
     Standalone,
-    /// Peer ports, with TLS when `sslQuorum` or `portUnification` asks for it.
-    Ensemble(Option<Arc<peer_tls::PeerTls>>),
+    /// Peer ports, with TLS and SASL as the configuration asks.
+    Ensemble(peer::PeerSecurity),
 }
 
 async fn start_replica(

@@ -12,6 +12,7 @@
 
 use crate::config::ServerSpec;
 use crate::msg::CoreMsg;
+use crate::peer_sasl::{self, PeerSasl};
 use crate::peer_tls::PeerTls;
 use paddock_zab::{codec, Message, ServerId};
 use rustls::pki_types::CertificateDer;
@@ -39,6 +40,15 @@ const HANDSHAKE: Duration = Duration::from_secs(5);
 const REFUSED_WITHIN: Duration = Duration::from_secs(1);
 /// The longest wait between dials of a peer that keeps refusing us.
 const REFUSED_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How this server secures its peer connections.
+#[derive(Clone, Default)]
+pub struct PeerSecurity {
+    /// TLS (`sslQuorum`, `portUnification`).
+    pub tls: Option<Arc<PeerTls>>,
+    /// SASL (`quorum.auth.enableSasl`).
+    pub sasl: Option<Arc<PeerSasl>>,
+}
 
 /// A peer connection, plaintext or TLS.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -131,7 +141,7 @@ pub async fn start(
     me: &ServerSpec,
     servers: &[ServerSpec],
     core: mpsc::Sender<CoreMsg>,
-    tls: Option<Arc<PeerTls>>,
+    security: PeerSecurity,
 ) -> Result<Peers, PeerError> {
     let members: HashSet<ServerId> = servers.iter().map(|s| s.id).collect();
     for (port, kind, what) in [
@@ -148,7 +158,7 @@ pub async fn start(
             kind,
             members.clone(),
             core.clone(),
-            tls.clone(),
+            security.clone(),
         ));
     }
     let mut out = HashMap::new();
@@ -162,7 +172,7 @@ pub async fn start(
             port: s.election_port,
             kind: KIND_ELECTION,
         };
-        tokio::spawn(writer(link, erx, core.clone(), tls.clone()));
+        tokio::spawn(writer(link, erx, core.clone(), security.clone()));
         let link = Link {
             me: me.id,
             peer: s.id,
@@ -170,7 +180,7 @@ pub async fn start(
             port: s.quorum_port,
             kind: KIND_QUORUM,
         };
-        tokio::spawn(writer(link, qrx, core.clone(), tls.clone()));
+        tokio::spawn(writer(link, qrx, core.clone(), security.clone()));
         out.insert(s.id, (etx, qtx));
     }
     Ok(Peers { out })
@@ -181,7 +191,7 @@ async fn accept_loop(
     kind: u8,
     members: HashSet<ServerId>,
     core: mpsc::Sender<CoreMsg>,
-    tls: Option<Arc<PeerTls>>,
+    security: PeerSecurity,
 ) {
     loop {
         match listener.accept().await {
@@ -192,7 +202,7 @@ async fn accept_loop(
                     kind,
                     members.clone(),
                     core.clone(),
-                    tls.clone(),
+                    security.clone(),
                 ));
             }
             Err(e) => {
@@ -258,15 +268,17 @@ async fn reader(
     kind: u8,
     members: HashSet<ServerId>,
     core: mpsc::Sender<CoreMsg>,
-    tls: Option<Arc<PeerTls>>,
+    security: PeerSecurity,
 ) {
     let _ = stream.set_nodelay(true);
+    let tls = security.tls;
     let Some((mut stream, shown)) = accept_io(stream, addr, tls.as_deref()).await else {
         return;
     };
     let mut hello = [0u8; HELLO_LEN];
     let ok = tokio::time::timeout(HANDSHAKE, stream.read_exact(&mut hello)).await;
-    if !matches!(ok, Ok(Ok(_))) || &hello[..4] != HELLO_MAGIC || hello[4] != kind {
+    let wants_sasl = &hello[..4] == peer_sasl::MAGIC_SASL;
+    if !matches!(ok, Ok(Ok(_))) || !(wants_sasl || &hello[..4] == HELLO_MAGIC) || hello[4] != kind {
         if crate::tls::starts_tls(hello[0]) {
             warn!(%addr, "TLS connection on a plaintext peer port (sslQuorum and portUnification are off here); closing");
         } else {
@@ -284,6 +296,32 @@ async fn reader(
             warn!(%addr, id = from, "peer refused: {e}; closing");
             return;
         }
+    }
+    match (&security.sasl, wants_sasl) {
+        (Some(sasl), true) => {
+            match tokio::time::timeout(HANDSHAKE, sasl.check(&mut stream)).await {
+                Ok(Ok(user)) => debug!(%addr, id = from, user, "peer authenticated by SASL"),
+                Ok(Err(e)) => {
+                    warn!(%addr, id = from, "peer SASL authentication failed: {e}; closing");
+                    return;
+                }
+                Err(_) => {
+                    warn!(%addr, id = from, "peer SASL authentication timed out; closing");
+                    return;
+                }
+            }
+        }
+        (None, true) => {
+            let answered = peer_sasl::answer_without_sasl(&mut stream).await;
+            if answered.is_err() {
+                return;
+            }
+        }
+        (Some(sasl), false) if sasl.server_require() => {
+            warn!(%addr, id = from, "peer did not authenticate by SASL (quorum.auth.serverRequireSasl=true); closing");
+            return;
+        }
+        _ => {}
     }
     debug!(%addr, from, kind, "peer connected");
     let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
@@ -364,7 +402,7 @@ async fn writer(
     link: Link,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     core: mpsc::Sender<CoreMsg>,
-    tls: Option<Arc<PeerTls>>,
+    security: PeerSecurity,
 ) {
     let Link {
         me,
@@ -379,6 +417,14 @@ async fn writer(
     // The last refusal logged, so a peer that keeps refusing us is reported once, not at
     // every dial.
     let mut last_refusal: Option<String> = None;
+    let mut hello = Vec::with_capacity(HELLO_LEN);
+    hello.extend_from_slice(if security.sasl.is_some() {
+        peer_sasl::MAGIC_SASL
+    } else {
+        HELLO_MAGIC
+    });
+    hello.push(kind);
+    hello.extend_from_slice(&me.to_be_bytes());
     let lost = |core: &mpsc::Sender<CoreMsg>| {
         let core = core.clone();
         async move {
@@ -386,7 +432,7 @@ async fn writer(
         }
     };
     loop {
-        let mut stream = match dial(&host, port, tls.as_deref()).await {
+        let stream = match dial(&host, port, &security, &hello).await {
             Ok(s) => s,
             Err(e) => {
                 let refused = match &e {
@@ -436,13 +482,6 @@ async fn writer(
             }
         };
         let connected_at = tokio::time::Instant::now();
-        let mut hello = Vec::with_capacity(HELLO_LEN);
-        hello.extend_from_slice(HELLO_MAGIC);
-        hello.push(kind);
-        hello.extend_from_slice(&me.to_be_bytes());
-        if stream.write_all(&hello).await.is_err() || stream.flush().await.is_err() {
-            continue;
-        }
         // Buffered writes (TLS) go out at each flush; a plain socket's flush does nothing.
         let (mut rd, mut wr) = tokio::io::split(stream);
         // Conn ids that went out on this TCP connection: dead with it.
@@ -533,8 +572,14 @@ enum DialError {
     Refused(String),
 }
 
-/// Connects to one port of a peer, with TLS when `sslQuorum` asks for it.
-async fn dial(host: &str, port: u16, tls: Option<&PeerTls>) -> Result<PeerIo, DialError> {
+/// Connects to one port of a peer, with TLS when `sslQuorum` asks for it, and sends the
+/// hello (then authenticates, with quorum SASL).
+async fn dial(
+    host: &str,
+    port: u16,
+    security: &PeerSecurity,
+    hello: &[u8],
+) -> Result<PeerIo, DialError> {
     let addr = resolve(host, port)
         .await
         .map_err(|e| DialError::Unreachable(e.to_string()))?;
@@ -542,15 +587,35 @@ async fn dial(host: &str, port: u16, tls: Option<&PeerTls>) -> Result<PeerIo, Di
         .await
         .map_err(|e| DialError::Unreachable(e.to_string()))?;
     let _ = tcp.set_nodelay(true);
-    let Some(t) = tls.filter(|t| t.dial_tls) else {
-        return Ok(Box::new(tcp));
+    let mut io: PeerIo = match security.tls.as_deref().filter(|t| t.dial_tls) {
+        None => Box::new(tcp),
+        Some(t) => {
+            let (connector, name) = t.connector(host).map_err(DialError::Refused)?;
+            match tokio::time::timeout(HANDSHAKE, connector.connect(name, tcp)).await {
+                Ok(Ok(s)) => Box::new(s),
+                Ok(Err(e)) => return Err(DialError::Refused(format!("TLS handshake failed: {e}"))),
+                Err(_) => return Err(DialError::Refused("TLS handshake timed out".into())),
+            }
+        }
     };
-    let (connector, name) = t.connector(host).map_err(DialError::Refused)?;
-    match tokio::time::timeout(HANDSHAKE, connector.connect(name, tcp)).await {
-        Ok(Ok(s)) => Ok(Box::new(s)),
-        Ok(Err(e)) => Err(DialError::Refused(format!("TLS handshake failed: {e}"))),
-        Err(_) => Err(DialError::Refused("TLS handshake timed out".into())),
+    let sent = async {
+        io.write_all(hello).await?;
+        io.flush().await
+    };
+    sent.await
+        .map_err(|e| DialError::Unreachable(e.to_string()))?;
+    if let Some(sasl) = &security.sasl {
+        match tokio::time::timeout(HANDSHAKE, sasl.authenticate(&mut io)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(DialError::Refused(format!(
+                    "SASL authentication failed: {e}"
+                )))
+            }
+            Err(_) => return Err(DialError::Refused("SASL authentication timed out".into())),
+        }
     }
+    Ok(io)
 }
 
 /// A leader's snapshot is parsed here, on a blocking thread, before the message reaches the
