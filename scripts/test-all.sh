@@ -10,6 +10,7 @@
 #      zkcli (tests/zkcli/check.sh: transcript vs tests/zkcli/expected.txt),
 #      zkcli-paddock-cli (the same, with `paddock cli` as the shell),
 #      cclient (tests/cclient/run.sh: the ZooKeeper C client),
+#      security and security-quorum (tests/security: TLS, SASL, x509, audit; between servers),
 #      differential (random operation sequences against Paddock and ZooKeeper side by side),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, recipes-zookeeper (the recipe tests against
