@@ -7,7 +7,9 @@
 # namespace by a veth pair; clients (paddock cli) run in the root namespace. The test cuts the
 # leader off (its veth goes down), checks that it stops serving while the majority elects a
 # new leader and takes writes, heals the link, and checks that the old leader rejoins and
-# converges. Needs root and iproute2. Prints "partition: PASS" or fails with the reason.
+# converges. `paddock status` is checked at each stage (exit 0 only while a quorum serves), and
+# server 1 logs JSON lines (PADDOCK_LOG_FORMAT=json). Needs root and iproute2. Prints
+# "partition: PASS" or fails with the reason.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -61,8 +63,9 @@ done
 
 # ---- the servers ----------------------------------------------------------
 start() {
-    local i=$1
-    ip netns exec "$tag$i" "$paddock" server "$work/s$i/zoo.cfg" >>"$work/s$i/log" 2>&1 &
+    local i=$1 format=text
+    [ "$i" = 1 ] && format=json
+    PADDOCK_LOG_FORMAT=$format ip netns exec "$tag$i" "$paddock" server "$work/s$i/zoo.cfg" >>"$work/s$i/log" 2>&1 &
     pids[$i]=$!
     disown "$!"
 }
@@ -106,6 +109,10 @@ one_leader() { [ "$(leader | wc -l)" = 1 ]; }
 wait_for 20 "a leader" one_leader
 old=$(leader)
 echo "partition: leader is server $old"
+status() { timeout 20 "$paddock" status -server "$all" --timeout 1000 2>&1; }
+out=$(status) || fail "paddock status says no quorum with three servers up: $out"
+[ "$(echo "$out" | grep -c ' leader ')" = 1 ] || fail "paddock status does not show one leader: $out"
+echo "$out" | grep -q "3 of 3 serving; quorum: yes" || fail "paddock status: $out"
 cli "$all" create /before v1 | grep -q "Created /before" || fail "first write failed"
 
 # ---- cut the leader off ---------------------------------------------------
@@ -118,6 +125,8 @@ for i in 1 2 3; do [ "$i" = "$old" ] || majority+=("$net.$i:2181"); done
 new_leader() { local l; l=$(leader); [ -n "$l" ] && [ "$l" != "$old" ]; }
 wait_for 15 "a new leader in the majority" new_leader
 echo "partition: server $(leader) leads the majority"
+out=$(status) || fail "paddock status says no quorum while the majority serves: $out"
+echo "$out" | grep -q "2 of 3 serving; quorum: yes" || fail "paddock status during the partition: $out"
 maj=$(IFS=,; echo "${majority[*]}")
 for k in 1 2 3 4 5; do
     cli "$maj" create "/during$k" "v$k" | grep -q "Created /during$k" || fail "write $k to the majority failed"
@@ -140,4 +149,14 @@ for i in 1 2 3; do
     done
     if echo "$got" | grep -q minority; then fail "server $i has /minority"; fi
 done
-echo "partition: PASS (old leader $old stopped serving, majority went on, converged at $(zxid 1))"
+# Server 1's log is JSON lines.
+python3 -c 'import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert lines and all(l["level"] and l["message"] and l["timestamp"] for l in lines)' "$work/s1/log" \
+    || fail "server 1 (PADDOCK_LOG_FORMAT=json) did not log JSON lines"
+converged=$(zxid 1)
+# Two servers gone: no quorum, and paddock status says so by its exit status.
+kill -9 "${pids[1]}" "${pids[2]}"
+no_quorum() { ! status >/dev/null; }
+wait_for 15 "paddock status to report no quorum" no_quorum
+echo "partition: PASS (old leader $old stopped serving, majority went on, converged at $converged; paddock status followed)"

@@ -5,6 +5,7 @@ mod cli;
 mod client_props;
 mod elect;
 mod lock;
+mod status;
 
 use anyhow::{bail, Context, Result};
 
@@ -26,6 +27,8 @@ commands:
   log truncate-zxid <dataLogDir> <zxid> cut the log back to <zxid> (loses what follows)
   bench [run|memory|compare|workloads]  load generator and side-by-side benchmark (paddock bench --help)
   sim --seeds N [--seed S]              run the replication simulator (paddock sim --help)
+  status [-server host:port,...] [--json]
+                                        each server's mode, zxid and lag; exit 0 when a quorum serves
   version                               print the version
 
   cli [-server host:port] [-timeout ms] [-r] [-waitforconnection] [cmd args]
@@ -38,16 +41,22 @@ commands:
 
 Every subcommand takes -server and --server alike; `paddock lock --help`, `paddock elect --help`.";
 
+/// Logs go to stderr, filtered by `PADDOCK_LOG` (an `EnvFilter` directive, `info` by default);
+/// `PADDOCK_LOG_FORMAT=json` writes one JSON object per line for log pipelines.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PADDOCK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let json = std::env::var("PADDOCK_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if json {
+        fmt.json().flatten_event(true).init();
+    } else {
+        fmt.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 /// `-Dname=value` properties, in the order given.
@@ -176,6 +185,7 @@ fn main() -> Result<()> {
         }
         "sim" => std::process::exit(paddock_zab::sim::cli::main(&args[1..])),
         "cli" => cli::main(&args[1..]),
+        "status" => status::main(&args[1..]),
         "lock" => {
             init_logging();
             lock::main(&args[1..])
