@@ -4,6 +4,8 @@
 #     the reference server and the Java client used by tests/zkcli
 #   - a Java runtime (Debian's default-jre, i.e. OpenJDK 17 on bookworm)
 #   - netcat-openbsd (4lw commands, readiness probes)
+#   - MIT Kerberos (krb5-kdc, krb5-admin-server, krb5-user, libkrb5-dev): a throwaway realm
+#     for the GSSAPI tests
 #   - .venv: Python venv with kazoo 2.11.0 and its test suite's needs
 #     (tests/kazoo/requirements.txt, all pinned)
 # Idempotent and quiet; when everything is present it only checks and returns.
@@ -25,6 +27,12 @@ pkgs=()
 # openssl makes the PKCS12 stores of tests/security (keytool comes with the JRE).
 command -v openssl >/dev/null || pkgs+=(openssl)
 dpkg-query -W -f='${Status}' netcat-openbsd 2>/dev/null | grep -q 'ok installed' || pkgs+=(netcat-openbsd)
+# A Kerberos realm for kazoo's GSSAPI tests (tests/security/kdc.sh): the KDC, kadmin.local
+# (in the admin server package), kinit, and the headers PyPI's `kerberos` builds against.
+command -v krb5kdc >/dev/null || pkgs+=(krb5-kdc)
+command -v kadmin.local >/dev/null || pkgs+=(krb5-admin-server)
+command -v kinit >/dev/null || pkgs+=(krb5-user)
+[ -f /usr/include/gssapi/gssapi.h ] || pkgs+=(libkrb5-dev)
 # Network namespaces and veth pairs for tests/ensemble/partition.sh.
 command -v ip >/dev/null || pkgs+=(iproute2)
 command -v "$python" >/dev/null || { pkgs+=(python3 python3-venv python3-dev); python=python3; }
@@ -61,5 +69,5 @@ if [ "$have" != "${want#* }" ]; then
     "$python" -m venv --clear "$venv"
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --use-pep517 -r "$reqs"
-"$venv/bin/python" -W ignore -c 'import kazoo, kazoo.tests, pytest, OpenSSL, jks, gevent, eventlet, puresasl' >/dev/null
+"$venv/bin/python" -W ignore -c 'import kazoo, kazoo.tests, pytest, OpenSSL, jks, gevent, eventlet, puresasl, kerberos' >/dev/null
 echo "$want" >"$stamp"

@@ -92,6 +92,10 @@ fn main() -> Result<()> {
             init_logging();
             let (props, file) = server_args(&args[1..])?;
             let cfg = Config::load(file.as_deref(), &props).context("invalid configuration")?;
+            if let Some(krb5) = &cfg.krb5_conf {
+                // Before any thread starts: the GSS-API library reads it from the environment.
+                std::env::set_var("KRB5_CONFIG", krb5);
+            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;

@@ -371,6 +371,11 @@ pub struct Config {
     pub quorum_tls: QuorumTls,
     /// SASL between servers.
     pub quorum_sasl: QuorumSasl,
+    /// `kerberos.removeHostFromPrincipal`, `kerberos.removeRealmFromPrincipal`.
+    pub kerberos_names: crate::sasl::KerberosNames,
+    /// `java.security.krb5.conf`: the Kerberos configuration (`KRB5_CONFIG` for the GSS-API
+    /// library; `paddock server` sets it before anything starts).
+    pub krb5_conf: Option<PathBuf>,
     /// `java.security.auth.login.config`: the JAAS file with the SASL users.
     pub jaas_config: Option<PathBuf>,
     /// `zookeeper.sasl.serverconfig`: its section for the server (`Server`).
@@ -439,6 +444,8 @@ impl Default for Config {
             client_tls: ClientTls::default(),
             quorum_tls: QuorumTls::default(),
             quorum_sasl: QuorumSasl::default(),
+            kerberos_names: Default::default(),
+            krb5_conf: None,
             jaas_config: None,
             jaas_section: "Server".into(),
             sasl_acls: false,
@@ -573,11 +580,15 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
             | "quorum.auth.learner.saslLoginContext"
             | "quorum.auth.server.saslLoginContext"
             | "quorum.auth.kerberos.servicePrincipal"
+            | "kerberos.removeHostFromPrincipal"
+            | "kerberos.removeRealmFromPrincipal"
             | "audit.enable"
             | "audit.file"
             | "audit.maxFileSize"
             | "audit.maxBackupIndex"
     ) || (key == "audit.impl.class" && value.trim() == SLF4J_AUDIT)
+        // The DEFAULT rule is what Paddock applies; other auth_to_local rules are not built.
+        || (key == "security.auth_to_local" && value.trim() == "DEFAULT")
         || (key.starts_with("authProvider.") && value.trim() == X509_PROVIDER)
         || (key == "ssl.authProvider" && value.trim() == "x509")
         || key == "X509AuthenticationProvider.superUser"
@@ -851,6 +862,16 @@ impl Config {
                 "quorum.auth.server.saslLoginContext" => {
                     c.quorum_sasl.server_context = v.trim().to_owned()
                 }
+                "kerberos.removeHostFromPrincipal" => {
+                    c.kerberos_names.remove_host = parse_bool(v).map_err(bad)?
+                }
+                "kerberos.removeRealmFromPrincipal" => {
+                    c.kerberos_names.remove_realm = parse_bool(v).map_err(bad)?
+                }
+                "security.auth_to_local" => {}
+                "java.security.krb5.conf" => c.krb5_conf = Some(PathBuf::from(v.trim())),
+                // A JVM debugging switch kazoo's harness passes: nothing to do.
+                "sun.security.krb5.debug" => {}
                 // Kerberos only: which principal a learner expects of the server it dials.
                 // With DIGEST-MD5 there is none; a Kerberos JAAS section is refused at start.
                 "quorum.auth.kerberos.servicePrincipal" => {}
@@ -1261,7 +1282,7 @@ mod tests {
             "ssl.quorum.keyStore.alias=server",
             "authProvider.2=com.example.auth.TokenAuthenticationProvider",
             "quorum.auth.saslMechanism=GSSAPI",
-            "kerberos.removeHostFromPrincipal=true",
+            "kerberos.useCanonicalHostname=true",
             "DigestAuthenticationProvider.digestAlg=SHA3-256",
             "audit.impl.class=com.example.OtherAuditLogger",
             "zookeeper.security.auth_to_local=RULE:[1:$1]",

@@ -8,6 +8,7 @@ pub mod conn_shared;
 pub mod core;
 pub mod forward;
 pub mod fourlw;
+mod gssapi;
 pub mod log;
 pub mod msg;
 pub mod peer;
@@ -126,10 +127,12 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     } else {
         None
     };
-    // So are the SASL users: a JAAS file that cannot be read, or that asks for Kerberos, stops
+    // So is SASL: a JAAS file that cannot be read, a keytab whose keys cannot be had, stops
     // the server rather than leaving it to refuse every client that authenticates.
-    let sasl_users = match &cfg.jaas_config {
-        Some(path) => sasl::DigestUsers::load(path, &cfg.jaas_section)?.map(Arc::new),
+    let sasl_server = match &cfg.jaas_config {
+        Some(path) => {
+            sasl::SaslServer::load(path, &cfg.jaas_section, cfg.kerberos_names)?.map(Arc::new)
+        }
         None => None,
     };
     let audit = match &cfg.audit {
@@ -141,8 +144,14 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         ),
         None => None,
     };
-    if let Some(u) = &sasl_users {
-        info!(users = u.len(), section = %cfg.jaas_section, "SASL DIGEST-MD5 for clients");
+    match sasl_server.as_deref() {
+        Some(sasl::SaslServer::Digest(u)) => {
+            info!(users = u.len(), section = %cfg.jaas_section, "SASL DIGEST-MD5 for clients")
+        }
+        Some(sasl::SaslServer::Kerberos(k)) => {
+            info!(principal = %k.acceptor.principal, section = %cfg.jaas_section, "SASL GSSAPI (Kerberos) for clients")
+        }
+        None => {}
     }
     for d in [&cfg.data_dir, &cfg.data_log_dir] {
         std::fs::create_dir_all(d).map_err(|err| ServerError::DataDir {
@@ -228,7 +237,7 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         tx.clone(),
         replica,
     )
-    .with_sasl(sasl_users)
+    .with_sasl(sasl_server)
     .with_audit(audit.clone());
     // A one-voter ensemble elects itself at once: its clients wait for that, rather than being
     // turned away by a server that does not serve yet.

@@ -62,6 +62,14 @@ pub enum CoreMsg {
     Persisted(u64),
     /// The replication core's clock.
     ZabTick,
+    /// A GSSAPI step ran off the core: the exchange, back, and what it gave.
+    SaslStepped {
+        conn: ConnId,
+        xid: i32,
+        arrived: std::time::Instant,
+        exchange: crate::sasl::GssapiExchange,
+        result: Result<crate::sasl::Step, crate::sasl::SaslError>,
+    },
 }
 
 /// A snapshot written, as the snapshot thread reports it.

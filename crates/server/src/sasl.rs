@@ -1,8 +1,11 @@
 //! SASL for clients, as ZooKeeper speaks it: SASL requests (opcode 102) after the
-//! ConnectResponse, each carrying a token of the mechanism's exchange. Paddock implements
-//! DIGEST-MD5 (RFC 2831), the mechanism ZooKeeper's `DigestLoginModule` offers, with users
-//! from the JAAS file ZooKeeper reads (`-Djava.security.auth.login.config=`, the section named
-//! by `zookeeper.sasl.serverconfig`, `Server` by default, `user_<name>="<password>"`).
+//! ConnectResponse, each carrying a token of the mechanism's exchange. The JAAS file ZooKeeper
+//! reads (`-Djava.security.auth.login.config=`, the section named by
+//! `zookeeper.sasl.serverconfig`, `Server` by default) says which mechanism the server speaks,
+//! as the login module of that section does in ZooKeeper:
+//! - `DigestLoginModule`: DIGEST-MD5 (RFC 2831) with its `user_<name>="<password>"` users;
+//! - `Krb5LoginModule`: GSSAPI (RFC 4752, Kerberos through the system's GSS-API library) with
+//!   the keys of its `principal` from its `keyTab`.
 //!
 //! As ZooKeeper, the realm and server name are the fixed `zk-sasl-md5` and the service
 //! `zookeeper`, only `qop=auth` is offered, and a client that authenticates gets the
@@ -12,6 +15,7 @@
 //! Nothing here prints a password or the JAAS file's content.
 
 use crate::config::Secret;
+use crate::gssapi::{Accepted, Acceptor, Context};
 use paddock_proto::sasl::{directives, hex, parse_jaas, DigestInputs, DIGEST_URI};
 use std::collections::HashMap;
 use std::path::Path;
@@ -84,6 +88,255 @@ impl DigestUsers {
     }
 }
 
+/// How the server authenticates SASL clients: the mechanism of the JAAS section.
+pub enum SaslServer {
+    Digest(DigestUsers),
+    Kerberos(KerberosServer),
+}
+
+/// Kerberos settings that shape a client's identity, as ZooKeeper's SaslServerCallbackHandler
+/// builds it (`kerberos.removeHostFromPrincipal`, `kerberos.removeRealmFromPrincipal`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KerberosNames {
+    pub remove_host: bool,
+    pub remove_realm: bool,
+}
+
+/// The server's Kerberos side: its credentials and how identities are named.
+pub struct KerberosServer {
+    pub acceptor: Acceptor,
+    pub names: KerberosNames,
+    /// The realm of the server's own principal: principals of it get ZooKeeper's DEFAULT
+    /// `auth_to_local` short name.
+    realm: String,
+}
+
+impl SaslServer {
+    /// From the JAAS file at `path`: `None` when it has no section `section` (SASL stays off,
+    /// as in ZooKeeper).
+    pub fn load(
+        path: &Path,
+        section: &str,
+        names: KerberosNames,
+    ) -> Result<Option<SaslServer>, JaasError> {
+        const KEY: &str = "java.security.auth.login.config";
+        let bad = |msg: String| JaasError {
+            key: KEY,
+            msg: format!("{}: {msg}", path.display()),
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let sections = parse_jaas(&text).map_err(bad)?;
+        let Some(entries) = sections.get(section) else {
+            return Ok(None);
+        };
+        let Some(krb) = entries
+            .iter()
+            .find(|e| e.module.ends_with("Krb5LoginModule"))
+        else {
+            return DigestUsers::from_jaas(&text, section)
+                .map(|u| u.map(SaslServer::Digest))
+                .map_err(bad);
+        };
+        let opt = |k: &str| {
+            krb.options
+                .iter()
+                .find(|(o, _)| o.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.as_str())
+        };
+        if opt("useKeyTab").map(str::to_ascii_lowercase).as_deref() != Some("true") {
+            return Err(bad(format!(
+                "section {section}: Krb5LoginModule needs useKeyTab=true and a keyTab (a server \
+                 accepts with the keys of its keytab)"
+            )));
+        }
+        let keytab = opt("keyTab")
+            .ok_or_else(|| bad(format!("section {section}: Krb5LoginModule has no keyTab")))?;
+        let principal = opt("principal").ok_or_else(|| {
+            bad(format!(
+                "section {section}: Krb5LoginModule has no principal"
+            ))
+        })?;
+        if !Path::new(keytab).is_file() {
+            return Err(bad(format!(
+                "section {section}: the keyTab {keytab} is not a readable file"
+            )));
+        }
+        let acceptor =
+            Acceptor::new(keytab, principal).map_err(|e| bad(format!("section {section}: {e}")))?;
+        let realm = principal
+            .rsplit_once('@')
+            .map(|(_, r)| r.to_owned())
+            .unwrap_or_default();
+        Ok(Some(SaslServer::Kerberos(KerberosServer {
+            acceptor,
+            names,
+            realm,
+        })))
+    }
+
+    /// A new exchange for a connection that starts one.
+    pub fn exchange(&self) -> Exchange {
+        match self {
+            SaslServer::Digest(_) => Exchange::Digest(DigestExchange::new()),
+            SaslServer::Kerberos(k) => {
+                Exchange::Gssapi(GssapiExchange::Accepting(k.acceptor.context()))
+            }
+        }
+    }
+
+    /// The mechanism's name, for logs.
+    pub fn mechanism(&self) -> &'static str {
+        match self {
+            SaslServer::Digest(_) => "DIGEST-MD5",
+            SaslServer::Kerberos(_) => "GSSAPI",
+        }
+    }
+}
+
+impl KerberosServer {
+    /// The `sasl` identity of an authenticated principal, as ZooKeeper names it: the DEFAULT
+    /// `auth_to_local` short name (the first component, for a principal of the server's own
+    /// realm), then `/host` and `@REALM` unless `kerberos.removeHostFromPrincipal` and
+    /// `kerberos.removeRealmFromPrincipal` say otherwise. A principal of another realm is its
+    /// identity whole (ZooKeeper, finding no rule for it, would take the authorization id the
+    /// client chose).
+    pub fn identity(&self, principal: &str) -> String {
+        kerberos_identity(principal, &self.realm, self.names)
+    }
+}
+
+fn kerberos_identity(principal: &str, own_realm: &str, names: KerberosNames) -> String {
+    let (name, realm) = match principal.rsplit_once('@') {
+        Some((n, r)) => (n, Some(r)),
+        None => (principal, None),
+    };
+    if realm.is_some_and(|r| r != own_realm) {
+        return principal.to_owned();
+    }
+    let (first, host) = match name.split_once('/') {
+        Some((f, h)) => (f, Some(h)),
+        None => (name, None),
+    };
+    let mut out = first.to_owned();
+    if let Some(h) = host.filter(|_| !names.remove_host) {
+        out.push('/');
+        out.push_str(h);
+    }
+    if let Some(r) = realm.filter(|_| !names.remove_realm) {
+        out.push('@');
+        out.push_str(r);
+    }
+    out
+}
+
+/// A connection's SASL exchange, by mechanism.
+pub enum Exchange {
+    Digest(DigestExchange),
+    Gssapi(GssapiExchange),
+    /// A GSSAPI step is running off the core (`Core::sasl_step`); the exchange comes back
+    /// with its result.
+    InFlight,
+}
+
+/// One GSSAPI exchange (RFC 4752), server side: Kerberos tokens until the context is
+/// established, then the security layer negotiation, wrapped: Paddock offers no security
+/// layer (as ZooKeeper's clients ask for none) and reads the client's choice.
+pub enum GssapiExchange {
+    /// Taking the client's Kerberos tokens.
+    Accepting(Context),
+    /// The last Kerberos token went out (mutual authentication); the client answers with an
+    /// empty token before the offer.
+    Established(Context),
+    /// The offer went out.
+    Offered(Context),
+    /// Authenticated, or failed.
+    Done,
+}
+
+/// The security layers offered: bit 0, none. The next three bytes: the largest message the
+/// server takes (as Java's GssKrb5Server offers it).
+const GSSAPI_OFFER: [u8; 4] = [0x01, 0x01, 0x00, 0x00];
+
+impl GssapiExchange {
+    /// Takes the client's token and gives the next server token; `user` is the principal once
+    /// the client is authenticated. Blocking (the GSS-API library reads its keytab and replay
+    /// cache): never on the core task.
+    pub fn step(&mut self, token: &[u8], server: &KerberosServer) -> Result<Step, SaslError> {
+        let gss = |e: crate::gssapi::GssError| SaslError::Kerberos(e.to_string());
+        match std::mem::replace(self, GssapiExchange::Done) {
+            GssapiExchange::Accepting(mut ctx) => {
+                match ctx.accept(&server.acceptor, token).map_err(gss)? {
+                    Accepted::Continue(out) => {
+                        *self = GssapiExchange::Accepting(ctx);
+                        Ok(Step {
+                            token: out,
+                            user: None,
+                        })
+                    }
+                    Accepted::Complete(out) if !out.is_empty() => {
+                        *self = GssapiExchange::Established(ctx);
+                        Ok(Step {
+                            token: out,
+                            user: None,
+                        })
+                    }
+                    Accepted::Complete(_) => {
+                        let offer = ctx.wrap(&GSSAPI_OFFER).map_err(gss)?;
+                        *self = GssapiExchange::Offered(ctx);
+                        Ok(Step {
+                            token: offer,
+                            user: None,
+                        })
+                    }
+                }
+            }
+            GssapiExchange::Established(mut ctx) => {
+                let offer = ctx.wrap(&GSSAPI_OFFER).map_err(gss)?;
+                *self = GssapiExchange::Offered(ctx);
+                Ok(Step {
+                    token: offer,
+                    user: None,
+                })
+            }
+            GssapiExchange::Offered(mut ctx) => {
+                let answer = ctx.unwrap(token).map_err(gss)?;
+                if answer.len() < 4 {
+                    return Err(SaslError::Malformed(
+                        "the security layer answer is shorter than 4 bytes".into(),
+                    ));
+                }
+                if answer[0] & GSSAPI_OFFER[0] == 0 {
+                    return Err(SaslError::Malformed(format!(
+                        "the client chose security layer {:#x}, which was not offered",
+                        answer[0]
+                    )));
+                }
+                let principal = ctx
+                    .peer
+                    .clone()
+                    .ok_or_else(|| SaslError::Kerberos("no client principal".into()))?;
+                Ok(Step {
+                    token: Vec::new(),
+                    user: Some(principal),
+                })
+            }
+            GssapiExchange::Done => Err(SaslError::Complete),
+        }
+    }
+}
+
+impl std::fmt::Debug for GssapiExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GssapiExchange::Accepting(_) => "Accepting",
+            GssapiExchange::Established(_) => "Established",
+            GssapiExchange::Offered(_) => "Offered",
+            GssapiExchange::Done => "Done",
+        })
+    }
+}
+
 /// Why an exchange failed. The client is told AUTHFAILED; the reason goes to the log only.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SaslError {
@@ -95,6 +348,8 @@ pub enum SaslError {
     WrongPassword(String),
     #[error("the exchange is already complete")]
     Complete,
+    #[error("Kerberos: {0}")]
+    Kerberos(String),
 }
 
 /// One DIGEST-MD5 exchange, server side: a challenge, then the client's response checked and
@@ -211,6 +466,73 @@ impl Default for DigestExchange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As ZooKeeper's SaslServerCallbackHandler names a Kerberos client (DEFAULT rules).
+    #[test]
+    fn kerberos_identities() {
+        let id = |p: &str, host: bool, realm: bool| {
+            kerberos_identity(
+                p,
+                "KAZOOTEST.ORG",
+                KerberosNames {
+                    remove_host: host,
+                    remove_realm: realm,
+                },
+            )
+        };
+        assert_eq!(
+            id("client@KAZOOTEST.ORG", false, false),
+            "client@KAZOOTEST.ORG"
+        );
+        assert_eq!(id("client@KAZOOTEST.ORG", false, true), "client");
+        assert_eq!(
+            id("zookeeper/127.0.0.1@KAZOOTEST.ORG", false, false),
+            "zookeeper/127.0.0.1@KAZOOTEST.ORG"
+        );
+        assert_eq!(
+            id("zookeeper/127.0.0.1@KAZOOTEST.ORG", true, false),
+            "zookeeper@KAZOOTEST.ORG"
+        );
+        assert_eq!(
+            id("zookeeper/127.0.0.1@KAZOOTEST.ORG", true, true),
+            "zookeeper"
+        );
+        // Another realm: no DEFAULT rule applies; the principal is the identity, whole.
+        assert_eq!(id("app/h@OTHER.ORG", true, true), "app/h@OTHER.ORG");
+    }
+
+    /// A Kerberos section that cannot work stops the server at start, naming what is missing.
+    #[test]
+    fn kerberos_sections_are_checked_at_start() {
+        let dir = std::env::temp_dir().join(format!("paddock-jaas-krb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("jaas.conf");
+        for (options, want) in [
+            (r#"useKeyTab=true principal="zookeeper/h@R""#, "no keyTab"),
+            (
+                r#"useKeyTab=true keyTab="/nonexistent/kt" principal="zookeeper/h@R""#,
+                "not a readable file",
+            ),
+            (
+                r#"useTicketCache=true principal="zookeeper/h@R""#,
+                "useKeyTab=true",
+            ),
+            (r#"useKeyTab=true keyTab="/etc/hostname""#, "no principal"),
+        ] {
+            std::fs::write(
+                &f,
+                format!("Server {{ com.sun.security.auth.module.Krb5LoginModule required {options}; }};"),
+            )
+            .unwrap();
+            let e = SaslServer::load(&f, "Server", KerberosNames::default())
+                .err()
+                .expect("refused")
+                .to_string();
+            assert!(e.contains(want), "{options}: {e}");
+            assert!(e.starts_with("java.security.auth.login.config"), "{e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     const JAAS: &str = r#"
         // kazoo's harness writes this

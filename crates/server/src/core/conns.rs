@@ -32,8 +32,15 @@ pub(crate) struct Conn {
     pub max_latency_ms: u64,
     pub total_latency_ms: u64,
     pub closing: bool,
-    /// The connection's SASL exchange, if it began one.
-    pub sasl: crate::sasl::DigestExchange,
+    /// The connection's SASL exchange, once it begins one.
+    pub sasl: Option<crate::sasl::Exchange>,
+    /// Requests that came while a SASL step ran off the core: taken in order once it is back,
+    /// so replies keep the order of requests.
+    pub deferred: Vec<(
+        i32,
+        i32,
+        Result<paddock_proto::Request, paddock_proto::ErrorCode>,
+    )>,
 }
 
 impl Conn {
@@ -68,7 +75,8 @@ impl Conn {
             max_latency_ms: 0,
             total_latency_ms: 0,
             closing: false,
-            sasl: crate::sasl::DigestExchange::new(),
+            sasl: None,
+            deferred: Vec::new(),
         }
     }
 

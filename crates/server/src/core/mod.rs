@@ -82,8 +82,10 @@ pub struct Core {
     pub(crate) first_serving: Option<oneshot::Sender<()>>,
     pub(crate) stats: Stats,
     pub(crate) started: Instant,
-    /// The DIGEST-MD5 users from the JAAS file; `None`: SASL is off and SASL requests fail.
-    sasl_users: Option<Arc<crate::sasl::DigestUsers>>,
+    /// SASL as the JAAS file configures it; `None`: SASL is off and SASL requests fail.
+    sasl: Option<Arc<crate::sasl::SaslServer>>,
+    /// This core's own channel, for work it hands off (GSSAPI steps) to report back on.
+    me: mpsc::Sender<CoreMsg>,
     /// The audit log (`audit.enable`).
     audit: Option<crate::audit::AuditLog>,
 }
@@ -126,6 +128,7 @@ impl Core {
             sessions.restore(id, timeout);
         }
         let pace = Arc::new(snapshots::Pace::default());
+        let me = core_tx.clone();
         let snapshots = Snapshots::new(
             Schedule::new(cfg.snap_count, cfg.snap_size_limit_kb),
             Target {
@@ -142,7 +145,8 @@ impl Core {
             },
         );
         Core {
-            sasl_users: None,
+            sasl: None,
+            me,
             audit: None,
             sessions,
             fs,
@@ -165,9 +169,9 @@ impl Core {
         }
     }
 
-    /// Turns SASL on with these users (from the JAAS file, loaded at start).
-    pub fn with_sasl(mut self, users: Option<Arc<crate::sasl::DigestUsers>>) -> Core {
-        self.sasl_users = users;
+    /// Turns SASL on as the JAAS file configures it (loaded at start).
+    pub fn with_sasl(mut self, sasl: Option<Arc<crate::sasl::SaslServer>>) -> Core {
+        self.sasl = sasl;
         self
     }
 
@@ -237,6 +241,13 @@ impl Core {
             CoreMsg::PeerLost { peer } => self.zab_step(paddock_zab::Event::PeerLost { peer }),
             CoreMsg::Persisted(through) => self.zab_step(paddock_zab::Event::Persisted { through }),
             CoreMsg::ZabTick => self.zab_tick(),
+            CoreMsg::SaslStepped {
+                conn,
+                xid,
+                arrived,
+                exchange,
+                result,
+            } => self.sasl_stepped(conn, xid, arrived, exchange, result),
             CoreMsg::ContainerCheck => self.container_check(),
             CoreMsg::SnapshotDone(r) => {
                 self.snapshots.schedule.finished();
@@ -447,6 +458,10 @@ impl Core {
             self.close_conn(conn);
             return;
         };
+        if matches!(c.sasl, Some(crate::sasl::Exchange::InFlight)) {
+            c.deferred.push((xid, opcode, req));
+            return;
+        }
         c.received += 1;
         c.last_cxid = xid;
         c.last_op = op::name(opcode);
@@ -518,12 +533,14 @@ impl Core {
             }
             Ok(Request::Sasl(t)) => {
                 // Like an auth packet, the identity it gains applies at once; the reply (the
-                // next token) waits its turn.
-                let token = t.token.as_deref().unwrap_or(&[]);
-                let result = self
-                    .sasl_step(conn, token)
-                    .map(|token| Request::Sasl(paddock_proto::records::SaslToken { token }));
-                self.enqueue_read(sid, conn, xid, result, auth, arrived);
+                // next token) waits its turn. A GSSAPI step runs off the core and answers
+                // later (`sasl_stepped`).
+                let token = t.token.clone().unwrap_or_default();
+                if let Some(result) = self.sasl_step(conn, xid, arrived, token) {
+                    let result = result
+                        .map(|token| Request::Sasl(paddock_proto::records::SaslToken { token }));
+                    self.enqueue_read(sid, conn, xid, result, auth, arrived);
+                }
             }
             Ok(Request::Auth(p)) => {
                 // Identities change at once, so later writes are prepared with them; the reply
@@ -681,23 +698,114 @@ impl Core {
     }
 
     /// One step of a connection's SASL exchange: the token to send back, or AUTHFAILED (the
-    /// reason goes to the log, never to the client; the connection is then closed).
-    fn sasl_step(&mut self, conn: ConnId, token: &[u8]) -> Result<Option<Vec<u8>>, ErrorCode> {
-        let Some(users) = self.sasl_users.clone() else {
+    /// reason goes to the log, never to the client; the connection is then closed). `None`
+    /// when the step went off the core (GSSAPI: the library reads files), to come back as
+    /// `CoreMsg::SaslStepped`.
+    #[allow(clippy::type_complexity)]
+    fn sasl_step(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        arrived: Instant,
+        token: Vec<u8>,
+    ) -> Option<Result<Option<Vec<u8>>, ErrorCode>> {
+        use crate::sasl::{Exchange, SaslServer};
+        let Some(server) = self.sasl.clone() else {
             self.stats.auth_failed += 1;
             info!(
                 conn,
                 "SASL request refused: no JAAS Server section configures SASL"
             );
-            return Err(ErrorCode::AuthFailed);
+            return Some(Err(ErrorCode::AuthFailed));
+        };
+        let c = self.conns.get_mut(conn)?;
+        let exchange = c.sasl.take().unwrap_or_else(|| server.exchange());
+        let step = match exchange {
+            Exchange::Digest(mut x) => {
+                let SaslServer::Digest(users) = &*server else {
+                    return Some(Err(ErrorCode::AuthFailed));
+                };
+                let r = x.step(users, &token);
+                c.sasl = Some(Exchange::Digest(x));
+                r
+            }
+            Exchange::Gssapi(mut x) => {
+                c.sasl = Some(Exchange::InFlight);
+                let me = self.me.clone();
+                tokio::task::spawn_blocking(move || {
+                    let SaslServer::Kerberos(k) = &*server else {
+                        return;
+                    };
+                    let result = x.step(&token, k);
+                    let _ = me.blocking_send(CoreMsg::SaslStepped {
+                        conn,
+                        xid,
+                        arrived,
+                        exchange: x,
+                        result,
+                    });
+                });
+                return None;
+            }
+            Exchange::InFlight => Err(crate::sasl::SaslError::Malformed(
+                "a SASL token before the last one was answered".into(),
+            )),
+        };
+        Some(self.sasl_outcome(conn, step))
+    }
+
+    /// A GSSAPI step is back: its reply takes its turn, then what came meanwhile.
+    fn sasl_stepped(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        arrived: Instant,
+        exchange: crate::sasl::GssapiExchange,
+        result: Result<crate::sasl::Step, crate::sasl::SaslError>,
+    ) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let Some(sid) = c.session else {
+            return;
+        };
+        c.sasl = Some(crate::sasl::Exchange::Gssapi(exchange));
+        let deferred = std::mem::take(&mut c.deferred);
+        let result = self
+            .sasl_outcome(conn, result)
+            .map(|token| Request::Sasl(paddock_proto::records::SaslToken { token }));
+        let auth = match self.conns.get(conn) {
+            Some(c) => c.auth.clone(),
+            None => return,
+        };
+        self.enqueue_read(sid, conn, xid, result, auth, arrived);
+        for (xid, opcode, req) in deferred {
+            self.request(conn, xid, opcode, req);
+        }
+    }
+
+    /// What a SASL step means for the connection: the identity it gained, or a failure.
+    fn sasl_outcome(
+        &mut self,
+        conn: ConnId,
+        step: Result<crate::sasl::Step, crate::sasl::SaslError>,
+    ) -> Result<Option<Vec<u8>>, ErrorCode> {
+        let mechanism = self.sasl.as_ref().map_or("SASL", |s| s.mechanism());
+        let identity = |user: &str| match self.sasl.as_deref() {
+            Some(crate::sasl::SaslServer::Kerberos(k)) => k.identity(user),
+            _ => user.to_owned(),
+        };
+        let user = match &step {
+            Ok(s) => s.user.as_deref().map(identity),
+            Err(_) => None,
         };
         let Some(c) = self.conns.get_mut(conn) else {
             return Err(ErrorCode::AuthFailed);
         };
-        match c.sasl.step(&users, token) {
+        match step {
             Ok(step) => {
-                if let Some(user) = step.user {
-                    info!(conn, addr = %c.addr, %user, "SASL DIGEST-MD5 authenticated");
+                if let Some(user) = user {
+                    info!(conn, addr = %c.addr, %user, principal = step.user.as_deref().unwrap_or(""), mechanism, "SASL authenticated");
                     let is_super = self.cfg.sasl_super_user.as_deref() == Some(user.as_str());
                     c.gain(
                         paddock_proto::Id::new("sasl", user),
@@ -711,10 +819,10 @@ impl Core {
                 let enforced = self.cfg.enforce_auth_schemes.iter().any(|s| s == "sasl");
                 if self.cfg.allow_sasl_failed && !enforced {
                     // ZooKeeper's allowSaslFailedClients: the client goes on unauthenticated.
-                    warn!(conn, addr = %c.addr, reason = %e, "SASL authentication failed; the connection stays (allowSaslFailedClients)");
+                    warn!(conn, addr = %c.addr, reason = %e, mechanism, "SASL authentication failed; the connection stays (allowSaslFailedClients)");
                     return Ok(None);
                 }
-                warn!(conn, addr = %c.addr, reason = %e, "SASL authentication failed; closing the connection");
+                warn!(conn, addr = %c.addr, reason = %e, mechanism, "SASL authentication failed; closing the connection");
                 Err(ErrorCode::AuthFailed)
             }
         }

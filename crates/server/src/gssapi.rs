@@ -1,0 +1,424 @@
+//! Kerberos through the system's GSS-API library (MIT's `libgssapi_krb5.so.2`), loaded when a
+//! JAAS section asks for Kerberos, the acceptor side only: what a server needs to take a
+//! client's (or a peer's) Kerberos token and learn who it is.
+//!
+//! Why the library is loaded at run time with the few functions declared here, rather than
+//! through a bindings crate: the bindings crates generate their declarations with bindgen at
+//! build time, which needs libclang and the krb5 headers on every machine that builds Paddock,
+//! Kerberos or not. Debian installs the library itself everywhere (`libgssapi-krb5-2`); a
+//! server that is not asked for Kerberos never loads it. The declarations follow RFC 2744 (the
+//! C bindings of GSS-API v2) and MIT's `gssapi_krb5.h`.
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::OnceLock;
+use thiserror::Error;
+
+type OmUint32 = u32;
+
+#[repr(C)]
+struct Buffer {
+    length: usize,
+    value: *mut c_void,
+}
+
+impl Buffer {
+    fn empty() -> Buffer {
+        Buffer {
+            length: 0,
+            value: std::ptr::null_mut(),
+        }
+    }
+
+    /// A view of `data` to pass in (the library never writes to an input buffer).
+    fn of(data: &[u8]) -> Buffer {
+        Buffer {
+            length: data.len(),
+            value: data.as_ptr() as *mut c_void,
+        }
+    }
+}
+
+#[repr(C)]
+struct Oid {
+    length: OmUint32,
+    elements: *mut c_void,
+}
+
+type Name = *mut c_void;
+type Ctx = *mut c_void;
+type Cred = *mut c_void;
+
+const GSS_S_CONTINUE_NEEDED: OmUint32 = 1;
+const GSS_C_ACCEPT: c_int = 2;
+const GSS_C_GSS_CODE: c_int = 1;
+const GSS_C_MECH_CODE: c_int = 2;
+const GSS_C_INDEFINITE: OmUint32 = 0xffff_ffff;
+/// 1.2.840.113554.1.2.2.1, GSS_KRB5_NT_PRINCIPAL_NAME: a name written `service/host@REALM`.
+const KRB5_NT_PRINCIPAL_NAME: [u8; 10] =
+    [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02, 0x01];
+
+fn failed(major: OmUint32) -> bool {
+    // The calling and routine error fields; the low 16 bits are informatory.
+    major & 0xffff_0000 != 0
+}
+
+/// The functions Paddock calls, resolved once.
+struct Lib {
+    _lib: libloading::Library,
+    import_name: unsafe extern "C" fn(*mut OmUint32, *mut Buffer, *mut Oid, *mut Name) -> OmUint32,
+    release_name: unsafe extern "C" fn(*mut OmUint32, *mut Name) -> OmUint32,
+    display_name: unsafe extern "C" fn(*mut OmUint32, Name, *mut Buffer, *mut *mut Oid) -> OmUint32,
+    acquire_cred: unsafe extern "C" fn(
+        *mut OmUint32,
+        Name,
+        OmUint32,
+        *mut c_void,
+        c_int,
+        *mut Cred,
+        *mut *mut c_void,
+        *mut OmUint32,
+    ) -> OmUint32,
+    release_cred: unsafe extern "C" fn(*mut OmUint32, *mut Cred) -> OmUint32,
+    accept_sec_context: unsafe extern "C" fn(
+        *mut OmUint32,
+        *mut Ctx,
+        Cred,
+        *mut Buffer,
+        *mut c_void,
+        *mut Name,
+        *mut *mut Oid,
+        *mut Buffer,
+        *mut OmUint32,
+        *mut OmUint32,
+        *mut Cred,
+    ) -> OmUint32,
+    delete_sec_context: unsafe extern "C" fn(*mut OmUint32, *mut Ctx, *mut Buffer) -> OmUint32,
+    wrap: unsafe extern "C" fn(
+        *mut OmUint32,
+        Ctx,
+        c_int,
+        OmUint32,
+        *mut Buffer,
+        *mut c_int,
+        *mut Buffer,
+    ) -> OmUint32,
+    unwrap: unsafe extern "C" fn(
+        *mut OmUint32,
+        Ctx,
+        *mut Buffer,
+        *mut Buffer,
+        *mut c_int,
+        *mut OmUint32,
+    ) -> OmUint32,
+    release_buffer: unsafe extern "C" fn(*mut OmUint32, *mut Buffer) -> OmUint32,
+    display_status: unsafe extern "C" fn(
+        *mut OmUint32,
+        OmUint32,
+        c_int,
+        *mut Oid,
+        *mut OmUint32,
+        *mut Buffer,
+    ) -> OmUint32,
+    register_acceptor_identity: unsafe extern "C" fn(*const c_char) -> OmUint32,
+}
+
+/// What went wrong, with the library's own words for it.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum GssError {
+    #[error(
+        "cannot load the GSS-API library (libgssapi_krb5.so.2, Debian's libgssapi-krb5-2): {0}"
+    )]
+    Load(String),
+    #[error("{what}: {msg}")]
+    Call { what: &'static str, msg: String },
+}
+
+static LIB: OnceLock<Result<Lib, GssError>> = OnceLock::new();
+
+fn lib() -> Result<&'static Lib, GssError> {
+    LIB.get_or_init(|| {
+        // SAFETY: loading MIT's GSS-API library runs its initialisers, which are safe to run in
+        // any process; every symbol is declared above with its C signature (RFC 2744).
+        unsafe {
+            let lib = libloading::Library::new("libgssapi_krb5.so.2")
+                .map_err(|e| GssError::Load(e.to_string()))?;
+            macro_rules! sym {
+                ($name:literal) => {
+                    *lib.get($name).map_err(|e| GssError::Load(e.to_string()))?
+                };
+            }
+            Ok(Lib {
+                import_name: sym!(b"gss_import_name\0"),
+                release_name: sym!(b"gss_release_name\0"),
+                display_name: sym!(b"gss_display_name\0"),
+                acquire_cred: sym!(b"gss_acquire_cred\0"),
+                release_cred: sym!(b"gss_release_cred\0"),
+                accept_sec_context: sym!(b"gss_accept_sec_context\0"),
+                delete_sec_context: sym!(b"gss_delete_sec_context\0"),
+                wrap: sym!(b"gss_wrap\0"),
+                unwrap: sym!(b"gss_unwrap\0"),
+                release_buffer: sym!(b"gss_release_buffer\0"),
+                display_status: sym!(b"gss_display_status\0"),
+                register_acceptor_identity: sym!(b"krb5_gss_register_acceptor_identity\0"),
+                _lib: lib,
+            })
+        }
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// The library's messages for a status (both its GSS and mechanism parts).
+fn status(l: &Lib, what: &'static str, major: OmUint32, minor: OmUint32) -> GssError {
+    let mut parts = Vec::new();
+    for (code, kind) in [(major, GSS_C_GSS_CODE), (minor, GSS_C_MECH_CODE)] {
+        if code == 0 {
+            continue;
+        }
+        let mut more: OmUint32 = 0;
+        loop {
+            let (mut m, mut buf) = (0, Buffer::empty());
+            // SAFETY: valid pointers to locals; the buffer is released below.
+            let r = unsafe {
+                (l.display_status)(
+                    &mut m,
+                    code,
+                    kind,
+                    std::ptr::null_mut(),
+                    &mut more,
+                    &mut buf,
+                )
+            };
+            if failed(r) {
+                break;
+            }
+            parts.push(take(l, &mut buf));
+            if more == 0 {
+                break;
+            }
+        }
+    }
+    GssError::Call {
+        what,
+        msg: if parts.is_empty() {
+            format!("major {major:#x}, minor {minor}")
+        } else {
+            parts.join("; ")
+        },
+    }
+}
+
+/// Copies a buffer the library allocated, and releases it.
+fn take(l: &Lib, buf: &mut Buffer) -> String {
+    String::from_utf8_lossy(&take_bytes(l, buf)).into_owned()
+}
+
+fn take_bytes(l: &Lib, buf: &mut Buffer) -> Vec<u8> {
+    let out = if buf.value.is_null() || buf.length == 0 {
+        Vec::new()
+    } else {
+        // SAFETY: the library filled `value` with `length` bytes.
+        unsafe { std::slice::from_raw_parts(buf.value as *const u8, buf.length).to_vec() }
+    };
+    let mut m = 0;
+    // SAFETY: a buffer the library allocated (or an empty one, which it ignores).
+    unsafe { (l.release_buffer)(&mut m, buf) };
+    out
+}
+
+/// This server's Kerberos credentials: the keys of `principal` from `keytab`.
+pub struct Acceptor {
+    cred: Cred,
+    /// The principal, as configured (`zookeeper/host@REALM`).
+    pub principal: String,
+}
+
+// SAFETY: a GSS credential handle may be used from any thread (MIT's library is thread-safe);
+// Paddock only reads it, from one exchange at a time per context.
+unsafe impl Send for Acceptor {}
+unsafe impl Sync for Acceptor {}
+
+impl Acceptor {
+    /// Acquires the acceptor credentials at start, so a wrong keytab or principal stops the
+    /// server instead of failing every client later. The keytab is registered for the whole
+    /// process (MIT's `krb5_gss_register_acceptor_identity`), as a JVM's Krb5LoginModule does
+    /// for its subject.
+    pub fn new(keytab: &str, principal: &str) -> Result<Acceptor, GssError> {
+        let l = lib()?;
+        let kt = CString::new(keytab).map_err(|_| GssError::Call {
+            what: "keyTab",
+            msg: "contains a NUL byte".into(),
+        })?;
+        // SAFETY: a NUL-terminated path the library copies.
+        let r = unsafe { (l.register_acceptor_identity)(kt.as_ptr()) };
+        if failed(r) {
+            return Err(status(l, "registering the keytab", r, 0));
+        }
+        let mut minor = 0;
+        let mut name: Name = std::ptr::null_mut();
+        let mut oid = Oid {
+            length: KRB5_NT_PRINCIPAL_NAME.len() as OmUint32,
+            elements: KRB5_NT_PRINCIPAL_NAME.as_ptr() as *mut c_void,
+        };
+        let mut buf = Buffer::of(principal.as_bytes());
+        // SAFETY: valid pointers; `name` is released below.
+        let r = unsafe { (l.import_name)(&mut minor, &mut buf, &mut oid, &mut name) };
+        if failed(r) {
+            return Err(status(l, "the principal", r, minor));
+        }
+        let mut cred: Cred = std::ptr::null_mut();
+        // SAFETY: valid pointers; the default mechanism set; `cred` lives as long as `self`.
+        let r = unsafe {
+            (l.acquire_cred)(
+                &mut minor,
+                name,
+                GSS_C_INDEFINITE,
+                std::ptr::null_mut(),
+                GSS_C_ACCEPT,
+                &mut cred,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        let mut m = 0;
+        // SAFETY: the name imported above.
+        unsafe { (l.release_name)(&mut m, &mut name) };
+        if failed(r) {
+            return Err(status(l, "acquiring the keytab's credentials", r, minor));
+        }
+        Ok(Acceptor {
+            cred,
+            principal: principal.to_owned(),
+        })
+    }
+
+    /// A new security context for one peer's exchange.
+    pub fn context(&self) -> Context {
+        Context {
+            ctx: std::ptr::null_mut(),
+            peer: None,
+        }
+    }
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        if let Ok(l) = lib() {
+            let mut m = 0;
+            // SAFETY: the handle acquired in `new`.
+            unsafe { (l.release_cred)(&mut m, &mut self.cred) };
+        }
+    }
+}
+
+/// What accepting one token gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// More tokens are needed; send this one.
+    Continue(Vec<u8>),
+    /// The context is established (the peer is known); send this token if not empty.
+    Complete(Vec<u8>),
+}
+
+/// One security context, acceptor side.
+pub struct Context {
+    ctx: Ctx,
+    /// The peer's principal, once established.
+    pub peer: Option<String>,
+}
+
+// SAFETY: a context is used by one exchange at a time (it moves with it between threads),
+// which MIT's library allows.
+unsafe impl Send for Context {}
+
+impl Context {
+    /// Takes the peer's next token.
+    pub fn accept(&mut self, acceptor: &Acceptor, token: &[u8]) -> Result<Accepted, GssError> {
+        let l = lib()?;
+        let mut minor = 0;
+        let mut input = Buffer::of(token);
+        let mut out = Buffer::empty();
+        let mut src: Name = std::ptr::null_mut();
+        // SAFETY: valid pointers; `out` and `src` are released below.
+        let r = unsafe {
+            (l.accept_sec_context)(
+                &mut minor,
+                &mut self.ctx,
+                acceptor.cred,
+                &mut input,
+                std::ptr::null_mut(),
+                &mut src,
+                std::ptr::null_mut(),
+                &mut out,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        let token = take_bytes(l, &mut out);
+        if failed(r) {
+            return Err(status(l, "accepting the Kerberos token", r, minor));
+        }
+        if r & GSS_S_CONTINUE_NEEDED != 0 {
+            return Ok(Accepted::Continue(token));
+        }
+        if !src.is_null() {
+            let mut name = Buffer::empty();
+            // SAFETY: the source name the library returned; released right after.
+            let d = unsafe { (l.display_name)(&mut minor, src, &mut name, std::ptr::null_mut()) };
+            if !failed(d) {
+                self.peer = Some(take(l, &mut name));
+            }
+            let mut m = 0;
+            unsafe { (l.release_name)(&mut m, &mut src) };
+        }
+        Ok(Accepted::Complete(token))
+    }
+
+    /// Integrity-protects (without encrypting) a message for the peer.
+    pub fn wrap(&mut self, msg: &[u8]) -> Result<Vec<u8>, GssError> {
+        let l = lib()?;
+        let (mut minor, mut conf) = (0, 0);
+        let mut input = Buffer::of(msg);
+        let mut out = Buffer::empty();
+        // SAFETY: an established context; `out` is released by take_bytes.
+        let r = unsafe { (l.wrap)(&mut minor, self.ctx, 0, 0, &mut input, &mut conf, &mut out) };
+        let bytes = take_bytes(l, &mut out);
+        if failed(r) {
+            return Err(status(l, "wrapping", r, minor));
+        }
+        Ok(bytes)
+    }
+
+    /// Checks and opens a message the peer wrapped.
+    pub fn unwrap(&mut self, msg: &[u8]) -> Result<Vec<u8>, GssError> {
+        let l = lib()?;
+        let (mut minor, mut conf, mut qop) = (0, 0, 0);
+        let mut input = Buffer::of(msg);
+        let mut out = Buffer::empty();
+        // SAFETY: an established context; `out` is released by take_bytes.
+        let r = unsafe {
+            (l.unwrap)(
+                &mut minor, self.ctx, &mut input, &mut out, &mut conf, &mut qop,
+            )
+        };
+        let bytes = take_bytes(l, &mut out);
+        if failed(r) {
+            return Err(status(l, "unwrapping", r, minor));
+        }
+        Ok(bytes)
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        if self.ctx.is_null() {
+            return;
+        }
+        if let Ok(l) = lib() {
+            let mut m = 0;
+            // SAFETY: the context this struct owns.
+            unsafe { (l.delete_sec_context)(&mut m, &mut self.ctx, std::ptr::null_mut()) };
+        }
+    }
+}
