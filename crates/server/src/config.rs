@@ -305,6 +305,9 @@ pub struct QuorumSasl {
     pub learner_context: String,
     /// `quorum.auth.server.saslLoginContext`: the JAAS section with the peers' users.
     pub server_context: String,
+    /// `quorum.auth.kerberos.servicePrincipal`: the principal a server asks a ticket for when
+    /// it dials a peer, `_HOST` standing for that peer's host.
+    pub service_principal: String,
 }
 
 impl Default for QuorumSasl {
@@ -315,6 +318,7 @@ impl Default for QuorumSasl {
             server_require: false,
             learner_context: "QuorumLearner".into(),
             server_context: "QuorumServer".into(),
+            service_principal: "zkquorum/localhost".into(),
         }
     }
 }
@@ -872,9 +876,9 @@ impl Config {
                 "java.security.krb5.conf" => c.krb5_conf = Some(PathBuf::from(v.trim())),
                 // A JVM debugging switch kazoo's harness passes: nothing to do.
                 "sun.security.krb5.debug" => {}
-                // Kerberos only: which principal a learner expects of the server it dials.
-                // With DIGEST-MD5 there is none; a Kerberos JAAS section is refused at start.
-                "quorum.auth.kerberos.servicePrincipal" => {}
+                "quorum.auth.kerberos.servicePrincipal" => {
+                    c.quorum_sasl.service_principal = v.trim().to_owned()
+                }
                 "enforce.auth.enabled" => enforce_on = parse_bool(v).map_err(bad)?,
                 "enforce.auth.schemes" => {
                     let schemes = list(v);

@@ -8,7 +8,6 @@ pub mod conn_shared;
 pub mod core;
 pub mod forward;
 pub mod fourlw;
-mod gssapi;
 pub mod log;
 pub mod msg;
 pub mod peer;
@@ -180,7 +179,11 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     } else {
         Peering::Ensemble(peer::PeerSecurity {
             tls: peer_tls::PeerTls::load(&cfg.quorum_tls, &membership.me, &membership.servers)?,
-            sasl: peer_sasl::PeerSasl::load(&cfg.quorum_sasl, cfg.jaas_config.as_deref())?,
+            sasl: peer_sasl::PeerSasl::load(
+                &cfg.quorum_sasl,
+                cfg.jaas_config.as_deref(),
+                &membership.servers,
+            )?,
         })
     };
     let mut cfg = cfg;

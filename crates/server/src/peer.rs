@@ -299,7 +299,7 @@ async fn reader(
     }
     match (&security.sasl, wants_sasl) {
         (Some(sasl), true) => {
-            match tokio::time::timeout(HANDSHAKE, sasl.check(&mut stream)).await {
+            match tokio::time::timeout(HANDSHAKE, sasl.check(&mut stream, from)).await {
                 Ok(Ok(user)) => debug!(%addr, id = from, user, "peer authenticated by SASL"),
                 Ok(Err(e)) => {
                     warn!(%addr, id = from, "peer SASL authentication failed: {e}; closing");
@@ -605,7 +605,7 @@ async fn dial(
     sent.await
         .map_err(|e| DialError::Unreachable(e.to_string()))?;
     if let Some(sasl) = &security.sasl {
-        match tokio::time::timeout(HANDSHAKE, sasl.authenticate(&mut io)).await {
+        match tokio::time::timeout(HANDSHAKE, sasl.authenticate(&mut io, host)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 return Err(DialError::Refused(format!(

@@ -1,26 +1,38 @@
-//! SASL between servers (`quorum.auth.*`): DIGEST-MD5 on every peer connection, right after
-//! the hello (and after TLS, when both are on).
+//! SASL between servers (`quorum.auth.*`): DIGEST-MD5 or Kerberos on every peer connection,
+//! right after the hello (and after TLS, when both are on), as the login modules of the JAAS
+//! sections say.
 //!
-//! The dialling server authenticates with the credentials of the JAAS section
+//! DIGEST-MD5: the dialling server authenticates with the credentials of the JAAS section
 //! `quorum.auth.learner.saslLoginContext` (`QuorumLearner`: `username`, `password`); the
 //! server dialled checks them against the users of `quorum.auth.server.saslLoginContext`
 //! (`QuorumServer`: `user_<name>="<password>"`) and proves it knows the password too
 //! (`rspauth`), so each side authenticates the other.
 //!
+//! Kerberos: the dialling server gets a ticket for `quorum.auth.kerberos.servicePrincipal`
+//! (`_HOST` replaced by the host of the `server.N` line it dials) with the keytab and principal
+//! of its `QuorumLearner` section; the server dialled accepts it with those of its
+//! `QuorumServer` section, mutually. The dialler's principal must carry, as its host part, the
+//! host of the `server.N` line of the id it claims: otherwise any holder of a quorum keytab
+//! could join as any server (ZooKeeper's CVE-2023-44981).
+//!
 //! On the wire (Paddock's own peer protocol, not ZooKeeper's): a dialler that wants SASL
 //! opens with the hello magic `PDKS` instead of `PDKP`. The server dialled answers one status
 //! byte: `NO_SASL` (SASL is off here: go on unauthenticated, unless
 //! `quorum.auth.learnerRequireSasl`), or `GO` and the challenge; then the dialler's response;
-//! then `GO` and `rspauth`, or `REFUSED`. Tokens are framed by a 4-byte big-endian length.
+//! then `GO` and `rspauth`, or `REFUSED`. With Kerberos the byte is `KERBEROS`; then the
+//! dialler's tokens, each answered `GO` and a token while the context is not established, or
+//! `DONE` and the last token, or `REFUSED`. Tokens are framed by a 4-byte big-endian length.
 //! A dialler without SASL is refused when `quorum.auth.serverRequireSasl` is set. That gives
 //! ZooKeeper's rolling move to quorum SASL: enableSasl everywhere, then learnerRequireSasl,
 //! then serverRequireSasl.
 //!
 //! Nothing here prints a password.
 
-use crate::config::{QuorumSasl, Secret};
+use crate::config::{QuorumSasl, Secret, ServerSpec};
 use crate::sasl::{DigestExchange, DigestUsers, JaasError};
+use paddock_gssapi::{Accepted, Acceptor, Initiator};
 use paddock_proto::sasl::{digest_client, hex, parse_jaas};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -32,24 +44,65 @@ pub const MAGIC_SASL: &[u8; 4] = b"PDKS";
 const NO_SASL: u8 = 0;
 const GO: u8 = 1;
 const REFUSED: u8 = 2;
+const KERBEROS: u8 = 3;
+const DONE: u8 = 4;
 /// The longest token either side accepts (a DIGEST-MD5 token is a few hundred bytes).
 const MAX_TOKEN: usize = 4096;
 
 /// Quorum SASL as this server does it.
 pub struct PeerSasl {
-    /// The peers' users (`QuorumServer`).
-    users: DigestUsers,
-    /// This server's credentials (`QuorumLearner`).
-    user: String,
-    password: Secret,
+    mechanism: Mechanism,
     learner_require: bool,
     server_require: bool,
 }
 
+enum Mechanism {
+    Digest {
+        /// The peers' users (`QuorumServer`).
+        users: DigestUsers,
+        /// This server's credentials (`QuorumLearner`).
+        user: String,
+        password: Secret,
+    },
+    Kerberos(Box<Kerberos>),
+}
+
+struct Kerberos {
+    /// Accepts peers with the `QuorumServer` section's keytab and principal.
+    acceptor: Acceptor,
+    /// Dials peers with the `QuorumLearner` section's keytab and principal.
+    initiator: Initiator,
+    /// `quorum.auth.kerberos.servicePrincipal` (`_HOST`: the host dialled).
+    service: String,
+    /// The host of each server's `server.N` line.
+    hosts: HashMap<u64, String>,
+}
+
+/// A section's Krb5LoginModule, or `None` when it uses DIGEST-MD5.
+fn kerberos_entry(
+    entries: &[paddock_proto::sasl::JaasEntry],
+) -> Option<&paddock_proto::sasl::JaasEntry> {
+    entries
+        .iter()
+        .find(|e| e.module.ends_with("Krb5LoginModule"))
+}
+
+/// A login module option, by its case-insensitive name.
+fn option(e: &paddock_proto::sasl::JaasEntry, k: &str) -> Option<String> {
+    e.options
+        .iter()
+        .find(|(o, _)| o.eq_ignore_ascii_case(k))
+        .map(|(_, v)| v.clone())
+}
+
 impl PeerSasl {
     /// Reads both JAAS sections at start; `None` when quorum SASL is off. A missing section,
-    /// or one asking for Kerberos, stops the server.
-    pub fn load(q: &QuorumSasl, jaas: Option<&Path>) -> Result<Option<Arc<PeerSasl>>, JaasError> {
+    /// keytab or principal stops the server.
+    pub fn load(
+        q: &QuorumSasl,
+        jaas: Option<&Path>,
+        servers: &[ServerSpec],
+    ) -> Result<Option<Arc<PeerSasl>>, JaasError> {
         if !q.enabled {
             return Ok(None);
         }
@@ -62,45 +115,86 @@ impl PeerSasl {
             key: KEY,
             msg: format!("{}: {msg}", path.display()),
         };
-        let users = DigestUsers::load(path, &q.server_context)?.ok_or_else(|| {
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let sections = parse_jaas(&text).map_err(bad)?;
+        let server = sections.get(&q.server_context).ok_or_else(|| {
             bad(format!(
-                "no section {} (quorum.auth.server.saslLoginContext) with the peers' users",
+                "no section {} (quorum.auth.server.saslLoginContext) with the peers' users or \
+                 this server's Kerberos keys",
                 q.server_context
             ))
         })?;
-        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-        let sections = parse_jaas(&text).map_err(bad)?;
-        let entries = sections.get(&q.learner_context).ok_or_else(|| {
+        let learner = sections.get(&q.learner_context).ok_or_else(|| {
             bad(format!(
                 "no section {} (quorum.auth.learner.saslLoginContext) with this server's \
                  credentials",
                 q.learner_context
             ))
         })?;
-        let mut creds = None;
-        for e in entries {
-            if !e.module.ends_with("DigestLoginModule") {
+        let mechanism = match (kerberos_entry(server), kerberos_entry(learner)) {
+            (Some(srv), Some(lrn)) => {
+                let need = |e: &paddock_proto::sasl::JaasEntry, section: &str, k: &str| {
+                    option(e, k).ok_or_else(|| {
+                        bad(format!("section {section}: Krb5LoginModule has no {k}"))
+                    })
+                };
+                let (skt, sp) = (
+                    need(srv, &q.server_context, "keyTab")?,
+                    need(srv, &q.server_context, "principal")?,
+                );
+                let (lkt, lp) = (
+                    need(lrn, &q.learner_context, "keyTab")?,
+                    need(lrn, &q.learner_context, "principal")?,
+                );
+                for kt in [&skt, &lkt] {
+                    if !Path::new(kt).is_file() {
+                        return Err(bad(format!("the keyTab {kt} is not a readable file")));
+                    }
+                }
+                let acceptor = Acceptor::new(&skt, &sp)
+                    .map_err(|e| bad(format!("section {}: {e}", q.server_context)))?;
+                let initiator = Initiator::new(Some(&lkt), Some(&lp))
+                    .map_err(|e| bad(format!("section {}: {e}", q.learner_context)))?;
+                Mechanism::Kerberos(Box::new(Kerberos {
+                    acceptor,
+                    initiator,
+                    service: q.service_principal.clone(),
+                    hosts: servers.iter().map(|s| (s.id, s.host.clone())).collect(),
+                }))
+            }
+            (None, None) => {
+                let users = DigestUsers::from_jaas(&text, &q.server_context)
+                    .map_err(bad)?
+                    .unwrap_or_default();
+                let mut creds = None;
+                for e in learner {
+                    let opt = |k: &str| e.options.iter().find(|(o, _)| o == k).map(|(_, v)| v);
+                    if let (Some(u), Some(p)) = (opt("username"), opt("password")) {
+                        creds = Some((u.clone(), Secret::new(p.as_str())));
+                    }
+                }
+                let (user, password) = creds.ok_or_else(|| {
+                    bad(format!(
+                        "section {} has no username and password",
+                        q.learner_context
+                    ))
+                })?;
+                Mechanism::Digest {
+                    users,
+                    user,
+                    password,
+                }
+            }
+            _ => {
                 return Err(bad(format!(
-                    "section {}: the login module {} is not implemented (only \
-                     org.apache.zookeeper.server.auth.DigestLoginModule is; Kerberos is not yet)",
-                    q.learner_context, e.module
-                )));
+                    "sections {} and {} must both use Kerberos (Krb5LoginModule) or both \
+                     DIGEST-MD5",
+                    q.server_context, q.learner_context
+                )))
             }
-            let opt = |k: &str| e.options.iter().find(|(o, _)| o == k).map(|(_, v)| v);
-            if let (Some(u), Some(p)) = (opt("username"), opt("password")) {
-                creds = Some((u.clone(), Secret::new(p.as_str())));
-            }
-        }
-        let (user, password) = creds.ok_or_else(|| {
-            bad(format!(
-                "section {} has no username and password",
-                q.learner_context
-            ))
-        })?;
+        };
         Ok(Some(Arc::new(PeerSasl {
-            users,
-            user,
-            password,
+            mechanism,
             learner_require: q.learner_require,
             server_require: q.server_require,
         })))
@@ -111,69 +205,218 @@ impl PeerSasl {
         self.server_require
     }
 
-    /// The dialler's side, after its `PDKS` hello: authenticates, and checks that the server
-    /// dialled knows the password too.
+    /// The dialler's side, after its `PDKS` hello: authenticates to the server dialled at
+    /// `host`, and checks that it is who it should be (it knows our password, or its Kerberos
+    /// keys).
     pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
-        &self,
+        self: &Arc<Self>,
         io: &mut S,
+        host: &str,
     ) -> Result<(), String> {
-        match io.read_u8().await.map_err(|e| e.to_string())? {
-            NO_SASL if self.learner_require => {
-                return Err("the peer does not authenticate by SASL \
-                            (quorum.auth.learnerRequireSasl=true here)"
-                    .into())
+        let status = io.read_u8().await.map_err(|e| e.to_string())?;
+        match (status, &self.mechanism) {
+            (NO_SASL, _) if self.learner_require => Err("the peer does not authenticate by SASL \
+                                                         (quorum.auth.learnerRequireSasl=true here)"
+                .into()),
+            (NO_SASL, _) => Ok(()),
+            (GO, Mechanism::Digest { user, password, .. }) => {
+                digest_authenticate(io, user, password).await
             }
-            NO_SASL => return Ok(()),
-            GO => {}
-            other => return Err(format!("unexpected SASL status {other}")),
-        }
-        let challenge = read_token(io).await?;
-        let challenge =
-            std::str::from_utf8(&challenge).map_err(|_| "a challenge that is not UTF-8")?;
-        let mut raw = [0u8; 16];
-        {
-            use rand::RngCore;
-            rand::rngs::OsRng.fill_bytes(&mut raw);
-        }
-        let (response, rspauth) =
-            digest_client(challenge, &self.user, self.password.expose(), &hex(&raw))?;
-        write_token(io, None, response.as_bytes()).await?;
-        match io.read_u8().await.map_err(|e| e.to_string())? {
-            GO => {}
-            REFUSED => {
-                return Err(format!(
-                    "the peer refused our credentials (user {:?})",
-                    self.user
-                ))
+            (KERBEROS, Mechanism::Kerberos(k)) => {
+                let target = k.service.replace("_HOST", host);
+                self.kerberos_authenticate(io, target).await
             }
-            other => return Err(format!("unexpected SASL status {other}")),
+            (GO, Mechanism::Kerberos(_)) => {
+                Err("the peer uses DIGEST-MD5 between servers, this server Kerberos".into())
+            }
+            (KERBEROS, Mechanism::Digest { .. }) => {
+                Err("the peer uses Kerberos between servers, this server DIGEST-MD5".into())
+            }
+            (other, _) => Err(format!("unexpected SASL status {other}")),
         }
-        let got = read_token(io).await?;
-        if !bool::from(got.as_slice().ct_eq(rspauth.as_bytes())) {
-            return Err("the peer's rspauth is wrong: it does not know our password".into());
-        }
-        Ok(())
     }
 
-    /// The side of the server dialled: the user the dialler authenticated as.
-    pub async fn check<S: AsyncRead + AsyncWrite + Unpin>(
-        &self,
+    async fn kerberos_authenticate<S: AsyncRead + AsyncWrite + Unpin>(
+        self: &Arc<Self>,
         io: &mut S,
+        target: String,
+    ) -> Result<(), String> {
+        // Each step may ask the KDC for a ticket: off the async workers.
+        let me = self.clone();
+        let first = tokio::task::spawn_blocking(move || {
+            let Mechanism::Kerberos(k) = &me.mechanism else {
+                unreachable!("a Kerberos exchange with a DIGEST-MD5 configuration")
+            };
+            let mut ctx = k.initiator.context(&target).map_err(|e| e.to_string())?;
+            let out = k
+                .initiator
+                .step(&mut ctx, None)
+                .map_err(|e| format!("{target}: {e}"))?;
+            Ok::<_, String>((ctx, out))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        let (mut ctx, mut out) = first;
+        loop {
+            let (token, complete) = match out {
+                Accepted::Continue(t) => (t, false),
+                Accepted::Complete(t) => (t, true),
+            };
+            write_token(io, None, &token).await?;
+            let status = io.read_u8().await.map_err(|e| e.to_string())?;
+            if status == REFUSED {
+                return Err("the peer refused our Kerberos credentials".into());
+            }
+            if status != GO && status != DONE {
+                return Err(format!("unexpected SASL status {status}"));
+            }
+            let reply = read_token(io).await?;
+            if complete {
+                return if status == DONE {
+                    Ok(())
+                } else {
+                    Err("the peer wants more after our context was established".into())
+                };
+            }
+            let me = self.clone();
+            let (c, next) = tokio::task::spawn_blocking(move || {
+                let Mechanism::Kerberos(k) = &me.mechanism else {
+                    unreachable!("a Kerberos exchange with a DIGEST-MD5 configuration")
+                };
+                let r = k.initiator.step(&mut ctx, Some(&reply));
+                (ctx, r)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            ctx = c;
+            out = next.map_err(|e| e.to_string())?;
+            if status == DONE {
+                return match out {
+                    Accepted::Complete(_) => Ok(()),
+                    Accepted::Continue(_) => {
+                        Err("the peer finished before our context was established".into())
+                    }
+                };
+            }
+        }
+    }
+
+    /// The side of the server dialled: who the dialler authenticated as. `claimed` is the id
+    /// its hello gave: a Kerberos principal must name that server's host.
+    pub async fn check<S: AsyncRead + AsyncWrite + Unpin>(
+        self: &Arc<Self>,
+        io: &mut S,
+        claimed: u64,
     ) -> Result<String, String> {
-        let mut x = DigestExchange::new();
-        let challenge = x.step(&self.users, &[]).map_err(|e| e.to_string())?;
-        write_token(io, Some(GO), &challenge.token).await?;
-        let response = read_token(io).await?;
-        match x.step(&self.users, &response) {
-            Ok(step) => {
-                write_token(io, Some(GO), &step.token).await?;
-                step.user.ok_or_else(|| "no user".to_owned())
-            }
-            Err(e) => {
-                let _ = io.write_all(&[REFUSED]).await;
-                let _ = io.flush().await;
-                Err(e.to_string())
-            }
+        let k = match &self.mechanism {
+            Mechanism::Digest { users, .. } => return digest_check(io, users).await,
+            Mechanism::Kerberos(k) => k,
+        };
+        io.write_all(&[KERBEROS]).await.map_err(|e| e.to_string())?;
+        io.flush().await.map_err(|e| e.to_string())?;
+        let mut ctx = k.acceptor.context();
+        loop {
+            let token = read_token(io).await?;
+            let me = self.clone();
+            let (c, r) = tokio::task::spawn_blocking(move || {
+                let Mechanism::Kerberos(k) = &me.mechanism else {
+                    unreachable!("a Kerberos exchange with a DIGEST-MD5 configuration")
+                };
+                let r = ctx.accept(&k.acceptor, &token);
+                (ctx, r)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            ctx = c;
+            let refusal = match r {
+                Err(e) => e.to_string(),
+                Ok(Accepted::Continue(out)) => {
+                    write_token(io, Some(GO), &out).await?;
+                    continue;
+                }
+                Ok(Accepted::Complete(out)) => {
+                    let principal = ctx.peer.clone().unwrap_or_default();
+                    match check_host(&k.hosts, &principal, claimed) {
+                        Ok(()) => {
+                            write_token(io, Some(DONE), &out).await?;
+                            return Ok(principal);
+                        }
+                        Err(e) => e,
+                    }
+                }
+            };
+            let _ = io.write_all(&[REFUSED]).await;
+            let _ = io.flush().await;
+            return Err(refusal);
+        }
+    }
+}
+
+/// A principal `service/host@REALM` may only join as a server whose `server.N` line names that
+/// host (ZooKeeper's CVE-2023-44981).
+fn check_host(hosts: &HashMap<u64, String>, principal: &str, claimed: u64) -> Result<(), String> {
+    {
+        let expected = hosts
+            .get(&claimed)
+            .ok_or_else(|| format!("server {claimed} is not in the configuration"))?;
+        let name = principal.rsplit_once('@').map_or(principal, |(n, _)| n);
+        match name.split_once('/') {
+            Some((_, host)) if host.eq_ignore_ascii_case(expected) => Ok(()),
+            Some((_, host)) => Err(format!(
+                "the principal {principal} names host {host}, not {expected}, the host of \
+                 server.{claimed} it claims to be"
+            )),
+            None => Err(format!(
+                "the principal {principal} has no host part, so it cannot be server.{claimed} \
+                 ({expected})"
+            )),
+        }
+    }
+}
+
+async fn digest_authenticate<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    user: &str,
+    password: &Secret,
+) -> Result<(), String> {
+    let challenge = read_token(io).await?;
+    let challenge = std::str::from_utf8(&challenge).map_err(|_| "a challenge that is not UTF-8")?;
+    let mut raw = [0u8; 16];
+    {
+        use rand::RngCore;
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+    }
+    let (response, rspauth) = digest_client(challenge, user, password.expose(), &hex(&raw))?;
+    write_token(io, None, response.as_bytes()).await?;
+    match io.read_u8().await.map_err(|e| e.to_string())? {
+        GO => {}
+        REFUSED => return Err(format!("the peer refused our credentials (user {user:?})")),
+        other => return Err(format!("unexpected SASL status {other}")),
+    }
+    let got = read_token(io).await?;
+    if !bool::from(got.as_slice().ct_eq(rspauth.as_bytes())) {
+        return Err("the peer's rspauth is wrong: it does not know our password".into());
+    }
+    Ok(())
+}
+
+async fn digest_check<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    users: &DigestUsers,
+) -> Result<String, String> {
+    let mut x = DigestExchange::new();
+    let challenge = x.step(users, &[]).map_err(|e| e.to_string())?;
+    write_token(io, Some(GO), &challenge.token).await?;
+    let response = read_token(io).await?;
+    match x.step(users, &response) {
+        Ok(step) => {
+            write_token(io, Some(GO), &step.token).await?;
+            step.user.ok_or_else(|| "no user".to_owned())
+        }
+        Err(e) => {
+            let _ = io.write_all(&[REFUSED]).await;
+            let _ = io.flush().await;
+            Err(e.to_string())
         }
     }
 }
@@ -211,27 +454,29 @@ async fn read_token<S: AsyncRead + Unpin>(io: &mut S) -> Result<Vec<u8>, String>
 mod tests {
     use super::*;
 
-    fn sasl(users: &str, user: &str, password: &str) -> PeerSasl {
+    fn sasl(users: &str, user: &str, password: &str) -> Arc<PeerSasl> {
         let jaas = format!(
             "QuorumServer {{ org.apache.zookeeper.server.auth.DigestLoginModule required {users}; }};"
         );
-        PeerSasl {
-            users: DigestUsers::from_jaas(&jaas, "QuorumServer")
-                .unwrap()
-                .unwrap(),
-            user: user.into(),
-            password: Secret::new(password),
+        Arc::new(PeerSasl {
+            mechanism: Mechanism::Digest {
+                users: DigestUsers::from_jaas(&jaas, "QuorumServer")
+                    .unwrap()
+                    .unwrap(),
+                user: user.into(),
+                password: Secret::new(password),
+            },
             learner_require: true,
             server_require: true,
-        }
+        })
     }
 
     async fn exchange(
-        dialler: &PeerSasl,
-        dialled: &PeerSasl,
+        dialler: &Arc<PeerSasl>,
+        dialled: &Arc<PeerSasl>,
     ) -> (Result<(), String>, Result<String, String>) {
         let (mut a, mut b) = tokio::io::duplex(8192);
-        tokio::join!(dialler.authenticate(&mut a), dialled.check(&mut b))
+        tokio::join!(dialler.authenticate(&mut a, "h"), dialled.check(&mut b, 1))
     }
 
     #[tokio::test]
@@ -254,7 +499,10 @@ mod tests {
         let (mut a, mut b) = tokio::io::duplex(8192);
         let impostor = async {
             let mut x = DigestExchange::new();
-            let c = x.step(&server.users, &[]).unwrap();
+            let Mechanism::Digest { users, .. } = &server.mechanism else {
+                unreachable!()
+            };
+            let c = x.step(users, &[]).unwrap();
             write_token(&mut b, Some(GO), &c.token).await.unwrap();
             read_token(&mut b).await.unwrap();
             write_token(
@@ -265,18 +513,43 @@ mod tests {
             .await
             .unwrap();
         };
-        let (d, ()) = tokio::join!(server.authenticate(&mut a), impostor);
+        let (d, ()) = tokio::join!(server.authenticate(&mut a, "h"), impostor);
         assert!(d.unwrap_err().contains("rspauth is wrong"));
     }
 
     #[tokio::test]
     async fn no_sasl_on_the_other_side() {
-        let mut s = sasl(r#"user_zk="pw""#, "zk", "pw");
+        let s = sasl(r#"user_zk="pw""#, "zk", "pw");
         let (mut a, mut b) = tokio::io::duplex(64);
         answer_without_sasl(&mut b).await.unwrap();
-        assert!(s.authenticate(&mut a).await.is_err(), "learnerRequireSasl");
-        s.learner_require = false;
+        assert!(
+            s.authenticate(&mut a, "h").await.is_err(),
+            "learnerRequireSasl"
+        );
+        let mut lenient = Arc::try_unwrap(s).ok().unwrap();
+        lenient.learner_require = false;
+        let s = Arc::new(lenient);
         answer_without_sasl(&mut b).await.unwrap();
-        assert_eq!(s.authenticate(&mut a).await, Ok(()));
+        assert_eq!(s.authenticate(&mut a, "h").await, Ok(()));
+    }
+
+    /// ZooKeeper's CVE-2023-44981: a quorum principal joins only as the server of its host.
+    #[test]
+    fn a_kerberos_principal_must_name_the_claimed_servers_host() {
+        let hosts: HashMap<u64, String> = [
+            (1, "zk1.example.com".to_owned()),
+            (2, "10.0.0.2".to_owned()),
+        ]
+        .into();
+        let check = |p: &str, id: u64| check_host(&hosts, p, id);
+        assert!(check("zkquorum/zk1.example.com@EXAMPLE.COM", 1).is_ok());
+        assert!(check("zkquorum/ZK1.example.com@EXAMPLE.COM", 1).is_ok());
+        assert!(check("zkquorum/10.0.0.2@EXAMPLE.COM", 2).is_ok());
+        let e = check("zkquorum/zk1.example.com@EXAMPLE.COM", 2).unwrap_err();
+        assert!(e.contains("not 10.0.0.2"), "{e}");
+        assert!(check("zkquorum@EXAMPLE.COM", 1)
+            .unwrap_err()
+            .contains("no host part"));
+        assert!(check("zkquorum/zk1.example.com@EXAMPLE.COM", 9).is_err());
     }
 }

@@ -15,7 +15,7 @@
 //! Nothing here prints a password or the JAAS file's content.
 
 use crate::config::Secret;
-use crate::gssapi::{Accepted, Acceptor, Context};
+use paddock_gssapi::{Accepted, Acceptor, Context};
 use paddock_proto::sasl::{directives, hex, parse_jaas, DigestInputs, DIGEST_URI};
 use std::collections::HashMap;
 use std::path::Path;
@@ -263,7 +263,7 @@ impl GssapiExchange {
     /// the client is authenticated. Blocking (the GSS-API library reads its keytab and replay
     /// cache): never on the core task.
     pub fn step(&mut self, token: &[u8], server: &KerberosServer) -> Result<Step, SaslError> {
-        let gss = |e: crate::gssapi::GssError| SaslError::Kerberos(e.to_string());
+        let gss = |e: paddock_gssapi::GssError| SaslError::Kerberos(e.to_string());
         match std::mem::replace(self, GssapiExchange::Done) {
             GssapiExchange::Accepting(mut ctx) => {
                 match ctx.accept(&server.acceptor, token).map_err(gss)? {

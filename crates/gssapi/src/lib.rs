@@ -1,6 +1,9 @@
 //! Kerberos through the system's GSS-API library (MIT's `libgssapi_krb5.so.2`), loaded when a
-//! JAAS section asks for Kerberos, the acceptor side only: what a server needs to take a
-//! client's (or a peer's) Kerberos token and learn who it is.
+//! JAAS section (or a client's settings) asks for Kerberos: the acceptor side, what a server
+//! needs to take a client's (or a peer's) Kerberos token and learn who it is, and the initiator
+//! side, what a client (or a server dialling a peer) needs to prove who it is. Credentials come
+//! from a keytab named per credential (MIT's credential store), never from process-wide state,
+//! so one process can accept as one principal and initiate as another.
 //!
 //! Why the library is loaded at run time with the few functions declared here, rather than
 //! through a bindings crate: the bindings crates generate their declarations with bindgen at
@@ -39,6 +42,18 @@ impl Buffer {
 }
 
 #[repr(C)]
+struct KeyValue {
+    key: *const c_char,
+    value: *const c_char,
+}
+
+#[repr(C)]
+struct KeyValueSet {
+    count: OmUint32,
+    elements: *const KeyValue,
+}
+
+#[repr(C)]
 struct Oid {
     length: OmUint32,
     elements: *mut c_void,
@@ -53,6 +68,13 @@ const GSS_C_ACCEPT: c_int = 2;
 const GSS_C_GSS_CODE: c_int = 1;
 const GSS_C_MECH_CODE: c_int = 2;
 const GSS_C_INDEFINITE: OmUint32 = 0xffff_ffff;
+const GSS_C_INITIATE: c_int = 1;
+const GSS_C_MUTUAL_FLAG: OmUint32 = 2;
+const GSS_C_REPLAY_FLAG: OmUint32 = 4;
+const GSS_C_SEQUENCE_FLAG: OmUint32 = 8;
+const GSS_C_INTEG_FLAG: OmUint32 = 32;
+/// 1.2.840.113554.1.2.2, the Kerberos 5 mechanism.
+const KRB5_MECH: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
 /// 1.2.840.113554.1.2.2.1, GSS_KRB5_NT_PRINCIPAL_NAME: a name written `service/host@REALM`.
 const KRB5_NT_PRINCIPAL_NAME: [u8; 10] =
     [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02, 0x01];
@@ -68,14 +90,30 @@ struct Lib {
     import_name: unsafe extern "C" fn(*mut OmUint32, *mut Buffer, *mut Oid, *mut Name) -> OmUint32,
     release_name: unsafe extern "C" fn(*mut OmUint32, *mut Name) -> OmUint32,
     display_name: unsafe extern "C" fn(*mut OmUint32, Name, *mut Buffer, *mut *mut Oid) -> OmUint32,
-    acquire_cred: unsafe extern "C" fn(
+    acquire_cred_from: unsafe extern "C" fn(
         *mut OmUint32,
         Name,
         OmUint32,
         *mut c_void,
         c_int,
+        *const KeyValueSet,
         *mut Cred,
         *mut *mut c_void,
+        *mut OmUint32,
+    ) -> OmUint32,
+    init_sec_context: unsafe extern "C" fn(
+        *mut OmUint32,
+        Cred,
+        *mut Ctx,
+        Name,
+        *mut Oid,
+        OmUint32,
+        OmUint32,
+        *mut c_void,
+        *mut Buffer,
+        *mut *mut Oid,
+        *mut Buffer,
+        *mut OmUint32,
         *mut OmUint32,
     ) -> OmUint32,
     release_cred: unsafe extern "C" fn(*mut OmUint32, *mut Cred) -> OmUint32,
@@ -119,7 +157,6 @@ struct Lib {
         *mut OmUint32,
         *mut Buffer,
     ) -> OmUint32,
-    register_acceptor_identity: unsafe extern "C" fn(*const c_char) -> OmUint32,
 }
 
 /// What went wrong, with the library's own words for it.
@@ -151,7 +188,6 @@ fn lib() -> Result<&'static Lib, GssError> {
                 import_name: sym!(b"gss_import_name\0"),
                 release_name: sym!(b"gss_release_name\0"),
                 display_name: sym!(b"gss_display_name\0"),
-                acquire_cred: sym!(b"gss_acquire_cred\0"),
                 release_cred: sym!(b"gss_release_cred\0"),
                 accept_sec_context: sym!(b"gss_accept_sec_context\0"),
                 delete_sec_context: sym!(b"gss_delete_sec_context\0"),
@@ -159,7 +195,8 @@ fn lib() -> Result<&'static Lib, GssError> {
                 unwrap: sym!(b"gss_unwrap\0"),
                 release_buffer: sym!(b"gss_release_buffer\0"),
                 display_status: sym!(b"gss_display_status\0"),
-                register_acceptor_identity: sym!(b"krb5_gss_register_acceptor_identity\0"),
+                acquire_cred_from: sym!(b"gss_acquire_cred_from\0"),
+                init_sec_context: sym!(b"gss_init_sec_context\0"),
                 _lib: lib,
             })
         }
@@ -226,6 +263,101 @@ fn take_bytes(l: &Lib, buf: &mut Buffer) -> Vec<u8> {
     out
 }
 
+/// Imports a principal name (`service/host@REALM`, `user@REALM`; the default realm when none).
+fn import_name(l: &Lib, principal: &str) -> Result<Name, GssError> {
+    let mut minor = 0;
+    let mut name: Name = std::ptr::null_mut();
+    let mut oid = Oid {
+        length: KRB5_NT_PRINCIPAL_NAME.len() as OmUint32,
+        elements: KRB5_NT_PRINCIPAL_NAME.as_ptr() as *mut c_void,
+    };
+    let mut buf = Buffer::of(principal.as_bytes());
+    // SAFETY: valid pointers; the caller releases `name`.
+    let r = unsafe { (l.import_name)(&mut minor, &mut buf, &mut oid, &mut name) };
+    if failed(r) {
+        return Err(status(l, "the principal", r, minor));
+    }
+    Ok(name)
+}
+
+fn release_name(l: &Lib, mut name: Name) {
+    let mut m = 0;
+    // SAFETY: a name the library gave.
+    unsafe { (l.release_name)(&mut m, &mut name) };
+}
+
+/// Credentials for `principal` (or the default one) from a credential store (MIT's
+/// `gss_acquire_cred_from`: `keytab` for an acceptor, `client_keytab` and `ccache` for an
+/// initiator).
+fn acquire(
+    principal: Option<&str>,
+    usage: c_int,
+    store: &[(&str, &str)],
+) -> Result<Cred, GssError> {
+    let l = lib()?;
+    let cstr = |s: &str| {
+        CString::new(s).map_err(|_| GssError::Call {
+            what: "credential store",
+            msg: format!("{s:?} contains a NUL byte"),
+        })
+    };
+    let owned: Vec<(CString, CString)> = store
+        .iter()
+        .map(|(k, v)| Ok((cstr(k)?, cstr(v)?)))
+        .collect::<Result<_, GssError>>()?;
+    let elements: Vec<KeyValue> = owned
+        .iter()
+        .map(|(k, v)| KeyValue {
+            key: k.as_ptr(),
+            value: v.as_ptr(),
+        })
+        .collect();
+    let set = KeyValueSet {
+        count: elements.len() as OmUint32,
+        elements: elements.as_ptr(),
+    };
+    let name = match principal {
+        Some(p) => import_name(l, p)?,
+        None => std::ptr::null_mut(),
+    };
+    let (mut minor, mut cred): (OmUint32, Cred) = (0, std::ptr::null_mut());
+    let mut mech = Oid {
+        length: KRB5_MECH.len() as OmUint32,
+        elements: KRB5_MECH.as_ptr() as *mut c_void,
+    };
+    let mut mechs = OidSet {
+        count: 1,
+        elements: &mut mech,
+    };
+    // SAFETY: valid pointers to locals that outlive the call; `cred` is owned by the caller.
+    let r = unsafe {
+        (l.acquire_cred_from)(
+            &mut minor,
+            name,
+            GSS_C_INDEFINITE,
+            &mut mechs as *mut OidSet as *mut c_void,
+            usage,
+            &set,
+            &mut cred,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    if !name.is_null() {
+        release_name(l, name);
+    }
+    if failed(r) {
+        return Err(status(l, "acquiring Kerberos credentials", r, minor));
+    }
+    Ok(cred)
+}
+
+#[repr(C)]
+struct OidSet {
+    count: usize,
+    elements: *mut Oid,
+}
+
 /// This server's Kerberos credentials: the keys of `principal` from `keytab`.
 pub struct Acceptor {
     cred: Cred,
@@ -240,52 +372,9 @@ unsafe impl Sync for Acceptor {}
 
 impl Acceptor {
     /// Acquires the acceptor credentials at start, so a wrong keytab or principal stops the
-    /// server instead of failing every client later. The keytab is registered for the whole
-    /// process (MIT's `krb5_gss_register_acceptor_identity`), as a JVM's Krb5LoginModule does
-    /// for its subject.
+    /// server instead of failing every client later.
     pub fn new(keytab: &str, principal: &str) -> Result<Acceptor, GssError> {
-        let l = lib()?;
-        let kt = CString::new(keytab).map_err(|_| GssError::Call {
-            what: "keyTab",
-            msg: "contains a NUL byte".into(),
-        })?;
-        // SAFETY: a NUL-terminated path the library copies.
-        let r = unsafe { (l.register_acceptor_identity)(kt.as_ptr()) };
-        if failed(r) {
-            return Err(status(l, "registering the keytab", r, 0));
-        }
-        let mut minor = 0;
-        let mut name: Name = std::ptr::null_mut();
-        let mut oid = Oid {
-            length: KRB5_NT_PRINCIPAL_NAME.len() as OmUint32,
-            elements: KRB5_NT_PRINCIPAL_NAME.as_ptr() as *mut c_void,
-        };
-        let mut buf = Buffer::of(principal.as_bytes());
-        // SAFETY: valid pointers; `name` is released below.
-        let r = unsafe { (l.import_name)(&mut minor, &mut buf, &mut oid, &mut name) };
-        if failed(r) {
-            return Err(status(l, "the principal", r, minor));
-        }
-        let mut cred: Cred = std::ptr::null_mut();
-        // SAFETY: valid pointers; the default mechanism set; `cred` lives as long as `self`.
-        let r = unsafe {
-            (l.acquire_cred)(
-                &mut minor,
-                name,
-                GSS_C_INDEFINITE,
-                std::ptr::null_mut(),
-                GSS_C_ACCEPT,
-                &mut cred,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            )
-        };
-        let mut m = 0;
-        // SAFETY: the name imported above.
-        unsafe { (l.release_name)(&mut m, &mut name) };
-        if failed(r) {
-            return Err(status(l, "acquiring the keytab's credentials", r, minor));
-        }
+        let cred = acquire(Some(principal), GSS_C_ACCEPT, &[("keytab", keytab)])?;
         Ok(Acceptor {
             cred,
             principal: principal.to_owned(),
@@ -377,36 +466,12 @@ impl Context {
 
     /// Integrity-protects (without encrypting) a message for the peer.
     pub fn wrap(&mut self, msg: &[u8]) -> Result<Vec<u8>, GssError> {
-        let l = lib()?;
-        let (mut minor, mut conf) = (0, 0);
-        let mut input = Buffer::of(msg);
-        let mut out = Buffer::empty();
-        // SAFETY: an established context; `out` is released by take_bytes.
-        let r = unsafe { (l.wrap)(&mut minor, self.ctx, 0, 0, &mut input, &mut conf, &mut out) };
-        let bytes = take_bytes(l, &mut out);
-        if failed(r) {
-            return Err(status(l, "wrapping", r, minor));
-        }
-        Ok(bytes)
+        wrap(self.ctx, msg)
     }
 
     /// Checks and opens a message the peer wrapped.
     pub fn unwrap(&mut self, msg: &[u8]) -> Result<Vec<u8>, GssError> {
-        let l = lib()?;
-        let (mut minor, mut conf, mut qop) = (0, 0, 0);
-        let mut input = Buffer::of(msg);
-        let mut out = Buffer::empty();
-        // SAFETY: an established context; `out` is released by take_bytes.
-        let r = unsafe {
-            (l.unwrap)(
-                &mut minor, self.ctx, &mut input, &mut out, &mut conf, &mut qop,
-            )
-        };
-        let bytes = take_bytes(l, &mut out);
-        if failed(r) {
-            return Err(status(l, "unwrapping", r, minor));
-        }
-        Ok(bytes)
+        unwrap(self.ctx, msg)
     }
 }
 
@@ -421,4 +486,165 @@ impl Drop for Context {
             unsafe { (l.delete_sec_context)(&mut m, &mut self.ctx, std::ptr::null_mut()) };
         }
     }
+}
+
+/// Credentials to prove who we are: a principal's keys from a keytab (a server dialling its
+/// peers), or the tickets `kinit` left in the default cache (a user's client).
+pub struct Initiator {
+    cred: Cred,
+}
+
+// SAFETY: as for `Acceptor`.
+unsafe impl Send for Initiator {}
+unsafe impl Sync for Initiator {}
+
+impl Initiator {
+    /// With a keytab: the principal's keys, tickets kept in memory. Without: the default
+    /// credentials cache (`KRB5CCNAME`, what `kinit` wrote).
+    pub fn new(keytab: Option<&str>, principal: Option<&str>) -> Result<Initiator, GssError> {
+        let cred = match keytab {
+            Some(kt) => {
+                // A memory cache per credential, so nothing is written to disk and two
+                // initiators never share one.
+                static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let cache = format!(
+                    "MEMORY:paddock-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                );
+                acquire(
+                    principal,
+                    GSS_C_INITIATE,
+                    &[("client_keytab", kt), ("ccache", &cache)],
+                )?
+            }
+            None => acquire(principal, GSS_C_INITIATE, &[])?,
+        };
+        Ok(Initiator { cred })
+    }
+
+    /// A new context with `target` (`service/host`, the realm is the default one when left
+    /// out): mutual authentication, integrity and ordering asked for.
+    pub fn context(&self, target: &str) -> Result<InitContext, GssError> {
+        let l = lib()?;
+        Ok(InitContext {
+            ctx: std::ptr::null_mut(),
+            target: import_name(l, target)?,
+        })
+    }
+
+    /// Takes the peer's token (none at first) and gives ours.
+    pub fn step(&self, c: &mut InitContext, token: Option<&[u8]>) -> Result<Accepted, GssError> {
+        let l = lib()?;
+        let mut minor = 0;
+        let mut input = Buffer::of(token.unwrap_or(&[]));
+        let mut out = Buffer::empty();
+        let mut mech = Oid {
+            length: KRB5_MECH.len() as OmUint32,
+            elements: KRB5_MECH.as_ptr() as *mut c_void,
+        };
+        // SAFETY: valid pointers; `out` is released by take_bytes.
+        let r = unsafe {
+            (l.init_sec_context)(
+                &mut minor,
+                self.cred,
+                &mut c.ctx,
+                c.target,
+                &mut mech,
+                GSS_C_MUTUAL_FLAG | GSS_C_REPLAY_FLAG | GSS_C_SEQUENCE_FLAG | GSS_C_INTEG_FLAG,
+                0,
+                std::ptr::null_mut(),
+                if token.is_some() {
+                    &mut input
+                } else {
+                    std::ptr::null_mut()
+                },
+                std::ptr::null_mut(),
+                &mut out,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        let bytes = take_bytes(l, &mut out);
+        if failed(r) {
+            return Err(status(l, "starting the Kerberos exchange", r, minor));
+        }
+        Ok(if r & GSS_S_CONTINUE_NEEDED != 0 {
+            Accepted::Continue(bytes)
+        } else {
+            Accepted::Complete(bytes)
+        })
+    }
+}
+
+impl Drop for Initiator {
+    fn drop(&mut self) {
+        if let Ok(l) = lib() {
+            let mut m = 0;
+            // SAFETY: the handle acquired in `new`.
+            unsafe { (l.release_cred)(&mut m, &mut self.cred) };
+        }
+    }
+}
+
+/// One security context, initiator side.
+pub struct InitContext {
+    ctx: Ctx,
+    target: Name,
+}
+
+// SAFETY: as for `Context`.
+unsafe impl Send for InitContext {}
+
+impl InitContext {
+    /// Integrity-protects a message for the peer (SASL's security layer negotiation).
+    pub fn wrap(&mut self, msg: &[u8]) -> Result<Vec<u8>, GssError> {
+        wrap(self.ctx, msg)
+    }
+
+    /// Checks and opens a message the peer wrapped.
+    pub fn unwrap(&mut self, msg: &[u8]) -> Result<Vec<u8>, GssError> {
+        unwrap(self.ctx, msg)
+    }
+}
+
+impl Drop for InitContext {
+    fn drop(&mut self) {
+        if let Ok(l) = lib() {
+            let mut m = 0;
+            if !self.ctx.is_null() {
+                // SAFETY: the context this struct owns.
+                unsafe { (l.delete_sec_context)(&mut m, &mut self.ctx, std::ptr::null_mut()) };
+            }
+            release_name(l, self.target);
+        }
+    }
+}
+
+fn wrap(ctx: Ctx, msg: &[u8]) -> Result<Vec<u8>, GssError> {
+    let l = lib()?;
+    let (mut minor, mut conf) = (0, 0);
+    let mut input = Buffer::of(msg);
+    let mut out = Buffer::empty();
+    // SAFETY: an established context; `out` is released by take_bytes.
+    let r = unsafe { (l.wrap)(&mut minor, ctx, 0, 0, &mut input, &mut conf, &mut out) };
+    let bytes = take_bytes(l, &mut out);
+    if failed(r) {
+        return Err(status(l, "wrapping", r, minor));
+    }
+    Ok(bytes)
+}
+
+fn unwrap(ctx: Ctx, msg: &[u8]) -> Result<Vec<u8>, GssError> {
+    let l = lib()?;
+    let (mut minor, mut conf, mut qop) = (0, 0, 0);
+    let mut input = Buffer::of(msg);
+    let mut out = Buffer::empty();
+    // SAFETY: an established context; `out` is released by take_bytes.
+    let r = unsafe { (l.unwrap)(&mut minor, ctx, &mut input, &mut out, &mut conf, &mut qop) };
+    let bytes = take_bytes(l, &mut out);
+    if failed(r) {
+        return Err(status(l, "unwrapping", r, minor));
+    }
+    Ok(bytes)
 }
