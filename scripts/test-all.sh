@@ -10,7 +10,8 @@
 #      zkcli (tests/zkcli/check.sh: transcript vs tests/zkcli/expected.txt),
 #      zkcli-paddock-cli (the same, with `paddock cli` as the shell),
 #      cclient (tests/cclient/run.sh: the ZooKeeper C client),
-#      security and security-quorum (tests/security: TLS, SASL, x509, audit; between servers),
+#      security, security-quorum, security-kerberos (tests/security: TLS, SASL, x509, audit;
+#      TLS and SASL between servers; Kerberos for clients and servers, with a realm of its own),
 #      differential (random operation sequences against Paddock and ZooKeeper side by side),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, recipes-zookeeper (the recipe tests against
@@ -96,6 +97,7 @@ run_suite cclient tests/cclient/run.sh
 # unification, DIGEST-MD5 from a JAAS file, no secret in any log.
 run_suite security .venv/bin/python tests/security/check.py
 run_suite security-quorum .venv/bin/python tests/security/quorum.py
+run_suite security-kerberos .venv/bin/python tests/security/kerberos.py
 # Operation kinds left out of the CI run are known, documented differences from Debian's
 # ZooKeeper 3.8.0 (crates/paddock/tests/differential.rs, docs/conformance.md): raw (top-level
 # check and client deleteContainer, SASL without SASL), create-kinds (multi create sub-op types

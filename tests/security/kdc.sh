@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway Kerberos realm for the tests, with Debian's MIT krb5-kdc: realm KAZOOTEST.ORG
 # (the realm kazoo's GSSAPI tests expect), a KDC on a free local port, and keytabs for the
-# server (zookeeper/127.0.0.1), a client (client) and the quorum (zkquorum/127.0.0.N).
+# server (zookeeper/127.0.0.1, and zookeeper/localhost, the name ZooKeeper's Java client asks
+# for when it dials 127.0.0.1), a client (client) and the quorum (zkquorum/127.0.0.N).
 #
 #   tests/security/kdc.sh start <dir>   # prints the environment to eval: KRB5_CONFIG,
 #                                       # KRB5_TEST_ENV (the keytabs), KRB5CCNAME, KDC_PID
@@ -50,10 +51,11 @@ EOF
 : >"$dir/kadm5.acl"
 export KRB5_CONFIG=$dir/krb5.conf KRB5_KDC_PROFILE=$dir/kdc.conf
 kdb5_util create -s -r "$realm" -P "master-$$-$RANDOM" >"$dir/setup.log" 2>&1
-for p in zookeeper/127.0.0.1 client zkquorum/127.0.0.1 zkquorum/127.0.0.2 zkquorum/127.0.0.3; do
+for p in zookeeper/127.0.0.1 zookeeper/localhost client zkquorum/127.0.0.1 zkquorum/127.0.0.2 zkquorum/127.0.0.3; do
     kadmin.local -r "$realm" -q "addprinc -randkey $p@$realm" >>"$dir/setup.log" 2>&1
 done
 kadmin.local -r "$realm" -q "ktadd -k $dir/server.keytab zookeeper/127.0.0.1@$realm" >>"$dir/setup.log" 2>&1
+kadmin.local -r "$realm" -q "ktadd -k $dir/server-localhost.keytab zookeeper/localhost@$realm" >>"$dir/setup.log" 2>&1
 kadmin.local -r "$realm" -q "ktadd -k $dir/client.keytab client@$realm" >>"$dir/setup.log" 2>&1
 for i in 1 2 3; do
     kadmin.local -r "$realm" -q "ktadd -k $dir/quorum$i.keytab zkquorum/127.0.0.$i@$realm" >>"$dir/setup.log" 2>&1

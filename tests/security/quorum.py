@@ -13,9 +13,6 @@ each with a certificate naming its own address, made here by a CA of the test's 
   an ensemble with it, alone and with TLS; a member with a wrong password, or without SASL
   where the others require it, is refused; the rolling move to SASL (enableSasl, then
   learnerRequireSasl, then serverRequireSasl).
-- Quorum Kerberos against a realm of the test's own (tests/security/kdc.sh): an ensemble
-  whose servers hold keytabs for zkquorum/127.0.0.N, and a server that shows another
-  server's principal is refused (ZooKeeper's CVE-2023-44981).
 - Bad quorum TLS and SASL settings stop the server at start, naming the key.
 
   tests/security/quorum.py [--bin target/release/paddock] [--keep]
@@ -94,19 +91,6 @@ def make_pki(d):
                     "-storepass", STORE_PW], check=True, capture_output=True)
     write("trust.pw", STORE_PW.encode())
     return files
-
-
-def krb_jaas(work, kdc, sid, as_sid=None):
-    """Quorum JAAS sections with server `as_sid`'s keytab and principal (its own by default)."""
-    as_sid = as_sid or sid
-    module = ("com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true "
-              f'keyTab="{kdc}/quorum{as_sid}.keytab" storeKey=true useTicketCache=false '
-              f'principal="zkquorum/127.0.0.{as_sid}@KAZOOTEST.ORG"')
-    p = os.path.join(work, f"jaas-krb-{sid}-as-{as_sid}.conf")
-    with open(p, "w") as f:
-        f.write(f"QuorumServer {{\n  {module};\n}};\nQuorumLearner {{\n  {module};\n}};\n")
-    return [f"java.security.auth.login.config={p}", f"java.security.krb5.conf={kdc}/krb5.conf",
-            "quorum.auth.kerberos.servicePrincipal=zkquorum/_HOST"] + SASL_ON
 
 
 def tls_lines(files, keystore):
@@ -441,52 +425,6 @@ def main():
         zk.close()
         case("rolling move to quorum SASL: the ensemble takes writes at the end", True)
         e.stop()
-
-        # ---- Kerberos between servers --------------------------------------------------
-        kdc = os.path.join(work, "kdc")
-        here = os.path.dirname(os.path.abspath(__file__))
-        out = subprocess.run([os.path.join(here, "kdc.sh"), "start", kdc],
-                             capture_output=True, text=True)
-        case("a Kerberos realm for the test (krb5-kdc)", out.returncode == 0,
-             out.stderr[-600:])
-        try:
-            e = ensemble("krb")
-            for sid, m in e.members.items():
-                m.start(krb_jaas(work, kdc, sid))
-            modes = e.wait_serving(HOSTS)
-            case("quorum Kerberos: three servers authenticate each other and elect",
-                 sorted(modes.values()) == ["follower", "follower", "leader"],
-                 str(modes) + e.members[1].text()[-800:])
-            zk = KazooClient(hosts=e.hosts([3]), timeout=5)
-            zk.start(5)
-            zk.create("/over-kerberos", b"1")
-            zk.stop()
-            zk.close()
-            zk = KazooClient(hosts=e.hosts([1]), timeout=5)
-            zk.start(5)
-            zk.sync("/over-kerberos")
-            case("quorum Kerberos: a write through one server is read on another",
-                 zk.exists("/over-kerberos") is not None)
-            zk.stop()
-            zk.close()
-            e.stop()
-
-            e = ensemble("krb-impostor")
-            for sid, m in e.members.items():
-                m.start(krb_jaas(work, kdc, sid, as_sid=2 if sid == 3 else sid))
-            modes = e.wait_serving([1, 2])
-            time.sleep(2)
-            m3 = e.members[3]
-            case("a server with another server's Kerberos principal: the other two serve",
-                 sorted(modes.values()) == ["follower", "leader"], str(modes))
-            case("a server with another server's Kerberos principal is not let in "
-                 "(CVE-2023-44981)", m3.mode() not in ("leader", "follower"), str(m3.mode()))
-            logs = e.members[1].text() + e.members[2].text()
-            case("a server with another server's Kerberos principal: refused with a log line "
-                 "that says why", "names host 127.0.0.2, not 127.0.0.3" in logs, logs[-1500:])
-            e.stop()
-        finally:
-            subprocess.run([os.path.join(here, "kdc.sh"), "stop", kdc], capture_output=True)
 
         # ---- refused at start ---------------------------------------------------------
         bad = {

@@ -1,28 +1,57 @@
-//! SASL DIGEST-MD5 to the server, as ZooKeeper's Java client does it: the credentials come from
-//! the `Client` section (or `zookeeper.sasl.clientconfig`) of the JAAS file named by
+//! SASL to the server, as ZooKeeper's Java client does it: the credentials come from the
+//! `Client` section (or `zookeeper.sasl.clientconfig`) of the JAAS file named by
 //! `-Djava.security.auth.login.config`, and the exchange runs right after each ConnectResponse,
-//! before anything else is sent on the connection.
+//! before anything else is sent on the connection. The section's login module picks the
+//! mechanism: `DigestLoginModule` (DIGEST-MD5, `username` and `password`) or `Krb5LoginModule`
+//! (GSSAPI: a `keyTab` and `principal` with `useKeyTab=true`, else the tickets `kinit` left),
+//! with a ticket for `zookeeper/<server host>` (`zookeeper.sasl.client.username` names the
+//! service).
 
 use paddock_proto::sasl::{digest_client_response, hex, parse_jaas};
 use std::path::Path;
 
-/// The user and password a client authenticates with.
+/// How a client authenticates.
 #[derive(Clone)]
-pub struct SaslOptions {
-    pub user: String,
-    pub password: String,
+pub enum SaslOptions {
+    /// DIGEST-MD5 with a user and password.
+    Digest { user: String, password: String },
+    /// Kerberos (GSSAPI).
+    Kerberos(KerberosOptions),
+}
+
+/// Kerberos credentials and the service they are for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KerberosOptions {
+    /// The keytab to take the principal's keys from; `None`: the default ticket cache.
+    pub keytab: Option<String>,
+    /// The client's principal; `None`: the cache's (or the keytab's first).
+    pub principal: Option<String>,
+    /// The server's service name (`zookeeper`); the principal asked for is `<service>/<host>`.
+    pub service: String,
 }
 
 impl std::fmt::Debug for SaslOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SaslOptions")
-            .field("user", &self.user)
-            .field("password", &"********")
-            .finish()
+        match self {
+            SaslOptions::Digest { user, .. } => f
+                .debug_struct("Digest")
+                .field("user", user)
+                .field("password", &"********")
+                .finish(),
+            SaslOptions::Kerberos(k) => k.fmt(f),
+        }
     }
 }
 
 impl SaslOptions {
+    /// DIGEST-MD5 with these credentials.
+    pub fn digest(user: impl Into<String>, password: impl Into<String>) -> SaslOptions {
+        SaslOptions::Digest {
+            user: user.into(),
+            password: password.into(),
+        }
+    }
+
     /// From the Java client's properties: `None` without a JAAS file, with
     /// `zookeeper.sasl.client=false`, or when the file has no such section (as the Java
     /// client, which then goes on without SASL).
@@ -35,10 +64,19 @@ impl SaslOptions {
             return Ok(None);
         }
         let section = get("zookeeper.sasl.clientconfig").unwrap_or("Client");
-        SaslOptions::from_jaas_file(Path::new(path), section)
+        let service = get("zookeeper.sasl.client.username").unwrap_or("zookeeper");
+        Ok(
+            SaslOptions::from_jaas_file(Path::new(path), section)?.map(|o| match o {
+                SaslOptions::Kerberos(k) => SaslOptions::Kerberos(KerberosOptions {
+                    service: service.to_owned(),
+                    ..k
+                }),
+                d => d,
+            }),
+        )
     }
 
-    /// The DigestLoginModule credentials of `section` in the JAAS file at `path`.
+    /// The credentials of `section` in the JAAS file at `path`.
     pub fn from_jaas_file(path: &Path, section: &str) -> Result<Option<SaslOptions>, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -47,21 +85,30 @@ impl SaslOptions {
             return Ok(None);
         };
         for e in entries {
+            let opt = |k: &str| {
+                e.options
+                    .iter()
+                    .find(|(o, _)| o.eq_ignore_ascii_case(k))
+                    .map(|(_, v)| v.clone())
+            };
+            if e.module.ends_with("Krb5LoginModule") {
+                let use_keytab = opt("useKeyTab").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                return Ok(Some(SaslOptions::Kerberos(KerberosOptions {
+                    keytab: if use_keytab { opt("keyTab") } else { None },
+                    principal: opt("principal"),
+                    service: "zookeeper".into(),
+                })));
+            }
             if !e.module.ends_with("DigestLoginModule") {
                 return Err(format!(
-                    "{}: section {section}: {} is not supported (DIGEST-MD5 only)",
+                    "{}: section {section}: {} is not supported (DigestLoginModule or \
+                     Krb5LoginModule)",
                     path.display(),
                     e.module
                 ));
             }
-            let opt = |k: &str| {
-                e.options
-                    .iter()
-                    .find(|(o, _)| o == k)
-                    .map(|(_, v)| v.clone())
-            };
             if let (Some(user), Some(password)) = (opt("username"), opt("password")) {
-                return Ok(Some(SaslOptions { user, password }));
+                return Ok(Some(SaslOptions::Digest { user, password }));
             }
         }
         Err(format!(
@@ -69,17 +116,19 @@ impl SaslOptions {
             path.display()
         ))
     }
+}
 
-    /// The response to the server's challenge.
-    pub(crate) fn respond(&self, challenge: &[u8]) -> Result<Vec<u8>, String> {
-        use rand::RngCore;
-        let challenge =
-            std::str::from_utf8(challenge).map_err(|_| "a challenge that is not UTF-8")?;
-        let mut raw = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        digest_client_response(challenge, &self.user, &self.password, &hex(&raw))
-            .map(String::into_bytes)
-    }
+/// The DIGEST-MD5 response to the server's challenge.
+pub(crate) fn digest_respond(
+    user: &str,
+    password: &str,
+    challenge: &[u8],
+) -> Result<Vec<u8>, String> {
+    use rand::RngCore;
+    let challenge = std::str::from_utf8(challenge).map_err(|_| "a challenge that is not UTF-8")?;
+    let mut raw = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    digest_client_response(challenge, user, password, &hex(&raw)).map(String::into_bytes)
 }
 
 #[cfg(test)]
@@ -107,7 +156,10 @@ mod tests {
             v
         };
         let o = SaslOptions::from_properties(&props(&[])).unwrap().unwrap();
-        assert_eq!((o.user.as_str(), o.password.as_str()), ("u", "p"));
+        let SaslOptions::Digest { user, password } = &o else {
+            panic!("{o:?}")
+        };
+        assert_eq!((user.as_str(), password.as_str()), ("u", "p"));
         assert!(!format!("{o:?}").contains("\"p\""));
         assert!(
             SaslOptions::from_properties(&props(&[("zookeeper.sasl.client", "false")]))
@@ -118,6 +170,32 @@ mod tests {
             SaslOptions::from_properties(&props(&[("zookeeper.sasl.clientconfig", "Nope")]))
                 .unwrap()
                 .is_none()
+        );
+        std::fs::write(
+            &f,
+            "Client { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true \
+             keyTab=\"/k/client.keytab\" principal=\"client@R\"; };\n\
+             Cache { com.sun.security.auth.module.Krb5LoginModule required useTicketCache=true; };\n",
+        )
+        .unwrap();
+        let o = SaslOptions::from_properties(&props(&[("zookeeper.sasl.client.username", "zk")]))
+            .unwrap()
+            .unwrap();
+        let SaslOptions::Kerberos(k) = o else {
+            panic!("{o:?}")
+        };
+        assert_eq!(k.keytab.as_deref(), Some("/k/client.keytab"));
+        assert_eq!(k.principal.as_deref(), Some("client@R"));
+        assert_eq!(k.service, "zk");
+        let o = SaslOptions::from_properties(&props(&[("zookeeper.sasl.clientconfig", "Cache")]))
+            .unwrap()
+            .unwrap();
+        let SaslOptions::Kerberos(k) = o else {
+            panic!("{o:?}")
+        };
+        assert_eq!(
+            (k.keytab, k.principal, k.service.as_str()),
+            (None, None, "zookeeper")
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

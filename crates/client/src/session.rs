@@ -579,54 +579,132 @@ impl Session {
         }
     }
 
-    /// A DIGEST-MD5 exchange: an empty token, the server's challenge, our response, the
-    /// server's rspauth. A refusal ends the session as AuthFailed.
+    /// One SASL request and the server's token in reply. A refusal ends the session as
+    /// AuthFailed.
+    async fn sasl_round(
+        &mut self,
+        s: &mut Stream,
+        rbuf: &mut BytesMut,
+        token: Vec<u8>,
+    ) -> Result<Vec<u8>, Lost> {
+        let limit = self.negotiated.max(Duration::from_secs(1));
+        let x = self.depot.next_xid();
+        let mut body = Vec::new();
+        paddock_proto::records::SaslToken { token: Some(token) }.encode(&mut body);
+        s.write_all(&frame(x, op::SASL, &body))
+            .await
+            .map_err(|e| Lost::Disconnected(e.to_string()))?;
+        loop {
+            let f = match tokio::time::timeout(limit, read_frame(s, rbuf)).await {
+                Ok(Ok(f)) => f,
+                Ok(Err(e)) => return Err(Lost::Disconnected(e.to_string())),
+                Err(_) => return Err(Lost::Disconnected("no SASL reply".into())),
+            };
+            let mut r = Reader::new(&f);
+            let h = ReplyHeader::decode(&mut r).map_err(|e| Lost::Disconnected(e.to_string()))?;
+            if h.xid == x {
+                if h.err != 0 {
+                    warn!(err = h.err, "SASL authentication refused by the server");
+                    return Err(Lost::AuthFailed);
+                }
+                let t = paddock_proto::records::SaslToken::decode(&mut r)
+                    .map_err(|e| Lost::Disconnected(e.to_string()))?;
+                return Ok(t.token.unwrap_or_default());
+            }
+        }
+    }
+
+    /// The SASL exchange the options ask for.
     async fn sasl_exchange(
         &mut self,
         s: &mut Stream,
         rbuf: &mut BytesMut,
         sasl: &crate::sasl::SaslOptions,
     ) -> Result<(), Lost> {
-        let limit = self.negotiated.max(Duration::from_secs(1));
+        match sasl {
+            crate::sasl::SaslOptions::Digest { user, password } => {
+                self.digest_exchange(s, rbuf, user, password).await
+            }
+            crate::sasl::SaslOptions::Kerberos(k) => self.gssapi_exchange(s, rbuf, k).await,
+        }
+    }
+
+    /// DIGEST-MD5: an empty token, the server's challenge, our response, the server's rspauth.
+    async fn digest_exchange(
+        &mut self,
+        s: &mut Stream,
+        rbuf: &mut BytesMut,
+        user: &str,
+        password: &str,
+    ) -> Result<(), Lost> {
         let mut token: Vec<u8> = Vec::new();
         for _ in 0..3 {
-            let x = self.depot.next_xid();
-            let mut body = Vec::new();
-            paddock_proto::records::SaslToken {
-                token: Some(std::mem::take(&mut token)),
-            }
-            .encode(&mut body);
-            s.write_all(&frame(x, op::SASL, &body))
-                .await
-                .map_err(|e| Lost::Disconnected(e.to_string()))?;
-            let reply = loop {
-                let f = match tokio::time::timeout(limit, read_frame(s, rbuf)).await {
-                    Ok(Ok(f)) => f,
-                    Ok(Err(e)) => return Err(Lost::Disconnected(e.to_string())),
-                    Err(_) => return Err(Lost::Disconnected("no SASL reply".into())),
-                };
-                let mut r = Reader::new(&f);
-                let h =
-                    ReplyHeader::decode(&mut r).map_err(|e| Lost::Disconnected(e.to_string()))?;
-                if h.xid == x {
-                    if h.err != 0 {
-                        warn!(err = h.err, "SASL authentication refused by the server");
-                        return Err(Lost::AuthFailed);
-                    }
-                    let t = paddock_proto::records::SaslToken::decode(&mut r)
-                        .map_err(|e| Lost::Disconnected(e.to_string()))?;
-                    break t.token.unwrap_or_default();
-                }
-            };
+            let reply = self.sasl_round(s, rbuf, std::mem::take(&mut token)).await?;
             if reply.starts_with(b"rspauth=") || reply.is_empty() {
                 return Ok(());
             }
-            token = sasl.respond(&reply).map_err(|e| {
+            token = crate::sasl::digest_respond(user, password, &reply).map_err(|e| {
                 warn!(error = %e, "cannot answer the server's SASL challenge");
                 Lost::AuthFailed
             })?;
         }
         Err(Lost::AuthFailed)
+    }
+
+    /// GSSAPI (RFC 4752): Kerberos tokens until the context is established (mutually), then
+    /// the server's wrapped offer of security layers, answered with none.
+    async fn gssapi_exchange(
+        &mut self,
+        s: &mut Stream,
+        rbuf: &mut BytesMut,
+        k: &crate::sasl::KerberosOptions,
+    ) -> Result<(), Lost> {
+        use paddock_gssapi::{Accepted, Initiator};
+        let failed = |what: &str, e: &dyn std::fmt::Display| {
+            warn!(error = %e, "Kerberos: {what}");
+            Lost::AuthFailed
+        };
+        let current = (self.next_host + self.cfg.hosts.len() - 1) % self.cfg.hosts.len().max(1);
+        let host = host_part(&self.cfg.hosts[current]).to_owned();
+        let target = format!("{}/{host}", k.service);
+        let k = k.clone();
+        // The first step asks the KDC for a ticket: off the async workers.
+        let started = tokio::task::spawn_blocking(move || {
+            let init = Initiator::new(k.keytab.as_deref(), k.principal.as_deref())?;
+            let mut ctx = init.context(&target)?;
+            let out = init.step(&mut ctx, None)?;
+            Ok::<_, paddock_gssapi::GssError>((init, ctx, out))
+        })
+        .await
+        .map_err(|e| failed("the Kerberos task failed", &e))?;
+        let (init, mut ctx, mut out) = started.map_err(|e| failed("no ticket", &e))?;
+        let offer = loop {
+            let (token, done) = match out {
+                Accepted::Continue(t) => (t, false),
+                Accepted::Complete(t) => (t, true),
+            };
+            let reply = self.sasl_round(s, rbuf, token).await?;
+            if done {
+                break reply;
+            }
+            out = init
+                .step(&mut ctx, Some(&reply))
+                .map_err(|e| failed("the server's token", &e))?;
+        };
+        let layers = ctx
+            .unwrap(&offer)
+            .map_err(|e| failed("the server's offer", &e))?;
+        if layers.len() != 4 || layers[0] & 1 == 0 {
+            return Err(failed(
+                "the server's offer",
+                &"no 'no security layer' in it",
+            ));
+        }
+        let answer = ctx
+            .wrap(&[1, 0, 0, 0])
+            .map_err(|e| failed("our answer", &e))?;
+        self.sasl_round(s, rbuf, answer).await?;
+        Ok(())
     }
 
     /// Sends closeSession and waits (briefly) for its reply, answering what comes before it.
@@ -817,6 +895,15 @@ async fn handshake(
     Ok((s, resp, buf))
 }
 
+/// The host of a `host:port` connect string entry (`[v6]:port` too).
+fn host_part(hostport: &str) -> &str {
+    let h = match hostport.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => hostport,
+    };
+    h.trim_start_matches('[').trim_end_matches(']')
+}
+
 #[cfg(test)]
 mod tests {
     use super::set_watches_batches;
@@ -859,5 +946,13 @@ mod tests {
             vec![],
         ];
         assert_eq!(set_watches_batches(0, long, 10).len(), 2);
+    }
+
+    #[test]
+    fn host_of_a_connect_string_entry() {
+        assert_eq!(super::host_part("zk1.example.com:2181"), "zk1.example.com");
+        assert_eq!(super::host_part("127.0.0.1:2181"), "127.0.0.1");
+        assert_eq!(super::host_part("[::1]:2181"), "::1");
+        assert_eq!(super::host_part("zk1"), "zk1");
     }
 }
