@@ -120,6 +120,23 @@ def main():
              "principal=\"client@KAZOOTEST.ORG\"" in text and "GSSAPI" in text, text[-600:])
         s.stop()
 
+        # auth_to_local rules and the realm switch shape the identity, as in ZooKeeper.
+        mapped = Server(binary, work, "rules", [
+            "clientPort={port}",
+            "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+            f"java.security.auth.login.config={server_jaas}",
+            f"java.security.krb5.conf={kdc}/krb5.conf",
+            "kerberos.removeRealmFromPrincipal=true",
+            "security.auth_to_local=RULE:[1:$1@$0](client@KAZOOTEST\\.ORG)s/.*/app/ DEFAULT"])
+        servers.append(mapped)
+        mapped.wait_listening(mapped.port)
+        r = subprocess.run([binary, "cli", f"-Djava.security.auth.login.config={keytab}",
+                            "-server", f"localhost:{mapped.port}", "whoami"],
+                           capture_output=True, text=True, timeout=60, env=env)
+        case("auth_to_local and kerberos.removeRealmFromPrincipal: client@KAZOOTEST.ORG is "
+             "sasl:app", "sasl: app\n" in r.stdout, (r.stdout + r.stderr)[-600:])
+        mapped.stop()
+
         wrong = os.path.join(work, "jaas-wrong.conf")
         with open(wrong, "w") as f:
             f.write("Server {\n  com.sun.security.auth.module.Krb5LoginModule required\n"

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// A configuration problem, with where it came from.
@@ -377,6 +378,8 @@ pub struct Config {
     pub quorum_sasl: QuorumSasl,
     /// `kerberos.removeHostFromPrincipal`, `kerberos.removeRealmFromPrincipal`.
     pub kerberos_names: crate::sasl::KerberosNames,
+    /// `zookeeper.security.auth_to_local`: how a Kerberos principal gets its short name.
+    pub auth_to_local: Arc<crate::auth_to_local::AuthToLocal>,
     /// `java.security.krb5.conf`: the Kerberos configuration (`KRB5_CONFIG` for the GSS-API
     /// library; `paddock server` sets it before anything starts).
     pub krb5_conf: Option<PathBuf>,
@@ -449,6 +452,7 @@ impl Default for Config {
             quorum_tls: QuorumTls::default(),
             quorum_sasl: QuorumSasl::default(),
             kerberos_names: Default::default(),
+            auth_to_local: Default::default(),
             krb5_conf: None,
             jaas_config: None,
             jaas_section: "Server".into(),
@@ -591,8 +595,7 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
             | "audit.maxFileSize"
             | "audit.maxBackupIndex"
     ) || (key == "audit.impl.class" && value.trim() == SLF4J_AUDIT)
-        // The DEFAULT rule is what Paddock applies; other auth_to_local rules are not built.
-        || (key == "security.auth_to_local" && value.trim() == "DEFAULT")
+        || key == "security.auth_to_local"
         || (key.starts_with("authProvider.") && value.trim() == X509_PROVIDER)
         || (key == "ssl.authProvider" && value.trim() == "x509")
         || key == "X509AuthenticationProvider.superUser"
@@ -872,7 +875,13 @@ impl Config {
                 "kerberos.removeRealmFromPrincipal" => {
                     c.kerberos_names.remove_realm = parse_bool(v).map_err(bad)?
                 }
-                "security.auth_to_local" => {}
+                // ZooKeeper reads it as a system property; in zoo.cfg with or without its prefix.
+                "security.auth_to_local" | "zookeeper.security.auth_to_local" => {
+                    c.auth_to_local = Arc::new(
+                        crate::auth_to_local::AuthToLocal::parse(v)
+                            .map_err(|e| bad(e.to_string()))?,
+                    )
+                }
                 "java.security.krb5.conf" => c.krb5_conf = Some(PathBuf::from(v.trim())),
                 // A JVM debugging switch kazoo's harness passes: nothing to do.
                 "sun.security.krb5.debug" => {}
@@ -1289,7 +1298,6 @@ mod tests {
             "kerberos.useCanonicalHostname=true",
             "DigestAuthenticationProvider.digestAlg=SHA3-256",
             "audit.impl.class=com.example.OtherAuditLogger",
-            "zookeeper.security.auth_to_local=RULE:[1:$1]",
         ];
         for line in refused {
             let f = write(&format!("tickTime=2000\nclientPort=2181\n{line}\n"));
@@ -1306,7 +1314,7 @@ mod tests {
                 "x.TokenAuthenticationProvider",
             ),
             ("zookeeper.ssl.quorum.ocsp", "true"),
-            ("zookeeper.kerberos.removeRealmFromPrincipal", "true"),
+            ("zookeeper.kerberos.useCanonicalHostname", "true"),
         ] {
             let e = Config::load(None, &[(k.to_owned(), v.to_owned())])
                 .unwrap_err()
@@ -1341,6 +1349,26 @@ mod tests {
         assert!(Config::load(Some(&f.0), &[]).is_err());
         let f = write("clientPort=2181\nquorum.auth.serverRequireSasl=true\n");
         assert!(Config::load(Some(&f.0), &[]).is_err());
+    }
+
+    /// Kerberos naming: the principal's host and realm switches, and auth_to_local rules (a
+    /// rule that does not parse names its line).
+    #[test]
+    fn kerberos_naming_keys() {
+        let f = write(
+            "clientPort=2181\nkerberos.removeHostFromPrincipal=true\n\
+             kerberos.removeRealmFromPrincipal=true\n\
+             zookeeper.security.auth_to_local=RULE:[1:$1@$0](.*@OTHER)s/@.*// DEFAULT\n",
+        );
+        let c = Config::load(Some(&f.0), &[]).unwrap();
+        assert!(c.kerberos_names.remove_host && c.kerberos_names.remove_realm);
+        assert_eq!(
+            c.auth_to_local.short_name("bob@OTHER", "HOME").as_deref(),
+            Some("bob")
+        );
+        let f = write("clientPort=2181\nzookeeper.security.auth_to_local=RULE:[x:$1]\n");
+        let e = Config::load(Some(&f.0), &[]).unwrap_err().to_string();
+        assert!(e.contains(":2: zookeeper.security.auth_to_local:"), "{e}");
     }
 
     /// TLS between servers: `ssl.quorum.*` is read apart from the client's `ssl.*`.

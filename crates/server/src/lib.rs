@@ -2,6 +2,7 @@
 //! four-letter words. The tree and the protocol live in their own crates; this is the IO shell.
 
 pub mod audit;
+pub mod auth_to_local;
 pub mod config;
 pub mod conn;
 pub mod conn_shared;
@@ -129,9 +130,13 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     // So is SASL: a JAAS file that cannot be read, a keytab whose keys cannot be had, stops
     // the server rather than leaving it to refuse every client that authenticates.
     let sasl_server = match &cfg.jaas_config {
-        Some(path) => {
-            sasl::SaslServer::load(path, &cfg.jaas_section, cfg.kerberos_names)?.map(Arc::new)
-        }
+        Some(path) => sasl::SaslServer::load(
+            path,
+            &cfg.jaas_section,
+            cfg.kerberos_names,
+            cfg.auth_to_local.clone(),
+        )?
+        .map(Arc::new),
         None => None,
     };
     let audit = match &cfg.audit {

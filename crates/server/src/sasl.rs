@@ -106,6 +106,7 @@ pub struct KerberosNames {
 pub struct KerberosServer {
     pub acceptor: Acceptor,
     pub names: KerberosNames,
+    rules: std::sync::Arc<crate::auth_to_local::AuthToLocal>,
     /// The realm of the server's own principal: principals of it get ZooKeeper's DEFAULT
     /// `auth_to_local` short name.
     realm: String,
@@ -118,6 +119,7 @@ impl SaslServer {
         path: &Path,
         section: &str,
         names: KerberosNames,
+        rules: std::sync::Arc<crate::auth_to_local::AuthToLocal>,
     ) -> Result<Option<SaslServer>, JaasError> {
         const KEY: &str = "java.security.auth.login.config";
         let bad = |msg: String| JaasError {
@@ -171,6 +173,7 @@ impl SaslServer {
         Ok(Some(SaslServer::Kerberos(KerberosServer {
             acceptor,
             names,
+            rules,
             realm,
         })))
     }
@@ -195,30 +198,31 @@ impl SaslServer {
 }
 
 impl KerberosServer {
-    /// The `sasl` identity of an authenticated principal, as ZooKeeper names it: the DEFAULT
-    /// `auth_to_local` short name (the first component, for a principal of the server's own
-    /// realm), then `/host` and `@REALM` unless `kerberos.removeHostFromPrincipal` and
-    /// `kerberos.removeRealmFromPrincipal` say otherwise. A principal of another realm is its
-    /// identity whole (ZooKeeper, finding no rule for it, would take the authorization id the
-    /// client chose).
+    /// The `sasl` identity of an authenticated principal, as ZooKeeper names it: the
+    /// `auth_to_local` short name (DEFAULT: the first component, for a principal of the
+    /// server's own realm), then `/host` and `@REALM` unless `kerberos.removeHostFromPrincipal`
+    /// and `kerberos.removeRealmFromPrincipal` say otherwise. A principal no rule names is its
+    /// identity whole (ZooKeeper would take the authorization id the client chose).
     pub fn identity(&self, principal: &str) -> String {
-        kerberos_identity(principal, &self.realm, self.names)
+        kerberos_identity(principal, &self.realm, self.names, &self.rules)
     }
 }
 
-fn kerberos_identity(principal: &str, own_realm: &str, names: KerberosNames) -> String {
+fn kerberos_identity(
+    principal: &str,
+    own_realm: &str,
+    names: KerberosNames,
+    rules: &crate::auth_to_local::AuthToLocal,
+) -> String {
     let (name, realm) = match principal.rsplit_once('@') {
         Some((n, r)) => (n, Some(r)),
         None => (principal, None),
     };
-    if realm.is_some_and(|r| r != own_realm) {
+    let Some(short) = rules.short_name(principal, own_realm) else {
         return principal.to_owned();
-    }
-    let (first, host) = match name.split_once('/') {
-        Some((f, h)) => (f, Some(h)),
-        None => (name, None),
     };
-    let mut out = first.to_owned();
+    let host = name.split_once('/').map(|(_, h)| h);
+    let mut out = short;
     if let Some(h) = host.filter(|_| !names.remove_host) {
         out.push('/');
         out.push_str(h);
@@ -470,6 +474,7 @@ mod tests {
     /// As ZooKeeper's SaslServerCallbackHandler names a Kerberos client (DEFAULT rules).
     #[test]
     fn kerberos_identities() {
+        let default = crate::auth_to_local::AuthToLocal::default();
         let id = |p: &str, host: bool, realm: bool| {
             kerberos_identity(
                 p,
@@ -478,6 +483,7 @@ mod tests {
                     remove_host: host,
                     remove_realm: realm,
                 },
+                &default,
             )
         };
         assert_eq!(
@@ -499,6 +505,19 @@ mod tests {
         );
         // Another realm: no DEFAULT rule applies; the principal is the identity, whole.
         assert_eq!(id("app/h@OTHER.ORG", true, true), "app/h@OTHER.ORG");
+        // A rule for it: its short name, then host and realm as the keys say.
+        let rules = crate::auth_to_local::AuthToLocal::parse(
+            "RULE:[2:$1@$0](.*@OTHER\\.ORG)s/@.*// DEFAULT",
+        )
+        .unwrap();
+        let names = KerberosNames {
+            remove_host: true,
+            remove_realm: false,
+        };
+        assert_eq!(
+            kerberos_identity("app/h@OTHER.ORG", "KAZOOTEST.ORG", names, &rules),
+            "app@OTHER.ORG"
+        );
     }
 
     /// A Kerberos section that cannot work stops the server at start, naming what is missing.
@@ -524,7 +543,7 @@ mod tests {
                 format!("Server {{ com.sun.security.auth.module.Krb5LoginModule required {options}; }};"),
             )
             .unwrap();
-            let e = SaslServer::load(&f, "Server", KerberosNames::default())
+            let e = SaslServer::load(&f, "Server", KerberosNames::default(), Default::default())
                 .err()
                 .expect("refused")
                 .to_string();
