@@ -25,6 +25,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ import threading
 import time
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from kazoo.client import KazooClient
 from kazoo.retry import KazooRetry
 
@@ -76,6 +78,13 @@ def make_pki(d):
         c = cert(f"server{sid}", k.public_key(), ca, ca_key,
                  san=[x509.IPAddress(ipaddress.ip_address(host))])
         write(f"server{sid}.pem", pem_key(k) + pem_cert(c))
+        files[f"server{sid}.der"] = c.public_bytes(serialization.Encoding.DER)
+    # Server 1's certificate reissued, for sslQuorumReloadCertFiles.
+    k = key()
+    c = cert("server1 (reissued)", k.public_key(), ca, ca_key,
+             san=[x509.IPAddress(ipaddress.ip_address(HOSTS[1]))])
+    write("server1-new.pem", pem_key(k) + pem_cert(c))
+    files["server1-new.der"] = c.public_bytes(serialization.Encoding.DER)
     k = key()
     c = cert("every server", k.public_key(), ca, ca_key,
              san=[x509.IPAddress(ipaddress.ip_address(h)) for h in HOSTS.values()])
@@ -191,6 +200,16 @@ class Ensemble:
             m.stop()
 
 
+def served_certificate(member, port, files):
+    """The certificate a peer port shows a TLS client that presents server 2's."""
+    ctx = ssl.create_default_context(cafile=files["ca.pem"])
+    ctx.check_hostname = False
+    ctx.load_cert_chain(files["server2.pem"])
+    with socket.create_connection((member.host, port), 3) as raw:
+        with ctx.wrap_socket(raw) as s:
+            return s.getpeercert(binary_form=True)
+
+
 def plaintext_refused(member, port):
     """A plaintext hello to a peer port is closed without a word."""
     try:
@@ -275,6 +294,37 @@ def main():
             zk.close()
             case(f"{what}: writes go on meanwhile", True)
             e.stop()
+
+        # ---- sslQuorumReloadCertFiles ---------------------------------------------------
+        e = ensemble("reload")
+        rotating = os.path.join(work, "rotating-server1.pem")
+        shutil.copy(files["server1.pem"], rotating)
+        files["rotating"] = rotating
+        for sid, m in e.members.items():
+            ks = "rotating" if sid == 1 else f"server{sid}.pem"
+            m.start(["sslQuorum=true", "sslQuorumReloadCertFiles=true"] + tls_lines(files, ks))
+        modes = e.wait_serving(HOSTS)
+        m1 = e.members[1]
+        quorum_port = m1.ports[1][1]
+        before = served_certificate(m1, quorum_port, files)
+        tmp = rotating + ".tmp"
+        shutil.copy(files["server1-new.pem"], tmp)
+        os.replace(tmp, rotating)
+        deadline = time.time() + 10
+        after = before
+        while time.time() < deadline and after == before:
+            time.sleep(0.3)
+            after = served_certificate(m1, quorum_port, files)
+        case("sslQuorumReloadCertFiles: the peer ports serve the new certificate within "
+             "seconds", before == files["server1.der"] and after == files["server1-new.der"],
+             m1.text()[-800:])
+        e.members[2].stop()
+        e.members[2].start(["sslQuorum=true", "sslQuorumReloadCertFiles=true"]
+                           + tls_lines(files, "server2.pem"))
+        modes = e.wait_serving(HOSTS)
+        case("sslQuorumReloadCertFiles: a restarted peer joins with the new certificate",
+             all(v in ("leader", "follower") for v in modes.values()), str(modes))
+        e.stop()
 
         # ---- one certificate for all --------------------------------------------------
         e = ensemble("shared")
