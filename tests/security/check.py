@@ -696,6 +696,22 @@ def main():
              "secret-data" not in out, out[-800:])
         case("a wrong SASL password does not disturb other sessions",
              zk.get("/sasl-bystander")[0] == b"1" and zk.connected)
+        # A mechanism the server does not speak (PLAIN): as ZooKeeper, its token is not taken
+        # for a DIGEST-MD5 response, so the client gains no identity and reads nothing.
+        plain = KazooClient(hosts=f"127.0.0.1:{sasl.port}", timeout=5, sasl_options={
+            "mechanism": "PLAIN", "username": "jaasuser", "password": SASL_PW})
+        plain.start(5)
+        try:
+            plain.get("/sasl-only")
+            got = "read it"
+        except Exception as e:  # NoAuthError
+            got = type(e).__name__
+        plain.stop()
+        plain.close()
+        case("an unknown mechanism (PLAIN) gains no identity: the sasl node stays unreadable",
+             got == "NoAuthError", got)
+        case("an unknown mechanism does not disturb other sessions",
+             zk.get("/sasl-bystander")[0] == b"1" and zk.connected)
         zk.stop()
         zk.close()
         text = sasl.text()

@@ -290,6 +290,14 @@ impl QuorumTls {
     }
 }
 
+/// Kerberos settings that shape a client's identity, as ZooKeeper's SaslServerCallbackHandler
+/// builds it (`kerberos.removeHostFromPrincipal`, `kerberos.removeRealmFromPrincipal`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KerberosNames {
+    pub remove_host: bool,
+    pub remove_realm: bool,
+}
+
 /// SASL between servers (`quorum.auth.*`): DIGEST-MD5 with the users and credentials of two
 /// sections of the JAAS file.
 #[derive(Debug, Clone)]
@@ -377,7 +385,7 @@ pub struct Config {
     /// SASL between servers.
     pub quorum_sasl: QuorumSasl,
     /// `kerberos.removeHostFromPrincipal`, `kerberos.removeRealmFromPrincipal`.
-    pub kerberos_names: crate::sasl::KerberosNames,
+    pub kerberos_names: KerberosNames,
     /// `zookeeper.security.auth_to_local`: how a Kerberos principal gets its short name.
     pub auth_to_local: Arc<crate::auth_to_local::AuthToLocal>,
     /// `java.security.krb5.conf`: the Kerberos configuration (`KRB5_CONFIG` for the GSS-API

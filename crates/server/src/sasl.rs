@@ -14,7 +14,7 @@
 //!
 //! Nothing here prints a password or the JAAS file's content.
 
-use crate::config::Secret;
+use crate::config::{KerberosNames, Secret};
 use paddock_gssapi::{Accepted, Acceptor, Context};
 use paddock_proto::sasl::{directives, hex, parse_jaas, DigestInputs, DIGEST_URI};
 use std::collections::HashMap;
@@ -92,14 +92,6 @@ impl DigestUsers {
 pub enum SaslServer {
     Digest(DigestUsers),
     Kerberos(KerberosServer),
-}
-
-/// Kerberos settings that shape a client's identity, as ZooKeeper's SaslServerCallbackHandler
-/// builds it (`kerberos.removeHostFromPrincipal`, `kerberos.removeRealmFromPrincipal`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct KerberosNames {
-    pub remove_host: bool,
-    pub remove_realm: bool,
 }
 
 /// The server's Kerberos side: its credentials and how identities are named.
