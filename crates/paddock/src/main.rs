@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use paddock_server::config::Config;
+use paddock_server::container_env;
 use std::path::PathBuf;
 
 const USAGE: &str = "usage: paddock <command> [args]
@@ -81,6 +82,36 @@ fn server_args(args: &[String]) -> Result<(Props, Option<PathBuf>)> {
     Ok((props, file))
 }
 
+/// The configuration the ZooKeeper container image's variables describe, and the myid its
+/// entrypoint would write when the data directory has none.
+fn container_config(
+    setup: container_env::Setup,
+    myid: &std::path::Path,
+    id: &str,
+    props: &Props,
+) -> Result<Config> {
+    let cfg = match setup {
+        container_env::Setup::File(f) => {
+            tracing::info!(file = %f.display(), "configuration from ZOO_CONF_DIR");
+            Config::load(Some(&f), props)
+        }
+        container_env::Setup::Generated { text, name } => {
+            tracing::info!("configuration from the ZOO_* environment, as ZooKeeper's container image builds it");
+            Config::load_text(Some((&name, &text)), props)
+        }
+    }
+    .context("invalid configuration")?;
+    if !myid.exists() {
+        if let Some(dir) = myid.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(myid, format!("{id}\n"))
+            .with_context(|| format!("cannot write {}", myid.display()))?;
+    }
+    Ok(cfg)
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
@@ -91,7 +122,10 @@ fn main() -> Result<()> {
         "server" => {
             init_logging();
             let (props, file) = server_args(&args[1..])?;
-            let cfg = Config::load(file.as_deref(), &props).context("invalid configuration")?;
+            let cfg = match (&file, container_env::setup(&|k| std::env::var(k).ok())) {
+                (None, Some((setup, myid, id))) => container_config(setup, &myid, &id, &props)?,
+                _ => Config::load(file.as_deref(), &props).context("invalid configuration")?,
+            };
             if let Some(krb5) = &cfg.krb5_conf {
                 // Before any thread starts: the GSS-API library reads it from the environment.
                 std::env::set_var("KRB5_CONFIG", krb5);

@@ -734,13 +734,26 @@ impl Config {
         file: Option<&std::path::Path>,
         props: &[(String, String)],
     ) -> Result<Config, ConfigError> {
+        match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
+                    path: path.display().to_string(),
+                    err,
+                })?;
+                Config::load_text(Some((&path.display().to_string(), &text)), props)
+            }
+            None => Config::load_text(None, props),
+        }
+    }
+
+    /// As [`Config::load`], from zoo.cfg text (`(name, text)`: the name is for messages).
+    pub fn load_text(
+        source: Option<(&str, &str)>,
+        props: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
         let mut entries: Vec<(String, String, Origin)> = Vec::new();
         let mut from_file = false;
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
-                path: path.display().to_string(),
-                err,
-            })?;
+        if let Some((name, text)) = source {
             from_file = true;
             for (i, line) in text.lines().enumerate() {
                 let l = line.trim();
@@ -758,7 +771,7 @@ impl Config {
                     k.to_owned(),
                     v.to_owned(),
                     Origin {
-                        source_name: path.display().to_string(),
+                        source_name: name.to_owned(),
                         line: i + 1,
                     },
                 ));

@@ -6,6 +6,7 @@ pub mod auth_to_local;
 pub mod config;
 pub mod conn;
 pub mod conn_shared;
+pub mod container_env;
 pub mod core;
 pub mod forward;
 pub mod fourlw;
@@ -192,7 +193,16 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         })
     };
     let mut cfg = cfg;
-    cfg.adopt_client_addr(&membership.me)?;
+    // A lone server.N line run standalone (standaloneEnabled) still names the client port, as
+    // in ZooKeeper (the container image's default configuration is just that).
+    let own_line = if standalone {
+        cfg.servers.first().cloned()
+    } else {
+        Some(membership.me.clone())
+    };
+    if let Some(me) = own_line {
+        cfg.adopt_client_addr(&me)?;
+    }
     let cfg = Arc::new(cfg);
     let fs = storage::fs::real();
     // The log is read, not replayed: a member applies only what the ensemble commits (a
