@@ -379,6 +379,14 @@ def get_data(sock, xid, path):
     return call(sock, xid, 4, struct.pack(">i", len(p)) + p + b"\0")[0]
 
 
+def bench_clean(stdout, workloads):
+    """Whether `paddock bench --format json` ran every workload with operations and no error."""
+    import json
+    rows = [json.loads(l) for l in stdout.splitlines() if l.startswith("{")]
+    rows = [r for r in rows if r.get("kind") == "workload"]
+    return len(rows) == workloads and all(r["errors"] == 0 and r["ops"] > 0 for r in rows)
+
+
 def handshake_refused(fn):
     """True if the TLS handshake or the first exchange after it fails (a server that neither
     answers nor refuses within the timeout has not refused)."""
@@ -444,6 +452,16 @@ def main():
         out = zkcli(secure, "create", "/java-tls", "v", props=java_tls_props(files))
         case("zkCli (Java client, PEM stores) creates a node over TLS",
              "Created /java-tls" in out, out[-800:])
+        # paddock bench speaks TLS from the Java client's properties, as paddock cli does.
+        r = subprocess.run([binary, "bench", "run", "-Dzookeeper.client.secure=true",
+                            f"-Dzookeeper.ssl.trustStore.location={files['ca.pem']}",
+                            f"-Dzookeeper.ssl.keyStore.location={files['client-bundle.pem']}",
+                            "--server", f"127.0.0.1:{secure}", "--workloads", "create,getdata",
+                            "--sessions", "4", "--duration", "1s", "--warmup", "0s",
+                            "--format", "json", "--quiet"],
+                           capture_output=True, text=True, timeout=120)
+        case("paddock bench runs over TLS with PEM stores (client properties)",
+             r.returncode == 0 and bench_clean(r.stdout, 2), (r.stdout + r.stderr)[-800:])
         out = zkcli(secure, "get", "/java-tls", props=java_tls_props(files, "stranger"))
         case("zkCli with a certificate from another CA is refused",
              "Created" not in out and "\nv\n" not in out, out[-800:])
@@ -767,6 +785,16 @@ def main():
                     props=[f"-Djava.security.auth.login.config={client_jaas}"])
         case("enforcement: zkCli with SASL is served", "\n1\n" in out or out.rstrip().endswith("1"),
              out[-600:])
+        # paddock bench authenticates as paddock cli does (the JAAS Client section): under
+        # enforcement, a bench that did not would see every request refused.
+        r = subprocess.run([binary, "bench", "run",
+                            f"-Djava.security.auth.login.config={client_jaas}",
+                            "--server", f"127.0.0.1:{enf.port}", "--workloads", "create,getdata",
+                            "--sessions", "4", "--duration", "1s", "--warmup", "0s",
+                            "--format", "json", "--quiet"],
+                           capture_output=True, text=True, timeout=120)
+        case("enforcement: paddock bench authenticates by SASL and runs",
+             r.returncode == 0 and bench_clean(r.stdout, 2), (r.stdout + r.stderr)[-800:])
         enf.stop()
 
         s = start("bad-kerberos", ["clientPort={port}",

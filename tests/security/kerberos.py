@@ -4,8 +4,9 @@ krb5-kdc, realm KAZOOTEST.ORG):
 
 - clients: ZooKeeper 3.8's Java client (zkCli's ZooKeeperMain, a JAAS Client section with a
   keytab) creates a node only its principal may read; `paddock cli` reads it with the same
-  keytab, and with the tickets `kinit` left; without Kerberos it may not; a server whose
-  keytab lacks its principal's keys does not start.
+  keytab, and with the tickets `kinit` left; without Kerberos it may not; `paddock bench`
+  runs by Kerberos where SASL is enforced; a server whose keytab lacks its principal's keys
+  does not start.
 - between servers: an ensemble whose servers hold keytabs for zkquorum/127.0.0.N, and a
   server that shows another server's principal is refused (ZooKeeper's CVE-2023-44981).
 (kazoo's own GSSAPI tests run in the kazoo suites, against a realm tests/kazoo/run.sh makes.)
@@ -25,7 +26,7 @@ import time
 from kazoo.client import KazooClient
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check import Server, case, failures, zkcli  # noqa: E402
+from check import Server, bench_clean, case, failures, zkcli  # noqa: E402
 from quorum import HOSTS, SASL_ON, Ensemble  # noqa: E402
 
 
@@ -136,6 +137,30 @@ def main():
         case("auth_to_local and kerberos.removeRealmFromPrincipal: client@KAZOOTEST.ORG is "
              "sasl:app", "sasl: app\n" in r.stdout, (r.stdout + r.stderr)[-600:])
         mapped.stop()
+
+        # paddock bench authenticates by Kerberos too: under enforcement every request of a
+        # bench that did not would be refused. (The bench names servers by address, so this
+        # server's principal is zookeeper/127.0.0.1.)
+        ip_jaas = os.path.join(work, "jaas-server-ip.conf")
+        with open(ip_jaas, "w") as f:
+            f.write("Server {\n  com.sun.security.auth.module.Krb5LoginModule required\n"
+                    f'  useKeyTab=true keyTab="{kdc}/server.keytab" storeKey=true\n'
+                    '  principal="zookeeper/127.0.0.1@KAZOOTEST.ORG";\n};\n')
+        enforced = Server(binary, work, "bench", [
+            "clientPort={port}", "sessionRequireClientSASLAuth=true",
+            "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+            f"java.security.auth.login.config={ip_jaas}",
+            f"java.security.krb5.conf={kdc}/krb5.conf"])
+        servers.append(enforced)
+        enforced.wait_listening(enforced.port)
+        r = subprocess.run([binary, "bench", "run", f"-Djava.security.auth.login.config={keytab}",
+                            "--server", f"127.0.0.1:{enforced.port}",
+                            "--workloads", "create,getdata", "--sessions", "4", "--duration",
+                            "1s", "--warmup", "0s", "--format", "json", "--quiet"],
+                           capture_output=True, text=True, timeout=120, env=env)
+        case("paddock bench authenticates by Kerberos where SASL is enforced, and runs",
+             r.returncode == 0 and bench_clean(r.stdout, 2), (r.stdout + r.stderr)[-800:])
+        enforced.stop()
 
         wrong = os.path.join(work, "jaas-wrong.conf")
         with open(wrong, "w") as f:

@@ -24,6 +24,15 @@ pub fn use_tls(connector: TlsConnector) {
     let _ = TLS.set(connector);
 }
 
+/// SASL for every session the bench opens, when the client properties ask for it (a JAAS
+/// `Client` section): DIGEST-MD5 or Kerberos, as crates/client speaks them.
+static SASL: OnceLock<paddock_client::SaslOptions> = OnceLock::new();
+
+/// Makes every later session authenticate with `options` right after its handshake.
+pub fn use_sasl(options: paddock_client::SaslOptions) {
+    let _ = SASL.set(options);
+}
+
 /// The socket: plain, or TLS split into halves so that reading and writing never wait on
 /// each other (the pipelined loop must not block a write while replies wait to be read).
 enum Stream {
@@ -200,7 +209,46 @@ impl Conn {
         c.session_id = resp.session_id;
         c.timeout_ms = resp.timeout;
         c.passwd = resp.passwd;
+        if let Some(opts) = SASL.get() {
+            c.authenticate(addr, opts).await?;
+        }
         Ok(Handshake::Open(c))
+    }
+
+    /// The SASL exchange, before anything else goes out on the session (as the Java client).
+    async fn authenticate(
+        &mut self,
+        addr: SocketAddr,
+        opts: &paddock_client::SaslOptions,
+    ) -> Result<()> {
+        use paddock_client::sasl::{SaslClient, MAX_SASL_ROUNDS};
+        use paddock_proto::records::SaslToken;
+        let (mut client, mut token) = SaslClient::start(opts, &addr.ip().to_string())
+            .await
+            .map_err(|e| anyhow::anyhow!("SASL with {addr}: {e}"))?;
+        for _ in 0..MAX_SASL_ROUNDS {
+            let mut body = Vec::new();
+            SaslToken { token: Some(token) }.encode(&mut body);
+            let reply = self.call(op::SASL, &body).await?;
+            if reply.head.err != 0 {
+                bail!(
+                    "{addr} refused the SASL authentication (error {})",
+                    reply.head.err
+                );
+            }
+            let t = SaslToken::decode(&mut Reader::new(&reply.body))
+                .context("bad SASL reply")?
+                .token
+                .unwrap_or_default();
+            match client
+                .step(&t)
+                .map_err(|e| anyhow::anyhow!("SASL with {addr}: {e}"))?
+            {
+                Some(next) => token = next,
+                None => return Ok(()),
+            }
+        }
+        bail!("SASL with {addr}: the exchange did not end")
     }
 
     /// Takes the next xid; xids are positive and wrap before reaching the reserved negatives.

@@ -119,16 +119,145 @@ impl SaslOptions {
 }
 
 /// The DIGEST-MD5 response to the server's challenge.
-pub(crate) fn digest_respond(
-    user: &str,
-    password: &str,
-    challenge: &[u8],
-) -> Result<Vec<u8>, String> {
+fn digest_respond(user: &str, password: &str, challenge: &[u8]) -> Result<Vec<u8>, String> {
     use rand::RngCore;
     let challenge = std::str::from_utf8(challenge).map_err(|_| "a challenge that is not UTF-8")?;
     let mut raw = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     digest_client_response(challenge, user, password, &hex(&raw)).map(String::into_bytes)
+}
+
+/// A client's side of one SASL exchange, whatever carries it (crates/client's session, the
+/// bench's connections): the first token from [`SaslClient::start`], then each server reply
+/// through [`SaslClient::step`] until it says the client is authenticated. The transport
+/// sends each token in a SASL request (opcode 102) and turns an error reply into a refusal.
+pub struct SaslClient {
+    state: ClientState,
+}
+
+enum ClientState {
+    /// DIGEST-MD5: the challenge comes, then rspauth.
+    Digest {
+        user: String,
+        password: String,
+        answered: bool,
+    },
+    /// GSSAPI (RFC 4752): Kerberos tokens until the context is established (mutually).
+    Kerberos {
+        init: paddock_gssapi::Initiator,
+        ctx: paddock_gssapi::InitContext,
+        phase: GssPhase,
+    },
+    Done,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GssPhase {
+    /// Our context is not established: the reply is the server's Kerberos token.
+    Context,
+    /// Established: the reply is the server's wrapped offer of security layers.
+    Offer,
+    /// Our answer went out: the reply ends the exchange.
+    Answered,
+}
+
+/// The most round trips an exchange may take.
+pub const MAX_SASL_ROUNDS: usize = 8;
+
+impl SaslClient {
+    /// Starts the exchange with the server at `host` (its host name or address, for the
+    /// Kerberos service principal `<service>/<host>`); gives the first token to send. Asking
+    /// the KDC for a ticket blocks, so it runs on a blocking thread.
+    pub async fn start(opts: &SaslOptions, host: &str) -> Result<(SaslClient, Vec<u8>), String> {
+        match opts {
+            SaslOptions::Digest { user, password } => Ok((
+                SaslClient {
+                    state: ClientState::Digest {
+                        user: user.clone(),
+                        password: password.clone(),
+                        answered: false,
+                    },
+                },
+                Vec::new(),
+            )),
+            SaslOptions::Kerberos(k) => {
+                let target = format!("{}/{host}", k.service);
+                let k = k.clone();
+                let started = tokio::task::spawn_blocking(move || {
+                    let init = paddock_gssapi::Initiator::new(
+                        k.keytab.as_deref(),
+                        k.principal.as_deref(),
+                    )?;
+                    let mut ctx = init.context(&target)?;
+                    let out = init.step(&mut ctx, None)?;
+                    Ok::<_, paddock_gssapi::GssError>((init, ctx, out))
+                })
+                .await
+                .map_err(|e| format!("the Kerberos task failed: {e}"))?
+                .map_err(|e| format!("Kerberos: {e}"))?;
+                let (init, ctx, out) = started;
+                let (token, phase) = match out {
+                    paddock_gssapi::Accepted::Continue(t) => (t, GssPhase::Context),
+                    paddock_gssapi::Accepted::Complete(t) => (t, GssPhase::Offer),
+                };
+                Ok((
+                    SaslClient {
+                        state: ClientState::Kerberos { init, ctx, phase },
+                    },
+                    token,
+                ))
+            }
+        }
+    }
+
+    /// Takes the server's reply: the next token to send, or `None` when authenticated.
+    pub fn step(&mut self, reply: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        match &mut self.state {
+            ClientState::Digest {
+                user,
+                password,
+                answered,
+            } => {
+                if *answered || reply.starts_with(b"rspauth=") || reply.is_empty() {
+                    self.state = ClientState::Done;
+                    return Ok(None);
+                }
+                *answered = true;
+                digest_respond(user, password, reply).map(Some)
+            }
+            ClientState::Kerberos { init, ctx, phase } => match *phase {
+                GssPhase::Context => {
+                    let out = init
+                        .step(ctx, Some(reply))
+                        .map_err(|e| format!("Kerberos: the server's token: {e}"))?;
+                    Ok(Some(match out {
+                        paddock_gssapi::Accepted::Continue(t) => t,
+                        paddock_gssapi::Accepted::Complete(t) => {
+                            *phase = GssPhase::Offer;
+                            t
+                        }
+                    }))
+                }
+                GssPhase::Offer => {
+                    let layers = ctx
+                        .unwrap(reply)
+                        .map_err(|e| format!("Kerberos: the server's offer: {e}"))?;
+                    if layers.len() != 4 || layers[0] & 1 == 0 {
+                        return Err("Kerberos: the server offers no 'no security layer'".into());
+                    }
+                    *phase = GssPhase::Answered;
+                    ctx.wrap(&[1, 0, 0, 0])
+                        .map(Some)
+                        .map_err(|e| format!("Kerberos: our answer: {e}"))
+                }
+                GssPhase::Answered => {
+                    self.state = ClientState::Done;
+                    Ok(None)
+                }
+            },
+            ClientState::Done => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -614,97 +614,31 @@ impl Session {
         }
     }
 
-    /// The SASL exchange the options ask for.
+    /// The SASL exchange the options ask for (`crate::sasl::SaslClient`), with the server of
+    /// the current connection.
     async fn sasl_exchange(
         &mut self,
         s: &mut Stream,
         rbuf: &mut BytesMut,
         sasl: &crate::sasl::SaslOptions,
     ) -> Result<(), Lost> {
-        match sasl {
-            crate::sasl::SaslOptions::Digest { user, password } => {
-                self.digest_exchange(s, rbuf, user, password).await
-            }
-            crate::sasl::SaslOptions::Kerberos(k) => self.gssapi_exchange(s, rbuf, k).await,
-        }
-    }
-
-    /// DIGEST-MD5: an empty token, the server's challenge, our response, the server's rspauth.
-    async fn digest_exchange(
-        &mut self,
-        s: &mut Stream,
-        rbuf: &mut BytesMut,
-        user: &str,
-        password: &str,
-    ) -> Result<(), Lost> {
-        let mut token: Vec<u8> = Vec::new();
-        for _ in 0..3 {
-            let reply = self.sasl_round(s, rbuf, std::mem::take(&mut token)).await?;
-            if reply.starts_with(b"rspauth=") || reply.is_empty() {
-                return Ok(());
-            }
-            token = crate::sasl::digest_respond(user, password, &reply).map_err(|e| {
-                warn!(error = %e, "cannot answer the server's SASL challenge");
-                Lost::AuthFailed
-            })?;
-        }
-        Err(Lost::AuthFailed)
-    }
-
-    /// GSSAPI (RFC 4752): Kerberos tokens until the context is established (mutually), then
-    /// the server's wrapped offer of security layers, answered with none.
-    async fn gssapi_exchange(
-        &mut self,
-        s: &mut Stream,
-        rbuf: &mut BytesMut,
-        k: &crate::sasl::KerberosOptions,
-    ) -> Result<(), Lost> {
-        use paddock_gssapi::{Accepted, Initiator};
-        let failed = |what: &str, e: &dyn std::fmt::Display| {
-            warn!(error = %e, "Kerberos: {what}");
-            Lost::AuthFailed
-        };
         let current = (self.next_host + self.cfg.hosts.len() - 1) % self.cfg.hosts.len().max(1);
         let host = host_part(&self.cfg.hosts[current]).to_owned();
-        let target = format!("{}/{host}", k.service);
-        let k = k.clone();
-        // The first step asks the KDC for a ticket: off the async workers.
-        let started = tokio::task::spawn_blocking(move || {
-            let init = Initiator::new(k.keytab.as_deref(), k.principal.as_deref())?;
-            let mut ctx = init.context(&target)?;
-            let out = init.step(&mut ctx, None)?;
-            Ok::<_, paddock_gssapi::GssError>((init, ctx, out))
-        })
-        .await
-        .map_err(|e| failed("the Kerberos task failed", &e))?;
-        let (init, mut ctx, mut out) = started.map_err(|e| failed("no ticket", &e))?;
-        let offer = loop {
-            let (token, done) = match out {
-                Accepted::Continue(t) => (t, false),
-                Accepted::Complete(t) => (t, true),
-            };
-            let reply = self.sasl_round(s, rbuf, token).await?;
-            if done {
-                break reply;
-            }
-            out = init
-                .step(&mut ctx, Some(&reply))
-                .map_err(|e| failed("the server's token", &e))?;
+        let refused = |e: String| {
+            warn!(error = %e, "SASL authentication failed");
+            Lost::AuthFailed
         };
-        let layers = ctx
-            .unwrap(&offer)
-            .map_err(|e| failed("the server's offer", &e))?;
-        if layers.len() != 4 || layers[0] & 1 == 0 {
-            return Err(failed(
-                "the server's offer",
-                &"no 'no security layer' in it",
-            ));
+        let (mut client, mut token) = crate::sasl::SaslClient::start(sasl, &host)
+            .await
+            .map_err(refused)?;
+        for _ in 0..crate::sasl::MAX_SASL_ROUNDS {
+            let reply = self.sasl_round(s, rbuf, token).await?;
+            match client.step(&reply).map_err(refused)? {
+                Some(next) => token = next,
+                None => return Ok(()),
+            }
         }
-        let answer = ctx
-            .wrap(&[1, 0, 0, 0])
-            .map_err(|e| failed("our answer", &e))?;
-        self.sasl_round(s, rbuf, answer).await?;
-        Ok(())
+        Err(refused("the exchange did not end".into()))
     }
 
     /// Sends closeSession and waits (briefly) for its reply, answering what comes before it.

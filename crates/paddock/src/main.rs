@@ -219,7 +219,30 @@ fn main() -> Result<()> {
         }
         "bench" => {
             init_logging();
-            paddock_bench::main(&argv::normalise(&args[1..]))
+            // The Java client's properties (`-D` arguments, CLIENT_JVMFLAGS) secure the bench's
+            // sessions as they do `paddock cli`'s: TLS with PEM files, SASL from a JAAS file.
+            let (dprops, rest): (Vec<&String>, Vec<&String>) =
+                args[1..].iter().partition(|a| a.starts_with("-D"));
+            let props = client_props::collect(
+                &dprops
+                    .iter()
+                    .filter_map(|a| client_props::parse(a))
+                    .collect::<Vec<_>>(),
+            );
+            if let Some(tls) = paddock_client::TlsOptions::from_properties(&props)
+                .map_err(|e| anyhow::anyhow!(e))?
+            {
+                paddock_bench::conn::use_tls(
+                    tls.connector().map_err(|e| anyhow::anyhow!("TLS: {e}"))?,
+                );
+            }
+            if let Some(sasl) = paddock_client::SaslOptions::from_properties(&props)
+                .map_err(|e| anyhow::anyhow!("SASL: {e}"))?
+            {
+                paddock_bench::conn::use_sasl(sasl);
+            }
+            let rest: Vec<String> = rest.into_iter().cloned().collect();
+            paddock_bench::main(&argv::normalise(&rest))
         }
         "sim" => std::process::exit(paddock_zab::sim::cli::main(&args[1..])),
         "cli" => cli::main(&args[1..]),
