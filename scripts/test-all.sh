@@ -15,7 +15,7 @@
 #      differential (random operation sequences against Paddock and ZooKeeper side by side),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, container-env (ZOO_* variables, as ZooKeeper's
-#      container image), recipes-zookeeper (the recipe tests against
+#      container image), progress (bars on a terminal only), recipes-zookeeper (the recipe tests against
 #      Apache ZooKeeper), ha-failover and ha-failover-zookeeper (examples/ha/demo.sh).
 # Suites that need target/release/paddock FAIL when it is missing (never skip).
 # Exits non-zero if the build or any suite failed; the last line is
@@ -114,6 +114,7 @@ run_suite bench-ensemble-smoke bench/ensemble.sh --smoke
 # the link heals and the servers converge (needs root; about 15 s).
 run_suite ensemble-partition tests/ensemble/partition.sh
 run_suite container-env tests/ensemble/container_env.sh
+run_suite progress tests/ensemble/progress.sh
 # The coordination recipes' tests again, against Apache ZooKeeper 3.8 (they ran against
 # Paddock in cargo-test).
 run_suite recipes-zookeeper tests/recipes/zookeeper.sh

@@ -215,10 +215,11 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts the progress printer for a phase named `name` (nothing if `quiet`).
+    /// Starts the progress printer for a phase named `name`: on a terminal only, and not
+    /// with `quiet` (redirected output stays the report alone).
     pub fn start(name: String, live: Rc<Live>, w: Rc<Window>, quiet: bool) -> Progress {
         let tty = std::io::stderr().is_terminal();
-        if quiet {
+        if quiet || !tty {
             return Progress { handle: None, tty };
         }
         let handle = tokio::task::spawn_local(async move {
@@ -248,11 +249,7 @@ impl Progress {
                     }
                 );
                 last_ops = ops;
-                if tty {
-                    eprint!("\r\x1b[2K{line}");
-                } else if n % 5 == 0 {
-                    eprintln!("{line}");
-                }
+                eprint!("\r\x1b[2K{line}");
             }
         });
         Progress {

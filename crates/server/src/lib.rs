@@ -15,6 +15,7 @@ pub mod msg;
 pub mod peer;
 mod peer_sasl;
 mod peer_tls;
+mod progress;
 pub mod replica;
 pub mod sasl;
 pub mod session;

@@ -1,7 +1,7 @@
 //! Start-up: the newest valid snapshot, then every logged transaction after it.
 
 use super::fs::Fs;
-use super::snapshot::{load, write_whole};
+use super::snapshot::{load_with, write_whole};
 use super::txn_log::{cut_at, read_segment, SegmentRead};
 use super::{list_by_zxid, log_dir, snap_dir, StorageError};
 use paddock_tree::DataTree;
@@ -101,7 +101,10 @@ pub fn recover_with(
         let mut tree = None;
         let mut first_err = None;
         for (_, p) in snaps.iter().rev() {
-            match load(fs, p) {
+            let mut bar = crate::progress::Bar::new("loading snapshot");
+            let loaded = load_with(fs, p, &mut |done, total| bar.bytes(done, total));
+            bar.finish();
+            match loaded {
                 Ok((t, id)) => {
                     info!(snapshot = %p.display(), zxid = format_args!("0x{:x}", t.last_zxid()), nodes = t.node_count(), ms = started.elapsed().as_millis() as u64, "loaded snapshot");
                     tree = Some((t, id));

@@ -236,12 +236,33 @@ pub fn write_image(fs: &Fs, dir: &Path, zxid: i64, image: &[u8]) -> std::io::Res
 /// Loads a snapshot into a fresh tree, checking it whole first; returns the tree and the
 /// database id.
 pub fn load(fs: &Fs, path: &Path) -> Result<(DataTree, u64), StorageError> {
+    load_with(fs, path, &mut |_, _| {})
+}
+
+/// As [`load`], telling `progress` how far the decoding is (bytes done, bytes in all) now and
+/// then, for a progress bar.
+pub fn load_with(
+    fs: &Fs,
+    path: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(DataTree, u64), StorageError> {
     let bytes = fs.read(path).map_err(|e| StorageError::io(path, e))?;
-    parse(&bytes, path)
+    parse_with(&bytes, path, progress)
 }
 
 /// Decodes a snapshot image (`path` names it in errors).
 pub fn parse(bytes: &[u8], path: &Path) -> Result<(DataTree, u64), StorageError> {
+    parse_with(bytes, path, &mut |_, _| {})
+}
+
+/// Bytes decoded between two progress reports.
+const PROGRESS_EVERY: usize = 1 << 20;
+
+fn parse_with(
+    bytes: &[u8],
+    path: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(DataTree, u64), StorageError> {
     let corrupt = |offset: usize, reason: &str| StorageError::Corrupt {
         path: path.to_owned(),
         offset: offset as u64,
@@ -289,6 +310,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<(DataTree, u64), StorageError>
         }
     }
     let mut count = 0u64;
+    let mut reported = at;
     loop {
         if body.len() < at + 4 {
             return Err(corrupt(at, "node list cut short"));
@@ -307,6 +329,10 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<(DataTree, u64), StorageError>
             .map_err(|e| corrupt(at, &format!("node {} does not fit the tree: {e}", n.path)))?;
         count += 1;
         at += 4 + len;
+        if at - reported >= PROGRESS_EVERY {
+            reported = at;
+            progress(at as u64, bytes.len() as u64);
+        }
     }
     if body.len() != at + 12 || be64(at + 4) as u64 != count {
         return Err(corrupt(at, "node count does not match"));
