@@ -29,7 +29,7 @@
 //! Nothing here prints a password.
 
 use crate::config::{QuorumSasl, Secret, ServerSpec};
-use crate::sasl::{DigestExchange, DigestUsers, JaasError};
+use crate::sasl::{krb5_entry, krb5_keys, DigestExchange, DigestUsers, JaasError};
 use paddock_gssapi::{Accepted, Acceptor, Initiator};
 use paddock_proto::sasl::{digest_client, hex, parse_jaas};
 use std::collections::HashMap;
@@ -78,23 +78,6 @@ struct Kerberos {
     hosts: HashMap<u64, String>,
 }
 
-/// A section's Krb5LoginModule, or `None` when it uses DIGEST-MD5.
-fn kerberos_entry(
-    entries: &[paddock_proto::sasl::JaasEntry],
-) -> Option<&paddock_proto::sasl::JaasEntry> {
-    entries
-        .iter()
-        .find(|e| e.module.ends_with("Krb5LoginModule"))
-}
-
-/// A login module option, by its case-insensitive name.
-fn option(e: &paddock_proto::sasl::JaasEntry, k: &str) -> Option<String> {
-    e.options
-        .iter()
-        .find(|(o, _)| o.eq_ignore_ascii_case(k))
-        .map(|(_, v)| v.clone())
-}
-
 impl PeerSasl {
     /// Reads both JAAS sections at start; `None` when quorum SASL is off. A missing section,
     /// keytab or principal stops the server.
@@ -131,26 +114,10 @@ impl PeerSasl {
                 q.learner_context
             ))
         })?;
-        let mechanism = match (kerberos_entry(server), kerberos_entry(learner)) {
+        let mechanism = match (krb5_entry(server), krb5_entry(learner)) {
             (Some(srv), Some(lrn)) => {
-                let need = |e: &paddock_proto::sasl::JaasEntry, section: &str, k: &str| {
-                    option(e, k).ok_or_else(|| {
-                        bad(format!("section {section}: Krb5LoginModule has no {k}"))
-                    })
-                };
-                let (skt, sp) = (
-                    need(srv, &q.server_context, "keyTab")?,
-                    need(srv, &q.server_context, "principal")?,
-                );
-                let (lkt, lp) = (
-                    need(lrn, &q.learner_context, "keyTab")?,
-                    need(lrn, &q.learner_context, "principal")?,
-                );
-                for kt in [&skt, &lkt] {
-                    if !Path::new(kt).is_file() {
-                        return Err(bad(format!("the keyTab {kt} is not a readable file")));
-                    }
-                }
+                let (skt, sp) = krb5_keys(srv, &q.server_context).map_err(bad)?;
+                let (lkt, lp) = krb5_keys(lrn, &q.learner_context).map_err(bad)?;
                 let acceptor = Acceptor::new(&skt, &sp)
                     .map_err(|e| bad(format!("section {}: {e}", q.server_context)))?;
                 let initiator = Initiator::new(Some(&lkt), Some(&lp))
@@ -163,9 +130,7 @@ impl PeerSasl {
                 }))
             }
             (None, None) => {
-                let users = DigestUsers::from_jaas(&text, &q.server_context)
-                    .map_err(bad)?
-                    .unwrap_or_default();
+                let users = DigestUsers::from_entries(&q.server_context, server).map_err(bad)?;
                 let mut creds = None;
                 for e in learner {
                     let opt = |k: &str| e.options.iter().find(|(o, _)| o == k).map(|(_, v)| v);

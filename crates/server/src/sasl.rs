@@ -16,7 +16,7 @@
 
 use crate::config::{KerberosNames, Secret};
 use paddock_gssapi::{Accepted, Acceptor, Context};
-use paddock_proto::sasl::{directives, hex, parse_jaas, DigestInputs, DIGEST_URI};
+use paddock_proto::sasl::{directives, hex, parse_jaas, DigestInputs, JaasEntry, DIGEST_URI};
 use std::collections::HashMap;
 use std::path::Path;
 use subtle::ConstantTimeEq;
@@ -40,20 +40,25 @@ pub struct DigestUsers {
 
 impl DigestUsers {
     /// From the JAAS text: the section `section`, `None` when the file has no such section
-    /// (SASL then stays off, as in ZooKeeper). A section with a login module other than
-    /// ZooKeeper's DigestLoginModule (Kerberos) is an error: it asks for what Paddock does not
-    /// implement yet.
+    /// (SASL then stays off, as in ZooKeeper).
     pub fn from_jaas(text: &str, section: &str) -> Result<Option<DigestUsers>, String> {
         let sections = parse_jaas(text)?;
-        let Some(entries) = sections.get(section) else {
-            return Ok(None);
-        };
+        sections
+            .get(section)
+            .map(|entries| DigestUsers::from_entries(section, entries))
+            .transpose()
+    }
+
+    /// The `user_<name>` options of a parsed section. A login module other than ZooKeeper's
+    /// DigestLoginModule in it is an error: the section asks for something else.
+    pub fn from_entries(section: &str, entries: &[JaasEntry]) -> Result<DigestUsers, String> {
         let mut users = HashMap::new();
         for e in entries {
             if !e.module.ends_with("DigestLoginModule") {
                 return Err(format!(
-                    "section {section}: the login module {} is not implemented (only \
-                     org.apache.zookeeper.server.auth.DigestLoginModule is; Kerberos is not yet)",
+                    "section {section}: the login module {} is not implemented here (a section \
+                     uses org.apache.zookeeper.server.auth.DigestLoginModule or, alone, \
+                     com.sun.security.auth.module.Krb5LoginModule)",
                     e.module
                 ));
             }
@@ -63,20 +68,7 @@ impl DigestUsers {
                 }
             }
         }
-        Ok(Some(DigestUsers { users }))
-    }
-
-    /// Reads the JAAS file at `path` (the value of `java.security.auth.login.config`).
-    pub fn load(path: &Path, section: &str) -> Result<Option<DigestUsers>, JaasError> {
-        const KEY: &str = "java.security.auth.login.config";
-        let text = std::fs::read_to_string(path).map_err(|e| JaasError {
-            key: KEY,
-            msg: format!("cannot read {}: {e}", path.display()),
-        })?;
-        DigestUsers::from_jaas(&text, section).map_err(|msg| JaasError {
-            key: KEY,
-            msg: format!("{}: {msg}", path.display()),
-        })
+        Ok(DigestUsers { users })
     }
 
     pub fn len(&self) -> usize {
@@ -86,6 +78,37 @@ impl DigestUsers {
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
     }
+}
+
+/// A section's Krb5LoginModule, or `None` when it uses DIGEST-MD5.
+pub(crate) fn krb5_entry(entries: &[JaasEntry]) -> Option<&JaasEntry> {
+    entries
+        .iter()
+        .find(|e| e.module.ends_with("Krb5LoginModule"))
+}
+
+/// A login module option, by its name in any case (as Java's Krb5LoginModule reads them).
+pub(crate) fn jaas_option<'a>(e: &'a JaasEntry, k: &str) -> Option<&'a str> {
+    e.options
+        .iter()
+        .find(|(o, _)| o.eq_ignore_ascii_case(k))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The keytab and principal of a Krb5LoginModule, the keytab a readable file.
+pub(crate) fn krb5_keys(e: &JaasEntry, section: &str) -> Result<(String, String), String> {
+    let need = |k: &str| {
+        jaas_option(e, k)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("section {section}: Krb5LoginModule has no {k}"))
+    };
+    let (keytab, principal) = (need("keyTab")?, need("principal")?);
+    if !Path::new(&keytab).is_file() {
+        return Err(format!(
+            "section {section}: the keyTab {keytab} is not a readable file"
+        ));
+    }
+    Ok((keytab, principal))
 }
 
 /// How the server authenticates SASL clients: the mechanism of the JAAS section.
@@ -124,40 +147,24 @@ impl SaslServer {
         let Some(entries) = sections.get(section) else {
             return Ok(None);
         };
-        let Some(krb) = entries
-            .iter()
-            .find(|e| e.module.ends_with("Krb5LoginModule"))
-        else {
-            return DigestUsers::from_jaas(&text, section)
-                .map(|u| u.map(SaslServer::Digest))
+        let Some(krb) = krb5_entry(entries) else {
+            return DigestUsers::from_entries(section, entries)
+                .map(|u| Some(SaslServer::Digest(u)))
                 .map_err(bad);
         };
-        let opt = |k: &str| {
-            krb.options
-                .iter()
-                .find(|(o, _)| o.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v.as_str())
-        };
-        if opt("useKeyTab").map(str::to_ascii_lowercase).as_deref() != Some("true") {
+        if jaas_option(krb, "useKeyTab")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+            != Some("true")
+        {
             return Err(bad(format!(
                 "section {section}: Krb5LoginModule needs useKeyTab=true and a keyTab (a server \
                  accepts with the keys of its keytab)"
             )));
         }
-        let keytab = opt("keyTab")
-            .ok_or_else(|| bad(format!("section {section}: Krb5LoginModule has no keyTab")))?;
-        let principal = opt("principal").ok_or_else(|| {
-            bad(format!(
-                "section {section}: Krb5LoginModule has no principal"
-            ))
-        })?;
-        if !Path::new(keytab).is_file() {
-            return Err(bad(format!(
-                "section {section}: the keyTab {keytab} is not a readable file"
-            )));
-        }
-        let acceptor =
-            Acceptor::new(keytab, principal).map_err(|e| bad(format!("section {section}: {e}")))?;
+        let (keytab, principal) = krb5_keys(krb, section).map_err(bad)?;
+        let acceptor = Acceptor::new(&keytab, &principal)
+            .map_err(|e| bad(format!("section {section}: {e}")))?;
         let realm = principal
             .rsplit_once('@')
             .map(|(_, r)| r.to_owned())
