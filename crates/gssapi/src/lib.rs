@@ -358,9 +358,38 @@ struct OidSet {
     elements: *mut Oid,
 }
 
+/// A credential handle, released when dropped.
+struct CredHandle(Cred);
+
+impl Drop for CredHandle {
+    fn drop(&mut self) {
+        if let Ok(l) = lib() {
+            let mut m = 0;
+            // SAFETY: a handle `acquire` gave, released once.
+            unsafe { (l.release_cred)(&mut m, &mut self.0) };
+        }
+    }
+}
+
+/// A security context handle (null until the first step), deleted when dropped.
+struct CtxHandle(Ctx);
+
+impl Drop for CtxHandle {
+    fn drop(&mut self) {
+        if self.0.is_null() {
+            return;
+        }
+        if let Ok(l) = lib() {
+            let mut m = 0;
+            // SAFETY: the context the library made for this handle, deleted once.
+            unsafe { (l.delete_sec_context)(&mut m, &mut self.0, std::ptr::null_mut()) };
+        }
+    }
+}
+
 /// This server's Kerberos credentials: the keys of `principal` from `keytab`.
 pub struct Acceptor {
-    cred: Cred,
+    cred: CredHandle,
     /// The principal, as configured (`zookeeper/host@REALM`).
     pub principal: String,
 }
@@ -376,7 +405,7 @@ impl Acceptor {
     pub fn new(keytab: &str, principal: &str) -> Result<Acceptor, GssError> {
         let cred = acquire(Some(principal), GSS_C_ACCEPT, &[("keytab", keytab)])?;
         Ok(Acceptor {
-            cred,
+            cred: CredHandle(cred),
             principal: principal.to_owned(),
         })
     }
@@ -384,18 +413,8 @@ impl Acceptor {
     /// A new security context for one peer's exchange.
     pub fn context(&self) -> Context {
         Context {
-            ctx: std::ptr::null_mut(),
+            ctx: CtxHandle(std::ptr::null_mut()),
             peer: None,
-        }
-    }
-}
-
-impl Drop for Acceptor {
-    fn drop(&mut self) {
-        if let Ok(l) = lib() {
-            let mut m = 0;
-            // SAFETY: the handle acquired in `new`.
-            unsafe { (l.release_cred)(&mut m, &mut self.cred) };
         }
     }
 }
@@ -411,7 +430,7 @@ pub enum Accepted {
 
 /// One security context, acceptor side.
 pub struct Context {
-    ctx: Ctx,
+    ctx: CtxHandle,
     /// The peer's principal, once established.
     pub peer: Option<String>,
 }
@@ -432,8 +451,8 @@ impl Context {
         let r = unsafe {
             (l.accept_sec_context)(
                 &mut minor,
-                &mut self.ctx,
-                acceptor.cred,
+                &mut self.ctx.0,
+                acceptor.cred.0,
                 &mut input,
                 std::ptr::null_mut(),
                 &mut src,
@@ -458,40 +477,26 @@ impl Context {
             if !failed(d) {
                 self.peer = Some(take(l, &mut name));
             }
-            let mut m = 0;
-            unsafe { (l.release_name)(&mut m, &mut src) };
+            release_name(l, src);
         }
         Ok(Accepted::Complete(token))
     }
 
     /// Integrity-protects (without encrypting) a message for the peer.
     pub fn wrap(&mut self, msg: &[u8]) -> Result<Vec<u8>, GssError> {
-        wrap(self.ctx, msg)
+        wrap(self.ctx.0, msg)
     }
 
     /// Checks and opens a message the peer wrapped.
     pub fn unwrap(&mut self, msg: &[u8]) -> Result<Vec<u8>, GssError> {
-        unwrap(self.ctx, msg)
-    }
-}
-
-impl Drop for Context {
-    fn drop(&mut self) {
-        if self.ctx.is_null() {
-            return;
-        }
-        if let Ok(l) = lib() {
-            let mut m = 0;
-            // SAFETY: the context this struct owns.
-            unsafe { (l.delete_sec_context)(&mut m, &mut self.ctx, std::ptr::null_mut()) };
-        }
+        unwrap(self.ctx.0, msg)
     }
 }
 
 /// Credentials to prove who we are: a principal's keys from a keytab (a server dialling its
 /// peers), or the tickets `kinit` left in the default cache (a user's client).
 pub struct Initiator {
-    cred: Cred,
+    cred: CredHandle,
 }
 
 // SAFETY: as for `Acceptor`.
@@ -520,7 +525,9 @@ impl Initiator {
             }
             None => acquire(principal, GSS_C_INITIATE, &[])?,
         };
-        Ok(Initiator { cred })
+        Ok(Initiator {
+            cred: CredHandle(cred),
+        })
     }
 
     /// A new context with `target` (`service/host`, the realm is the default one when left
@@ -528,7 +535,7 @@ impl Initiator {
     pub fn context(&self, target: &str) -> Result<InitContext, GssError> {
         let l = lib()?;
         Ok(InitContext {
-            ctx: std::ptr::null_mut(),
+            ctx: CtxHandle(std::ptr::null_mut()),
             target: import_name(l, target)?,
         })
     }
@@ -547,8 +554,8 @@ impl Initiator {
         let r = unsafe {
             (l.init_sec_context)(
                 &mut minor,
-                self.cred,
-                &mut c.ctx,
+                self.cred.0,
+                &mut c.ctx.0,
                 c.target,
                 &mut mech,
                 GSS_C_MUTUAL_FLAG | GSS_C_REPLAY_FLAG | GSS_C_SEQUENCE_FLAG | GSS_C_INTEG_FLAG,
@@ -577,19 +584,9 @@ impl Initiator {
     }
 }
 
-impl Drop for Initiator {
-    fn drop(&mut self) {
-        if let Ok(l) = lib() {
-            let mut m = 0;
-            // SAFETY: the handle acquired in `new`.
-            unsafe { (l.release_cred)(&mut m, &mut self.cred) };
-        }
-    }
-}
-
 /// One security context, initiator side.
 pub struct InitContext {
-    ctx: Ctx,
+    ctx: CtxHandle,
     target: Name,
 }
 
@@ -599,23 +596,18 @@ unsafe impl Send for InitContext {}
 impl InitContext {
     /// Integrity-protects a message for the peer (SASL's security layer negotiation).
     pub fn wrap(&mut self, msg: &[u8]) -> Result<Vec<u8>, GssError> {
-        wrap(self.ctx, msg)
+        wrap(self.ctx.0, msg)
     }
 
     /// Checks and opens a message the peer wrapped.
     pub fn unwrap(&mut self, msg: &[u8]) -> Result<Vec<u8>, GssError> {
-        unwrap(self.ctx, msg)
+        unwrap(self.ctx.0, msg)
     }
 }
 
 impl Drop for InitContext {
     fn drop(&mut self) {
         if let Ok(l) = lib() {
-            let mut m = 0;
-            if !self.ctx.is_null() {
-                // SAFETY: the context this struct owns.
-                unsafe { (l.delete_sec_context)(&mut m, &mut self.ctx, std::ptr::null_mut()) };
-            }
             release_name(l, self.target);
         }
     }
