@@ -28,7 +28,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from kazoo.client import KazooClient
-from kazoo.handlers.threading import KazooTimeoutError
 
 STORE_PW = "s3cret-store-pw"
 SASL_PW = "jaas-pw-7f3a"
@@ -466,7 +465,7 @@ def main():
         case("zkCli with a certificate from another CA is refused",
              "Created" not in out and "\nv\n" not in out, out[-800:])
         # Paddock's own tools over TLS, with the Java client's properties.
-        tls_props = [f"-Dzookeeper.client.secure=true",
+        tls_props = ["-Dzookeeper.client.secure=true",
                      f"-Dzookeeper.ssl.trustStore.location={files['ca.pem']}",
                      f"-Dzookeeper.ssl.keyStore.location={files['client-bundle.pem']}"]
         r = subprocess.run([binary, "cli", *tls_props, "-server", f"127.0.0.1:{secure}",

@@ -200,6 +200,42 @@ class Ensemble:
             m.stop()
 
 
+def elects(e, what, detail=""):
+    """The three servers elect: one leader, two followers."""
+    modes = e.wait_serving(HOSTS)
+    case(what, sorted(modes.values()) == ["follower", "follower", "leader"], str(modes) + detail)
+
+
+def replicates(e, path, via, read_on):
+    """Whether a write through server `via` is read, after a sync, on server `read_on`."""
+    zk = KazooClient(hosts=e.hosts([via]), timeout=5)
+    zk.start(5)
+    zk.create(path, b"replicated")
+    zk.stop()
+    zk.close()
+    zk = KazooClient(hosts=e.hosts([read_on]), timeout=5)
+    zk.start(5)
+    try:
+        zk.sync(path)
+        return zk.get(path)[0] == b"replicated"
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def refused_member(e, what, why):
+    """Servers 1 and 2 serve, server 3 is kept out, and their logs say `why`."""
+    modes = e.wait_serving([1, 2])
+    time.sleep(2)  # time enough for server 3 to have tried, and been refused
+    m3 = e.members[3]
+    case(f"{what}: the other two serve", sorted(modes.values()) == ["follower", "leader"],
+         str(modes))
+    case(f"{what}: server 3 is not let in", m3.mode() not in ("leader", "follower"),
+         str(m3.mode()))
+    logs = e.members[1].text() + e.members[2].text()
+    case(f"{what}: refused with a log line that says why", why in logs, logs[-1500:])
+
+
 def served_certificate(member, port, files):
     """The certificate a peer port shows a TLS client that presents server 2's."""
     ctx = ssl.create_default_context(cafile=files["ca.pem"])
@@ -246,21 +282,9 @@ def main():
         e = ensemble("tls")
         for sid, m in e.members.items():
             m.start(["sslQuorum=true"] + tls_lines(files, f"server{sid}.pem"))
-        modes = e.wait_serving(HOSTS)
-        case("sslQuorum: three servers elect a leader over TLS",
-             sorted(modes.values()) == ["follower", "follower", "leader"], str(modes))
-        zk = KazooClient(hosts=e.hosts([1]), timeout=5)
-        zk.start(5)
-        zk.create("/over-tls", b"replicated")
-        zk.stop()
-        zk.close()
-        zk = KazooClient(hosts=e.hosts([3]), timeout=5)
-        zk.start(5)
-        zk.sync("/over-tls")
+        elects(e, "sslQuorum: three servers elect a leader over TLS")
         case("sslQuorum: a write through one server is read on another",
-             zk.get("/over-tls")[0] == b"replicated")
-        zk.stop()
-        zk.close()
+             replicates(e, "/over-tls", 1, 3))
         m1 = e.members[1]
         case("sslQuorum: plaintext on a peer port is refused",
              plaintext_refused(m1, m1.ports[1][1]) and
@@ -274,25 +298,10 @@ def main():
             for sid, m in e.members.items():
                 ks = keystore if sid == 3 else f"server{sid}.pem"
                 m.start(["sslQuorum=true"] + tls_lines(files, ks))
-            modes = e.wait_serving([1, 2])
-            time.sleep(2)  # time enough for server 3 to have tried, and been refused
-            m3 = e.members[3]
-            case(f"{what}: the other two serve", sorted(modes.values()) == ["follower", "leader"],
-                 str(modes))
-            case(f"{what}: server 3 is not let in", m3.mode() not in ("leader", "follower"),
-                 str(m3.mode()))
-            logs = e.members[1].text() + e.members[2].text()
-            if keystore == "server2.pem":
-                ok = "does not name 127.0.0.3, the host of server.3" in logs
-            else:
-                ok = "TLS handshake" in logs
-            case(f"{what}: refused with a log line that says why", ok, logs[-1500:])
-            zk = KazooClient(hosts=e.hosts([1, 2]), timeout=5)
-            zk.start(5)
-            zk.create("/still-writing", b"1")
-            zk.stop()
-            zk.close()
-            case(f"{what}: writes go on meanwhile", True)
+            why = ("does not name 127.0.0.3, the host of server.3" if keystore == "server2.pem"
+                   else "TLS handshake")
+            refused_member(e, what, why)
+            case(f"{what}: writes go on meanwhile", replicates(e, "/still-writing", 1, 2))
             e.stop()
 
         # ---- sslQuorumReloadCertFiles ---------------------------------------------------
@@ -409,29 +418,15 @@ def main():
         e = ensemble("sasl")
         for m in e.members.values():
             m.start(SASL_ON + [good])
-        modes = e.wait_serving(HOSTS)
-        case("quorum SASL: three servers authenticate each other and elect",
-             sorted(modes.values()) == ["follower", "follower", "leader"], str(modes))
-        zk = KazooClient(hosts=e.hosts([2]), timeout=5)
-        zk.start(5)
-        zk.create("/over-sasl", b"1")
-        zk.stop()
-        zk.close()
-        zk = KazooClient(hosts=e.hosts([3]), timeout=5)
-        zk.start(5)
-        zk.sync("/over-sasl")
+        elects(e, "quorum SASL: three servers authenticate each other and elect")
         case("quorum SASL: a write through one server is read on another",
-             zk.exists("/over-sasl") is not None)
-        zk.stop()
-        zk.close()
+             replicates(e, "/over-sasl", 2, 3))
         e.stop()
 
         e = ensemble("sasl-tls")
         for sid, m in e.members.items():
             m.start(SASL_ON + [good, "sslQuorum=true"] + tls_lines(files, f"server{sid}.pem"))
-        modes = e.wait_serving(HOSTS)
-        case("quorum SASL and TLS together: the ensemble serves",
-             sorted(modes.values()) == ["follower", "follower", "leader"], str(modes))
+        elects(e, "quorum SASL and TLS together: the ensemble serves")
         e.stop()
 
         wrong = jaas(work, "jaas-wrong.conf", learner_password="not-the-quorum-pw")
@@ -442,15 +437,7 @@ def main():
             e = ensemble("sasl-bad-" + str(len(ensembles)))
             for sid, m in e.members.items():
                 m.start(lines3 if sid == 3 else SASL_ON + [good])
-            modes = e.wait_serving([1, 2])
-            time.sleep(2)
-            m3 = e.members[3]
-            case(f"{what}: the other two serve", sorted(modes.values()) == ["follower", "leader"],
-                 str(modes))
-            case(f"{what}: server 3 is not let in", m3.mode() not in ("leader", "follower"),
-                 str(m3.mode()))
-            logs = e.members[1].text() + e.members[2].text()
-            case(f"{what}: refused with a log line that says why", why in logs, logs[-1500:])
+            refused_member(e, what, why)
             e.stop()
 
         e = ensemble("sasl-rolling")
