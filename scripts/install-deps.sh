@@ -4,6 +4,7 @@
 #     the reference server and the Java client used by tests/zkcli
 #   - a Java runtime (Debian's default-jre, i.e. OpenJDK 17 on bookworm)
 #   - netcat-openbsd (4lw commands, readiness probes)
+#   - Jetty and the servlet API (ZooKeeper's AdminServer), Prometheus (tests/ops)
 #   - MIT Kerberos (krb5-kdc, krb5-admin-server, krb5-user, libkrb5-dev): a throwaway realm
 #     for the GSSAPI tests
 #   - .venv: Python venv with kazoo 2.11.0 and its test suite's needs
@@ -22,6 +23,12 @@ log() { echo "install-deps: $*"; }
 pkgs=()
 [ -f /usr/share/java/zookeeper.jar ] && [ -x /usr/share/zookeeper/bin/zkCli.sh ] || pkgs+=(zookeeper)
 [ -x /usr/bin/java ] || pkgs+=(default-jre-headless)
+# ZooKeeper's AdminServer (the reference tests/ops/admin.py compares with) runs on Jetty and
+# the servlet API, which the zookeeper package does not pull in.
+[ -f /usr/share/java/servlet-api.jar ] || pkgs+=(libservlet-api-java)
+[ -f /usr/share/java/jetty9-server.jar ] || pkgs+=(libjetty9-java)
+# A real Prometheus scrapes an ensemble in tests/ops/prometheus.py (promtool comes with it).
+command -v prometheus >/dev/null || pkgs+=(prometheus)
 # The ZooKeeper C client, for tests/cclient.
 [ -f /usr/include/zookeeper/zookeeper.h ] || pkgs+=(libzookeeper-mt-dev)
 # openssl makes the PKCS12 stores of tests/security (keytool comes with the JRE).

@@ -27,6 +27,12 @@ fi
 # zookeeper.jar's manifest Class-Path lacks netty-codec & co, needed as soon as
 # serverCnxnFactory=NettyServerCnxnFactory or TLS is configured.
 cp=$jars/zookeeper.jar:$jars/netty-codec.jar:$jars/netty-resolver.jar:$jars/netty-transport-native-unix-common.jar:$jars/slf4j-log4j12.jar:$jars/log4j-1.2.jar
+# The AdminServer (admin.enableServer=true) needs Jetty, the servlet API and Jackson, which
+# Debian installs with the package but leaves off the manifest's Class-Path.
+for j in jetty9-server jetty9-servlet jetty9-http jetty9-io jetty9-util jetty9-util-ajax \
+    jetty9-security servlet-api jackson-databind jackson-core jackson-annotations; do
+    cp=$cp:$jars/$j.jar
+done
 
 mkdir -p "$datadir"
 datadir=$(cd "$datadir" && pwd)
@@ -41,7 +47,7 @@ fi
     echo "dataDir=$datadir"
     echo "clientPort=$port"
     echo "4lw.commands.whitelist=*"
-    # Debian ships no servlet API for the Jetty admin server; and port 8080 may be taken.
+    # Off unless asked for (an extra line admin.enableServer=true wins): port 8080 may be taken.
     echo "admin.enableServer=false"
     for line in "$@"; do echo "$line"; done
 } >"$datadir/zoo.cfg"

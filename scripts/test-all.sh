@@ -12,6 +12,7 @@
 #      cclient (tests/cclient/run.sh: the ZooKeeper C client),
 #      security, security-quorum, security-kerberos (tests/security: TLS, SASL, x509, audit;
 #      TLS and SASL between servers; Kerberos for clients and servers, with a realm of its own),
+#      ops-admin, ops-prometheus (tests/ops: the AdminServer against ZooKeeper's, Prometheus),
 #      differential (random operation sequences against Paddock and ZooKeeper side by side),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, container-env (ZOO_* variables, as ZooKeeper's
@@ -99,6 +100,10 @@ run_suite cclient tests/cclient/run.sh
 run_suite security .venv/bin/python tests/security/check.py
 run_suite security-quorum .venv/bin/python tests/security/quorum.py
 run_suite security-kerberos .venv/bin/python tests/security/kerberos.py
+# The AdminServer against Apache ZooKeeper 3.8's own (Jetty), its authorization and HTTPS; then a
+# real Prometheus scraping a three-server ensemble under load (docs/operations.md).
+run_suite ops-admin .venv/bin/python tests/ops/admin.py
+run_suite ops-prometheus .venv/bin/python tests/ops/prometheus.py
 # Operation kinds left out of the CI run are known, documented differences from Debian's
 # ZooKeeper 3.8.0 (crates/paddock/tests/differential.rs, docs/conformance.md): raw (top-level
 # check and client deleteContainer, SASL without SASL), create-kinds (multi create sub-op types

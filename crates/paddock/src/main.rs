@@ -1,5 +1,6 @@
 //! The `paddock` binary: one command, several subcommands.
 
+mod admin;
 mod argv;
 mod cli;
 mod client_props;
@@ -30,6 +31,9 @@ commands:
   sim --seeds N [--seed S]              run the replication simulator (paddock sim --help)
   status [-server host:port,...] [--json]
                                         each server's mode, zxid and lag; exit 0 when a quorum serves
+  admin <command> [name=value ...] [-server host:port,...] [--table] [--digest user:pw]
+                                        run an AdminServer command (mntr, srvr, stat, dump, ...;
+                                        `paddock admin list`) and print its JSON, or a table
   version                               print the version
 
   cli [-server host:port] [-timeout ms] [-r] [-waitforconnection] [cmd args]
@@ -247,6 +251,7 @@ fn main() -> Result<()> {
         "sim" => std::process::exit(paddock_zab::sim::cli::main(&args[1..])),
         "cli" => cli::main(&args[1..]),
         "status" => status::main(&args[1..]),
+        "admin" => admin::main(&args[1..]),
         "lock" => {
             init_logging();
             lock::main(&args[1..])

@@ -58,6 +58,45 @@ pub mod op {
         )
     }
 
+    /// The opcode's name as ZooKeeper's `ZooDefs.OpCode` spells it: the label of the
+    /// per-operation latency metrics.
+    pub fn api_name(op: i32) -> &'static str {
+        match op {
+            CREATE => "create",
+            DELETE => "delete",
+            EXISTS => "exists",
+            GET_DATA => "getData",
+            SET_DATA => "setData",
+            GET_ACL => "getACL",
+            SET_ACL => "setACL",
+            GET_CHILDREN => "getChildren",
+            SYNC => "sync",
+            PING => "ping",
+            GET_CHILDREN2 => "getChildren2",
+            CHECK => "check",
+            MULTI => "multi",
+            CREATE2 => "create2",
+            RECONFIG => "reconfig",
+            CHECK_WATCHES => "checkWatches",
+            REMOVE_WATCHES => "removeWatches",
+            CREATE_CONTAINER => "createContainer",
+            DELETE_CONTAINER => "deleteContainer",
+            CREATE_TTL => "createTTL",
+            MULTI_READ => "multiRead",
+            AUTH => "auth",
+            SET_WATCHES => "setWatches",
+            SASL => "sasl",
+            GET_EPHEMERALS => "getEphemerals",
+            GET_ALL_CHILDREN_NUMBER => "getAllChildrenNumber",
+            SET_WATCHES2 => "setWatches2",
+            ADD_WATCH => "addWatch",
+            WHO_AM_I => "whoAmI",
+            CREATE_SESSION => "createSession",
+            CLOSE_SESSION => "closeSession",
+            _ => "unknown",
+        }
+    }
+
     /// The name ZooKeeper uses for an opcode (four-letter words print it as the last operation).
     pub fn name(op: i32) -> &'static str {
         match op {

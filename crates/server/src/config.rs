@@ -258,6 +258,73 @@ impl ClientTls {
     }
 }
 
+/// The AdminServer: ZooKeeper 3.8's `admin.*` keys, plus `admin.trustedProxies`.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// `admin.enableServer` (ZooKeeper's default: on).
+    pub enabled: bool,
+    /// `admin.serverAddress`: 127.0.0.1 unless told otherwise (ZooKeeper listens on every
+    /// interface; an admin port open to the network is a choice an operator should make).
+    pub address: IpAddr,
+    /// `admin.serverPort` (8080).
+    pub port: u16,
+    /// `admin.commandURL` (`/commands`).
+    pub command_url: String,
+    /// `admin.idleTimeout` in milliseconds (30000): an idle HTTP connection is closed.
+    pub idle_timeout_ms: u64,
+    /// `admin.forceHttps`: HTTPS only, with the `ssl.quorum.*` keystore.
+    pub force_https: bool,
+    /// `admin.portUnification`: HTTPS and HTTP on the same port.
+    pub port_unification: bool,
+    /// `admin.trustedProxies`: addresses whose `X-Forwarded-For` is believed (ZooKeeper
+    /// believes anyone's: CVE-2024-51504). Empty: the header is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enabled: true,
+            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8080,
+            command_url: "/commands".into(),
+            idle_timeout_ms: 30_000,
+            force_https: false,
+            port_unification: false,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// The Prometheus endpoint: ZooKeeper's `metricsProvider.*` keys.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    /// `metricsProvider.className` names ZooKeeper's PrometheusMetricsProvider.
+    pub prometheus: bool,
+    /// `metricsProvider.httpHost` (ZooKeeper's default: 0.0.0.0).
+    pub host: IpAddr,
+    /// `metricsProvider.httpPort` (7000).
+    pub port: u16,
+    /// `metricsProvider.exportJvmInfo`: here the process's own figures (`process_*`), which
+    /// is what stands in for the JVM's.
+    pub export_process_info: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            prometheus: false,
+            host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 7000,
+            export_process_info: true,
+        }
+    }
+}
+
+/// ZooKeeper's Prometheus provider class, as `metricsProvider.className` names it.
+pub const PROMETHEUS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+
 /// TLS between servers: `sslQuorum`, `portUnification` (on the quorum and election ports)
 /// and the `ssl.quorum.*` keys.
 #[derive(Debug, Clone)]
@@ -417,6 +484,11 @@ pub struct Config {
     pub allow_sasl_failed: bool,
     /// Every key/value given, for `conf`, secrets masked ([`shown_value`]).
     pub raw: BTreeMap<String, String>,
+    /// The settings as given, in order, secrets masked: the AdminServer's
+    /// `initial_configuration`.
+    pub initial: Vec<(String, String)>,
+    pub admin: AdminConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -472,6 +544,9 @@ impl Default for Config {
             sasl_super_user: None,
             allow_sasl_failed: false,
             raw: BTreeMap::new(),
+            initial: Vec::new(),
+            admin: AdminConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -678,6 +753,14 @@ fn parse_num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
         .map_err(|_| format!("'{v}' is not a valid number"))
 }
 
+fn parse_ip(v: &str) -> Result<IpAddr, String> {
+    let v = v.trim();
+    if v == "localhost" {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    v.parse().map_err(|_| format!("'{v}' is not an IP address"))
+}
+
 fn parse_bool(v: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
         "yes" | "true" => Ok(true),
@@ -821,6 +904,7 @@ impl Config {
             }
             // Kept for `conf` and debugging, so never a secret's value.
             c.raw.insert(k.clone(), shown_value(k, v).to_owned());
+            c.initial.push((k.clone(), shown_value(k, v).to_owned()));
             match k.as_str() {
                 "tickTime" => c.tick_time = parse_num(v).map_err(bad)?,
                 "initLimit" => c.init_limit = parse_num(v).map_err(bad)?,
@@ -928,6 +1012,42 @@ impl Config {
                 "ssl.authProvider" => {}
                 "X509AuthenticationProvider.superUser" => {
                     c.x509_super_user = Some(v.trim().to_owned())
+                }
+                "admin.enableServer" => c.admin.enabled = parse_bool(v).map_err(bad)?,
+                "admin.serverAddress" => c.admin.address = parse_ip(v).map_err(bad)?,
+                "admin.serverPort" => c.admin.port = parse_num(v).map_err(bad)?,
+                "admin.commandURL" => {
+                    let url = v.trim();
+                    if !url.starts_with('/') || url.len() < 2 {
+                        return Err(bad("must be a path such as /commands".into()));
+                    }
+                    c.admin.command_url = url.trim_end_matches('/').to_owned();
+                }
+                "admin.idleTimeout" => c.admin.idle_timeout_ms = parse_num(v).map_err(bad)?,
+                "admin.forceHttps" => c.admin.force_https = parse_bool(v).map_err(bad)?,
+                "admin.portUnification" => c.admin.port_unification = parse_bool(v).map_err(bad)?,
+                "admin.trustedProxies" => {
+                    c.admin.trusted_proxies = list(v)
+                        .iter()
+                        .map(|a| parse_ip(a))
+                        .collect::<Result<_, _>>()
+                        .map_err(bad)?
+                }
+                "metricsProvider.className" => {
+                    c.metrics.prometheus = match v.trim() {
+                        PROMETHEUS_PROVIDER => true,
+                        "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider" | "" => false,
+                        other => {
+                            return Err(bad(format!(
+                                "'{other}' is not a provider Paddock has: use {PROMETHEUS_PROVIDER}"
+                            )))
+                        }
+                    }
+                }
+                "metricsProvider.httpHost" => c.metrics.host = parse_ip(v).map_err(bad)?,
+                "metricsProvider.httpPort" => c.metrics.port = parse_num(v).map_err(bad)?,
+                "metricsProvider.exportJvmInfo" => {
+                    c.metrics.export_process_info = parse_bool(v).map_err(bad)?
                 }
                 "maxClientCnxns" => c.max_client_cnxns = parse_num(v).map_err(bad)?,
                 "maxCnxns" => c.max_cnxns = parse_num(v).map_err(bad)?,

@@ -141,7 +141,7 @@ pub async fn serve(
     };
     let Some(acceptor) = acceptor else {
         let (rd, wr) = stream.into_split();
-        return serve_halves(rd, wr, addr, id, core, limits, None).await;
+        return serve_halves(rd, wr, addr, id, core, limits, (false, None)).await;
     };
     let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => tls,
@@ -164,7 +164,7 @@ pub async fn serve(
         .and_then(|chain| chain.first())
         .and_then(|c| crate::x509::subject_rfc2253(c));
     let (rd, wr) = tokio::io::split(tls);
-    serve_halves(rd, wr, addr, id, core, limits, cert_subject).await
+    serve_halves(rd, wr, addr, id, core, limits, (true, cert_subject)).await
 }
 
 async fn serve_halves<R, W>(
@@ -174,7 +174,7 @@ async fn serve_halves<R, W>(
     id: ConnId,
     core: mpsc::Sender<CoreMsg>,
     limits: ConnLimits,
-    cert_subject: Option<String>,
+    (secure, cert_subject): (bool, Option<String>),
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -227,6 +227,7 @@ async fn serve_halves<R, W>(
             conn: id,
             addr,
             out: out.clone(),
+            secure,
             cert_subject,
         })
         .await

@@ -30,7 +30,7 @@ pub fn fill_dir_sizes(
         .replace(LOG_DIR_SIZE, &dir_size(data_log_dir).to_string())
 }
 
-fn dir_size(p: &std::path::Path) -> u64 {
+pub(crate) fn dir_size(p: &std::path::Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(p) else {
         return 0;
     };

@@ -1,6 +1,7 @@
 //! Paddock's server: the client port, connections, sessions, the request pipeline, config and
 //! four-letter words. The tree and the protocol live in their own crates; this is the IO shell.
 
+pub mod admin;
 pub mod audit;
 pub mod auth_to_local;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod core;
 pub mod forward;
 pub mod fourlw;
 pub mod log;
+pub mod metrics;
 pub mod msg;
 pub mod peer;
 mod peer_sasl;
@@ -67,6 +69,8 @@ pub enum ServerError {
         "audit.file: cannot open the audit log {path}: {err}; Paddock does not start without it"
     )]
     Audit { path: String, err: std::io::Error },
+    #[error("metricsProvider: {0}")]
+    Metrics(#[from] admin::http::HttpError),
 }
 
 /// Counts client connections, per address for `maxClientCnxns` and in all for `maxCnxns`.
@@ -219,6 +223,7 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         recovered.dbid,
     )?;
     let (log_tx, log_rx) = std::sync::mpsc::channel();
+    let metrics = Arc::new(metrics::Metrics::default());
     let log_core = tx.clone();
     std::thread::Builder::new()
         .name("txn-log".into())
@@ -227,7 +232,8 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
                 fs: fs.clone(),
                 data_dir: cfg.data_dir.clone(),
             };
-            move || log::run(writer, places, log_rx, log_core)
+            let metrics = metrics.clone();
+            move || log::run(writer, places, log_rx, log_core, metrics)
         })
         .map_err(ServerError::Thread)?;
     let recovered_zxid = recovered.tree.last_zxid();
@@ -257,7 +263,8 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         replica,
     )
     .with_sasl(sasl_server)
-    .with_audit(audit.clone());
+    .with_audit(audit.clone())
+    .with_metrics(metrics);
     // A one-voter ensemble elects itself at once: its clients wait for that, rather than being
     // turned away by a server that does not serve yet.
     let single_voter = membership.voters.len() == 1 && !membership.me.observer;
@@ -323,6 +330,8 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         "paddock {} started ({mode})",
         fourlw::version_string()
     );
+    admin::http::start_admin(cfg.clone(), tx.clone()).await;
+    admin::http::start_metrics(cfg.clone(), tx.clone()).await?;
     let tick_tx = tx.clone();
     let tick = Duration::from_millis(cfg.tick_time as u64);
     tokio::spawn(async move {

@@ -16,6 +16,7 @@ use crate::msg::CoreMsg;
 use crate::storage::txn_log::LogWriter;
 use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
@@ -109,8 +110,10 @@ pub fn run(
     places: DiskPlaces,
     rx: std_mpsc::Receiver<LogMsg>,
     core: mpsc::Sender<CoreMsg>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) {
     let mut stage = LogStage::new(w);
+    stage.metrics = Some(metrics);
     let mut queue: VecDeque<DiskOp> = VecDeque::new();
     let mut stalled_since: Option<std::time::Instant> = None;
     // While the disk is full: when to try the waiting orders again. New orders arriving
@@ -193,6 +196,8 @@ pub struct LogStage {
     pub reply_before_fsync: bool,
     /// With the planted bug: written but not yet fsynced.
     unsynced: bool,
+    /// Where fsync times and group-commit sizes go.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl LogStage {
@@ -201,6 +206,7 @@ impl LogStage {
             w,
             reply_before_fsync: false,
             unsynced: false,
+            metrics: None,
         }
     }
 
@@ -210,9 +216,16 @@ impl LogStage {
     }
 
     fn sync(&mut self) -> Result<(), DiskError> {
+        let began = std::time::Instant::now();
         self.w
             .sync()
-            .map_err(|e| DiskError::Failed(format!("log fsync: {e}")))
+            .map_err(|e| DiskError::Failed(format!("log fsync: {e}")))?;
+        if let Some(m) = &self.metrics {
+            m.fsynctime
+                .lock()
+                .record(began.elapsed().as_millis() as u64);
+        }
+        Ok(())
     }
 
     /// Carries out the replication core's disk orders from the front of `ops`, in order, with
@@ -230,6 +243,7 @@ impl LogStage {
         }
         let mut last = 0;
         let mut dirty = false;
+        let mut appends = 0u64;
         while let Some(op) = ops.front() {
             let seq = op.seq();
             let done: Result<(), (bool, String)> = match op {
@@ -240,6 +254,7 @@ impl LogStage {
                 } => match self.w.write(records, *first_zxid) {
                     Ok(()) => {
                         dirty = true;
+                        appends += 1;
                         Ok(())
                     }
                     Err(e) => Err((is_full(&e), format!("log append: {e}"))),
@@ -304,6 +319,9 @@ impl LogStage {
             } else {
                 self.sync()?;
             }
+        }
+        if let (Some(m), 1..) = (&self.metrics, appends) {
+            m.sync_batch.lock().record(appends);
         }
         Ok(last)
     }

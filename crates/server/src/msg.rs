@@ -15,6 +15,8 @@ pub enum CoreMsg {
         conn: ConnId,
         addr: SocketAddr,
         out: Outbound,
+        /// Over TLS.
+        secure: bool,
         /// A TLS client's certificate subject, as Java prints it (RFC 2253).
         cert_subject: Option<String>,
     },
@@ -39,6 +41,15 @@ pub enum CoreMsg {
     FourLetter {
         cmd: &'static str,
         reply: oneshot::Sender<String>,
+    },
+    /// An AdminServer command.
+    Admin {
+        req: AdminRequest,
+        reply: oneshot::Sender<AdminReply>,
+    },
+    /// The figures for a Prometheus scrape.
+    Scrape {
+        reply: oneshot::Sender<Vec<crate::metrics::Sample>>,
     },
     /// The session clock: expire what is due.
     Tick,
@@ -70,6 +81,26 @@ pub enum CoreMsg {
         exchange: crate::sasl::GssapiExchange,
         result: Result<crate::sasl::Step, crate::sasl::SaslError>,
     },
+}
+
+/// An AdminServer command for the core: its primary name, its arguments (the URL's query),
+/// the caller's identities and what the command requires.
+#[derive(Debug)]
+pub struct AdminRequest {
+    pub command: &'static str,
+    pub args: std::collections::HashMap<String, String>,
+    pub auth: paddock_tree::AuthInfo,
+    /// Changes state or shows sessions and watches: an identity with ADMIN on `/` only.
+    pub needs_admin: bool,
+    /// Answered only by a server that serves (as ZooKeeper's `isServerRequired`).
+    pub needs_server: bool,
+}
+
+/// The core's answer: an HTTP status and the JSON object.
+#[derive(Debug)]
+pub struct AdminReply {
+    pub status: u16,
+    pub body: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A snapshot written, as the snapshot thread reports it.

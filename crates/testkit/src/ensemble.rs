@@ -188,12 +188,13 @@ impl Ensemble {
         Ok(ens)
     }
 
-    /// The zoo.cfg this ensemble writes for server `id`: `head`, dataDir, clientPort,
-    /// clientPortAddress, `body`, every `server.N` line, `peerType=observer` for an observer,
-    /// `tail`.
+    /// The zoo.cfg this ensemble writes for server `id`: the AdminServer off (its port
+    /// would be the same on every member), `head`, dataDir, clientPort, clientPortAddress,
+    /// `body`, every `server.N` line, `peerType=observer` for an observer, `tail`.
     pub fn cfg_text(&self, id: u64) -> String {
         let m = self.member(id);
-        let mut lines = self.spec.head.clone();
+        let mut lines = vec!["admin.enableServer=false".to_owned()];
+        lines.extend(self.spec.head.iter().cloned());
         lines.push(format!("dataDir={}", m.data_dir().display()));
         lines.push(format!("clientPort={}", m.client_port));
         lines.push(format!("clientPortAddress={}", m.host));

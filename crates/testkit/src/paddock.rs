@@ -108,7 +108,10 @@ impl Standalone {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("server")
             .arg(format!("-Dzookeeper.clientPort={}", self.port))
-            .arg(format!("-Dzookeeper.dataDir={}", self.data_dir.display()));
+            .arg(format!("-Dzookeeper.dataDir={}", self.data_dir.display()))
+            // Tests start many servers on one host: the AdminServer's default port 8080 would
+            // be taken by the first; a test that wants it says so in its properties.
+            .arg("-Dzookeeper.admin.enableServer=false");
         for p in &self.props {
             cmd.arg(format!("-D{p}"));
         }

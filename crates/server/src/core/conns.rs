@@ -15,6 +15,8 @@ use std::time::Instant;
 pub(crate) struct Conn {
     pub addr: SocketAddr,
     pub out: Outbound,
+    /// Over TLS (the AdminServer lists these apart, as ZooKeeper's secure connections).
+    pub secure: bool,
     pub session: Option<i64>,
     pub auth: Arc<AuthInfo>,
     /// Old clients omit the readOnly byte and must not get one back.
@@ -61,6 +63,7 @@ impl Conn {
             auth: Arc::new(AuthInfo::for_ip(&addr.ip().to_string())),
             addr,
             out,
+            secure: false,
             session: None,
             read_only_byte: true,
             read_only: false,

@@ -10,7 +10,7 @@ use crate::forward::Forward;
 use crate::log::DiskOp;
 use crate::replica::{read_log_range, txn_payload, Effect};
 use bytes::Bytes;
-use paddock_proto::{ErrorCode, PathRequest, Record, Request};
+use paddock_proto::{op, ErrorCode, PathRequest, Record, Request};
 use paddock_tree::{AuthInfo, Stamp, Txn};
 use paddock_zab::{Event, LearnerMsg, Message, RoleKind, Zxid};
 use std::sync::Arc;
@@ -146,6 +146,7 @@ impl Core {
                         frame: f,
                         arrived,
                         is_reply: true,
+                        op: op::SYNC,
                         close_after: false,
                     };
                     self.complete_write(session, key, done, false);
@@ -372,6 +373,12 @@ impl Core {
             r.not_serving_since = Instant::now();
         }
         if now {
+            // ZooKeeper's election_time: from losing the ensemble to serving again (a
+            // one-voter ensemble elects itself at start, which is no election).
+            if !r.standalone {
+                let took = r.not_serving_since.elapsed().as_millis() as u64;
+                self.metrics.election_time.lock().record(took);
+            }
             if let Some(tx) = self.first_serving.take() {
                 let _ = tx.send(());
             }

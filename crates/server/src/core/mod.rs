@@ -19,11 +19,13 @@
 //! read between rounds. The watch registry is a plain owned value, `Send + Sync` like the tree
 //! (see docs/ARCHITECTURE.md).
 
+mod admin;
 mod audited;
 mod conns;
 mod dispatch;
 mod ensemble;
 mod frames;
+mod monitor;
 mod order;
 mod reads;
 mod snapshots;
@@ -88,7 +90,15 @@ pub struct Core {
     me: mpsc::Sender<CoreMsg>,
     /// The audit log (`audit.enable`).
     audit: Option<crate::audit::AuditLog>,
+    /// Latencies and the other figures taken as requests are answered.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// ZooKeeper's trace mask, as `stmk` set it: kept and shown, but Paddock's logging is
+    /// chosen by RUST_LOG, not by this mask.
+    pub(crate) trace_mask: i64,
 }
+
+/// ZooKeeper's default trace mask (what its `gtmk` answers on a fresh server).
+const DEFAULT_TRACE_MASK: i64 = 306;
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -166,7 +176,15 @@ impl Core {
             first_serving: None,
             stats: Stats::default(),
             started: Instant::now(),
+            metrics: Default::default(),
+            trace_mask: DEFAULT_TRACE_MASK,
         }
+    }
+
+    /// Records into `metrics` (shared with the log thread).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Core {
+        self.metrics = metrics;
+        self
     }
 
     /// Turns SASL on as the JAAS file configures it (loaded at start).
@@ -211,9 +229,13 @@ impl Core {
                 conn,
                 addr,
                 out,
+                secure,
                 cert_subject,
             } => {
                 self.conns.open(conn, addr, out);
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.secure = secure;
+                }
                 self.x509_identity(conn, cert_subject);
             }
             CoreMsg::Connect { conn, req } => self.connect(conn, req),
@@ -235,6 +257,12 @@ impl Core {
                     let _ = reply.send(text);
                 }
             }
+            CoreMsg::Admin { req, reply } => {
+                let _ = reply.send(self.admin(req));
+            }
+            CoreMsg::Scrape { reply } => {
+                let _ = reply.send(self.monitor_samples());
+            }
             CoreMsg::Tick => self.tick(),
             CoreMsg::Peer { from, msg } => self.zab_step(paddock_zab::Event::Peer { from, msg }),
             CoreMsg::SnapshotParsed(p) => self.parsed_snapshot = Some(p),
@@ -250,10 +278,19 @@ impl Core {
             } => self.sasl_stepped(conn, xid, arrived, exchange, result),
             CoreMsg::ContainerCheck => self.container_check(),
             CoreMsg::SnapshotDone(r) => {
-                self.snapshots.schedule.finished();
+                let took = self.snapshots.schedule.finished();
                 match r {
                     Ok(done) => {
                         info!(snapshot = %done.path.display(), "snapshot written");
+                        if let Some(took) = took {
+                            self.metrics
+                                .snapshottime
+                                .lock()
+                                .record(took.as_millis() as u64);
+                        }
+                        self.metrics
+                            .snapshots
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if let Some(through) = done.log_purged_through {
                             // The replication core plans DIFFs from the on-disk log: it must
                             // know what is no longer there, or a leader would keep sending
@@ -647,7 +684,7 @@ impl Core {
 
     fn deliver(&mut self, d: Done) {
         if d.is_reply {
-            self.send_reply(d.conn, d.frame, d.arrived);
+            self.send_reply(d.conn, d.frame, d.arrived, d.op);
         } else {
             self.conns.send(d.conn, d.frame);
         }
@@ -833,13 +870,19 @@ impl Core {
         }
     }
 
-    fn send_reply(&mut self, conn: ConnId, reply: bytes::Bytes, arrived: Instant) {
+    fn send_reply(&mut self, conn: ConnId, reply: bytes::Bytes, arrived: Instant, opcode: i32) {
         if let Some(lat) = self
             .conns
             .reply(conn, reply, arrived, self.tree.last_zxid())
         {
             self.stats.record_latency(lat);
             self.stats.sent += 1;
+            self.metrics.request(
+                op::api_name(opcode),
+                op::is_write(opcode),
+                self.sessions.len(),
+                arrived.elapsed(),
+            );
         }
     }
 
@@ -915,6 +958,7 @@ impl Core {
                     frame: f,
                     arrived,
                     is_reply: true,
+                    op: req.opcode(),
                     close_after: closing,
                 };
                 self.complete_write(txn.session_id, key, done, closing);
@@ -932,6 +976,7 @@ impl Core {
                         frame: connect_frame(session, timeout, password, c.read_only_byte, false),
                         arrived: Instant::now(),
                         is_reply: false,
+                        op: 0,
                         close_after: false,
                     };
                     debug!(

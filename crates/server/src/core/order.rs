@@ -50,6 +50,8 @@ pub(crate) struct Done {
     pub arrived: Instant,
     /// Answers a counted request (not the handshake).
     pub is_reply: bool,
+    /// The request's opcode (0 for what answers none), for the latency figures.
+    pub op: i32,
     pub close_after: bool,
 }
 
@@ -188,6 +190,7 @@ mod tests {
             frame: Bytes::from(vec![tag]),
             arrived: Instant::now(),
             is_reply: true,
+            op: 0,
             close_after: false,
         }
     }

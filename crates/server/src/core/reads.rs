@@ -34,6 +34,7 @@ impl Core {
             other => other,
         };
         let zxid = self.tree.last_zxid();
+        let opcode = req.as_ref().map_or(0, |r| r.opcode());
         let (reply, close_after) = match req {
             Err(code) => {
                 let z = if xid == xid::AUTH {
@@ -58,6 +59,7 @@ impl Core {
             frame: reply,
             arrived,
             is_reply: true,
+            op: opcode,
             close_after,
         }
     }

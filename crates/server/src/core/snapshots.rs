@@ -85,6 +85,8 @@ pub(crate) struct Schedule {
     logged: u64,
     next_bytes: u64,
     running: bool,
+    /// When the running snapshot began.
+    began: Option<std::time::Instant>,
 }
 
 impl Schedule {
@@ -98,6 +100,7 @@ impl Schedule {
             logged: 0,
             next_bytes: bytes_limit(limit_kb),
             running: false,
+            began: None,
         }
     }
 
@@ -119,12 +122,14 @@ impl Schedule {
         }
         self.restart();
         self.running = true;
+        self.began = Some(std::time::Instant::now());
         true
     }
 
-    /// The running snapshot ended (written or failed).
-    pub fn finished(&mut self) {
+    /// The running snapshot ended (written or failed): how long it took.
+    pub fn finished(&mut self) -> Option<std::time::Duration> {
         self.running = false;
+        self.began.take().map(|b| b.elapsed())
     }
 
     /// The counts start again: the tree was replaced by one that is on disk already.

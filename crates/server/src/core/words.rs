@@ -2,29 +2,45 @@
 
 use super::Core;
 use crate::fourlw::*;
+use crate::metrics::{Sample, Value, QUANTILES};
 use std::fmt::Write;
 
-impl Core {
-    /// ZooKeeper's node count: its node table holds the root twice (as "" and "/"), and
-    /// monitoring compares the figure across servers, so report it the same way.
-    fn zk_node_count(&self) -> usize {
-        self.tree.node_count() + 1
+/// A sample as `mntr` lines: `zk_<name>\t<value>`; a summary as ZooKeeper spells one out
+/// (avg, min, max, cnt, sum, and the percentiles when it keeps them). Histograms are
+/// Paddock's own and go to Prometheus only.
+fn mntr_lines(out: &mut String, s: &Sample) {
+    let name = s.name;
+    match &s.value {
+        Value::Text(v) => {
+            let _ = writeln!(out, "zk_{name}\t{v}");
+        }
+        Value::Int(v) => {
+            let _ = writeln!(out, "zk_{name}\t{v}");
+        }
+        Value::Float(v) => {
+            let _ = writeln!(out, "zk_{name}\t{v:.4}");
+        }
+        Value::Summary(v) => {
+            let _ = writeln!(out, "zk_avg_{name}\t{:.4}", v.avg());
+            let _ = writeln!(out, "zk_min_{name}\t{}", v.min);
+            let _ = writeln!(out, "zk_max_{name}\t{}", v.max);
+            let _ = writeln!(out, "zk_cnt_{name}\t{}", v.count);
+            let _ = writeln!(out, "zk_sum_{name}\t{}", v.sum);
+            if let Some(q) = &v.quantiles {
+                for (p, label) in [(0.5, "p50"), (0.95, "p95"), (0.99, "p99"), (0.999, "p999")] {
+                    if let Some(i) = QUANTILES.iter().position(|x| *x == p) {
+                        let _ = writeln!(out, "zk_{label}_{name}\t{}", q[i]);
+                    }
+                }
+            }
+        }
+        Value::Histograms(..) => {}
     }
+}
 
+impl Core {
     fn mode(&self) -> &'static str {
         self.mode_name()
-    }
-
-    fn outstanding(&self) -> usize {
-        self.conns
-            .iter()
-            .map(|c| {
-                c.out
-                    .shared
-                    .in_flight
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            })
-            .sum()
     }
 
     fn server_stats(&self, out: &mut String) {
@@ -133,6 +149,7 @@ impl Core {
             }
             "srst" => {
                 self.stats.reset();
+                self.metrics.reset();
                 out.push_str("Server stats reset.\n");
             }
             "conf" => {
@@ -251,53 +268,11 @@ impl Core {
                 }
             }
             "mntr" => {
-                let s = &self.stats;
-                let mut kv = |k: &str, v: String| {
-                    let _ = writeln!(out, "zk_{k}\t{v}");
-                };
-                kv("version", version_string());
-                kv("server_state", self.mode().to_owned());
-                kv("avg_latency", format!("{:.4}", s.avg_latency()));
-                kv("max_latency", s.latency_max.to_string());
-                kv("min_latency", s.latency_min.unwrap_or(0).to_string());
-                kv("packets_received", s.received.to_string());
-                kv("packets_sent", s.sent.to_string());
-                kv("num_alive_connections", self.conns.len().to_string());
-                kv("outstanding_requests", self.outstanding().to_string());
-                kv("uptime", self.started.elapsed().as_millis().to_string());
-                kv("znode_count", self.zk_node_count().to_string());
-                kv("watch_count", self.watches.count().to_string());
-                kv("ephemerals_count", self.tree.ephemeral_count().to_string());
-                kv(
-                    "approximate_data_size",
-                    self.tree.approximate_data_size().to_string(),
-                );
-                kv("global_sessions", self.sessions.len().to_string());
-                kv("local_sessions", "0".into());
-                kv("open_file_descriptor_count", open_fds().to_string());
-                kv("max_file_descriptor_count", max_fds().to_string());
-                kv("connection_drop_probability", "0.0".into());
-                kv("auth_failed_count", s.auth_failed.to_string());
-                kv("outstanding_tls_handshake", "0".into());
-                let r = &self.replica;
-                if r.is_leader() && !r.standalone {
-                    // The leader's view of its learners, as ZooKeeper reports it.
-                    let learners = r.node.learners();
-                    let followers = learners.iter().filter(|l| !l.1).count();
-                    let synced = learners.iter().filter(|l| !l.1 && l.2).count();
-                    kv("learners", learners.len().to_string());
-                    kv("synced_followers", synced.to_string());
-                    kv("synced_non_voting_followers", "0".into());
-                    kv(
-                        "synced_observers",
-                        learners.iter().filter(|l| l.1 && l.2).count().to_string(),
-                    );
-                    kv("followers", followers.to_string());
-                    kv("pending_syncs", r.node.pending_syncs().to_string());
-                    kv("last_proposal_size", "-1".into());
+                for sample in self.monitor_samples() {
+                    mntr_lines(&mut out, &sample);
                 }
             }
-            "gtmk" => out.push('0'),
+            "gtmk" => out.push_str(&self.trace_mask.to_string()),
             "stmk" => out.push('0'),
             "hash" => {}
             _ => {}

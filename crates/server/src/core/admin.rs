@@ -1,0 +1,445 @@
+//! The AdminServer's commands, rendered from the core's state as ZooKeeper 3.8's JSON (the
+//! same field names and types). Figures that walk the disk (directory sizes, the last
+//! snapshot) are added by the AdminServer off this task.
+
+use super::Core;
+use crate::fourlw::version_string;
+use crate::metrics::Value as MValue;
+use crate::msg::{AdminReply, AdminRequest};
+use paddock_proto::perms;
+use paddock_zab::RoleKind;
+use serde_json::{json, Map, Value};
+
+/// ZooKeeper's answer for a command that needs a serving server.
+const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
+
+impl Core {
+    /// Whether the identities may run a command that changes state or shows sessions and
+    /// watches: an entry of `/`'s ACL other than `world:anyone` grants them ADMIN (or one of
+    /// them is `super`). An open root is not an authenticated identity.
+    fn admin_allowed(&self, auth: &paddock_tree::AuthInfo) -> bool {
+        if auth.is_super() {
+            return true;
+        }
+        let Some(root) = self.tree.lookup("/") else {
+            return false;
+        };
+        self.tree.acl(root).iter().any(|a| {
+            a.id.scheme != "world"
+                && paddock_tree::acl::check(std::slice::from_ref(a), perms::ADMIN, auth, false)
+        })
+    }
+
+    /// Runs one AdminServer command.
+    pub(crate) fn admin(&mut self, req: AdminRequest) -> AdminReply {
+        let mut body = Map::new();
+        if req.needs_admin && !self.admin_allowed(&req.auth) {
+            body.insert("command".into(), json!(req.command));
+            body.insert(
+                "error".into(),
+                json!(
+                    "this command needs an identity with ADMIN permission on / \
+                       (an Authorization: digest user:password header, a client certificate, \
+                       or an address that /'s ACL grants ADMIN)"
+                ),
+            );
+            return AdminReply { status: 403, body };
+        }
+        if req.needs_server && !self.serving() && !self.read_only_active() {
+            body.insert("command".into(), json!(req.command));
+            body.insert("error".into(), json!(NOT_SERVING));
+            return AdminReply { status: 200, body };
+        }
+        let error = self.admin_body(&req, &mut body).err();
+        body.insert("command".into(), json!(req.command));
+        body.insert("error".into(), error.map_or(Value::Null, Value::String));
+        AdminReply { status: 200, body }
+    }
+
+    fn admin_body(&mut self, req: &AdminRequest, b: &mut Map<String, Value>) -> Result<(), String> {
+        match req.command {
+            "ruok" => {}
+            "server_stats" => self.admin_server_stats(b),
+            "stats" => {
+                self.admin_server_stats(b);
+                b.insert("connections".into(), self.admin_connections(false, false));
+                b.insert(
+                    "secure_connections".into(),
+                    self.admin_connections(false, true),
+                );
+            }
+            "monitor" => {
+                for s in self.monitor_samples() {
+                    monitor_entries(b, &s);
+                }
+            }
+            "configuration" => {
+                let c = &self.cfg;
+                b.insert("client_port".into(), json!(c.client_port));
+                b.insert("data_dir".into(), json!(c.data_dir.display().to_string()));
+                b.insert(
+                    "data_log_dir".into(),
+                    json!(c.data_log_dir.display().to_string()),
+                );
+                b.insert("tick_time".into(), json!(c.tick_time));
+                b.insert("max_client_cnxns".into(), json!(c.max_client_cnxns));
+                b.insert("min_session_timeout".into(), json!(c.min_session_timeout));
+                b.insert("max_session_timeout".into(), json!(c.max_session_timeout));
+                b.insert("server_id".into(), json!(self.server_id()));
+                b.insert("client_port_listen_backlog".into(), json!(-1));
+            }
+            "connections" => {
+                b.insert("connections".into(), self.admin_connections(true, false));
+                b.insert(
+                    "secure_connections".into(),
+                    self.admin_connections(true, true),
+                );
+            }
+            "connection_stat_reset" => {
+                for c in self.conns.iter_mut() {
+                    c.reset_stats();
+                }
+            }
+            "stat_reset" => {
+                self.stats.reset();
+                self.metrics.reset();
+            }
+            "observer_connection_stat_reset" => {}
+            "dirs" => {}
+            "dump" => {
+                let now = super::now_ms();
+                let mut expiry: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+                for (id, _, left) in self.sessions.all() {
+                    let tick = self.cfg.tick_time as i64;
+                    let at = (now + left.max(0)) / tick * tick + tick;
+                    expiry.entry(at).or_default().push(id);
+                }
+                let expiry: Map<String, Value> = expiry
+                    .into_iter()
+                    .map(|(at, ids)| (at.to_string(), json!(ids)))
+                    .collect();
+                let eph: Map<String, Value> = self
+                    .tree
+                    .all_ephemerals()
+                    .into_iter()
+                    .map(|(sid, paths)| (sid.to_string(), json!(paths)))
+                    .collect();
+                b.insert("expiry_time_to_session_ids".into(), Value::Object(expiry));
+                b.insert("session_id_to_ephemeral_paths".into(), Value::Object(eph));
+            }
+            "environment" => {
+                for (k, v) in environment() {
+                    b.insert(k.into(), json!(v));
+                }
+            }
+            "system_properties" => {
+                for (k, v) in &self.cfg.raw {
+                    b.insert(format!("zookeeper.{k}"), json!(v));
+                }
+                for (k, v) in environment() {
+                    b.insert(k.into(), json!(v));
+                }
+            }
+            "get_trace_mask" => {
+                b.insert("tracemask".into(), json!(self.trace_mask));
+            }
+            "set_trace_mask" => {
+                let Some(v) = req.args.get("traceMask") else {
+                    return Err("setTraceMask requires long traceMask argument".into());
+                };
+                let mask: i64 = v.parse().map_err(|_| {
+                    format!("setTraceMask requires long traceMask argument, got {v}")
+                })?;
+                self.trace_mask = mask;
+                b.insert("tracemask".into(), json!(mask));
+            }
+            "hash" => {
+                // ZooKeeper lists the tree digests it logged every 128 transactions when
+                // digests are on; Paddock computes none (documented in docs/operations.md).
+                b.insert("digests".into(), json!([]));
+            }
+            "initial_configuration" => {
+                let text: String = self
+                    .cfg
+                    .initial
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}\n"))
+                    .collect();
+                b.insert("initial_configuration".into(), json!(text));
+            }
+            "is_read_only" => {
+                b.insert("read_only".into(), json!(self.read_only_active()));
+            }
+            "last_snapshot" => {}
+            "leader" => {
+                let r = &self.replica;
+                if r.standalone {
+                    return Err("server is not initialized".into());
+                }
+                let leader = r.node.leader();
+                b.insert("is_leader".into(), json!(r.is_leader()));
+                b.insert("leader_id".into(), json!(leader.map_or(-1, |l| l as i64)));
+                let ip = leader
+                    .and_then(|l| self.cfg.servers.iter().find(|s| s.id == l))
+                    .map_or(String::new(), |s| format!("{}:{}", s.host, s.quorum_port));
+                b.insert("leader_ip".into(), json!(ip));
+            }
+            "observers" => {
+                let r = &self.replica;
+                let observers: Vec<Value> = if r.is_leader() {
+                    r.node
+                        .learners()
+                        .into_iter()
+                        .filter(|l| l.1)
+                        .map(|(id, _, synced)| json!({"sid": id, "synced": synced}))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let synced = observers
+                    .iter()
+                    .filter(|o| o["synced"] == json!(true))
+                    .count();
+                b.insert("synced_observers".into(), json!(synced));
+                b.insert("observers".into(), Value::Array(observers));
+            }
+            "voting_view" => {
+                let mut view = Map::new();
+                if !self.replica.standalone {
+                    let mut servers = self.cfg.servers.clone();
+                    servers.sort_by_key(|s| s.id);
+                    for s in servers {
+                        let client = s
+                            .client_addr
+                            .as_ref()
+                            .map_or(String::new(), |(h, p)| format!(";{h}:{p}"));
+                        view.insert(
+                            s.id.to_string(),
+                            json!(format!(
+                                "{}:{}:{}:{}{client}",
+                                s.host,
+                                s.quorum_port,
+                                s.election_port,
+                                if s.observer {
+                                    "observer"
+                                } else {
+                                    "participant"
+                                }
+                            )),
+                        );
+                    }
+                }
+                b.insert("current_config".into(), Value::Object(view));
+            }
+            "watches" => {
+                let m: Map<String, Value> = self
+                    .watches
+                    .by_watcher()
+                    .into_iter()
+                    .map(|(w, paths)| (self.session_of(w).to_string(), json!(paths)))
+                    .collect();
+                b.insert("session_id_to_watched_paths".into(), Value::Object(m));
+            }
+            "watches_by_path" => {
+                let m: Map<String, Value> = self
+                    .watches
+                    .by_path()
+                    .into_iter()
+                    .map(|(p, ws)| {
+                        let sids: Vec<i64> = ws.into_iter().map(|w| self.session_of(w)).collect();
+                        (p, json!(sids))
+                    })
+                    .collect();
+                b.insert("path_to_session_ids".into(), Value::Object(m));
+            }
+            "watch_summary" => {
+                b.insert(
+                    "num_connections".into(),
+                    json!(self.watches.watcher_count()),
+                );
+                b.insert("num_paths".into(), json!(self.watches.path_count()));
+                b.insert("num_total_watches".into(), json!(self.watches.count()));
+            }
+            "zabstate" => {
+                let r = &self.replica;
+                let (voting, state) = if r.standalone {
+                    (false, "")
+                } else {
+                    let me = r.node.id();
+                    let voting = self.cfg.servers.iter().any(|s| s.id == me && !s.observer);
+                    let state = match (r.role, r.serving) {
+                        (RoleKind::Looking, _) => "election",
+                        (_, true) => "broadcast",
+                        (_, false) => "synchronization",
+                    };
+                    (voting, state)
+                };
+                b.insert("voting".into(), json!(voting));
+                b.insert("zabstate".into(), json!(state));
+            }
+            other => return Err(format!("Unknown command: {other}")),
+        }
+        Ok(())
+    }
+
+    fn server_id(&self) -> u64 {
+        if self.replica.standalone {
+            0
+        } else {
+            self.replica.node.id()
+        }
+    }
+
+    fn session_of(&self, w: paddock_tree::WatcherId) -> i64 {
+        self.conns.get(w).and_then(|c| c.session).unwrap_or(0)
+    }
+
+    fn admin_server_stats(&self, b: &mut Map<String, Value>) {
+        let s = &self.stats;
+        let client_response = json!({
+            "last_buffer_size": -1,
+            "min_buffer_size": -1,
+            "max_buffer_size": -1,
+        });
+        b.insert("version".into(), json!(version_string()));
+        b.insert("read_only".into(), json!(self.read_only_active()));
+        b.insert(
+            "server_stats".into(),
+            json!({
+                "packets_sent": s.sent,
+                "packets_received": s.received,
+                "fsync_threshold_exceed_count": 0,
+                "client_response_stats": client_response.clone(),
+                "provider_null": false,
+                "server_state": self.mode_name(),
+                "last_processed_zxid": self.tree.last_zxid(),
+                "outstanding_requests": self.outstanding(),
+                "avg_latency": s.avg_latency(),
+                "max_latency": s.latency_max,
+                "min_latency": s.latency_min.unwrap_or(0),
+                "num_alive_client_connections": self.conns.len(),
+                "auth_failed_count": s.auth_failed,
+                "non_mtlsremote_conn_count": 0,
+                "non_mtlslocal_conn_count": 0,
+                "uptime": self.started.elapsed().as_millis() as u64,
+            }),
+        );
+        b.insert("client_response".into(), client_response);
+        b.insert("node_count".into(), json!(self.zk_node_count()));
+    }
+
+    /// Each connection (over TLS or not, as `secure` says) as ZooKeeper's
+    /// `getConnectionInfo`: the counters, and with `full` the session's details too.
+    fn admin_connections(&self, full: bool, secure: bool) -> Value {
+        let now = super::now_ms();
+        let mut out = Vec::new();
+        for id in self.conns.ids() {
+            let Some(c) = self.conns.get(id).filter(|c| c.secure == secure) else {
+                continue;
+            };
+            let mut m = Map::new();
+            m.insert("remote_socket_address".into(), json!(c.addr.to_string()));
+            m.insert("interest_ops".into(), json!(1));
+            m.insert(
+                "outstanding_requests".into(),
+                json!(c
+                    .out
+                    .shared
+                    .in_flight
+                    .load(std::sync::atomic::Ordering::Relaxed)),
+            );
+            m.insert("packets_received".into(), json!(c.received));
+            m.insert("packets_sent".into(), json!(c.sent));
+            if full {
+                if let Some(sid) = c.session {
+                    let timeout = self.sessions.get(sid).map_or(0, |x| x.timeout);
+                    let avg = c.total_latency_ms.checked_div(c.sent).unwrap_or(0);
+                    let min = if c.min_latency_ms == u64::MAX {
+                        0
+                    } else {
+                        c.min_latency_ms
+                    };
+                    m.insert("session_id".into(), json!(sid));
+                    m.insert("last_operation".into(), json!(c.last_op));
+                    m.insert(
+                        "established".into(),
+                        json!(now - c.established.elapsed().as_millis() as i64),
+                    );
+                    m.insert("session_timeout".into(), json!(timeout));
+                    m.insert("last_cxid".into(), json!(c.last_cxid));
+                    m.insert("last_zxid".into(), json!(c.last_zxid));
+                    m.insert("last_response_time".into(), json!(0));
+                    m.insert("last_latency".into(), json!(c.last_latency_ms));
+                    m.insert("min_latency".into(), json!(min));
+                    m.insert("avg_latency".into(), json!(avg));
+                    m.insert("max_latency".into(), json!(c.max_latency_ms));
+                }
+            }
+            out.push(Value::Object(m));
+        }
+        Value::Array(out)
+    }
+}
+
+/// A sample as `monitor` entries: the `mntr` keys without `zk_`, numbers as numbers.
+fn monitor_entries(b: &mut Map<String, Value>, s: &crate::metrics::Sample) {
+    let name = s.name;
+    match &s.value {
+        MValue::Text(v) => {
+            b.insert(name.into(), json!(v));
+        }
+        MValue::Int(v) => {
+            b.insert(name.into(), json!(v));
+        }
+        MValue::Float(v) => {
+            b.insert(name.into(), json!(v));
+        }
+        MValue::Summary(v) => {
+            b.insert(format!("avg_{name}"), json!(v.avg()));
+            b.insert(format!("min_{name}"), json!(v.min));
+            b.insert(format!("max_{name}"), json!(v.max));
+            b.insert(format!("cnt_{name}"), json!(v.count));
+            b.insert(format!("sum_{name}"), json!(v.sum));
+            if let Some(q) = &v.quantiles {
+                for (p, label) in [(0.5, "p50"), (0.95, "p95"), (0.99, "p99"), (0.999, "p999")] {
+                    if let Some(i) = crate::metrics::QUANTILES.iter().position(|x| *x == p) {
+                        b.insert(format!("{label}_{name}"), json!(q[i]));
+                    }
+                }
+            }
+        }
+        MValue::Histograms(..) => {}
+    }
+}
+
+/// What `environment` lists: ZooKeeper's keys that mean something outside a JVM.
+fn environment() -> Vec<(&'static str, String)> {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    vec![
+        ("zookeeper.version", version_string()),
+        ("host.name", read("/proc/sys/kernel/hostname")),
+        ("os.name", "Linux".to_owned()),
+        ("os.arch", std::env::consts::ARCH.to_owned()),
+        ("os.version", read("/proc/sys/kernel/osrelease")),
+        (
+            "user.name",
+            std::env::var("USER").unwrap_or_else(|_| String::new()),
+        ),
+        (
+            "user.home",
+            std::env::var("HOME").unwrap_or_else(|_| String::new()),
+        ),
+        (
+            "user.dir",
+            std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        ("paddock.version", env!("CARGO_PKG_VERSION").to_owned()),
+    ]
+}

@@ -1,0 +1,459 @@
+//! What the server measures about itself, for `mntr`, the AdminServer's `monitor` and the
+//! Prometheus endpoint: one list of samples ([`Sample`]) that each of them renders in its own
+//! format. Names follow ZooKeeper's, so its dashboards and alerts work unchanged.
+//!
+//! The figures taken on the hot path live in [`Metrics`], shared by the core task (request
+//! latencies), the log thread (fsync time, group-commit size) and the snapshot thread; each
+//! is behind its own uncontended lock.
+
+pub mod process;
+pub mod prometheus;
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use std::time::{Duration, Instant};
+
+/// How a sample behaves over time (Prometheus's metric types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+}
+
+/// A sample's value.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+    /// Text, for `mntr` and `monitor` only (the version, the server state).
+    Text(String),
+    Summary(SummaryView),
+    /// One histogram per label value: the label's name, then (value, histogram) pairs.
+    Histograms(&'static str, Vec<(String, HistogramView)>),
+}
+
+/// One named figure.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+    pub value: Value,
+}
+
+impl Sample {
+    pub fn gauge(name: &'static str, help: &'static str, value: Value) -> Sample {
+        Sample {
+            name,
+            kind: Kind::Gauge,
+            help,
+            value,
+        }
+    }
+
+    pub fn counter(name: &'static str, help: &'static str, value: Value) -> Sample {
+        Sample {
+            name,
+            kind: Kind::Counter,
+            help,
+            value,
+        }
+    }
+}
+
+/// The quantiles a summary reports: `mntr` prints p50, p95, p99 and p999 (as ZooKeeper),
+/// Prometheus gets 0.5, 0.9 and 0.99 (as ZooKeeper's provider exports them).
+pub const QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
+
+/// A summary at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct SummaryView {
+    pub count: u64,
+    pub sum: u64,
+    pub min: u64,
+    pub max: u64,
+    /// Values at [`QUANTILES`], over the last one to two minutes; `None` for a summary that
+    /// keeps no distribution (ZooKeeper's "basic" summaries).
+    pub quantiles: Option<[u64; QUANTILES.len()]>,
+}
+
+impl SummaryView {
+    pub fn avg(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum as f64 / self.count as f64
+        }
+    }
+}
+
+/// Quantiles look at the current window and the one before it: recent enough to show a
+/// change within a minute or two, long enough not to swing on a handful of requests.
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// Count, sum, min and max since start (or the last reset), and optionally the distribution
+/// of recent values.
+#[derive(Debug)]
+pub struct Summary {
+    count: u64,
+    sum: u64,
+    min: u64,
+    max: u64,
+    windows: Option<Windows>,
+}
+
+#[derive(Debug)]
+struct Windows {
+    current: Histogram<u64>,
+    previous: Histogram<u64>,
+    since: Instant,
+}
+
+impl Summary {
+    /// Count, sum, min and max only.
+    pub fn basic() -> Summary {
+        Summary {
+            count: 0,
+            sum: 0,
+            min: 0,
+            max: 0,
+            windows: None,
+        }
+    }
+
+    /// With quantiles as well.
+    pub fn detailed() -> Summary {
+        let h = || Histogram::new(2).expect("two significant figures are valid");
+        Summary {
+            windows: Some(Windows {
+                current: h(),
+                previous: h(),
+                since: Instant::now(),
+            }),
+            ..Summary::basic()
+        }
+    }
+
+    pub fn record(&mut self, v: u64) {
+        self.min = if self.count == 0 { v } else { self.min.min(v) };
+        self.max = self.max.max(v);
+        self.count += 1;
+        self.sum = self.sum.saturating_add(v);
+        if let Some(w) = &mut self.windows {
+            w.rotate();
+            // Auto-resizing histograms take any value; saturate rather than fail on a
+            // value beyond what u64 arithmetic inside the histogram allows.
+            let _ = w.current.record(v.min(u64::MAX >> 2));
+        }
+    }
+
+    pub fn view(&mut self) -> SummaryView {
+        let quantiles = self.windows.as_mut().map(|w| {
+            w.rotate();
+            let mut both = w.previous.clone();
+            let _ = both.add(&w.current);
+            let mut q = [0; QUANTILES.len()];
+            if !both.is_empty() {
+                for (i, p) in QUANTILES.iter().enumerate() {
+                    q[i] = both.value_at_quantile(*p);
+                }
+            }
+            q
+        });
+        SummaryView {
+            count: self.count,
+            sum: self.sum,
+            min: self.min,
+            max: self.max,
+            quantiles,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        let detailed = self.windows.is_some();
+        *self = if detailed {
+            Summary::detailed()
+        } else {
+            Summary::basic()
+        };
+    }
+}
+
+impl Windows {
+    fn rotate(&mut self) {
+        let age = self.since.elapsed();
+        if age < WINDOW {
+            return;
+        }
+        if age >= 2 * WINDOW {
+            self.previous.reset();
+        } else {
+            std::mem::swap(&mut self.previous, &mut self.current);
+        }
+        self.current.reset();
+        self.since = Instant::now();
+    }
+}
+
+/// Upper bounds (seconds) of the request-latency histograms' buckets: a server answers in
+/// tens of microseconds to hundreds of milliseconds.
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// A histogram at one moment: cumulative counts per bucket of [`LATENCY_BUCKETS`] (then
+/// +Inf = count), and the sum in seconds.
+#[derive(Debug, Clone, Default)]
+pub struct HistogramView {
+    pub cumulative: Vec<u64>,
+    pub count: u64,
+    pub sum_seconds: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Buckets {
+    counts: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum_us: u64,
+}
+
+impl Buckets {
+    fn record(&mut self, us: u64) {
+        let s = us as f64 / 1e6;
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| s <= *b) {
+            self.counts[i] += 1;
+        }
+        self.count += 1;
+        self.sum_us = self.sum_us.saturating_add(us);
+    }
+
+    fn view(&self) -> HistogramView {
+        let mut acc = 0;
+        HistogramView {
+            cumulative: self
+                .counts
+                .iter()
+                .map(|c| {
+                    acc += c;
+                    acc
+                })
+                .collect(),
+            count: self.count,
+            sum_seconds: self.sum_us as f64 / 1e6,
+        }
+    }
+}
+
+/// The session-count buckets the latency histograms are also kept by: the same operation
+/// costs differently with ten sessions and with ten thousand.
+const SESSION_BUCKETS: [(usize, &str); 5] = [
+    (10, "10"),
+    (100, "100"),
+    (1_000, "1000"),
+    (10_000, "10000"),
+    (usize::MAX, "+Inf"),
+];
+
+/// Request latencies by operation and by the number of sessions at the time.
+#[derive(Debug, Default)]
+pub struct RequestHistograms {
+    by_op: Vec<(&'static str, Buckets)>,
+    by_sessions: [Buckets; SESSION_BUCKETS.len()],
+}
+
+impl RequestHistograms {
+    fn record(&mut self, op: &'static str, sessions: usize, us: u64) {
+        match self.by_op.iter_mut().find(|(o, _)| *o == op) {
+            Some((_, b)) => b.record(us),
+            None => {
+                let mut b = Buckets::default();
+                b.record(us);
+                self.by_op.push((op, b));
+                self.by_op.sort_by_key(|(o, _)| *o);
+            }
+        }
+        let i = SESSION_BUCKETS
+            .iter()
+            .position(|(max, _)| sessions <= *max)
+            .unwrap_or(SESSION_BUCKETS.len() - 1);
+        self.by_sessions[i].record(us);
+    }
+}
+
+/// The figures taken as the server works.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Reads, in milliseconds (ZooKeeper's `readlatency`).
+    pub readlatency: Mutex<Summary>,
+    /// Writes, in milliseconds (`updatelatency`).
+    pub updatelatency: Mutex<Summary>,
+    /// One fsync of the transaction log, in milliseconds (`fsynctime`).
+    pub fsynctime: Mutex<Summary>,
+    /// Transactions made durable by one fsync (`sync_processor_batch_size`).
+    pub sync_batch: Mutex<Summary>,
+    /// Writing one snapshot, in milliseconds (`snapshottime`).
+    pub snapshottime: Mutex<Summary>,
+    /// From looking to leading or following, in milliseconds (`election_time`).
+    pub election_time: Mutex<Summary>,
+    pub requests: Mutex<RequestHistograms>,
+    /// Snapshots written (`snap_count`).
+    pub snapshots: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            readlatency: Mutex::new(Summary::detailed()),
+            updatelatency: Mutex::new(Summary::detailed()),
+            fsynctime: Mutex::new(Summary::basic()),
+            sync_batch: Mutex::new(Summary::basic()),
+            snapshottime: Mutex::new(Summary::basic()),
+            election_time: Mutex::new(Summary::basic()),
+            requests: Mutex::new(RequestHistograms::default()),
+            snapshots: Default::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// One answered request: `op` its name, `write` whether it changed the tree.
+    pub fn request(&self, op: &'static str, write: bool, sessions: usize, took: Duration) {
+        let ms = took.as_millis() as u64;
+        if write {
+            self.updatelatency.lock().record(ms);
+        } else {
+            self.readlatency.lock().record(ms);
+        }
+        self.requests
+            .lock()
+            .record(op, sessions, took.as_micros() as u64);
+    }
+
+    /// `srst`: the latency figures start again.
+    pub fn reset(&self) {
+        self.readlatency.lock().reset();
+        self.updatelatency.lock().reset();
+    }
+
+    /// The summaries and histograms, as samples.
+    pub fn samples(&self, out: &mut Vec<Sample>) {
+        let summary = |name, help, s: &Mutex<Summary>| {
+            Sample::gauge(name, help, Value::Summary(s.lock().view()))
+        };
+        out.push(summary(
+            "readlatency",
+            "Read request latency (ms)",
+            &self.readlatency,
+        ));
+        out.push(summary(
+            "updatelatency",
+            "Update request latency (ms)",
+            &self.updatelatency,
+        ));
+        out.push(summary(
+            "fsynctime",
+            "Time to fsync the transaction log (ms)",
+            &self.fsynctime,
+        ));
+        out.push(summary(
+            "sync_processor_batch_size",
+            "Transactions made durable by one fsync",
+            &self.sync_batch,
+        ));
+        out.push(summary(
+            "snapshottime",
+            "Time to write a snapshot (ms)",
+            &self.snapshottime,
+        ));
+        out.push(summary(
+            "election_time",
+            "Time from looking to leading or following (ms)",
+            &self.election_time,
+        ));
+        out.push(Sample::counter(
+            "snap_count",
+            "Snapshots written",
+            Value::Int(self.snapshots.load(std::sync::atomic::Ordering::Relaxed) as i64),
+        ));
+        let r = self.requests.lock();
+        out.push(Sample::gauge(
+            "paddock_request_duration_seconds",
+            "Request latency by operation, from arrival to reply (seconds)",
+            Value::Histograms(
+                "op",
+                r.by_op
+                    .iter()
+                    .map(|(op, b)| ((*op).to_owned(), b.view()))
+                    .collect(),
+            ),
+        ));
+        out.push(Sample::gauge(
+            "paddock_request_duration_by_sessions_seconds",
+            "Request latency by the number of sessions at the time, bucketed (seconds)",
+            Value::Histograms(
+                "sessions",
+                SESSION_BUCKETS
+                    .iter()
+                    .zip(&r.by_sessions)
+                    .filter(|(_, b)| b.count > 0)
+                    .map(|((_, label), b)| ((*label).to_owned(), b.view()))
+                    .collect(),
+            ),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_and_quantiles() {
+        let mut s = Summary::detailed();
+        for v in 1..=100 {
+            s.record(v);
+        }
+        let v = s.view();
+        assert_eq!((v.count, v.sum, v.min, v.max), (100, 5050, 1, 100));
+        let q = v.quantiles.unwrap();
+        assert_eq!(q[0], 50);
+        assert_eq!(q[3], 99);
+        s.reset();
+        assert_eq!(s.view().count, 0);
+    }
+
+    #[test]
+    fn basic_summary_has_no_quantiles() {
+        let mut s = Summary::basic();
+        s.record(3);
+        assert!(s.view().quantiles.is_none());
+        assert_eq!(s.view().avg(), 3.0);
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let m = Metrics::default();
+        m.request("getData", false, 5, Duration::from_micros(50));
+        m.request("getData", false, 5, Duration::from_millis(2));
+        m.request("create", true, 50, Duration::from_secs(10));
+        let mut out = Vec::new();
+        m.samples(&mut out);
+        let Value::Histograms(label, hs) = &out
+            .iter()
+            .find(|s| s.name == "paddock_request_duration_seconds")
+            .unwrap()
+            .value
+        else {
+            panic!("not a histogram")
+        };
+        assert_eq!(*label, "op");
+        let (op, get) = &hs[1];
+        assert_eq!(op, "getData");
+        assert_eq!(get.cumulative[0], 1);
+        assert_eq!(*get.cumulative.last().unwrap(), 2);
+        let (_, create) = &hs[0];
+        // Slower than the last bucket: only in +Inf (the count).
+        assert_eq!(*create.cumulative.last().unwrap(), 0);
+        assert_eq!(create.count, 1);
+    }
+}
