@@ -29,6 +29,10 @@ pkgs=()
 [ -f /usr/share/java/jetty9-server.jar ] || pkgs+=(libjetty9-java)
 # A real Prometheus scrapes an ensemble in tests/ops/prometheus.py (promtool comes with it).
 command -v prometheus >/dev/null || pkgs+=(prometheus)
+# The Debian package test (tests/packaging/deb.sh): systemd-analyze checks the unit, objcopy
+# strips the binary.
+command -v systemd-analyze >/dev/null || pkgs+=(systemd)
+command -v objcopy >/dev/null || pkgs+=(binutils)
 # The ZooKeeper C client, for tests/cclient.
 [ -f /usr/include/zookeeper/zookeeper.h ] || pkgs+=(libzookeeper-mt-dev)
 # openssl makes the PKCS12 stores of tests/security (keytool comes with the JRE).

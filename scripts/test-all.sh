@@ -13,6 +13,7 @@
 #      security, security-quorum, security-kerberos (tests/security: TLS, SASL, x509, audit;
 #      TLS and SASL between servers; Kerberos for clients and servers, with a realm of its own),
 #      ops-admin, ops-prometheus (tests/ops: the AdminServer against ZooKeeper's, Prometheus),
+#      deb (tests/packaging/deb.sh: the Debian package installed, run and purged),
 #      differential (random operation sequences against Paddock and ZooKeeper side by side),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, container-env (ZOO_* variables, as ZooKeeper's
@@ -104,6 +105,8 @@ run_suite security-kerberos .venv/bin/python tests/security/kerberos.py
 # real Prometheus scraping a three-server ensemble under load (docs/operations.md).
 run_suite ops-admin .venv/bin/python tests/ops/admin.py
 run_suite ops-prometheus .venv/bin/python tests/ops/prometheus.py
+# The Debian package: built, verified, installed, run with its unit's command line, purged.
+run_suite deb tests/packaging/deb.sh
 # Operation kinds left out of the CI run are known, documented differences from Debian's
 # ZooKeeper 3.8.0 (crates/paddock/tests/differential.rs, docs/conformance.md): raw (top-level
 # check and client deleteContainer, SASL without SASL), create-kinds (multi create sub-op types
