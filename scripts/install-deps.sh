@@ -29,6 +29,9 @@ pkgs=()
 [ -f /usr/share/java/jetty9-server.jar ] || pkgs+=(libjetty9-java)
 # A real Prometheus scrapes an ensemble in tests/ops/prometheus.py (promtool comes with it).
 command -v prometheus >/dev/null || pkgs+=(prometheus)
+# Headless Chromium and its WebDriver for the web console's test (tests/ops/console.py).
+command -v chromium >/dev/null || pkgs+=(chromium)
+command -v chromedriver >/dev/null || pkgs+=(chromium-driver)
 # The Debian package test (tests/packaging/deb.sh): systemd-analyze checks the unit, objcopy
 # strips the binary.
 command -v systemd-analyze >/dev/null || pkgs+=(systemd)

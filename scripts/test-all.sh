@@ -13,6 +13,7 @@
 #      security, security-quorum, security-kerberos (tests/security: TLS, SASL, x509, audit;
 #      TLS and SASL between servers; Kerberos for clients and servers, with a realm of its own),
 #      ops-admin, ops-prometheus (tests/ops: the AdminServer against ZooKeeper's, Prometheus),
+#      ops-console (the web console in headless Chromium),
 #      deb (tests/packaging/deb.sh: the Debian package installed, run and purged),
 #      differential (random operation sequences against Paddock and ZooKeeper side by side),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
@@ -105,6 +106,8 @@ run_suite security-kerberos .venv/bin/python tests/security/kerberos.py
 # real Prometheus scraping a three-server ensemble under load (docs/operations.md).
 run_suite ops-admin .venv/bin/python tests/ops/admin.py
 run_suite ops-prometheus .venv/bin/python tests/ops/prometheus.py
+# The web console in headless Chromium through WebDriver (kazoo makes the znodes it browses).
+run_suite ops-console .venv/bin/python tests/ops/console.py
 # The Debian package: built, verified, installed, run with its unit's command line, purged.
 run_suite deb tests/packaging/deb.sh
 # Operation kinds left out of the CI run are known, documented differences from Debian's

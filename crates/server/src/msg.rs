@@ -47,6 +47,12 @@ pub enum CoreMsg {
         req: AdminRequest,
         reply: oneshot::Sender<AdminReply>,
     },
+    /// The web console's view of one znode: its data, Stat, ACL and a page of its children,
+    /// as the caller's identities may see them.
+    Browse {
+        req: BrowseRequest,
+        reply: oneshot::Sender<AdminReply>,
+    },
     /// The figures for a Prometheus scrape.
     Scrape {
         reply: oneshot::Sender<Vec<crate::metrics::Sample>>,
@@ -94,6 +100,16 @@ pub struct AdminRequest {
     pub needs_admin: bool,
     /// Answered only by a server that serves (as ZooKeeper's `isServerRequired`).
     pub needs_server: bool,
+}
+
+/// A znode for the web console.
+#[derive(Debug)]
+pub struct BrowseRequest {
+    pub path: String,
+    /// The page of children: from the `offset`th, at most `limit`.
+    pub offset: usize,
+    pub limit: usize,
+    pub auth: paddock_tree::AuthInfo,
 }
 
 /// The core's answer: an HTTP status and the JSON object.

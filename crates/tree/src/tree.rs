@@ -213,6 +213,18 @@ impl DataTree {
             .collect()
     }
 
+    /// A page of children, in name order: `limit` names from the `offset`th, each with its
+    /// own number of children. Costs the page, not the list (a console pages through a
+    /// million children without copying them).
+    pub fn children_page(&self, id: NodeId, offset: usize, limit: usize) -> Vec<(String, usize)> {
+        let kids = self.store.children(id);
+        kids.iter()
+            .skip(offset)
+            .take(limit)
+            .map(|&c| (self.store.name(c).to_owned(), self.store.num_children(c)))
+            .collect()
+    }
+
     /// Number of descendants (not counting the node).
     pub fn descendants(&self, id: NodeId) -> usize {
         self.store.descendants(id)

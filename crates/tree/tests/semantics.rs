@@ -451,3 +451,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn children_come_a_page_at_a_time_in_name_order() {
+    let mut w = World::new();
+    w.run(S1, &create("/p", 0)).unwrap();
+    for i in (0..250).rev() {
+        w.run(S1, &create(&format!("/p/n{i:03}"), 0)).unwrap();
+    }
+    w.run(S1, &create("/p/n005/deep", 0)).unwrap();
+    let p = w.tree.lookup("/p").unwrap();
+    let page = w.tree.children_page(p, 0, 100);
+    assert_eq!(page.len(), 100);
+    assert_eq!(page[0], ("n000".to_owned(), 0));
+    assert_eq!(page[5], ("n005".to_owned(), 1));
+    let last = w.tree.children_page(p, 200, 100);
+    assert_eq!(last.len(), 50);
+    assert_eq!(last[49].0, "n249");
+    assert!(w.tree.children_page(p, 250, 100).is_empty());
+}

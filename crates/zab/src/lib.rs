@@ -40,6 +40,6 @@ pub use action::{Action, RejectReason, RoleKind};
 pub use config::{Bugs, Config};
 pub use event::Event;
 pub use message::{ConnId, LearnerMsg, Message, PeerState, SyncMode, Vote};
-pub use node::{Node, Recovered, RecoveryError};
+pub use node::{LearnerStatus, Node, Recovered, RecoveryError};
 pub use quorum::{Majority, QuorumVerifier};
 pub use zxid::{DiskSeq, Epoch, ServerId, Txn, Zxid};

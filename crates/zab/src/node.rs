@@ -51,6 +51,21 @@ pub enum RecoveryError {
     },
 }
 
+/// A learner as its leader sees it ([`Node::learner_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnerStatus {
+    /// Its server id.
+    pub id: ServerId,
+    /// Whether it is an observer.
+    pub observer: bool,
+    /// Synced and in the broadcast.
+    pub synced: bool,
+    /// Highest proposal it acknowledged as durable (observers acknowledge none).
+    pub acked: Zxid,
+    /// Ticks since the leader last heard from it.
+    pub silent_ticks: u64,
+}
+
 /// The role-specific state.
 #[derive(Debug)]
 pub(crate) enum Role {
@@ -435,6 +450,25 @@ impl Node {
                 .peers
                 .iter()
                 .map(|(id, p)| (*id, p.observer, p.in_broadcast()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A leader's learners in detail, for operators: id, observer, in the broadcast, highest
+    /// zxid acknowledged, ticks since last heard.
+    pub fn learner_status(&self) -> Vec<LearnerStatus> {
+        match &self.role {
+            Role::Leading(l) => l
+                .peers
+                .iter()
+                .map(|(id, p)| LearnerStatus {
+                    id: *id,
+                    observer: p.observer,
+                    synced: p.in_broadcast(),
+                    acked: p.acked,
+                    silent_ticks: self.now.saturating_sub(p.last_heard),
+                })
                 .collect(),
             _ => Vec::new(),
         }

@@ -212,7 +212,7 @@ where
     Ok(())
 }
 
-fn respond(
+pub(super) fn respond(
     status: StatusCode,
     content_type: &'static str,
     body: impl Into<Bytes>,
@@ -230,14 +230,29 @@ async fn route(
     subject: &Option<String>,
     ctx: &Ctx,
 ) -> Response<Body> {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+    let path = req.uri().path().to_owned();
+    let console = !ctx.metrics
+        && (path == "/"
+            || path == "/index.html"
+            || path == "/favicon.ico"
+            || path.starts_with("/console.")
+            || path.starts_with("/api/"));
+    let write = console && path == "/api/write";
+    if req.method() != Method::GET && req.method() != Method::HEAD && !write {
         return respond(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
             "only GET is served\n",
         );
     }
-    let path = req.uri().path().to_owned();
+    if console {
+        let auth = identities(&req, peer, subject, &ctx.cfg);
+        let digest = digest_credentials(&req).map(str::to_owned);
+        if let Some(r) = super::console::route(req, auth, digest, &ctx.cfg, &ctx.core).await {
+            return r;
+        }
+        return respond(StatusCode::NOT_FOUND, "text/plain", "not found\n");
+    }
     if ctx.metrics {
         return if path == "/metrics" {
             scrape(ctx).await
@@ -306,15 +321,7 @@ fn identities(
         }
     }
     let mut auth = AuthInfo::for_ip(&ip.to_string());
-    if let Some(cred) = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("digest").then(|| rest.trim())
-        })
-    {
+    if let Some(cred) = digest_credentials(req) {
         if let Some(id) = paddock_tree::digest_id(cred) {
             let is_super = cfg
                 .super_digest
@@ -333,6 +340,17 @@ fn identities(
         auth.add(Id::new("x509", dn.as_str()));
     }
     auth
+}
+
+/// The `user:password` of an `Authorization: digest user:password` header.
+fn digest_credentials(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("digest").then(|| rest.trim())
+        })
 }
 
 async fn ask<T>(
@@ -438,7 +456,7 @@ fn last_snapshot(data_dir: &std::path::Path) -> Option<(i64, i64)> {
     Some((zxid, at))
 }
 
-fn json(status: StatusCode, v: &serde_json::Value) -> Response<Body> {
+pub(super) fn json(status: StatusCode, v: &serde_json::Value) -> Response<Body> {
     let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into());
     respond(status, "application/json", text)
 }

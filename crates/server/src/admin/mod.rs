@@ -2,6 +2,7 @@
 //! Prometheus endpoint (`metricsProvider.*`): the command table here, HTTP in `http`. The
 //! core renders each command (core/admin.rs).
 
+mod console;
 pub mod http;
 
 /// One command: its names (the primary one first, as ZooKeeper lists them) and what it needs.
@@ -50,6 +51,9 @@ pub const COMMANDS: &[Command] = &[
     cmd(&["watches", "wchc"], true, true),
     cmd(&["watches_by_path", "wchp"], true, true),
     cmd(&["zabstate"], false, false),
+    // Paddock's own: every member with its role, zxid, lag and last contact, as this
+    // server knows them (all of them on the leader).
+    cmd(&["members"], false, false),
 ];
 
 /// The command a name (primary or short) stands for.

@@ -277,9 +277,183 @@ impl Core {
                 b.insert("voting".into(), json!(voting));
                 b.insert("zabstate".into(), json!(state));
             }
+            "members" => self.admin_members(b),
             other => return Err(format!("Unknown command: {other}")),
         }
         Ok(())
+    }
+
+    /// Every configured member as this server sees it: the leader knows each learner's
+    /// acknowledged zxid and when it last heard from it; a learner knows its leader.
+    fn admin_members(&self, b: &mut Map<String, Value>) {
+        let r = &self.replica;
+        let me = self.server_id();
+        let last = r.node.last_logged();
+        let leader = if r.standalone {
+            Some(me)
+        } else {
+            r.node.leader()
+        };
+        b.insert("server_id".into(), json!(me));
+        b.insert("mode".into(), json!(self.mode_name()));
+        b.insert("leader_id".into(), json!(leader.map_or(-1, |l| l as i64)));
+        b.insert("last_zxid".into(), json!(format!("0x{:x}", last.0)));
+        let learners = r.node.learner_status();
+        let tick_ms = crate::replica::ZAB_TICK_MS;
+        let mut out = Vec::new();
+        let mut servers = self.cfg.servers.clone();
+        if servers.is_empty() {
+            servers.push(crate::config::ServerSpec {
+                id: 0,
+                host: self.cfg.client_port_address.to_string(),
+                quorum_port: 0,
+                election_port: 0,
+                observer: false,
+                client_addr: None,
+            });
+        }
+        servers.sort_by_key(|s| s.id);
+        for s in servers {
+            let mut m = Map::new();
+            m.insert("id".into(), json!(s.id));
+            m.insert("host".into(), json!(s.host));
+            m.insert(
+                "type".into(),
+                json!(if s.observer {
+                    "observer"
+                } else {
+                    "participant"
+                }),
+            );
+            if s.id == me {
+                m.insert("role".into(), json!(self.mode_name()));
+                m.insert("zxid".into(), json!(format!("0x{:x}", last.0)));
+                m.insert("lag".into(), json!(0));
+                m.insert("last_contact_ms".into(), json!(0));
+            } else if let Some(l) = learners.iter().find(|l| l.id == s.id) {
+                let role = if l.observer { "observer" } else { "follower" };
+                m.insert(
+                    "role".into(),
+                    json!(if l.synced { role } else { "syncing" }),
+                );
+                if !l.observer {
+                    m.insert("zxid".into(), json!(format!("0x{:x}", l.acked.0)));
+                    // Transactions of this epoch it has yet to acknowledge (its zxid is of
+                    // an older epoch until it acknowledges one of ours).
+                    let lag = if l.acked.epoch() == last.epoch() {
+                        json!(last.counter().saturating_sub(l.acked.counter()))
+                    } else {
+                        Value::Null
+                    };
+                    m.insert("lag".into(), lag);
+                }
+                m.insert("last_contact_ms".into(), json!(l.silent_ticks * tick_ms));
+            } else if r.is_leader() {
+                m.insert("role".into(), json!("unreachable"));
+            } else if Some(s.id) == leader {
+                m.insert("role".into(), json!("leader"));
+            } else {
+                // Only the leader hears from every member.
+                m.insert("role".into(), json!("unknown"));
+            }
+            out.push(Value::Object(m));
+        }
+        b.insert("members".into(), Value::Array(out));
+    }
+
+    /// The web console's view of a znode (`CoreMsg::Browse`): what getData, getACL and a
+    /// page of getChildren would give the caller, with the permissions its identities hold.
+    pub(crate) fn browse(&self, req: crate::msg::BrowseRequest) -> AdminReply {
+        let mut b = Map::new();
+        b.insert("path".into(), json!(req.path));
+        let fail = |mut b: Map<String, Value>, status: u16, msg: String| {
+            b.insert("error".into(), json!(msg));
+            AdminReply { status, body: b }
+        };
+        if let Err(e) = paddock_proto::path::validate(&req.path) {
+            return fail(b, 400, format!("invalid path: {e}"));
+        }
+        let Some(id) = self.tree.lookup(&req.path) else {
+            return fail(b, 404, "no such znode".into());
+        };
+        let acl = self.tree.acl(id);
+        let mut may = String::new();
+        for (bit, c) in [
+            (perms::READ, 'r'),
+            (perms::WRITE, 'w'),
+            (perms::CREATE, 'c'),
+            (perms::DELETE, 'd'),
+            (perms::ADMIN, 'a'),
+        ] {
+            if paddock_tree::acl::check(acl, bit, &req.auth, self.cfg.skip_acl) {
+                may.push(c);
+            }
+        }
+        b.insert("may".into(), json!(may));
+        b.insert(
+            "identities".into(),
+            json!(req
+                .auth
+                .ids
+                .iter()
+                .map(|i| format!("{}:{}", i.scheme, i.id))
+                .collect::<Vec<_>>()),
+        );
+        let entries: Vec<Value> = acl
+            .iter()
+            .map(|a| json!({"scheme": a.id.scheme, "id": a.id.id, "perms": perm_letters(a.perms)}))
+            .collect();
+        // getACL needs READ or ADMIN (3.8), getData and getChildren READ.
+        if !may.contains('r') && !may.contains('a') {
+            return fail(b, 403, "no READ or ADMIN permission on this znode".into());
+        }
+        b.insert("acl".into(), Value::Array(entries));
+        let st = self.tree.stat(id);
+        b.insert(
+            "stat".into(),
+            json!({
+                "czxid": st.czxid, "mzxid": st.mzxid, "pzxid": st.pzxid,
+                "ctime": st.ctime, "mtime": st.mtime, "version": st.version,
+                "cversion": st.cversion, "aversion": st.aversion,
+                "ephemeralOwner": st.ephemeral_owner, "dataLength": st.data_length,
+                "numChildren": st.num_children,
+            }),
+        );
+        if !may.contains('r') {
+            b.insert(
+                "error".into(),
+                json!("no READ permission: data and children hidden"),
+            );
+            return AdminReply {
+                status: 200,
+                body: b,
+            };
+        }
+        use base64::Engine;
+        let data = self.tree.data(id);
+        b.insert(
+            "data_base64".into(),
+            data.map_or(Value::Null, |d| {
+                json!(base64::engine::general_purpose::STANDARD.encode(d))
+            }),
+        );
+        let limit = req.limit.clamp(1, 1000);
+        let page = self.tree.children_page(id, req.offset, limit);
+        b.insert("offset".into(), json!(req.offset));
+        b.insert("limit".into(), json!(limit));
+        b.insert(
+            "children".into(),
+            Value::Array(
+                page.into_iter()
+                    .map(|(name, n)| json!({"name": name, "num_children": n}))
+                    .collect(),
+            ),
+        );
+        b.insert("error".into(), Value::Null);
+        AdminReply {
+            status: 200,
+            body: b,
+        }
     }
 
     fn server_id(&self) -> u64 {
@@ -410,6 +584,21 @@ fn monitor_entries(b: &mut Map<String, Value>, s: &crate::metrics::Sample) {
         }
         MValue::Histograms(..) => {}
     }
+}
+
+/// Permission bits as zkCli prints them (`cdrwa` order).
+fn perm_letters(p: i32) -> String {
+    [
+        (perms::CREATE, 'c'),
+        (perms::DELETE, 'd'),
+        (perms::READ, 'r'),
+        (perms::WRITE, 'w'),
+        (perms::ADMIN, 'a'),
+    ]
+    .iter()
+    .filter(|(bit, _)| p & bit != 0)
+    .map(|(_, c)| *c)
+    .collect()
 }
 
 /// What `environment` lists: ZooKeeper's keys that mean something outside a JVM.

@@ -260,6 +260,9 @@ impl Core {
             CoreMsg::Admin { req, reply } => {
                 let _ = reply.send(self.admin(req));
             }
+            CoreMsg::Browse { req, reply } => {
+                let _ = reply.send(self.browse(req));
+            }
             CoreMsg::Scrape { reply } => {
                 let _ = reply.send(self.monitor_samples());
             }
