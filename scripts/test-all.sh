@@ -13,7 +13,7 @@
 #      security, security-quorum, security-kerberos (tests/security: TLS, SASL, x509, audit;
 #      TLS and SASL between servers; Kerberos for clients and servers, with a realm of its own),
 #      ops-admin, ops-prometheus (tests/ops: the AdminServer against ZooKeeper's, Prometheus),
-#      ops-console (the web console in headless Chromium),
+#      ops-console (the web console in headless Chromium), ops-stop (SIGTERM, rolling restarts),
 #      deb (tests/packaging/deb.sh: the Debian package installed, run and purged),
 #      differential (random operation sequences against Paddock and ZooKeeper side by side),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
@@ -108,6 +108,9 @@ run_suite ops-admin .venv/bin/python tests/ops/admin.py
 run_suite ops-prometheus .venv/bin/python tests/ops/prometheus.py
 # The web console in headless Chromium through WebDriver (kazoo makes the znodes it browses).
 run_suite ops-console .venv/bin/python tests/ops/console.py
+# SIGTERM: requests in flight answered, clients move with their sessions; each follower of a
+# loaded ensemble restarted in turn without a failed request on the other servers.
+run_suite ops-stop .venv/bin/python tests/ops/stop.py
 # The Debian package: built, verified, installed, run with its unit's command line, purged.
 run_suite deb tests/packaging/deb.sh
 # Operation kinds left out of the CI run are known, documented differences from Debian's

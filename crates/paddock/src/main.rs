@@ -138,7 +138,9 @@ fn main() -> Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(paddock_server::run(cfg))?;
-            Ok(())
+            // Stopped by a signal, everything acknowledged on disk: exit without waiting
+            // for the runtime's idle threads.
+            std::process::exit(0)
         }
         "purge" => {
             init_logging();

@@ -236,6 +236,17 @@ async fn serve_halves<R, W>(
         return;
     }
     let result = read_loop(&mut rd, &mut buf, id, &core, &shared, limits).await;
+    if shared.stop_reading.load(Ordering::Acquire) {
+        // The server is stopping and the writer has sent its last reply and a FIN. Requests
+        // the client sent meanwhile are still unread: closing now would answer them with a
+        // RST, which can make the client's kernel drop replies it has not read yet. Wait for
+        // the client to close (it does on the FIN), discarding what it sent.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            let mut sink = [0u8; 8192];
+            while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    }
     match &result {
         Ok(()) => debug!(conn = id, %addr, "client closed the connection"),
         Err(e) => info!(conn = id, %addr, reason = %e, "closing connection"),
@@ -318,7 +329,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     return Ok(());
                 }
             }
-            _ = closed => return Ok(()),
+            // Closing, or stopping (the loop then waits for the close).
+            _ = closed => continue,
         }
         // Keep unread bytes at the front; `take_frame` already advanced past consumed frames.
         if buf.is_empty() {
@@ -328,14 +340,31 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-/// Stops reading while the client is not taking its replies.
+/// Stops reading while the client is not taking its replies, and for good once the server
+/// is stopping (until the core closes the connection).
 async fn wait_until_drained(shared: &ConnShared) {
+    let stopping = || shared.stop_reading.load(Ordering::Acquire);
     loop {
+        // The usual case, every request: nothing to wait for, and no waiter registered
+        // (registering takes the Notify's lock).
+        if shared.closed.load(Ordering::Acquire) || (!stopping() && !shared.congested()) {
+            return;
+        }
+        // Register, then look again: a wake-up between the two is not missed.
+        if stopping() {
+            let closed = shared.close_notify.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            if !shared.closed.load(Ordering::Acquire) {
+                closed.await;
+            }
+            continue;
+        }
         let drained = shared.drained.notified();
         tokio::pin!(drained);
         drained.as_mut().enable();
-        if shared.closed.load(Ordering::Acquire) || !shared.congested() {
-            return;
+        if shared.closed.load(Ordering::Acquire) || stopping() || !shared.congested() {
+            continue;
         }
         drained.await;
     }

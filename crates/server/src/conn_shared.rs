@@ -37,6 +37,9 @@ pub struct ConnShared {
     pub close_notify: Notify,
     /// The core holds reads of this connection until its writer catches up.
     pub wants_drain: AtomicBool,
+    /// The server is stopping: read no more requests; the core answers those in flight,
+    /// then closes the connection.
+    pub stop_reading: AtomicBool,
 }
 
 impl ConnShared {
@@ -44,6 +47,13 @@ impl ConnShared {
     pub fn congested(&self) -> bool {
         self.queued.load(Ordering::Acquire) > OUTBOUND_LIMIT
             || self.in_flight.load(Ordering::Acquire) >= MAX_IN_FLIGHT
+    }
+
+    /// Stops the reader at the next request (it waits for the close).
+    pub fn stop_reading(&self) {
+        self.stop_reading.store(true, Ordering::Release);
+        self.close_notify.notify_waiters();
+        self.drained.notify_waiters();
     }
 
     /// Marks the connection closed and wakes the reader.

@@ -104,6 +104,11 @@ impl ConnCounts {
         Ok(())
     }
 
+    /// Client connections open now.
+    fn total(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).1
+    }
+
     fn release(&self, ip: IpAddr) {
         let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let (by_ip, all) = &mut *g;
@@ -365,10 +370,10 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
             (cfg.init_limit as u64 * cfg.tick_time as u64).clamp(100, 60_000),
         ),
     };
-    if let Some(log) = audit {
+    if let Some(log) = &audit {
         log.record_server(None, "serverStart", None, audit::Outcome::Success);
-        tokio::spawn(audit_stop(log));
     }
+    let signals = StopSignals::watch();
     let accept = Acceptance {
         core: tx.clone(),
         limits,
@@ -381,34 +386,76 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     for (listener, security) in listeners {
         loops.spawn(accept.clone().run(listener, security));
     }
-    // The accept loops never end; the process is stopped from outside.
-    while loops.join_next().await.is_some() {}
+    let Some(mut signals) = signals else {
+        // The accept loops never end; the process is stopped from outside.
+        while loops.join_next().await.is_some() {}
+        return Ok(());
+    };
+    let sig = signals.next().await;
+    // No new connections; the ones open answer what they were asked, then close. Their
+    // sessions stay, for their clients to resume on another server (or this one, restarted).
+    loops.abort_all();
+    info!(signal = sig, "stopping");
+    if let Some(log) = &audit {
+        // "invoked", as ZooKeeper: logged before the server has stopped.
+        log.record_server(None, "serverStop", None, audit::Outcome::Invoked);
+    }
+    let drain =
+        Duration::from_millis((cfg.sync_limit as u64 * cfg.tick_time as u64).clamp(1_000, 10_000));
+    let (reply, answered) = tokio::sync::oneshot::channel();
+    let stop = CoreMsg::Stop {
+        deadline: std::time::Instant::now() + drain,
+        reply,
+    };
+    if tx.send(stop).await.is_ok() {
+        tokio::select! {
+            left = answered => {
+                let left = left.unwrap_or(0);
+                info!(unanswered = left, "client connections closed");
+            }
+            again = signals.next() => warn!(signal = again, "stopping at once"),
+        }
+    }
+    // The writers flush the last replies and the connections wait for their clients to
+    // close (exiting first would reset them, and a reset can lose replies not yet read).
+    let gone = std::time::Instant::now() + Duration::from_secs(3);
+    while accept.counts.total() > 0 && std::time::Instant::now() < gone {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if let Some(log) = &audit {
+        log.flush(Duration::from_secs(2));
+    }
+    info!("stopped");
     Ok(())
 }
 
-/// Audits serverStop ("invoked", as ZooKeeper: it is logged before the server has stopped)
-/// when SIGTERM or SIGINT comes, then dies of the signal as without an audit log, so exit
-/// statuses stay what they were.
-async fn audit_stop(log: audit::AuditLog) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        warn!("cannot watch for SIGTERM: serverStop will not be audited");
-        return;
-    };
-    let sig = tokio::select! {
-        _ = term.recv() => libc::SIGTERM,
-        _ = int.recv() => libc::SIGINT,
-    };
-    log.record_server(None, "serverStop", None, audit::Outcome::Invoked);
-    log.flush(Duration::from_secs(2));
-    // SAFETY: restoring the default action and raising the signal ends the process as the
-    // signal would have without the handler.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        libc::raise(sig);
+/// SIGTERM and SIGINT, watched from the start: the first stops the server gracefully, a
+/// second during the stop ends it at once.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn watch() -> Option<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Some(StopSignals { term, int }),
+            _ => {
+                warn!("cannot watch for SIGTERM: the server stops at once when signalled");
+                None
+            }
+        }
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
     }
 }
 

@@ -57,6 +57,13 @@ pub enum CoreMsg {
     Scrape {
         reply: oneshot::Sender<Vec<crate::metrics::Sample>>,
     },
+    /// The server is stopping (SIGTERM): read no more requests, answer those in flight (until
+    /// `deadline`), then close every client connection and say how many requests were
+    /// still unanswered.
+    Stop {
+        deadline: std::time::Instant,
+        reply: oneshot::Sender<usize>,
+    },
     /// The session clock: expire what is due.
     Tick,
     /// Look for emptied containers and expired TTL nodes.

@@ -102,7 +102,7 @@ impl Core {
             }
             "stat_reset" => {
                 self.stats.reset();
-                self.metrics.reset();
+                self.requests.reset();
             }
             "observer_connection_stat_reset" => {}
             "dirs" => {}

@@ -160,17 +160,12 @@ impl Conns {
         }
     }
 
-    /// Sends the reply to a request, counting it with its latency; returns the latency, or
-    /// None if the connection is gone.
-    pub fn reply(
-        &mut self,
-        conn: ConnId,
-        frame: Bytes,
-        arrived: Instant,
-        zxid: i64,
-    ) -> Option<u64> {
-        let c = self.map.get_mut(&conn)?;
-        let lat = arrived.elapsed().as_millis() as u64;
+    /// Sends the reply to a request, counting it with its latency (`lat`, ms); false if the
+    /// connection is gone.
+    pub fn reply(&mut self, conn: ConnId, frame: Bytes, lat: u64, zxid: i64) -> bool {
+        let Some(c) = self.map.get_mut(&conn) else {
+            return false;
+        };
         c.sent += 1;
         c.last_zxid = zxid;
         c.last_latency_ms = lat;
@@ -178,7 +173,7 @@ impl Conns {
         c.max_latency_ms = c.max_latency_ms.max(lat);
         c.total_latency_ms += lat;
         c.out.reply(frame);
-        Some(lat)
+        true
     }
 
     /// Sends a frame that answers no request (a notification, the handshake).
@@ -230,14 +225,14 @@ mod tests {
             .shared
             .in_flight
             .store(1, Ordering::Release);
-        let lat = cs.reply(1, Bytes::from_static(b"abc"), Instant::now(), 0x42);
-        assert!(lat.is_some());
+        let took = 3;
+        assert!(cs.reply(1, Bytes::from_static(b"abc"), took, 0x42));
         let c = cs.get(1).unwrap();
-        assert_eq!((c.sent, c.last_zxid), (1, 0x42));
+        assert_eq!((c.sent, c.last_zxid, c.last_latency_ms), (1, 0x42, 3));
         assert_eq!(c.out.shared.in_flight.load(Ordering::Acquire), 0);
         assert_eq!(c.out.shared.queued.load(Ordering::Acquire), 3);
         assert!(matches!(rx.try_recv(), Ok(OutMsg::Frame(f)) if &f[..] == b"abc"));
-        assert!(cs.reply(9, Bytes::new(), Instant::now(), 0).is_none());
+        assert!(!cs.reply(9, Bytes::new(), took, 0));
     }
 
     #[test]

@@ -90,11 +90,16 @@ pub struct Core {
     me: mpsc::Sender<CoreMsg>,
     /// The audit log (`audit.enable`).
     audit: Option<crate::audit::AuditLog>,
-    /// Latencies and the other figures taken as requests are answered.
+    /// The figures the log thread takes too (fsync time, group-commit size), and snapshots.
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// What is measured of every request answered.
+    pub(crate) requests: crate::metrics::RequestMetrics,
     /// ZooKeeper's trace mask, as `stmk` set it: kept and shown, but Paddock's logging is
     /// chosen by RUST_LOG, not by this mask.
     pub(crate) trace_mask: i64,
+    /// Stopping (SIGTERM): until when requests in flight may still be answered, and who
+    /// waits for the connections to close.
+    stopping: Option<(Instant, oneshot::Sender<usize>)>,
 }
 
 /// ZooKeeper's default trace mask (what its `gtmk` answers on a fresh server).
@@ -177,7 +182,9 @@ impl Core {
             stats: Stats::default(),
             started: Instant::now(),
             metrics: Default::default(),
+            requests: Default::default(),
             trace_mask: DEFAULT_TRACE_MASK,
+            stopping: None,
         }
     }
 
@@ -220,6 +227,7 @@ impl Core {
             }
             self.flush();
             self.pace.round(n as u64 + 1);
+            self.check_stopped();
         }
     }
 
@@ -232,6 +240,11 @@ impl Core {
                 secure,
                 cert_subject,
             } => {
+                if self.stopping.is_some() {
+                    out.shared.stop_reading();
+                    out.close();
+                    return;
+                }
                 self.conns.open(conn, addr, out);
                 if let Some(c) = self.conns.get_mut(conn) {
                     c.secure = secure;
@@ -265,6 +278,18 @@ impl Core {
             }
             CoreMsg::Scrape { reply } => {
                 let _ = reply.send(self.monitor_samples());
+            }
+            CoreMsg::Stop { deadline, reply } => {
+                let n = self.outstanding();
+                info!(
+                    connections = self.conns.len(),
+                    in_flight = n,
+                    "stopping: no new requests; answering those in flight"
+                );
+                for c in self.conns.iter() {
+                    c.out.shared.stop_reading();
+                }
+                self.stopping = Some((deadline, reply));
             }
             CoreMsg::Tick => self.tick(),
             CoreMsg::Peer { from, msg } => self.zab_step(paddock_zab::Event::Peer { from, msg }),
@@ -308,6 +333,32 @@ impl Core {
                 self.snapshots.maybe_start(&self.tree);
             }
         }
+    }
+
+    /// Once stopping: when nothing is in flight (or the deadline passed), every client
+    /// connection is closed (its writer flushes what is queued first) and the stop answered.
+    /// Sessions stay: their clients move to other servers, or come back after a restart.
+    fn check_stopped(&mut self) {
+        let Some((deadline, _)) = &self.stopping else {
+            return;
+        };
+        let left = self.outstanding();
+        if left > 0 && Instant::now() < *deadline {
+            return;
+        }
+        let Some((_, reply)) = self.stopping.take() else {
+            return;
+        };
+        if left > 0 {
+            warn!(
+                unanswered = left,
+                "stopping: requests still in flight at the deadline"
+            );
+        }
+        for c in self.conns.ids() {
+            self.close_conn(c);
+        }
+        let _ = reply.send(left);
     }
 
     fn closed(&mut self, conn: ConnId) {
@@ -874,18 +925,16 @@ impl Core {
     }
 
     fn send_reply(&mut self, conn: ConnId, reply: bytes::Bytes, arrived: Instant, opcode: i32) {
-        if let Some(lat) = self
-            .conns
-            .reply(conn, reply, arrived, self.tree.last_zxid())
-        {
-            self.stats.record_latency(lat);
+        // In microseconds with u64 arithmetic: Duration's as_millis and as_micros divide
+        // u128s, a cost worth avoiding on every reply.
+        let took = arrived.elapsed();
+        let us = took.as_secs() * 1_000_000 + u64::from(took.subsec_micros());
+        let ms = us / 1000;
+        if self.conns.reply(conn, reply, ms, self.tree.last_zxid()) {
+            self.stats.record_latency(ms);
             self.stats.sent += 1;
-            self.metrics.request(
-                op::api_name(opcode),
-                op::is_write(opcode),
-                self.sessions.len(),
-                arrived.elapsed(),
-            );
+            self.requests
+                .record(opcode, op::is_write(opcode), self.sessions.len(), us);
         }
     }
 
@@ -1009,6 +1058,7 @@ impl Core {
     }
 
     fn tick(&mut self) {
+        self.requests.rotate();
         if !self.serving() {
             self.expire_read_only_sessions();
             return;

@@ -26,7 +26,7 @@ impl Core {
     }
 
     /// Everything monitored, server state first, as `mntr` lists it.
-    pub(crate) fn monitor_samples(&self) -> Vec<Sample> {
+    pub(crate) fn monitor_samples(&mut self) -> Vec<Sample> {
         let s = &self.stats;
         let int = |v: usize| Value::Int(v as i64);
         let mut out = vec![
@@ -151,6 +151,7 @@ impl Core {
                 ),
             ]);
         }
+        self.requests.samples(&mut out);
         self.metrics.samples(&mut out);
         out
     }

@@ -149,7 +149,7 @@ impl Core {
             }
             "srst" => {
                 self.stats.reset();
-                self.metrics.reset();
+                self.requests.reset();
                 out.push_str("Server stats reset.\n");
             }
             "conf" => {

@@ -140,10 +140,17 @@ impl Summary {
         self.count += 1;
         self.sum = self.sum.saturating_add(v);
         if let Some(w) = &mut self.windows {
-            w.rotate();
             // Auto-resizing histograms take any value; saturate rather than fail on a
             // value beyond what u64 arithmetic inside the histogram allows.
             let _ = w.current.record(v.min(u64::MAX >> 2));
+        }
+    }
+
+    /// Moves to the next window when the current one is a window old. Called by the owner
+    /// now and then (recording reads no clock: it is on every request's path).
+    pub fn rotate(&mut self) {
+        if let Some(w) = &mut self.windows {
+            w.rotate();
         }
     }
 
@@ -201,6 +208,12 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
+/// The same bounds in microseconds, for recording without floating point.
+const LATENCY_BUCKETS_US: [u64; 14] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000,
+];
+
 /// A histogram at one moment: cumulative counts per bucket of [`LATENCY_BUCKETS`] (then
 /// +Inf = count), and the sum in seconds.
 #[derive(Debug, Clone, Default)]
@@ -219,8 +232,7 @@ struct Buckets {
 
 impl Buckets {
     fn record(&mut self, us: u64) {
-        let s = us as f64 / 1e6;
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| s <= *b) {
+        if let Some(i) = LATENCY_BUCKETS_US.iter().position(|b| us <= *b) {
             self.counts[i] += 1;
         }
         self.count += 1;
@@ -254,39 +266,112 @@ const SESSION_BUCKETS: [(usize, &str); 5] = [
     (usize::MAX, "+Inf"),
 ];
 
-/// Request latencies by operation and by the number of sessions at the time.
-#[derive(Debug, Default)]
-pub struct RequestHistograms {
-    by_op: Vec<(&'static str, Buckets)>,
+/// Opcodes run from -11 (closeSession) to 106 (whoAmI): an index per opcode.
+const OPCODE_BASE: i32 = 16;
+const OPCODE_SLOTS: usize = 128;
+
+/// What is measured of every request answered, owned by the core task (no lock: it is on
+/// every request's path): ZooKeeper's read and update latency summaries, and latency
+/// histograms by operation and by the number of sessions at the time.
+#[derive(Debug)]
+pub struct RequestMetrics {
+    /// Reads, in milliseconds (ZooKeeper's `readlatency`).
+    pub readlatency: Summary,
+    /// Writes, in milliseconds (`updatelatency`).
+    pub updatelatency: Summary,
+    by_op: Vec<Option<Buckets>>,
     by_sessions: [Buckets; SESSION_BUCKETS.len()],
 }
 
-impl RequestHistograms {
-    fn record(&mut self, op: &'static str, sessions: usize, us: u64) {
-        match self.by_op.iter_mut().find(|(o, _)| *o == op) {
-            Some((_, b)) => b.record(us),
-            None => {
-                let mut b = Buckets::default();
-                b.record(us);
-                self.by_op.push((op, b));
-                self.by_op.sort_by_key(|(o, _)| *o);
-            }
+impl Default for RequestMetrics {
+    fn default() -> Self {
+        RequestMetrics {
+            readlatency: Summary::detailed(),
+            updatelatency: Summary::detailed(),
+            by_op: vec![None; OPCODE_SLOTS],
+            by_sessions: Default::default(),
         }
+    }
+}
+
+impl RequestMetrics {
+    /// One answered request, `us` microseconds after it arrived.
+    pub fn record(&mut self, opcode: i32, write: bool, sessions: usize, us: u64) {
+        let ms = us / 1000;
+        if write {
+            self.updatelatency.record(ms);
+        } else {
+            self.readlatency.record(ms);
+        }
+        let slot = (opcode + OPCODE_BASE).clamp(0, OPCODE_SLOTS as i32 - 1) as usize;
+        self.by_op[slot]
+            .get_or_insert_with(Buckets::default)
+            .record(us);
         let i = SESSION_BUCKETS
             .iter()
             .position(|(max, _)| sessions <= *max)
             .unwrap_or(SESSION_BUCKETS.len() - 1);
         self.by_sessions[i].record(us);
     }
+
+    /// The quantile windows move on (the core calls this every tick).
+    pub fn rotate(&mut self) {
+        self.readlatency.rotate();
+        self.updatelatency.rotate();
+    }
+
+    /// `srst`: the latency figures start again.
+    pub fn reset(&mut self) {
+        self.readlatency.reset();
+        self.updatelatency.reset();
+    }
+
+    pub fn samples(&mut self, out: &mut Vec<Sample>) {
+        out.push(Sample::gauge(
+            "readlatency",
+            "Read request latency (ms)",
+            Value::Summary(self.readlatency.view()),
+        ));
+        out.push(Sample::gauge(
+            "updatelatency",
+            "Update request latency (ms)",
+            Value::Summary(self.updatelatency.view()),
+        ));
+        let mut by_op: Vec<(String, HistogramView)> = self
+            .by_op
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, b)| {
+                let op = paddock_proto::op::api_name(slot as i32 - OPCODE_BASE);
+                b.as_ref().map(|b| (op.to_owned(), b.view()))
+            })
+            .collect();
+        by_op.sort_by(|a, b| a.0.cmp(&b.0));
+        out.push(Sample::gauge(
+            "paddock_request_duration_seconds",
+            "Request latency by operation, from arrival to reply (seconds)",
+            Value::Histograms("op", by_op),
+        ));
+        out.push(Sample::gauge(
+            "paddock_request_duration_by_sessions_seconds",
+            "Request latency by the number of sessions at the time, bucketed (seconds)",
+            Value::Histograms(
+                "sessions",
+                SESSION_BUCKETS
+                    .iter()
+                    .zip(&self.by_sessions)
+                    .filter(|(_, b)| b.count > 0)
+                    .map(|((_, label), b)| ((*label).to_owned(), b.view()))
+                    .collect(),
+            ),
+        ));
+    }
 }
 
-/// The figures taken as the server works.
+/// The figures taken off the core task too (the log thread's), each behind its own lock:
+/// taken at most once per fsync or snapshot, never per request.
 #[derive(Debug)]
 pub struct Metrics {
-    /// Reads, in milliseconds (ZooKeeper's `readlatency`).
-    pub readlatency: Mutex<Summary>,
-    /// Writes, in milliseconds (`updatelatency`).
-    pub updatelatency: Mutex<Summary>,
     /// One fsync of the transaction log, in milliseconds (`fsynctime`).
     pub fsynctime: Mutex<Summary>,
     /// Transactions made durable by one fsync (`sync_processor_batch_size`).
@@ -295,7 +380,6 @@ pub struct Metrics {
     pub snapshottime: Mutex<Summary>,
     /// From looking to leading or following, in milliseconds (`election_time`).
     pub election_time: Mutex<Summary>,
-    pub requests: Mutex<RequestHistograms>,
     /// Snapshots written (`snap_count`).
     pub snapshots: std::sync::atomic::AtomicU64,
 }
@@ -303,53 +387,21 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            readlatency: Mutex::new(Summary::detailed()),
-            updatelatency: Mutex::new(Summary::detailed()),
             fsynctime: Mutex::new(Summary::basic()),
             sync_batch: Mutex::new(Summary::basic()),
             snapshottime: Mutex::new(Summary::basic()),
             election_time: Mutex::new(Summary::basic()),
-            requests: Mutex::new(RequestHistograms::default()),
             snapshots: Default::default(),
         }
     }
 }
 
 impl Metrics {
-    /// One answered request: `op` its name, `write` whether it changed the tree.
-    pub fn request(&self, op: &'static str, write: bool, sessions: usize, took: Duration) {
-        let ms = took.as_millis() as u64;
-        if write {
-            self.updatelatency.lock().record(ms);
-        } else {
-            self.readlatency.lock().record(ms);
-        }
-        self.requests
-            .lock()
-            .record(op, sessions, took.as_micros() as u64);
-    }
-
-    /// `srst`: the latency figures start again.
-    pub fn reset(&self) {
-        self.readlatency.lock().reset();
-        self.updatelatency.lock().reset();
-    }
-
-    /// The summaries and histograms, as samples.
+    /// The summaries, as samples.
     pub fn samples(&self, out: &mut Vec<Sample>) {
         let summary = |name, help, s: &Mutex<Summary>| {
             Sample::gauge(name, help, Value::Summary(s.lock().view()))
         };
-        out.push(summary(
-            "readlatency",
-            "Read request latency (ms)",
-            &self.readlatency,
-        ));
-        out.push(summary(
-            "updatelatency",
-            "Update request latency (ms)",
-            &self.updatelatency,
-        ));
         out.push(summary(
             "fsynctime",
             "Time to fsync the transaction log (ms)",
@@ -374,31 +426,6 @@ impl Metrics {
             "snap_count",
             "Snapshots written",
             Value::Int(self.snapshots.load(std::sync::atomic::Ordering::Relaxed) as i64),
-        ));
-        let r = self.requests.lock();
-        out.push(Sample::gauge(
-            "paddock_request_duration_seconds",
-            "Request latency by operation, from arrival to reply (seconds)",
-            Value::Histograms(
-                "op",
-                r.by_op
-                    .iter()
-                    .map(|(op, b)| ((*op).to_owned(), b.view()))
-                    .collect(),
-            ),
-        ));
-        out.push(Sample::gauge(
-            "paddock_request_duration_by_sessions_seconds",
-            "Request latency by the number of sessions at the time, bucketed (seconds)",
-            Value::Histograms(
-                "sessions",
-                SESSION_BUCKETS
-                    .iter()
-                    .zip(&r.by_sessions)
-                    .filter(|(_, b)| b.count > 0)
-                    .map(|((_, label), b)| ((*label).to_owned(), b.view()))
-                    .collect(),
-            ),
         ));
     }
 }
@@ -432,10 +459,13 @@ mod tests {
 
     #[test]
     fn histogram_buckets_are_cumulative() {
-        let m = Metrics::default();
-        m.request("getData", false, 5, Duration::from_micros(50));
-        m.request("getData", false, 5, Duration::from_millis(2));
-        m.request("create", true, 50, Duration::from_secs(10));
+        use paddock_proto::op;
+        let mut m = RequestMetrics::default();
+        m.record(op::GET_DATA, false, 5, 50);
+        m.record(op::GET_DATA, false, 5, 2_000);
+        m.record(op::CREATE, true, 50, 10_000_000);
+        assert_eq!(m.readlatency.view().count, 2);
+        assert_eq!(m.updatelatency.view().count, 1);
         let mut out = Vec::new();
         m.samples(&mut out);
         let Value::Histograms(label, hs) = &out
