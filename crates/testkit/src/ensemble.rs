@@ -506,7 +506,10 @@ mod tests {
         let m3 = ens.member(3);
         assert!(m3.observer);
         let cfg = std::fs::read_to_string(m3.cfg_path()).unwrap();
-        assert!(cfg.starts_with("tickTime=200\ndataDir="), "{cfg}");
+        assert!(
+            cfg.starts_with("admin.enableServer=false\ntickTime=200\ndataDir="),
+            "{cfg}"
+        );
         assert!(cfg.contains(&format!(
             "clientPort={}\nclientPortAddress={}\nmaxClientCnxns=0\nserver.1=",
             m3.client_port, m3.host
