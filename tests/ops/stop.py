@@ -9,11 +9,18 @@ client connections, and exits 0; sessions survive, so clients resume them elsewh
   stopped with SIGTERM and restarted. Clients of the other servers see no failed request and no
   disconnection; clients of the stopped server are disconnected once and resume their sessions
   on another server; no session expires; every acknowledged write is there at the end.
+- Planned leadership transfers under the same load: `paddock admin transfer-leadership --to N`,
+  the `rqld` four-letter word on a follower, and SIGTERM on the leader, which hands over
+  before it exits: a new leader without an election, every session kept, every acknowledged
+  write there. (Clients of every server are disconnected once by a transfer for now: the
+  servers' role change drops their clients, as an election does.)
 
   tests/ops/stop.py [--bin target/release/paddock] [--keep]
 """
 
 import argparse
+import base64
+import hashlib
 import os
 import re
 import shutil
@@ -116,12 +123,31 @@ class Writer(threading.Thread):
         return self.k._connection._socket.getpeername()[0] if self.k._connection._socket else None
 
 
+SUPER_PW = "stop-test-pw"
+SUPER_DIGEST = "super:" + base64.b64encode(
+    hashlib.sha1(f"super:{SUPER_PW}".encode()).digest()).decode()
+
+
+def four(m, word):
+    import socket
+    with socket.create_connection((m.host, m.client_port), 2) as s:
+        s.sendall(word.encode())
+        out = b""
+        while chunk := s.recv(4096):
+            out += chunk
+    return out.decode()
+
+
 def rolling(binary, work):
     ens = Ensemble(binary, work, "ens")
     writers = []
+    admin = free_port()
+    extra = lambda m: [f"admin.serverAddress={m.host}", f"admin.serverPort={admin}",  # noqa: E731
+                       f"DigestAuthenticationProvider.superDigest={SUPER_DIGEST}",
+                       "4lw.commands.whitelist=*"]
     try:
         for m in ens.members.values():
-            m.start(["admin.enableServer=false"])
+            m.start(extra(m))
         modes = ens.wait_serving(list(HOSTS))
         case("the ensemble serves", sorted(modes.values()) == ["follower", "follower", "leader"],
              f"{modes}")
@@ -149,7 +175,7 @@ def rolling(binary, work):
             left = re.search(r"client connections closed unanswered=(\d+)", text)
             case(f"server {f} stops on SIGTERM with nothing unanswered (exit {code})",
                  code == 0 and left is not None and left.group(1) == "0", text[-300:])
-            m.start(["admin.enableServer=false"])
+            m.start(extra(m))
             ens.wait_serving(list(HOSTS))
             time.sleep(1)
             for _, w in writers:
@@ -164,6 +190,46 @@ def rolling(binary, work):
                 else:
                     case(f"{w.name_} (on {homes[w.name_]}) sees no disconnection and no failure "
                          f"while {f} restarts", not states and failed == 0, f"{states} failed={failed}")
+        # Planned transfers under the same load.
+        lost_before = {w.name_: w.states.count(KazooState.LOST) for _, w in writers}
+        modes = ens.wait_serving(list(HOSTS))
+        leader = next(s for s, mode in modes.items() if mode == "leader")
+        target = next(s for s in HOSTS if s != leader)
+        r = subprocess.run(
+            [binary, "admin", "transfer-leadership", "--to", str(target), "-server",
+             f"{HOSTS[leader]}:{admin}", "--digest", f"super:{SUPER_PW}"],
+            capture_output=True, text=True, timeout=30)
+        modes = ens.wait_serving(list(HOSTS))
+        case(f"paddock admin transfer-leadership --to {target}: server {target} leads",
+             r.returncode == 0 and f"leader is now server {target}" in r.stderr
+             and modes.get(target) == "leader", f"{r.stdout} {r.stderr} {modes}")
+        roles = [line for line in ens.members[target].last_start().splitlines()
+                 if "ensemble role changed" in line]
+        case("the new leader went from following to leading, without looking (no election)",
+             len(roles) >= 2 and "role=Leading" in roles[-1] and "role=Following" in roles[-2]
+             and "handed over" in ens.members[leader].last_start(), "\n".join(roles[-3:]))
+        asker = next(s for s in HOSTS if s != target)
+        said = four(ens.members[asker], "rqld")
+        time.sleep(0.5)
+        modes = ens.wait_serving(list(HOSTS))
+        case(f"rqld on server {asker}: it leads", "Asked the leader" in said
+             and modes.get(asker) == "leader", f"{said} {modes}")
+        m = ens.members[asker]
+        m.stop()
+        text = m.last_start()
+        case("SIGTERM on the leader hands over before it exits",
+             m.proc.returncode == 0 and "handed over" in text, text[-500:])
+        rest = [s for s in HOSTS if s != asker]
+        modes = ens.wait_serving(rest)
+        case("the others serve with a new leader at once",
+             sorted(modes.values()) == ["follower", "leader"], f"{modes}")
+        m.start(extra(m))
+        ens.wait_serving(list(HOSTS))
+        time.sleep(1)
+        for _, w in writers:
+            case(f"{w.name_}: its session survived the transfers",
+                 w.states.count(KazooState.LOST) == lost_before[w.name_]
+                 and w.k.client_id[0] == w.sid, f"{w.states}")
         for _, w in writers:
             w.stop_flag.set()
         for _, w in writers:

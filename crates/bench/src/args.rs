@@ -414,6 +414,13 @@ pub struct FailoverArgs {
     /// Session timeout asked for.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub session_timeout: Duration,
+    /// A planned leadership transfer (the `ydld` four-letter word, which the servers'
+    /// 4lw.commands.whitelist must allow) instead of a SIGKILL.
+    #[arg(long)]
+    pub transfer: bool,
+    /// Writing clients (0: one per server), spread over the servers.
+    #[arg(long, default_value_t = 0)]
+    pub clients: usize,
 }
 
 #[cfg(test)]

@@ -319,6 +319,7 @@ pub async fn run(mut a: EnsembleArgs) -> Result<()> {
         limit: a.failover_limit,
         session_timeout_ms: a.session_timeout.as_millis() as i32,
         warm_writes: 20,
+        ..FailoverParams::default()
     };
     let mut fo_runs: Vec<FailoverRuns> = Vec::new();
     if a.failover_rounds > 0 {

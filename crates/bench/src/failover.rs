@@ -43,6 +43,11 @@ pub struct FailoverParams {
     pub session_timeout_ms: i32,
     /// Writes every client must have acknowledged before the kill.
     pub warm_writes: usize,
+    /// Clients (0: one per server); client i starts on server i modulo their number.
+    pub clients: usize,
+    /// What happens to the leader, for the report: "killed", or "handed over" for a planned
+    /// leadership transfer.
+    pub event: &'static str,
 }
 
 impl Default for FailoverParams {
@@ -53,6 +58,8 @@ impl Default for FailoverParams {
             limit: Duration::from_secs(30),
             session_timeout_ms: 30_000,
             warm_writes: 20,
+            clients: 0,
+            event: "killed",
         }
     }
 }
@@ -315,6 +322,8 @@ pub struct ClientOutcome {
 pub struct RoundOutcome {
     /// The leader killed (client address).
     pub leader: SocketAddr,
+    /// What happened to it ("killed", "handed over").
+    pub event: &'static str,
     /// The first survivor `srvr` reported as leader, and when after the kill.
     pub new_leader: Option<(SocketAddr, Duration)>,
     /// Every client, in server order.
@@ -344,8 +353,9 @@ impl RoundOutcome {
                 .unwrap_or_else(|| "never".into())
         };
         let mut s = format!(
-            "leader {} killed; new leader {}",
+            "leader {} {}; new leader {}",
             self.leader,
+            self.event,
             match self.new_leader {
                 Some((a, d)) => format!("{a} reported by srvr after {}", ms(Some(d))),
                 None => "not reported".into(),
@@ -487,7 +497,12 @@ pub async fn run_round(
         .context("failover setup session")?;
     ensure_node(&mut setup, ROOT).await?;
     ensure_node(&mut setup, dir).await?;
-    let paths: Vec<String> = (0..servers.len()).map(|i| format!("{dir}/c{i}")).collect();
+    let count = if p.clients == 0 {
+        servers.len()
+    } else {
+        p.clients
+    };
+    let paths: Vec<String> = (0..count).map(|i| format!("{dir}/c{i}")).collect();
     for path in &paths {
         let body = gen::create_body(path, b"", CreateMode::Persistent as i32);
         crate::workload::call_all(
@@ -505,7 +520,7 @@ pub async fn run_round(
     let mut tasks = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         let mut hosts = servers.to_vec();
-        hosts.rotate_left(i);
+        hosts.rotate_left(i % servers.len());
         let log: Log = Rc::new(RefCell::new(Vec::new()));
         logs.push(log.clone());
         tasks.push(tokio::task::spawn_local(client(
@@ -586,6 +601,7 @@ pub async fn run_round(
         .collect();
     Ok(RoundOutcome {
         leader: leader_addr,
+        event: p.event,
         new_leader,
         clients,
     })
@@ -630,14 +646,29 @@ pub async fn run_standalone(a: crate::args::FailoverArgs) -> Result<()> {
         limit: a.limit,
         session_timeout_ms: a.session_timeout.as_millis() as i32,
         warm_writes: 20,
+        clients: a.clients,
+        event: if a.transfer { "handed over" } else { "killed" },
     };
     eprintln!(
-        "failover: leader {} (pid {pid}); {} clients writing; SIGKILL next",
+        "failover: leader {} (pid {pid}); {} clients writing; {} next",
         servers[leader],
-        servers.len()
+        if a.clients == 0 {
+            servers.len()
+        } else {
+            a.clients
+        },
+        if a.transfer {
+            "ydld (a planned leadership transfer)"
+        } else {
+            "SIGKILL"
+        }
     );
     let dir = format!("{ROOT}/failover-{}", crate::workload::new_run_id());
+    let leader_addr = servers[leader];
     let r = run_round(&servers, leader, &dir, &p, || {
+        if a.transfer {
+            return yield_leadership(leader_addr);
+        }
         let t0 = Instant::now();
         // SAFETY: kill(2) with a pid and a signal number has no memory-safety preconditions.
         let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
@@ -656,6 +687,26 @@ pub async fn run_standalone(a: crate::args::FailoverArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Asks the leader to hand over (the `ydld` four-letter word); the instant taken right
+/// before it was sent.
+fn yield_leadership(leader: SocketAddr) -> Result<Instant> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&leader, Duration::from_secs(2))
+        .with_context(|| format!("ydld to {leader}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let t0 = Instant::now();
+    s.write_all(b"ydld")?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)?;
+    if !reply.starts_with("Hand") {
+        bail!(
+            "ydld on {leader}: {} (4lw.commands.whitelist must allow ydld)",
+            reply.trim()
+        );
+    }
+    Ok(t0)
 }
 
 #[cfg(test)]

@@ -41,6 +41,10 @@ struct Args {
     /// How long to wait for each server, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     timeout: u64,
+    /// transfer-leadership: the server to hand over to (without it: the best voter, or the
+    /// server asked if it is a follower).
+    #[arg(long)]
+    to: Option<u64>,
 }
 
 pub fn main(args: &[String]) -> Result<()> {
@@ -63,6 +67,9 @@ pub fn main(args: &[String]) -> Result<()> {
         a.command.clone()
     };
     let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(to) = a.to {
+        query.append_pair("to", &to.to_string());
+    }
     for arg in &a.args {
         let (k, v) = arg
             .split_once('=')
@@ -84,6 +91,15 @@ pub fn main(args: &[String]) -> Result<()> {
         .enable_all()
         .build()?;
     let timeout = Duration::from_millis(a.timeout.max(1));
+    let transfer = matches!(
+        command.as_str(),
+        "transfer_leadership" | "transfer-leadership" | "ydld"
+    );
+    let leader_before = if transfer {
+        leader_of(&rt, &servers[0], &a, tls.clone())
+    } else {
+        None
+    };
     // All servers at once: an ensemble's answers should describe one moment.
     let answers: Vec<(String, Result<(u16, String)>)> = rt.block_on(async {
         let asks: Vec<_> = servers
@@ -146,7 +162,54 @@ pub fn main(args: &[String]) -> Result<()> {
     if failed {
         std::process::exit(1);
     }
+    if transfer {
+        wait_for_handover(&rt, &servers[0], &a, tls, leader_before);
+    }
     Ok(())
+}
+
+/// The leader the server knows (`leader` command), if any.
+fn leader_of(
+    rt: &tokio::runtime::Runtime,
+    server: &str,
+    a: &Args,
+    tls: Option<tokio_rustls::TlsConnector>,
+) -> Option<i64> {
+    let path = format!("{}/leader", a.url);
+    rt.block_on(get(server, &path, tls, a.digest.as_deref()))
+        .ok()
+        .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
+        .and_then(|v| v.get("leader_id").and_then(Value::as_i64))
+        .filter(|l| *l >= 0)
+}
+
+/// After a transfer was started: waits until the server asked names another leader than
+/// before (the one asked for, with --to), and says which; exit 1 if none within --timeout.
+fn wait_for_handover(
+    rt: &tokio::runtime::Runtime,
+    server: &str,
+    a: &Args,
+    tls: Option<tokio_rustls::TlsConnector>,
+    before: Option<i64>,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_millis(a.timeout.max(1));
+    loop {
+        let now = leader_of(rt, server, a, tls.clone());
+        let done = match (a.to, now) {
+            (Some(t), Some(l)) => l == t as i64,
+            (None, Some(l)) => Some(l) != before,
+            _ => false,
+        };
+        if let (true, Some(l)) = (done, now) {
+            eprintln!("leader is now server {l}");
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            eprintln!("no new leader within {} ms", a.timeout);
+            std::process::exit(1);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn tls_connector(cacert: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector> {

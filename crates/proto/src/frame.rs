@@ -40,10 +40,11 @@ pub fn take_frame(buf: &mut BytesMut, max: usize) -> Result<Option<BytesMut>, Fr
     }
 }
 
-/// The four-letter words recognised on the client port before a handshake.
-pub const FOUR_LETTER_WORDS: [&str; 18] = [
+/// The four-letter words recognised on the client port before a handshake: ZooKeeper's, and
+/// `ydld` (yield leadership) and `rqld` (request leadership), as ClickHouse Keeper names them.
+pub const FOUR_LETTER_WORDS: [&str; 20] = [
     "ruok", "stat", "srvr", "conf", "cons", "crst", "dump", "envi", "mntr", "srst", "wchs", "wchc",
-    "wchp", "dirs", "isro", "gtmk", "stmk", "hash",
+    "wchp", "dirs", "isro", "gtmk", "stmk", "hash", "ydld", "rqld",
 ];
 
 /// The four-letter word these first four bytes spell, if any.

@@ -726,7 +726,7 @@ fn take_frame_rejects_negative_and_oversized() {
 #[test]
 fn four_letter_words_match_the_spec() {
     // Section 11.1 gives each command as a big-endian int.
-    let codes: [(&str, u32); 18] = [
+    let codes: [(&str, u32); 20] = [
         ("ruok", 0x72756f6b),
         ("stat", 0x73746174),
         ("srvr", 0x73727672),
@@ -745,6 +745,9 @@ fn four_letter_words_match_the_spec() {
         ("gtmk", 0x67746d6b),
         ("stmk", 0x73746d6b),
         ("hash", 0x68617368),
+        // Paddock's (ClickHouse Keeper's names): yield and request leadership.
+        ("ydld", 0x79646c64),
+        ("rqld", 0x72716c64),
     ];
     for (w, code) in codes {
         assert!(FOUR_LETTER_WORDS.contains(&w));

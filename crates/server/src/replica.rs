@@ -87,6 +87,9 @@ pub struct Replica {
     stepping: bool,
     /// The buffer a step's actions are taken into (kept, so steps allocate none).
     actions: Vec<Action>,
+    /// The last leadership transfer outcome the replication core reported, for whoever
+    /// asked for the transfer.
+    pub transfer: Option<paddock_zab::TransferOutcome>,
 }
 
 impl Replica {
@@ -108,6 +111,7 @@ impl Replica {
             touched: HashSet::new(),
             owners: HashMap::new(),
             not_serving_since: Instant::now(),
+            transfer: None,
         }
     }
 
@@ -317,6 +321,22 @@ impl Replica {
             Action::RoleChanged { role, leader } => {
                 info!(?role, leader, "ensemble role changed");
                 self.role = role;
+            }
+            Action::Transfer { outcome } => {
+                use paddock_zab::TransferOutcome::*;
+                self.transfer = Some(outcome.clone());
+                match outcome {
+                    Started { to } => info!(
+                        to,
+                        "leadership transfer: holding new proposals until the target has them all"
+                    ),
+                    HandedOver { to } => info!(to, "leadership transfer: handed over"),
+                    Requested { leader } => info!(
+                        leader,
+                        "leadership transfer: asked the leader to hand over to this server"
+                    ),
+                    Failed { reason } => warn!(%reason, "leadership transfer not done"),
+                }
             }
             Action::WriteRejected { request_id, reason } => {
                 warn!(?reason, "write not taken by the ensemble");

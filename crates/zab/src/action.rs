@@ -18,6 +18,31 @@ pub enum RoleKind {
     Leading,
 }
 
+/// A leadership transfer's progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferOutcome {
+    /// Proposals are held until `to` has acknowledged them all.
+    Started {
+        /// The target.
+        to: ServerId,
+    },
+    /// `to` was told to take over, the learners to follow it; this node follows it too.
+    HandedOver {
+        /// The new leader.
+        to: ServerId,
+    },
+    /// On a follower: the request went to the leader.
+    Requested {
+        /// The leader asked.
+        leader: ServerId,
+    },
+    /// Not done; proposals go on (if this node leads).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
 /// Why a client's write or sync was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectReason {
@@ -103,6 +128,11 @@ pub enum Action {
         role: RoleKind,
         /// The leader it is with, if any.
         leader: Option<ServerId>,
+    },
+    /// How a leadership transfer went (`Event::TransferLeadership`).
+    Transfer {
+        /// What happened.
+        outcome: TransferOutcome,
     },
     /// A client's write was not taken and will never be committed.
     WriteRejected {
@@ -191,6 +221,7 @@ impl fmt::Display for Action {
             Action::WriteRejected { request_id, reason } => {
                 write!(f, "write-rejected #{request_id} {reason:?}")
             }
+            Action::Transfer { outcome } => write!(f, "transfer {outcome:?}"),
             Action::SyncDone { request_id } => write!(f, "sync-done #{request_id}"),
             Action::SyncFailed { request_id } => write!(f, "sync-failed #{request_id}"),
             Action::Forwarded {

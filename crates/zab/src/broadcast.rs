@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 impl Node {
     pub(crate) fn leader_can_propose(&self, l: &Leader) -> bool {
-        l.phase == Phase::Established && !l.exhausted
+        l.phase == Phase::Established && !l.exhausted && l.transfer.is_none()
     }
 
     /// A client's write (ours, or forwarded by a learner when `request_id` is None): stamp the

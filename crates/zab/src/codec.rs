@@ -56,6 +56,9 @@ const PING_ACK: u8 = 26;
 const SYNC_REQUEST: u8 = 27;
 const SYNC_REPLY: u8 = 28;
 const SESSION_RESUMED: u8 = 29;
+const TAKE_OVER: u8 = 30;
+const HANDOVER: u8 = 31;
+const REQUEST_LEADERSHIP: u8 = 32;
 
 struct Out<'a>(&'a mut Vec<u8>);
 
@@ -193,6 +196,9 @@ fn encode_learner(o: &mut Out<'_>, conn: ConnId, msg: &LearnerMsg) {
         SyncRequest { .. } => SYNC_REQUEST,
         SyncReply { .. } => SYNC_REPLY,
         SessionResumed { .. } => SESSION_RESUMED,
+        TakeOver => TAKE_OVER,
+        Handover { .. } => HANDOVER,
+        RequestLeadership => REQUEST_LEADERSHIP,
     };
     o.u8(kind);
     o.u64(conn);
@@ -251,6 +257,8 @@ fn encode_learner(o: &mut Out<'_>, conn: ConnId, msg: &LearnerMsg) {
             o.u64(*request_id)
         }
         Ping { round } => o.u64(*round),
+        TakeOver | RequestLeadership => {}
+        Handover { to } => o.u64(*to),
         PingAck { round, touches } => {
             o.u64(*round);
             o.u32(touches.len() as u32);
@@ -275,7 +283,7 @@ pub fn decode(body: &[u8]) -> Result<Message, CodecError> {
                 leader: i.u64()?,
             },
         }
-    } else if (INFO..=SESSION_RESUMED).contains(&kind) {
+    } else if (INFO..=REQUEST_LEADERSHIP).contains(&kind) {
         let conn = i.u64()?;
         Message::Learner {
             conn,
@@ -374,6 +382,9 @@ fn decode_learner(kind: u8, i: &mut In<'_>) -> Result<LearnerMsg, CodecError> {
         SESSION_RESUMED => SessionResumed {
             session_id: i.u64()?,
         },
+        TAKE_OVER => TakeOver,
+        HANDOVER => Handover { to: i.u64()? },
+        REQUEST_LEADERSHIP => RequestLeadership,
         other => return Err(CodecError::UnknownKind(other)),
     })
 }

@@ -211,7 +211,7 @@ impl Node {
     }
 
     /// Leaves the election for the role the decided vote gives us.
-    fn decide(&mut self, leader: ServerId) {
+    pub(crate) fn decide(&mut self, leader: ServerId) {
         if leader == self.cfg.id {
             if self.cfg.is_observer() {
                 return;

@@ -52,6 +52,14 @@ pub enum Event {
         /// Session id.
         session_id: u64,
     },
+    /// An operator asks this node, if it leads, to hand leadership over: to `to`, or with
+    /// `None` to the most up-to-date voter. New proposals are held until the target has
+    /// acknowledged everything proposed, then it takes over without an election. On a
+    /// follower, the request goes to its leader with this node as the target.
+    TransferLeadership {
+        /// The voter to hand over to (`None`: the best one; on a follower: itself).
+        to: Option<ServerId>,
+    },
     /// The driver's connection with this peer broke (a TCP reset, say): any learner connection
     /// with it is gone, since messages on it may have been lost. Drivers whose transport
     /// cannot tell may never send this; the tick limits then do the same, later.
@@ -77,6 +85,10 @@ impl fmt::Display for Event {
             Event::LogPurged { through } => write!(f, "LogPurged(through={through})"),
             Event::SessionTouched { session_id } => write!(f, "SessionTouched(0x{session_id:x})"),
             Event::PeerLost { peer } => write!(f, "PeerLost(n{peer})"),
+            Event::TransferLeadership { to } => match to {
+                Some(t) => write!(f, "TransferLeadership(n{t})"),
+                None => write!(f, "TransferLeadership(best)"),
+            },
             Event::SessionResumed { session_id } => {
                 write!(f, "SessionResumed(0x{session_id:x})")
             }

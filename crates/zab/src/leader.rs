@@ -96,6 +96,8 @@ pub(crate) struct Leader {
     /// The counter is used up: refuse writes, step down once all in flight commit.
     pub exhausted: bool,
     pub syncs: Vec<PendingSync>,
+    /// A leadership transfer under way: proposals are held.
+    pub transfer: Option<crate::transfer::Transfer>,
 }
 
 impl Leader {
@@ -112,6 +114,7 @@ impl Leader {
             self_durable: Zxid::ZERO,
             exhausted: false,
             syncs: Vec::new(),
+            transfer: None,
         }
     }
 
@@ -272,6 +275,10 @@ impl Node {
             {
                 peer.acked = zxid;
                 self.try_commit(l);
+                self.maybe_hand_over(l);
+            }
+            LearnerMsg::RequestLeadership if peer.phase == PeerPhase::Active => {
+                self.leader_transfer(l, Some(from));
             }
             LearnerMsg::PingAck { round, touches } => {
                 peer.ping_acked = peer.ping_acked.max(round);
@@ -489,6 +496,7 @@ impl Node {
                 return;
             }
             self.check_syncs(l);
+            self.maybe_hand_over(l);
         } else if now.saturating_sub(l.started) > init {
             self.leader_step_down(l);
         }

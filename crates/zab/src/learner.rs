@@ -189,6 +189,11 @@ impl Node {
                 // for our connection. Start over.
                 self.learner_leave(l);
             }
+            (_, LearnerMsg::TakeOver) => {
+                let me = self.cfg.id;
+                self.learner_handover(l, me);
+            }
+            (_, LearnerMsg::Handover { to }) => self.learner_handover(l, to),
             (_, LearnerMsg::Ping { round }) => {
                 let touches = std::mem::take(&mut l.touches);
                 self.send_to_leader(l, LearnerMsg::PingAck { round, touches });

@@ -34,9 +34,10 @@ pub mod node;
 pub mod quorum;
 pub mod sim;
 mod sync;
+mod transfer;
 pub mod zxid;
 
-pub use action::{Action, RejectReason, RoleKind};
+pub use action::{Action, RejectReason, RoleKind, TransferOutcome};
 pub use config::{Bugs, Config};
 pub use event::Event;
 pub use message::{ConnId, LearnerMsg, Message, PeerState, SyncMode, Vote};

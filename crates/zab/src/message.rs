@@ -180,6 +180,16 @@ pub enum LearnerMsg {
         /// Learner-local id.
         request_id: u64,
     },
+    /// Leader → the voter it hands leadership to: you have acknowledged everything I
+    /// proposed, and I propose nothing more: lead now (discovery picks the next epoch).
+    TakeOver,
+    /// Leader → its other learners: follow `to`, which takes over from me now.
+    Handover {
+        /// The new leader.
+        to: ServerId,
+    },
+    /// Learner → leader: hand leadership to me (`rqld`).
+    RequestLeadership,
 }
 
 /// A message between two servers.
@@ -255,6 +265,9 @@ impl fmt::Display for LearnerMsg {
             SyncRequest { request_id } => write!(f, "SyncRequest(#{request_id})"),
             SessionResumed { session_id } => write!(f, "SessionResumed(0x{session_id:x})"),
             SyncReply { request_id } => write!(f, "SyncReply(#{request_id})"),
+            TakeOver => write!(f, "TakeOver"),
+            Handover { to } => write!(f, "Handover(n{to})"),
+            RequestLeadership => write!(f, "RequestLeadership"),
         }
     }
 }

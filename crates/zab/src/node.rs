@@ -237,6 +237,7 @@ impl Node {
                 // Nobody to tell: a new leader takes the first writer of a session as its owner.
                 Role::Looking(_) | Role::Busy => {}
             },
+            Event::TransferLeadership { to } => self.transfer_requested(to),
             Event::SessionTouched { session_id } => match &mut self.role {
                 Role::Leading(_) => self.out.push(Action::SessionsTouched {
                     from: self.cfg.id,
@@ -472,6 +473,11 @@ impl Node {
                 .collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// Whether this leader is handing leadership over (its proposals held).
+    pub fn transferring(&self) -> bool {
+        matches!(&self.role, Role::Leading(l) if l.transfer.is_some())
     }
 
     /// Client syncs waiting at this leader.

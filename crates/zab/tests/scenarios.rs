@@ -696,3 +696,78 @@ fn sync_without_quorum_is_caught() {
     let v = w.violation.clone().expect("planted bug not caught");
     assert_eq!(v.checker, "client_history", "{v}");
 }
+
+/// A planned transfer: the leader hands over to the voter it is asked to, without an
+/// election (no node looks), under writes; every acknowledged write survives, and the new
+/// leader leads a newer epoch.
+#[test]
+fn leadership_transfer_hands_over_without_an_election() {
+    let mut w = world(5, 1);
+    let l = settle(&mut w);
+    for _ in 0..5 {
+        assert!(write(&mut w, l).is_some());
+    }
+    let target = followers(&w, l)[2];
+    let epoch = node(&w, l).current_epoch();
+    let looked = Rc::new(RefCell::new(Vec::new()));
+    let seen = looked.clone();
+    w.filter = Some(Box::new(move |_from, to, m: &Message| {
+        if let Message::Notification { state, .. } = m {
+            if *state == paddock_zab::PeerState::Looking {
+                seen.borrow_mut().push(to);
+            }
+        }
+        true
+    }));
+    // Writes are in flight when the transfer starts; they are held, not lost.
+    let pending: Vec<usize> = (0..3).map(|_| w.submit_write(l, None)).collect();
+    let li = w.idx(l);
+    w.feed(
+        li,
+        paddock_zab::Event::TransferLeadership { to: Some(target) },
+    );
+    assert!(
+        w.run_until(200, |w| w.leader() == Some(target) && all_up_serving(w)),
+        "no handover to n{target}\n{}",
+        dump(&w)
+    );
+    ok(&w);
+    assert!(node(&w, target).current_epoch() > epoch);
+    assert!(
+        looked.borrow().is_empty(),
+        "an election ran: {:?}",
+        looked.borrow()
+    );
+    w.run_until(100, |w| {
+        pending.iter().all(|&op| w.history[op].complete.is_some())
+    });
+    assert!(
+        write(&mut w, target).is_some(),
+        "the new leader takes writes"
+    );
+    converge(&mut w);
+}
+
+/// A transfer to a voter that cannot catch up is given up: proposals go on at the old leader.
+#[test]
+fn leadership_transfer_to_a_cut_off_voter_is_given_up() {
+    let mut w = world(3, 0);
+    let l = settle(&mut w);
+    let target = followers(&w, l)[0];
+    let li = w.idx(l);
+    // The target stops hearing the leader (it still answers nothing new).
+    w.cut(l, target);
+    assert!(write(&mut w, l).is_some());
+    w.feed(
+        li,
+        paddock_zab::Event::TransferLeadership { to: Some(target) },
+    );
+    w.run_ticks(40);
+    ok(&w);
+    assert_eq!(w.leader(), Some(l), "{}", dump(&w));
+    assert!(
+        write(&mut w, l).is_some(),
+        "proposals resumed after the failed transfer"
+    );
+    converge(&mut w);
+}

@@ -54,6 +54,13 @@ pub const COMMANDS: &[Command] = &[
     // Paddock's own: every member with its role, zxid, lag and last contact, as this
     // server knows them (all of them on the leader).
     cmd(&["members"], false, false),
+    // Paddock's own: a planned leadership transfer (`?to=N`; without it, to the best voter;
+    // on a follower, to itself). Changes who leads: ADMIN on / only.
+    cmd(
+        &["transfer_leadership", "transfer-leadership", "ydld"],
+        true,
+        false,
+    ),
 ];
 
 /// The command a name (primary or short) stands for.

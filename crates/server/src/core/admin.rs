@@ -278,6 +278,31 @@ impl Core {
                 b.insert("zabstate".into(), json!(state));
             }
             "members" => self.admin_members(b),
+            "transfer_leadership" => {
+                let to = match req.args.get("to") {
+                    Some(v) => Some(
+                        v.parse::<u64>()
+                            .map_err(|_| format!("to must be a server id, got {v}"))?,
+                    ),
+                    None if self.replica.is_leader() => None,
+                    None => Some(self.replica.node.id()),
+                };
+                let outcome = self.transfer_leadership(to)?;
+                b.insert(
+                    "transfer".into(),
+                    json!(super::words::transfer_text(&outcome)),
+                );
+                use paddock_zab::TransferOutcome::*;
+                match outcome {
+                    Started { to } | HandedOver { to } => {
+                        b.insert("to".into(), json!(to));
+                    }
+                    Requested { leader } => {
+                        b.insert("leader_id".into(), json!(leader));
+                    }
+                    Failed { reason } => return Err(reason),
+                }
+            }
             other => return Err(format!("Unknown command: {other}")),
         }
         Ok(())

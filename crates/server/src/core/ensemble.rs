@@ -441,6 +441,23 @@ impl Core {
         });
     }
 
+    /// Asks the replication core for a planned leadership transfer (`ydld`, `rqld`, the
+    /// AdminServer's `transfer_leadership`, SIGTERM on a leader): what it said.
+    pub(crate) fn transfer_leadership(
+        &mut self,
+        to: Option<u64>,
+    ) -> Result<paddock_zab::TransferOutcome, String> {
+        if self.replica.standalone {
+            return Err("a standalone server has no one to hand leadership to".into());
+        }
+        self.replica.transfer = None;
+        self.zab_step(Event::TransferLeadership { to });
+        self.replica
+            .transfer
+            .take()
+            .ok_or_else(|| "the replication core did not answer".into())
+    }
+
     /// The replication core's clock, and the touches of this server's sessions.
     pub(crate) fn zab_tick(&mut self) {
         let r = &mut self.replica;

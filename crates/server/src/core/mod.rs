@@ -289,6 +289,13 @@ impl Core {
                 for c in self.conns.iter() {
                     c.out.shared.stop_reading();
                 }
+                // A leader hands over first, so the ensemble goes on without an election.
+                if self.replica.is_leader() && !self.replica.standalone {
+                    match self.transfer_leadership(None) {
+                        Ok(o) => info!(outcome = %words::transfer_text(&o), "stopping: leadership"),
+                        Err(e) => warn!(reason = %e, "stopping: no leadership transfer"),
+                    }
+                }
                 self.stopping = Some((deadline, reply));
             }
             CoreMsg::Tick => self.tick(),
@@ -343,7 +350,8 @@ impl Core {
             return;
         };
         let left = self.outstanding();
-        if left > 0 && Instant::now() < *deadline {
+        let handing_over = self.replica.is_leader() && self.replica.node.transferring();
+        if (left > 0 || handing_over) && Instant::now() < *deadline {
             return;
         }
         let Some((_, reply)) = self.stopping.take() else {

@@ -5,6 +5,19 @@ use crate::fourlw::*;
 use crate::metrics::{Sample, Value, QUANTILES};
 use std::fmt::Write;
 
+/// A transfer's outcome as the four-letter words print it.
+pub(super) fn transfer_text(o: &paddock_zab::TransferOutcome) -> String {
+    use paddock_zab::TransferOutcome::*;
+    match o {
+        Started { to } => format!("Handing leadership over to server {to}."),
+        HandedOver { to } => format!("Handed leadership over to server {to}."),
+        Requested { leader } => {
+            format!("Asked the leader (server {leader}) to hand over to this server.")
+        }
+        Failed { reason } => format!("Not done: {reason}."),
+    }
+}
+
 /// A sample as `mntr` lines: `zk_<name>\t<value>`; a summary as ZooKeeper spells one out
 /// (avg, min, max, cnt, sum, and the percentiles when it keeps them). Histograms are
 /// Paddock's own and go to Prometheus only.
@@ -108,7 +121,10 @@ impl Core {
         // As ZooKeeper: a server out of step with its ensemble answers only these.
         if !self.serving()
             && !self.read_only_active()
-            && !matches!(cmd, "ruok" | "conf" | "envi" | "isro" | "dirs")
+            && !matches!(
+                cmd,
+                "ruok" | "conf" | "envi" | "isro" | "dirs" | "ydld" | "rqld"
+            )
         {
             out.push_str("This ZooKeeper instance is not currently serving requests\n");
             return out;
@@ -273,6 +289,27 @@ impl Core {
                 }
             }
             "gtmk" => out.push_str(&self.trace_mask.to_string()),
+            // Yield: the leader hands over to its best voter. Request: this server asks its
+            // leader to hand over to it.
+            "ydld" | "rqld" => {
+                let leads = self.replica.is_leader();
+                let to = if cmd == "rqld" && !leads {
+                    Some(self.replica.node.id())
+                } else {
+                    None
+                };
+                let text = if cmd == "ydld" && !leads {
+                    "This server is not the leader.".to_owned()
+                } else if cmd == "rqld" && leads {
+                    "This server is the leader already.".to_owned()
+                } else {
+                    match self.transfer_leadership(to) {
+                        Ok(o) => transfer_text(&o),
+                        Err(e) => e,
+                    }
+                };
+                let _ = writeln!(out, "{text}");
+            }
             "stmk" => out.push('0'),
             "hash" => {}
             _ => {}

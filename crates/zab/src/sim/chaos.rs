@@ -88,6 +88,23 @@ impl World {
                 ((self.rng.below(2001) as f64 / 1000.0 - 1.0) * f.tick_skew * TICK as f64) as i64;
             self.nodes[i].tick_period = (TICK as i64 + dev).max(10) as u64;
         }
+        if self.rng.chance(f.transfer) {
+            let ids: Vec<ServerId> = self.nodes.iter().map(|n| n.id).collect();
+            let (at, to) = match (self.leader(), self.rng.below(3)) {
+                // The leader, to a random server (perhaps an observer, itself or one not in
+                // sync: refused) or to the best voter.
+                (Some(l), 0) => (l, Some(self.rng.pick(&ids))),
+                (Some(l), 1) => (l, None),
+                // Any server asks for itself (a follower's rqld).
+                _ => (self.rng.pick(&ids), None),
+            };
+            let i = self.idx(at);
+            if self.nodes[i].node.is_some() {
+                let t = self.time;
+                self.log(|| format!("{t:>9} n{at} asked to transfer leadership to {to:?}"));
+                self.feed(i, Event::TransferLeadership { to });
+            }
+        }
         if self.rng.chance(f.slow_disk * n as f64) {
             let i = self.rng.below(n as u64) as usize;
             self.nodes[i].disk_slow = if self.nodes[i].disk_slow == 1 { 10 } else { 1 };

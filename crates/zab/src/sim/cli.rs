@@ -130,7 +130,7 @@ impl Args {
 fn describe(r: &Report) -> String {
     let s = &r.setup;
     format!(
-        "seed {}: {} voters + {} observers, counter {} bits, window {}, {} clients; {} steps, {} committed, {} epochs, {} crashes, {} snaps, {} disk diffs, {} truncs, {} acked writes, {} syncs, {} session touches",
+        "seed {}: {} voters + {} observers, counter {} bits, window {}, {} clients; {} steps, {} committed, {} epochs, {} crashes, {} snaps, {} disk diffs, {} truncs, {} acked writes, {} syncs, {} session touches, {} leadership transfers",
         r.seed,
         s.voters,
         s.observers,
@@ -146,7 +146,8 @@ fn describe(r: &Report) -> String {
         r.stats.truncs,
         r.stats.acked_writes,
         r.stats.syncs,
-        r.stats.session_touches
+        r.stats.session_touches,
+        r.stats.transfers
     )
 }
 

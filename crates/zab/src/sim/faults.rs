@@ -42,6 +42,9 @@ pub struct Faults {
     /// it keeps processing messages: a starved timer thread. A stalled leader keeps believing it
     /// leads after the others moved on.
     pub clock_stall: f64,
+    /// Probability per tick of a planned leadership transfer: asked of the leader (to a given
+    /// voter or the best one) or of any node (a follower asks for itself).
+    pub transfer: f64,
 }
 
 impl Faults {
@@ -62,6 +65,7 @@ impl Faults {
             slow_disk: 0.0,
             tick_skew: 0.0,
             clock_stall: 0.0,
+            transfer: 0.0,
         }
     }
 
@@ -82,6 +86,9 @@ impl Faults {
             slow_disk: rng.pick(&[0.0, 0.01]),
             tick_skew: rng.pick(&[0.0, 0.05, 0.3]),
             clock_stall: rng.pick(&[0.0, 0.0, 0.002, 0.01]),
+            // Drawn by the caller from a stream of its own (`setup_for`), so that adding
+            // transfers left every other seed's faults as they were.
+            transfer: 0.0,
         }
     }
 
@@ -103,6 +110,7 @@ impl Faults {
             slow_disk: 0.01,
             tick_skew: 0.3,
             clock_stall: 0.01,
+            transfer: 0.01,
         }
     }
 
@@ -117,6 +125,7 @@ impl Faults {
             partition: 0.0,
             slow_disk: 0.0,
             clock_stall: 0.0,
+            transfer: 0.0,
             delay_max: self.delay_max.min(40),
             fsync_max: self.fsync_max.min(50),
             ..self.clone()

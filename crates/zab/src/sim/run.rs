@@ -78,6 +78,9 @@ pub fn setup_for(seed: u64, opts: &Options) -> Setup {
         faults = Faults::storm();
     }
     let clients = rng.range(2, 5) as usize;
+    if !opts.storm {
+        faults.transfer = Rng::new(seed ^ 0x7472_616e_7366_6572).pick(&[0.0, 0.0, 0.01, 0.05]);
+    }
     Setup {
         seed,
         voters,

@@ -158,6 +158,8 @@ pub struct Stats {
     pub acked_writes: u64,
     /// Syncs completed.
     pub syncs: u64,
+    /// Planned leadership transfers handed over.
+    pub transfers: u64,
     /// Reads.
     pub reads: u64,
     /// Snapshots sent.
@@ -553,6 +555,11 @@ impl World {
                     }
                 }
                 Action::RoleChanged { .. } => self.disconnect_clients(i),
+                Action::Transfer { outcome } => {
+                    if matches!(outcome, crate::action::TransferOutcome::HandedOver { .. }) {
+                        self.stats.transfers += 1;
+                    }
+                }
                 Action::WriteRejected { request_id, .. } => {
                     // write request ids are the op index + 1 (see `submit_write`)
                     let op = request_id.wrapping_sub(1) as usize;
