@@ -49,6 +49,15 @@ def browser():
                             options=o)
 
 
+def waits(wait, condition):
+    """Whether `condition` came true within the wait's timeout."""
+    try:
+        wait.until(condition)
+        return True
+    except TimeoutException:
+        return False
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(repo, "target", "release", "paddock"))
@@ -91,12 +100,8 @@ def main():
         driver = browser()
         wait = WebDriverWait(driver, 15)
         driver.get(base + "/")
-        try:
-            wait.until(EC.presence_of_element_located(
-                (By.CSS_SELECTOR, '#root-children a[data-name="console-demo"]')))
-            ok = True
-        except TimeoutException:
-            ok = False
+        ok = waits(wait, EC.presence_of_element_located(
+            (By.CSS_SELECTOR, '#root-children a[data-name="console-demo"]')))
         case("the landing page lists the root's children, kazoo's znode among them", ok,
              driver.page_source[:500])
         cards = driver.find_element(By.CSS_SELECTOR, ".cards").text
@@ -104,11 +109,7 @@ def main():
              and "znodes" in cards, cards)
         shot("overview")
         driver.find_element(By.CSS_SELECTOR, '#root-children a[data-name="console-demo"]').click()
-        try:
-            wait.until(EC.text_to_be_present_in_element((By.ID, "data-text"), "billing"))
-            ok = True
-        except TimeoutException:
-            ok = False
+        ok = waits(wait, EC.text_to_be_present_in_element((By.ID, "data-text"), "billing"))
         case("the tree browser shows the znode's data", ok)
         driver.find_element(By.CSS_SELECTOR, '.tabs button[data-tab="json"]').click()
         case("data as JSON", '"replicas": 3' in driver.find_element(By.ID, "data-text").text)
@@ -129,11 +130,7 @@ def main():
         edit.clear()
         edit.send_keys("edited in the console")
         driver.find_element(By.ID, "save-button").click()
-        try:
-            wait.until(EC.text_to_be_present_in_element((By.ID, "status"), "refused"))
-            ok = True
-        except TimeoutException:
-            ok = False
+        ok = waits(wait, EC.text_to_be_present_in_element((By.ID, "status"), "refused"))
         case("an edit without login is refused", ok
              and k.get("/console-demo")[0].startswith(b'{"service"'),
              driver.find_element(By.ID, "status").text)
@@ -147,11 +144,7 @@ def main():
         edit.clear()
         edit.send_keys("edited in the console")
         driver.find_element(By.ID, "save-button").click()
-        try:
-            wait.until(EC.text_to_be_present_in_element((By.ID, "status"), "done"))
-            ok = True
-        except TimeoutException:
-            ok = False
+        ok = waits(wait, EC.text_to_be_present_in_element((By.ID, "status"), "done"))
         case("with login the edit is applied (kazoo reads it back)",
              ok and k.get("/console-demo")[0] == b"edited in the console",
              driver.find_element(By.ID, "status").text)
@@ -165,20 +158,12 @@ def main():
              and driver.find_elements(By.CSS_SELECTOR, '#children a[data-name="n0199"]'))
         driver.get(base + "/#/sessions")
         sid = f"0x{k.client_id[0]:x}"
-        try:
-            wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "main"), sid))
-            ok = True
-        except TimeoutException:
-            ok = False
+        ok = waits(wait, EC.text_to_be_present_in_element((By.TAG_NAME, "main"), sid))
         case("logged in as super: sessions with their ephemerals",
              ok and "/eph-of-kazoo" in driver.find_element(By.TAG_NAME, "main").text)
         shot("sessions")
         driver.find_element(By.ID, "logout-button").click()
-        try:
-            wait.until(EC.presence_of_element_located((By.ID, "sessions-refused")))
-            ok = True
-        except TimeoutException:
-            ok = False
+        ok = waits(wait, EC.presence_of_element_located((By.ID, "sessions-refused")))
         case("logged out: sessions are refused", ok)
         driver.get(base + "/#/ensemble")
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "main table")))

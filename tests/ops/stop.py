@@ -21,6 +21,7 @@ client connections, and exits 0; sessions survive, so clients resume them elsewh
 import argparse
 import base64
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -153,6 +154,16 @@ def rolling(binary, work):
              f"{modes}")
         leader = next(s for s, mode in modes.items() if mode == "leader")
         followers = [s for s in HOSTS if s != leader]
+        r = subprocess.run([binary, "admin", "members", "-server", f"{HOSTS[leader]}:{admin}"],
+                           capture_output=True, text=True, timeout=30)
+        try:
+            members = {m["id"]: m for m in json.loads(r.stdout)["members"]}
+        except (ValueError, KeyError):
+            members = {}
+        case("the leader's members command: every member's role, zxid, lag and last contact",
+             sorted(m.get("role") for m in members.values()) == ["follower", "follower", "leader"]
+             and all("zxid" in m and "lag" in m and "last_contact_ms" in m
+                     for m in members.values()), r.stdout[-600:] + r.stderr)
         # One client pinned to each server first (so each has clients), able to move to the
         # others when its server stops.
         for sid in HOSTS:
@@ -173,6 +184,10 @@ def rolling(binary, work):
             code = m.proc.returncode
             text = m.last_start()
             left = re.search(r"client connections closed unanswered=(\d+)", text)
+            flight = re.search(r"answering those in flight connections=(\d+) in_flight=(\d+)", text)
+            if flight:
+                print(f"     server {f}: {flight.group(2)} requests in flight on "
+                      f"{flight.group(1)} connections at SIGTERM")
             case(f"server {f} stops on SIGTERM with nothing unanswered (exit {code})",
                  code == 0 and left is not None and left.group(1) == "0", text[-300:])
             m.start(extra(m))

@@ -1,7 +1,7 @@
 //! `paddock admin <command>`: runs an AdminServer command on each listed server and prints
 //! the JSON it answers, or a table with `--table`.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -52,15 +52,7 @@ pub fn main(args: &[String]) -> Result<()> {
         std::iter::once("paddock admin".to_owned()).chain(crate::argv::normalise(args)),
     )
     .unwrap_or_else(|e| e.exit());
-    let servers: Vec<String> = a
-        .server
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if servers.is_empty() {
-        bail!("no server given (--server host:port,...)");
-    }
+    let servers = crate::argv::servers(&a.server)?;
     let command = if a.command == "list" {
         String::new()
     } else {

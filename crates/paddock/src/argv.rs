@@ -28,6 +28,20 @@ pub fn normalise(args: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// A comma-separated server list (`--server host:port,...`), blanks dropped; an error when it
+/// names none.
+pub fn servers(list: &str) -> anyhow::Result<Vec<String>> {
+    let servers: Vec<String> = list
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if servers.is_empty() {
+        anyhow::bail!("no server given (--server host:port,...)");
+    }
+    Ok(servers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalise;

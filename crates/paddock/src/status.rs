@@ -6,7 +6,7 @@
 //! leader, and more than half of the voters that answered or not, observers aside), 1 when it
 //! does not, so scripts and runbooks can wait on it.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Parser;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -114,15 +114,7 @@ pub fn main(args: &[String]) -> Result<()> {
         std::iter::once("paddock status".to_owned()).chain(crate::argv::normalise(args)),
     )
     .unwrap_or_else(|e| e.exit());
-    let servers: Vec<String> = args
-        .server
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if servers.is_empty() {
-        bail!("no server given (--server host:port,...)");
-    }
+    let servers = crate::argv::servers(&args.server)?;
     let timeout = Duration::from_millis(args.timeout.max(1));
     let answers: Vec<Answer> = std::thread::scope(|s| {
         let asks: Vec<_> = servers

@@ -552,12 +552,7 @@ impl Core {
             if full {
                 if let Some(sid) = c.session {
                     let timeout = self.sessions.get(sid).map_or(0, |x| x.timeout);
-                    let avg = c.total_latency_ms.checked_div(c.sent).unwrap_or(0);
-                    let min = if c.min_latency_ms == u64::MAX {
-                        0
-                    } else {
-                        c.min_latency_ms
-                    };
+                    let (min, avg) = c.min_avg_latency();
                     m.insert("session_id".into(), json!(sid));
                     m.insert("last_operation".into(), json!(c.last_op));
                     m.insert(

@@ -83,6 +83,19 @@ impl Conn {
         }
     }
 
+    /// Minimum and average latency in ms, 0 before the first reply (`cons`, `connections`).
+    pub fn min_avg_latency(&self) -> (u64, u64) {
+        let min = if self.min_latency_ms == u64::MAX {
+            0
+        } else {
+            self.min_latency_ms
+        };
+        (
+            min,
+            self.total_latency_ms.checked_div(self.sent).unwrap_or(0),
+        )
+    }
+
     /// Forgets the latency and packet counters (`crst`).
     pub fn reset_stats(&mut self) {
         self.received = 0;
