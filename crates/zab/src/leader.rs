@@ -138,7 +138,14 @@ impl Node {
     }
 
     pub(crate) fn leader_step_down(&mut self, l: &mut Leader) {
-        // Our learners' connections close with the role.
+        self.leader_release(l);
+        self.become_looking();
+    }
+
+    /// What leaving the leader role undoes, whatever comes next (looking, or following the
+    /// server it handed over to): our learners' connections close with the role, and our own
+    /// clients' syncs fail.
+    pub(crate) fn leader_release(&mut self, l: &mut Leader) {
         let conns: Vec<(ServerId, ConnId)> = l.peers.iter().map(|(id, p)| (*id, p.conn)).collect();
         for (id, conn) in conns {
             self.close_conn(id, conn);
@@ -150,7 +157,6 @@ impl Node {
                 });
             }
         }
-        self.become_looking();
     }
 
     pub(crate) fn send_learner(&mut self, to: ServerId, conn: ConnId, msg: LearnerMsg) {

@@ -78,10 +78,16 @@ impl Node {
 
     /// Gives up on the leader: fail what waits on it and look again.
     pub(crate) fn learner_leave(&mut self, l: &mut Learner) {
+        self.learner_release(l);
+        self.become_looking();
+    }
+
+    /// What leaving the learner role undoes, whatever comes next: the syncs waiting on this
+    /// leader fail.
+    pub(crate) fn learner_release(&mut self, l: &mut Learner) {
         for request_id in std::mem::take(&mut l.syncs) {
             self.out.push(Action::SyncFailed { request_id });
         }
-        self.become_looking();
     }
 
     pub(crate) fn learner_on_msg(

@@ -121,16 +121,8 @@ impl Node {
                 LearnerMsg::Handover { to: t.to }
             };
             self.send_learner(id, conn, msg);
-            // Our learners' connections close with the role, as when stepping down.
-            self.close_conn(id, conn);
         }
-        for s in l.syncs.drain(..) {
-            if s.origin.is_none() {
-                self.out.push(Action::SyncFailed {
-                    request_id: s.request_id,
-                });
-            }
-        }
+        self.leader_release(l);
         self.transfer_outcome(TransferOutcome::HandedOver { to: t.to });
         self.decide(t.to);
     }
@@ -164,9 +156,7 @@ impl Node {
         {
             return;
         }
-        for request_id in std::mem::take(&mut l.syncs) {
-            self.out.push(Action::SyncFailed { request_id });
-        }
+        self.learner_release(l);
         self.decide(to);
     }
 }
