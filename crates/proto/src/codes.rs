@@ -311,6 +311,29 @@ pub mod perms {
     pub const DELETE: i32 = 8;
     pub const ADMIN: i32 = 16;
     pub const ALL: i32 = 31;
+
+    /// Each permission's letter, in the order zkCli prints them (c d r w a).
+    const LETTERS: [(i32, char); 5] = [
+        (CREATE, 'c'),
+        (DELETE, 'd'),
+        (READ, 'r'),
+        (WRITE, 'w'),
+        (ADMIN, 'a'),
+    ];
+
+    /// Permissions as zkCli prints them: `cdrwa`, the letters of those granted.
+    pub fn letters(p: i32) -> String {
+        LETTERS
+            .iter()
+            .filter(|(bit, _)| p & bit != 0)
+            .map(|(_, c)| *c)
+            .collect()
+    }
+
+    /// The permission a letter of `cdrwa` stands for.
+    pub fn from_letter(c: char) -> Option<i32> {
+        LETTERS.iter().find(|(_, l)| *l == c).map(|(bit, _)| *bit)
+    }
 }
 
 /// Create modes (the `flags` field of a create); an enum on the wire, not bits.

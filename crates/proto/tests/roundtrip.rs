@@ -788,3 +788,18 @@ proptest! {
         prop_assert!(buf.is_empty());
     }
 }
+
+#[test]
+fn permission_letters_as_zkcli_prints_them() {
+    use paddock_proto::perms;
+    assert_eq!(perms::letters(perms::ALL), "cdrwa");
+    assert_eq!(perms::letters(perms::READ | perms::ADMIN), "ra");
+    assert_eq!(perms::letters(0), "");
+    for c in "cdrwa".chars() {
+        assert_eq!(
+            perms::letters(perms::from_letter(c).unwrap()),
+            c.to_string()
+        );
+    }
+    assert_eq!(perms::from_letter('x'), None);
+}

@@ -1328,6 +1328,20 @@ impl Config {
         SocketAddr::new(self.client_port_address, self.client_port)
     }
 
+    /// Whether a digest identity (`user:base64(sha1)`) is `superDigest`'s, compared in constant
+    /// time (for clients' auth packets and the AdminServer's Authorization header alike).
+    pub fn is_super_digest(&self, id: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.super_digest
+            .as_deref()
+            .is_some_and(|s| bool::from(s.as_bytes().ct_eq(id.as_bytes())))
+    }
+
+    /// Whether a certificate subject is `X509AuthenticationProvider.superUser`.
+    pub fn is_super_x509(&self, subject: &str) -> bool {
+        self.x509_super_user.as_deref() == Some(subject)
+    }
+
     /// Whether a four-letter word may run.
     pub fn four_letter_allowed(&self, cmd: &str) -> bool {
         match &self.four_letter_whitelist {

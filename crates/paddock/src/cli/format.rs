@@ -273,25 +273,11 @@ pub fn err_line(e: &Error, path: &str) -> String {
 
 /// Permissions as zkCli prints them, in its order c d r w a.
 pub fn perm_string(p: i32) -> String {
-    use paddock_proto::perms::*;
-    let mut s = String::new();
-    for (bit, ch) in [
-        (CREATE, 'c'),
-        (DELETE, 'd'),
-        (READ, 'r'),
-        (WRITE, 'w'),
-        (ADMIN, 'a'),
-    ] {
-        if p & bit != 0 {
-            s.push(ch);
-        }
-    }
-    s
+    paddock_proto::perms::letters(p)
 }
 
 /// Parses `scheme:id:perms[,...]` as zkCli's AclParser does (printing its complaints).
 pub fn parse_acl(s: &str) -> Vec<Acl> {
-    use paddock_proto::perms::*;
     let mut v = vec![];
     for a in s.split(',') {
         let (Some(first), Some(last)) = (a.find(':'), a.rfind(':')) else {
@@ -304,13 +290,9 @@ pub fn parse_acl(s: &str) -> Vec<Acl> {
         }
         let mut perms = 0;
         for c in a[last + 1..].chars() {
-            match c {
-                'r' => perms |= READ,
-                'w' => perms |= WRITE,
-                'c' => perms |= CREATE,
-                'd' => perms |= DELETE,
-                'a' => perms |= ADMIN,
-                other => println!("Unknown perm type: {other}"),
+            match paddock_proto::perms::from_letter(c) {
+                Some(bit) => perms |= bit,
+                None => println!("Unknown perm type: {c}"),
             }
         }
         v.push(Acl {

@@ -75,26 +75,12 @@ async fn node(
         limit: num("limit", 100),
         auth,
     };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    if core
-        .send(CoreMsg::Browse {
-            req: browse,
-            reply: tx,
-        })
-        .await
-        .is_err()
-    {
-        return reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"error": "stopping"}),
-        );
-    }
-    match rx.await {
-        Ok(r) => reply(
+    match super::http::ask(core, |reply| CoreMsg::Browse { req: browse, reply }).await {
+        Some(r) => reply(
             StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK),
             Value::Object(r.body),
         ),
-        Err(_) => reply(
+        None => reply(
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"error": "stopping"}),
         ),
@@ -226,14 +212,8 @@ fn parse_acl(v: &Value) -> Result<Vec<Acl>, WriteError> {
         let s = |k: &str| it.get(k).and_then(Value::as_str).unwrap_or("");
         let mut perms = 0;
         for c in s("perms").chars() {
-            perms |= match c {
-                'r' => paddock_proto::perms::READ,
-                'w' => paddock_proto::perms::WRITE,
-                'c' => paddock_proto::perms::CREATE,
-                'd' => paddock_proto::perms::DELETE,
-                'a' => paddock_proto::perms::ADMIN,
-                other => return Err(WriteError::Bad(format!("'{other}' is not a permission"))),
-            };
+            perms |= paddock_proto::perms::from_letter(c)
+                .ok_or_else(|| WriteError::Bad(format!("'{c}' is not a permission")))?;
         }
         out.push(Acl {
             perms,

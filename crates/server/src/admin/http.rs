@@ -15,7 +15,6 @@ use paddock_tree::AuthInfo;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use subtle::ConstantTimeEq;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
@@ -323,18 +322,14 @@ fn identities(
     let mut auth = AuthInfo::for_ip(&ip.to_string());
     if let Some(cred) = digest_credentials(req) {
         if let Some(id) = paddock_tree::digest_id(cred) {
-            let is_super = cfg
-                .super_digest
-                .as_deref()
-                .is_some_and(|s| bool::from(s.as_bytes().ct_eq(id.as_bytes())));
-            if is_super {
+            if cfg.is_super_digest(&id) {
                 auth.add(Id::new("super", ""));
             }
             auth.add(Id::new("digest", id));
         }
     }
     if let Some(dn) = subject {
-        if cfg.x509_super_user.as_deref() == Some(dn.as_str()) {
+        if cfg.is_super_x509(dn) {
             auth.add(Id::new("super", dn.as_str()));
         }
         auth.add(Id::new("x509", dn.as_str()));
@@ -353,7 +348,7 @@ fn digest_credentials(req: &Request<Incoming>) -> Option<&str> {
         })
 }
 
-async fn ask<T>(
+pub(super) async fn ask<T>(
     core: &mpsc::Sender<CoreMsg>,
     msg: impl FnOnce(oneshot::Sender<T>) -> CoreMsg,
 ) -> Option<T> {

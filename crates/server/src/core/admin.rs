@@ -4,7 +4,7 @@
 
 use super::Core;
 use crate::fourlw::version_string;
-use crate::metrics::Value as MValue;
+use crate::metrics::Flat;
 use crate::msg::{AdminReply, AdminRequest};
 use paddock_proto::perms;
 use paddock_zab::RoleKind;
@@ -70,7 +70,14 @@ impl Core {
             }
             "monitor" => {
                 for s in self.monitor_samples() {
-                    monitor_entries(b, &s);
+                    crate::metrics::flatten(&s, |name, v| {
+                        let v = match v {
+                            Flat::Text(t) => json!(t),
+                            Flat::Int(i) => json!(i),
+                            Flat::Float(f) => json!(f),
+                        };
+                        b.insert(name.into_owned(), v);
+                    });
                 }
             }
             "configuration" => {
@@ -284,8 +291,7 @@ impl Core {
                         v.parse::<u64>()
                             .map_err(|_| format!("to must be a server id, got {v}"))?,
                     ),
-                    None if self.replica.is_leader() => None,
-                    None => Some(self.replica.node.id()),
+                    None => self.default_transfer_target(),
                 };
                 let outcome = self.transfer_leadership(to)?;
                 b.insert(
@@ -426,7 +432,9 @@ impl Core {
         );
         let entries: Vec<Value> = acl
             .iter()
-            .map(|a| json!({"scheme": a.id.scheme, "id": a.id.id, "perms": perm_letters(a.perms)}))
+            .map(
+                |a| json!({"scheme": a.id.scheme, "id": a.id.id, "perms": perms::letters(a.perms)}),
+            )
             .collect();
         // getACL needs READ or ADMIN (3.8), getData and getChildren READ.
         if !may.contains('r') && !may.contains('a') {
@@ -573,52 +581,6 @@ impl Core {
         }
         Value::Array(out)
     }
-}
-
-/// A sample as `monitor` entries: the `mntr` keys without `zk_`, numbers as numbers.
-fn monitor_entries(b: &mut Map<String, Value>, s: &crate::metrics::Sample) {
-    let name = s.name;
-    match &s.value {
-        MValue::Text(v) => {
-            b.insert(name.into(), json!(v));
-        }
-        MValue::Int(v) => {
-            b.insert(name.into(), json!(v));
-        }
-        MValue::Float(v) => {
-            b.insert(name.into(), json!(v));
-        }
-        MValue::Summary(v) => {
-            b.insert(format!("avg_{name}"), json!(v.avg()));
-            b.insert(format!("min_{name}"), json!(v.min));
-            b.insert(format!("max_{name}"), json!(v.max));
-            b.insert(format!("cnt_{name}"), json!(v.count));
-            b.insert(format!("sum_{name}"), json!(v.sum));
-            if let Some(q) = &v.quantiles {
-                for (p, label) in [(0.5, "p50"), (0.95, "p95"), (0.99, "p99"), (0.999, "p999")] {
-                    if let Some(i) = crate::metrics::QUANTILES.iter().position(|x| *x == p) {
-                        b.insert(format!("{label}_{name}"), json!(q[i]));
-                    }
-                }
-            }
-        }
-        MValue::Histograms(..) => {}
-    }
-}
-
-/// Permission bits as zkCli prints them (`cdrwa` order).
-fn perm_letters(p: i32) -> String {
-    [
-        (perms::CREATE, 'c'),
-        (perms::DELETE, 'd'),
-        (perms::READ, 'r'),
-        (perms::WRITE, 'w'),
-        (perms::ADMIN, 'a'),
-    ]
-    .iter()
-    .filter(|(bit, _)| p & bit != 0)
-    .map(|(_, c)| *c)
-    .collect()
 }
 
 /// What `environment` lists: ZooKeeper's keys that mean something outside a JVM.

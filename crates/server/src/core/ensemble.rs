@@ -458,6 +458,12 @@ impl Core {
             .ok_or_else(|| "the replication core did not answer".into())
     }
 
+    /// Whom a transfer asked of this server without a target goes to: from a leader, the best
+    /// voter (`None`); from a follower, itself.
+    pub(crate) fn default_transfer_target(&self) -> Option<u64> {
+        (!self.replica.is_leader()).then(|| self.replica.node.id())
+    }
+
     /// The replication core's clock, and the touches of this server's sessions.
     pub(crate) fn zab_tick(&mut self) {
         let r = &mut self.replica;

@@ -763,7 +763,7 @@ impl Core {
             "digest" => {
                 let text = String::from_utf8_lossy(data);
                 let id = digest_id(&text).ok_or(ErrorCode::AuthFailed)?;
-                let is_super = self.cfg.super_digest.as_deref() == Some(id.as_str());
+                let is_super = self.cfg.is_super_digest(&id);
                 c.gain(
                     paddock_proto::Id::new("digest", id),
                     is_super.then(|| paddock_proto::Id::new("super", "")),
@@ -791,7 +791,7 @@ impl Core {
             return;
         };
         debug!(conn, subject = %dn, "x509 identity");
-        let is_super = self.cfg.x509_super_user.as_deref() == Some(dn.as_str());
+        let is_super = self.cfg.is_super_x509(&dn);
         let super_id = is_super.then(|| paddock_proto::Id::new("super", dn.as_str()));
         c.gain(paddock_proto::Id::new("x509", dn), super_id);
     }

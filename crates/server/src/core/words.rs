@@ -2,7 +2,7 @@
 
 use super::Core;
 use crate::fourlw::*;
-use crate::metrics::{Sample, Value, QUANTILES};
+use crate::metrics::Flat;
 use std::fmt::Write;
 
 /// A transfer's outcome as the four-letter words print it.
@@ -15,39 +15,6 @@ pub(super) fn transfer_text(o: &paddock_zab::TransferOutcome) -> String {
             format!("Asked the leader (server {leader}) to hand over to this server.")
         }
         Failed { reason } => format!("Not done: {reason}."),
-    }
-}
-
-/// A sample as `mntr` lines: `zk_<name>\t<value>`; a summary as ZooKeeper spells one out
-/// (avg, min, max, cnt, sum, and the percentiles when it keeps them). Histograms are
-/// Paddock's own and go to Prometheus only.
-fn mntr_lines(out: &mut String, s: &Sample) {
-    let name = s.name;
-    match &s.value {
-        Value::Text(v) => {
-            let _ = writeln!(out, "zk_{name}\t{v}");
-        }
-        Value::Int(v) => {
-            let _ = writeln!(out, "zk_{name}\t{v}");
-        }
-        Value::Float(v) => {
-            let _ = writeln!(out, "zk_{name}\t{v:.4}");
-        }
-        Value::Summary(v) => {
-            let _ = writeln!(out, "zk_avg_{name}\t{:.4}", v.avg());
-            let _ = writeln!(out, "zk_min_{name}\t{}", v.min);
-            let _ = writeln!(out, "zk_max_{name}\t{}", v.max);
-            let _ = writeln!(out, "zk_cnt_{name}\t{}", v.count);
-            let _ = writeln!(out, "zk_sum_{name}\t{}", v.sum);
-            if let Some(q) = &v.quantiles {
-                for (p, label) in [(0.5, "p50"), (0.95, "p95"), (0.99, "p99"), (0.999, "p999")] {
-                    if let Some(i) = QUANTILES.iter().position(|x| *x == p) {
-                        let _ = writeln!(out, "zk_{label}_{name}\t{}", q[i]);
-                    }
-                }
-            }
-        }
-        Value::Histograms(..) => {}
     }
 }
 
@@ -280,7 +247,13 @@ impl Core {
             }
             "mntr" => {
                 for sample in self.monitor_samples() {
-                    mntr_lines(&mut out, &sample);
+                    crate::metrics::flatten(&sample, |name, v| {
+                        let _ = match v {
+                            Flat::Text(t) => writeln!(out, "zk_{name}\t{t}"),
+                            Flat::Int(i) => writeln!(out, "zk_{name}\t{i}"),
+                            Flat::Float(f) => writeln!(out, "zk_{name}\t{f:.4}"),
+                        };
+                    });
                 }
             }
             "gtmk" => out.push_str(&self.trace_mask.to_string()),
@@ -288,17 +261,12 @@ impl Core {
             // leader to hand over to it.
             "ydld" | "rqld" => {
                 let leads = self.replica.is_leader();
-                let to = if cmd == "rqld" && !leads {
-                    Some(self.replica.node.id())
-                } else {
-                    None
-                };
                 let text = if cmd == "ydld" && !leads {
                     "This server is not the leader.".to_owned()
                 } else if cmd == "rqld" && leads {
                     "This server is the leader already.".to_owned()
                 } else {
-                    match self.transfer_leadership(to) {
+                    match self.transfer_leadership(self.default_transfer_target()) {
                         Ok(o) => transfer_text(&o),
                         Err(e) => e,
                     }

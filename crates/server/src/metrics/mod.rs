@@ -61,6 +61,44 @@ impl Sample {
     }
 }
 
+/// A figure as `mntr` and `monitor` list it: one name, one plain value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Flat<'a> {
+    Text(&'a str),
+    Int(i64),
+    Float(f64),
+}
+
+/// The percentiles `mntr` and `monitor` spell out, by their names there.
+const SPELLED: [(f64, &str); 4] = [(0.5, "p50"), (0.95, "p95"), (0.99, "p99"), (0.999, "p999")];
+
+/// A sample as the (name, value) pairs `mntr` (with `zk_` before each name) and `monitor`
+/// list: a summary spelled out as ZooKeeper does (avg, min, max, cnt, sum, and the
+/// percentiles when it keeps them). Histograms are Paddock's own, for Prometheus only.
+pub fn flatten<'a>(s: &'a Sample, mut out: impl FnMut(std::borrow::Cow<'static, str>, Flat<'a>)) {
+    let name = s.name;
+    match &s.value {
+        Value::Text(v) => out(name.into(), Flat::Text(v)),
+        Value::Int(v) => out(name.into(), Flat::Int(*v)),
+        Value::Float(v) => out(name.into(), Flat::Float(*v)),
+        Value::Summary(v) => {
+            out(format!("avg_{name}").into(), Flat::Float(v.avg()));
+            out(format!("min_{name}").into(), Flat::Int(v.min as i64));
+            out(format!("max_{name}").into(), Flat::Int(v.max as i64));
+            out(format!("cnt_{name}").into(), Flat::Int(v.count as i64));
+            out(format!("sum_{name}").into(), Flat::Int(v.sum as i64));
+            if let Some(q) = &v.quantiles {
+                for (p, label) in SPELLED {
+                    if let Some(i) = QUANTILES.iter().position(|x| *x == p) {
+                        out(format!("{label}_{name}").into(), Flat::Int(q[i] as i64));
+                    }
+                }
+            }
+        }
+        Value::Histograms(..) => {}
+    }
+}
+
 /// The quantiles a summary reports: `mntr` prints p50, p95, p99 and p999 (as ZooKeeper),
 /// Prometheus gets 0.5, 0.9 and 0.99 (as ZooKeeper's provider exports them).
 pub const QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
@@ -447,6 +485,26 @@ mod tests {
         assert_eq!(q[3], 99);
         s.reset();
         assert_eq!(s.view().count, 0);
+    }
+
+    #[test]
+    fn flatten_spells_a_summary_out_as_zookeeper() {
+        let mut s = Summary::detailed();
+        s.record(2);
+        s.record(4);
+        let sample = Sample::gauge("readlatency", "", Value::Summary(s.view()));
+        let mut names = Vec::new();
+        flatten(&sample, |n, v| names.push((n.into_owned(), v)));
+        let get = |k: &str| names.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(get("avg_readlatency"), Some(Flat::Float(3.0)));
+        assert_eq!(get("cnt_readlatency"), Some(Flat::Int(2)));
+        assert_eq!(get("sum_readlatency"), Some(Flat::Int(6)));
+        assert!(get("p999_readlatency").is_some());
+        assert_eq!(names.len(), 9);
+        let text = Sample::gauge("server_state", "", Value::Text("leader".into()));
+        let mut one = Vec::new();
+        flatten(&text, |n, v| one.push((n.into_owned(), v)));
+        assert_eq!(one, vec![("server_state".to_owned(), Flat::Text("leader"))]);
     }
 
     #[test]
