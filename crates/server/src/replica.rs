@@ -13,7 +13,7 @@ use crate::peer::Peers;
 use bytes::Bytes;
 use paddock_tree::{Txn, TxnOp};
 use paddock_zab::{Action, Event, Node, RoleKind, Zxid};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 use tracing::{error, info, warn};
 
@@ -43,6 +43,9 @@ pub enum Effect {
         after: Zxid,
         through: Zxid,
     },
+    /// A planned leadership handover began: the old leader took this server's forwarded
+    /// writes up to this request id.
+    Handover { taken_through: Option<u64> },
     /// The write or sync waiting under this key will never be answered.
     Failed { key: i64 },
     /// The sync waiting under this key may be answered.
@@ -63,6 +66,9 @@ pub struct Replica {
     pub disk: Vec<DiskOp>,
     /// Forwarded writes waiting for their transaction: (session, xid) to origin keys.
     remote: HashMap<(i64, i32), VecDeque<i64>>,
+    /// What was forwarded under each key still waiting: sent again after a leadership
+    /// handover if the old leader never received it. Keys fall as they are handed out.
+    forwarded_out: BTreeMap<i64, Bytes>,
     /// Keys for origins that have no zxid yet (forwarded writes, syncs): negative, so they
     /// never meet a zxid.
     next_key: i64,
@@ -107,6 +113,7 @@ impl Replica {
             role: RoleKind::Looking,
             disk: Vec::new(),
             remote: HashMap::new(),
+            forwarded_out: BTreeMap::new(),
             next_key: 0,
             touched: HashSet::new(),
             owners: HashMap::new(),
@@ -164,8 +171,16 @@ impl Replica {
         self.next_key
     }
 
-    /// A forwarded write of `session` waits under `key` for its transaction.
-    pub fn wait_for_remote(&mut self, session: i64, xid: i32, create_session: bool, key: i64) {
+    /// A forwarded write of `session` waits under `key` for its transaction; `payload` is
+    /// what went to the leader.
+    pub fn wait_for_remote(
+        &mut self,
+        session: i64,
+        xid: i32,
+        create_session: bool,
+        key: i64,
+        payload: Bytes,
+    ) {
         let xid = if create_session {
             CREATE_SESSION_XID
         } else {
@@ -175,12 +190,15 @@ impl Replica {
             .entry((session, xid))
             .or_default()
             .push_back(key);
+        self.forwarded_out.insert(key, payload);
     }
 
     /// The key under which an applied transaction's origin waits: by zxid where it was
-    /// prepared here, by session and xid where it was forwarded.
+    /// prepared here, by session and xid where it was forwarded. A leader has forwarded
+    /// writes waiting only just after a handover made it one (it forwarded them as a
+    /// follower).
     pub fn origin_key(&mut self, txn: &Txn) -> i64 {
-        if self.is_leader() {
+        if self.remote.is_empty() {
             return txn.zxid;
         }
         let xid = if matches!(txn.op, TxnOp::CreateSession { .. }) {
@@ -191,16 +209,43 @@ impl Replica {
         let Some(q) = self.remote.get_mut(&(txn.session_id, xid)) else {
             return txn.zxid;
         };
-        let key = q.pop_front().unwrap_or(txn.zxid);
+        let Some(key) = q.pop_front() else {
+            return txn.zxid;
+        };
         if q.is_empty() {
             self.remote.remove(&(txn.session_id, xid));
         }
+        self.forwarded_out.remove(&key);
         key
+    }
+
+    /// A forwarded write under `key` will not be answered: nothing is sent again for it.
+    pub fn forwarded_failed(&mut self, key: i64) {
+        self.forwarded_out.remove(&key);
+    }
+
+    /// Keys of the forwarded writes still waiting that were sent after `through` (all if
+    /// None): the old leader never received them.
+    pub fn forwarded_after(&self, through: Option<u64>) -> Vec<i64> {
+        match through {
+            Some(t) => self
+                .forwarded_out
+                .range(..t as i64)
+                .map(|(k, _)| *k)
+                .collect(),
+            None => self.forwarded_out.keys().copied().collect(),
+        }
+    }
+
+    /// What was forwarded under `key`, if it still waits.
+    pub fn forwarded_payload(&self, key: i64) -> Option<Bytes> {
+        self.forwarded_out.get(&key).cloned()
     }
 
     /// Forgets what waited for forwarded writes (this server stopped serving).
     pub fn forget_waits(&mut self) {
         self.remote.clear();
+        self.forwarded_out.clear();
         self.touched.clear();
     }
 
@@ -337,6 +382,13 @@ impl Replica {
                     ),
                     Failed { reason } => warn!(%reason, "leadership transfer not done"),
                 }
+            }
+            Action::Handover {
+                leader,
+                taken_through,
+            } => {
+                info!(leader, "leadership handover: following the new leader");
+                return Some(Effect::Handover { taken_through });
             }
             Action::WriteRejected { request_id, reason } => {
                 warn!(?reason, "write not taken by the ensemble");
@@ -554,9 +606,11 @@ mod tests {
         let mut r = Replica::new(node, Peers::none(), false);
         let (k1, k2, k3) = (r.new_key(), r.new_key(), r.new_key());
         assert!(k1 < 0 && k2 < k1 && k3 < k2, "keys never meet a zxid");
-        r.wait_for_remote(5, 0, true, k1);
-        r.wait_for_remote(5, 0, false, k2);
-        r.wait_for_remote(5, 0, false, k3);
+        r.wait_for_remote(5, 0, true, k1, Bytes::from_static(b"c"));
+        r.wait_for_remote(5, 0, false, k2, Bytes::from_static(b"w2"));
+        r.wait_for_remote(5, 0, false, k3, Bytes::from_static(b"w3"));
+        assert_eq!(r.forwarded_after(Some(k1 as u64)), vec![k3, k2]);
+        assert_eq!(r.forwarded_after(None).len(), 3);
         let mut create = txn(100, 0);
         create.op = TxnOp::CreateSession {
             timeout: 4000,
@@ -568,12 +622,35 @@ mod tests {
             "a client's xid 0 is not the handshake"
         );
         assert_eq!(r.origin_key(&create), k1);
+        assert_eq!(
+            r.forwarded_after(None),
+            vec![k3],
+            "what was applied is never sent again"
+        );
+        assert_eq!(r.forwarded_payload(k3).as_deref(), Some(&b"w3"[..]));
         assert_eq!(r.origin_key(&txn(102, 0)), k3);
         assert_eq!(
             r.origin_key(&txn(103, 0)),
             103,
             "nobody here waits: keyed by zxid"
         );
+        assert!(r.forwarded_after(None).is_empty());
+    }
+
+    /// A follower that became leader through a handover still finds the writes it forwarded
+    /// as a follower; its own are keyed by zxid.
+    #[test]
+    fn a_new_leader_finds_what_it_forwarded_as_a_follower() {
+        let (mut r, _) = leader();
+        let k = r.new_key();
+        r.wait_for_remote(7, 3, false, k, Bytes::from_static(b"w"));
+        assert_eq!(r.origin_key(&txn(200, 3)), 200, "another session's write");
+        let mut t = txn(201, 3);
+        t.session_id = 7;
+        assert_eq!(r.origin_key(&t), k);
+        let mut t = txn(202, 4);
+        t.session_id = 7;
+        assert_eq!(r.origin_key(&t), 202);
     }
 
     #[test]

@@ -134,6 +134,18 @@ pub enum Action {
         /// What happened.
         outcome: TransferOutcome,
     },
+    /// A planned handover: this node leaves its role, without an election, to follow
+    /// `leader` (or to lead, if it is this node). The driver may keep its clients waiting
+    /// rather than drop them: once it serves again, it sends its requests after
+    /// `taken_through` again (no leader received them) and asks again for the syncs that
+    /// failed with the old role. If an election comes instead, what waited is lost as usual.
+    Handover {
+        /// The new leader.
+        leader: ServerId,
+        /// The last of this node's requests the old leader took (proposed, or passed on to
+        /// the new leader); None: none (or this node was the old leader).
+        taken_through: Option<u64>,
+    },
     /// A client's write was not taken and will never be committed.
     WriteRejected {
         /// Driver's id.
@@ -222,6 +234,10 @@ impl fmt::Display for Action {
                 write!(f, "write-rejected #{request_id} {reason:?}")
             }
             Action::Transfer { outcome } => write!(f, "transfer {outcome:?}"),
+            Action::Handover {
+                leader,
+                taken_through,
+            } => write!(f, "handover to n{leader}, taken through {taken_through:?}"),
             Action::SyncDone { request_id } => write!(f, "sync-done #{request_id}"),
             Action::SyncFailed { request_id } => write!(f, "sync-failed #{request_id}"),
             Action::Forwarded {

@@ -13,6 +13,37 @@ impl Node {
         l.phase == Phase::Established && !l.exhausted && l.transfer.is_none()
     }
 
+    /// A learner's write (`from` may be this node, for a write inherited with the
+    /// leadership): handed to the driver to prepare, or proposed as it is; refused if this
+    /// leader cannot propose now.
+    pub(crate) fn leader_take_request(
+        &mut self,
+        l: &mut Leader,
+        from: ServerId,
+        request_id: u64,
+        payload: Bytes,
+    ) {
+        if self.cfg.driver_prepares_forwarded && self.leader_can_propose(l) {
+            self.out.push(Action::Forwarded {
+                from,
+                request_id,
+                payload,
+            });
+            return;
+        }
+        if self.leader_can_propose(l) && self.leader_propose(l, None, payload) {
+            return;
+        }
+        if from == self.cfg.id {
+            self.out.push(Action::WriteRejected {
+                request_id,
+                reason: RejectReason::NotServing,
+            });
+        } else if let Some(conn) = l.peers.get(&from).map(|p| p.conn) {
+            self.send_learner(from, conn, LearnerMsg::Refused { request_id });
+        }
+    }
+
     /// A client's write (ours, or forwarded by a learner when `request_id` is None): stamp the
     /// next zxid, log it, and send it to every follower in the broadcast set without waiting
     /// for our own fsync. False if refused (then it is never committed).

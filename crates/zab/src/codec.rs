@@ -6,7 +6,7 @@
 //! Decoding never panics: bad input from a peer is an error, and the connection that sent it is
 //! closed by the server.
 
-use crate::message::{ConnId, LearnerMsg, Message, PeerState, SyncMode, Vote};
+use crate::message::{ConnId, HeldRequest, LearnerMsg, Message, PeerState, SyncMode, Vote};
 use crate::zxid::{Txn, Zxid};
 use bytes::Bytes;
 use thiserror::Error;
@@ -76,6 +76,16 @@ impl Out<'_> {
         self.u32(b.len() as u32);
         self.0.extend_from_slice(b);
     }
+    /// An optional u64: a presence byte, then the value if present.
+    fn opt_u64(&mut self, v: Option<u64>) {
+        match v {
+            Some(v) => {
+                self.u8(1);
+                self.u64(v);
+            }
+            None => self.u8(0),
+        }
+    }
     fn txn(&mut self, t: &Txn) {
         self.u64(t.zxid.0);
         self.bytes(&t.payload);
@@ -107,6 +117,12 @@ impl<'a> In<'a> {
         Ok(u64::from_be_bytes(
             self.take(8)?.try_into().expect("8 bytes"),
         ))
+    }
+    fn opt_u64(&mut self) -> Result<Option<u64>, CodecError> {
+        match self.u8()? {
+            0 => Ok(None),
+            _ => Ok(Some(self.u64()?)),
+        }
     }
     fn zxid(&mut self) -> Result<Zxid, CodecError> {
         Ok(Zxid(self.u64()?))
@@ -196,7 +212,7 @@ fn encode_learner(o: &mut Out<'_>, conn: ConnId, msg: &LearnerMsg) {
         SyncRequest { .. } => SYNC_REQUEST,
         SyncReply { .. } => SYNC_REPLY,
         SessionResumed { .. } => SESSION_RESUMED,
-        TakeOver => TAKE_OVER,
+        TakeOver { .. } => TAKE_OVER,
         Handover { .. } => HANDOVER,
         RequestLeadership => REQUEST_LEADERSHIP,
     };
@@ -217,6 +233,7 @@ fn encode_learner(o: &mut Out<'_>, conn: ConnId, msg: &LearnerMsg) {
             last_zxid,
             applied,
             runs,
+            promised,
         } => {
             o.u32(*epoch);
             o.u32(*current_epoch);
@@ -227,6 +244,7 @@ fn encode_learner(o: &mut Out<'_>, conn: ConnId, msg: &LearnerMsg) {
                 o.u64(a.0);
                 o.u64(b.0);
             }
+            o.u8(u8::from(*promised));
         }
         Sync { mode, commit } => {
             if let SyncMode::Trunc { to } = mode {
@@ -257,8 +275,20 @@ fn encode_learner(o: &mut Out<'_>, conn: ConnId, msg: &LearnerMsg) {
             o.u64(*request_id)
         }
         Ping { round } => o.u64(*round),
-        TakeOver | RequestLeadership => {}
-        Handover { to } => o.u64(*to),
+        RequestLeadership => {}
+        TakeOver { through, held } => {
+            o.opt_u64(*through);
+            o.u32(held.len() as u32);
+            for h in held {
+                o.u64(h.from);
+                o.u64(h.request_id);
+                o.bytes(&h.payload);
+            }
+        }
+        Handover { to, through } => {
+            o.u64(*to);
+            o.opt_u64(*through);
+        }
         PingAck { round, touches } => {
             o.u64(*round);
             o.u32(touches.len() as u32);
@@ -326,6 +356,7 @@ fn decode_learner(kind: u8, i: &mut In<'_>) -> Result<LearnerMsg, CodecError> {
                 last_zxid,
                 applied,
                 runs,
+                promised: i.u8()? != 0,
             }
         }
         SYNC_DIFF => Sync {
@@ -382,8 +413,27 @@ fn decode_learner(kind: u8, i: &mut In<'_>) -> Result<LearnerMsg, CodecError> {
         SESSION_RESUMED => SessionResumed {
             session_id: i.u64()?,
         },
-        TAKE_OVER => TakeOver,
-        HANDOVER => Handover { to: i.u64()? },
+        TAKE_OVER => {
+            let through = i.opt_u64()?;
+            let n = i.u32()? as usize;
+            // Each takes at least 20 bytes: a count beyond what is left is a lie.
+            if n > i.buf.len() / 20 {
+                return Err(CodecError::Short);
+            }
+            let mut held = Vec::with_capacity(n);
+            for _ in 0..n {
+                held.push(HeldRequest {
+                    from: i.u64()?,
+                    request_id: i.u64()?,
+                    payload: i.bytes()?,
+                });
+            }
+            TakeOver { through, held }
+        }
+        HANDOVER => Handover {
+            to: i.u64()?,
+            through: i.opt_u64()?,
+        },
         REQUEST_LEADERSHIP => RequestLeadership,
         other => return Err(CodecError::UnknownKind(other)),
     })

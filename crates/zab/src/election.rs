@@ -51,6 +51,9 @@ impl Node {
 
     /// Enters the looking state: new round, vote for ourselves, tell everyone.
     pub(crate) fn become_looking(&mut self) {
+        // An election is no planned handover: what the old leader held is lost with it.
+        self.handover = false;
+        self.inherited.clear();
         self.round += 1;
         let vote = self.own_vote();
         let mut votes = BTreeMap::new();

@@ -28,6 +28,8 @@ pub(crate) struct LearnerLog {
     pub last_zxid: Zxid,
     pub applied: Zxid,
     pub runs: Vec<(Zxid, Zxid)>,
+    /// Its acknowledgement counts toward the epoch's quorum.
+    pub promised: bool,
 }
 
 /// A learner's progress through discovery and sync.
@@ -57,6 +59,9 @@ pub(crate) struct Peer {
     pub last_heard: u64,
     /// Highest heartbeat round it answered.
     pub ping_acked: u64,
+    /// The last request it sent us (taken: proposed or held), for a handover to tell it
+    /// which of its later ones to send again.
+    pub last_request: Option<u64>,
 }
 
 impl Peer {
@@ -98,6 +103,9 @@ pub(crate) struct Leader {
     pub syncs: Vec<PendingSync>,
     /// A leadership transfer under way: proposals are held.
     pub transfer: Option<crate::transfer::Transfer>,
+    /// Learners' writes that arrived while proposals were held, in arrival order: passed on
+    /// to the new leader, or proposed here if the transfer is given up.
+    pub held: Vec<crate::message::HeldRequest>,
 }
 
 impl Leader {
@@ -115,6 +123,7 @@ impl Leader {
             exhausted: false,
             syncs: Vec::new(),
             transfer: None,
+            held: Vec::new(),
         }
     }
 
@@ -203,6 +212,7 @@ impl Node {
                 acked: Zxid::ZERO,
                 last_heard: self.now,
                 ping_acked: 0,
+                last_request: None,
             };
             self.epoch_floor = self.epoch_floor.max(accepted_epoch);
             if l.phase >= Phase::EpochPersisting && accepted_epoch > l.epoch {
@@ -235,6 +245,7 @@ impl Node {
                 last_zxid,
                 applied,
                 runs,
+                promised,
             } => {
                 if peer.phase != PeerPhase::EpochSent || epoch != l.epoch {
                     return;
@@ -244,6 +255,7 @@ impl Node {
                     last_zxid,
                     applied,
                     runs,
+                    promised,
                 });
                 match l.phase {
                     Phase::AwaitAckEpoch => {
@@ -300,18 +312,18 @@ impl Node {
                 request_id,
                 payload,
             } => {
-                if self.cfg.driver_prepares_forwarded && self.leader_can_propose(l) {
-                    self.out.push(Action::Forwarded {
+                peer.last_request = Some(request_id);
+                if l.transfer.is_some() && l.phase == Phase::Established {
+                    // Neither proposed nor refused: it goes to the new leader with the
+                    // leadership, or is proposed here if the transfer is given up.
+                    l.held.push(crate::message::HeldRequest {
                         from,
                         request_id,
                         payload,
                     });
                     return;
                 }
-                let proposed = self.leader_can_propose(l) && self.leader_propose(l, None, payload);
-                if !proposed {
-                    self.send_learner(from, conn, LearnerMsg::Refused { request_id });
-                }
+                self.leader_take_request(l, from, request_id, payload);
             }
             LearnerMsg::SessionResumed { session_id } => {
                 self.out.push(Action::SessionOwner {
@@ -409,7 +421,9 @@ impl Node {
         ids.extend(
             l.peers
                 .iter()
-                .filter(|(_, p)| !p.observer && matches!(p.phase, PeerPhase::AckedEpoch(_)))
+                .filter(|(_, p)| {
+                    !p.observer && matches!(&p.phase, PeerPhase::AckedEpoch(log) if log.promised)
+                })
                 .map(|(id, _)| *id),
         );
         if !self.cfg.quorum.is_quorum(&ids) {
@@ -474,6 +488,7 @@ impl Node {
         for (id, conn) in synced {
             self.send_learner(id, conn, LearnerMsg::Commit { zxid: commit });
         }
+        self.propose_inherited(l);
     }
 
     pub(crate) fn leader_tick(&mut self, l: &mut Leader) {

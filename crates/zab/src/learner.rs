@@ -40,6 +40,8 @@ pub(crate) struct Learner {
     pub acked_sent: Zxid,
     pub syncs: BTreeSet<u64>,
     pub touches: Vec<u64>,
+    /// Our ACKEPOCH counts toward the leader's quorum for its epoch (see `AckEpoch`).
+    pub promised: bool,
 }
 
 impl Learner {
@@ -55,6 +57,7 @@ impl Learner {
             acked_sent: Zxid::ZERO,
             syncs: BTreeSet::new(),
             touches: Vec::new(),
+            promised: false,
         }
     }
 
@@ -111,9 +114,16 @@ impl Node {
                 }
                 if epoch > self.accepted_epoch {
                     self.accepted_epoch = epoch;
+                    self.accepted_from = Some(l.leader);
                     l.wait_seq = self.persist_epochs();
+                    l.promised = true;
                 } else {
+                    // This epoch was accepted already: a promise to this same leader (a
+                    // reconnect during discovery) still counts; one made to another leader
+                    // that picked the same epoch must not count twice, or both could gather
+                    // a quorum for it.
                     l.wait_seq = self.epochs_seq;
+                    l.promised = self.accepted_from == Some(l.leader);
                 }
                 l.epoch = epoch;
                 l.phase = EpochPersisting;
@@ -195,11 +205,13 @@ impl Node {
                 // for our connection. Start over.
                 self.learner_leave(l);
             }
-            (_, LearnerMsg::TakeOver) => {
+            (_, LearnerMsg::TakeOver { through, held }) => {
                 let me = self.cfg.id;
-                self.learner_handover(l, me);
+                self.learner_handover(l, me, through, held);
             }
-            (_, LearnerMsg::Handover { to }) => self.learner_handover(l, to),
+            (_, LearnerMsg::Handover { to, through }) => {
+                self.learner_handover(l, to, through, Vec::new())
+            }
             (_, LearnerMsg::Ping { round }) => {
                 let touches = std::mem::take(&mut l.touches);
                 self.send_to_leader(l, LearnerMsg::PingAck { round, touches });
@@ -237,6 +249,7 @@ impl Node {
                     last_zxid: self.log.last(),
                     applied,
                     runs: self.log.runs_above(applied),
+                    promised: l.promised,
                 };
                 l.phase = LPhase::AwaitSync;
                 self.send_to_leader(l, msg);

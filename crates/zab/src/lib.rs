@@ -40,7 +40,7 @@ pub mod zxid;
 pub use action::{Action, RejectReason, RoleKind, TransferOutcome};
 pub use config::{Bugs, Config};
 pub use event::Event;
-pub use message::{ConnId, LearnerMsg, Message, PeerState, SyncMode, Vote};
+pub use message::{ConnId, HeldRequest, LearnerMsg, Message, PeerState, SyncMode, Vote};
 pub use node::{LearnerStatus, Node, Recovered, RecoveryError};
 pub use quorum::{Majority, QuorumVerifier};
 pub use zxid::{DiskSeq, Epoch, ServerId, Txn, Zxid};

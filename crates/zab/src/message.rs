@@ -87,6 +87,12 @@ pub enum LearnerMsg {
         applied: Zxid,
         /// Its logged zxids above `applied` as runs `(first, last)` of consecutive counters.
         runs: Vec<(Zxid, Zxid)>,
+        /// A promise made to this leader: the learner accepted `epoch` on this leader's
+        /// LEADERINFO. False when it had accepted that epoch already from another leader (two
+        /// leaders can pick the same epoch from different quorums) or cannot tell (it
+        /// restarted since): the leader syncs it but does not count it toward the epoch's
+        /// quorum, as ZooKeeper does with its -1 current epoch.
+        promised: bool,
     },
     /// Leader → learner: start of synchronisation by DIFF or TRUNC.
     Sync {
@@ -182,14 +188,35 @@ pub enum LearnerMsg {
     },
     /// Leader → the voter it hands leadership to: you have acknowledged everything I
     /// proposed, and I propose nothing more: lead now (discovery picks the next epoch).
-    TakeOver,
+    TakeOver {
+        /// The last of the target's own requests this leader took (proposed, or held and
+        /// passed on here): the target's later ones never reached a leader.
+        through: Option<u64>,
+        /// Learners' writes this leader held during the transfer, in arrival order: the
+        /// target proposes them first once it is established.
+        held: Vec<HeldRequest>,
+    },
     /// Leader → its other learners: follow `to`, which takes over from me now.
     Handover {
         /// The new leader.
         to: ServerId,
+        /// The last of this learner's requests this leader took (proposed, or passed on to
+        /// `to`): the learner sends its later ones again once it follows `to`.
+        through: Option<u64>,
     },
     /// Learner → leader: hand leadership to me (`rqld`).
     RequestLeadership,
+}
+
+/// A learner's write a leader held during a leadership transfer, passed on to the new leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldRequest {
+    /// The learner it came from (the new leader itself, possibly).
+    pub from: ServerId,
+    /// The learner's request id.
+    pub request_id: u64,
+    /// What the learner sent.
+    pub payload: Bytes,
 }
 
 /// A message between two servers.
@@ -230,10 +257,12 @@ impl fmt::Display for LearnerMsg {
                 last_zxid,
                 applied,
                 runs,
+                promised,
             } => write!(
                 f,
-                "AckEpoch(e{epoch}, current=e{current_epoch}, last={last_zxid}, applied={applied}, runs={})",
-                runs.len()
+                "AckEpoch(e{epoch}, current=e{current_epoch}, last={last_zxid}, applied={applied}, runs={}{})",
+                runs.len(),
+                if *promised { "" } else { ", not a promise" }
             ),
             Sync {
                 mode: SyncMode::Diff,
@@ -265,8 +294,10 @@ impl fmt::Display for LearnerMsg {
             SyncRequest { request_id } => write!(f, "SyncRequest(#{request_id})"),
             SessionResumed { session_id } => write!(f, "SessionResumed(0x{session_id:x})"),
             SyncReply { request_id } => write!(f, "SyncReply(#{request_id})"),
-            TakeOver => write!(f, "TakeOver"),
-            Handover { to } => write!(f, "Handover(n{to})"),
+            TakeOver { through, held } => {
+                write!(f, "TakeOver(through {through:?}, {} held)", held.len())
+            }
+            Handover { to, through } => write!(f, "Handover(n{to}, through {through:?})"),
             RequestLeadership => write!(f, "RequestLeadership"),
         }
     }

@@ -88,6 +88,9 @@ pub struct Node {
     pub(crate) round: u64,
     /// Epochs as last ordered written (durable once `persisted >= epochs_seq`).
     pub(crate) accepted_epoch: Epoch,
+    /// Who we accepted `accepted_epoch` from, as far as this incarnation knows (not kept
+    /// across restarts: after one, an equal epoch is never counted as a promise).
+    pub(crate) accepted_from: Option<ServerId>,
     pub(crate) current_epoch: Epoch,
     pub(crate) epochs_seq: DiskSeq,
     pub(crate) log: Log,
@@ -107,6 +110,11 @@ pub struct Node {
     pub(crate) ping_round: u64,
     pub(crate) role: Role,
     pub(crate) out: Vec<Action>,
+    /// The current role began with a planned handover (cleared by an election).
+    pub(crate) handover: bool,
+    /// Writes the old leader held and handed to this node with the leadership: proposed
+    /// first once this node's leadership is established.
+    pub(crate) inherited: Vec<crate::message::HeldRequest>,
 }
 
 impl Node {
@@ -140,6 +148,7 @@ impl Node {
             now: 0,
             round: 0,
             accepted_epoch: rec.accepted_epoch,
+            accepted_from: None,
             current_epoch: rec.current_epoch,
             epochs_seq: 0,
             log,
@@ -154,6 +163,8 @@ impl Node {
             ping_round: (incarnation & INCARNATION_MASK) << 24,
             role: Role::Busy,
             out: Vec::new(),
+            handover: false,
+            inherited: Vec::new(),
         };
         node.become_looking();
         Ok(node)
@@ -417,6 +428,12 @@ impl Node {
             Role::Leading(l) if l.is_established() => Some(l.epoch),
             _ => None,
         }
+    }
+
+    /// Whether this node is between roles because of a planned handover: not serving yet,
+    /// and no election has started since. A driver keeps its clients waiting meanwhile.
+    pub fn in_handover(&self) -> bool {
+        self.handover && !self.is_serving() && !matches!(self.role, Role::Looking(_))
     }
 
     /// Whether clients may be served here (an established leader, or a learner that received

@@ -187,6 +187,7 @@ mod tests {
             last_zxid: l.last(),
             applied,
             runs: l.runs_above(applied),
+            promised: true,
         }
     }
 
@@ -288,7 +289,7 @@ mod tests {
                 // the learner applied some point of the shared prefix
                 let all: Vec<Zxid> = learner.after(Zxid::ZERO).map(|t| t.zxid).filter(|z| *z <= shared).collect();
                 let applied = all[(applied_frac as usize * all.len()) / 100];
-                let info = LearnerLog { last_zxid: learner.last(), applied, runs: learner.runs_above(applied) };
+                let info = LearnerLog { last_zxid: learner.last(), applied, runs: learner.runs_above(applied), promised: true };
                 // the leader keeps only a window in memory, maybe purges its disk log too
                 let mut lead = leader.clone();
                 lead.trim(shared.min(leader.last()), keep);

@@ -11,7 +11,7 @@
 use crate::action::{Action, TransferOutcome};
 use crate::leader::{Leader, PeerPhase};
 use crate::learner::{LPhase, Learner};
-use crate::message::{ConnId, LearnerMsg};
+use crate::message::{ConnId, HeldRequest, LearnerMsg};
 use crate::node::{Node, Role};
 use crate::zxid::ServerId;
 
@@ -96,35 +96,57 @@ impl Node {
             return;
         };
         let Some(peer) = l.peers.get(&t.to).filter(|p| p.phase == PeerPhase::Active) else {
-            l.transfer = None;
-            self.transfer_outcome(TransferOutcome::Failed {
-                reason: format!("n{} is no longer in sync with this leader", t.to),
-            });
+            self.give_up_transfer(
+                l,
+                format!("n{} is no longer in sync with this leader", t.to),
+            );
             return;
         };
         // A voter that acknowledged NEWLEADER holds the whole initial history durably.
         let durable = peer.acked.max(l.initial_last);
         if durable < self.log.last() {
             if self.now > t.deadline {
-                l.transfer = None;
-                self.transfer_outcome(TransferOutcome::Failed {
-                    reason: format!("n{} did not catch up in time", t.to),
-                });
+                self.give_up_transfer(l, format!("n{} did not catch up in time", t.to));
             }
             return;
         }
-        let peers: Vec<(ServerId, ConnId)> = l.peers.iter().map(|(id, p)| (*id, p.conn)).collect();
-        for (id, conn) in peers {
+        // Each learner learns which of its requests this leader took, so that it sends the
+        // later ones (in flight now, lost with this leader's connections) to the new leader.
+        // The target also receives the held writes, to propose before anything else.
+        let mut held = std::mem::take(&mut l.held);
+        let peers: Vec<(ServerId, ConnId, Option<u64>)> = l
+            .peers
+            .iter()
+            .map(|(id, p)| (*id, p.conn, p.last_request))
+            .collect();
+        for (id, conn, through) in peers {
             let msg = if id == t.to {
-                LearnerMsg::TakeOver
+                LearnerMsg::TakeOver {
+                    through,
+                    held: std::mem::take(&mut held),
+                }
             } else {
-                LearnerMsg::Handover { to: t.to }
+                LearnerMsg::Handover { to: t.to, through }
             };
             self.send_learner(id, conn, msg);
         }
+        self.handover = true;
+        self.out.push(Action::Handover {
+            leader: t.to,
+            taken_through: None,
+        });
         self.leader_release(l);
         self.transfer_outcome(TransferOutcome::HandedOver { to: t.to });
         self.decide(t.to);
+    }
+
+    /// Ends a transfer that cannot complete: proposals go on, the held writes first.
+    fn give_up_transfer(&mut self, l: &mut Leader, reason: String) {
+        l.transfer = None;
+        self.transfer_outcome(TransferOutcome::Failed { reason });
+        for h in std::mem::take(&mut l.held) {
+            self.leader_take_request(l, h.from, h.request_id, h.payload);
+        }
     }
 
     /// On a learner: asks the leader to hand over to this node.
@@ -151,12 +173,33 @@ impl Node {
     /// On a learner: its leader hands over, to this node (`TakeOver`) or to another
     /// (`Handover`). Only a voter whose synced history is durable (it acknowledged NEWLEADER)
     /// takes over.
-    pub(crate) fn learner_handover(&mut self, l: &mut Learner, to: ServerId) {
+    pub(crate) fn learner_handover(
+        &mut self,
+        l: &mut Learner,
+        to: ServerId,
+        through: Option<u64>,
+        held: Vec<HeldRequest>,
+    ) {
         if to == self.cfg.id && (self.cfg.is_observer() || l.phase < LPhase::Synced || !l.nl_acked)
         {
             return;
         }
+        self.handover = true;
+        self.out.push(Action::Handover {
+            leader: to,
+            taken_through: through,
+        });
         self.learner_release(l);
         self.decide(to);
+        // After `decide`, which starts the new role with nothing inherited.
+        self.inherited = held;
+    }
+
+    /// On a leader just established: the writes its predecessor held during the handover
+    /// go first, before any learner's new request.
+    pub(crate) fn propose_inherited(&mut self, l: &mut Leader) {
+        for h in std::mem::take(&mut self.inherited) {
+            self.leader_take_request(l, h.from, h.request_id, h.payload);
+        }
     }
 }

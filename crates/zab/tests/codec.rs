@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use paddock_zab::codec::{decode, encode_frame, take_frame, CodecError};
-use paddock_zab::{LearnerMsg, Message, PeerState, SyncMode, Txn, Vote, Zxid};
+use paddock_zab::{HeldRequest, LearnerMsg, Message, PeerState, SyncMode, Txn, Vote, Zxid};
 use proptest::prelude::*;
 
 fn zxid() -> impl Strategy<Value = Zxid> {
@@ -31,15 +31,17 @@ fn learner_msg() -> impl Strategy<Value = LearnerMsg> {
             any::<u32>(),
             zxid(),
             zxid(),
-            prop::collection::vec((zxid(), zxid()), 0..5)
+            prop::collection::vec((zxid(), zxid()), 0..5),
+            any::<bool>()
         )
             .prop_map(
-                |(epoch, current_epoch, last_zxid, applied, runs)| AckEpoch {
+                |(epoch, current_epoch, last_zxid, applied, runs, promised)| AckEpoch {
                     epoch,
                     current_epoch,
                     last_zxid,
                     applied,
-                    runs
+                    runs,
+                    promised
                 }
             ),
         zxid().prop_map(|commit| Sync {
@@ -69,6 +71,24 @@ fn learner_msg() -> impl Strategy<Value = LearnerMsg> {
         any::<u64>().prop_map(|request_id| SyncRequest { request_id }),
         any::<u64>().prop_map(|request_id| SyncReply { request_id }),
         any::<u64>().prop_map(|session_id| SessionResumed { session_id }),
+        (
+            prop::option::of(any::<u64>()),
+            prop::collection::vec((any::<u64>(), any::<u64>(), bytes()), 0..4)
+        )
+            .prop_map(|(through, held)| TakeOver {
+                through,
+                held: held
+                    .into_iter()
+                    .map(|(from, request_id, payload)| HeldRequest {
+                        from,
+                        request_id,
+                        payload
+                    })
+                    .collect()
+            }),
+        (any::<u64>(), prop::option::of(any::<u64>()))
+            .prop_map(|(to, through)| Handover { to, through }),
+        Just(RequestLeadership),
     ]
 }
 

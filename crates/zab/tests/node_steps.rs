@@ -144,7 +144,8 @@ fn follower_acks_after_fsync_and_applies_on_commit() {
             current_epoch: 0,
             last_zxid: Zxid::ZERO,
             applied: Zxid::ZERO,
-            runs: vec![]
+            runs: vec![],
+            promised: true
         })]
     );
     n.step(from_leader(LearnerMsg::Sync {
@@ -202,4 +203,93 @@ fn follower_acks_after_fsync_and_applies_on_commit() {
         txn: txn(1, 3, b"c"),
     }));
     assert_eq!(n.role(), RoleKind::Looking);
+}
+
+/// Follows `leader` on its notification; the learner connection's id.
+fn follow(n: &mut Node, leader: u64, round: u64) -> u64 {
+    n.step(Event::Peer {
+        from: leader,
+        msg: Message::Notification {
+            round,
+            state: PeerState::Leading,
+            vote: Vote {
+                epoch: 0,
+                zxid: Zxid::ZERO,
+                leader,
+            },
+        },
+    });
+    n.take_actions()
+        .into_iter()
+        .find_map(|a| match a {
+            Action::Send {
+                to,
+                msg:
+                    Message::Learner {
+                        conn,
+                        msg: LearnerMsg::Info { .. },
+                    },
+            } if to == leader => Some(conn),
+            _ => None,
+        })
+        .expect("an Info to the leader")
+}
+
+/// The ACKEPOCH the learner sends after LEADERINFO(e1) from `leader`: whether it is a promise.
+fn ack_epoch_promise(n: &mut Node, leader: u64, conn: u64) -> bool {
+    n.step(Event::Peer {
+        from: leader,
+        msg: Message::Learner {
+            conn,
+            msg: LearnerMsg::LeaderInfo { epoch: 1 },
+        },
+    });
+    let mut acts = n.take_actions();
+    let seq = acts.iter().find_map(|a| match a {
+        Action::PersistEpochs { seq, .. } => Some(*seq),
+        _ => None,
+    });
+    if let Some(through) = seq {
+        n.step(Event::Persisted { through });
+        acts.extend(n.take_actions());
+    }
+    acts.into_iter()
+        .find_map(|a| match a {
+            Action::Send {
+                msg:
+                    Message::Learner {
+                        msg: LearnerMsg::AckEpoch { promised, .. },
+                        ..
+                    },
+                ..
+            } => Some(promised),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no AckEpoch from {leader}"))
+}
+
+/// Two leaders may pick the same epoch from different quorums. A learner that accepted it
+/// from one must not count toward the other's quorum for it, or both could establish the
+/// same epoch and one would truncate what the other committed (sim seed 122060). A promise to
+/// the same leader, on a reconnect, still counts.
+#[test]
+fn an_epoch_accepted_from_one_leader_is_no_promise_to_another() {
+    let mut n = Node::new(Config::new(1, vec![1, 2, 3], vec![]), 1);
+    n.take_actions();
+    let c = follow(&mut n, 3, 1);
+    assert!(ack_epoch_promise(&mut n, 3, c), "a new epoch is a promise");
+    n.step(Event::PeerLost { peer: 3 });
+    n.take_actions();
+    let c = follow(&mut n, 2, 2);
+    assert!(
+        !ack_epoch_promise(&mut n, 2, c),
+        "e1 was promised to n3 already"
+    );
+    n.step(Event::PeerLost { peer: 2 });
+    n.take_actions();
+    let c = follow(&mut n, 3, 3);
+    assert!(
+        ack_epoch_promise(&mut n, 3, c),
+        "the same leader's epoch again"
+    );
 }

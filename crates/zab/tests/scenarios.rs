@@ -771,3 +771,113 @@ fn leadership_transfer_to_a_cut_off_voter_is_given_up() {
     );
     converge(&mut w);
 }
+
+/// How often a payload was applied, in the ensemble's one order.
+fn applied_times(w: &World, p: &[u8]) -> usize {
+    w.order.entries.iter().filter(|(_, b)| b[..] == *p).count()
+}
+
+fn write_payload(w: &World, op: usize) -> Vec<u8> {
+    match &w.history[op].kind {
+        OpKind::Write(p) => p.to_vec(),
+        other => panic!("op {op} is {other:?}"),
+    }
+}
+
+/// A learner's write that reaches the leader while a transfer holds proposals is neither
+/// refused nor lost when the transfer is given up: it is proposed then, once.
+#[test]
+fn a_write_held_by_a_transfer_given_up_is_proposed_after_it() {
+    let mut w = world(3, 0);
+    let l = settle(&mut w);
+    let f = followers(&w, l);
+    let (target, other) = (f[0], f[1]);
+    w.cut(l, target);
+    assert!(write(&mut w, l).is_some());
+    let li = w.idx(l);
+    w.feed(
+        li,
+        paddock_zab::Event::TransferLeadership { to: Some(target) },
+    );
+    let op = w.submit_write(other, None);
+    w.run_ticks(60);
+    ok(&w);
+    assert_eq!(w.leader(), Some(l), "{}", dump(&w));
+    let p = write_payload(&w, op);
+    assert_eq!(applied_times(&w, &p), 1, "{}", dump(&w));
+    assert!(
+        matches!(w.history[op].outcome, Outcome::Ok(_)),
+        "the held write was answered: {:?}",
+        w.history[op].outcome
+    );
+    converge(&mut w);
+}
+
+/// Learners' writes held during a handover go to the new leader with the leadership and are
+/// proposed there once, before anything else; every learner learns which of its requests the
+/// old leader took.
+#[test]
+fn writes_held_during_a_handover_are_proposed_by_the_new_leader() {
+    let mut carried = 0;
+    for seed in 1..=20 {
+        let mut w = world_with(Setup {
+            seed,
+            trace_lines: 20_000,
+            ..Setup::scenario(3, 0)
+        });
+        let l = settle(&mut w);
+        let f = followers(&w, l);
+        let (target, other) = (f[0], f[1]);
+        let seen = Rc::new(RefCell::new((0usize, Vec::new())));
+        let s = seen.clone();
+        w.filter = Some(Box::new(move |_from, to, m: &Message| {
+            if let Message::Learner { msg, .. } = m {
+                match msg {
+                    LearnerMsg::TakeOver { held, .. } => s.borrow_mut().0 += held.len(),
+                    LearnerMsg::Handover { through, .. } => s.borrow_mut().1.push((to, *through)),
+                    _ => {}
+                }
+            }
+            true
+        }));
+        // Writes in flight at the leader keep the hold on while the learner's write arrives.
+        for _ in 0..3 {
+            w.submit_write(l, None);
+        }
+        let li = w.idx(l);
+        w.feed(
+            li,
+            paddock_zab::Event::TransferLeadership { to: Some(target) },
+        );
+        let op = w.submit_write(other, None);
+        assert!(
+            w.run_until(200, |w| w.leader() == Some(target) && all_up_serving(w)),
+            "seed {seed}: no handover\n{}",
+            dump(&w)
+        );
+        w.run_ticks(40);
+        ok(&w);
+        let p = write_payload(&w, op);
+        let (held, handovers) = seen.borrow().clone();
+        assert!(
+            applied_times(&w, &p) <= 1,
+            "seed {seed}: applied twice\n{}",
+            dump(&w)
+        );
+        if held > 0 {
+            carried += 1;
+            assert_eq!(
+                applied_times(&w, &p),
+                1,
+                "seed {seed}: a held write was lost\n{}",
+                dump(&w)
+            );
+        }
+        assert!(
+            handovers.iter().any(|(to, _)| *to == other),
+            "seed {seed}: {other} was not told to follow {target}"
+        );
+        converge(&mut w);
+    }
+    assert!(carried > 0, "no seed had a write held during the handover");
+}

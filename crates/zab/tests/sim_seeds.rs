@@ -1,5 +1,6 @@
 //! Random seeds through the simulator: faults on (safety phase), then healed (liveness
-//! phase). `cargo test --release -p paddock-zab` runs 5,300 seeds here.
+//! phase). `cargo test --release -p paddock-zab` runs 5,300 seeds here, and the seeds that once
+//! found a bug.
 
 use paddock_zab::sim::run::{run_seed, Options};
 
@@ -36,6 +37,14 @@ fn swarm_seeds_1_to_2000() {
 #[test]
 fn swarm_seeds_2001_to_4000() {
     run_range(2001, 2000, &Options::default());
+}
+
+/// Seeds that once found a bug, each named for it.
+#[test]
+fn regression_seeds() {
+    // Two leaders picked epoch 1 from different quorums; one learner's ACKEPOCH counted for
+    // both, and the second truncated what the first had committed.
+    run_range(122_060, 1, &Options::default());
 }
 
 #[test]

@@ -52,10 +52,12 @@ impl Core {
         let key = self.replica.new_key();
         self.await_reply(key, origin, Some(sid));
         let create = matches!(fwd, Forward::CreateSession { .. });
-        self.replica.wait_for_remote(sid, xid, create, key);
+        let payload = fwd.encode();
+        self.replica
+            .wait_for_remote(sid, xid, create, key, payload.clone());
         self.zab_step(Event::ClientWrite {
             request_id: key as u64,
-            payload: fwd.encode(),
+            payload,
         });
     }
 
@@ -115,6 +117,9 @@ impl Core {
         while let Some((from, request_id, payload)) = self.replica.next_forwarded() {
             self.prepare_forwarded(from, request_id, &payload);
         }
+        // After the learners' writes: a new leader proposes those its predecessor held
+        // before its own clients' waiting requests.
+        self.check_hold();
     }
 
     fn effect(&mut self, e: Effect) {
@@ -129,6 +134,7 @@ impl Core {
                 through,
             } => self.send_log_range(to, conn, after, through),
             Effect::Failed { key } => self.fail_origin(key),
+            Effect::Handover { taken_through } => self.handover_began(taken_through),
             Effect::SyncDone { key } => {
                 if let Some(Origin::Sync {
                     conn,
@@ -205,6 +211,11 @@ impl Core {
     /// A write that will never be answered: the client loses its connection and learns the
     /// outcome by reading, as with any connection loss.
     fn fail_origin(&mut self, key: i64) {
+        if self.retry_when_serving(key) {
+            // A planned handover: asked again of the new leader, under the same key.
+            return;
+        }
+        self.replica.forwarded_failed(key);
         let conn = match self.order.take_origin(key) {
             Some(Origin::Client { conn, .. })
             | Some(Origin::Connect { conn, .. })
@@ -215,7 +226,7 @@ impl Core {
     }
 
     /// The leader prepares a learner's forwarded write and proposes it at once.
-    fn prepare_forwarded(&mut self, from: u64, request_id: u64, payload: &[u8]) {
+    pub(crate) fn prepare_forwarded(&mut self, from: u64, request_id: u64, payload: &[u8]) {
         let fwd = match Forward::decode(payload) {
             Ok(f) => f,
             Err(e) => match Forward::write_header(payload) {
@@ -282,6 +293,12 @@ impl Core {
     }
 
     fn install_snapshot(&mut self, seq: u64, zxid: Zxid, data: Bytes) {
+        if self.hold.is_some() {
+            // Writes applied through a snapshot answer nobody, and watches go with the old
+            // tree: the waiting clients reconnect as after any failover.
+            info!("a snapshot from the new leader: dropping the clients that waited");
+            self.drop_clients();
+        }
         // Parsed by the transport as it arrived (peer.rs); parsing here is only a fallback
         // should that be missing.
         let parsed = match self.parsed_snapshot.take() {
@@ -383,8 +400,12 @@ impl Core {
                 let _ = tx.send(());
             }
             // Read-only clients go (they reconnect and find a read-write server), and so do
-            // their sessions, which were this server's alone.
-            self.close_all_conns();
+            // their sessions, which were this server's alone. Not after a planned handover:
+            // this server served read-write until it began, and its clients stay.
+            let kept = self.hold.is_some();
+            if !kept {
+                self.close_all_conns();
+            }
             info!(
                 ?role,
                 zxid = format_args!("0x{:x}", self.tree.last_zxid()),
@@ -394,9 +415,11 @@ impl Core {
                 // A new leader gives every session a full timeout from now: no mass expiry
                 // because the old leader's view of liveness is gone.
                 self.rebuild_sessions();
-            } else {
+            } else if !kept {
                 self.forget_untracked_sessions();
             }
+        } else if self.replica.node.in_handover() {
+            info!("not serving clients until the new leader is in step; they wait");
         } else {
             info!("not serving clients until the ensemble is in step again");
             self.drop_clients();
@@ -405,7 +428,8 @@ impl Core {
 
     /// Closes every client connection and forgets what waited on this server: the clients
     /// reconnect (to this or another server) and keep their sessions.
-    fn drop_clients(&mut self) {
+    pub(crate) fn drop_clients(&mut self) {
+        self.hold = None;
         self.close_all_conns();
         self.order.clear();
         self.prep.reset();
@@ -421,7 +445,12 @@ impl Core {
     }
 
     /// Drops the sessions the tree does not hold (read-only ones, or ones never applied).
+    /// Not while clients wait out a handover: their sessions' creation may still be on its
+    /// way through the new leader.
     fn forget_untracked_sessions(&mut self) {
+        if self.hold.is_some() {
+            return;
+        }
         let tree = self.tree.sessions();
         self.sessions.retain(|id, _| tree.contains_key(&id));
     }

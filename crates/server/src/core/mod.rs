@@ -25,6 +25,7 @@ mod conns;
 mod dispatch;
 mod ensemble;
 mod frames;
+mod hold;
 mod monitor;
 mod order;
 mod reads;
@@ -100,6 +101,8 @@ pub struct Core {
     /// Stopping (SIGTERM): until when requests in flight may still be answered, and who
     /// waits for the connections to close.
     stopping: Option<(Instant, oneshot::Sender<usize>)>,
+    /// Requests waiting out a planned leadership handover (`hold.rs`).
+    hold: Option<hold::Hold>,
 }
 
 /// ZooKeeper's default trace mask (what its `gtmk` answers on a fresh server).
@@ -185,6 +188,7 @@ impl Core {
             requests: Default::default(),
             trace_mask: DEFAULT_TRACE_MASK,
             stopping: None,
+            hold: None,
         }
     }
 
@@ -384,6 +388,10 @@ impl Core {
     }
 
     fn connect(&mut self, conn: ConnId, req: ConnectRequest) {
+        if self.holding() {
+            self.hold_back(hold::Held::Connect { conn, req });
+            return;
+        }
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -545,7 +553,28 @@ impl Core {
     }
 
     fn request(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Result<Request, ErrorCode>) {
-        let arrived = Instant::now();
+        self.request_at(conn, xid, opcode, req, Instant::now());
+    }
+
+    /// A request that arrived at `arrived` (earlier than now if it waited out a handover).
+    fn request_at(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        opcode: i32,
+        req: Result<Request, ErrorCode>,
+        arrived: Instant,
+    ) {
+        if self.holding() {
+            self.hold_back(hold::Held::Request {
+                conn,
+                xid,
+                op: opcode,
+                req,
+                arrived,
+            });
+            return;
+        }
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -1067,6 +1096,7 @@ impl Core {
 
     fn tick(&mut self) {
         self.requests.rotate();
+        self.check_hold();
         if !self.serving() {
             self.expire_read_only_sessions();
             return;

@@ -105,6 +105,11 @@ impl ReplyOrder {
         self.origins.insert(key, origin);
     }
 
+    /// Whether a client's sync() waits under `key`.
+    pub fn is_sync(&self, key: i64) -> bool {
+        matches!(self.origins.get(&key), Some(Origin::Sync { .. }))
+    }
+
     /// Who waits for `key`, no longer waiting.
     pub fn take_origin(&mut self, key: i64) -> Option<Origin> {
         self.origins.remove(&key)

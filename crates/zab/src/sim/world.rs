@@ -554,7 +554,10 @@ impl World {
                         self.complete(p.op, p.client, Outcome::Ok(txn.zxid));
                     }
                 }
+                // The simulator's clients are dropped on any role change, planned or not:
+                // keeping them through a handover is the server's business.
                 Action::RoleChanged { .. } => self.disconnect_clients(i),
+                Action::Handover { .. } => {}
                 Action::Transfer { outcome } => {
                     if matches!(outcome, crate::action::TransferOutcome::HandedOver { .. }) {
                         self.stats.transfers += 1;
