@@ -414,6 +414,41 @@ def https(binary, work):
         no = get(admin, "/commands/dump", scheme="https", context=ctx)[0]
         case("a client certificate with ADMIN on / is served; without one refused",
              (ok, no) == (200, 403), f"{ok} {no}")
+        # The console edits as the certificate's x509 identity: a znode only CN=operator may
+        # write is written with the certificate, and refused without it.
+        k = KazooClient(f"127.0.0.1:{pd.port}", timeout=10,
+                        auth_data=[("digest", f"super:{SUPER_PW}")])
+        k.start(15)
+        k.create("/op-only", b"0", acl=[make_acl("x509", "CN=operator", all=True)])
+
+        def console_set(context, value):
+            body = json.dumps({"op": "set", "path": "/op-only", "data": value}).encode()
+            req = urllib.request.Request(f"https://127.0.0.1:{admin}/api/write", data=body,
+                                         headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=10, context=context) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        with_status = console_set(with_cert, "by-cert")
+        without = console_set(ctx, "anonymous")
+        data = k.get("/op-only")[0]
+        case("the console writes as the viewer's certificate (x509 ACL), refuses without one",
+             (with_status, without, data) == (200, 401, b"by-cert"),
+             f"{with_status} {without} {data}")
+        k.stop()
+        # The scheme that hands the console's session the certificate takes only the core's
+        # one-time grants: a guessed token is refused.
+        guess = KazooClient(f"127.0.0.1:{pd.port}", timeout=10)
+        guess.start(15)
+        try:
+            guess.add_auth("paddock-console", "not-a-grant")
+            refused = False
+        except Exception:  # noqa: BLE001 (AuthFailedError, or the session closing)
+            refused = True
+        case("a console grant cannot be guessed (AUTHFAILED)", refused)
+        guess.stop()
     finally:
         pd.stop()
 

@@ -90,6 +90,7 @@ def main():
         k.create("/console-demo/config", b"a=1")
         k.create("/services/billing/instance-1", b"10.0.0.5:8443", makepath=True)
         k.create("/eph-of-kazoo", b"", ephemeral=True)
+        k.create("/odd%41?x#y", b"odd name")
         k.create("/many")
         tx = k.transaction()
         for i in range(250):
@@ -156,8 +157,19 @@ def main():
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '#children a[data-name="n0100"]')))
         case("a long child list comes a page (100) at a time", names == [f"n{i:04d}" for i in range(100)]
              and driver.find_elements(By.CSS_SELECTOR, '#children a[data-name="n0199"]'))
-        driver.get(base + "/#/sessions")
+        # Names with %, ? and # are links that lead to their znode.
+        driver.get(base + "/")
+        odd = 'a[data-name="odd%41?x#y"]'
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#root-children " + odd)))
+        driver.find_element(By.CSS_SELECTOR, "#root-children " + odd).click()
+        ok = waits(wait, EC.text_to_be_present_in_element((By.ID, "data-text"), "odd name"))
+        case("a znode named odd%41?x#y opens from its link", ok, driver.current_url)
+        # Zxids and session ids reach the page unrounded (they pass 2^53).
+        driver.get(base + "/#/tree/eph-of-kazoo")
         sid = f"0x{k.client_id[0]:x}"
+        ok = waits(wait, EC.text_to_be_present_in_element((By.TAG_NAME, "main"), sid))
+        case("the Stat shows the ephemeral owner's session id exactly", ok, sid)
+        driver.get(base + "/#/sessions")
         ok = waits(wait, EC.text_to_be_present_in_element((By.TAG_NAME, "main"), sid))
         case("logged in as super: sessions with their ephemerals",
              ok and "/eph-of-kazoo" in driver.find_element(By.TAG_NAME, "main").text)

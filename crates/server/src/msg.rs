@@ -53,6 +53,14 @@ pub enum CoreMsg {
         req: BrowseRequest,
         reply: oneshot::Sender<AdminReply>,
     },
+    /// The web console acts for a viewer who showed a client certificate: the next client
+    /// session that authenticates with scheme `paddock-console` and this one-time token (within
+    /// 30 s) gains that certificate's `x509` identity (and `super` if it is the superUser).
+    ConsoleGrant {
+        token: String,
+        subject: String,
+        reply: oneshot::Sender<()>,
+    },
     /// The figures for a Prometheus scrape.
     Scrape {
         reply: oneshot::Sender<Vec<crate::metrics::Sample>>,

@@ -7,9 +7,11 @@
 //!   children cost one page, not the list);
 //! - `POST /api/write` (JSON: `op` create, set, delete or setacl, `path`, `data`, `version`,
 //!   `acl`): done through a real client session on this server's client port, authenticated
-//!   with the caller's `Authorization: digest` credentials, so ACLs, quotas, auditing and
-//!   replication apply exactly as for any client. Without credentials it is refused: the
-//!   console is read-only until the viewer logs in.
+//!   with the caller's `Authorization: digest` credentials, or, for a viewer who showed a
+//!   client certificate over HTTPS, with that certificate's `x509` identity (a one-time grant
+//!   the core hands the session, `CoreMsg::ConsoleGrant`: the console holds no key of the
+//!   viewer's), so ACLs, quotas, auditing and replication apply exactly as for any client.
+//!   Without either it is refused: the console is read-only until the viewer logs in.
 
 use crate::config::Config;
 use crate::msg::{BrowseRequest, CoreMsg};
@@ -49,7 +51,7 @@ pub async fn route(
         "/console.css" => file("text/css; charset=utf-8", STYLE),
         "/favicon.ico" => file("image/svg+xml", ICON),
         "/api/node" => Some(node(&req, auth, core).await),
-        "/api/write" => Some(write(req, digest, cfg).await),
+        "/api/write" => Some(write(req, auth, digest, cfg, core).await),
         _ => None,
     }
 }
@@ -102,6 +104,8 @@ enum WriteError {
     NoClientPort,
     #[error("{0}")]
     Client(#[from] paddock_client::Error),
+    #[error("the server is stopping")]
+    CoreGone,
 }
 
 impl WriteError {
@@ -111,7 +115,7 @@ impl WriteError {
             WriteError::NotLoggedIn => StatusCode::UNAUTHORIZED,
             WriteError::Method => StatusCode::METHOD_NOT_ALLOWED,
             WriteError::Body(_) | WriteError::Bad(_) => StatusCode::BAD_REQUEST,
-            WriteError::NoClientPort => StatusCode::SERVICE_UNAVAILABLE,
+            WriteError::NoClientPort | WriteError::CoreGone => StatusCode::SERVICE_UNAVAILABLE,
             WriteError::Client(Error::Code(ErrorCode::NoAuth | ErrorCode::AuthFailed)) => {
                 StatusCode::FORBIDDEN
             }
@@ -126,24 +130,43 @@ impl WriteError {
 
 async fn write(
     req: Request<Incoming>,
+    auth: AuthInfo,
     digest: Option<String>,
     cfg: &Config,
+    core: &mpsc::Sender<CoreMsg>,
 ) -> Response<Full<Bytes>> {
-    match do_write(req, digest, cfg).await {
+    match do_write(req, auth, digest, cfg, core).await {
         Ok(v) => reply(StatusCode::OK, v),
         Err(e) => reply(e.status(), json!({"error": e.to_string()})),
     }
 }
 
+/// Who the console's session acts as.
+enum Login {
+    Digest(String),
+    /// A client certificate's subject.
+    Certificate(String),
+}
+
 async fn do_write(
     req: Request<Incoming>,
+    auth: AuthInfo,
     digest: Option<String>,
     cfg: &Config,
+    core: &mpsc::Sender<CoreMsg>,
 ) -> Result<Value, WriteError> {
     if req.method() != hyper::Method::POST {
         return Err(WriteError::Method);
     }
-    let credentials = digest.ok_or(WriteError::NotLoggedIn)?;
+    let login = match digest {
+        Some(d) => Login::Digest(d),
+        None => auth
+            .ids
+            .iter()
+            .find(|i| i.scheme == "x509")
+            .map(|i| Login::Certificate(i.id.clone()))
+            .ok_or(WriteError::NotLoggedIn)?,
+    };
     let body = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
@@ -167,7 +190,13 @@ async fn do_write(
         .connect(&addr)
         .await?;
     let result = async {
-        client.add_auth("digest", credentials.as_bytes())?;
+        match &login {
+            Login::Digest(credentials) => client.add_auth("digest", credentials.as_bytes())?,
+            Login::Certificate(subject) => {
+                let token = grant(core, subject).await?;
+                client.add_auth(crate::core::CONSOLE_SCHEME, token.as_bytes())?;
+            }
+        }
         match text("op") {
             Some("create") => {
                 let acl = match w.get("acl") {
@@ -200,6 +229,23 @@ async fn do_write(
     .await;
     client.close().await;
     result
+}
+
+/// Asks the core for a one-time grant of `subject`'s x509 identity: the token to
+/// authenticate the console's session with.
+async fn grant(core: &mpsc::Sender<CoreMsg>, subject: &str) -> Result<String, WriteError> {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    core.send(CoreMsg::ConsoleGrant {
+        token: token.clone(),
+        subject: subject.to_owned(),
+        reply,
+    })
+    .await
+    .map_err(|_| WriteError::CoreGone)?;
+    answer.await.map_err(|_| WriteError::CoreGone)?;
+    Ok(token)
 }
 
 /// `[{"scheme": "digest", "id": "user:hash", "perms": "cdrwa"}, ...]`

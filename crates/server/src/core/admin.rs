@@ -442,13 +442,16 @@ impl Core {
         }
         b.insert("acl".into(), Value::Array(entries));
         let st = self.tree.stat(id);
+        // Zxids and session ids as hex strings: they pass 2^53, past which a browser's
+        // numbers round.
+        let hex = |v: i64| format!("0x{v:x}");
         b.insert(
             "stat".into(),
             json!({
-                "czxid": st.czxid, "mzxid": st.mzxid, "pzxid": st.pzxid,
+                "czxid": hex(st.czxid), "mzxid": hex(st.mzxid), "pzxid": hex(st.pzxid),
                 "ctime": st.ctime, "mtime": st.mtime, "version": st.version,
                 "cversion": st.cversion, "aversion": st.aversion,
-                "ephemeralOwner": st.ephemeral_owner, "dataLength": st.data_length,
+                "ephemeralOwner": hex(st.ephemeral_owner), "dataLength": st.data_length,
                 "numChildren": st.num_children,
             }),
         );

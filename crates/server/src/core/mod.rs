@@ -56,6 +56,13 @@ use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
+/// The auth scheme by which the web console's session takes a viewer's certificate identity
+/// (`CoreMsg::ConsoleGrant`).
+pub const CONSOLE_SCHEME: &str = "paddock-console";
+
+/// How long a console grant waits for its session.
+const CONSOLE_GRANT_LIFE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The core's state.
 pub struct Core {
     pub(crate) cfg: Arc<Config>,
@@ -103,6 +110,9 @@ pub struct Core {
     stopping: Option<(Instant, oneshot::Sender<usize>)>,
     /// Requests waiting out a planned leadership handover (`hold.rs`).
     hold: Option<hold::Hold>,
+    /// The web console's one-time grants of a viewer's certificate identity: token to subject
+    /// and when it was granted.
+    console_grants: std::collections::HashMap<String, (String, Instant)>,
 }
 
 /// ZooKeeper's default trace mask (what its `gtmk` answers on a fresh server).
@@ -189,6 +199,7 @@ impl Core {
             trace_mask: DEFAULT_TRACE_MASK,
             stopping: None,
             hold: None,
+            console_grants: Default::default(),
         }
     }
 
@@ -279,6 +290,16 @@ impl Core {
             }
             CoreMsg::Browse { req, reply } => {
                 let _ = reply.send(self.browse(req));
+            }
+            CoreMsg::ConsoleGrant {
+                token,
+                subject,
+                reply,
+            } => {
+                self.console_grants
+                    .retain(|_, (_, at)| at.elapsed() < CONSOLE_GRANT_LIFE);
+                self.console_grants.insert(token, (subject, Instant::now()));
+                let _ = reply.send(());
             }
             CoreMsg::Scrape { reply } => {
                 let _ = reply.send(self.monitor_samples());
@@ -801,6 +822,20 @@ impl Core {
             "ip" => {
                 let ip = c.addr.ip().to_string();
                 c.gain(paddock_proto::Id::new("ip", ip), None);
+            }
+            CONSOLE_SCHEME => {
+                let token = String::from_utf8_lossy(data);
+                let granted = self
+                    .console_grants
+                    .remove(token.as_ref())
+                    .filter(|(_, at)| at.elapsed() < CONSOLE_GRANT_LIFE);
+                let Some((dn, _)) = granted else {
+                    self.stats.auth_failed += 1;
+                    return Err(ErrorCode::AuthFailed);
+                };
+                let is_super = self.cfg.is_super_x509(&dn);
+                let super_id = is_super.then(|| paddock_proto::Id::new("super", dn.as_str()));
+                c.gain(paddock_proto::Id::new("x509", dn), super_id);
             }
             _ => {
                 self.stats.auth_failed += 1;

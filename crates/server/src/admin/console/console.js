@@ -44,6 +44,13 @@ async function write(req) {
   return r.ok;
 }
 
+// A tree view's address: each name percent-encoded, so that names with %, ? or # survive the
+// router (which splits off ?offset= and decodes the rest).
+function treeHref(path, offset) {
+  const enc = path === "/" ? "/" : path.split("/").map(encodeURIComponent).join("/");
+  return "#/tree" + enc + (offset ? "?offset=" + offset : "");
+}
+
 function hex(z) { return typeof z === "number" ? "0x" + z.toString(16) : esc(z); }
 
 function table(cols, rows) {
@@ -75,7 +82,7 @@ async function overview() {
   html += "<h3>Members</h3>" + membersTable(members);
   html += "<h3>Children of /</h3>";
   if (root.status !== 200) html += '<p class="muted">' + esc(root.body.error) + "</p>";
-  else html += '<ul id="root-children">' + root.body.children.map((c) => '<li><a href="#/tree' + esc(join("/", c.name)) + '" data-name="' + esc(c.name) + '">' + esc(c.name) + "</a></li>").join("") + "</ul>";
+  else html += '<ul id="root-children">' + root.body.children.map((c) => '<li><a href="' + esc(treeHref(join("/", c.name))) + '" data-name="' + esc(c.name) + '">' + esc(c.name) + "</a></li>").join("") + "</ul>";
   view.innerHTML = html;
 }
 
@@ -111,17 +118,17 @@ async function tree(path, offset) {
   const parts = path.split("/").filter((p) => p);
   let crumbs = '<a href="#/tree/">/</a>';
   let acc = "";
-  for (const p of parts) { acc += "/" + p; crumbs += ' <a href="#/tree' + esc(acc) + '">' + esc(p) + "</a> /"; }
+  for (const p of parts) { acc += "/" + p; crumbs += ' <a href="' + esc(treeHref(acc)) + '">' + esc(p) + "</a> /"; }
   let html = '<h2 class="crumbs">' + crumbs + "</h2>";
   if (r.status !== 200 && !n.stat) { view.innerHTML = html + '<p id="node-error" class="muted">' + esc(n.error) + "</p>"; return; }
   const total = n.stat.numChildren;
   html += '<div class="tree"><div class="panel"><h3>Children (' + esc(total) + ")</h3>";
   if (n.children) {
-    html += '<ul id="children">' + n.children.map((c) => '<li><a href="#/tree' + esc(join(path, c.name)) + '" data-name="' + esc(c.name) + '">' + esc(c.name) + '</a><span class="count">' + (c.num_children ? esc(c.num_children) : "") + "</span></li>").join("") + "</ul>";
+    html += '<ul id="children">' + n.children.map((c) => '<li><a href="' + esc(treeHref(join(path, c.name))) + '" data-name="' + esc(c.name) + '">' + esc(c.name) + '</a><span class="count">' + (c.num_children ? esc(c.num_children) : "") + "</span></li>").join("") + "</ul>";
     const next = offset + PAGE < total, prev = offset > 0;
-    html += '<div class="row">' + (prev ? '<a href="#/tree' + esc(path) + "?offset=" + (offset - PAGE) + '">previous</a>' : "") +
+    html += '<div class="row">' + (prev ? '<a href="' + esc(treeHref(path, offset - PAGE)) + '">previous</a>' : "") +
       '<span class="muted">' + (total ? (offset + 1) + "–" + Math.min(offset + PAGE, total) + " of " + total : "none") + "</span>" +
-      (next ? '<a id="next-page" href="#/tree' + esc(path) + "?offset=" + (offset + PAGE) + '">next</a>' : "") + "</div>";
+      (next ? '<a id="next-page" href="' + esc(treeHref(path, offset + PAGE)) + '">next</a>' : "") + "</div>";
   }
   html += '<h4>Create a child</h4><div class="row"><input id="child-name" placeholder="name"><input id="child-data" placeholder="data"><button id="create-button">Create</button></div>';
   html += '</div><div class="panel"><h3>Data</h3>';
@@ -148,7 +155,7 @@ async function tree(path, offset) {
   };
   document.getElementById("delete-button").onclick = async () => {
     const parent = path.substring(0, path.lastIndexOf("/")) || "/";
-    if (await write({ op: "delete", path, version: n.stat.version })) location.hash = "#/tree" + (parent === "/" ? "/" : parent);
+    if (await write({ op: "delete", path, version: n.stat.version })) location.hash = treeHref(parent);
   };
   document.getElementById("create-button").onclick = async () => {
     const name = document.getElementById("child-name").value;
@@ -267,6 +274,14 @@ async function route() {
 function showLogin() {
   const c = credentials();
   document.getElementById("whoami").textContent = c ? "logged in as " + c.split(":")[0] : "read-only";
+  if (!c) {
+    // A client certificate shown over HTTPS is a login too: the server edits as its x509 identity.
+    get("/api/node?path=/&limit=0").then((r) => {
+      const ids = (r.body && r.body.identities) || [];
+      const cert = ids.find((i) => i.startsWith("x509:"));
+      if (cert && !credentials()) document.getElementById("whoami").textContent = "certificate " + cert.substring(5);
+    }).catch(() => {});
+  }
   document.getElementById("login-user").hidden = !!c;
   document.getElementById("login-password").hidden = !!c;
   document.getElementById("login-button").hidden = !!c;
