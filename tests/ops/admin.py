@@ -68,6 +68,25 @@ MONITOR_REQUIRED = [
 ] + [f"{s}_{m}" for m in ("readlatency", "updatelatency") for s in
      ("avg", "min", "max", "cnt", "sum", "p50", "p95", "p99", "p999")] + [
     f"{s}_{m}" for m in ("fsynctime", "snapshottime", "election_time", "sync_processor_batch_size")
+    for s in ("avg", "min", "max", "cnt", "sum")] + [
+    # ZooKeeper's ServerMetrics that Paddock has a counterpart for.
+    "bytes_received_count", "response_bytes", "connection_request_count",
+    "connection_revalidate_count", "cnxn_closed_without_zk_server_running",
+    "stale_sessions_expired", "proposal_count", "commit_count",
+    "learner_proposal_received_count", "learner_commit_received_count", "looking_count",
+    "diff_count", "watch_bytes", "last_client_response_size", "min_client_response_size",
+    "max_client_response_size", "connection_rejected", "sessionless_connections_expired",
+    "unsuccessful_handshake", "large_requests_rejected", "insecure_admin_count",
+] + [f"{s}_{m}" for m in (
+    "quorum_ack_latency", "propagation_latency", "commit_propagation_latency",
+    "close_session_prep_time", "sync_processor_queue_time_ms",
+    "sync_processor_queue_and_flush_time_ms", "sync_processor_queue_flush_time_ms")
+    for s in ("avg", "min", "max", "cnt", "sum", "p50", "p95", "p99", "p999")] + [
+    f"{s}_{m}" for m in (
+        "prep_process_time", "follower_sync_time", "observer_sync_time", "unavailable_time",
+        "leader_unavailable_time", "node_created_watch_count", "node_deleted_watch_count",
+        "node_changed_watch_count", "node_children_watch_count", "sync_processor_queue_size",
+        "startup_snap_load_time", "startup_txns_load_time", "startup_txns_loaded", "dbinittime")
     for s in ("avg", "min", "max", "cnt", "sum")]
 
 
@@ -189,6 +208,9 @@ def compare_with_zookeeper(binary, work):
                  and kind(mon[m]) != kind(zk_mon[m])]
         case("monitor has the fields dashboards read, typed as ZooKeeper's",
              not missing and not typed, f"missing {missing}, typed differently {typed}")
+        not_zk = [m for m in MONITOR_REQUIRED if m not in zk_mon]
+        case(f"those {len(MONITOR_REQUIRED)} fields are ZooKeeper's own names", not not_zk,
+             f"not in ZooKeeper's monitor: {not_zk}")
         case("monitor counted the workload's reads and writes",
              mon.get("cnt_readlatency", 0) >= 3 and mon.get("cnt_updatelatency", 0) >= 2
              and mon.get("cnt_fsynctime", 0) >= 1, json.dumps({k: mon.get(k) for k in (

@@ -39,6 +39,11 @@ enum ConnError {
     CoreGone,
 }
 
+/// One more of a rare event, counted off the core.
+fn count(c: &std::sync::atomic::AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
 async fn fill<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
@@ -91,13 +96,14 @@ async fn writer<W: AsyncWrite + Unpin>(
     shared.mark_closed();
 }
 
-/// Limits a connection lives under.
-#[derive(Debug, Clone, Copy)]
+/// Limits a connection lives under, and where it counts what went wrong.
+#[derive(Debug, Clone)]
 pub struct ConnLimits {
     /// The largest frame accepted (`jute.maxbuffer`).
     pub max_frame: usize,
     /// How long a connection may take to complete its handshake.
     pub handshake_timeout: Duration,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How a listener's connections are secured.
@@ -134,6 +140,7 @@ pub async fn serve(
                 Ok(_) => return,
                 Err(_) => {
                     info!(%addr, "closing connection: no data within {:?}", limits.handshake_timeout);
+                    count(&limits.metrics.off_core.sessionless_connections_expired);
                     return;
                 }
             }
@@ -143,16 +150,26 @@ pub async fn serve(
         let (rd, wr) = stream.into_split();
         return serve_halves(rd, wr, addr, id, core, limits, (false, None)).await;
     };
-    let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await {
+    let off_core = &limits.metrics.off_core;
+    off_core
+        .outstanding_tls_handshake
+        .fetch_add(1, Ordering::Relaxed);
+    let accepted = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await;
+    off_core
+        .outstanding_tls_handshake
+        .fetch_sub(1, Ordering::Relaxed);
+    let tls = match accepted {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             // Plaintext on a TLS port, an untrusted or expired certificate, a truncated
             // handshake: the client is told by the TLS alert; nobody else is affected.
             info!(conn = id, %addr, reason = %e, "closing connection: TLS handshake failed");
+            count(&off_core.unsuccessful_handshake);
             return;
         }
         Err(_) => {
             info!(conn = id, %addr, "closing connection: no TLS handshake within {:?}", limits.handshake_timeout);
+            count(&off_core.unsuccessful_handshake);
             return;
         }
     };
@@ -197,6 +214,7 @@ async fn serve_halves<R, W>(
         Ok(_) => return,
         Err(_) => {
             info!(%addr, "closing connection: no data within {handshake_timeout:?}");
+            count(&limits.metrics.off_core.sessionless_connections_expired);
             return;
         }
     }
@@ -235,7 +253,17 @@ async fn serve_halves<R, W>(
     {
         return;
     }
+    let metrics = limits.metrics.clone();
     let result = read_loop(&mut rd, &mut buf, id, &core, &shared, limits).await;
+    match &result {
+        Err(ConnError::HandshakeTimeout(_)) => {
+            count(&metrics.off_core.sessionless_connections_expired)
+        }
+        Err(ConnError::Frame(paddock_proto::frame::FrameError::BadLength { .. })) => {
+            count(&metrics.off_core.large_requests_rejected)
+        }
+        _ => {}
+    }
     if shared.stop_reading.load(Ordering::Acquire) {
         // The server is stopping and the writer has sent its last reply and a FIN. Requests
         // the client sent meanwhile are still unread: closing now would answer them with a
@@ -266,6 +294,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let ConnLimits {
         max_frame,
         handshake_timeout,
+        ..
     } = limits;
     // Handshake.
     let connect = tokio::time::timeout(handshake_timeout, async {
@@ -282,9 +311,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
     .map_err(|_| ConnError::HandshakeTimeout(handshake_timeout))??;
     let Some(frame) = connect else { return Ok(()) };
     let req = ConnectRequest::decode(&mut Reader::new(&frame)).map_err(ConnError::Handshake)?;
-    core.send(CoreMsg::Connect { conn: id, req })
-        .await
-        .map_err(|_| ConnError::CoreGone)?;
+    core.send(CoreMsg::Connect {
+        conn: id,
+        req,
+        bytes: frame.len() as u32,
+    })
+    .await
+    .map_err(|_| ConnError::CoreGone)?;
 
     loop {
         while let Some(frame) = take_frame(buf, max_frame)? {
@@ -314,6 +347,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 xid: hdr.xid,
                 op: hdr.op,
                 req,
+                bytes: frame.len() as u32,
             })
             .await
             .map_err(|_| ConnError::CoreGone)?;

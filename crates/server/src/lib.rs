@@ -229,6 +229,25 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     )?;
     let (log_tx, log_rx) = std::sync::mpsc::channel();
     let metrics = Arc::new(metrics::Metrics::default());
+    metrics
+        .startup_snap_load_time
+        .lock()
+        .record(recovered.snapshot_ms);
+    if recovered.replayed > 0 {
+        // As ZooKeeper: nothing recorded for an empty log.
+        metrics
+            .startup_txns_load_time
+            .lock()
+            .record(recovered.log_ms);
+        metrics
+            .startup_txns_loaded
+            .lock()
+            .record(recovered.replayed);
+    }
+    metrics
+        .dbinittime
+        .lock()
+        .record(recovered.snapshot_ms + recovered.log_ms);
     let log_core = tx.clone();
     std::thread::Builder::new()
         .name("txn-log".into())
@@ -269,7 +288,8 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     )
     .with_sasl(sasl_server)
     .with_audit(audit.clone())
-    .with_metrics(metrics);
+    .with_metrics(metrics.clone());
+    let shared_metrics = metrics;
     // A one-voter ensemble elects itself at once: its clients wait for that, rather than being
     // turned away by a server that does not serve yet.
     let single_voter = membership.voters.len() == 1 && !membership.me.observer;
@@ -335,7 +355,7 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         "paddock {} started ({mode})",
         fourlw::version_string()
     );
-    admin::http::start_admin(cfg.clone(), tx.clone()).await;
+    admin::http::start_admin(cfg.clone(), tx.clone(), shared_metrics.clone()).await;
     admin::http::start_metrics(cfg.clone(), tx.clone()).await?;
     let tick_tx = tx.clone();
     let tick = Duration::from_millis(cfg.tick_time as u64);
@@ -369,6 +389,7 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         handshake_timeout: Duration::from_millis(
             (cfg.init_limit as u64 * cfg.tick_time as u64).clamp(100, 60_000),
         ),
+        metrics: shared_metrics.clone(),
     };
     if let Some(log) = &audit {
         log.record_server(None, "serverStart", None, audit::Outcome::Success);
@@ -477,6 +498,14 @@ struct Acceptance {
 }
 
 impl Acceptance {
+    fn rejected(&self) {
+        self.limits
+            .metrics
+            .off_core
+            .connection_rejected
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Accepts connections on `listener` for as long as the server runs.
     async fn run(self, listener: TcpListener, security: conn::Security) {
         loop {
@@ -496,17 +525,19 @@ impl Acceptance {
                 Ok(()) => {}
                 Err(TooMany::FromAddress) => {
                     warn!(%peer, max = self.max_client_cnxns, "too many connections from this address (maxClientCnxns); closing");
+                    self.rejected();
                     continue;
                 }
                 Err(TooMany::InAll) => {
                     warn!(%peer, max = self.max_cnxns, "too many connections in all (maxCnxns); closing");
+                    self.rejected();
                     continue;
                 }
             }
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let core = self.core.clone();
             let counts = self.counts.clone();
-            let (limits, security) = (self.limits, security.clone());
+            let (limits, security) = (self.limits.clone(), security.clone());
             tokio::spawn(async move {
                 conn::serve(stream, peer, id, core, limits, security).await;
                 counts.release(peer.ip());

@@ -23,8 +23,9 @@ use tracing::{error, info, warn};
 
 /// What the core hands the log thread.
 pub enum LogMsg {
-    /// The replication core's disk orders, carried out in order.
-    Disk(Vec<DiskOp>),
+    /// The replication core's disk orders, carried out in order, and when they were handed
+    /// over (for the queue-time figures).
+    Disk(Vec<DiskOp>, std::time::Instant),
     /// A snapshot started: begin a new segment with the next write, so that retention can
     /// later drop the segments it covers.
     RollSegment,
@@ -115,6 +116,8 @@ pub fn run(
     let mut stage = LogStage::new(w);
     stage.metrics = Some(metrics);
     let mut queue: VecDeque<DiskOp> = VecDeque::new();
+    // When each batch of orders in `queue` was handed over.
+    let mut handed: Vec<std::time::Instant> = Vec::new();
     let mut stalled_since: Option<std::time::Instant> = None;
     // While the disk is full: when to try the waiting orders again. New orders arriving
     // meanwhile only queue behind them; each try is a write that fails.
@@ -135,8 +138,12 @@ pub fn run(
             }
         };
         let mut roll = false;
+        let taken_at = std::time::Instant::now();
         let mut take = |m: LogMsg| match m {
-            LogMsg::Disk(d) => queue.extend(d),
+            LogMsg::Disk(d, queued) => {
+                queue.extend(d);
+                handed.push(queued);
+            }
             LogMsg::RollSegment => roll = true,
         };
         if let Some(m) = first {
@@ -146,6 +153,14 @@ pub fn run(
         while let Ok(more) = rx.try_recv() {
             take(more);
         }
+        if let Some(m) = &stage.metrics {
+            let mut q = m.sync_queue_time.lock();
+            for at in &handed {
+                q.record(taken_at.saturating_duration_since(*at).as_millis() as u64);
+            }
+            drop(q);
+            m.sync_queue_size.lock().record(queue.len() as u64);
+        }
         if roll {
             // Everything the snapshot covers was written before it began, so rolling anywhere
             // in this round keeps the new segment after it.
@@ -154,7 +169,21 @@ pub fn run(
         if queue.is_empty() || next_try.is_some_and(|at| std::time::Instant::now() < at) {
             continue;
         }
-        let reported = match stage.disk_ops(&places, &mut queue) {
+        let flush_began = std::time::Instant::now();
+        let done = stage.disk_ops(&places, &mut queue);
+        if let Some(m) = &stage.metrics {
+            let now = std::time::Instant::now();
+            m.sync_flush_time
+                .lock()
+                .record(now.duration_since(flush_began).as_millis() as u64);
+            if queue.is_empty() {
+                let mut qf = m.sync_queue_and_flush_time.lock();
+                for at in handed.drain(..) {
+                    qf.record(now.saturating_duration_since(at).as_millis() as u64);
+                }
+            }
+        }
+        let reported = match done {
             Ok(seq) => {
                 next_try = None;
                 if let Some(since) = stalled_since.take() {

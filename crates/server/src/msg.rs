@@ -20,16 +20,20 @@ pub enum CoreMsg {
         /// A TLS client's certificate subject, as Java prints it (RFC 2253).
         cert_subject: Option<String>,
     },
+    /// The handshake; `bytes`: its frame's length (for `bytes_received_count`).
     Connect {
         conn: ConnId,
         req: ConnectRequest,
+        bytes: u32,
     },
-    /// A request; `req` is the decode error code when its body could not be decoded.
+    /// A request; `req` is the decode error code when its body could not be decoded; `bytes`:
+    /// its frame's length.
     Request {
         conn: ConnId,
         xid: i32,
         op: i32,
         req: Result<Request, ErrorCode>,
+        bytes: u32,
     },
     Closed {
         conn: ConnId,

@@ -244,7 +244,12 @@ fn encode_learner(o: &mut Out<'_>, conn: ConnId, msg: &LearnerMsg) {
                 o.u64(a.0);
                 o.u64(b.0);
             }
-            o.u8(u8::from(*promised));
+            // Added after the first release: written only when it says something new, so a
+            // server of that release still reads every ACKEPOCH of the usual kind (a rolling
+            // upgrade goes on).
+            if !promised {
+                o.u8(0);
+            }
         }
         Sync { mode, commit } => {
             if let SyncMode::Trunc { to } = mode {
@@ -276,18 +281,23 @@ fn encode_learner(o: &mut Out<'_>, conn: ConnId, msg: &LearnerMsg) {
         }
         Ping { round } => o.u64(*round),
         RequestLeadership => {}
+        // Their fields came after the first release: left out when empty, as above.
         TakeOver { through, held } => {
-            o.opt_u64(*through);
-            o.u32(held.len() as u32);
-            for h in held {
-                o.u64(h.from);
-                o.u64(h.request_id);
-                o.bytes(&h.payload);
+            if through.is_some() || !held.is_empty() {
+                o.opt_u64(*through);
+                o.u32(held.len() as u32);
+                for h in held {
+                    o.u64(h.from);
+                    o.u64(h.request_id);
+                    o.bytes(&h.payload);
+                }
             }
         }
         Handover { to, through } => {
             o.u64(*to);
-            o.opt_u64(*through);
+            if through.is_some() {
+                o.opt_u64(*through);
+            }
         }
         PingAck { round, touches } => {
             o.u64(*round);
@@ -356,7 +366,7 @@ fn decode_learner(kind: u8, i: &mut In<'_>) -> Result<LearnerMsg, CodecError> {
                 last_zxid,
                 applied,
                 runs,
-                promised: i.u8()? != 0,
+                promised: i.buf.is_empty() || i.u8()? != 0,
             }
         }
         SYNC_DIFF => Sync {
@@ -413,6 +423,10 @@ fn decode_learner(kind: u8, i: &mut In<'_>) -> Result<LearnerMsg, CodecError> {
         SESSION_RESUMED => SessionResumed {
             session_id: i.u64()?,
         },
+        TAKE_OVER if i.buf.is_empty() => TakeOver {
+            through: None,
+            held: Vec::new(),
+        },
         TAKE_OVER => {
             let through = i.opt_u64()?;
             let n = i.u32()? as usize;
@@ -430,10 +444,11 @@ fn decode_learner(kind: u8, i: &mut In<'_>) -> Result<LearnerMsg, CodecError> {
             }
             TakeOver { through, held }
         }
-        HANDOVER => Handover {
-            to: i.u64()?,
-            through: i.opt_u64()?,
-        },
+        HANDOVER => {
+            let to = i.u64()?;
+            let through = if i.buf.is_empty() { None } else { i.opt_u64()? };
+            Handover { to, through }
+        }
         REQUEST_LEADERSHIP => RequestLeadership,
         other => return Err(CodecError::UnknownKind(other)),
     })

@@ -166,3 +166,41 @@ fn lying_counts_and_lengths_are_refused() {
     ));
     assert_eq!(decode(&[99]), Err(CodecError::UnknownKind(99)));
 }
+
+/// Fields added after the first release are left out when they say nothing new, so that a
+/// server of that release (which refuses trailing bytes) still reads the usual messages
+/// during a rolling upgrade, and what it sends reads back with the defaults.
+#[test]
+fn messages_of_the_first_release_keep_their_layout() {
+    let body = |msg: LearnerMsg| {
+        let mut wire = Vec::new();
+        encode_frame(&Message::Learner { conn: 7, msg }, &mut wire);
+        let (body, _) = take_frame(&wire).unwrap().expect("a whole frame");
+        body.to_vec()
+    };
+    let ack = |promised| LearnerMsg::AckEpoch {
+        epoch: 3,
+        current_epoch: 2,
+        last_zxid: Zxid(5),
+        applied: Zxid(4),
+        runs: vec![],
+        promised,
+    };
+    // kind, conn, epoch, current epoch, last zxid, applied, run count
+    assert_eq!(body(ack(true)).len(), 1 + 8 + 4 + 4 + 8 + 8 + 4);
+    assert_eq!(body(ack(false)).len(), body(ack(true)).len() + 1);
+    let take_over = LearnerMsg::TakeOver {
+        through: None,
+        held: vec![],
+    };
+    assert_eq!(body(take_over.clone()).len(), 1 + 8);
+    let handover = LearnerMsg::Handover {
+        to: 2,
+        through: None,
+    };
+    assert_eq!(body(handover.clone()).len(), 1 + 8 + 8);
+    for m in [ack(true), ack(false), take_over, handover] {
+        let b = body(m.clone());
+        assert_eq!(decode(&b).unwrap(), Message::Learner { conn: 7, msg: m });
+    }
+}

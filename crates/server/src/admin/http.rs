@@ -37,6 +37,8 @@ struct Ctx {
     core: mpsc::Sender<CoreMsg>,
     /// The Prometheus endpoint rather than the AdminServer.
     metrics: bool,
+    /// Where plain HTTP under portUnification is counted (`insecure_admin_count`).
+    counts: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Errors that keep the AdminServer from starting (the server goes on without it, as
@@ -54,7 +56,11 @@ pub enum HttpError {
 
 /// Starts the AdminServer if `admin.enableServer`; a port that is taken or a keystore that
 /// does not load is logged and the server goes on without it (as ZooKeeper's).
-pub async fn start_admin(cfg: Arc<Config>, core: mpsc::Sender<CoreMsg>) {
+pub async fn start_admin(
+    cfg: Arc<Config>,
+    core: mpsc::Sender<CoreMsg>,
+    counts: Arc<crate::metrics::Metrics>,
+) {
     if !cfg.admin.enabled {
         return;
     }
@@ -84,6 +90,7 @@ pub async fn start_admin(cfg: Arc<Config>, core: mpsc::Sender<CoreMsg>) {
         cfg: cfg.clone(),
         core,
         metrics: false,
+        counts: Some(counts),
     });
     tokio::spawn(accept_loop(listener, scheme, ctx));
 }
@@ -107,6 +114,7 @@ pub async fn start_metrics(
         cfg,
         core,
         metrics: true,
+        counts: None,
     });
     tokio::spawn(accept_loop(listener, Scheme::Http, ctx));
     Ok(Some(bound))
@@ -166,7 +174,13 @@ async fn connection(
         Scheme::Both(a) => {
             let mut first = [0u8; 1];
             let n = tokio::time::timeout(idle(&ctx), stream.peek(&mut first)).await??;
-            (n == 1 && crate::tls::starts_tls(first[0])).then_some(a)
+            let tls = n == 1 && crate::tls::starts_tls(first[0]);
+            if let (false, Some(m)) = (tls, &ctx.counts) {
+                m.off_core
+                    .insecure_admin_count
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            tls.then_some(a)
         }
     };
     match tls {

@@ -5,6 +5,7 @@
 
 use super::conns::Conns;
 use super::frames::notification;
+use crate::metrics::events::Events;
 use paddock_proto::{perms, Acl};
 use paddock_tree::{Applied, DataTree, WatchRegistry};
 
@@ -15,12 +16,14 @@ pub(crate) fn dispatch(
     tree: &DataTree,
     conns: &Conns,
     skip_acl: bool,
+    events: &mut Events,
 ) {
     for ch in &applied.changes {
         let watchers = watches.trigger(ch.event_type, &ch.path);
         if watchers.is_empty() {
             continue;
         }
+        events.watchers_fired(ch.event_type, watchers.len());
         // Checked against the node (the parent, for a children change); a deleted node's ACL
         // comes with the change. One-shot watches are used up either way.
         let live_acl;
@@ -37,6 +40,7 @@ pub(crate) fn dispatch(
                 let readable =
                     acl.is_none_or(|a| paddock_tree::acl::check(a, perms::READ, &c.auth, skip_acl));
                 if readable {
+                    events.notified(f.len());
                     c.out.send(f.clone());
                 }
             }
@@ -90,7 +94,14 @@ mod tests {
             let t: Txn = self.prep.prep(&self.tree, at, 1, 1, &auth, &req);
             let applied = self.tree.apply(&t);
             self.prep.applied(t.zxid);
-            dispatch(&applied, &mut self.watches, &self.tree, &self.conns, false);
+            dispatch(
+                &applied,
+                &mut self.watches,
+                &self.tree,
+                &self.conns,
+                false,
+                &mut Events::default(),
+            );
         }
     }
 

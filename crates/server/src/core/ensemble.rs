@@ -12,7 +12,7 @@ use crate::replica::{read_log_range, txn_payload, Effect};
 use bytes::Bytes;
 use paddock_proto::{op, ErrorCode, PathRequest, Record, Request};
 use paddock_tree::{AuthInfo, Stamp, Txn};
-use paddock_zab::{Event, LearnerMsg, Message, RoleKind, Zxid};
+use paddock_zab::{Action, Event, LearnerMsg, Message, RoleKind, Zxid};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::{error, info, warn};
@@ -105,6 +105,7 @@ impl Core {
     pub(crate) fn carry_out_actions(&mut self) {
         let mut actions = self.replica.begin_actions();
         for a in actions.drain(..) {
+            self.count_action(&a);
             if let Some(e) = self.replica.carry_out(a) {
                 self.effect(e);
             }
@@ -120,6 +121,42 @@ impl Core {
         // After the learners' writes: a new leader proposes those its predecessor held
         // before its own clients' waiting requests.
         self.check_hold();
+    }
+
+    /// ZooKeeper's figures about the replication traffic and the roles, from the actions as
+    /// they go by.
+    fn count_action(&mut self, a: &Action) {
+        let ev = &mut self.events;
+        match a {
+            Action::AppendLog { txns, .. } if self.replica.is_leader() => {
+                ev.proposals += txns.len() as u64;
+                for t in txns {
+                    ev.proposal_size.record(t.payload.len());
+                }
+            }
+            Action::Send {
+                msg:
+                    Message::Learner {
+                        msg: LearnerMsg::Sync { .. },
+                        ..
+                    },
+                ..
+            } => ev.diff_syncs += 1,
+            Action::SendSnapshot { .. } => ev.snap_syncs += 1,
+            Action::RoleChanged { role, .. } => {
+                let now = Instant::now();
+                let was = self.replica.role;
+                if *role == RoleKind::Looking {
+                    ev.lookings += 1;
+                } else if was == RoleKind::Looking && !self.replica.standalone {
+                    // ZooKeeper's election_time: the time spent looking.
+                    let took = now.duration_since(self.role_since).as_millis() as u64;
+                    self.metrics.election_time.lock().record(took);
+                }
+                self.role_since = now;
+            }
+            _ => {}
+        }
     }
 
     fn effect(&mut self, e: Effect) {
@@ -279,9 +316,7 @@ impl Core {
                     self.prep
                         .error_txn(at, session, xid, ErrorCode::SessionMoved)
                 } else {
-                    let auth: Arc<AuthInfo> = Arc::new(auth);
-                    self.prep
-                        .prep(&self.tree, at, session, xid, &auth, &request)
+                    self.prep_write(at, session, xid, &auth, &request)
                 }
             }
         };
@@ -390,11 +425,21 @@ impl Core {
             r.not_serving_since = Instant::now();
         }
         if now {
-            // ZooKeeper's election_time: from losing the ensemble to serving again (a
-            // one-voter ensemble elects itself at start, which is no election).
+            // From losing the ensemble to serving again (a one-voter ensemble elects itself
+            // at start, which is no outage); and a learner's sync, from following to serving.
             if !r.standalone {
+                let ev = &mut self.events;
                 let took = r.not_serving_since.elapsed().as_millis() as u64;
-                self.metrics.election_time.lock().record(took);
+                ev.unavailable_time.record(took);
+                if leader {
+                    ev.leader_unavailable_time.record(took);
+                }
+                let synced = self.role_since.elapsed().as_millis() as u64;
+                match role {
+                    RoleKind::Following => ev.follower_sync_time.record(synced),
+                    RoleKind::Observing => ev.observer_sync_time.record(synced),
+                    _ => {}
+                }
             }
             if let Some(tx) = self.first_serving.take() {
                 let _ = tx.send(());

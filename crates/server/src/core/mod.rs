@@ -102,6 +102,10 @@ pub struct Core {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// What is measured of every request answered.
     pub(crate) requests: crate::metrics::RequestMetrics,
+    /// Events counted as they happen, under ZooKeeper's ServerMetrics names.
+    pub(crate) events: crate::metrics::events::Events,
+    /// When the replication core last changed role (election and learner sync times).
+    pub(crate) role_since: Instant,
     /// ZooKeeper's trace mask, as `stmk` set it: kept and shown, but Paddock's logging is
     /// chosen by RUST_LOG, not by this mask.
     pub(crate) trace_mask: i64,
@@ -196,6 +200,8 @@ impl Core {
             started: Instant::now(),
             metrics: Default::default(),
             requests: Default::default(),
+            events: Default::default(),
+            role_since: Instant::now(),
             trace_mask: DEFAULT_TRACE_MASK,
             stopping: None,
             hold: None,
@@ -266,8 +272,20 @@ impl Core {
                 }
                 self.x509_identity(conn, cert_subject);
             }
-            CoreMsg::Connect { conn, req } => self.connect(conn, req),
-            CoreMsg::Request { conn, xid, op, req } => self.request(conn, xid, op, req),
+            CoreMsg::Connect { conn, req, bytes } => {
+                self.events.bytes_received += 4 + u64::from(bytes);
+                self.connect(conn, req)
+            }
+            CoreMsg::Request {
+                conn,
+                xid,
+                op,
+                req,
+                bytes,
+            } => {
+                self.events.bytes_received += 4 + u64::from(bytes);
+                self.request(conn, xid, op, req)
+            }
             CoreMsg::Closed { conn } => self.closed(conn),
             CoreMsg::Drained { conn } => {
                 if let Some(sid) = self.conns.get(conn).and_then(|c| c.session) {
@@ -275,6 +293,7 @@ impl Core {
                 }
             }
             CoreMsg::FourLetter { cmd, reply } => {
+                self.events.bytes_received += 4;
                 let text = self.four_letter(cmd);
                 if crate::fourlw::needs_dir_sizes(&text) {
                     let (data, logs) = (self.cfg.data_dir.clone(), self.cfg.data_log_dir.clone());
@@ -324,7 +343,19 @@ impl Core {
                 self.stopping = Some((deadline, reply));
             }
             CoreMsg::Tick => self.tick(),
-            CoreMsg::Peer { from, msg } => self.zab_step(paddock_zab::Event::Peer { from, msg }),
+            CoreMsg::Peer { from, msg } => {
+                if let paddock_zab::Message::Learner { msg: m, .. } = &msg {
+                    use paddock_zab::LearnerMsg;
+                    match m {
+                        LearnerMsg::Proposal { .. } => self.events.learner_proposals += 1,
+                        LearnerMsg::Commit { .. } | LearnerMsg::Inform { .. } => {
+                            self.events.learner_commits += 1
+                        }
+                        _ => {}
+                    }
+                }
+                self.zab_step(paddock_zab::Event::Peer { from, msg })
+            }
             CoreMsg::SnapshotParsed(p) => self.parsed_snapshot = Some(p),
             CoreMsg::PeerLost { peer } => self.zab_step(paddock_zab::Event::PeerLost { peer }),
             CoreMsg::Persisted(through) => self.zab_step(paddock_zab::Event::Persisted { through }),
@@ -348,9 +379,6 @@ impl Core {
                                 .lock()
                                 .record(took.as_millis() as u64);
                         }
-                        self.metrics
-                            .snapshots
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if let Some(through) = done.log_purged_through {
                             // The replication core plans DIFFs from the on-disk log: it must
                             // know what is no longer there, or a leader would keep sending
@@ -424,9 +452,14 @@ impl Core {
             } else {
                 // As ZooKeeper: no quorum, no service; the client tries another server.
                 debug!(conn, "not serving: closing a new client connection");
+                self.events.closed_not_serving += 1;
                 self.close_conn(conn);
                 return;
             }
+        }
+        self.events.connection_requests += 1;
+        if req.session_id != 0 {
+            self.events.connection_revalidates += 1;
         }
         let Some(c) = self.conns.get_mut(conn) else {
             return;
@@ -670,7 +703,7 @@ impl Core {
                 let txn = if self.session_moved(sid, None) {
                     self.prep.error_txn(at, sid, xid, ErrorCode::SessionMoved)
                 } else {
-                    self.prep.prep(&self.tree, at, sid, xid, &auth, &r)
+                    self.prep_write(at, sid, xid, &auth, &r)
                 };
                 let origin = Origin::Client {
                     conn,
@@ -1002,6 +1035,7 @@ impl Core {
         let took = arrived.elapsed();
         let us = took.as_secs() * 1_000_000 + u64::from(took.subsec_micros());
         let ms = us / 1000;
+        self.events.replied(reply.len());
         if self.conns.reply(conn, reply, ms, self.tree.last_zxid()) {
             self.stats.record_latency(ms);
             self.stats.sent += 1;
@@ -1018,7 +1052,7 @@ impl Core {
         }
         let ops = std::mem::take(&mut self.replica.disk);
         let last_seq = ops.last().map(crate::log::DiskOp::seq);
-        if self.log.send(LogMsg::Disk(ops)).is_err() {
+        if self.log.send(LogMsg::Disk(ops, Instant::now())).is_err() {
             error!("the log thread is gone; stopping");
             std::process::exit(70);
         }
@@ -1031,8 +1065,30 @@ impl Core {
         }
     }
 
+    /// Prepares a client's write as leader, timed (`prep_process_time`, and
+    /// `close_session_prep_time` for a closeSession).
+    pub(crate) fn prep_write(
+        &mut self,
+        at: paddock_tree::Stamp,
+        sid: i64,
+        xid: i32,
+        auth: &AuthInfo,
+        r: &Request,
+    ) -> Txn {
+        let began = Instant::now();
+        let txn = self.prep.prep(&self.tree, at, sid, xid, auth, r);
+        let ms = began.elapsed().as_millis() as u64;
+        self.events.prep_process_time.record(ms);
+        if matches!(r, Request::CloseSession) {
+            self.events.close_session_prep_time.record(ms);
+        }
+        txn
+    }
+
     pub(crate) fn apply(&mut self, txn: Txn) {
         let applied = self.tree.apply(&txn);
+        self.events
+            .applied(txn.time, now_ms(), self.replica.is_leader());
         self.snapshots.schedule.applied();
         self.snapshots.maybe_start(&self.tree);
         self.prep.applied(txn.zxid);
@@ -1042,6 +1098,7 @@ impl Core {
             &self.tree,
             &self.conns,
             self.cfg.skip_acl,
+            &mut self.events,
         );
         let key = self.replica.origin_key(&txn);
         let origin = self.order.take_origin(key);
@@ -1131,6 +1188,8 @@ impl Core {
 
     fn tick(&mut self) {
         self.requests.rotate();
+        self.events.rotate();
+        self.metrics.rotate();
         self.check_hold();
         if !self.serving() {
             self.expire_read_only_sessions();
@@ -1146,7 +1205,12 @@ impl Core {
             }
             // A stamp for each: every proposal moves the counter on.
             let Some(at) = self.stamp() else { return };
+            let began = Instant::now();
             let txn = self.prep.close_session(&self.tree, at, sid, 0);
+            self.events
+                .close_session_prep_time
+                .record(began.elapsed().as_millis() as u64);
+            self.events.sessions_expired += 1;
             self.submit(txn, Origin::Expire { session: sid }, None);
         }
     }

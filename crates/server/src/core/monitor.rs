@@ -109,7 +109,13 @@ impl Core {
             Sample::gauge(
                 "outstanding_tls_handshake",
                 "TLS handshakes in progress",
-                Value::Int(0),
+                Value::Int(
+                    self.metrics
+                        .off_core
+                        .outstanding_tls_handshake
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        .max(0),
+                ),
             ),
         ];
         let r = &self.replica;
@@ -144,14 +150,11 @@ impl Core {
                     "sync() calls waiting for a quorum",
                     int(r.node.pending_syncs()),
                 ),
-                Sample::gauge(
-                    "last_proposal_size",
-                    "Size of the last proposal (bytes)",
-                    Value::Int(-1),
-                ),
             ]);
         }
+        let leader = r.is_leader();
         self.requests.samples(&mut out);
+        self.events.samples(leader, &mut out);
         self.metrics.samples(&mut out);
         out
     }

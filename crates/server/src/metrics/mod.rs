@@ -6,11 +6,13 @@
 //! latencies), the log thread (fsync time, group-commit size) and the snapshot thread; each
 //! is behind its own uncontended lock.
 
+pub mod events;
 pub mod process;
 pub mod prometheus;
 
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How a sample behaves over time (Prometheus's metric types).
@@ -418,8 +420,41 @@ pub struct Metrics {
     pub snapshottime: Mutex<Summary>,
     /// From looking to leading or following, in milliseconds (`election_time`).
     pub election_time: Mutex<Summary>,
-    /// Snapshots written (`snap_count`).
-    pub snapshots: std::sync::atomic::AtomicU64,
+    /// The log thread, per round: disk orders taken at once (`sync_processor_queue_size`);
+    /// per batch of orders, ms from the core handing it over to the thread taking it
+    /// (`sync_processor_queue_time_ms`) and to its being durable
+    /// (`sync_processor_queue_and_flush_time_ms`); per round, writing and fsyncing
+    /// (`sync_processor_queue_flush_time_ms`).
+    pub sync_queue_size: Mutex<Summary>,
+    pub sync_queue_time: Mutex<Summary>,
+    pub sync_queue_and_flush_time: Mutex<Summary>,
+    pub sync_flush_time: Mutex<Summary>,
+    /// Start-up, ms: loading the snapshot (`startup_snap_load_time`), replaying the log
+    /// (`startup_txns_load_time`, with `startup_txns_loaded` transactions), both
+    /// (`dbinittime`).
+    pub startup_snap_load_time: Mutex<Summary>,
+    pub startup_txns_load_time: Mutex<Summary>,
+    pub startup_txns_loaded: Mutex<Summary>,
+    pub dbinittime: Mutex<Summary>,
+    /// Counted where they happen, off the core.
+    pub off_core: OffCore,
+}
+
+/// Events of the accept loops, the connection tasks and the AdminServer.
+#[derive(Debug, Default)]
+pub struct OffCore {
+    /// Connections refused at accept by maxClientCnxns or maxCnxns (`connection_rejected`).
+    pub connection_rejected: AtomicU64,
+    /// Connections closed without a handshake in time (`sessionless_connections_expired`).
+    pub sessionless_connections_expired: AtomicU64,
+    /// Failed TLS handshakes on the client port (`unsuccessful_handshake`).
+    pub unsuccessful_handshake: AtomicU64,
+    /// TLS handshakes under way on the client port (`outstanding_tls_handshake`).
+    pub outstanding_tls_handshake: AtomicI64,
+    /// Requests refused for being larger than jute.maxbuffer (`large_requests_rejected`).
+    pub large_requests_rejected: AtomicU64,
+    /// Plain HTTP connections to an AdminServer with portUnification (`insecure_admin_count`).
+    pub insecure_admin_count: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -429,7 +464,15 @@ impl Default for Metrics {
             sync_batch: Mutex::new(Summary::basic()),
             snapshottime: Mutex::new(Summary::basic()),
             election_time: Mutex::new(Summary::basic()),
-            snapshots: Default::default(),
+            sync_queue_size: Mutex::new(Summary::basic()),
+            sync_queue_time: Mutex::new(Summary::detailed()),
+            sync_queue_and_flush_time: Mutex::new(Summary::detailed()),
+            sync_flush_time: Mutex::new(Summary::detailed()),
+            startup_snap_load_time: Mutex::new(Summary::basic()),
+            startup_txns_load_time: Mutex::new(Summary::basic()),
+            startup_txns_loaded: Mutex::new(Summary::basic()),
+            dbinittime: Mutex::new(Summary::basic()),
+            off_core: OffCore::default(),
         }
     }
 }
@@ -460,11 +503,90 @@ impl Metrics {
             "Time from looking to leading or following (ms)",
             &self.election_time,
         ));
-        out.push(Sample::counter(
-            "snap_count",
-            "Snapshots written",
-            Value::Int(self.snapshots.load(std::sync::atomic::Ordering::Relaxed) as i64),
-        ));
+        for (name, help, s) in [
+            (
+                "sync_processor_queue_size",
+                "Disk orders the log thread took in one round",
+                &self.sync_queue_size,
+            ),
+            (
+                "sync_processor_queue_time_ms",
+                "Time disk orders waited for the log thread (ms)",
+                &self.sync_queue_time,
+            ),
+            (
+                "sync_processor_queue_and_flush_time_ms",
+                "Time from disk orders handed over to their being durable (ms)",
+                &self.sync_queue_and_flush_time,
+            ),
+            (
+                "sync_processor_queue_flush_time_ms",
+                "Time to write and fsync one round of disk orders (ms)",
+                &self.sync_flush_time,
+            ),
+            (
+                "startup_snap_load_time",
+                "Loading the snapshot at start (ms)",
+                &self.startup_snap_load_time,
+            ),
+            (
+                "startup_txns_load_time",
+                "Replaying the log at start (ms)",
+                &self.startup_txns_load_time,
+            ),
+            (
+                "startup_txns_loaded",
+                "Transactions replayed at start",
+                &self.startup_txns_loaded,
+            ),
+            (
+                "dbinittime",
+                "Loading the snapshot and replaying the log at start (ms)",
+                &self.dbinittime,
+            ),
+        ] {
+            out.push(summary(name, help, s));
+        }
+        let o = &self.off_core;
+        let n = |a: &AtomicU64| Value::Int(a.load(Ordering::Relaxed) as i64);
+        out.extend([
+            Sample::counter(
+                "connection_rejected",
+                "Connections refused by maxClientCnxns or maxCnxns",
+                n(&o.connection_rejected),
+            ),
+            Sample::counter(
+                "sessionless_connections_expired",
+                "Connections closed without a handshake in time",
+                n(&o.sessionless_connections_expired),
+            ),
+            Sample::counter(
+                "unsuccessful_handshake",
+                "Failed TLS handshakes on the client port",
+                n(&o.unsuccessful_handshake),
+            ),
+            Sample::counter(
+                "large_requests_rejected",
+                "Requests refused for exceeding jute.maxbuffer",
+                n(&o.large_requests_rejected),
+            ),
+            Sample::counter(
+                "insecure_admin_count",
+                "Plain HTTP connections to the AdminServer under portUnification",
+                n(&o.insecure_admin_count),
+            ),
+        ]);
+    }
+
+    /// Rotates the quantile windows of the shared summaries (every tick).
+    pub fn rotate(&self) {
+        for s in [
+            &self.sync_queue_time,
+            &self.sync_queue_and_flush_time,
+            &self.sync_flush_time,
+        ] {
+            s.lock().rotate();
+        }
     }
 }
 

@@ -22,6 +22,9 @@ pub struct Recovered {
     /// The database id: chosen when the data directory was created, written into every
     /// snapshot and log segment, so logs of another database are never replayed.
     pub dbid: u64,
+    /// Time to load the snapshot and to read (or replay) the log after it, ms.
+    pub snapshot_ms: u64,
+    pub log_ms: u64,
 }
 
 /// A fresh database id: random, never 0 (a segment whose header was never written reads 0).
@@ -74,6 +77,8 @@ pub fn recover_with(
             replayed: 0,
             logged: Vec::new(),
             dbid,
+            snapshot_ms: 0,
+            log_ms: 0,
         });
     }
     let started = std::time::Instant::now();
@@ -119,6 +124,8 @@ pub fn recover_with(
         let Some((mut tree, dbid)) = tree else {
             return Err(first_err.expect("at least one snapshot failed"));
         };
+        let snapshot_ms = started.elapsed().as_millis() as u64;
+        let log_started = std::time::Instant::now();
         let snap_z = tree.last_zxid();
         let start = first_needed(snap_z);
         // The prefetched segments are the ones needed only if the newest snapshot loaded.
@@ -190,6 +197,8 @@ pub fn recover_with(
             replayed,
             logged,
             dbid,
+            snapshot_ms,
+            log_ms: log_started.elapsed().as_millis() as u64,
         })
     })
 }
