@@ -586,8 +586,9 @@ impl Core {
     }
 }
 
-/// What `environment` lists: ZooKeeper's keys that mean something outside a JVM.
-fn environment() -> Vec<(&'static str, String)> {
+/// What `environment` (and the `envi` four-letter word) lists: ZooKeeper's keys that mean
+/// something outside a JVM.
+pub(super) fn environment() -> Vec<(&'static str, String)> {
     let read = |p: &str| {
         std::fs::read_to_string(p)
             .unwrap_or_default()

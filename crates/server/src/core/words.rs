@@ -177,19 +177,9 @@ impl Core {
             }
             "envi" => {
                 out.push_str("Environment:\n");
-                let _ = writeln!(out, "zookeeper.version={}", version_string());
-                let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-                let _ = writeln!(out, "host.name={}", host.trim());
-                let _ = writeln!(out, "os.name={}", std::env::consts::OS);
-                let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);
-                let _ = writeln!(
-                    out,
-                    "user.dir={}",
-                    std::env::current_dir()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
-                );
-                let _ = writeln!(out, "paddock.version={}", env!("CARGO_PKG_VERSION"));
+                for (k, v) in super::admin::environment() {
+                    let _ = writeln!(out, "{k}={v}");
+                }
             }
             "dirs" => {
                 let _ = writeln!(out, "datadir_size: {DATA_DIR_SIZE}");

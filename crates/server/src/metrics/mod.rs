@@ -548,34 +548,36 @@ impl Metrics {
             out.push(summary(name, help, s));
         }
         let o = &self.off_core;
-        let n = |a: &AtomicU64| Value::Int(a.load(Ordering::Relaxed) as i64);
-        out.extend([
-            Sample::counter(
+        for (name, help, a) in [
+            (
                 "connection_rejected",
                 "Connections refused by maxClientCnxns or maxCnxns",
-                n(&o.connection_rejected),
+                &o.connection_rejected,
             ),
-            Sample::counter(
+            (
                 "sessionless_connections_expired",
                 "Connections closed without a handshake in time",
-                n(&o.sessionless_connections_expired),
+                &o.sessionless_connections_expired,
             ),
-            Sample::counter(
+            (
                 "unsuccessful_handshake",
                 "Failed TLS handshakes on the client port",
-                n(&o.unsuccessful_handshake),
+                &o.unsuccessful_handshake,
             ),
-            Sample::counter(
+            (
                 "large_requests_rejected",
                 "Requests refused for exceeding jute.maxbuffer",
-                n(&o.large_requests_rejected),
+                &o.large_requests_rejected,
             ),
-            Sample::counter(
+            (
                 "insecure_admin_count",
                 "Plain HTTP connections to the AdminServer under portUnification",
-                n(&o.insecure_admin_count),
+                &o.insecure_admin_count,
             ),
-        ]);
+        ] {
+            let v = Value::Int(a.load(Ordering::Relaxed) as i64);
+            out.push(Sample::counter(name, help, v));
+        }
     }
 
     /// Rotates the quantile windows of the shared summaries (every tick).
