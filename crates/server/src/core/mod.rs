@@ -403,7 +403,12 @@ impl Core {
             return;
         };
         let left = self.outstanding();
-        let handing_over = self.replica.is_leader() && self.replica.node.transferring();
+        // A leader that hands over stays until it serves under the new leader: by then the
+        // new leader is established and the other learners have had their Handover (exiting
+        // at once could lose it in the sockets, and they would hold an election instead).
+        let handing_over = (self.replica.is_leader() && self.replica.node.transferring())
+            || self.replica.node.in_handover()
+            || self.hold.is_some();
         if (left > 0 || handing_over) && Instant::now() < *deadline {
             return;
         }
