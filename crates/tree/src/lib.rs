@@ -5,6 +5,7 @@
 
 pub mod acl;
 pub mod codec;
+pub mod digest;
 pub mod java_order;
 pub mod prep;
 pub mod quota;
@@ -16,6 +17,7 @@ pub mod txn;
 pub mod watch;
 
 pub use acl::{digest_id, AuthInfo};
+pub use digest::ZxidDigest;
 pub use prep::{Prep, PrepConfig, Stamp};
 pub use snapshot::SnapNode;
 pub use store::NodeId;

@@ -113,6 +113,7 @@ impl DataTree {
     pub fn finish_load(&mut self, zxid: i64) {
         self.set_last_zxid(zxid);
         self.rebuild_quotas();
+        self.recompute_digest();
     }
 }
 

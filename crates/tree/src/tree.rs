@@ -55,6 +55,8 @@ pub struct DataTree {
     passwords: HashMap<i64, [u8; 16]>,
     last_zxid: i64,
     quotas: Quotas,
+    /// ZooKeeper's tree digest and its history (digest.rs).
+    pub(crate) digests: crate::digest::Digests,
 }
 
 impl Default for DataTree {
@@ -100,7 +102,7 @@ impl DataTree {
             )
             .expect("fresh tree");
         let _ = cfg;
-        DataTree {
+        let mut t = DataTree {
             store,
             acls,
             owners: HashMap::new(),
@@ -109,7 +111,10 @@ impl DataTree {
             passwords: HashMap::new(),
             last_zxid: 0,
             quotas: Quotas::default(),
-        }
+            digests: Default::default(),
+        };
+        t.recompute_digest();
+        t
     }
 
     /// The zxid of the last applied transaction.
@@ -303,6 +308,7 @@ impl DataTree {
         if txn.zxid > self.last_zxid {
             self.last_zxid = txn.zxid;
         }
+        self.digests.applied(txn.zxid);
         Applied { result, changes }
     }
 
@@ -357,12 +363,14 @@ impl DataTree {
             } => {
                 let id = self.store.lookup(path).ok_or(ErrorCode::NoNode)?;
                 let old_len = self.store.data_len(id) as i64;
+                self.digest_out(&[id]);
                 self.store.set_data(id, data.as_deref());
                 self.store.update_stat(id, |s| {
                     s.version = *version;
                     s.mzxid = txn.zxid;
                     s.mtime = txn.time;
                 });
+                self.digest_in(&[id]);
                 let new_len = data.as_ref().map_or(0, |d| d.len()) as i64;
                 self.quotas.on_change(path, 0, new_len - old_len);
                 self.quota_limits_changed(path);
@@ -379,7 +387,9 @@ impl DataTree {
                 let new = self.acls.intern(acl);
                 self.acls.release(self.store.acl(id));
                 self.store.set_acl(id, new);
+                self.digest_out(&[id]);
                 self.store.update_stat(id, |s| s.aversion = *version);
+                self.digest_in(&[id]);
                 Ok(Outcome::Stat(self.stat(id)))
             }
             TxnOp::Check { path, .. } => {
@@ -422,21 +432,25 @@ impl DataTree {
                 }
             })
         };
+        self.digest_out(&[parent]);
         if self.store.child(parent, name).is_some() {
             // Replaying over a fuzzy snapshot may meet the node already there; the parent's
             // counters still move forward as ZooKeeper's replay does. (Checked before the ACL
             // is interned: a long replay meets this case for most creates.)
             bump_parent(&mut self.store);
+            self.digest_in(&[parent]);
             return Err(ErrorCode::NodeExists);
         }
         let aref = self.acls.intern(acl);
         let Some(id) = self.store.insert(parent, name, data, aref, stat) else {
             self.acls.release(aref);
             bump_parent(&mut self.store);
+            self.digest_in(&[parent]);
             return Err(ErrorCode::NodeExists);
         };
         bump_parent(&mut self.store);
         self.record_owner(id, owner);
+        self.digest_in(&[parent, id]);
         self.quotas
             .on_change(path, 1, data.map_or(0, |d| d.len()) as i64);
         self.quota_limits_changed(path);
@@ -468,11 +482,13 @@ impl DataTree {
             // walk passed the parent before this delete and reached the child's place after it.
             // The parent's pzxid must still move, as it did when the delete first applied.
             if let Some(parent) = split(path).and_then(|(p, _)| self.store.lookup(p)) {
+                self.digest_out(&[parent]);
                 self.store.update_stat(parent, |ps| {
                     if zxid > ps.pzxid {
                         ps.pzxid = zxid;
                     }
                 });
+                self.digest_in(&[parent]);
             }
             return Err(ErrorCode::NoNode);
         };
@@ -483,6 +499,7 @@ impl DataTree {
             return Err(ErrorCode::NotEmpty);
         }
         let parent = self.store.parent(id);
+        self.digest_out(&[id, parent]);
         let len = self.store.data_len(id) as i64;
         let acl = self.acls.get(self.store.acl(id)).to_vec();
         self.acls.release(self.store.acl(id));
@@ -502,6 +519,7 @@ impl DataTree {
                 ps.pzxid = zxid;
             }
         });
+        self.digest_in(&[parent]);
         self.quotas.on_change(path, -1, -len);
         self.quota_limits_changed(path);
         self.refresh_quota_stats(path);

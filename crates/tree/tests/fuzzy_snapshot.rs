@@ -166,6 +166,9 @@ proptest! {
         }
         prop_assert_eq!(dump(&restored), dump(&live), "start {} walk applied up to {}\n{:#?}", start, next, txns);
         prop_assert_eq!(restored.digest(), live.digest());
+        // ZooKeeper's digest, kept up to date on every change, equals the sum taken afresh.
+        prop_assert_eq!(live.zk_digest(), live.zk_digest_from_scratch());
+        prop_assert_eq!(restored.zk_digest(), live.zk_digest());
         prop_assert_eq!(restored.node_count(), live.node_count());
         prop_assert_eq!(restored.ephemeral_count(), live.ephemeral_count());
     }

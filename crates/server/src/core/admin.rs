@@ -161,9 +161,19 @@ impl Core {
                 b.insert("tracemask".into(), json!(mask));
             }
             "hash" => {
-                // ZooKeeper lists the tree digests it logged every 128 transactions when
-                // digests are on; Paddock computes none (documented in docs/operations.md).
-                b.insert("digests".into(), json!([]));
+                // ZooKeeper's tree digest at every 128th zxid (the last 1,024).
+                let digests: Vec<Value> = self
+                    .tree
+                    .zk_digest_log()
+                    .map(|d| {
+                        json!({
+                            "zxid": d.zxid,
+                            "digestVersion": paddock_tree::digest::DIGEST_VERSION,
+                            "digest": d.digest,
+                        })
+                    })
+                    .collect();
+                b.insert("digests".into(), Value::Array(digests));
             }
             "initial_configuration" => {
                 let text: String = self

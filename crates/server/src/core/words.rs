@@ -264,7 +264,12 @@ impl Core {
                 let _ = writeln!(out, "{text}");
             }
             "stmk" => out.push('0'),
-            "hash" => {}
+            "hash" => {
+                // ZooKeeper's tree digest at every 128th zxid, as ZooKeeper lists it.
+                for d in self.tree.zk_digest_log() {
+                    let _ = writeln!(out, "{:x}: {}", d.zxid, d.digest);
+                }
+            }
             _ => {}
         }
         out
