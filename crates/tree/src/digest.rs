@@ -11,6 +11,7 @@
 
 use crate::store::{NodeId, ROOT};
 use crate::tree::DataTree;
+use crc32fast::Hasher;
 use std::collections::VecDeque;
 
 /// ZooKeeper's digest version: what the calculation is, written beside each digest.
@@ -55,6 +56,25 @@ impl Digests {
 /// The deepest path walked without allocating.
 const STACK_DEPTH: usize = 32;
 
+/// A node about to change: its digest is out of the sum, and the CRC states its next digest
+/// starts from (the path, and the path and data when the data stays).
+#[must_use = "the node's digest is out of the sum until digest_end puts it back"]
+pub(crate) struct Pending {
+    id: NodeId,
+    path: Option<Hasher>,
+    with_data: Option<Hasher>,
+}
+
+impl Pending {
+    fn excluded(id: NodeId) -> Pending {
+        Pending {
+            id,
+            path: None,
+            with_data: None,
+        }
+    }
+}
+
 impl DataTree {
     /// The tree's digest now.
     pub fn zk_digest(&self) -> i64 {
@@ -66,8 +86,9 @@ impl DataTree {
         self.digests.log.iter()
     }
 
-    /// One node's digest; 0 under `/zookeeper/`.
-    pub(crate) fn node_digest(&self, id: NodeId) -> u64 {
+    /// The CRC state after a node's path (the root's is empty), and after its parent's path
+    /// (None for the root), from one walk up; None for nodes under `/zookeeper/`.
+    fn path_states(&self, id: NodeId) -> Option<(Option<Hasher>, Hasher)> {
         let store = self.store();
         // The path's components, leaf first (walking up), then fed root first.
         let mut small = [ROOT; STACK_DEPTH];
@@ -88,17 +109,31 @@ impl DataTree {
         }
         let chain: &[NodeId] = if n > STACK_DEPTH { &deep } else { &small[..n] };
         if n >= 2 && store.name(chain[n - 1]) == "zookeeper" {
-            return 0;
+            return None; // under /zookeeper/
         }
-        let mut crc = crc32fast::Hasher::new();
-        for &c in chain.iter().rev() {
+        let mut crc = Hasher::new();
+        let mut parent = None;
+        for (i, &c) in chain.iter().rev().enumerate() {
+            if i + 1 == n {
+                parent = Some(crc.clone());
+            }
             crc.update(b"/");
             crc.update(store.name(c).as_bytes());
         }
-        if let Some(d) = store.data(id) {
+        Some((parent, crc))
+    }
+
+    /// Finishes a digest from the state after the path: the data, then the Stat.
+    fn with_content(&self, mut crc: Hasher, id: NodeId) -> u64 {
+        if let Some(d) = self.store().data(id) {
             crc.update(d);
         }
-        let s = store.stat(id);
+        self.with_stat(crc, id)
+    }
+
+    /// Finishes a digest from the state after the path and data: the stored Stat.
+    fn with_stat(&self, mut crc: Hasher, id: NodeId) -> u64 {
+        let s = self.store().stat(id);
         let mut b = [0u8; 60];
         b[0..8].copy_from_slice(&s.czxid.to_be_bytes());
         b[8..16].copy_from_slice(&s.mzxid.to_be_bytes());
@@ -113,19 +148,77 @@ impl DataTree {
         u64::from(crc.finalize())
     }
 
-    /// Takes `ids`' digests out before they change.
-    pub(crate) fn digest_out(&mut self, ids: &[NodeId]) {
-        for &id in ids {
-            let d = self.node_digest(id);
-            self.digests.current = self.digests.current.wrapping_sub(d);
+    /// One node's digest; 0 under `/zookeeper/`.
+    pub(crate) fn node_digest(&self, id: NodeId) -> u64 {
+        match self.path_states(id) {
+            Some((_, path)) => self.with_content(path, id),
+            None => 0,
         }
     }
 
-    /// Puts `ids`' digests back in after they changed (or were created).
-    pub(crate) fn digest_in(&mut self, ids: &[NodeId]) {
-        for &id in ids {
-            let d = self.node_digest(id);
-            self.digests.current = self.digests.current.wrapping_add(d);
+    /// Before node `id` changes: its digest goes out, and what its digest after the change
+    /// shares with this one (the path, and the data unless `data_changes`) is kept.
+    pub(crate) fn digest_begin(&mut self, id: NodeId, data_changes: bool) -> Pending {
+        let Some((_, path)) = self.path_states(id) else {
+            return Pending::excluded(id);
+        };
+        self.pending(id, path, data_changes)
+    }
+
+    fn pending(&mut self, id: NodeId, path: Hasher, data_changes: bool) -> Pending {
+        let mut with_data = path.clone();
+        if let Some(d) = self.store().data(id) {
+            with_data.update(d);
+        }
+        let old = self.with_stat(with_data.clone(), id);
+        self.digests.current = self.digests.current.wrapping_sub(old);
+        Pending {
+            id,
+            path: Some(path),
+            with_data: (!data_changes).then_some(with_data),
+        }
+    }
+
+    /// After the change: the node's new digest goes in.
+    pub(crate) fn digest_end(&mut self, p: Pending) {
+        let new = match (p.with_data, p.path) {
+            (Some(d), _) => self.with_stat(d, p.id),
+            (None, Some(path)) => self.with_content(path, p.id),
+            (None, None) => return,
+        };
+        self.digests.current = self.digests.current.wrapping_add(new);
+    }
+
+    /// A node just created under the parent `p` stands for: its digest goes in, from the
+    /// parent's path.
+    pub(crate) fn digest_child(&mut self, p: &Pending, child: NodeId) {
+        let Some(mut path) = p.path.clone() else {
+            return;
+        };
+        if self.store().parent(p.id) == ROOT && self.store().name(p.id) == "zookeeper" {
+            return; // a child of /zookeeper is under /zookeeper/
+        }
+        path.update(b"/");
+        path.update(self.store().name(child).as_bytes());
+        let d = self.with_content(path, child);
+        self.digests.current = self.digests.current.wrapping_add(d);
+    }
+
+    /// Before node `id` is removed: its digest goes out, and its parent's too, from the same
+    /// walk (the parent changes with the removal; finish it with `digest_end`).
+    pub(crate) fn digest_remove(&mut self, id: NodeId) -> Pending {
+        let parent = self.store().parent(id);
+        match self.path_states(id) {
+            Some((parent_path, path)) => {
+                let old = self.with_content(path, id);
+                self.digests.current = self.digests.current.wrapping_sub(old);
+                // Outside /zookeeper/, so is its parent.
+                match parent_path {
+                    Some(pp) => self.pending(parent, pp, false),
+                    None => self.digest_begin(parent, false),
+                }
+            }
+            None => self.digest_begin(parent, false),
         }
     }
 

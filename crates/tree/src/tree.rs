@@ -363,14 +363,14 @@ impl DataTree {
             } => {
                 let id = self.store.lookup(path).ok_or(ErrorCode::NoNode)?;
                 let old_len = self.store.data_len(id) as i64;
-                self.digest_out(&[id]);
+                let d = self.digest_begin(id, true);
                 self.store.set_data(id, data.as_deref());
                 self.store.update_stat(id, |s| {
                     s.version = *version;
                     s.mzxid = txn.zxid;
                     s.mtime = txn.time;
                 });
-                self.digest_in(&[id]);
+                self.digest_end(d);
                 let new_len = data.as_ref().map_or(0, |d| d.len()) as i64;
                 self.quotas.on_change(path, 0, new_len - old_len);
                 self.quota_limits_changed(path);
@@ -387,9 +387,9 @@ impl DataTree {
                 let new = self.acls.intern(acl);
                 self.acls.release(self.store.acl(id));
                 self.store.set_acl(id, new);
-                self.digest_out(&[id]);
+                let d = self.digest_begin(id, false);
                 self.store.update_stat(id, |s| s.aversion = *version);
-                self.digest_in(&[id]);
+                self.digest_end(d);
                 Ok(Outcome::Stat(self.stat(id)))
             }
             TxnOp::Check { path, .. } => {
@@ -432,25 +432,26 @@ impl DataTree {
                 }
             })
         };
-        self.digest_out(&[parent]);
+        let d = self.digest_begin(parent, false);
         if self.store.child(parent, name).is_some() {
             // Replaying over a fuzzy snapshot may meet the node already there; the parent's
             // counters still move forward as ZooKeeper's replay does. (Checked before the ACL
             // is interned: a long replay meets this case for most creates.)
             bump_parent(&mut self.store);
-            self.digest_in(&[parent]);
+            self.digest_end(d);
             return Err(ErrorCode::NodeExists);
         }
         let aref = self.acls.intern(acl);
         let Some(id) = self.store.insert(parent, name, data, aref, stat) else {
             self.acls.release(aref);
             bump_parent(&mut self.store);
-            self.digest_in(&[parent]);
+            self.digest_end(d);
             return Err(ErrorCode::NodeExists);
         };
         bump_parent(&mut self.store);
         self.record_owner(id, owner);
-        self.digest_in(&[parent, id]);
+        self.digest_child(&d, id);
+        self.digest_end(d);
         self.quotas
             .on_change(path, 1, data.map_or(0, |d| d.len()) as i64);
         self.quota_limits_changed(path);
@@ -482,13 +483,13 @@ impl DataTree {
             // walk passed the parent before this delete and reached the child's place after it.
             // The parent's pzxid must still move, as it did when the delete first applied.
             if let Some(parent) = split(path).and_then(|(p, _)| self.store.lookup(p)) {
-                self.digest_out(&[parent]);
+                let d = self.digest_begin(parent, false);
                 self.store.update_stat(parent, |ps| {
                     if zxid > ps.pzxid {
                         ps.pzxid = zxid;
                     }
                 });
-                self.digest_in(&[parent]);
+                self.digest_end(d);
             }
             return Err(ErrorCode::NoNode);
         };
@@ -499,7 +500,7 @@ impl DataTree {
             return Err(ErrorCode::NotEmpty);
         }
         let parent = self.store.parent(id);
-        self.digest_out(&[id, parent]);
+        let d = self.digest_remove(id);
         let len = self.store.data_len(id) as i64;
         let acl = self.acls.get(self.store.acl(id)).to_vec();
         self.acls.release(self.store.acl(id));
@@ -519,7 +520,7 @@ impl DataTree {
                 ps.pzxid = zxid;
             }
         });
-        self.digest_in(&[parent]);
+        self.digest_end(d);
         self.quotas.on_change(path, -1, -len);
         self.quota_limits_changed(path);
         self.refresh_quota_stats(path);
