@@ -1,0 +1,437 @@
+//! Apache ZooKeeper's transaction logs (`version-2/log.<zxid>`), read into Paddock's
+//! transactions (`../shared/spec/zookeeper-server-formats.md` §3-4): the file header, each
+//! record's Adler-32 and end-of-record byte, the TxnHeader, the record of every transaction
+//! type ZooKeeper 3.8 writes, the TxnDigest trailer, the preallocated zero tail. A torn last
+//! record ends the file quietly, as in ZooKeeper; a record whose checksum does not match is
+//! an error naming the file and offset. The groundwork of `paddock import-zk`.
+
+use paddock_proto::{Acl, ErrorCode};
+use paddock_tree::txn::{CONTAINER_OWNER, TTL_MARK};
+use paddock_tree::{Txn, TxnOp};
+use std::path::Path;
+
+/// "ZKLG".
+const MAGIC: i32 = 0x5A4B_4C47;
+
+/// ZooKeeper refuses lengths above jute.maxbuffer plus its extra size.
+const MAX_LEN: usize = 2 * 0xFFFFF;
+
+/// A transaction as ZooKeeper logged it, and the tree digest it says follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZkTxn {
+    pub txn: Txn,
+    /// The TxnDigest: the tree's digest after this transaction (3.6+, digests on).
+    pub digest: Option<i64>,
+}
+
+/// What one log file holds.
+#[derive(Debug)]
+pub struct ZkLog {
+    pub txns: Vec<ZkTxn>,
+    /// Where the valid records end (a torn or zero tail after it).
+    pub end: usize,
+    /// The last record was cut short (a crash while it was written).
+    pub torn: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ZkLogError {
+    #[error("{path}: {err}")]
+    Io { path: String, err: std::io::Error },
+    #[error("{path} at offset {offset}: {what}")]
+    Corrupt {
+        path: String,
+        offset: usize,
+        what: String,
+    },
+}
+
+/// The zxid a log file's name gives (`log.<hex>`).
+pub fn name_zxid(name: &str) -> Option<i64> {
+    let mut parts = name.split('.');
+    if parts.next()? != "log" {
+        return None;
+    }
+    u64::from_str_radix(parts.next()?, 16)
+        .ok()
+        .map(|z| z as i64)
+}
+
+/// Reads one ZooKeeper transaction log file.
+pub fn read(path: &Path) -> Result<ZkLog, ZkLogError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|err| ZkLogError::Io {
+        path: shown.clone(),
+        err,
+    })?;
+    parse(&bytes).map_err(|(offset, what)| ZkLogError::Corrupt {
+        path: shown,
+        offset,
+        what,
+    })
+}
+
+type Bad = (usize, String);
+
+struct In<'a> {
+    buf: &'a [u8],
+    at: usize,
+    /// Offset of `buf` in the file, for errors.
+    base: usize,
+}
+
+impl<'a> In<'a> {
+    fn left(&self) -> usize {
+        self.buf.len() - self.at
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Bad> {
+        if self.left() < n {
+            return Err((
+                self.base + self.at,
+                format!("ends early (wanted {n} more bytes)"),
+            ));
+        }
+        let s = &self.buf[self.at..self.at + n];
+        self.at += n;
+        Ok(s)
+    }
+    fn int(&mut self) -> Result<i32, Bad> {
+        Ok(i32::from_be_bytes(self.take(4)?.try_into().expect("4")))
+    }
+    fn long(&mut self) -> Result<i64, Bad> {
+        Ok(i64::from_be_bytes(self.take(8)?.try_into().expect("8")))
+    }
+    fn boolean(&mut self) -> Result<bool, Bad> {
+        Ok(self.take(1)?[0] != 0)
+    }
+    fn bytes(&mut self) -> Result<Option<Vec<u8>>, Bad> {
+        let at = self.base + self.at;
+        let n = self.int()?;
+        if n == -1 {
+            return Ok(None);
+        }
+        if n < 0 || n as usize > MAX_LEN {
+            return Err((at, format!("unreasonable length {n}")));
+        }
+        Ok(Some(self.take(n as usize)?.to_vec()))
+    }
+    fn string(&mut self) -> Result<String, Bad> {
+        let at = self.base + self.at;
+        let b = self
+            .bytes()?
+            .ok_or_else(|| (at, "a null string".to_owned()))?;
+        String::from_utf8(b).map_err(|_| (at, "a string that is not UTF-8".into()))
+    }
+    fn count(&mut self, min: usize) -> Result<usize, Bad> {
+        let at = self.base + self.at;
+        let n = self.int()?;
+        if n < 0 || (n as usize).saturating_mul(min) > self.left() {
+            return Err((at, format!("unreasonable count {n}")));
+        }
+        Ok(n as usize)
+    }
+    fn acl(&mut self) -> Result<Vec<Acl>, Bad> {
+        let n = self.count(12)?;
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            let perms = self.int()?;
+            let scheme = self.string()?;
+            let id = self.string()?;
+            v.push(Acl::new(perms, &scheme, &id));
+        }
+        Ok(v)
+    }
+}
+
+fn parse(buf: &[u8]) -> Result<ZkLog, Bad> {
+    let mut i = In {
+        buf,
+        at: 0,
+        base: 0,
+    };
+    let magic = i.int()?;
+    if magic != MAGIC {
+        return Err((0, format!("magic {magic:#x}, not ZKLG")));
+    }
+    let _version = i.int()?;
+    let _dbid = i.long()?;
+    let mut txns = Vec::new();
+    let mut torn = false;
+    loop {
+        let start = i.at;
+        // Checksum, length, entry, 'B': running out anywhere is the end of what was written.
+        if i.left() < 12 {
+            torn = i.buf[i.at..].iter().any(|&b| b != 0);
+            break;
+        }
+        let sum = i.long()?;
+        let len = i.int()?;
+        if len == 0 {
+            break; // the preallocated zeros
+        }
+        if len < 0 || len as usize > MAX_LEN {
+            return Err((start + 8, format!("unreasonable record length {len}")));
+        }
+        if i.left() < len as usize + 1 {
+            torn = true;
+            i.at = start;
+            break;
+        }
+        let entry = i.take(len as usize)?;
+        if i.take(1)?[0] != b'B' {
+            // ZooKeeper: "Last transaction was partial."
+            torn = true;
+            i.at = start;
+            break;
+        }
+        let want = adler2::adler32_slice(entry);
+        if sum != i64::from(want) {
+            return Err((
+                start,
+                format!("record checksum {sum:#x}, its bytes give {want:#x}"),
+            ));
+        }
+        txns.push(entry_txn(entry, start + 12)?);
+    }
+    Ok(ZkLog {
+        txns,
+        end: i.at,
+        torn,
+    })
+}
+
+/// One entry: TxnHeader, the record, and the TxnDigest if there is one.
+fn entry_txn(entry: &[u8], base: usize) -> Result<ZkTxn, Bad> {
+    let mut i = In {
+        buf: entry,
+        at: 0,
+        base,
+    };
+    let session_id = i.long()?;
+    let cxid = i.int()?;
+    let zxid = i.long()?;
+    let time = i.long()?;
+    let kind = i.int()?;
+    let op = if kind == op::CLOSE_SESSION {
+        // The record is there when the writer had closeSessionTxn.enabled (the default); the
+        // format does not say, so, as ZooKeeper's reader, try it and take a failure as "not
+        // there" (what follows is then a TxnDigest or nothing).
+        let before = i.at;
+        let paths = (|| {
+            let n = i.count(4)?;
+            let mut paths = Vec::with_capacity(n);
+            for _ in 0..n {
+                paths.push(i.string()?);
+            }
+            Ok::<_, Bad>(paths)
+        })();
+        let ephemerals = paths.unwrap_or_else(|_| {
+            i.at = before;
+            Vec::new()
+        });
+        TxnOp::CloseSession { ephemerals }
+    } else {
+        record(&mut i, kind, session_id)?
+    };
+    let digest = if i.left() >= 12 {
+        let version = i.int()?;
+        let d = i.long()?;
+        (version == paddock_tree::digest::DIGEST_VERSION).then_some(d)
+    } else {
+        None
+    };
+    Ok(ZkTxn {
+        txn: Txn {
+            session_id,
+            cxid,
+            zxid,
+            time,
+            op,
+        },
+        digest,
+    })
+}
+
+/// ZooKeeper's transaction types (opcodes).
+mod op {
+    pub const ERROR: i32 = -1;
+    pub const CREATE_SESSION: i32 = -10;
+    pub const CLOSE_SESSION: i32 = -11;
+    pub const CREATE: i32 = 1;
+    pub const DELETE: i32 = 2;
+    pub const SET_DATA: i32 = 5;
+    pub const SET_ACL: i32 = 7;
+    pub const CHECK: i32 = 13;
+    pub const MULTI: i32 = 14;
+    pub const CREATE2: i32 = 15;
+    pub const RECONFIG: i32 = 16;
+    pub const CREATE_CONTAINER: i32 = 19;
+    pub const DELETE_CONTAINER: i32 = 20;
+    pub const CREATE_TTL: i32 = 21;
+}
+
+/// The record of a transaction of type `kind`.
+fn record(i: &mut In<'_>, kind: i32, session: i64) -> Result<TxnOp, Bad> {
+    let at = i.base + i.at;
+    Ok(match kind {
+        op::CREATE_SESSION => TxnOp::CreateSession {
+            timeout: i.int()?,
+            password: None,
+        },
+        op::CREATE | op::CREATE2 => {
+            let path = i.string()?;
+            let data = i.bytes()?;
+            let acl = i.acl()?;
+            let ephemeral = i.boolean()?;
+            // Logs from before 3.3 lack the parent's cversion.
+            let parent_cversion = if i.left() >= 4 { i.int()? } else { -1 };
+            TxnOp::Create {
+                path,
+                data,
+                acl,
+                owner: if ephemeral { session } else { 0 },
+                parent_cversion,
+            }
+        }
+        op::CREATE_CONTAINER => TxnOp::Create {
+            path: i.string()?,
+            data: i.bytes()?,
+            acl: i.acl()?,
+            owner: CONTAINER_OWNER,
+            parent_cversion: i.int()?,
+        },
+        op::CREATE_TTL => {
+            let path = i.string()?;
+            let data = i.bytes()?;
+            let acl = i.acl()?;
+            let parent_cversion = i.int()?;
+            let ttl = i.long()?;
+            TxnOp::Create {
+                path,
+                data,
+                acl,
+                owner: TTL_MARK | (ttl & paddock_tree::txn::MAX_TTL),
+                parent_cversion,
+            }
+        }
+        op::DELETE | op::DELETE_CONTAINER => TxnOp::Delete { path: i.string()? },
+        op::SET_DATA | op::RECONFIG => TxnOp::SetData {
+            path: i.string()?,
+            data: i.bytes()?,
+            version: i.int()?,
+        },
+        op::SET_ACL => TxnOp::SetAcl {
+            path: i.string()?,
+            acl: i.acl()?,
+            version: i.int()?,
+        },
+        op::CHECK => TxnOp::Check {
+            path: i.string()?,
+            version: i.int()?,
+        },
+        op::ERROR => {
+            let code = i.int()?;
+            TxnOp::Error {
+                err: ErrorCode::from_code(code)
+                    .ok_or_else(|| (at, format!("an error transaction with code {code}")))?,
+            }
+        }
+        op::MULTI => {
+            let n = i.count(8)?;
+            let mut ops = Vec::with_capacity(n);
+            for _ in 0..n {
+                let sub = i.int()?;
+                let at = i.base + i.at;
+                let data = i
+                    .bytes()?
+                    .ok_or_else(|| (at, "a multi sub-transaction without data".to_owned()))?;
+                let mut s = In {
+                    buf: &data,
+                    at: 0,
+                    base: at + 4,
+                };
+                if sub == op::MULTI || sub == op::CREATE_SESSION {
+                    return Err((at, format!("type {sub} inside a multi")));
+                }
+                ops.push(record(&mut s, sub, session)?);
+            }
+            TxnOp::Multi(ops)
+        }
+        other => return Err((at - 4, format!("unknown transaction type {other}"))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as i32).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    /// A log with one setData record (and a digest), then zero padding.
+    fn one_record() -> Vec<u8> {
+        let mut entry = Vec::new();
+        entry.extend_from_slice(&7i64.to_be_bytes());
+        entry.extend_from_slice(&3i32.to_be_bytes());
+        entry.extend_from_slice(&0x1_0000_0005i64.to_be_bytes());
+        entry.extend_from_slice(&1_000i64.to_be_bytes());
+        entry.extend_from_slice(&op::SET_DATA.to_be_bytes());
+        string(&mut entry, "/a");
+        string(&mut entry, "v");
+        entry.extend_from_slice(&2i32.to_be_bytes());
+        entry.extend_from_slice(&2i32.to_be_bytes());
+        entry.extend_from_slice(&(-9i64).to_be_bytes());
+        let mut b = Vec::new();
+        b.extend_from_slice(&MAGIC.to_be_bytes());
+        b.extend_from_slice(&2i32.to_be_bytes());
+        b.extend_from_slice(&0i64.to_be_bytes());
+        b.extend_from_slice(&i64::from(adler2::adler32_slice(&entry)).to_be_bytes());
+        b.extend_from_slice(&(entry.len() as i32).to_be_bytes());
+        b.extend_from_slice(&entry);
+        b.push(b'B');
+        b.extend_from_slice(&[0; 64]);
+        b
+    }
+
+    #[test]
+    fn a_record_reads_back_and_the_zero_tail_ends_the_file() {
+        let log = parse(&one_record()).unwrap();
+        assert!(!log.torn);
+        assert_eq!(log.txns.len(), 1);
+        let t = &log.txns[0];
+        assert_eq!(
+            (t.txn.session_id, t.txn.cxid, t.txn.zxid),
+            (7, 3, 0x1_0000_0005)
+        );
+        assert_eq!(
+            t.txn.op,
+            TxnOp::SetData {
+                path: "/a".into(),
+                data: Some(b"v".to_vec()),
+                version: 2
+            }
+        );
+        assert_eq!(t.digest, Some(-9));
+    }
+
+    #[test]
+    fn a_torn_tail_ends_quietly_and_a_bad_checksum_names_its_offset() {
+        let good = one_record();
+        let record_end = good.len() - 64;
+        for cut in 16..record_end {
+            let log = parse(&good[..cut]).unwrap_or_else(|e| panic!("cut {cut}: {e:?}"));
+            assert!(log.txns.is_empty() && log.end == 16, "cut {cut}");
+        }
+        let mut bad = good.clone();
+        bad[40] ^= 1; // inside the entry
+        let (offset, what) = parse(&bad).unwrap_err();
+        assert_eq!(offset, 16, "{what}");
+        for at in 0..good.len() {
+            let mut b = good.clone();
+            b[at] ^= 0x80;
+            let _ = parse(&b); // never panics
+        }
+    }
+}
