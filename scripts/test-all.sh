@@ -16,7 +16,8 @@
 #      ops-console (the web console in headless Chromium), ops-stop (SIGTERM, rolling restarts),
 #      deb (tests/packaging/deb.sh: the Debian package installed, run and purged),
 #      differential (random operation sequences against Paddock and ZooKeeper side by side),
-#      migration-digest (tests/migration: ZooKeeper's tree digest, checked against ZooKeeper's),
+#      migration-digest, migration-import (tests/migration: ZooKeeper's tree digest, checked
+#      against ZooKeeper's; `paddock import-zk` of a directory ZooKeeper wrote, served the same),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, container-env (ZOO_* variables, as ZooKeeper's
 #      container image), progress (bars on a terminal only), recipes-zookeeper (the recipe tests against
@@ -122,8 +123,10 @@ run_suite deb tests/packaging/deb.sh
 # Run without DIFF_AVOID to see them.
 run_suite differential env DIFF_AVOID=raw,create-kinds,mixed-watch-modes,unreadable,watch-removal \
     cargo test --release -p paddock --test differential -- --ignored
-# ZooKeeper's tree digest, against ZooKeeper 3.8's own `hash`.
+# ZooKeeper's tree digest, against ZooKeeper 3.8's own `hash`; import-zk of a directory
+# ZooKeeper 3.8 wrote, served identically.
 run_suite migration-digest .venv/bin/python tests/migration/digest.py
+run_suite migration-import .venv/bin/python tests/migration/import.py
 run_suite bench-smoke bench/smoke.sh
 # A three-server Paddock ensemble under short workloads and one SIGKILL of its leader (~20 s).
 run_suite bench-ensemble-smoke bench/ensemble.sh --smoke

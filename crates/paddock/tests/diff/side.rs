@@ -35,6 +35,8 @@ struct Slot {
     events: Vec<String>,
     /// Not pinged: the session is being left to expire.
     frozen: bool,
+    /// The session was expired (not closed) by the server.
+    expired: bool,
 }
 
 impl Slot {
@@ -43,6 +45,7 @@ impl Slot {
             conn: None,
             state: SlotState::Empty,
             session: 0,
+            expired: false,
             passwd: vec![],
             timeout: 0,
             last_zxid: 0,
@@ -520,14 +523,28 @@ impl Side {
             passwd[0] ^= 0x5a;
         }
         let known = s.passwd.clone();
+        let was_expired = s.expired;
         let Some(mut c) = self.connect(s.session, passwd, s.timeout, s.last_zxid) else {
-            out.push(format!("s{i} reattach: closed without a reply"));
+            if good && was_expired {
+                // ZooKeeper races here: the closeSession of an expired session closes every
+                // connection of that session id, a reattach that has just been given the id
+                // included, before its answer goes out. The session is gone either way.
+                out.push(format!("s{i} reattach: the expired session is gone"));
+            } else {
+                out.push(format!("s{i} reattach: closed without a reply"));
+            }
             if good {
                 self.end(i);
             }
             return;
         };
-        out.push(format!("s{i} reattach: {}", self.handshake(&c, &known)));
+        let answer = self.handshake(&c, &known);
+        if good && was_expired && c.timeout <= 0 && c.closed_within(CLOSE_WAIT) {
+            out.push(format!("s{i} reattach: the expired session is gone"));
+            self.end(i);
+            return;
+        }
+        out.push(format!("s{i} reattach: {answer}"));
         if c.timeout <= 0 {
             let closed = c.closed_within(CLOSE_WAIT);
             out.push(format!("s{i} refused connection closed: {closed}"));
@@ -540,6 +557,7 @@ impl Side {
         let s = &mut self.slots[i];
         s.conn = Some(c);
         s.state = SlotState::Live;
+        s.expired = false;
         if restore {
             self.restore_watches(i, v2, out);
         } else {
@@ -596,6 +614,7 @@ impl Side {
             "s{i} expired: connection closed by the server: {closed}"
         ));
         self.end(i);
+        self.slots[i].expired = true;
     }
 
     /// Best effort: closes every session this side still has, so none expires during a later

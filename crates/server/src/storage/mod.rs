@@ -9,6 +9,7 @@ pub mod recovery;
 pub mod sim_fs;
 pub mod snapshot;
 pub mod txn_log;
+pub mod zk_import;
 pub mod zk_log;
 pub mod zk_snapshot;
 

@@ -1,0 +1,259 @@
+//! `paddock import-zk`: an Apache ZooKeeper data directory (`version-2/`) into a new Paddock
+//! data directory. The newest valid snapshot is loaded, the logs after it are replayed
+//! transaction by transaction (a torn last record is dropped; corruption anywhere else stops
+//! the import, naming the file and offset), ZooKeeper's digests are checked where the files
+//! carry them, and the tree is written as Paddock's snapshot at the last zxid, with the epoch
+//! files. The ZooKeeper directory is only read.
+
+use super::fs::Fs;
+use super::{zk_log, zk_snapshot, StorageError};
+use paddock_tree::snapshot::SnapshotLoader;
+use paddock_tree::{DataTree, Txn};
+use std::path::{Path, PathBuf};
+use tracing::{info, warn};
+
+/// What an import found and did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The snapshot it started from, and its zxid.
+    pub snapshot: PathBuf,
+    pub snapshot_zxid: i64,
+    /// Log files read, transactions replayed after the snapshot.
+    pub logs: usize,
+    pub replayed: u64,
+    /// A torn last record dropped: the file and the offset where it began.
+    pub torn: Option<(PathBuf, usize)>,
+    pub last_zxid: i64,
+    /// Znodes (root included) and sessions now in the tree, and the ephemerals of those.
+    pub znodes: usize,
+    pub sessions: usize,
+    pub ephemerals: usize,
+    /// ZooKeeper's digests compared with the tree's (the snapshot's trailer and each logged
+    /// transaction's past the snapshot's fuzzy part), and how many differed.
+    pub digests_checked: u64,
+    pub digest_mismatches: u64,
+    /// The tree's digest at the last zxid.
+    pub digest: i64,
+    pub accepted_epoch: u64,
+    pub current_epoch: u64,
+    /// The Paddock snapshot written.
+    pub written: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0} is not empty: import-zk writes only into a new data directory")]
+    NotEmpty(PathBuf),
+    #[error("{0} holds no snapshot.<zxid> file (is it ZooKeeper's dataDir, holding version-2/?)")]
+    NoSnapshot(PathBuf),
+    #[error("no snapshot in {dir} could be read; the newest: {first}")]
+    NoValidSnapshot { dir: PathBuf, first: String },
+    #[error(transparent)]
+    Snapshot(#[from] zk_snapshot::ZkSnapshotError),
+    #[error(transparent)]
+    Log(#[from] zk_log::ZkLogError),
+    #[error("{path}: transaction 0x{zxid:x} does not follow 0x{prev:x}: the logs have a gap")]
+    Gap { path: PathBuf, prev: i64, zxid: i64 },
+    #[error("{path}: its last record is torn, but later logs follow it")]
+    TornInside { path: PathBuf },
+    #[error("the snapshot's node {path} has no parent before it")]
+    Tree { path: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
+}
+
+/// `<dir>/version-2`, where ZooKeeper keeps its files.
+fn version2(dir: &Path) -> PathBuf {
+    dir.join("version-2")
+}
+
+fn list(
+    dir: &Path,
+    name_zxid: fn(&str) -> Option<i64>,
+) -> Result<Vec<(i64, PathBuf)>, ImportError> {
+    let rd = std::fs::read_dir(dir).map_err(|err| ImportError::Io {
+        path: dir.to_owned(),
+        err,
+    })?;
+    let mut v: Vec<(i64, PathBuf)> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?;
+            if name.ends_with(".tmp") {
+                return None;
+            }
+            Some((name_zxid(name)?, p))
+        })
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Imports ZooKeeper's `zk_data` (and `zk_log`, where its logs are kept apart) into `to`.
+pub fn import(
+    fs: &Fs,
+    zk_data: &Path,
+    zk_log_dir: Option<&Path>,
+    to: &Path,
+) -> Result<Report, ImportError> {
+    // Empty but for the lock the caller holds on it.
+    let occupied = std::fs::read_dir(to).is_ok_and(|d| {
+        d.filter_map(|e| e.ok())
+            .any(|e| e.file_name() != super::dir_lock::LOCK_FILE)
+    });
+    if occupied {
+        return Err(ImportError::NotEmpty(to.to_owned()));
+    }
+    let snap_dir = version2(zk_data);
+    let log_dir = version2(zk_log_dir.unwrap_or(zk_data));
+    let mut report = Report::default();
+
+    // The newest snapshot that reads whole, as ZooKeeper chooses at start.
+    let snaps = list(&snap_dir, zk_snapshot::name_zxid)?;
+    if snaps.is_empty() {
+        return Err(ImportError::NoSnapshot(snap_dir));
+    }
+    let mut first_err = None;
+    let mut chosen = None;
+    for (_, path) in snaps.iter().rev() {
+        match zk_snapshot::read(path) {
+            Ok(s) => {
+                chosen = Some((path.clone(), s));
+                break;
+            }
+            Err(e @ zk_snapshot::ZkSnapshotError::Compressed { .. }) => return Err(e.into()),
+            Err(e) => {
+                warn!(error = %e, "skipping a snapshot that does not read");
+                first_err.get_or_insert(e.to_string());
+            }
+        }
+    }
+    let Some((path, snap)) = chosen else {
+        return Err(ImportError::NoValidSnapshot {
+            dir: snap_dir,
+            first: first_err.unwrap_or_default(),
+        });
+    };
+    info!(snapshot = %path.display(), nodes = snap.nodes.len(), sessions = snap.sessions.len(), "read ZooKeeper's snapshot");
+    let mut loader = SnapshotLoader::new();
+    for (id, timeout) in &snap.sessions {
+        loader.session(*id, *timeout);
+    }
+    for n in &snap.nodes {
+        loader.node(n).map_err(|_| ImportError::Tree {
+            path: n.path.clone(),
+        })?;
+    }
+    let mut tree = loader.finish(snap.zxid);
+    report.snapshot = path;
+    report.snapshot_zxid = snap.zxid;
+    // The snapshot is fuzzy up to its trailer's zxid: digests compare from there on.
+    let mut compare_from = snap.zxid;
+    let mut trailer = snap.trailer.filter(|t| t.zxid >= snap.zxid);
+    if let Some(t) = trailer.filter(|t| t.zxid == snap.zxid) {
+        report.digests_checked += 1;
+        if tree.zk_digest() != t.digest {
+            report.digest_mismatches += 1;
+            warn!(
+                zxid = format_args!("0x{:x}", t.zxid),
+                "the snapshot's digest differs from the tree read from it"
+            );
+        }
+        trailer = None;
+    } else if let Some(t) = trailer {
+        compare_from = t.zxid;
+    }
+
+    // The logs from the one that holds the snapshot's next zxid on (ZooKeeper's choice).
+    let logs = list(&log_dir, zk_log::name_zxid)?;
+    let start = logs
+        .iter()
+        .rposition(|(z, _)| *z <= snap.zxid + 1)
+        .unwrap_or(0);
+    let logs = &logs[start.min(logs.len())..];
+    let mut last = snap.zxid;
+    for (i, (_, path)) in logs.iter().enumerate() {
+        let log = zk_log::read(path)?;
+        report.logs += 1;
+        if log.torn {
+            if i + 1 < logs.len() {
+                return Err(ImportError::TornInside { path: path.clone() });
+            }
+            warn!(log = %path.display(), offset = log.end, "dropping a torn last record");
+            report.torn = Some((path.clone(), log.end));
+        }
+        for t in log.txns {
+            let z = t.txn.zxid;
+            if z <= last {
+                continue;
+            }
+            if !follows(last, z) {
+                return Err(ImportError::Gap {
+                    path: path.clone(),
+                    prev: last,
+                    zxid: z,
+                });
+            }
+            replay(&mut tree, &t.txn);
+            report.replayed += 1;
+            last = z;
+            if z > compare_from {
+                if let Some(d) = t.digest {
+                    report.digests_checked += 1;
+                    if tree.zk_digest() != d {
+                        report.digest_mismatches += 1;
+                        warn!(
+                            zxid = format_args!("0x{z:x}"),
+                            "ZooKeeper's logged digest differs from the tree's"
+                        );
+                    }
+                }
+            } else if let Some(tr) = trailer.filter(|tr| tr.zxid == z) {
+                report.digests_checked += 1;
+                if tree.zk_digest() != tr.digest {
+                    report.digest_mismatches += 1;
+                }
+                trailer = None;
+            }
+        }
+    }
+    report.last_zxid = tree.last_zxid().max(last);
+    report.znodes = tree.node_count();
+    report.sessions = tree.sessions().len();
+    report.ephemerals = tree.ephemeral_count();
+    report.digest = tree.zk_digest();
+
+    // ZooKeeper's epochs (a standalone server has none: the last zxid's epoch).
+    let zk_epoch = |name: &str| -> Result<Option<u64>, ImportError> {
+        Ok(super::epoch::read(fs, &snap_dir, name)?)
+    };
+    let last_epoch = (report.last_zxid >> 32) as u64;
+    report.accepted_epoch = zk_epoch(super::epoch::ACCEPTED)?.unwrap_or(last_epoch);
+    report.current_epoch = zk_epoch(super::epoch::CURRENT)?.unwrap_or(last_epoch);
+
+    // Paddock's directory: the snapshot at the last zxid, an empty log, the epochs.
+    let sdir = super::snap_dir(to);
+    let ldir = super::log_dir(to);
+    for d in [&sdir, &ldir] {
+        fs.create_dir_all(d).map_err(|e| StorageError::io(d, e))?;
+    }
+    let dbid = rand::random::<u64>().max(1);
+    report.written = super::snapshot::write_whole(fs, &sdir, &tree, dbid)
+        .map_err(|e| StorageError::io(&sdir, e))?;
+    super::epoch::write(fs, to, super::epoch::ACCEPTED, report.accepted_epoch)?;
+    super::epoch::write(fs, to, super::epoch::CURRENT, report.current_epoch)?;
+    Ok(report)
+}
+
+/// Within an epoch zxids are consecutive; a new epoch starts its own counter.
+fn follows(prev: i64, next: i64) -> bool {
+    next == prev + 1 || (next >> 32) > (prev >> 32)
+}
+
+/// Applies a logged transaction as ZooKeeper's replay does: NONODE and NODEEXISTS (a fuzzy
+/// snapshot already holding the change) change nothing more, which `apply` does already.
+fn replay(tree: &mut DataTree, txn: &Txn) {
+    let _ = tree.apply(txn);
+}
