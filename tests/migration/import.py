@@ -125,6 +125,7 @@ def main():
     pd = None
     try:
         pid = start_zk(zk_port, zk_dir)
+        pids.append(pid)  # killed below; stopped in `finally` if the workload fails first
         k = workload(binary, zk_port)
         # Killed while a client writes: SIGKILL, no clean shutdown.
         stop = threading.Event()
