@@ -373,12 +373,14 @@ impl Client {
             watch,
             reply,
         };
+        // The session task is gone (its runtime shut down, or it ended) when either channel
+        // is: the session can never serve again, whatever state it last reported.
         if self.inner.tx.send(cmd).is_err() {
-            return Err(terminal_error(self.state()));
+            return Err(gone_error(self.state()));
         }
         match rx.await {
             Ok(r) => r,
-            Err(_) => Err(terminal_error(self.state())),
+            Err(_) => Err(gone_error(self.state())),
         }
     }
 
@@ -796,11 +798,11 @@ impl Client {
         self.inner
             .tx
             .send(c)
-            .map_err(|_| terminal_error(self.state()))?;
+            .map_err(|_| gone_error(self.state()))?;
         match rx.await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Error::Code(ErrorCode::NoWatcher)),
-            Err(_) => Err(terminal_error(self.state())),
+            Err(_) => Err(gone_error(self.state())),
         }
     }
 
@@ -811,10 +813,7 @@ impl Client {
             scheme: scheme.to_string(),
             auth: auth.to_vec(),
         };
-        self.inner
-            .tx
-            .send(c)
-            .map_err(|_| terminal_error(self.state()))
+        self.inner.tx.send(c).map_err(|_| gone_error(self.state()))
     }
 
     /// The identities the server attributes to this session.
@@ -869,6 +868,15 @@ fn make_create(path: String, data: &[u8], acl: Vec<Acl>, mode: CreateMode, ttl: 
         acl,
         flags: mode as i32,
         ttl: if mode.is_ttl() { ttl } else { -1 },
+    }
+}
+
+/// The error for a request whose session task is gone: how the session ended, or Closed. Never
+/// CONNECTIONLOSS, which tells a caller to wait for a reconnection that cannot come.
+fn gone_error(s: SessionState) -> Error {
+    match terminal_error(s) {
+        Error::Code(ErrorCode::ConnectionLoss) => Error::Closed,
+        e => e,
     }
 }
 

@@ -617,3 +617,21 @@ both!(
     server_behind_the_client,
     many_watches_survive_a_reconnect
 );
+
+/// A client whose session task is gone (its runtime shut down) answers every request with
+/// `Closed`, never CONNECTIONLOSS: a caller that retries after CONNECTIONLOSS until it is
+/// reconnected would otherwise spin for ever on a state that can no longer change (a recipe's
+/// background delete did, holding its runtime's shutdown).
+#[test]
+fn requests_after_the_session_task_is_gone_are_closed_not_connection_loss() {
+    let s = common::paddock();
+    let first = tokio::runtime::Runtime::new().unwrap();
+    let zk = first.block_on(client(&s));
+    assert!(zk.state().is_connected());
+    drop(first); // ends the session task without closing the session
+    let second = tokio::runtime::Runtime::new().unwrap();
+    let r = second.block_on(zk.delete("/nothing-here", -1));
+    assert!(matches!(r, Err(Error::Closed)), "{r:?}");
+    let r = second.block_on(zk.exists("/"));
+    assert!(matches!(r, Err(Error::Closed)), "{r:?}");
+}

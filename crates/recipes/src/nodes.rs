@@ -111,6 +111,9 @@ pub async fn create_if_missing(
 /// session is lost meanwhile.
 pub(crate) async fn wait_reconnected(client: &Client) -> Result<()> {
     if SessionMonitor::new(client).reconnected().await {
+        // The state may say connected before the client has seen its connection go: give
+        // the session task its turn, so that a retry loop never spins without yielding.
+        tokio::task::yield_now().await;
         Ok(())
     } else {
         Err(RecipeError::SessionLost)
