@@ -36,6 +36,9 @@ pub struct Digests {
     /// The tree's digest now (a wrapping sum, read as Java's signed long).
     pub current: u64,
     pub log: VecDeque<ZxidDigest>,
+    /// Each node's digest, by id (as ZooKeeper caches it in the node): what a change takes
+    /// out of the sum is read here rather than computed again.
+    cache: Vec<u32>,
 }
 
 impl Digests {
@@ -156,26 +159,48 @@ impl DataTree {
         }
     }
 
+    fn cached(&self, id: NodeId) -> u64 {
+        u64::from(self.digests.cache.get(id as usize).copied().unwrap_or(0))
+    }
+
+    /// Records node `id`'s digest (0 under `/zookeeper/`) and adds it to the sum.
+    fn digest_add(&mut self, id: NodeId, d: u64) {
+        let c = &mut self.digests.cache;
+        if c.len() <= id as usize {
+            c.resize(id as usize + 1, 0);
+        }
+        c[id as usize] = d as u32;
+        self.digests.current = self.digests.current.wrapping_add(d);
+    }
+
+    /// Takes node `id`'s digest out of the sum.
+    fn digest_sub(&mut self, id: NodeId) {
+        let old = self.cached(id);
+        self.digests.current = self.digests.current.wrapping_sub(old);
+    }
+
     /// Before node `id` changes: its digest goes out, and what its digest after the change
-    /// shares with this one (the path, and the data unless `data_changes`) is kept.
+    /// will start from (the path, and the data unless `data_changes`) is kept.
     pub(crate) fn digest_begin(&mut self, id: NodeId, data_changes: bool) -> Pending {
+        self.digest_sub(id);
         let Some((_, path)) = self.path_states(id) else {
             return Pending::excluded(id);
         };
         self.pending(id, path, data_changes)
     }
 
-    fn pending(&mut self, id: NodeId, path: Hasher, data_changes: bool) -> Pending {
-        let mut with_data = path.clone();
-        if let Some(d) = self.store().data(id) {
-            with_data.update(d);
-        }
-        let old = self.with_stat(with_data.clone(), id);
-        self.digests.current = self.digests.current.wrapping_sub(old);
+    fn pending(&self, id: NodeId, path: Hasher, data_changes: bool) -> Pending {
+        let with_data = (!data_changes).then(|| {
+            let mut h = path.clone();
+            if let Some(d) = self.store().data(id) {
+                h.update(d);
+            }
+            h
+        });
         Pending {
             id,
             path: Some(path),
-            with_data: (!data_changes).then_some(with_data),
+            with_data,
         }
     }
 
@@ -184,41 +209,40 @@ impl DataTree {
         let new = match (p.with_data, p.path) {
             (Some(d), _) => self.with_stat(d, p.id),
             (None, Some(path)) => self.with_content(path, p.id),
-            (None, None) => return,
+            (None, None) => 0,
         };
-        self.digests.current = self.digests.current.wrapping_add(new);
+        self.digest_add(p.id, new);
     }
 
     /// A node just created under the parent `p` stands for: its digest goes in, from the
     /// parent's path.
     pub(crate) fn digest_child(&mut self, p: &Pending, child: NodeId) {
-        let Some(mut path) = p.path.clone() else {
-            return;
+        let under_zookeeper =
+            self.store().parent(p.id) == ROOT && self.store().name(p.id) == "zookeeper";
+        let d = match p.path.clone() {
+            Some(mut path) if !under_zookeeper => {
+                path.update(b"/");
+                path.update(self.store().name(child).as_bytes());
+                self.with_content(path, child)
+            }
+            _ => 0,
         };
-        if self.store().parent(p.id) == ROOT && self.store().name(p.id) == "zookeeper" {
-            return; // a child of /zookeeper is under /zookeeper/
-        }
-        path.update(b"/");
-        path.update(self.store().name(child).as_bytes());
-        let d = self.with_content(path, child);
-        self.digests.current = self.digests.current.wrapping_add(d);
+        self.digest_add(child, d);
     }
 
     /// Before node `id` is removed: its digest goes out, and its parent's too, from the same
     /// walk (the parent changes with the removal; finish it with `digest_end`).
     pub(crate) fn digest_remove(&mut self, id: NodeId) -> Pending {
+        self.digest_sub(id);
         let parent = self.store().parent(id);
+        self.digest_sub(parent);
         match self.path_states(id) {
-            Some((parent_path, path)) => {
-                let old = self.with_content(path, id);
-                self.digests.current = self.digests.current.wrapping_sub(old);
-                // Outside /zookeeper/, so is its parent.
-                match parent_path {
-                    Some(pp) => self.pending(parent, pp, false),
-                    None => self.digest_begin(parent, false),
-                }
-            }
-            None => self.digest_begin(parent, false),
+            // Outside /zookeeper/, so is its parent.
+            Some((Some(pp), _)) => self.pending(parent, pp, false),
+            _ => match self.path_states(parent) {
+                Some((_, path)) => self.pending(parent, path, false),
+                None => Pending::excluded(parent),
+            },
         }
     }
 
@@ -230,9 +254,16 @@ impl DataTree {
         sum as i64
     }
 
-    /// The digest from scratch (a fresh or loaded tree).
+    /// The digest from scratch, every node's remembered (a fresh or loaded tree).
     pub(crate) fn recompute_digest(&mut self) {
-        self.digests.current = self.zk_digest_from_scratch() as u64;
+        let mut ids = Vec::with_capacity(self.node_count());
+        self.store().preorder(|id| ids.push(id));
+        self.digests.current = 0;
+        self.digests.cache.clear();
+        for id in ids {
+            let d = self.node_digest(id);
+            self.digest_add(id, d);
+        }
     }
 }
 
