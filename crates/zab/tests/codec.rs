@@ -92,6 +92,29 @@ fn learner_msg() -> impl Strategy<Value = LearnerMsg> {
     ]
 }
 
+/// Where a message's fields added after the first release begin, if it has any that are
+/// written.
+fn first_release_len(m: &Message) -> Option<usize> {
+    let Message::Learner { msg, .. } = m else {
+        return None;
+    };
+    let mut wire = Vec::new();
+    encode_frame(m, &mut wire);
+    let len = wire.len() - 4;
+    match msg {
+        LearnerMsg::AckEpoch {
+            promised: false, ..
+        } => Some(len - 1),
+        LearnerMsg::TakeOver { through, held } if through.is_some() || !held.is_empty() => {
+            Some(1 + 8)
+        }
+        LearnerMsg::Handover {
+            through: Some(_), ..
+        } => Some(1 + 8 + 8),
+        _ => None,
+    }
+}
+
 fn message() -> impl Strategy<Value = Message> {
     let state = prop::sample::select(vec![
         PeerState::Looking,
@@ -145,7 +168,9 @@ proptest! {
         let mut wire = Vec::new();
         encode_frame(&m, &mut wire);
         let body = &wire[4..];
-        if cut < body.len() {
+        // Cut where the fields added after the first release begin, a body is that
+        // release's message (frames are whole on the wire, so no cut happens there).
+        if cut < body.len() && Some(cut) != first_release_len(&m) {
             prop_assert!(decode(&body[..cut]).is_err());
         }
     }
