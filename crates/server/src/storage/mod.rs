@@ -10,6 +10,7 @@ pub mod sim_fs;
 pub mod snapshot;
 pub mod txn_log;
 pub mod zk_import;
+pub mod zk_jute;
 pub mod zk_log;
 pub mod zk_snapshot;
 

@@ -6,6 +6,7 @@
 //! files. The ZooKeeper directory is only read.
 
 use super::fs::Fs;
+use super::zk_jute::ZkFileError;
 use super::{zk_log, zk_snapshot, StorageError};
 use paddock_tree::snapshot::SnapshotLoader;
 use paddock_tree::{DataTree, Txn};
@@ -49,9 +50,7 @@ pub enum ImportError {
     #[error("no snapshot in {dir} could be read; the newest: {first}")]
     NoValidSnapshot { dir: PathBuf, first: String },
     #[error(transparent)]
-    Snapshot(#[from] zk_snapshot::ZkSnapshotError),
-    #[error(transparent)]
-    Log(#[from] zk_log::ZkLogError),
+    File(#[from] ZkFileError),
     #[error("{path}: transaction 0x{zxid:x} does not follow 0x{prev:x}: the logs have a gap")]
     Gap { path: PathBuf, prev: i64, zxid: i64 },
     #[error("{path}: its last record is torn, but later logs follow it")]
@@ -123,7 +122,7 @@ pub fn import(
                 chosen = Some((path.clone(), s));
                 break;
             }
-            Err(e @ zk_snapshot::ZkSnapshotError::Compressed { .. }) => return Err(e.into()),
+            Err(e @ ZkFileError::Compressed { .. }) => return Err(e.into()),
             Err(e) => {
                 warn!(error = %e, "skipping a snapshot that does not read");
                 first_err.get_or_insert(e.to_string());

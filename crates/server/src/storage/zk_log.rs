@@ -5,7 +5,8 @@
 //! record ends the file quietly, as in ZooKeeper; a record whose checksum does not match is
 //! an error naming the file and offset. The groundwork of `paddock import-zk`.
 
-use paddock_proto::{Acl, ErrorCode};
+use super::zk_jute::{self, Bad, In, ZkFileError};
+use paddock_proto::ErrorCode;
 use paddock_tree::txn::{CONTAINER_OWNER, TTL_MARK};
 use paddock_tree::{Txn, TxnOp};
 use std::path::Path;
@@ -13,8 +14,8 @@ use std::path::Path;
 /// "ZKLG".
 const MAGIC: i32 = 0x5A4B_4C47;
 
-/// ZooKeeper refuses lengths above jute.maxbuffer plus its extra size.
-const MAX_LEN: usize = 2 * 0xFFFFF;
+/// ZooKeeper refuses record lengths above jute.maxbuffer plus its extra size.
+const MAX_RECORD: usize = 2 * 0xFFFFF;
 
 /// A transaction as ZooKeeper logged it, and the tree digest it says follows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,121 +35,18 @@ pub struct ZkLog {
     pub torn: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ZkLogError {
-    #[error("{path}: {err}")]
-    Io { path: String, err: std::io::Error },
-    #[error("{path} at offset {offset}: {what}")]
-    Corrupt {
-        path: String,
-        offset: usize,
-        what: String,
-    },
-}
-
 /// The zxid a log file's name gives (`log.<hex>`).
 pub fn name_zxid(name: &str) -> Option<i64> {
-    let mut parts = name.split('.');
-    if parts.next()? != "log" {
-        return None;
-    }
-    u64::from_str_radix(parts.next()?, 16)
-        .ok()
-        .map(|z| z as i64)
+    zk_jute::name_zxid(name, "log")
 }
 
 /// Reads one ZooKeeper transaction log file.
-pub fn read(path: &Path) -> Result<ZkLog, ZkLogError> {
-    let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|err| ZkLogError::Io {
-        path: shown.clone(),
-        err,
-    })?;
-    parse(&bytes).map_err(|(offset, what)| ZkLogError::Corrupt {
-        path: shown,
-        offset,
-        what,
-    })
-}
-
-type Bad = (usize, String);
-
-struct In<'a> {
-    buf: &'a [u8],
-    at: usize,
-    /// Offset of `buf` in the file, for errors.
-    base: usize,
-}
-
-impl<'a> In<'a> {
-    fn left(&self) -> usize {
-        self.buf.len() - self.at
-    }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Bad> {
-        if self.left() < n {
-            return Err((
-                self.base + self.at,
-                format!("ends early (wanted {n} more bytes)"),
-            ));
-        }
-        let s = &self.buf[self.at..self.at + n];
-        self.at += n;
-        Ok(s)
-    }
-    fn int(&mut self) -> Result<i32, Bad> {
-        Ok(i32::from_be_bytes(self.take(4)?.try_into().expect("4")))
-    }
-    fn long(&mut self) -> Result<i64, Bad> {
-        Ok(i64::from_be_bytes(self.take(8)?.try_into().expect("8")))
-    }
-    fn boolean(&mut self) -> Result<bool, Bad> {
-        Ok(self.take(1)?[0] != 0)
-    }
-    fn bytes(&mut self) -> Result<Option<Vec<u8>>, Bad> {
-        let at = self.base + self.at;
-        let n = self.int()?;
-        if n == -1 {
-            return Ok(None);
-        }
-        if n < 0 || n as usize > MAX_LEN {
-            return Err((at, format!("unreasonable length {n}")));
-        }
-        Ok(Some(self.take(n as usize)?.to_vec()))
-    }
-    fn string(&mut self) -> Result<String, Bad> {
-        let at = self.base + self.at;
-        let b = self
-            .bytes()?
-            .ok_or_else(|| (at, "a null string".to_owned()))?;
-        String::from_utf8(b).map_err(|_| (at, "a string that is not UTF-8".into()))
-    }
-    fn count(&mut self, min: usize) -> Result<usize, Bad> {
-        let at = self.base + self.at;
-        let n = self.int()?;
-        if n < 0 || (n as usize).saturating_mul(min) > self.left() {
-            return Err((at, format!("unreasonable count {n}")));
-        }
-        Ok(n as usize)
-    }
-    fn acl(&mut self) -> Result<Vec<Acl>, Bad> {
-        let n = self.count(12)?;
-        let mut v = Vec::with_capacity(n);
-        for _ in 0..n {
-            let perms = self.int()?;
-            let scheme = self.string()?;
-            let id = self.string()?;
-            v.push(Acl::new(perms, &scheme, &id));
-        }
-        Ok(v)
-    }
+pub fn read(path: &Path) -> Result<ZkLog, ZkFileError> {
+    zk_jute::read_with(path, parse)
 }
 
 fn parse(buf: &[u8]) -> Result<ZkLog, Bad> {
-    let mut i = In {
-        buf,
-        at: 0,
-        base: 0,
-    };
+    let mut i = In::new(buf, 0);
     let magic = i.int()?;
     if magic != MAGIC {
         return Err((0, format!("magic {magic:#x}, not ZKLG")));
@@ -169,7 +67,7 @@ fn parse(buf: &[u8]) -> Result<ZkLog, Bad> {
         if len == 0 {
             break; // the preallocated zeros
         }
-        if len < 0 || len as usize > MAX_LEN {
+        if len < 0 || len as usize > MAX_RECORD {
             return Err((start + 8, format!("unreasonable record length {len}")));
         }
         if i.left() < len as usize + 1 {
@@ -202,11 +100,7 @@ fn parse(buf: &[u8]) -> Result<ZkLog, Bad> {
 
 /// One entry: TxnHeader, the record, and the TxnDigest if there is one.
 fn entry_txn(entry: &[u8], base: usize) -> Result<ZkTxn, Bad> {
-    let mut i = In {
-        buf: entry,
-        at: 0,
-        base,
-    };
+    let mut i = In::new(entry, base);
     let session_id = i.long()?;
     let cxid = i.int()?;
     let zxid = i.long()?;
@@ -221,7 +115,7 @@ fn entry_txn(entry: &[u8], base: usize) -> Result<ZkTxn, Bad> {
             let n = i.count(4)?;
             let mut paths = Vec::with_capacity(n);
             for _ in 0..n {
-                paths.push(i.string()?);
+                paths.push(i.text("path")?);
             }
             Ok::<_, Bad>(paths)
         })();
@@ -272,15 +166,15 @@ mod op {
 
 /// The record of a transaction of type `kind`.
 fn record(i: &mut In<'_>, kind: i32, session: i64) -> Result<TxnOp, Bad> {
-    let at = i.base + i.at;
+    let at = i.offset();
     Ok(match kind {
         op::CREATE_SESSION => TxnOp::CreateSession {
             timeout: i.int()?,
             password: None,
         },
         op::CREATE | op::CREATE2 => {
-            let path = i.string()?;
-            let data = i.bytes()?;
+            let path = i.text("path")?;
+            let data = i.bytes()?.map(<[u8]>::to_vec);
             let acl = i.acl()?;
             let ephemeral = i.boolean()?;
             // Logs from before 3.3 lack the parent's cversion.
@@ -294,15 +188,15 @@ fn record(i: &mut In<'_>, kind: i32, session: i64) -> Result<TxnOp, Bad> {
             }
         }
         op::CREATE_CONTAINER => TxnOp::Create {
-            path: i.string()?,
-            data: i.bytes()?,
+            path: i.text("path")?,
+            data: i.bytes()?.map(<[u8]>::to_vec),
             acl: i.acl()?,
             owner: CONTAINER_OWNER,
             parent_cversion: i.int()?,
         },
         op::CREATE_TTL => {
-            let path = i.string()?;
-            let data = i.bytes()?;
+            let path = i.text("path")?;
+            let data = i.bytes()?.map(<[u8]>::to_vec);
             let acl = i.acl()?;
             let parent_cversion = i.int()?;
             let ttl = i.long()?;
@@ -314,19 +208,21 @@ fn record(i: &mut In<'_>, kind: i32, session: i64) -> Result<TxnOp, Bad> {
                 parent_cversion,
             }
         }
-        op::DELETE | op::DELETE_CONTAINER => TxnOp::Delete { path: i.string()? },
+        op::DELETE | op::DELETE_CONTAINER => TxnOp::Delete {
+            path: i.text("path")?,
+        },
         op::SET_DATA | op::RECONFIG => TxnOp::SetData {
-            path: i.string()?,
-            data: i.bytes()?,
+            path: i.text("path")?,
+            data: i.bytes()?.map(<[u8]>::to_vec),
             version: i.int()?,
         },
         op::SET_ACL => TxnOp::SetAcl {
-            path: i.string()?,
+            path: i.text("path")?,
             acl: i.acl()?,
             version: i.int()?,
         },
         op::CHECK => TxnOp::Check {
-            path: i.string()?,
+            path: i.text("path")?,
             version: i.int()?,
         },
         op::ERROR => {
@@ -341,15 +237,11 @@ fn record(i: &mut In<'_>, kind: i32, session: i64) -> Result<TxnOp, Bad> {
             let mut ops = Vec::with_capacity(n);
             for _ in 0..n {
                 let sub = i.int()?;
-                let at = i.base + i.at;
+                let at = i.offset();
                 let data = i
                     .bytes()?
                     .ok_or_else(|| (at, "a multi sub-transaction without data".to_owned()))?;
-                let mut s = In {
-                    buf: &data,
-                    at: 0,
-                    base: at + 4,
-                };
+                let mut s = In::new(data, at + 4);
                 if sub == op::MULTI || sub == op::CREATE_SESSION {
                     return Err((at, format!("type {sub} inside a multi")));
                 }

@@ -7,6 +7,7 @@
 //! Every length is checked against what is left and against ZooKeeper's own limit, so a
 //! damaged file is an error naming the offset, never a panic or a huge allocation.
 
+use super::zk_jute::{self, Bad, In, ZkFileError};
 use paddock_proto::Acl;
 use paddock_tree::store::NodeStat;
 use paddock_tree::SnapNode;
@@ -15,9 +16,6 @@ use std::path::Path;
 
 /// "ZKSN".
 const MAGIC: i32 = 0x5A4B_534E;
-
-/// ZooKeeper refuses lengths above jute.maxbuffer plus its extra size (0xFFFFF each).
-const MAX_LEN: usize = 2 * 0xFFFFF;
 
 /// ZooKeeper's digest of the tree at a zxid, as a snapshot's trailer carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,132 +38,46 @@ pub struct ZkSnapshot {
     pub trailer: Option<Trailer>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ZkSnapshotError {
-    #[error("{path}: {err}")]
-    Io { path: String, err: std::io::Error },
-    #[error("{path}: not a snapshot name (snapshot.<hex zxid>)")]
-    Name { path: String },
-    #[error("{path}: compressed snapshots ({kind}) are not read yet")]
-    Compressed { path: String, kind: String },
-    #[error("{path} at offset {offset}: {what}")]
-    Corrupt {
-        path: String,
-        offset: usize,
-        what: String,
-    },
-}
-
-/// The zxid a snapshot file's name gives (`snapshot.<hex>`, anything after ignored, as
-/// ZooKeeper does), or None.
+/// The zxid a snapshot file's name gives (`snapshot.<hex>`), or None.
 pub fn name_zxid(name: &str) -> Option<i64> {
-    let mut parts = name.split('.');
-    if parts.next()? != "snapshot" {
-        return None;
-    }
-    u64::from_str_radix(parts.next()?, 16)
-        .ok()
-        .map(|z| z as i64)
+    zk_jute::name_zxid(name, "snapshot")
 }
 
 /// Reads one ZooKeeper snapshot file.
-pub fn read(path: &Path) -> Result<ZkSnapshot, ZkSnapshotError> {
+pub fn read(path: &Path) -> Result<ZkSnapshot, ZkFileError> {
     let shown = path.display().to_string();
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let zxid = name_zxid(name).ok_or_else(|| ZkSnapshotError::Name {
+    let zxid = name_zxid(name).ok_or_else(|| ZkFileError::Name {
         path: shown.clone(),
     })?;
     if let Some(kind) = [".gz", ".snappy"].into_iter().find(|k| name.ends_with(k)) {
-        return Err(ZkSnapshotError::Compressed {
+        return Err(ZkFileError::Compressed {
             path: shown,
             kind: kind[1..].to_owned(),
         });
     }
-    let bytes = std::fs::read(path).map_err(|err| ZkSnapshotError::Io {
-        path: shown.clone(),
-        err,
-    })?;
-    parse(&bytes, zxid).map_err(|(offset, what)| ZkSnapshotError::Corrupt {
-        path: shown,
-        offset,
-        what,
-    })
+    zk_jute::read_with(path, |bytes| parse(bytes, zxid))
 }
 
-/// A jute reader over the whole (uncompressed) file, which knows its offset for errors and
-/// checksums.
-struct In<'a> {
-    buf: &'a [u8],
-    at: usize,
-}
-
-type Bad = (usize, String);
-
-impl<'a> In<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Bad> {
-        if self.buf.len() - self.at < n {
-            return Err((self.at, format!("ends early (wanted {n} more bytes)")));
-        }
-        let s = &self.buf[self.at..self.at + n];
-        self.at += n;
-        Ok(s)
+/// The seal: the Adler-32 of everything before it, then "/".
+fn seal(i: &mut In<'_>) -> Result<(), Bad> {
+    let at = i.at;
+    let want = adler2::adler32_slice(&i.buf[..at]);
+    let got = i.long()?;
+    if got != i64::from(want) {
+        return Err((
+            at,
+            format!("checksum {got:#x}, the bytes before it give {want:#x}"),
+        ));
     }
-    fn int(&mut self) -> Result<i32, Bad> {
-        Ok(i32::from_be_bytes(self.take(4)?.try_into().expect("4")))
-    }
-    fn long(&mut self) -> Result<i64, Bad> {
-        Ok(i64::from_be_bytes(self.take(8)?.try_into().expect("8")))
-    }
-    /// A jute buffer or ustring: None for length -1.
-    fn bytes(&mut self) -> Result<Option<&'a [u8]>, Bad> {
-        let at = self.at;
-        let n = self.int()?;
-        if n == -1 {
-            return Ok(None);
-        }
-        if n < 0 || n as usize > MAX_LEN {
-            return Err((at, format!("unreasonable length {n}")));
-        }
-        self.take(n as usize).map(Some)
-    }
-    fn string(&mut self) -> Result<Option<String>, Bad> {
-        let at = self.at;
-        match self.bytes()? {
-            None => Ok(None),
-            Some(b) => String::from_utf8(b.to_vec())
-                .map(Some)
-                .map_err(|_| (at, "a string that is not UTF-8".into())),
-        }
-    }
-    /// A count of items of at least `min` bytes each: no larger than what is left.
-    fn count(&mut self, min: usize) -> Result<usize, Bad> {
-        let at = self.at;
-        let n = self.int()?;
-        if n < 0 || (n as usize).saturating_mul(min) > self.buf.len() - self.at {
-            return Err((at, format!("unreasonable count {n}")));
-        }
-        Ok(n as usize)
-    }
-    /// The seal: the Adler-32 of everything before it, then "/".
-    fn seal(&mut self) -> Result<(), Bad> {
-        let at = self.at;
-        let want = adler2::adler32_slice(&self.buf[..at]);
-        let got = self.long()?;
-        if got != i64::from(want) {
-            return Err((
-                at,
-                format!("checksum {got:#x}, the bytes before it give {want:#x}"),
-            ));
-        }
-        match self.string()? {
-            Some(s) if s == "/" => Ok(()),
-            other => Err((at + 8, format!("a seal ending in {other:?}, not \"/\""))),
-        }
+    match i.string()? {
+        Some(s) if s == "/" => Ok(()),
+        other => Err((at + 8, format!("a seal ending in {other:?}, not \"/\""))),
     }
 }
 
 fn parse(buf: &[u8], zxid: i64) -> Result<ZkSnapshot, Bad> {
-    let mut i = In { buf, at: 0 };
+    let mut i = In::new(buf, 0);
     let magic = i.int()?;
     if magic != MAGIC {
         return Err((0, format!("magic {magic:#x}, not ZKSN")));
@@ -180,28 +92,12 @@ fn parse(buf: &[u8], zxid: i64) -> Result<ZkSnapshot, Bad> {
     let n = i.count(12)?;
     let mut acls: HashMap<i64, Vec<Acl>> = HashMap::with_capacity(n);
     for _ in 0..n {
-        let at = i.at;
         let aref = i.long()?;
-        let m = i
-            .count(12)
-            .map_err(|_| (at, "a null or unreasonable ACL list".to_owned()))?;
-        let mut list = Vec::with_capacity(m);
-        for _ in 0..m {
-            let perms = i.int()?;
-            let at = i.at;
-            let (Some(scheme), Some(id)) = (i.string()?, i.string()?) else {
-                return Err((at, "an ACL with a null scheme or id".into()));
-            };
-            list.push(Acl::new(perms, &scheme, &id));
-        }
-        acls.insert(aref, list);
+        acls.insert(aref, i.acl()?);
     }
     let mut nodes = Vec::new();
     loop {
-        let at = i.at;
-        let path = i
-            .string()?
-            .ok_or_else(|| (at, "a null node path".to_owned()))?;
+        let path = i.text("node path")?;
         if path == "/" {
             break; // the end marker
         }
@@ -239,7 +135,7 @@ fn parse(buf: &[u8], zxid: i64) -> Result<ZkSnapshot, Bad> {
             owner,
         });
     }
-    i.seal()?;
+    seal(&mut i)?;
     let trailer = if i.at == buf.len() {
         None // written with digests off (or before 3.6)
     } else {
@@ -250,7 +146,7 @@ fn parse(buf: &[u8], zxid: i64) -> Result<ZkSnapshot, Bad> {
             return Err((at, format!("digest version {version} is not read")));
         }
         let digest = i.long()?;
-        i.seal()?;
+        seal(&mut i)?;
         Some(Trailer {
             zxid,
             version,
@@ -338,13 +234,5 @@ mod tests {
             // Either refused, or (a flipped bit the seal covers) refused by the seal.
             assert!(parse(&bad, 5).is_err(), "flip at {at}");
         }
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(name_zxid("snapshot.1a"), Some(0x1a));
-        assert_eq!(name_zxid("snapshot.100000000.snappy"), Some(0x1_0000_0000));
-        assert_eq!(name_zxid("log.1a"), None);
-        assert_eq!(name_zxid("snapshot.zz"), None);
     }
 }
