@@ -33,6 +33,8 @@ for j in jetty9-server jetty9-servlet jetty9-http jetty9-io jetty9-util jetty9-u
     jetty9-security servlet-api jackson-databind jackson-core jackson-annotations; do
     cp=$cp:$jars/$j.jar
 done
+# Snapshots compressed with snappy (snapshot.compression.method=snappy) need snappy-java.
+[ -f "$jars/snappy-java.jar" ] && cp=$cp:$jars/snappy-java.jar
 
 mkdir -p "$datadir"
 datadir=$(cd "$datadir" && pwd)

@@ -17,7 +17,8 @@
 #      deb (tests/packaging/deb.sh: the Debian package installed, run and purged),
 #      differential (random operation sequences against Paddock and ZooKeeper side by side),
 #      migration-digest, migration-import (tests/migration: ZooKeeper's tree digest, checked
-#      against ZooKeeper's; `paddock import-zk` of a directory ZooKeeper wrote, served the same),
+#      against ZooKeeper's; `paddock import-zk` of directories ZooKeeper wrote (killed, gz,
+#      snappy), served the same, and `export-zk` back into ZooKeeper),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, container-env (ZOO_* variables, as ZooKeeper's
 #      container image), progress (bars on a terminal only), recipes-zookeeper (the recipe tests against
@@ -123,8 +124,8 @@ run_suite deb tests/packaging/deb.sh
 # Run without DIFF_AVOID to see them.
 run_suite differential env DIFF_AVOID=raw,create-kinds,mixed-watch-modes,unreadable,watch-removal \
     cargo test --release -p paddock --test differential -- --ignored
-# ZooKeeper's tree digest, against ZooKeeper 3.8's own `hash`; import-zk of a directory
-# ZooKeeper 3.8 wrote, served identically.
+# ZooKeeper's tree digest, against ZooKeeper 3.8's own `hash`; import-zk of three directories
+# ZooKeeper 3.8 wrote, served identically; export-zk loaded back by ZooKeeper (~25 s).
 run_suite migration-digest .venv/bin/python tests/migration/digest.py
 run_suite migration-import .venv/bin/python tests/migration/import.py
 run_suite bench-smoke bench/smoke.sh

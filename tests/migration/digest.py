@@ -70,8 +70,10 @@ def workload(k):
             return st.mzxid
 
 
-def tree_digest(k):
-    """ZooKeeper's DigestCalculator over every node read through the client."""
+def tree_digest(k, containers=()):
+    """ZooKeeper's DigestCalculator over every node read through the client. Clients see a
+    container's ephemeralOwner as 0; ZooKeeper stores (and digests) its marker, the lowest long:
+    `containers` names them."""
     total = 0
     stack = ["/"]
     while stack:
@@ -83,8 +85,9 @@ def tree_digest(k):
             continue
         # The stored cversion counts creates: the client sees 2 * stored - numChildren.
         cversion = (st.cversion + st.numChildren) // 2
+        owner = -(1 << 63) if path in containers else st.ephemeralOwner
         b = struct.pack(">qqqqqiiiq", st.czxid, st.mzxid, st.pzxid, st.ctime, st.mtime,
-                        st.version, cversion, st.aversion, st.ephemeralOwner)
+                        st.version, cversion, st.aversion, owner)
         name = b"" if path == "/" else path.encode()
         total += zlib.crc32(name + (data or b"") + b)
     total &= (1 << 64) - 1

@@ -6,6 +6,7 @@ mod cli;
 mod client_props;
 mod elect;
 mod lock;
+mod migrate;
 mod status;
 
 use anyhow::{bail, Context, Result};
@@ -27,6 +28,8 @@ commands:
   purge <dataDir> [<dataLogDir>] [-n N]  keep the newest N (>= 3) snapshots and the logs they need
   import-zk <zk dataDir> [<zk dataLogDir>] --to <dataDir>
                                         a ZooKeeper data directory into a new Paddock one
+  export-zk <dataDir> [<dataLogDir>] --to <zk dataDir>
+                                        a stopped server's data into a ZooKeeper snapshot
   log truncate <segment> <offset>       cut a damaged log segment at <offset> (loses what follows)
   log truncate-zxid <dataLogDir> <zxid> cut the log back to <zxid> (loses what follows)
   bench [run|memory|compare|workloads]  load generator and side-by-side benchmark (paddock bench --help)
@@ -118,78 +121,6 @@ fn container_config(
     Ok(cfg)
 }
 
-/// `paddock import-zk <zk dataDir> [<zk dataLogDir>] --to <dataDir>`: reads ZooKeeper's
-/// directory (never writes it), writes Paddock's, prints what it found.
-fn import_zk(args: &[String]) -> Result<()> {
-    let usage = "usage: paddock import-zk <zk dataDir> [<zk dataLogDir>] --to <paddock dataDir>";
-    let mut dirs = Vec::new();
-    let mut to = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--to" | "-to" => to = Some(PathBuf::from(it.next().context(usage)?)),
-            "-h" | "--help" => {
-                println!("{usage}");
-                return Ok(());
-            }
-            _ => dirs.push(PathBuf::from(a)),
-        }
-    }
-    let (Some(zk), Some(to)) = (dirs.first(), to) else {
-        bail!(usage)
-    };
-    if dirs.len() > 2 {
-        bail!(usage)
-    }
-    std::fs::create_dir_all(&to).with_context(|| format!("cannot create {}", to.display()))?;
-    let _lock = paddock_server::storage::dir_lock::DirLocks::acquire(&[&to])?;
-    let fs = paddock_server::storage::fs::real();
-    let r =
-        paddock_server::storage::zk_import::import(&fs, zk, dirs.get(1).map(|p| p.as_path()), &to)?;
-    println!("imported {} into {}", zk.display(), to.display());
-    println!(
-        "  snapshot        {} (zxid 0x{:x})",
-        r.snapshot.display(),
-        r.snapshot_zxid
-    );
-    println!(
-        "  logs            {} read, {} transactions replayed",
-        r.logs, r.replayed
-    );
-    if let Some((p, at)) = &r.torn {
-        println!(
-            "  torn tail       {} at offset {at}: dropped (never acknowledged)",
-            p.display()
-        );
-    }
-    println!("  last zxid       0x{:x}", r.last_zxid);
-    println!("  znodes          {}", r.znodes);
-    println!(
-        "  sessions        {} open ({} ephemerals), resumable with their passwords",
-        r.sessions, r.ephemerals
-    );
-    println!(
-        "  epochs          accepted {}, current {}",
-        r.accepted_epoch, r.current_epoch
-    );
-    let verdict = if r.digests_checked == 0 {
-        "none in the files (digests were off)".to_owned()
-    } else if r.digest_mismatches == 0 {
-        format!("{} of ZooKeeper's digests match", r.digests_checked)
-    } else {
-        format!(
-            "{} of {} of ZooKeeper's digests DIFFER",
-            r.digest_mismatches, r.digests_checked
-        )
-    };
-    println!("  digest          {} ({verdict})", r.digest);
-    println!("  written         {}", r.written.display());
-    if r.digest_mismatches > 0 {
-        bail!("the imported tree differs from what ZooKeeper's digests say");
-    }
-    Ok(())
-}
-
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
@@ -218,7 +149,11 @@ fn main() -> Result<()> {
         }
         "import-zk" => {
             init_logging();
-            import_zk(&args[1..])
+            migrate::import_zk(&args[1..])
+        }
+        "export-zk" => {
+            init_logging();
+            migrate::export_zk(&args[1..])
         }
         "purge" => {
             init_logging();

@@ -9,6 +9,8 @@ pub mod recovery;
 pub mod sim_fs;
 pub mod snapshot;
 pub mod txn_log;
+pub mod zk_compress;
+pub mod zk_export;
 pub mod zk_import;
 pub mod zk_jute;
 pub mod zk_log;

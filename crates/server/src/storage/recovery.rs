@@ -51,15 +51,41 @@ pub fn recover_with(
     data_log_dir: &Path,
     replay: bool,
 ) -> Result<Recovered, StorageError> {
+    recover_as(fs, data_dir, data_log_dir, replay, true)
+}
+
+/// The tree a stopped server's directories hold, every logged transaction replayed, for the
+/// offline tools that read them (`paddock export-zk`): nothing is written, so unfinished
+/// snapshots and a torn log tail stay where they are (and are skipped), and a directory with no
+/// snapshot is an error instead of a fresh database.
+pub fn inspect(fs: &Fs, data_dir: &Path, data_log_dir: &Path) -> Result<Recovered, StorageError> {
+    recover_as(fs, data_dir, data_log_dir, true, false)
+}
+
+fn recover_as(
+    fs: &Fs,
+    data_dir: &Path,
+    data_log_dir: &Path,
+    replay: bool,
+    write: bool,
+) -> Result<Recovered, StorageError> {
     let sdir = snap_dir(data_dir);
     let ldir = log_dir(data_log_dir);
-    for d in [&sdir, &ldir] {
-        fs.create_dir_all(d).map_err(|e| StorageError::io(d, e))?;
+    if write {
+        for d in [&sdir, &ldir] {
+            fs.create_dir_all(d).map_err(|e| StorageError::io(d, e))?;
+        }
+        remove_unfinished_snapshots(fs, &sdir)?;
     }
-    remove_unfinished_snapshots(fs, &sdir)?;
     let snaps = list_by_zxid(fs, &sdir, "snap.")?;
     let segs = list_by_zxid(fs, &ldir, "log.")?;
     if snaps.is_empty() {
+        if !write {
+            return Err(StorageError::Inconsistent(format!(
+                "{} holds no snapshot: not a Paddock data directory (or never started)",
+                sdir.display()
+            )));
+        }
         if !segs.is_empty() {
             return Err(StorageError::Inconsistent(format!(
                 "{} holds transaction logs but {} holds no snapshot: refusing to start from a partial history",
@@ -145,8 +171,10 @@ pub fn recover_with(
             if newest && r.txns.is_empty() && (r.end == 0 || r.dbid != dbid) {
                 // Never got its header whole (a torn database id included): nothing in it
                 // was ever acknowledged.
-                fs.remove_file(path)
-                    .map_err(|e| StorageError::io(path, e))?;
+                if write {
+                    fs.remove_file(path)
+                        .map_err(|e| StorageError::io(path, e))?;
+                }
                 warn!(segment = %path.display(), "removed a log segment whose header never reached the disk");
                 continue;
             }
@@ -180,7 +208,9 @@ pub fn recover_with(
                 replayed += 1;
             }
             if newest {
-                cut_at(fs, path, r.end)?;
+                if write {
+                    cut_at(fs, path, r.end)?;
+                }
                 log_tail = Some((path.clone(), r.end));
             }
         }

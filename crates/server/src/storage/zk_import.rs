@@ -122,7 +122,6 @@ pub fn import(
                 chosen = Some((path.clone(), s));
                 break;
             }
-            Err(e @ ZkFileError::Compressed { .. }) => return Err(e.into()),
             Err(e) => {
                 warn!(error = %e, "skipping a snapshot that does not read");
                 first_err.get_or_insert(e.to_string());

@@ -18,8 +18,6 @@ pub enum ZkFileError {
     Io { path: String, err: std::io::Error },
     #[error("{path}: not a snapshot name (snapshot.<hex zxid>)")]
     Name { path: String },
-    #[error("{path}: compressed snapshots ({kind}) are not read yet")]
-    Compressed { path: String, kind: String },
     #[error("{path} at offset {offset}: {what}")]
     Corrupt {
         path: String,
@@ -40,18 +38,22 @@ pub fn name_zxid(name: &str, kind: &str) -> Option<i64> {
         .map(|z| z as i64)
 }
 
+/// Reads a file whole, naming it in the error.
+pub(super) fn read_file(path: &Path) -> Result<Vec<u8>, ZkFileError> {
+    std::fs::read(path).map_err(|err| ZkFileError::Io {
+        path: path.display().to_string(),
+        err,
+    })
+}
+
 /// Reads a file whole and parses it, naming the file in any error.
 pub(super) fn read_with<T>(
     path: &Path,
     parse: impl FnOnce(&[u8]) -> Result<T, Bad>,
 ) -> Result<T, ZkFileError> {
-    let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|err| ZkFileError::Io {
-        path: shown.clone(),
-        err,
-    })?;
+    let bytes = read_file(path)?;
     parse(&bytes).map_err(|(offset, what)| ZkFileError::Corrupt {
-        path: shown,
+        path: path.display().to_string(),
         offset,
         what,
     })

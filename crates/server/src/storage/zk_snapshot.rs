@@ -1,5 +1,5 @@
 //! Apache ZooKeeper's snapshot files (`version-2/snapshot.<zxid>`), read into the nodes and
-//! sessions Paddock's tree loads: the header, the session table, the ACL cache, every node
+//! sessions Paddock's tree loads, and written from a tree for `paddock export-zk`: the header, the session table, the ACL cache, every node
 //! with its stored Stat, the Adler-32 seal, and the digest trailer of 3.6+ with its second
 //! seal (`../shared/spec/zookeeper-server-formats.md` §2). The groundwork of `paddock
 //! import-zk`; compressed snapshots (`.gz`, `.snappy`) are refused for now, by name.
@@ -7,12 +7,16 @@
 //! Every length is checked against what is left and against ZooKeeper's own limit, so a
 //! damaged file is an error naming the offset, never a panic or a huge allocation.
 
+use super::fs::{Fs, OpenMode, StorageFile};
+use super::zk_compress;
 use super::zk_jute::{self, Bad, In, ZkFileError};
-use paddock_proto::Acl;
+use bytes::BufMut;
+use paddock_proto::{Acl, Field, JuteWrite};
+use paddock_tree::digest::DIGEST_VERSION;
 use paddock_tree::store::NodeStat;
-use paddock_tree::SnapNode;
+use paddock_tree::{DataTree, SnapNode};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// "ZKSN".
 const MAGIC: i32 = 0x5A4B_534E;
@@ -50,13 +54,19 @@ pub fn read(path: &Path) -> Result<ZkSnapshot, ZkFileError> {
     let zxid = name_zxid(name).ok_or_else(|| ZkFileError::Name {
         path: shown.clone(),
     })?;
-    if let Some(kind) = [".gz", ".snappy"].into_iter().find(|k| name.ends_with(k)) {
-        return Err(ZkFileError::Compressed {
-            path: shown,
-            kind: kind[1..].to_owned(),
-        });
-    }
-    zk_jute::read_with(path, |bytes| parse(bytes, zxid))
+    let method = zk_compress::Method::of_name(name);
+    let bytes = zk_jute::read_file(path)?;
+    let corrupt = |(offset, what): Bad| ZkFileError::Corrupt {
+        path: shown.clone(),
+        offset,
+        what,
+    };
+    let bytes = zk_compress::inflate(method, bytes).map_err(corrupt)?;
+    parse(&bytes, zxid).map_err(|(offset, what)| match method {
+        zk_compress::Method::Plain => corrupt((offset, what)),
+        // The seals cover the inflated bytes: that is where a compressed snapshot is damaged.
+        _ => corrupt((offset, format!("{what} (offset in the inflated snapshot)"))),
+    })
 }
 
 /// The seal: the Adler-32 of everything before it, then "/".
@@ -161,6 +171,139 @@ fn parse(buf: &[u8], zxid: i64) -> Result<ZkSnapshot, Bad> {
     })
 }
 
+/// The name ZooKeeper gives the snapshot at `zxid`.
+pub fn file_name(zxid: i64) -> String {
+    format!("snapshot.{zxid:x}")
+}
+
+/// A file written as ZooKeeper's checked stream writes it: the running Adler-32 of every byte,
+/// sealed into the file where ZooKeeper seals it.
+struct Sealed {
+    file: Box<dyn StorageFile>,
+    buf: Vec<u8>,
+    /// How much of `buf` the checksum holds already.
+    hashed: usize,
+    at: u64,
+    adler: adler2::Adler32,
+}
+
+impl Sealed {
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.adler.write_slice(&self.buf[self.hashed..]);
+        self.file.write_at(&self.buf, self.at)?;
+        self.at += self.buf.len() as u64;
+        self.buf.clear();
+        self.hashed = 0;
+        Ok(())
+    }
+
+    fn maybe_flush(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= 1 << 20 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The checksum of everything so far, then "/" (the seal bytes count in what follows).
+    fn seal(&mut self) {
+        self.adler.write_slice(&self.buf[self.hashed..]);
+        self.hashed = self.buf.len();
+        self.buf.put_i64(i64::from(self.adler.checksum()));
+        self.buf.put_string("/");
+    }
+}
+
+/// Writes `tree` as ZooKeeper 3.8 writes a snapshot with digests on (header, sessions, ACL
+/// cache, nodes with their StatPersisted, seal, digest trailer, seal) into
+/// `dir/snapshot.<hex last zxid>`: first under a name ZooKeeper ignores, then fsynced and
+/// renamed into place, so a crash never leaves a half snapshot ZooKeeper would try.
+pub fn write(fs: &Fs, dir: &Path, tree: &DataTree) -> std::io::Result<PathBuf> {
+    let zxid = tree.last_zxid();
+    let tmp = dir.join(format!(".{}.partial", file_name(zxid)));
+    let path = dir.join(file_name(zxid));
+    let mut out = Sealed {
+        file: fs.open(&tmp, OpenMode::CreateTruncate)?,
+        buf: Vec::with_capacity(2 << 20),
+        hashed: 0,
+        at: 0,
+        adler: adler2::Adler32::new(),
+    };
+    out.buf.put_i32(MAGIC);
+    out.buf.put_i32(2);
+    out.buf.put_i64(-1); // ZooKeeper's snapshots carry no database id
+    let mut sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
+    sessions.sort_unstable();
+    out.buf.put_i32(sessions.len() as i32);
+    for (id, timeout) in sessions {
+        out.buf.put_i64(id);
+        out.buf.put_i32(timeout);
+    }
+    // ZooKeeper's ACL cache: each distinct list once, under a number the nodes refer to.
+    let mut refs: HashMap<Vec<Acl>, i64> = HashMap::new();
+    walk(tree, |n| {
+        let next = refs.len() as i64 + 1;
+        refs.entry(n.acl.clone()).or_insert(next);
+        Ok(())
+    })?;
+    let mut cache: Vec<(&Vec<Acl>, i64)> = refs.iter().map(|(a, &r)| (a, r)).collect();
+    cache.sort_unstable_by_key(|&(_, r)| r);
+    out.buf.put_i32(cache.len() as i32);
+    for (acl, r) in cache {
+        out.buf.put_i64(r);
+        out.buf.put_i32(acl.len() as i32);
+        for a in acl {
+            a.put(&mut out.buf);
+        }
+    }
+    walk(tree, |n| {
+        // The root is "" in ZooKeeper's snapshots ("/" ends the node list).
+        out.buf.put_string(if n.path == "/" { "" } else { &n.path });
+        out.buf.put_buffer_opt(n.data.as_deref());
+        out.buf.put_i64(refs[&n.acl]);
+        let s = &n.stat;
+        for v in [s.czxid, s.mzxid, s.ctime, s.mtime] {
+            out.buf.put_i64(v);
+        }
+        for v in [s.version, s.cversion, s.aversion] {
+            out.buf.put_i32(v);
+        }
+        out.buf.put_i64(n.owner);
+        out.buf.put_i64(s.pzxid);
+        out.maybe_flush()
+    })?;
+    out.buf.put_string("/");
+    out.seal();
+    out.buf.put_i64(zxid);
+    out.buf.put_i32(DIGEST_VERSION);
+    out.buf.put_i64(tree.zk_digest());
+    out.seal();
+    out.flush()?;
+    out.file.sync_all()?;
+    drop(out);
+    fs.rename(&tmp, &path)?;
+    fs.sync_dir(dir)?;
+    Ok(path)
+}
+
+/// Every node of `tree`, parents before children.
+fn walk(
+    tree: &DataTree,
+    mut each: impl FnMut(&SnapNode) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut cursor = None;
+    let mut chunk = Vec::with_capacity(1024);
+    loop {
+        chunk.clear();
+        let more = tree.snapshot_chunk(&mut cursor, 1024, &mut chunk);
+        for n in &chunk {
+            each(n)?;
+        }
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +377,76 @@ mod tests {
             // Either refused, or (a flipped bit the seal covers) refused by the seal.
             assert!(parse(&bad, 5).is_err(), "flip at {at}");
         }
+    }
+
+    #[test]
+    fn a_written_snapshot_reads_back_as_the_same_tree() {
+        use paddock_tree::snapshot::SnapshotLoader;
+        use paddock_tree::{Txn, TxnOp};
+        let mut tree = DataTree::new();
+        let mut zxid = 0;
+        let mut txn = |tree: &mut DataTree, op: TxnOp| {
+            zxid += 1;
+            let _ = tree.apply(&Txn {
+                zxid,
+                session_id: 7,
+                cxid: 0,
+                time: 1000 + zxid,
+                op,
+            });
+        };
+        txn(
+            &mut tree,
+            TxnOp::CreateSession {
+                timeout: 4000,
+                password: None,
+            },
+        );
+        for (path, acl) in [
+            ("/a", Acl::open_unsafe()),
+            ("/a/b", Acl::read_unsafe()),
+            ("/c", Acl::open_unsafe()),
+        ] {
+            txn(
+                &mut tree,
+                TxnOp::Create {
+                    path: path.into(),
+                    data: Some(path.as_bytes().to_vec()),
+                    acl,
+                    owner: if path == "/c" { 7 } else { 0 },
+                    parent_cversion: 1,
+                },
+            );
+        }
+        let dir = std::env::temp_dir().join(format!("paddock-zk-snap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fs = super::super::fs::real();
+        let path = write(&fs, &dir, &tree).unwrap();
+        assert_eq!(
+            path.file_name().unwrap(),
+            file_name(tree.last_zxid()).as_str()
+        );
+        let back = read(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(back.sessions, vec![(7, 4000)]);
+        assert_eq!(
+            back.trailer,
+            Some(Trailer {
+                zxid: tree.last_zxid(),
+                version: DIGEST_VERSION,
+                digest: tree.zk_digest()
+            })
+        );
+        let mut loader = SnapshotLoader::new();
+        for (id, timeout) in &back.sessions {
+            loader.session(*id, *timeout);
+        }
+        for n in &back.nodes {
+            loader.node(n).unwrap();
+        }
+        let loaded = loader.finish(back.zxid);
+        assert_eq!(loaded.digest(), tree.digest());
+        assert_eq!(loaded.zk_digest(), tree.zk_digest());
     }
 }
