@@ -18,7 +18,8 @@
 #      differential (random operation sequences against Paddock and ZooKeeper side by side),
 #      migration-digest, migration-import (tests/migration: ZooKeeper's tree digest, checked
 #      against ZooKeeper's; `paddock import-zk` of directories ZooKeeper wrote (killed, gz,
-#      snappy), served the same, and `export-zk` back into ZooKeeper),
+#      snappy), served the same, and `export-zk` back into ZooKeeper), migration-backup
+#      (`paddock backup` of a loaded ensemble restored into a new one, exact at its zxid),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, container-env (ZOO_* variables, as ZooKeeper's
 #      container image), progress (bars on a terminal only), recipes-zookeeper (the recipe tests against
@@ -128,6 +129,9 @@ run_suite differential env DIFF_AVOID=raw,create-kinds,mixed-watch-modes,unreada
 # ZooKeeper 3.8 wrote, served identically; export-zk loaded back by ZooKeeper (~25 s).
 run_suite migration-digest .venv/bin/python tests/migration/digest.py
 run_suite migration-import .venv/bin/python tests/migration/import.py
+# `paddock backup` from a follower under load; `paddock restore` into a new ensemble and
+# ZooKeeper 3.8 on the file serve the tree at the backup's zxid (~10 s).
+run_suite migration-backup .venv/bin/python tests/migration/backup.py
 run_suite bench-smoke bench/smoke.sh
 # A three-server Paddock ensemble under short workloads and one SIGKILL of its leader (~20 s).
 run_suite bench-ensemble-smoke bench/ensemble.sh --smoke

@@ -74,22 +74,33 @@ def tree_digest(k, containers=()):
     """ZooKeeper's DigestCalculator over every node read through the client. Clients see a
     container's ephemeralOwner as 0; ZooKeeper stores (and digests) its marker, the lowest long:
     `containers` names them."""
-    total = 0
+    tree = {}
     stack = ["/"]
     while stack:
         path = stack.pop()
         data, st = k.get(path)
-        children = k.get_children(path)
-        stack.extend((path.rstrip("/") + "/" + c) for c in children)
+        stack.extend((path.rstrip("/") + "/" + c) for c in k.get_children(path))
+        tree[path] = (data, (st.czxid, st.mzxid, st.pzxid, st.ctime, st.mtime, st.version,
+                             st.cversion, st.aversion, st.ephemeralOwner, st.dataLength,
+                             st.numChildren), None)
+    return dump_digest(tree, containers)
+
+
+def dump_digest(tree, containers=()):
+    """ZooKeeper's DigestCalculator (CRC-32 of the path, the data and the 60 bytes of the stored
+    Stat, summed over every node outside /zookeeper/) over a dump: path -> (data, (czxid,
+    mzxid, pzxid, ctime, mtime, version, cversion, aversion, ephemeralOwner, dataLength,
+    numChildren), acl). The stored cversion counts creates: the client sees
+    2 * stored - numChildren."""
+    total = 0
+    for path, (data, st, _) in tree.items():
         if path.startswith("/zookeeper/"):
             continue
-        # The stored cversion counts creates: the client sees 2 * stored - numChildren.
-        cversion = (st.cversion + st.numChildren) // 2
-        owner = -(1 << 63) if path in containers else st.ephemeralOwner
-        b = struct.pack(">qqqqqiiiq", st.czxid, st.mzxid, st.pzxid, st.ctime, st.mtime,
-                        st.version, cversion, st.aversion, owner)
-        name = b"" if path == "/" else path.encode()
-        total += zlib.crc32(name + (data or b"") + b)
+        czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner, _, kids = st
+        owner = -(1 << 63) if path in containers else owner
+        b = struct.pack(">qqqqqiiiq", czxid, mzxid, pzxid, ctime, mtime, version,
+                        (cversion + kids) // 2, aversion, owner)
+        total += zlib.crc32((b"" if path == "/" else path.encode()) + (data or b"") + b)
     total &= (1 << 64) - 1
     return total - (1 << 64) if total >= 1 << 63 else total
 

@@ -204,7 +204,9 @@ fn wait_for_handover(
     }
 }
 
-fn tls_connector(cacert: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector> {
+pub(crate) fn tls_connector(
+    cacert: Option<&std::path::Path>,
+) -> Result<tokio_rustls::TlsConnector> {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     let path = cacert.ok_or_else(|| anyhow!("--https needs --cacert <PEM>"))?;
@@ -231,6 +233,25 @@ async fn get(
     tls: Option<tokio_rustls::TlsConnector>,
     digest: Option<&str>,
 ) -> Result<(u16, String)> {
+    let a = fetch(server, path, tls, digest).await?;
+    Ok((a.status, String::from_utf8_lossy(&a.body).into_owned()))
+}
+
+/// An AdminServer's answer whole: status, headers, body.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
+/// GETs `path` from an AdminServer (HTTPS with `tls`; `digest` as `Authorization: digest
+/// user:password`).
+pub(crate) async fn fetch(
+    server: &str,
+    path: &str,
+    tls: Option<tokio_rustls::TlsConnector>,
+    digest: Option<&str>,
+) -> Result<Answer> {
     let stream = tokio::net::TcpStream::connect(server)
         .await
         .with_context(|| format!("connecting to {server}"))?;
@@ -243,19 +264,18 @@ async fn get(
         req = req.header(hyper::header::AUTHORIZATION, format!("digest {d}"));
     }
     let req = req.body(Empty::<Bytes>::new())?;
-    let (status, body) = match tls {
-        None => send(TokioIo::new(stream), req).await?,
+    match tls {
+        None => send(TokioIo::new(stream), req).await,
         Some(c) => {
             let name = rustls_pki_types::ServerName::try_from(host.to_owned())
                 .map_err(|e| anyhow!("{host}: {e}"))?;
             let s = c.connect(name, stream).await.context("TLS handshake")?;
-            send(TokioIo::new(s), req).await?
+            send(TokioIo::new(s), req).await
         }
-    };
-    Ok((status, body))
+    }
 }
 
-async fn send<S>(io: TokioIo<S>, req: hyper::Request<Empty<Bytes>>) -> Result<(u16, String)>
+async fn send<S>(io: TokioIo<S>, req: hyper::Request<Empty<Bytes>>) -> Result<Answer>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -265,8 +285,13 @@ where
     });
     let resp = sender.send_request(req).await?;
     let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
     let body = resp.into_body().collect().await?.to_bytes();
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// A command's answer as a table: one `name value` line per figure (nested objects as

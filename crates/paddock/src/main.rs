@@ -2,6 +2,7 @@
 
 mod admin;
 mod argv;
+mod backup;
 mod cli;
 mod client_props;
 mod elect;
@@ -30,6 +31,10 @@ commands:
                                         a ZooKeeper data directory into a new Paddock one
   export-zk <dataDir> [<dataLogDir>] --to <zk dataDir>
                                         a stopped server's data into a ZooKeeper snapshot
+  backup [-server host:port] [--digest user:pw] FILE
+                                        a running server's tree, exact at one zxid, through its
+                                        AdminServer (ZooKeeper's snapshot format)
+  restore FILE --to <dataDir>           a new data directory from a backup
   log truncate <segment> <offset>       cut a damaged log segment at <offset> (loses what follows)
   log truncate-zxid <dataLogDir> <zxid> cut the log back to <zxid> (loses what follows)
   bench [run|memory|compare|workloads]  load generator and side-by-side benchmark (paddock bench --help)
@@ -267,6 +272,11 @@ fn main() -> Result<()> {
         "cli" => cli::main(&args[1..]),
         "status" => status::main(&args[1..]),
         "admin" => admin::main(&args[1..]),
+        "backup" => backup::backup(&args[1..]),
+        "restore" => {
+            init_logging();
+            backup::restore(&args[1..])
+        }
         "lock" => {
             init_logging();
             lock::main(&args[1..])

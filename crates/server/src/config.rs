@@ -279,6 +279,13 @@ pub struct AdminConfig {
     /// `admin.trustedProxies`: addresses whose `X-Forwarded-For` is believed (ZooKeeper
     /// believes anyone's: CVE-2024-51504). Empty: the header is ignored.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `admin.snapshot.enabled` and `admin.restore.enabled` (ZooKeeper 3.9's; on): the
+    /// `snapshot` command that streams a backup, and `restore`.
+    pub snapshot_enabled: bool,
+    pub restore_enabled: bool,
+    /// `admin.rateLimiterIntervalInMS` (300000): at most one `snapshot` (and one `restore`)
+    /// per interval.
+    pub rate_limit_ms: u64,
 }
 
 impl Default for AdminConfig {
@@ -292,6 +299,9 @@ impl Default for AdminConfig {
             force_https: false,
             port_unification: false,
             trusted_proxies: Vec::new(),
+            snapshot_enabled: true,
+            restore_enabled: true,
+            rate_limit_ms: 300_000,
         }
     }
 }
@@ -1026,6 +1036,13 @@ impl Config {
                 "admin.idleTimeout" => c.admin.idle_timeout_ms = parse_num(v).map_err(bad)?,
                 "admin.forceHttps" => c.admin.force_https = parse_bool(v).map_err(bad)?,
                 "admin.portUnification" => c.admin.port_unification = parse_bool(v).map_err(bad)?,
+                "admin.snapshot.enabled" => {
+                    c.admin.snapshot_enabled = parse_bool(v).map_err(bad)?
+                }
+                "admin.restore.enabled" => c.admin.restore_enabled = parse_bool(v).map_err(bad)?,
+                "admin.rateLimiterIntervalInMS" => {
+                    c.admin.rate_limit_ms = parse_num(v).map_err(bad)?
+                }
                 "admin.trustedProxies" => {
                     c.admin.trusted_proxies = list(v)
                         .iter()

@@ -51,6 +51,12 @@ pub enum CoreMsg {
         req: AdminRequest,
         reply: oneshot::Sender<AdminReply>,
     },
+    /// The AdminServer's `snapshot` (a backup): checks the caller may take one, then hands
+    /// back what the walk off the core needs.
+    Backup {
+        auth: paddock_tree::AuthInfo,
+        reply: oneshot::Sender<Result<BackupStart, AdminReply>>,
+    },
     /// The web console's view of one znode: its data, Stat, ACL and a page of its children,
     /// as the caller's identities may see them.
     Browse {
@@ -129,6 +135,27 @@ pub struct BrowseRequest {
     pub offset: usize,
     pub limit: usize,
     pub auth: paddock_tree::AuthInfo,
+}
+
+/// What a backup walks and replays, from the core (`CoreMsg::Backup`).
+pub struct BackupStart {
+    /// The tree to walk, and its generation when the backup began (a replaced tree ends it).
+    pub tree: crate::tree_lock::SharedTree,
+    pub generation: u64,
+    /// The last zxid applied when it began, and the sessions then.
+    pub zxid: i64,
+    pub sessions: Vec<(i64, i32)>,
+    /// Every transaction the core applies from then on, until this is dropped.
+    pub txns: std::sync::mpsc::Receiver<paddock_tree::Txn>,
+}
+
+impl std::fmt::Debug for BackupStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupStart")
+            .field("zxid", &self.zxid)
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The core's answer: an HTTP status and the JSON object.

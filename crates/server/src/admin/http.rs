@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-type Body = Full<Bytes>;
+pub(super) type Body = Full<Bytes>;
 
 /// How a listener takes connections.
 #[derive(Clone)]
@@ -39,6 +39,8 @@ struct Ctx {
     metrics: bool,
     /// Where plain HTTP under portUnification is counted (`insecure_admin_count`).
     counts: Option<Arc<crate::metrics::Metrics>>,
+    /// The `snapshot` command's rate limit.
+    backups: super::backup::Limiter,
 }
 
 /// Errors that keep the AdminServer from starting (the server goes on without it, as
@@ -91,6 +93,7 @@ pub async fn start_admin(
         core,
         metrics: false,
         counts: Some(counts),
+        backups: Default::default(),
     });
     tokio::spawn(accept_loop(listener, scheme, ctx));
 }
@@ -115,6 +118,7 @@ pub async fn start_metrics(
         core,
         metrics: true,
         counts: None,
+        backups: Default::default(),
     });
     tokio::spawn(accept_loop(listener, Scheme::Http, ctx));
     Ok(Some(bound))
@@ -386,6 +390,9 @@ async fn run_command(
         return json(StatusCode::OK, &body);
     };
     let command = spec.names[0];
+    if command == "snapshot" {
+        return super::backup::snapshot(&args, auth, &ctx.core, &ctx.cfg, &ctx.backups).await;
+    }
     let req = AdminRequest {
         command,
         args,

@@ -2,6 +2,7 @@
 //! Prometheus endpoint (`metricsProvider.*`): the command table here, HTTP in `http`. The
 //! core renders each command (core/admin.rs).
 
+mod backup;
 mod console;
 pub mod http;
 
@@ -43,6 +44,9 @@ pub const COMMANDS: &[Command] = &[
     cmd(&["ruok"], false, true),
     cmd(&["server_stats", "srvr"], false, true),
     cmd(&["set_trace_mask", "stmk"], true, false),
+    // ZooKeeper 3.9's backup: the tree in its snapshot format (admin/backup.rs). Needs ALL on
+    // `/`, which the command checks itself.
+    cmd(&["snapshot", "snap"], true, true),
     cmd(&["stat_reset", "srst"], true, true),
     cmd(&["stats", "stat"], true, true),
     cmd(&["system_properties", "sysp"], false, false),

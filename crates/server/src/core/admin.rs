@@ -30,6 +30,60 @@ impl Core {
         })
     }
 
+    /// Whether the identities hold every permission on `/` (ZooKeeper's check for `snapshot`
+    /// and `restore`) through an entry other than `world:anyone`, or are `super`: a backup
+    /// holds every znode, whatever its ACL, so an open root does not let anyone take one.
+    fn all_allowed(&self, auth: &paddock_tree::AuthInfo) -> bool {
+        if auth.is_super() {
+            return true;
+        }
+        let Some(root) = self.tree.lookup("/") else {
+            return false;
+        };
+        self.tree.acl(root).iter().any(|a| {
+            a.id.scheme != "world"
+                && paddock_tree::acl::check(std::slice::from_ref(a), perms::ALL, auth, false)
+        })
+    }
+
+    /// The start of a backup: the caller's right to it, then the tree to walk, the sessions
+    /// and zxid it starts from, and a tap on every transaction applied from now on (the walk
+    /// is fuzzy; replaying those makes it exact).
+    pub(crate) fn backup(
+        &mut self,
+        auth: &paddock_tree::AuthInfo,
+    ) -> Result<crate::msg::BackupStart, AdminReply> {
+        let refuse = |status, error: &str| {
+            let mut body = Map::new();
+            body.insert("command".into(), json!("snapshot"));
+            body.insert("error".into(), json!(error));
+            AdminReply { status, body }
+        };
+        if !self.all_allowed(auth) {
+            return Err(refuse(
+                403,
+                "a backup needs an identity with ALL permissions on / (an Authorization: \
+                 digest user:password header, a client certificate, or super)",
+            ));
+        }
+        if !self.serving() && !self.read_only_active() {
+            return Err(refuse(503, NOT_SERVING));
+        }
+        let (tx, txns) = std::sync::mpsc::channel();
+        self.backup_taps.push(tx);
+        let shared = self.tree.shared();
+        let mut sessions: Vec<(i64, i32)> =
+            self.tree.sessions().iter().map(|(&k, &v)| (k, v)).collect();
+        sessions.sort_unstable();
+        Ok(crate::msg::BackupStart {
+            generation: shared.generation(),
+            tree: shared,
+            zxid: self.tree.last_zxid(),
+            sessions,
+            txns,
+        })
+    }
+
     /// Runs one AdminServer command.
     pub(crate) fn admin(&mut self, req: AdminRequest) -> AdminReply {
         let mut body = Map::new();

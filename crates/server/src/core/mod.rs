@@ -35,6 +35,7 @@ mod words;
 pub use crate::msg::{CoreMsg, SnapshotDone};
 pub(crate) use frames::frame;
 pub(crate) use order::{Done, Origin};
+pub(crate) use snapshots::WALK_CHUNK;
 
 use crate::config::Config;
 use crate::conn_shared::ConnId;
@@ -117,6 +118,9 @@ pub struct Core {
     /// The web console's one-time grants of a viewer's certificate identity: token to subject
     /// and when it was granted.
     console_grants: std::collections::HashMap<String, (String, Instant)>,
+    /// Backups under way (the AdminServer's `snapshot`): each gets every transaction applied
+    /// until it hangs up.
+    pub(crate) backup_taps: Vec<std_mpsc::Sender<paddock_tree::Txn>>,
 }
 
 /// ZooKeeper's default trace mask (what its `gtmk` answers on a fresh server).
@@ -206,6 +210,7 @@ impl Core {
             stopping: None,
             hold: None,
             console_grants: Default::default(),
+            backup_taps: Vec::new(),
         }
     }
 
@@ -306,6 +311,9 @@ impl Core {
             }
             CoreMsg::Admin { req, reply } => {
                 let _ = reply.send(self.admin(req));
+            }
+            CoreMsg::Backup { auth, reply } => {
+                let _ = reply.send(self.backup(&auth));
             }
             CoreMsg::Browse { req, reply } => {
                 let _ = reply.send(self.browse(req));
@@ -1092,6 +1100,9 @@ impl Core {
 
     pub(crate) fn apply(&mut self, txn: Txn) {
         let applied = self.tree.apply(&txn);
+        if !self.backup_taps.is_empty() {
+            self.backup_taps.retain(|t| t.send(txn.clone()).is_ok());
+        }
         self.events
             .applied(txn.time, now_ms(), self.replica.is_leader());
         self.snapshots.schedule.applied();

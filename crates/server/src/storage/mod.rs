@@ -11,6 +11,7 @@ pub mod snapshot;
 pub mod txn_log;
 pub mod zk_compress;
 pub mod zk_export;
+pub mod zk_fuzz;
 pub mod zk_import;
 pub mod zk_jute;
 pub mod zk_log;

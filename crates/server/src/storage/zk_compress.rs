@@ -25,6 +25,17 @@ impl Method {
             Method::Plain
         }
     }
+
+    /// From the first bytes, for a file not named as ZooKeeper names snapshots (a backup).
+    pub fn sniff(bytes: &[u8]) -> Method {
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            Method::Gzip
+        } else if bytes.starts_with(&SNAPPY_MAGIC) {
+            Method::Snappy
+        } else {
+            Method::Plain
+        }
+    }
 }
 
 /// snappy-java's stream header: a magic, then its format version and the oldest version that

@@ -97,14 +97,7 @@ pub fn import(
     zk_log_dir: Option<&Path>,
     to: &Path,
 ) -> Result<Report, ImportError> {
-    // Empty but for the lock the caller holds on it.
-    let occupied = std::fs::read_dir(to).is_ok_and(|d| {
-        d.filter_map(|e| e.ok())
-            .any(|e| e.file_name() != super::dir_lock::LOCK_FILE)
-    });
-    if occupied {
-        return Err(ImportError::NotEmpty(to.to_owned()));
-    }
+    check_empty(to)?;
     let snap_dir = version2(zk_data);
     let log_dir = version2(zk_log_dir.unwrap_or(zk_data));
     let mut report = Report::default();
@@ -135,16 +128,7 @@ pub fn import(
         });
     };
     info!(snapshot = %path.display(), nodes = snap.nodes.len(), sessions = snap.sessions.len(), "read ZooKeeper's snapshot");
-    let mut loader = SnapshotLoader::new();
-    for (id, timeout) in &snap.sessions {
-        loader.session(*id, *timeout);
-    }
-    for n in &snap.nodes {
-        loader.node(n).map_err(|_| ImportError::Tree {
-            path: n.path.clone(),
-        })?;
-    }
-    let mut tree = loader.finish(snap.zxid);
+    let mut tree = load_tree(&snap)?;
     report.snapshot = path;
     report.snapshot_zxid = snap.zxid;
     // The snapshot is fuzzy up to its trailer's zxid: digests compare from there on.
@@ -218,11 +202,6 @@ pub fn import(
         }
     }
     report.last_zxid = tree.last_zxid().max(last);
-    report.znodes = tree.node_count();
-    report.sessions = tree.sessions().len();
-    report.ephemerals = tree.ephemeral_count();
-    report.digest = tree.zk_digest();
-
     // ZooKeeper's epochs (a standalone server has none: the last zxid's epoch).
     let zk_epoch = |name: &str| -> Result<Option<u64>, ImportError> {
         Ok(super::epoch::read(fs, &snap_dir, name)?)
@@ -230,19 +209,93 @@ pub fn import(
     let last_epoch = (report.last_zxid >> 32) as u64;
     report.accepted_epoch = zk_epoch(super::epoch::ACCEPTED)?.unwrap_or(last_epoch);
     report.current_epoch = zk_epoch(super::epoch::CURRENT)?.unwrap_or(last_epoch);
+    write_paddock(fs, to, &tree, &mut report)?;
+    Ok(report)
+}
 
-    // Paddock's directory: the snapshot at the last zxid, an empty log, the epochs.
+/// Restores a backup (a ZooKeeper snapshot file under any name, as the AdminServer's
+/// `snapshot` command or ZooKeeper's own streams it, plain, gz or snappy) into a new Paddock
+/// data directory `to`, at the backup's zxid.
+pub fn restore(fs: &Fs, file: &Path, to: &Path) -> Result<Report, ImportError> {
+    check_empty(to)?;
+    let snap = zk_snapshot::read_any(file)?;
+    let tree = load_tree(&snap)?;
+    let mut report = Report {
+        snapshot: file.to_owned(),
+        snapshot_zxid: snap.zxid,
+        last_zxid: tree.last_zxid(),
+        ..Report::default()
+    };
+    match snap.trailer {
+        Some(t) if t.zxid == snap.zxid => {
+            report.digests_checked = 1;
+            if tree.zk_digest() != t.digest {
+                report.digest_mismatches = 1;
+            }
+        }
+        Some(_) => warn!(
+            "a fuzzy snapshot (its digest is of an earlier zxid): ZooKeeper's own backups are; \
+             the tree may hold changes made while it was taken"
+        ),
+        None => {}
+    }
+    let epoch = (report.last_zxid >> 32) as u64;
+    report.accepted_epoch = epoch;
+    report.current_epoch = epoch;
+    write_paddock(fs, to, &tree, &mut report)?;
+    Ok(report)
+}
+
+/// `to` is empty but for the lock the caller holds on it and the server's `myid` (a new
+/// member of an ensemble is given its id first).
+fn check_empty(to: &Path) -> Result<(), ImportError> {
+    let occupied = std::fs::read_dir(to).is_ok_and(|d| {
+        d.filter_map(|e| e.ok())
+            .any(|e| e.file_name() != super::dir_lock::LOCK_FILE && e.file_name() != "myid")
+    });
+    if occupied {
+        return Err(ImportError::NotEmpty(to.to_owned()));
+    }
+    Ok(())
+}
+
+/// The tree a ZooKeeper snapshot holds, at its zxid.
+pub(super) fn load_tree(snap: &zk_snapshot::ZkSnapshot) -> Result<DataTree, ImportError> {
+    let mut loader = SnapshotLoader::new();
+    for (id, timeout) in &snap.sessions {
+        loader.session(*id, *timeout);
+    }
+    for n in &snap.nodes {
+        loader.node(n).map_err(|_| ImportError::Tree {
+            path: n.path.clone(),
+        })?;
+    }
+    Ok(loader.finish(snap.zxid))
+}
+
+/// Paddock's directory: the snapshot at the last zxid, an empty log, the epochs; the tree's
+/// figures into the report.
+fn write_paddock(
+    fs: &Fs,
+    to: &Path,
+    tree: &DataTree,
+    report: &mut Report,
+) -> Result<(), ImportError> {
+    report.znodes = tree.node_count();
+    report.sessions = tree.sessions().len();
+    report.ephemerals = tree.ephemeral_count();
+    report.digest = tree.zk_digest();
     let sdir = super::snap_dir(to);
     let ldir = super::log_dir(to);
     for d in [&sdir, &ldir] {
         fs.create_dir_all(d).map_err(|e| StorageError::io(d, e))?;
     }
     let dbid = rand::random::<u64>().max(1);
-    report.written = super::snapshot::write_whole(fs, &sdir, &tree, dbid)
+    report.written = super::snapshot::write_whole(fs, &sdir, tree, dbid)
         .map_err(|e| StorageError::io(&sdir, e))?;
     super::epoch::write(fs, to, super::epoch::ACCEPTED, report.accepted_epoch)?;
     super::epoch::write(fs, to, super::epoch::CURRENT, report.current_epoch)?;
-    Ok(report)
+    Ok(())
 }
 
 /// Within an epoch zxids are consecutive; a new epoch starts its own counter.

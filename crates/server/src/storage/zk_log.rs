@@ -45,6 +45,15 @@ pub fn read(path: &Path) -> Result<ZkLog, ZkFileError> {
     zk_jute::read_with(path, parse)
 }
 
+/// A log from bytes under no name.
+pub fn from_bytes(buf: &[u8]) -> Result<ZkLog, ZkFileError> {
+    parse(buf).map_err(|(offset, what)| ZkFileError::Corrupt {
+        path: "<bytes>".into(),
+        offset,
+        what,
+    })
+}
+
 fn parse(buf: &[u8]) -> Result<ZkLog, Bad> {
     let mut i = In::new(buf, 0);
     let magic = i.int()?;

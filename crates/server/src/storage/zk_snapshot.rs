@@ -16,10 +16,13 @@ use paddock_tree::digest::DIGEST_VERSION;
 use paddock_tree::store::NodeStat;
 use paddock_tree::{DataTree, SnapNode};
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// "ZKSN".
 const MAGIC: i32 = 0x5A4B_534E;
+/// A seal's length: the checksum, then the string "/".
+const SEAL_LEN: usize = 8 + 4 + 1;
 
 /// ZooKeeper's digest of the tree at a zxid, as a snapshot's trailer carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub struct ZkSnapshot {
     pub nodes: Vec<SnapNode>,
     /// The digest trailer, if the writer had digests on.
     pub trailer: Option<Trailer>,
+    /// ZooKeeper 3.9's last processed zxid (after the trailer), if written.
+    pub last_zxid: Option<i64>,
 }
 
 /// The zxid a snapshot file's name gives (`snapshot.<hex>`), or None.
@@ -47,26 +52,71 @@ pub fn name_zxid(name: &str) -> Option<i64> {
     zk_jute::name_zxid(name, "snapshot")
 }
 
-/// Reads one ZooKeeper snapshot file.
+/// Reads one ZooKeeper snapshot file, named as ZooKeeper names them (the name gives its zxid
+/// and how it is compressed).
 pub fn read(path: &Path) -> Result<ZkSnapshot, ZkFileError> {
     let shown = path.display().to_string();
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let zxid = name_zxid(name).ok_or_else(|| ZkFileError::Name {
         path: shown.clone(),
     })?;
-    let method = zk_compress::Method::of_name(name);
     let bytes = zk_jute::read_file(path)?;
+    decode(
+        &shown,
+        zk_compress::Method::of_name(name),
+        bytes,
+        Some(zxid),
+    )
+}
+
+/// Reads a snapshot file under any name (a backup): compression is told from its first
+/// bytes, the zxid from the name if it is ZooKeeper's, else from the last processed zxid
+/// ZooKeeper 3.9 (and Paddock's backups) write after the digest.
+pub fn read_any(path: &Path) -> Result<ZkSnapshot, ZkFileError> {
+    let shown = path.display().to_string();
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let bytes = zk_jute::read_file(path)?;
+    let method = zk_compress::Method::sniff(&bytes);
+    let snap = decode(&shown, method, bytes, name_zxid(name))?;
+    if snap.zxid < 0 {
+        return Err(ZkFileError::Corrupt {
+            path: shown,
+            offset: 0,
+            what: "neither its name nor its content gives its zxid (name it snapshot.<hex zxid>)"
+                .into(),
+        });
+    }
+    Ok(snap)
+}
+
+/// A snapshot from bytes under no name (compression sniffed, the zxid from inside or -1).
+pub fn from_bytes(bytes: Vec<u8>) -> Result<ZkSnapshot, ZkFileError> {
+    let method = zk_compress::Method::sniff(&bytes);
+    decode("<bytes>", method, bytes, None)
+}
+
+/// Parses a snapshot's bytes (`zxid` None: the one inside, or -1 if none is).
+fn decode(
+    shown: &str,
+    method: zk_compress::Method,
+    bytes: Vec<u8>,
+    zxid: Option<i64>,
+) -> Result<ZkSnapshot, ZkFileError> {
     let corrupt = |(offset, what): Bad| ZkFileError::Corrupt {
-        path: shown.clone(),
+        path: shown.to_owned(),
         offset,
         what,
     };
     let bytes = zk_compress::inflate(method, bytes).map_err(corrupt)?;
-    parse(&bytes, zxid).map_err(|(offset, what)| match method {
+    let mut snap = parse(&bytes, zxid.unwrap_or(-1)).map_err(|(offset, what)| match method {
         zk_compress::Method::Plain => corrupt((offset, what)),
         // The seals cover the inflated bytes: that is where a compressed snapshot is damaged.
         _ => corrupt((offset, format!("{what} (offset in the inflated snapshot)"))),
-    })
+    })?;
+    if zxid.is_none() {
+        snap.zxid = snap.last_zxid.unwrap_or(-1);
+    }
+    Ok(snap)
 }
 
 /// The seal: the Adler-32 of everything before it, then "/".
@@ -146,7 +196,9 @@ fn parse(buf: &[u8], zxid: i64) -> Result<ZkSnapshot, Bad> {
         });
     }
     seal(&mut i)?;
-    let trailer = if i.at == buf.len() {
+    // 3.9's last processed zxid and its seal: 21 bytes, where a digest trailer takes 33.
+    let last_zxid_section = 8 + SEAL_LEN;
+    let trailer = if i.at == buf.len() || i.left() == last_zxid_section {
         None // written with digests off (or before 3.6)
     } else {
         let zxid = i.long()?;
@@ -163,11 +215,25 @@ fn parse(buf: &[u8], zxid: i64) -> Result<ZkSnapshot, Bad> {
             digest,
         })
     };
+    let mut last_zxid = None;
+    if i.left() > 0 {
+        last_zxid = Some(i.long()?);
+        seal(&mut i)?;
+    }
+    if i.left() > 0 {
+        // ZooKeeper reads no further either: a later version's addition, not damage.
+        tracing::warn!(
+            at = i.at,
+            bytes = i.left(),
+            "bytes after the snapshot's last seal, ignored"
+        );
+    }
     Ok(ZkSnapshot {
         zxid,
         sessions,
         nodes,
         trailer,
+        last_zxid,
     })
 }
 
@@ -176,22 +242,20 @@ pub fn file_name(zxid: i64) -> String {
     format!("snapshot.{zxid:x}")
 }
 
-/// A file written as ZooKeeper's checked stream writes it: the running Adler-32 of every byte,
-/// sealed into the file where ZooKeeper seals it.
-struct Sealed {
-    file: Box<dyn StorageFile>,
+/// Bytes written as ZooKeeper's checked stream writes them: the running Adler-32 of every
+/// byte, sealed into the stream where ZooKeeper seals it.
+struct Sealed<W: Write> {
+    out: W,
     buf: Vec<u8>,
     /// How much of `buf` the checksum holds already.
     hashed: usize,
-    at: u64,
     adler: adler2::Adler32,
 }
 
-impl Sealed {
+impl<W: Write> Sealed<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.adler.write_slice(&self.buf[self.hashed..]);
-        self.file.write_at(&self.buf, self.at)?;
-        self.at += self.buf.len() as u64;
+        self.out.write_all(&self.buf)?;
         self.buf.clear();
         self.hashed = 0;
         Ok(())
@@ -213,19 +277,48 @@ impl Sealed {
     }
 }
 
-/// Writes `tree` as ZooKeeper 3.8 writes a snapshot with digests on (header, sessions, ACL
-/// cache, nodes with their StatPersisted, seal, digest trailer, seal) into
-/// `dir/snapshot.<hex last zxid>`: first under a name ZooKeeper ignores, then fsynced and
-/// renamed into place, so a crash never leaves a half snapshot ZooKeeper would try.
+/// A storage file as a `Write`, from its start.
+struct FileOut {
+    file: Box<dyn StorageFile>,
+    at: u64,
+}
+
+impl Write for FileOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write_at(buf, self.at)?;
+        self.at += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes `tree` as ZooKeeper writes a snapshot with digests on (header, sessions, ACL cache,
+/// nodes with their StatPersisted, seal, digest trailer, seal, and 3.9's last processed zxid
+/// with its seal, which 3.8 does not read) into `dir/snapshot.<hex last zxid>`: first under a
+/// name ZooKeeper ignores, then fsynced and renamed into place, so a crash never leaves a half
+/// snapshot ZooKeeper would try.
 pub fn write(fs: &Fs, dir: &Path, tree: &DataTree) -> std::io::Result<PathBuf> {
     let zxid = tree.last_zxid();
     let tmp = dir.join(format!(".{}.partial", file_name(zxid)));
     let path = dir.join(file_name(zxid));
+    let file = fs.open(&tmp, OpenMode::CreateTruncate)?;
+    let out = encode(tree, FileOut { file, at: 0 })?;
+    out.file.sync_all()?;
+    drop(out);
+    fs.rename(&tmp, &path)?;
+    fs.sync_dir(dir)?;
+    Ok(path)
+}
+
+/// The snapshot of `write`, into `out` (a backup streamed by the AdminServer); returns `out`.
+pub fn encode<W: Write>(tree: &DataTree, out: W) -> std::io::Result<W> {
+    let zxid = tree.last_zxid();
     let mut out = Sealed {
-        file: fs.open(&tmp, OpenMode::CreateTruncate)?,
+        out,
         buf: Vec::with_capacity(2 << 20),
         hashed: 0,
-        at: 0,
         adler: adler2::Adler32::new(),
     };
     out.buf.put_i32(MAGIC);
@@ -277,12 +370,10 @@ pub fn write(fs: &Fs, dir: &Path, tree: &DataTree) -> std::io::Result<PathBuf> {
     out.buf.put_i32(DIGEST_VERSION);
     out.buf.put_i64(tree.zk_digest());
     out.seal();
+    out.buf.put_i64(zxid);
+    out.seal();
     out.flush()?;
-    out.file.sync_all()?;
-    drop(out);
-    fs.rename(&tmp, &path)?;
-    fs.sync_dir(dir)?;
-    Ok(path)
+    Ok(out.out)
 }
 
 /// Every node of `tree`, parents before children.

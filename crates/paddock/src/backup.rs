@@ -1,0 +1,152 @@
+//! `paddock backup` and `paddock restore`: a backup of a running server's whole tree through
+//! its AdminServer's `snapshot` command (ZooKeeper 3.9's, in ZooKeeper's snapshot format), and
+//! a new data directory made from one (docs/migration.md).
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "paddock backup",
+    about = "Save a running server's whole tree, exact at one zxid, as a ZooKeeper snapshot file"
+)]
+struct BackupArgs {
+    /// Where to write the backup (written whole, then renamed into place).
+    file: PathBuf,
+    /// The AdminServers to ask, host:port,... (admin.serverPort): the first that answers.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    server: String,
+    /// A digest user (user:password) with ALL permissions on `/`.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    digest: Option<String>,
+    /// Speak HTTPS (admin.forceHttps or admin.portUnification).
+    #[arg(long)]
+    https: bool,
+    /// The CA certificates (PEM) that vouch for the servers' certificates, with --https.
+    #[arg(long, value_name = "PEM")]
+    cacert: Option<PathBuf>,
+    /// The command URL (admin.commandURL).
+    #[arg(long, default_value = "/commands")]
+    url: String,
+    /// How long to wait for the backup, in milliseconds.
+    #[arg(long, default_value_t = 600_000)]
+    timeout: u64,
+}
+
+pub fn backup(args: &[String]) -> Result<()> {
+    let a = BackupArgs::try_parse_from(
+        std::iter::once("paddock backup".to_owned()).chain(crate::argv::normalise(args)),
+    )
+    .unwrap_or_else(|e| e.exit());
+    let servers = crate::argv::servers(&a.server)?;
+    let tls = if a.https {
+        Some(crate::admin::tls_connector(a.cacert.as_deref())?)
+    } else {
+        None
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let path = format!("{}/snapshot?streaming=true", a.url);
+    let timeout = Duration::from_millis(a.timeout.max(1));
+    let mut last_err = anyhow!("no server given");
+    for server in &servers {
+        let answer = rt.block_on(async {
+            tokio::time::timeout(
+                timeout,
+                crate::admin::fetch(server, &path, tls.clone(), a.digest.as_deref()),
+            )
+            .await
+            .unwrap_or_else(|_| Err(anyhow!("no backup within {timeout:?}")))
+        });
+        let answer = match answer {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{server}: {e:#}");
+                last_err = e;
+                continue;
+            }
+        };
+        if answer.status != 200 {
+            // The AdminServer's JSON error says why (identity, rate limit, switched off).
+            let why = serde_json::from_slice::<serde_json::Value>(&answer.body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).into_owned());
+            bail!("{server}: HTTP {}: {why}", answer.status);
+        }
+        let zxid = answer
+            .headers
+            .get("last_zxid")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?")
+            .to_owned();
+        let tmp = a.file.with_extension("partial");
+        std::fs::write(&tmp, &answer.body)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        // Checked before it takes the name: seals, digest, every node.
+        let snap = paddock_server::storage::zk_snapshot::read_any(&tmp)
+            .context("the backup received does not read back")?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("cannot sync {}", tmp.display()))?;
+        std::fs::rename(&tmp, &a.file)
+            .with_context(|| format!("cannot rename to {}", a.file.display()))?;
+        println!("backup of {server} into {}", a.file.display());
+        println!("  zxid            {zxid}");
+        println!("  znodes          {}", snap.nodes.len());
+        println!("  sessions        {}", snap.sessions.len());
+        if let Some(t) = snap.trailer {
+            println!("  digest          {}", t.digest);
+        }
+        println!("  bytes           {}", answer.body.len());
+        return Ok(());
+    }
+    Err(last_err)
+}
+
+/// `paddock restore <backup> --to <dataDir>`.
+pub fn restore(args: &[String]) -> Result<()> {
+    let usage = "usage: paddock restore <backup file> --to <paddock dataDir>";
+    let mut file = None;
+    let mut to = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--to" | "-to" => to = Some(PathBuf::from(it.next().context(usage)?)),
+            "-h" | "--help" => {
+                println!("{usage}");
+                return Ok(());
+            }
+            _ if file.is_none() => file = Some(PathBuf::from(a)),
+            _ => bail!(usage),
+        }
+    }
+    let (Some(file), Some(to)) = (file, to) else {
+        bail!(usage)
+    };
+    std::fs::create_dir_all(&to).with_context(|| format!("cannot create {}", to.display()))?;
+    let _lock = paddock_server::storage::dir_lock::DirLocks::acquire(&[&to])?;
+    let fs = paddock_server::storage::fs::real();
+    let r = paddock_server::storage::zk_import::restore(&fs, &file, &to)?;
+    println!("restored {} into {}", file.display(), to.display());
+    println!("  zxid            0x{:x}", r.last_zxid);
+    println!("  znodes          {}", r.znodes);
+    println!(
+        "  sessions        {} open ({} ephemerals)",
+        r.sessions, r.ephemerals
+    );
+    let verdict = match (r.digests_checked, r.digest_mismatches) {
+        (0, _) => "no digest in the file",
+        (_, 0) => "matches the backup's",
+        _ => "DIFFERS from the backup's",
+    };
+    println!("  digest          {} ({verdict})", r.digest);
+    println!("  written         {}", r.written.display());
+    if r.digest_mismatches > 0 {
+        bail!("the restored tree differs from what the backup's digest says");
+    }
+    Ok(())
+}

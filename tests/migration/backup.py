@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Backup and restore in ZooKeeper's format: `paddock backup` (the AdminServer's `snapshot`
+command, ZooKeeper 3.9's) from a follower of a three-server Paddock ensemble under write load,
+then `paddock restore` of that file into a new three-server ensemble.
+
+The test knows the tree at every zxid: it dumps the tree before the load (every path, data,
+Stat field and ACL), and the load records the Stat of every write it makes. So the tree at
+the backup's zxid is computed independently, and the restored ensemble must serve exactly
+that, digest included; Apache ZooKeeper 3.8 started on the backup file must serve it too.
+Also: no identity with ALL on / gets 403, a second backup within
+admin.rateLimiterIntervalInMS gets 429, admin.snapshot.enabled=false gets 503, and a
+directory that holds data is not restored into.
+
+  tests/migration/backup.py [--bin target/release/paddock]
+"""
+
+import argparse
+import copy
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from kazoo.client import KazooClient
+from kazoo.security import make_acl, make_digest_acl
+
+here = os.path.dirname(os.path.abspath(__file__))
+repo = os.path.dirname(os.path.dirname(here))
+sys.path.insert(0, os.path.join(repo, "tests", "security"))
+from check import case, failures, free_port  # noqa: E402
+from quorum import Ensemble  # noqa: E402
+from digest import dump_digest  # noqa: E402
+from importlib import import_module  # noqa: E402
+
+start_zk = import_module("import").start_zk
+
+AUTH = [("digest", "ops:pw")]
+
+
+class Load(threading.Thread):
+    """Creates sequential nodes under /load and sets /counter, recording each write's Stat."""
+
+    def __init__(self, hosts, n):
+        super().__init__(daemon=True)
+        self.hosts, self.n = hosts, n
+        self.events, self.stop_ = [], threading.Event()
+
+    def run(self):
+        k = KazooClient(self.hosts, timeout=10, auth_data=AUTH)
+        k.start(15)
+        i = 0
+        try:
+            while not self.stop_.is_set():
+                data = f"{self.n}-{i}".encode()
+                if i % 2:
+                    path, st = k.create("/load/n-", data, sequence=True, include_data=True)
+                    self.events.append(("create", path, data, st))
+                else:
+                    st = k.set(f"/counter{self.n}", data)
+                    self.events.append(("set", f"/counter{self.n}", data, st))
+                i += 1
+        finally:
+            k.stop()
+
+
+def stat_tuple(st):
+    return (st.czxid, st.mzxid, st.pzxid, st.ctime, st.mtime, st.version, st.cversion,
+            st.aversion, st.ephemeralOwner, st.dataLength, st.numChildren)
+
+
+def tree_at(before, events, zxid):
+    """The tree at `zxid`: the dump before the load, plus the load's writes up to it."""
+    tree = copy.deepcopy(before)
+    for op, path, data, st in sorted(events, key=lambda e: e[3].mzxid):
+        if st.mzxid > zxid:
+            break
+        acl = tree.get(path, (None, None, [(31, "world", "anyone")]))[2]
+        tree[path] = (data, stat_tuple(st), acl)
+        if op == "create":
+            pdata, pst, pacl = tree["/load"]
+            pst = list(pst)
+            pst[6] += 1  # cversion
+            pst[2] = max(pst[2], st.czxid)  # pzxid
+            pst[10] += 1  # numChildren
+            tree["/load"] = (pdata, tuple(pst), pacl)
+    return tree
+
+
+def run(binary, *args):
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=600)
+
+
+def compare(what, want, got):
+    # /zookeeper/config is each ensemble's own membership, written by its servers at start.
+    want, got = ({p: v for p, v in t.items() if p != "/zookeeper/config"} for t in (want, got))
+    diff = sorted(p for p in set(want) | set(got) if want.get(p) != got.get(p))
+    dw, dg = dump_digest(want), dump_digest(got)
+    case(f"{what} ({len(want)} znodes: data, every Stat field, ACL; digest {dw})",
+         not diff and dw == dg and len(want) > 100,
+         f"digests {dw} / {dg}; {len(diff)} differ, first {diff[:3]}: "
+         f"{want.get(diff[0]) if diff else ''} / {got.get(diff[0]) if diff else ''}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(repo, "target", "release", "paddock"))
+    a = ap.parse_args()
+    binary = os.path.abspath(a.bin)
+    if not os.path.exists(binary):
+        print(f"FAIL {binary} is missing (cargo build --release)")
+        return 1
+    work = tempfile.mkdtemp(prefix="paddock-backup-")
+    admin = free_port()
+    ensembles, zk_pids = [], []
+
+    def extra(m, *more):
+        return [f"admin.serverAddress={m.host}", f"admin.serverPort={admin}",
+                "admin.rateLimiterIntervalInMS=5000", "4lw.commands.whitelist=*", *more]
+    try:
+        ens = Ensemble(binary, work, "original")
+        ensembles.append(ens)
+        for m in ens.members.values():
+            m.start(extra(m))
+        modes = ens.wait_serving(list(ens.members))
+        case("the original ensemble serves", sorted(modes.values()) == ["follower", "follower",
+                                                                       "leader"], f"{modes}")
+        follower = next(ens.members[s] for s, mode in modes.items() if mode == "follower")
+
+        k = KazooClient(ens.hosts(), timeout=10, auth_data=AUTH)
+        k.start(15)
+        k.set_acls("/", [make_digest_acl("ops", "pw", all=True),
+                         make_acl("world", "anyone", read=True)])
+        k.create("/app", b"app")
+        # Enough nodes that the backup's walk takes several chunks while the load writes.
+        for batch in range(0, 4000, 500):
+            for r in [k.create_async("/app/seq-", b"%d" % i, sequence=True)
+                      for i in range(batch, batch + 500)]:
+                r.get(10)
+        k.create("/app/secret", b"s", acl=[make_digest_acl("ops", "pw", all=True)])
+        k.create("/app/big", b"b" * 500_000)
+        k.create("/load")
+        k.create("/counter1", b"")
+        k.create("/counter2", b"")
+        k.stop()
+        before = snapshot_of(ens)
+
+        loads = [Load(ens.hosts(), n) for n in (1, 2)]
+        for load in loads:
+            load.start()
+        time.sleep(1.5)
+        server = f"{follower.host}:{admin}"
+        backup = os.path.join(work, "backup.zksnap")
+        r = run(binary, "backup", "-server", server, "--digest", "ops:pw", backup)
+        case("paddock backup takes the tree from a follower under write load",
+             r.returncode == 0 and os.path.exists(backup), r.stdout + r.stderr[-1000:])
+        print("\n".join("     " + ln for ln in r.stdout.splitlines()))
+        taken = [ln for ln in follower.text().splitlines() if "backup taken" in ln]
+        print(f"     server: {taken[-1].split('backup taken')[-1].strip() if taken else '?'}")
+        again = run(binary, "backup", "-server", server, "--digest", "ops:pw",
+                    os.path.join(work, "again.zksnap"))
+        case("a second backup within admin.rateLimiterIntervalInMS is refused (429)",
+             again.returncode != 0 and "429" in again.stderr, again.stderr[-300:])
+        other = next(m for m in ens.members.values() if m is not follower)
+        anon = run(binary, "backup", "-server", f"{other.host}:{admin}",
+                   os.path.join(work, "anon.zksnap"))
+        case("a backup without an identity holding ALL on / is refused (403)",
+             anon.returncode != 0 and "403" in anon.stderr
+             and not os.path.exists(os.path.join(work, "anon.zksnap")), anon.stderr[-300:])
+        time.sleep(0.5)
+        for load in loads:
+            load.stop_.set()
+        for load in loads:
+            load.join(20)
+        zxid = int(next(ln.split()[-1] for ln in r.stdout.splitlines()
+                        if ln.split()[:1] == ["zxid"]), 16)
+        events = [e for load in loads for e in load.events]
+        after = sum(1 for e in events if e[3].mzxid > zxid)
+        case(f"the load wrote before and after the backup's zxid 0x{zxid:x}",
+             after > 0 and len(events) - after > 0, f"{len(events)} writes, {after} after")
+        want = tree_at(before, events, zxid)
+        ens.stop()
+
+        new = Ensemble(binary, work, "restored")
+        ensembles.append(new)
+        for m in new.members.values():
+            r = run(binary, "restore", backup, "--to", os.path.join(m.dir, "data"))
+            if r.returncode != 0:
+                break
+        case("paddock restore makes each new server's data directory from the backup",
+             r.returncode == 0 and "matches the backup's" in r.stdout,
+             r.stdout + r.stderr[-1000:])
+        print("\n".join("     " + ln for ln in r.stdout.splitlines()))
+        again = run(binary, "restore", backup, "--to", os.path.join(new.members[1].dir, "data"))
+        case("restore refuses a directory that holds data", again.returncode != 0
+             and "not empty" in again.stderr, again.stderr[-300:])
+        for m in new.members.values():
+            m.start(extra(m, "admin.snapshot.enabled=false"))
+        modes = new.wait_serving(list(new.members))
+        case("the restored ensemble serves", sorted(modes.values()) == ["follower", "follower",
+                                                                       "leader"], f"{modes}")
+        compare("the restored ensemble serves the tree as it was at the backup's zxid",
+                want, snapshot_of(new))
+        off = run(binary, "backup", "-server", f"{new.members[1].host}:{admin}", "--digest",
+                  "ops:pw", os.path.join(work, "off.zksnap"))
+        case("admin.snapshot.enabled=false: the command is off (503)",
+             off.returncode != 0 and "503" in off.stderr, off.stderr[-300:])
+        new.stop()
+
+        # The backup is ZooKeeper's snapshot format: ZooKeeper 3.8 starts on it.
+        zk_dir = os.path.join(work, "zk")
+        os.makedirs(os.path.join(zk_dir, "version-2"))
+        shutil.copy(backup, os.path.join(zk_dir, "version-2", f"snapshot.{zxid:x}"))
+        port = free_port()
+        zk_pids.append(start_zk(port, zk_dir))
+        compare("Apache ZooKeeper 3.8 started on the backup file serves the same tree", want,
+                dump_host(f"127.0.0.1:{port}"))
+    finally:
+        for e in ensembles:
+            e.stop()
+        for p in zk_pids:
+            try:
+                os.kill(p, 15)
+            except OSError:
+                pass
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"backup: {len(failures)} failed")
+    return 1 if failures else 0
+
+
+def snapshot_of(ens):
+    """A dump of the tree from the ensemble's first server."""
+    m = ens.members[1]
+    return dump_host(f"{m.host}:{m.client_port}")
+
+
+def dump_host(hosts):
+    k = KazooClient(hosts, timeout=30, auth_data=AUTH)
+    k.start(15)
+    k.sync("/")
+    out = {}
+    stack = ["/"]
+    while stack:
+        p = stack.pop()
+        data, st = k.get(p)
+        acl, _ = k.get_acls(p)
+        out[p] = (data, stat_tuple(st), sorted((a.perms, a.id.scheme, a.id.id) for a in acl))
+        stack.extend((p.rstrip("/") + "/" + c) for c in k.get_children(p))
+    k.stop()
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
