@@ -70,10 +70,10 @@ def workload(k):
             return st.mzxid
 
 
-def tree_digest(k, containers=()):
-    """ZooKeeper's DigestCalculator over every node read through the client. Clients see a
-    container's ephemeralOwner as 0; ZooKeeper stores (and digests) its marker, the lowest long:
-    `containers` names them."""
+def tree_digest(k, owners=None):
+    """ZooKeeper's DigestCalculator over every node read through the client. Clients see the
+    ephemeralOwner of a container or TTL node as 0; ZooKeeper stores (and digests) its marker:
+    `owners` maps such paths to their stored owner."""
     tree = {}
     stack = ["/"]
     while stack:
@@ -83,10 +83,10 @@ def tree_digest(k, containers=()):
         tree[path] = (data, (st.czxid, st.mzxid, st.pzxid, st.ctime, st.mtime, st.version,
                              st.cversion, st.aversion, st.ephemeralOwner, st.dataLength,
                              st.numChildren), None)
-    return dump_digest(tree, containers)
+    return dump_digest(tree, owners)
 
 
-def dump_digest(tree, containers=()):
+def dump_digest(tree, owners=None):
     """ZooKeeper's DigestCalculator (CRC-32 of the path, the data and the 60 bytes of the stored
     Stat, summed over every node outside /zookeeper/) over a dump: path -> (data, (czxid,
     mzxid, pzxid, ctime, mtime, version, cversion, aversion, ephemeralOwner, dataLength,
@@ -97,7 +97,7 @@ def dump_digest(tree, containers=()):
         if path.startswith("/zookeeper/"):
             continue
         czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner, _, kids = st
-        owner = -(1 << 63) if path in containers else owner
+        owner = (owners or {}).get(path, owner)
         b = struct.pack(">qqqqqiiiq", czxid, mzxid, pzxid, ctime, mtime, version,
                         (cversion + kids) // 2, aversion, owner)
         total += zlib.crc32((b"" if path == "/" else path.encode()) + (data or b"") + b)

@@ -3,7 +3,7 @@
 (Debian's package) come across whole, and go back.
 
 ZooKeeper runs a workload (every node type, ACL schemes, multi, deletes that free sequence
-numbers, 1 MB of data, container nodes, sessions open at the end) with a small snapCount, so the
+numbers, 1 MB of data, container and TTL nodes, sessions open at the end) with a small snapCount, so the
 import spans several snapshots and logs, in three shapes:
 
 - killed: SIGKILL while a client writes; then copies with the last log cut inside its last
@@ -42,14 +42,17 @@ from check import Server, case, failures, free_port  # noqa: E402
 from digest import four, tree_digest  # noqa: E402
 
 AUTH = [("digest", "ops:pw")]
-# The workload's container nodes (their stored owner is digested, not the 0 clients see).
-CONTAINERS = {"/app/box"}
+# The workload's container and TTL nodes: their stored owner (a marker) is digested, not the
+# 0 clients see. A TTL node's is 0xFF << 56 | its TTL.
+TTL = 3_600_000
+OWNERS = {"/app/box": -(1 << 63), "/app/ttl": (0xFF << 56 | TTL) - (1 << 64)}
 
 
 def start_zk(port, d, extra=()):
     out = subprocess.run(
         [os.path.join(repo, "scripts", "start-zookeeper.sh"), str(port), d, "snapCount=40",
-         "4lw.commands.whitelist=*", *extra], capture_output=True, text=True, timeout=120)
+         "4lw.commands.whitelist=*", "extendedTypesEnabled=true", *extra],
+        capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         raise RuntimeError(f"ZooKeeper did not start: {out.stderr[-500:]}")
     return int(out.stdout.strip().split()[-1])
@@ -75,6 +78,11 @@ def workload(binary, port):
     if r.returncode != 0:
         raise RuntimeError(f"create -c: {r.stdout} {r.stderr}")
     k.create("/app/box/item", b"x")
+    # TTL nodes need ZooKeeper's extendedTypesEnabled (start_zk sets it); kazoo has no TTL mode.
+    r = run(binary, "cli", "-server", f"127.0.0.1:{port}", "create", "-t", str(TTL), "/app/ttl",
+            "t")
+    if r.returncode != 0:
+        raise RuntimeError(f"create -t: {r.stdout} {r.stderr}")
     k.create("/app/eph", b"e", ephemeral=True)
     k.create("/app/eph-seq-", b"", ephemeral=True, sequence=True)
     for i in range(20):
@@ -111,7 +119,7 @@ def dump(port):
                          st.numChildren),
                   sorted((a.perms, a.id.scheme, a.id.id) for a in acl))
         stack.extend((p.rstrip("/") + "/" + c) for c in k.get_children(p))
-    digest = tree_digest(k, CONTAINERS)
+    digest = tree_digest(k, OWNERS)
     k.stop()
     return out, digest
 
@@ -302,7 +310,7 @@ def export(ctx, original, pd, pd_dir):
     while k.set("/roundtrip", b"r").mzxid % 128:
         pass
     lines = [ln for ln in four(port, "hash").splitlines() if ln.strip()]
-    mine = tree_digest(k, CONTAINERS)
+    mine = tree_digest(k, OWNERS)
     k.stop()
     d = (lines[-1].split(": ") + [""])[1] if lines else ""
     case("ZooKeeper's own digest of the export (its `hash`) is the digest of the tree it serves",

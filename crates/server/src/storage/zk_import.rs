@@ -156,8 +156,18 @@ pub fn import(
         .unwrap_or(0);
     let logs = &logs[start.min(logs.len())..];
     let mut last = snap.zxid;
+    // A bar on a terminal, for imports with large logs: bytes of log replayed.
+    let sizes: Vec<u64> = logs
+        .iter()
+        .map(|(_, p)| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .collect();
+    let total: u64 = sizes.iter().sum();
+    let mut done = 0;
+    let mut bar = crate::progress::Bar::new("replaying ZooKeeper's logs");
     for (i, (_, path)) in logs.iter().enumerate() {
+        bar.bytes(done, total);
         let log = zk_log::read(path)?;
+        done += sizes[i];
         report.logs += 1;
         if log.torn {
             if i + 1 < logs.len() {
@@ -201,6 +211,7 @@ pub fn import(
             }
         }
     }
+    bar.finish();
     report.last_zxid = tree.last_zxid().max(last);
     // ZooKeeper's epochs (a standalone server has none: the last zxid's epoch).
     let zk_epoch = |name: &str| -> Result<Option<u64>, ImportError> {
