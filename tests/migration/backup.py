@@ -18,7 +18,6 @@ import argparse
 import copy
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,12 +31,7 @@ repo = os.path.dirname(os.path.dirname(here))
 sys.path.insert(0, os.path.join(repo, "tests", "security"))
 from check import case, failures, free_port  # noqa: E402
 from quorum import Ensemble  # noqa: E402
-from digest import dump_digest  # noqa: E402
-from importlib import import_module  # noqa: E402
-
-start_zk = import_module("import").start_zk
-
-AUTH = [("digest", "ops:pw")]
+from common import AUTH, dump, dump_digest, run, start_zk, stat_tuple  # noqa: E402
 
 
 class Load(threading.Thread):
@@ -66,11 +60,6 @@ class Load(threading.Thread):
             k.stop()
 
 
-def stat_tuple(st):
-    return (st.czxid, st.mzxid, st.pzxid, st.ctime, st.mtime, st.version, st.cversion,
-            st.aversion, st.ephemeralOwner, st.dataLength, st.numChildren)
-
-
 def tree_at(before, events, zxid):
     """The tree at `zxid`: the dump before the load, plus the load's writes up to it."""
     tree = copy.deepcopy(before)
@@ -87,10 +76,6 @@ def tree_at(before, events, zxid):
             pst[10] += 1  # numChildren
             tree["/load"] = (pdata, tuple(pst), pacl)
     return tree
-
-
-def run(binary, *args):
-    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=600)
 
 
 def compare(what, want, got):
@@ -216,7 +201,7 @@ def main():
         port = free_port()
         zk_pids.append(start_zk(port, zk_dir))
         compare("Apache ZooKeeper 3.8 started on the backup file serves the same tree", want,
-                dump_host(f"127.0.0.1:{port}"))
+                dump(f"127.0.0.1:{port}"))
     finally:
         for e in ensembles:
             e.stop()
@@ -233,23 +218,7 @@ def main():
 def snapshot_of(ens):
     """A dump of the tree from the ensemble's first server."""
     m = ens.members[1]
-    return dump_host(f"{m.host}:{m.client_port}")
-
-
-def dump_host(hosts):
-    k = KazooClient(hosts, timeout=30, auth_data=AUTH)
-    k.start(15)
-    k.sync("/")
-    out = {}
-    stack = ["/"]
-    while stack:
-        p = stack.pop()
-        data, st = k.get(p)
-        acl, _ = k.get_acls(p)
-        out[p] = (data, stat_tuple(st), sorted((a.perms, a.id.scheme, a.id.id) for a in acl))
-        stack.extend((p.rstrip("/") + "/" + c) for c in k.get_children(p))
-    k.stop()
-    return out
+    return dump(f"{m.host}:{m.client_port}")
 
 
 if __name__ == "__main__":

@@ -17,13 +17,9 @@ import argparse
 import json
 import os
 import shutil
-import socket
-import struct
-import subprocess
 import sys
 import tempfile
 import urllib.request
-import zlib
 
 from kazoo.client import KazooClient
 from kazoo.security import make_digest_acl
@@ -32,15 +28,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 repo = os.path.dirname(os.path.dirname(here))
 sys.path.insert(0, os.path.join(repo, "tests", "security"))
 from check import Server, case, failures, free_port  # noqa: E402
-
-
-def four(port, word):
-    with socket.create_connection(("127.0.0.1", port), 5) as s:
-        s.sendall(word.encode())
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-    return out.decode()
+from common import four, start_zk, tree_digest  # noqa: E402
 
 
 def workload(k):
@@ -68,41 +56,6 @@ def workload(k):
         st = k.set("/pad", b"p")
         if st.mzxid % 128 == 0:
             return st.mzxid
-
-
-def tree_digest(k, owners=None):
-    """ZooKeeper's DigestCalculator over every node read through the client. Clients see the
-    ephemeralOwner of a container or TTL node as 0; ZooKeeper stores (and digests) its marker:
-    `owners` maps such paths to their stored owner."""
-    tree = {}
-    stack = ["/"]
-    while stack:
-        path = stack.pop()
-        data, st = k.get(path)
-        stack.extend((path.rstrip("/") + "/" + c) for c in k.get_children(path))
-        tree[path] = (data, (st.czxid, st.mzxid, st.pzxid, st.ctime, st.mtime, st.version,
-                             st.cversion, st.aversion, st.ephemeralOwner, st.dataLength,
-                             st.numChildren), None)
-    return dump_digest(tree, owners)
-
-
-def dump_digest(tree, owners=None):
-    """ZooKeeper's DigestCalculator (CRC-32 of the path, the data and the 60 bytes of the stored
-    Stat, summed over every node outside /zookeeper/) over a dump: path -> (data, (czxid,
-    mzxid, pzxid, ctime, mtime, version, cversion, aversion, ephemeralOwner, dataLength,
-    numChildren), acl). The stored cversion counts creates: the client sees
-    2 * stored - numChildren."""
-    total = 0
-    for path, (data, st, _) in tree.items():
-        if path.startswith("/zookeeper/"):
-            continue
-        czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner, _, kids = st
-        owner = (owners or {}).get(path, owner)
-        b = struct.pack(">qqqqqiiiq", czxid, mzxid, pzxid, ctime, mtime, version,
-                        (cversion + kids) // 2, aversion, owner)
-        total += zlib.crc32((b"" if path == "/" else path.encode()) + (data or b"") + b)
-    total &= (1 << 64) - 1
-    return total - (1 << 64) if total >= 1 << 63 else total
 
 
 def last_hash(port):
@@ -152,14 +105,7 @@ def main():
     pd = None
     try:
         zk_port = free_port()
-        out = subprocess.run(
-            [os.path.join(repo, "scripts", "start-zookeeper.sh"), str(zk_port),
-             os.path.join(work, "zk"), "4lw.commands.whitelist=*"],
-            capture_output=True, text=True, timeout=120)
-        if out.returncode != 0:
-            print(f"FAIL ZooKeeper did not start: {out.stderr[-500:]}")
-            return 1
-        zk_pid = int(out.stdout.strip().split()[-1])
+        zk_pid = start_zk(zk_port, os.path.join(work, "zk"))
         check("ZooKeeper 3.8", zk_port)
         admin = free_port()
         pd = Server(binary, work, "paddock", [

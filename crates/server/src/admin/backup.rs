@@ -13,7 +13,7 @@
 use super::http::{ask, json, respond, Body};
 use crate::msg::{BackupStart, CoreMsg};
 use crate::storage::zk_snapshot;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
 use paddock_tree::snapshot::SnapshotLoader;
 use paddock_tree::DataTree;
@@ -118,12 +118,7 @@ pub(super) async fn snapshot(
     );
     let size = bytes.len();
     let mut r = if streaming {
-        let mut r = respond(StatusCode::OK, "application/octet-stream", bytes);
-        r.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
-        r
+        respond(StatusCode::OK, "application/octet-stream", bytes)
     } else {
         json(
             StatusCode::OK,

@@ -54,7 +54,20 @@ pub fn from_bytes(buf: &[u8]) -> Result<ZkLog, ZkFileError> {
     })
 }
 
+/// The file header: magic, version, database id.
+const HEADER_LEN: usize = 16;
+
 fn parse(buf: &[u8]) -> Result<ZkLog, Bad> {
+    if buf.len() < HEADER_LEN {
+        // Killed right after it created the file (a new log begins after each snapshot):
+        // the header never reached the disk, so neither did any record. ZooKeeper reads such a
+        // file as the end of its logs.
+        return Ok(ZkLog {
+            txns: Vec::new(),
+            end: 0,
+            torn: true,
+        });
+    }
     let mut i = In::new(buf, 0);
     let magic = i.int()?;
     if magic != MAGIC {
@@ -294,6 +307,17 @@ mod tests {
         b.push(b'B');
         b.extend_from_slice(&[0; 64]);
         b
+    }
+
+    #[test]
+    fn a_log_whose_header_never_reached_the_disk_is_a_torn_end() {
+        for len in 0..HEADER_LEN {
+            let log = parse(&one_record()[..len]).unwrap();
+            assert!(
+                log.txns.is_empty() && log.torn && log.end == 0,
+                "{len} bytes"
+            );
+        }
     }
 
     #[test]
