@@ -6,7 +6,7 @@
 #   e.g. scripts/start-zookeeper.sh 22181 /tmp/zk1 maxClientCnxns=0
 #
 # Writes <datadir>/zoo.cfg and <datadir>/log4j.properties, logs to
-# <datadir>/zookeeper.log, waits until the server answers `ruok`, and prints
+# <datadir>/zookeeper.log, waits until the server answers `ruok` and serves, and prints
 # the java PID on stdout (stop it with: kill <pid>). Exits non-zero if the
 # server does not come up within ZK_START_TIMEOUT seconds (default 60).
 set -euo pipefail
@@ -81,5 +81,16 @@ until [ "$( { echo ruok | nc -w 2 127.0.0.1 "$port"; } 2>/dev/null)" = imok ]; d
         exit 1
     fi
     sleep 0.3
+done
+# `ruok` answers while the database is still loading; until it is loaded, connections are
+# refused ("ZooKeeperServer not running") and `srvr` says it is not serving. Wait that out.
+while { echo srvr | nc -w 2 127.0.0.1 "$port"; } 2>/dev/null | grep -q "not currently serving"; do
+    if ! kill -0 "$pid" 2>/dev/null || [ "$(date +%s)" -ge "$deadline" ]; then
+        echo "start-zookeeper: server on port $port did not start serving; last log lines:" >&2
+        tail -n 30 "$datadir/zookeeper.log" >&2 2>/dev/null || true
+        kill "$pid" 2>/dev/null || true
+        exit 1
+    fi
+    sleep 0.1
 done
 echo "$pid"

@@ -85,7 +85,7 @@ pub fn start_script(manifest_dir: &Path) -> PathBuf {
 }
 
 /// A standalone ZooKeeper started by scripts/start-zookeeper.sh (which writes `dir/zoo.cfg`
-/// with `lines`, starts the JVM detached and waits until it answers `ruok`).
+/// with `lines`, starts the JVM detached and waits until it answers `ruok` and serves).
 pub struct Scripted {
     /// The script.
     pub script: PathBuf,
