@@ -86,8 +86,8 @@ pub fn backup(args: &[String]) -> Result<()> {
         let tmp = a.file.with_extension("partial");
         std::fs::write(&tmp, &answer.body)
             .with_context(|| format!("cannot write {}", tmp.display()))?;
-        // Checked before it takes the name: seals, digest, every node.
-        let snap = paddock_server::storage::zk_snapshot::read_any(&tmp)
+        // Checked before it takes the name: seals, digest trailer, every node's encoding.
+        let snap = paddock_server::storage::zk_snapshot::check_any(&tmp)
             .context("the backup received does not read back")?;
         std::fs::File::open(&tmp)
             .and_then(|f| f.sync_all())
@@ -96,7 +96,7 @@ pub fn backup(args: &[String]) -> Result<()> {
             .with_context(|| format!("cannot rename to {}", a.file.display()))?;
         println!("backup of {server} into {}", a.file.display());
         println!("  zxid            {zxid}");
-        println!("  znodes          {}", snap.nodes.len());
+        println!("  znodes          {}", snap.node_count);
         println!("  sessions        {}", snap.sessions.len());
         if let Some(t) = snap.trailer {
             println!("  digest          {}", t.digest);

@@ -39,8 +39,11 @@ pub struct ZkSnapshot {
     pub zxid: i64,
     /// Global sessions and their timeouts (ms).
     pub sessions: Vec<(i64, i32)>,
-    /// Every node, parents before children; the root's path is "/".
+    /// Every node, parents before children; the root's path is "/" (empty when only checked,
+    /// see `check_any`).
     pub nodes: Vec<SnapNode>,
+    /// How many nodes the file holds.
+    pub node_count: usize,
     /// The digest trailer, if the writer had digests on.
     pub trailer: Option<Trailer>,
     /// ZooKeeper 3.9's last processed zxid (after the trailer), if written.
@@ -66,6 +69,7 @@ pub fn read(path: &Path) -> Result<ZkSnapshot, ZkFileError> {
         zk_compress::Method::of_name(name),
         bytes,
         Some(zxid),
+        true,
     )
 }
 
@@ -73,11 +77,22 @@ pub fn read(path: &Path) -> Result<ZkSnapshot, ZkFileError> {
 /// bytes, the zxid from the name if it is ZooKeeper's, else from the last processed zxid
 /// ZooKeeper 3.9 (and Paddock's backups) write after the digest.
 pub fn read_any(path: &Path) -> Result<ZkSnapshot, ZkFileError> {
+    read_any_as(path, true)
+}
+
+/// As `read_any`, checking every seal, the digest trailer's shape and every node's encoding,
+/// but keeping no node (`nodes` stays empty, `node_count` says how many there are): how
+/// `paddock backup` checks a large backup without holding its tree.
+pub fn check_any(path: &Path) -> Result<ZkSnapshot, ZkFileError> {
+    read_any_as(path, false)
+}
+
+fn read_any_as(path: &Path, keep: bool) -> Result<ZkSnapshot, ZkFileError> {
     let shown = path.display().to_string();
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let bytes = zk_jute::read_file(path)?;
     let method = zk_compress::Method::sniff(&bytes);
-    let snap = decode(&shown, method, bytes, name_zxid(name))?;
+    let snap = decode(&shown, method, bytes, name_zxid(name), keep)?;
     if snap.zxid < 0 {
         return Err(ZkFileError::Corrupt {
             path: shown,
@@ -92,7 +107,7 @@ pub fn read_any(path: &Path) -> Result<ZkSnapshot, ZkFileError> {
 /// A snapshot from bytes under no name (compression sniffed, the zxid from inside or -1).
 pub fn from_bytes(bytes: Vec<u8>) -> Result<ZkSnapshot, ZkFileError> {
     let method = zk_compress::Method::sniff(&bytes);
-    decode("<bytes>", method, bytes, None)
+    decode("<bytes>", method, bytes, None, true)
 }
 
 /// Parses a snapshot's bytes (`zxid` None: the one inside, or -1 if none is).
@@ -101,6 +116,7 @@ fn decode(
     method: zk_compress::Method,
     bytes: Vec<u8>,
     zxid: Option<i64>,
+    keep: bool,
 ) -> Result<ZkSnapshot, ZkFileError> {
     let corrupt = |(offset, what): Bad| ZkFileError::Corrupt {
         path: shown.to_owned(),
@@ -108,11 +124,12 @@ fn decode(
         what,
     };
     let bytes = zk_compress::inflate(method, bytes).map_err(corrupt)?;
-    let mut snap = parse(&bytes, zxid.unwrap_or(-1)).map_err(|(offset, what)| match method {
-        zk_compress::Method::Plain => corrupt((offset, what)),
-        // The seals cover the inflated bytes: that is where a compressed snapshot is damaged.
-        _ => corrupt((offset, format!("{what} (offset in the inflated snapshot)"))),
-    })?;
+    let mut snap =
+        parse_as(&bytes, zxid.unwrap_or(-1), keep).map_err(|(offset, what)| match method {
+            zk_compress::Method::Plain => corrupt((offset, what)),
+            // The seals cover the inflated bytes: that is where a compressed snapshot is damaged.
+            _ => corrupt((offset, format!("{what} (offset in the inflated snapshot)"))),
+        })?;
     if zxid.is_none() {
         snap.zxid = snap.last_zxid.unwrap_or(-1);
     }
@@ -136,7 +153,13 @@ fn seal(i: &mut In<'_>) -> Result<(), Bad> {
     }
 }
 
+#[cfg(test)]
 fn parse(buf: &[u8], zxid: i64) -> Result<ZkSnapshot, Bad> {
+    parse_as(buf, zxid, true)
+}
+
+/// Parses a snapshot; with `keep` off its nodes are read and checked, then dropped.
+fn parse_as(buf: &[u8], zxid: i64, keep: bool) -> Result<ZkSnapshot, Bad> {
     let mut i = In::new(buf, 0);
     let magic = i.int()?;
     if magic != MAGIC {
@@ -156,12 +179,13 @@ fn parse(buf: &[u8], zxid: i64) -> Result<ZkSnapshot, Bad> {
         acls.insert(aref, i.acl()?);
     }
     let mut nodes = Vec::new();
+    let mut node_count = 0;
     loop {
         let path = i.text("node path")?;
         if path == "/" {
             break; // the end marker
         }
-        let data = i.bytes()?.map(<[u8]>::to_vec);
+        let data = i.bytes()?;
         let aref = i.long()?;
         let czxid = i.long()?;
         let mzxid = i.long()?;
@@ -172,6 +196,10 @@ fn parse(buf: &[u8], zxid: i64) -> Result<ZkSnapshot, Bad> {
         let aversion = i.int()?;
         let owner = i.long()?;
         let pzxid = i.long()?;
+        node_count += 1;
+        if !keep {
+            continue;
+        }
         // -1 is ZooKeeper's open ACL for the built-in nodes; a ref missing from the map (a
         // fuzzy snapshot) is restored by the log replay, as in ZooKeeper.
         let acl = match aref {
@@ -180,7 +208,7 @@ fn parse(buf: &[u8], zxid: i64) -> Result<ZkSnapshot, Bad> {
         };
         nodes.push(SnapNode {
             path: if path.is_empty() { "/".into() } else { path },
-            data,
+            data: data.map(<[u8]>::to_vec),
             acl,
             stat: NodeStat {
                 czxid,
@@ -232,6 +260,7 @@ fn parse(buf: &[u8], zxid: i64) -> Result<ZkSnapshot, Bad> {
         zxid,
         sessions,
         nodes,
+        node_count,
         trailer,
         last_zxid,
     })
@@ -442,6 +471,10 @@ mod tests {
     fn a_minimal_snapshot_reads_back() {
         let s = parse(&minimal(true), 5).unwrap();
         assert_eq!(s.nodes.len(), 1);
+        assert_eq!(s.node_count, 1);
+        let checked = parse_as(&minimal(true), 5, false).unwrap();
+        assert!(checked.nodes.is_empty());
+        assert_eq!(checked.node_count, 1);
         assert_eq!(s.nodes[0].path, "/");
         assert_eq!(
             s.trailer,
