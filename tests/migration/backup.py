@@ -14,7 +14,6 @@ directory that holds data is not restored into.
   tests/migration/backup.py [--bin target/release/paddock]
 """
 
-import argparse
 import copy
 import os
 import shutil
@@ -31,7 +30,8 @@ repo = os.path.dirname(os.path.dirname(here))
 sys.path.insert(0, os.path.join(repo, "tests", "security"))
 from check import case, failures, free_port  # noqa: E402
 from quorum import Ensemble  # noqa: E402
-from common import AUTH, dump, dump_digest, run, start_zk, stat_tuple  # noqa: E402
+from common import (AUTH, dump, dump_digest, paddock_binary, run, same_tree,  # noqa: E402
+                    start_zk, stat_tuple)
 
 
 class Load(threading.Thread):
@@ -81,21 +81,12 @@ def tree_at(before, events, zxid):
 def compare(what, want, got):
     # /zookeeper/config is each ensemble's own membership, written by its servers at start.
     want, got = ({p: v for p, v in t.items() if p != "/zookeeper/config"} for t in (want, got))
-    diff = sorted(p for p in set(want) | set(got) if want.get(p) != got.get(p))
-    dw, dg = dump_digest(want), dump_digest(got)
-    case(f"{what} ({len(want)} znodes: data, every Stat field, ACL; digest {dw})",
-         not diff and dw == dg and len(want) > 100,
-         f"digests {dw} / {dg}; {len(diff)} differ, first {diff[:3]}: "
-         f"{want.get(diff[0]) if diff else ''} / {got.get(diff[0]) if diff else ''}")
+    same_tree(what, (want, dump_digest(want)), (got, dump_digest(got)), 100)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default=os.path.join(repo, "target", "release", "paddock"))
-    a = ap.parse_args()
-    binary = os.path.abspath(a.bin)
-    if not os.path.exists(binary):
-        print(f"FAIL {binary} is missing (cargo build --release)")
+    binary = paddock_binary()
+    if not binary:
         return 1
     work = tempfile.mkdtemp(prefix="paddock-backup-")
     admin = free_port()

@@ -1,11 +1,13 @@
 """What the migration tests share: Apache ZooKeeper 3.8 started and stopped, a whole tree read
 through kazoo, ZooKeeper's tree digest computed from it, and the paddock binary run."""
 
+import argparse
 import os
 import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 import zlib
 
@@ -13,9 +15,34 @@ from kazoo.client import KazooClient
 
 here = os.path.dirname(os.path.abspath(__file__))
 repo = os.path.dirname(os.path.dirname(here))
+sys.path.insert(0, os.path.join(repo, "tests", "security"))
+from check import case  # noqa: E402
 
 # The tests' digest user: its ACLs let it read every node back.
 AUTH = [("digest", "ops:pw")]
+
+
+def paddock_binary():
+    """The `--bin` argument (target/release/paddock by default) as an absolute path, or None
+    once a FAIL line says it is missing."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(repo, "target", "release", "paddock"))
+    binary = os.path.abspath(ap.parse_args().bin)
+    if not os.path.exists(binary):
+        print(f"FAIL {binary} is missing (cargo build --release)")
+        return None
+    return binary
+
+
+def same_tree(what, a, b, min_nodes):
+    """Two trees read by `read_tree`, each with its digest, (tree, digest), are equal, and the
+    first holds more than `min_nodes` nodes; says so, and where they differ."""
+    (ta, da), (tb, db) = a, b
+    diff = sorted(p for p in set(ta) | set(tb) if ta.get(p) != tb.get(p))
+    case(f"{what} ({len(ta)} znodes: data, every Stat field, ACL; digest {da})",
+         not diff and len(ta) > min_nodes and da == db,
+         f"digests {da} / {db}; {len(diff)} differ, first {diff[:3]}: "
+         f"{ta.get(diff[0]) if diff else ''} / {tb.get(diff[0]) if diff else ''}")
 
 
 def run(binary, *args, timeout=600):

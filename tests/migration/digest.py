@@ -13,7 +13,6 @@ command against the same formula.
   tests/migration/digest.py [--bin target/release/paddock]
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -28,7 +27,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 repo = os.path.dirname(os.path.dirname(here))
 sys.path.insert(0, os.path.join(repo, "tests", "security"))
 from check import Server, case, failures, free_port  # noqa: E402
-from common import four, start_zk, tree_digest  # noqa: E402
+from common import four, paddock_binary, start_zk, tree_digest  # noqa: E402
 
 
 def workload(k):
@@ -93,12 +92,8 @@ def check(name, port, admin=None):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default=os.path.join(repo, "target", "release", "paddock"))
-    a = ap.parse_args()
-    binary = os.path.abspath(a.bin)
-    if not os.path.exists(binary):
-        print(f"FAIL {binary} is missing (cargo build --release)")
+    binary = paddock_binary()
+    if not binary:
         return 1
     work = tempfile.mkdtemp(prefix="paddock-digest-")
     zk_pid = None

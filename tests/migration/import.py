@@ -22,7 +22,6 @@ round trip ZooKeeper -> Paddock -> ZooKeeper keeps the digest.
   tests/migration/import.py [--bin target/release/paddock]
 """
 
-import argparse
 import os
 import shutil
 import signal
@@ -38,8 +37,8 @@ here = os.path.dirname(os.path.abspath(__file__))
 repo = os.path.dirname(os.path.dirname(here))
 sys.path.insert(0, os.path.join(repo, "tests", "security"))
 from check import Server, case, failures, free_port  # noqa: E402
-from common import (AUTH, dump_digest, four, read_tree, run, start_zk, stop_zk,  # noqa: E402
-                    tree_digest)
+from common import (AUTH, dump_digest, four, paddock_binary, read_tree, run,  # noqa: E402
+                    same_tree, start_zk, stop_zk, tree_digest)
 # The workload's container and TTL nodes: their stored owner (a marker) is digested, not the
 # 0 clients see. A TTL node's is 0xFF << 56 | its TTL.
 TTL = 3_600_000
@@ -101,16 +100,6 @@ def dump(port):
     finally:
         k.stop()
     return tree, dump_digest(tree, OWNERS)
-
-
-def same_tree(what, a, b):
-    """Two dumps (with their digests) are equal; says so."""
-    (ta, da), (tb, db) = a, b
-    diff = sorted(p for p in set(ta) | set(tb) if ta.get(p) != tb.get(p))
-    case(f"{what} ({len(ta)} znodes: data, every Stat field, ACL; digest {da})",
-         not diff and len(ta) > 30 and da == db,
-         f"digests {da} / {db}; {len(diff)} differ, first {diff[:3]}: "
-         f"{ta.get(diff[0]) if diff else ''} / {tb.get(diff[0]) if diff else ''}")
 
 
 def kill_while_writing(k, pid):
@@ -207,7 +196,7 @@ def variant(ctx, name, extra, kill, log_apart=False):
     time.sleep(1)
     zk_tree = dump(zk_port)
     same_tree(f"{name}: Paddock on the import serves the tree ZooKeeper serves",
-              zk_tree, dump(pd.port))
+              zk_tree, dump(pd.port), 30)
     return zk_dir, zk_tree, pd, pd_dir
 
 
@@ -274,7 +263,8 @@ def export(ctx, original, pd, pd_dir):
     port = free_port()
     ctx.zk(port, out)
     back = dump(port)
-    same_tree("ZooKeeper 3.8 started on the export serves the tree Paddock served", served, back)
+    same_tree("ZooKeeper 3.8 started on the export serves the tree Paddock served", served, back,
+              30)
     reported = next((int(ln.split()[-1]) for ln in r.stdout.splitlines()
                      if ln.split()[:1] == ["digest"]), None)
     case("export-zk reports the digest of the tree Paddock served",
@@ -297,12 +287,8 @@ def export(ctx, original, pd, pd_dir):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default=os.path.join(repo, "target", "release", "paddock"))
-    a = ap.parse_args()
-    binary = os.path.abspath(a.bin)
-    if not os.path.exists(binary):
-        print(f"FAIL {binary} is missing (cargo build --release)")
+    binary = paddock_binary()
+    if not binary:
         return 1
     work = tempfile.mkdtemp(prefix="paddock-import-")
     ctx = Ctx(binary, work)

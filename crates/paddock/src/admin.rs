@@ -10,6 +10,40 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Where the AdminServers are and how to speak to them (`paddock admin`, `paddock backup`).
+#[derive(clap::Args, Debug)]
+pub(crate) struct Target {
+    /// The AdminServers, host:port,... (admin.serverPort, 8080 by default).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub server: String,
+    /// Authenticate as a digest user (user:password): ADMIN on / for the commands that need
+    /// it, ALL on / for a backup.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub digest: Option<String>,
+    /// Speak HTTPS (admin.forceHttps or admin.portUnification).
+    #[arg(long)]
+    pub https: bool,
+    /// The CA certificates (PEM) that vouch for the servers' certificates, with --https.
+    #[arg(long, value_name = "PEM")]
+    pub cacert: Option<std::path::PathBuf>,
+    /// The command URL (admin.commandURL).
+    #[arg(long, default_value = "/commands")]
+    pub url: String,
+}
+
+impl Target {
+    /// The servers listed, and the TLS connector with --https.
+    pub fn open(&self) -> Result<(Vec<String>, Option<tokio_rustls::TlsConnector>)> {
+        let servers = crate::argv::servers(&self.server)?;
+        let tls = if self.https {
+            Some(tls_connector(self.cacert.as_deref())?)
+        } else {
+            None
+        };
+        Ok((servers, tls))
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "paddock admin",
@@ -20,24 +54,11 @@ struct Args {
     command: String,
     /// The command's arguments, as name=value (e.g. traceMask=0).
     args: Vec<String>,
-    /// The AdminServers, host:port,... (admin.serverPort, 8080 by default).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    server: String,
     /// Print a table instead of JSON.
     #[arg(long)]
     table: bool,
-    /// Authenticate as a digest user (user:password) for the commands that need ADMIN on /.
-    #[arg(long, value_name = "USER:PASSWORD")]
-    digest: Option<String>,
-    /// Speak HTTPS (admin.forceHttps or admin.portUnification).
-    #[arg(long)]
-    https: bool,
-    /// The CA certificates (PEM) that vouch for the servers' certificates, with --https.
-    #[arg(long, value_name = "PEM")]
-    cacert: Option<std::path::PathBuf>,
-    /// The command URL (admin.commandURL).
-    #[arg(long, default_value = "/commands")]
-    url: String,
+    #[command(flatten)]
+    target: Target,
     /// How long to wait for each server, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     timeout: u64,
@@ -52,7 +73,7 @@ pub fn main(args: &[String]) -> Result<()> {
         std::iter::once("paddock admin".to_owned()).chain(crate::argv::normalise(args)),
     )
     .unwrap_or_else(|e| e.exit());
-    let servers = crate::argv::servers(&a.server)?;
+    let (servers, tls) = a.target.open()?;
     let command = if a.command == "list" {
         String::new()
     } else {
@@ -70,14 +91,9 @@ pub fn main(args: &[String]) -> Result<()> {
     }
     let query = query.finish();
     let path = match (command.is_empty(), query.is_empty()) {
-        (true, _) => a.url.clone(),
-        (false, true) => format!("{}/{command}", a.url),
-        (false, false) => format!("{}/{command}?{query}", a.url),
-    };
-    let tls = if a.https {
-        Some(tls_connector(a.cacert.as_deref())?)
-    } else {
-        None
+        (true, _) => a.target.url.clone(),
+        (false, true) => format!("{}/{command}", a.target.url),
+        (false, false) => format!("{}/{command}?{query}", a.target.url),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -97,8 +113,12 @@ pub fn main(args: &[String]) -> Result<()> {
         let asks: Vec<_> = servers
             .iter()
             .map(|s| {
-                let (s, path, tls, digest) =
-                    (s.clone(), path.clone(), tls.clone(), a.digest.clone());
+                let (s, path, tls, digest) = (
+                    s.clone(),
+                    path.clone(),
+                    tls.clone(),
+                    a.target.digest.clone(),
+                );
                 tokio::spawn(async move {
                     let r = tokio::time::timeout(timeout, get(&s, &path, tls, digest.as_deref()))
                         .await
@@ -167,8 +187,8 @@ fn leader_of(
     a: &Args,
     tls: Option<tokio_rustls::TlsConnector>,
 ) -> Option<i64> {
-    let path = format!("{}/leader", a.url);
-    rt.block_on(get(server, &path, tls, a.digest.as_deref()))
+    let path = format!("{}/leader", a.target.url);
+    rt.block_on(get(server, &path, tls, a.target.digest.as_deref()))
         .ok()
         .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
         .and_then(|v| v.get("leader_id").and_then(Value::as_i64))
@@ -204,9 +224,7 @@ fn wait_for_handover(
     }
 }
 
-pub(crate) fn tls_connector(
-    cacert: Option<&std::path::Path>,
-) -> Result<tokio_rustls::TlsConnector> {
+fn tls_connector(cacert: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector> {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     let path = cacert.ok_or_else(|| anyhow!("--https needs --cacert <PEM>"))?;

@@ -10,26 +10,14 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(
     name = "paddock backup",
-    about = "Save a running server's whole tree, exact at one zxid, as a ZooKeeper snapshot file"
+    about = "Save a running server's whole tree, exact at one zxid, as a ZooKeeper snapshot file (the listed AdminServers are asked in turn)"
 )]
 struct BackupArgs {
     /// Where to write the backup (written whole, then renamed into place).
     file: PathBuf,
-    /// The AdminServers to ask, host:port,... (admin.serverPort): the first that answers.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    server: String,
-    /// A digest user (user:password) with ALL permissions on `/`.
-    #[arg(long, value_name = "USER:PASSWORD")]
-    digest: Option<String>,
-    /// Speak HTTPS (admin.forceHttps or admin.portUnification).
-    #[arg(long)]
-    https: bool,
-    /// The CA certificates (PEM) that vouch for the servers' certificates, with --https.
-    #[arg(long, value_name = "PEM")]
-    cacert: Option<PathBuf>,
-    /// The command URL (admin.commandURL).
-    #[arg(long, default_value = "/commands")]
-    url: String,
+    // Asked in turn: the first that answers gives the backup.
+    #[command(flatten)]
+    target: crate::admin::Target,
     /// How long to wait for the backup, in milliseconds.
     #[arg(long, default_value_t = 600_000)]
     timeout: u64,
@@ -40,23 +28,18 @@ pub fn backup(args: &[String]) -> Result<()> {
         std::iter::once("paddock backup".to_owned()).chain(crate::argv::normalise(args)),
     )
     .unwrap_or_else(|e| e.exit());
-    let servers = crate::argv::servers(&a.server)?;
-    let tls = if a.https {
-        Some(crate::admin::tls_connector(a.cacert.as_deref())?)
-    } else {
-        None
-    };
+    let (servers, tls) = a.target.open()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let path = format!("{}/snapshot?streaming=true", a.url);
+    let path = format!("{}/snapshot?streaming=true", a.target.url);
     let timeout = Duration::from_millis(a.timeout.max(1));
     let mut last_err = anyhow!("no server given");
     for server in &servers {
         let answer = rt.block_on(async {
             tokio::time::timeout(
                 timeout,
-                crate::admin::fetch(server, &path, tls.clone(), a.digest.as_deref()),
+                crate::admin::fetch(server, &path, tls.clone(), a.target.digest.as_deref()),
             )
             .await
             .unwrap_or_else(|_| Err(anyhow!("no backup within {timeout:?}")))
@@ -110,27 +93,14 @@ pub fn backup(args: &[String]) -> Result<()> {
 /// `paddock restore <backup> --to <dataDir>`.
 pub fn restore(args: &[String]) -> Result<()> {
     let usage = "usage: paddock restore <backup file> --to <paddock dataDir>";
-    let mut file = None;
-    let mut to = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--to" | "-to" => to = Some(PathBuf::from(it.next().context(usage)?)),
-            "-h" | "--help" => {
-                println!("{usage}");
-                return Ok(());
-            }
-            _ if file.is_none() => file = Some(PathBuf::from(a)),
-            _ => bail!(usage),
-        }
-    }
-    let (Some(file), Some(to)) = (file, to) else {
-        bail!(usage)
+    let Some((files, to)) = crate::migrate::dirs_and_target(args, usage)? else {
+        return Ok(());
     };
+    let [file] = &files[..] else { bail!("{usage}") };
     std::fs::create_dir_all(&to).with_context(|| format!("cannot create {}", to.display()))?;
     let _lock = paddock_server::storage::dir_lock::DirLocks::acquire(&[&to])?;
     let fs = paddock_server::storage::fs::real();
-    let r = paddock_server::storage::zk_import::restore(&fs, &file, &to)?;
+    let r = paddock_server::storage::zk_import::restore(&fs, file, &to)?;
     println!("restored {} into {}", file.display(), to.display());
     println!("  zxid            0x{:x}", r.last_zxid);
     println!("  znodes          {}", r.znodes);

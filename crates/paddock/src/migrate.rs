@@ -4,8 +4,11 @@
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
-/// The directories named and the one after `--to`.
-fn dirs_and_target(args: &[String], usage: &str) -> Result<Option<(Vec<PathBuf>, PathBuf)>> {
+/// The paths named (one or two) and the one after `--to`; None after printing `--help`.
+pub(crate) fn dirs_and_target(
+    args: &[String],
+    usage: &str,
+) -> Result<Option<(Vec<PathBuf>, PathBuf)>> {
     let mut dirs = Vec::new();
     let mut to = None;
     let mut it = args.iter();

@@ -14,10 +14,12 @@ use serde_json::{json, Map, Value};
 const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
 
 impl Core {
-    /// Whether the identities may run a command that changes state or shows sessions and
-    /// watches: an entry of `/`'s ACL other than `world:anyone` grants them ADMIN (or one of
-    /// them is `super`). An open root is not an authenticated identity.
-    fn admin_allowed(&self, auth: &paddock_tree::AuthInfo) -> bool {
+    /// Whether an entry of `/`'s ACL other than `world:anyone` grants the identities `perm`
+    /// (or one of them is `super`): an open root is not an authenticated identity. ADMIN is
+    /// what the commands that change state or show sessions and watches need; ALL (every
+    /// permission, ZooKeeper's check for `snapshot`) what a backup needs, since it holds every
+    /// znode whatever its ACL.
+    fn root_grants(&self, auth: &paddock_tree::AuthInfo, perm: i32) -> bool {
         if auth.is_super() {
             return true;
         }
@@ -26,23 +28,7 @@ impl Core {
         };
         self.tree.acl(root).iter().any(|a| {
             a.id.scheme != "world"
-                && paddock_tree::acl::check(std::slice::from_ref(a), perms::ADMIN, auth, false)
-        })
-    }
-
-    /// Whether the identities hold every permission on `/` (ZooKeeper's check for `snapshot`
-    /// and `restore`) through an entry other than `world:anyone`, or are `super`: a backup
-    /// holds every znode, whatever its ACL, so an open root does not let anyone take one.
-    fn all_allowed(&self, auth: &paddock_tree::AuthInfo) -> bool {
-        if auth.is_super() {
-            return true;
-        }
-        let Some(root) = self.tree.lookup("/") else {
-            return false;
-        };
-        self.tree.acl(root).iter().any(|a| {
-            a.id.scheme != "world"
-                && paddock_tree::acl::check(std::slice::from_ref(a), perms::ALL, auth, false)
+                && paddock_tree::acl::check(std::slice::from_ref(a), perm, auth, false)
         })
     }
 
@@ -59,7 +45,7 @@ impl Core {
             body.insert("error".into(), json!(error));
             AdminReply { status, body }
         };
-        if !self.all_allowed(auth) {
+        if !self.root_grants(auth, perms::ALL) {
             return Err(refuse(
                 403,
                 "a backup needs an identity with ALL permissions on / (an Authorization: \
@@ -87,7 +73,7 @@ impl Core {
     /// Runs one AdminServer command.
     pub(crate) fn admin(&mut self, req: AdminRequest) -> AdminReply {
         let mut body = Map::new();
-        if req.needs_admin && !self.admin_allowed(&req.auth) {
+        if req.needs_admin && !self.root_grants(&req.auth, perms::ADMIN) {
             body.insert("command".into(), json!(req.command));
             body.insert(
                 "error".into(),
