@@ -20,6 +20,7 @@
 #      against ZooKeeper's; `paddock import-zk` of directories ZooKeeper wrote (killed, gz,
 #      snappy), served the same, and `export-zk` back into ZooKeeper), migration-backup
 #      (`paddock backup` of a loaded ensemble restored into a new one, exact at its zxid),
+#      protocol-limits (tests/protocol/limits.py: large requests, transactions and replies),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, container-env (ZOO_* variables, as ZooKeeper's
 #      container image), progress (bars on a terminal only), recipes-zookeeper (the recipe tests against
@@ -132,6 +133,9 @@ run_suite migration-import .venv/bin/python tests/migration/import.py
 # `paddock backup` from a follower under load; `paddock restore` into a new ensemble and
 # ZooKeeper 3.8 on the file serve the tree at the backup's zxid (~10 s).
 run_suite migration-backup .venv/bin/python tests/migration/backup.py
+# largeRequestThreshold/MaxBytes, a transaction too large for the log refused, a session with
+# 67 MB of ephemeral paths closed and restarted on, 500,000 children listed by kazoo (~20 s).
+run_suite protocol-limits .venv/bin/python tests/protocol/limits.py
 run_suite bench-smoke bench/smoke.sh
 # A three-server Paddock ensemble under short workloads and one SIGKILL of its leader (~20 s).
 run_suite bench-ensemble-smoke bench/ensemble.sh --smoke

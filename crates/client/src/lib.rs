@@ -19,6 +19,7 @@
 mod depot;
 pub mod error;
 mod hosts;
+pub mod paging;
 pub mod sasl;
 pub mod session;
 pub mod tls;
@@ -26,6 +27,7 @@ pub mod watch;
 
 pub use error::{Error, Result};
 pub use paddock_proto::{Acl, CreateMode, ErrorCode, Id, OpResult, Stat};
+pub use paging::{ChildrenPage, Listing};
 pub use sasl::SaslOptions;
 pub use session::{SessionEvent, SessionState};
 pub use tls::TlsOptions;

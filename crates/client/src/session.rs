@@ -13,8 +13,8 @@ use crate::watch::{PendingWatch, WatchRegistry, WatchedEvent};
 use bytes::{BufMut, BytesMut};
 use paddock_proto::frame::{take_frame, DEFAULT_MAX_FRAME};
 use paddock_proto::{
-    op, state, xid, AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, Reader, Record,
-    ReplyHeader, RequestHeader, SetWatches2, WatcherEvent,
+    op, protocol, state, xid, AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, Reader,
+    Record, ReplyHeader, RequestHeader, SetWatches2, WatcherEvent,
 };
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -99,6 +99,8 @@ pub(crate) struct SessionInfo {
     pub passwd: Vec<u8>,
     pub timeout_ms: i32,
     pub server: Option<String>,
+    /// What the server of the current connection speaks (`paddock_proto::protocol`).
+    pub protocol: i32,
 }
 
 pub(crate) struct Shared {
@@ -214,6 +216,10 @@ pub(crate) struct Session {
     /// server hands out exists on that server alone; until a read-write server has seen it,
     /// reconnecting asks for a new session (id 0), as ZooKeeper's client does.
     seen_rw: bool,
+    /// The protocol version the current connection's server answered (`protocol`): requests
+    /// it would not know are failed here, never sent (ZooKeeper closes the connection on an
+    /// unknown opcode).
+    protocol: i32,
     /// When we last sent something the server has since answered: PresumedLost counts the
     /// session timeout from here, so it comes before the server can expire the session.
     last_touch: Instant,
@@ -241,6 +247,7 @@ impl Session {
             negotiated,
             next_host: 0,
             seen_rw: session_id != 0,
+            protocol: protocol::ZOOKEEPER,
             last_touch: Instant::now(),
         }
     }
@@ -279,7 +286,7 @@ impl Session {
             self.next_host += 1;
             let per_host = self.negotiated / self.cfg.hosts.len().max(1) as u32;
             let req = ConnectRequest {
-                protocol_version: 0,
+                protocol_version: protocol::CURRENT,
                 last_zxid_seen: self.last_zxid,
                 timeout: self.cfg.session_timeout.as_millis() as i32,
                 session_id: if self.seen_rw { self.session_id } else { 0 },
@@ -360,7 +367,9 @@ impl Session {
                 info.passwd = resp.passwd.clone();
                 info.timeout_ms = resp.timeout;
                 info.server = Some(host.clone());
+                info.protocol = resp.protocol_version;
             }
+            self.protocol = resp.protocol_version;
             presumed_lost = false;
             info!(%host, session = format_args!("0x{:x}", self.session_id), timeout_ms = resp.timeout, "connected");
             let ro = resp.read_only == Some(true);
@@ -402,6 +411,10 @@ impl Session {
                 watch,
                 reply,
             } => {
+                if opcode == op::GET_CHILDREN_PAGE && self.protocol < protocol::PAGING {
+                    let _ = reply.send(Err(Error::Code(ErrorCode::Unimplemented)));
+                    return None;
+                }
                 let x = self.depot.next_xid();
                 out.extend_from_slice(&frame(x, opcode, &body));
                 self.depot.push(Outstanding {
@@ -695,6 +708,7 @@ impl Session {
                         event_type: ev.event_type,
                         state: ev.state,
                         path,
+                        zxid: h.zxid,
                     },
                 );
                 None

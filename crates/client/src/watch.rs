@@ -15,6 +15,10 @@ pub struct WatchedEvent {
     pub state: i32,
     /// The znode the event is about.
     pub path: String,
+    /// The zxid of the transaction that fired the event, as Paddock and ZooKeeper 3.9 send it
+    /// (ZOOKEEPER-4655); -1 when the server does not say (ZooKeeper 3.8, events raised on
+    /// reconnection for changes made while away, events the client raises itself).
+    pub zxid: i64,
 }
 
 impl WatchedEvent {
@@ -192,6 +196,7 @@ impl WatchRegistry {
             event_type: t,
             state: paddock_proto::state::SYNC_CONNECTED,
             path: client_path.to_string(),
+            zxid: -1,
         };
         if wtype == watcher_type::DATA || wtype == watcher_type::ANY {
             for map in [&mut self.data, &mut self.exist] {
@@ -279,6 +284,7 @@ mod tests {
             event_type: t,
             state: 3,
             path: p.into(),
+            zxid: -1,
         }
     }
 

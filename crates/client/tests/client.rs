@@ -318,6 +318,92 @@ async fn watches(kind: Kind) {
     assert!(timeout(T, rec.next()).await.unwrap().is_none());
 }
 
+/// A node with more children than one reply may carry under jute.maxbuffer is listed whole:
+/// page by page from Paddock, which announces paging in its handshake; in one getChildren from
+/// ZooKeeper, to which no page request is ever sent (it would close the connection).
+async fn paged_listing(kind: Kind) {
+    let Some(s) = start(kind) else { return };
+    let zk = client(&s).await;
+    let mut events = zk.events();
+    zk.create("/p", b"", open_acl(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let n = 25_000;
+    for from in (0..n).step_by(1000) {
+        let ops = (from..from + 1000)
+            .map(|i| Op::Create {
+                path: format!("/p/n{i:05}"),
+                data: vec![],
+                acl: open_acl(),
+                mode: CreateMode::Persistent,
+                ttl: -1,
+            })
+            .collect();
+        zk.multi(ops).await.unwrap();
+    }
+    let paddock = kind == Kind::Paddock;
+    assert_eq!(zk.server_pages_children(), paddock);
+    let mut all = zk.list_children("/p").await.unwrap();
+    all.sort();
+    assert_eq!(all.len(), n);
+    assert_eq!((all[0].as_str(), all[n - 1].as_str()), ("n00000", "n24999"));
+    let (_, stat, w) = zk.list_children_w("/p").await.unwrap();
+    assert_eq!(stat.num_children, n as i32);
+    if paddock {
+        let first = zk.get_children_page("/p", "", 100).await.unwrap();
+        assert_eq!((first.children.len(), first.more), (100, true));
+        assert_eq!(first.children[99], "n00099");
+        // The server's own page size: a page fits any client's frame limit.
+        let big = zk.get_children_page("/p", "", 0).await.unwrap();
+        assert!(big.more && big.children.len() < n);
+        let last = zk.get_children_page("/p", "n24990", 0).await.unwrap();
+        assert_eq!((last.children.len(), last.more), (9, false));
+        assert!(zk.list_children2("/p").await.unwrap().consistent);
+        assert_eq!(
+            code(zk.get_children_page("/nope", "", 0).await),
+            ErrorCode::NoNode
+        );
+    } else {
+        assert_eq!(
+            code(zk.get_children_page("/p", "", 100).await),
+            ErrorCode::Unimplemented
+        );
+    }
+    // The watch set by the listing fires on the next change.
+    zk.create("/p/new", b"", open_acl(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let ev = timeout(T, w.changed()).await.unwrap().unwrap();
+    assert_eq!(ev.event_type, event::NODE_CHILDREN_CHANGED);
+    // Not one disconnection, against either server.
+    assert!(zk.state().is_connected());
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            !matches!(e, SessionEvent::State(SessionState::Disconnected)),
+            "disconnected"
+        );
+    }
+}
+
+/// Notifications carry the zxid of the transaction that fired them from Paddock (as from
+/// ZooKeeper 3.9, ZOOKEEPER-4655); ZooKeeper 3.8 sends -1.
+async fn notification_zxid(kind: Kind) {
+    let Some(s) = start(kind) else { return };
+    let zk = client(&s).await;
+    zk.create("/z", b"", open_acl(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let (_, _, w) = zk.get_data_w("/z").await.unwrap();
+    let stat = zk.set_data("/z", b"1", -1).await.unwrap();
+    let ev = timeout(T, w.changed()).await.unwrap().unwrap();
+    let want = if kind == Kind::Paddock {
+        stat.mzxid
+    } else {
+        -1
+    };
+    assert_eq!((ev.event_type, ev.zxid), (event::NODE_DATA_CHANGED, want));
+}
+
 /// SIGSTOP the server: pending requests fail with CONNECTIONLOSS, the client goes Disconnected,
 /// and after SIGCONT it reconnects to the same session; a change made while it was away reaches
 /// its watch through setWatches2.
@@ -615,7 +701,9 @@ both!(
     expiry,
     presumed_lost,
     server_behind_the_client,
-    many_watches_survive_a_reconnect
+    many_watches_survive_a_reconnect,
+    paged_listing,
+    notification_zxid
 );
 
 /// A client whose session task is gone (its runtime shut down) answers every request with

@@ -34,6 +34,10 @@ pub mod op {
     pub const SET_WATCHES2: i32 = 105;
     pub const ADD_WATCH: i32 = 106;
     pub const WHO_AM_I: i32 = 107;
+    /// Paddock's own: a page of a node's children (`GetChildrenPageRequest`). Sent only to a
+    /// server whose handshake answer carried `protocol::PAGING` or more: ZooKeeper closes the
+    /// connection on an opcode it does not know.
+    pub const GET_CHILDREN_PAGE: i32 = 1000;
     pub const CREATE_SESSION: i32 = -10;
     pub const CLOSE_SESSION: i32 = -11;
     pub const ERROR: i32 = -1;
@@ -91,6 +95,7 @@ pub mod op {
             SET_WATCHES2 => "setWatches2",
             ADD_WATCH => "addWatch",
             WHO_AM_I => "whoAmI",
+            GET_CHILDREN_PAGE => "getChildrenPage",
             CREATE_SESSION => "createSession",
             CLOSE_SESSION => "closeSession",
             _ => "unknown",
@@ -130,11 +135,26 @@ pub mod op {
             SET_WATCHES2 => "STW2",
             ADD_WATCH => "ADDW",
             WHO_AM_I => "WHOA",
+            GET_CHILDREN_PAGE => "GCPG",
             CREATE_SESSION => "SESS",
             CLOSE_SESSION => "CLOS",
             _ => "UNKNOWN",
         }
     }
+}
+
+/// `protocol_version` of the handshake. ZooKeeper's clients send 0 and its servers answer 0
+/// whatever they were sent. Paddock's client asks for `CURRENT`, and a Paddock server answers
+/// the lower of what was asked and what it speaks: a client learns what the server it reached
+/// understands without sending anything ZooKeeper would close the connection on, and clients
+/// that ask for 0 get 0, as from ZooKeeper.
+pub mod protocol {
+    /// ZooKeeper's protocol.
+    pub const ZOOKEEPER: i32 = 0;
+    /// Adds getChildrenPage (`op::GET_CHILDREN_PAGE`).
+    pub const PAGING: i32 = 1;
+    /// What this build speaks.
+    pub const CURRENT: i32 = PAGING;
 }
 
 /// Special xids.

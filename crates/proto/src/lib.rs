@@ -12,7 +12,7 @@ pub mod request;
 pub mod sasl;
 
 pub use codes::{
-    add_watch_mode, event, op, perms, state, watcher_type, xid, CreateMode, ErrorCode,
+    add_watch_mode, event, op, perms, protocol, state, watcher_type, xid, CreateMode, ErrorCode,
 };
 pub use jute::{DecodeError, Field, JuteWrite, Reader, Record};
 pub use records::*;

@@ -241,6 +241,28 @@ record! {
 }
 
 record! {
+    /// Paddock's getChildrenPage (1000): up to `max` children of `path` whose names sort after
+    /// `after` ("" for the first page), in name order; `max` of 0 or less lets the server
+    /// choose. `watch` sets a child watch, as getChildren's does.
+    pub struct GetChildrenPageRequest {
+        pub path: String,
+        pub after: String,
+        pub max: i32,
+        pub watch: bool,
+    }
+}
+
+record! {
+    /// getChildrenPage (1000) reply: one page of names, the parent's Stat when the page was
+    /// read, and whether children sort after the page's last.
+    pub struct GetChildrenPageResponse {
+        pub children: Vec<String>,
+        pub stat: Stat,
+        pub more: bool,
+    }
+}
+
+record! {
     /// check (13) inside a multi.
     pub struct CheckVersionRequest { pub path: String, pub version: i32 }
 }

@@ -133,6 +133,8 @@ pub enum Request {
     GetAllChildrenNumber(PathRequest),
     WhoAmI,
     CloseSession,
+    /// Paddock's paged getChildren.
+    GetChildrenPage(GetChildrenPageRequest),
 }
 
 impl Request {
@@ -178,6 +180,7 @@ impl Request {
             op::GET_ALL_CHILDREN_NUMBER => Request::GetAllChildrenNumber(PathRequest::decode(r)?),
             op::WHO_AM_I => Request::WhoAmI,
             op::CLOSE_SESSION => Request::CloseSession,
+            op::GET_CHILDREN_PAGE => Request::GetChildrenPage(GetChildrenPageRequest::decode(r)?),
             other => return Err(DecodeError::UnknownOpcode(other)),
         })
     }
@@ -210,6 +213,7 @@ impl Request {
             Request::GetAllChildrenNumber(_) => op::GET_ALL_CHILDREN_NUMBER,
             Request::WhoAmI => op::WHO_AM_I,
             Request::CloseSession => op::CLOSE_SESSION,
+            Request::GetChildrenPage(_) => op::GET_CHILDREN_PAGE,
         }
     }
 
@@ -228,6 +232,7 @@ impl Request {
             | Request::GetEphemerals(x)
             | Request::GetAllChildrenNumber(x) => x.encode(buf),
             Request::SetAcl(x) => x.encode(buf),
+            Request::GetChildrenPage(x) => x.encode(buf),
             Request::Ping | Request::WhoAmI | Request::CloseSession => {}
             Request::Multi(ops) => {
                 for o in ops {

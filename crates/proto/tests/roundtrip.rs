@@ -162,6 +162,11 @@ proptest! {
         roundtrip(&v)?;
     }
     #[test] fn rt_client_info(v in client_info()) { roundtrip(&v)?; }
+    #[test] fn rt_get_children_page_request(v in get_children_page_request()) { roundtrip(&v)?; }
+    #[test]
+    fn rt_get_children_page_response(v in get_children_page_response()) {
+        roundtrip(&v)?;
+    }
     #[test] fn rt_who_am_i_response(v in who_am_i_response()) { roundtrip(&v)?; }
     #[test] fn rt_error_response(v in error_response()) { roundtrip(&v)?; }
     #[test] fn rt_watcher_event(v in watcher_event()) { roundtrip(&v)?; }

@@ -163,7 +163,7 @@ impl DoubleBarrier {
     /// The member names present now, sorted.
     async fn members(&self) -> Result<Vec<String>> {
         let c = &self.client;
-        let mut kids = match retry_raw(c, || c.get_children(&self.dir)).await? {
+        let mut kids = match retry_raw(c, || c.list_children(&self.dir)).await? {
             Ok(k) => k,
             Err(ClientError::Code(ErrorCode::NoNode)) => Vec::new(),
             Err(e) => return Err(from_client(e)),

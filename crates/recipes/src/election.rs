@@ -185,7 +185,7 @@ impl LeaderSelector {
     /// The ids of the participants in queue order, the leader first.
     pub async fn participants(&self) -> Result<Vec<String>> {
         let client = &self.client;
-        let kids = match retry_raw(client, || client.get_children(&self.dir)).await? {
+        let kids = match retry_raw(client, || client.list_children(&self.dir)).await? {
             Ok(k) => k,
             Err(ClientError::Code(ErrorCode::NoNode)) => return Ok(Vec::new()),
             Err(e) => return Err(from_client(e)),

@@ -145,7 +145,7 @@ async fn read_members(
     watch: bool,
 ) -> Result<(Members, Option<OneshotWatch>)> {
     let (names, w) = if watch {
-        match retry_raw(c, || c.get_children_w(dir)).await? {
+        match retry_raw(c, || c.list_children_w(dir)).await? {
             Ok((n, _, w)) => (n, Some(w)),
             Err(ClientError::Code(ErrorCode::NoNode)) => {
                 ensure_path(c, dir).await?;
@@ -154,7 +154,7 @@ async fn read_members(
             Err(e) => return Err(from_client(e)),
         }
     } else {
-        match retry_raw(c, || c.get_children(dir)).await? {
+        match retry_raw(c, || c.list_children(dir)).await? {
             Ok(n) => (n, None),
             Err(ClientError::Code(ErrorCode::NoNode)) => (Vec::new(), None),
             Err(e) => return Err(from_client(e)),

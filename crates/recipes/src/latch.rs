@@ -390,7 +390,7 @@ impl Runner {
     /// Where `node` stands in the queue, with the watch to wait on.
     async fn look(&self, node: &str) -> Result<Look> {
         let client = &self.client;
-        let kids = match retry_raw(client, || client.get_children(&self.dir)).await? {
+        let kids = match retry_raw(client, || client.list_children(&self.dir)).await? {
             Ok(k) => k,
             Err(ClientError::Code(ErrorCode::NoNode)) => return Ok(Look::Gone),
             Err(e) => return Err(from_client(e)),

@@ -249,7 +249,7 @@ pub async fn find_protected(
     dir: &str,
     tag: &Protection,
 ) -> Result<Option<(String, Stat)>> {
-    let children = match retry_raw(client, || client.get_children(dir)).await? {
+    let children = match retry_raw(client, || client.list_children(dir)).await? {
         Ok(c) => c,
         Err(ClientError::Code(ErrorCode::NoNode)) => return Ok(None),
         Err(e) => return Err(from_client(e)),

@@ -89,7 +89,7 @@ impl Core {
     ) -> Result<(Vec<String>, Option<paddock_client::OneshotWatch>)> {
         let c = &self.client;
         let (mut kids, w) = if watch {
-            match retry_raw(c, || c.get_children_w(&self.dir)).await? {
+            match retry_raw(c, || c.list_children_w(&self.dir)).await? {
                 Ok((k, _, w)) => (k, Some(w)),
                 Err(ClientError::Code(ErrorCode::NoNode)) => {
                     // Nothing was ever offered: create the directory so there is a node to watch.
@@ -99,7 +99,7 @@ impl Core {
                 Err(e) => return Err(from_client(e)),
             }
         } else {
-            match retry_raw(c, || c.get_children(&self.dir)).await? {
+            match retry_raw(c, || c.list_children(&self.dir)).await? {
                 Ok(k) => (k, None),
                 Err(ClientError::Code(ErrorCode::NoNode)) => (Vec::new(), None),
                 Err(e) => return Err(from_client(e)),

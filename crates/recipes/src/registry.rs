@@ -142,7 +142,7 @@ impl ServiceRegistry {
     /// The services with at least one instance node (or an empty directory).
     pub async fn services(&self) -> Result<Vec<String>> {
         let c = &self.client;
-        match retry(c, || c.get_children(&self.base)).await {
+        match retry(c, || c.list_children(&self.base)).await {
             Ok(mut v) => {
                 v.sort();
                 Ok(v)

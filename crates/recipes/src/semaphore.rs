@@ -133,7 +133,7 @@ impl Semaphore {
 
     /// The number of leases currently held, by anybody.
     pub async fn held(&self) -> Result<usize> {
-        match retry_raw(&self.client, || self.client.get_children(&self.leases_dir)).await? {
+        match retry_raw(&self.client, || self.client.list_children(&self.leases_dir)).await? {
             Ok(kids) => Ok(count_leases(&kids)),
             Err(ClientError::Code(ErrorCode::NoNode)) => Ok(0),
             Err(e) => Err(from_client(e)),
@@ -211,7 +211,7 @@ impl Semaphore {
         let fits = async {
             loop {
                 let (kids, _, watch) =
-                    match retry_raw(client, || client.get_children_w(&self.leases_dir)).await? {
+                    match retry_raw(client, || client.list_children_w(&self.leases_dir)).await? {
                         Ok(r) => r,
                         Err(e) => return Err(from_client(e)),
                     };

@@ -197,7 +197,7 @@ async fn wait_turn(
     monitor: &mut SessionMonitor,
 ) -> Result<()> {
     loop {
-        let children = match retry_raw(client, || client.get_children(dir)).await? {
+        let children = match retry_raw(client, || client.list_children(dir)).await? {
             Ok(c) => c,
             Err(ClientError::Code(ErrorCode::NoNode)) => Vec::new(),
             Err(e) => return Err(from_client(e)),

@@ -299,7 +299,7 @@ impl Mirror {
             let Some(node) = self.read(&path).await? else {
                 continue;
             };
-            match retry_raw(c, || c.get_children(&path)).await? {
+            match retry_raw(c, || c.list_children(&path)).await? {
                 Ok(kids) => todo.extend(kids.iter().map(|k| join(&path, k))),
                 Err(ClientError::Code(ErrorCode::NoNode)) => continue,
                 Err(e) => return Err(from_client(e)),

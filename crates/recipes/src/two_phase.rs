@@ -187,7 +187,7 @@ impl Coordinator {
                     wait_reconnected(c).await?;
                     // Did it go through? Then the node holds our proposal and participants.
                     if let Ok((data, _)) = retry_raw(c, || c.get_data(&path)).await? {
-                        let kids = retry(c, || c.get_children(&path)).await?;
+                        let kids = retry(c, || c.list_children(&path)).await?;
                         if data == proposal
                             && participants.iter().all(|p| kids.iter().any(|k| k == p))
                         {
@@ -229,7 +229,7 @@ impl Transaction {
     /// Opens an existing transaction (to decide it after the coordinator that began it died).
     pub async fn open(client: &Client, base: &str, id: &str) -> Result<Transaction> {
         let path = join(base, id);
-        let mut participants = retry(client, || client.get_children(&path)).await?;
+        let mut participants = retry(client, || client.list_children(&path)).await?;
         participants.retain(|p| p != OUTCOME);
         participants.sort();
         Ok(Transaction {

@@ -91,7 +91,7 @@ impl Reconnects {
 /// Deletes `path` and everything below it, retrying across reconnects; nodes already gone
 /// (or deleted concurrently) are fine.
 pub(crate) async fn delete_tree(client: &Client, path: &str) -> Result<()> {
-    let children = match retry_raw(client, || client.get_children(path)).await? {
+    let children = match retry_raw(client, || client.list_children(path)).await? {
         Ok(c) => c,
         Err(ClientError::Code(ErrorCode::NoNode)) => return Ok(()),
         Err(e) => return Err(from_client(e)),

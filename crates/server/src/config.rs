@@ -435,6 +435,11 @@ pub struct Config {
     pub read_only_mode: bool,
     pub force_sync: bool,
     pub max_buffer: usize,
+    /// `largeRequestThreshold`: requests longer than this share `largeRequestMaxBytes`
+    /// (`None`: ZooKeeper's -1, no limit).
+    pub large_request_threshold: Option<usize>,
+    /// `largeRequestMaxBytes`: bytes of large requests in flight at once (100 MiB).
+    pub large_request_max_bytes: usize,
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: u64,
     pub container_max_never_used_ms: u64,
@@ -524,6 +529,8 @@ impl Default for Config {
             read_only_mode: false,
             force_sync: true,
             max_buffer: paddock_proto::frame::DEFAULT_MAX_FRAME,
+            large_request_threshold: None,
+            large_request_max_bytes: 100 << 20,
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             container_max_never_used_ms: 0,
@@ -1096,6 +1103,23 @@ impl Config {
                     if c.max_buffer < 1024 {
                         return Err(bad("must be at least 1024".into()));
                     }
+                }
+                // ZooKeeper warns and keeps its default for values it cannot use; a setting
+                // that would not take effect is refused here instead.
+                "largeRequestThreshold" => {
+                    let n: i64 = parse_num(v).map_err(bad)?;
+                    c.large_request_threshold = match n {
+                        -1 => None,
+                        n if n > 0 => Some(n as usize),
+                        _ => return Err(bad("must be -1 (no limit) or positive".into())),
+                    };
+                }
+                "largeRequestMaxBytes" => {
+                    let n: i64 = parse_num(v).map_err(bad)?;
+                    if n <= 0 {
+                        return Err(bad("must be positive".into()));
+                    }
+                    c.large_request_max_bytes = n as usize;
                 }
                 "znode.container.checkIntervalMs" => {
                     c.container_check_interval_ms = parse_num(v).map_err(bad)?

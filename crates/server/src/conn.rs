@@ -1,7 +1,7 @@
 //! One client connection: the handshake or four-letter word, then framed requests decoded here
 //! and handed to the core, and a writer that batches replies onto the socket.
 
-use crate::conn_shared::{ConnId, ConnShared, OutMsg, Outbound};
+use crate::conn_shared::{ConnId, ConnShared, LargeRequests, OutMsg, Outbound};
 use crate::msg::CoreMsg;
 use crate::tls::Certs;
 use bytes::{Buf, BytesMut};
@@ -37,6 +37,8 @@ enum ConnError {
     HandshakeTimeout(Duration),
     #[error("server is shutting down")]
     CoreGone,
+    #[error("rejecting a large request of {0} bytes: largeRequestMaxBytes are in flight")]
+    LargeRequest(usize),
 }
 
 /// One more of a rare event, counted off the core.
@@ -104,6 +106,8 @@ pub struct ConnLimits {
     /// How long a connection may take to complete its handshake.
     pub handshake_timeout: Duration,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The large-request budget shared by all connections (`largeRequestThreshold`).
+    pub large: Option<Arc<LargeRequests>>,
 }
 
 /// How a listener's connections are secured.
@@ -238,6 +242,7 @@ async fn serve_halves<R, W>(
     let out = Outbound {
         tx,
         shared: shared.clone(),
+        large: limits.large.clone(),
     };
     tokio::spawn(writer(wr, rx, shared.clone(), id, core.clone()));
     if core
@@ -254,14 +259,21 @@ async fn serve_halves<R, W>(
         return;
     }
     let metrics = limits.metrics.clone();
+    let large = limits.large.clone();
     let result = read_loop(&mut rd, &mut buf, id, &core, &shared, limits).await;
+    if let Some(pool) = &large {
+        // Requests still unanswered will not be (the connection closes): their budget
+        // goes back now.
+        shared.large.release_all(pool);
+    }
     match &result {
         Err(ConnError::HandshakeTimeout(_)) => {
             count(&metrics.off_core.sessionless_connections_expired)
         }
-        Err(ConnError::Frame(paddock_proto::frame::FrameError::BadLength { .. })) => {
-            count(&metrics.off_core.large_requests_rejected)
-        }
+        Err(
+            ConnError::Frame(paddock_proto::frame::FrameError::BadLength { .. })
+            | ConnError::LargeRequest(_),
+        ) => count(&metrics.off_core.large_requests_rejected),
         _ => {}
     }
     if shared.stop_reading.load(Ordering::Acquire) {
@@ -294,6 +306,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let ConnLimits {
         max_frame,
         handshake_timeout,
+        large,
         ..
     } = limits;
     // Handshake.
@@ -319,8 +332,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
     .await
     .map_err(|_| ConnError::CoreGone)?;
 
+    // Requests read, numbered from 1 (the n-th reply answers the n-th).
+    let mut seq: u64 = 0;
     loop {
         while let Some(frame) = take_frame(buf, max_frame)? {
+            seq += 1;
+            if let Some(pool) = &large {
+                if !shared.large.admit(pool, seq, frame.len()) {
+                    return Err(ConnError::LargeRequest(frame.len()));
+                }
+            }
             wait_until_drained(shared).await;
             if shared.closed.load(Ordering::Acquire) {
                 return Ok(());
@@ -352,6 +373,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
             .await
             .map_err(|_| ConnError::CoreGone)?;
         }
+        // A large request is refused when its length arrives, before its bytes are
+        // buffered, as ZooKeeper refuses it (and again once read whole, in `admit`).
+        if let (Some(pool), Some(len)) = (&large, announced_len(buf)) {
+            if !pool.may_fit(len) {
+                return Err(ConnError::LargeRequest(len));
+            }
+        }
         wait_until_drained(shared).await;
         if shared.closed.load(Ordering::Acquire) {
             return Ok(());
@@ -372,6 +400,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
         let _ = buf.remaining();
     }
+}
+
+/// The length of the frame at the front of `buf`, once its prefix has arrived.
+fn announced_len(buf: &BytesMut) -> Option<usize> {
+    let prefix: [u8; 4] = buf.get(..4)?.try_into().ok()?;
+    usize::try_from(i32::from_be_bytes(prefix)).ok()
 }
 
 /// Stops reading while the client is not taking its replies, and for good once the server

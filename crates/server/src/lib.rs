@@ -390,6 +390,10 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
             (cfg.init_limit as u64 * cfg.tick_time as u64).clamp(100, 60_000),
         ),
         metrics: shared_metrics.clone(),
+        large: conn_shared::LargeRequests::new(
+            cfg.large_request_threshold,
+            cfg.large_request_max_bytes,
+        ),
     };
     if let Some(log) = &audit {
         log.record_server(None, "serverStart", None, audit::Outcome::Success);

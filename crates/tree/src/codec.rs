@@ -24,6 +24,48 @@ mod tag {
     pub const CREATE_SESSION_RANDOM: u8 = 10;
 }
 
+/// The largest encoded transaction any server accepts: the log refuses longer records when it
+/// reads them back, so prep refuses a request whose transaction would be longer (a peer frame
+/// may be far larger). Nothing accepted can then stall replication or a restart.
+pub const MAX_TXN_BYTES: usize = 64 << 20;
+
+/// Bytes before the operation: format, session, cxid, zxid, time.
+const TXN_HEADER: usize = 1 + 8 + 4 + 8 + 8;
+
+/// The length `encode_txn` gives a transaction of `op`, without encoding it.
+pub fn encoded_len(op: &TxnOp) -> usize {
+    TXN_HEADER + op_len(op)
+}
+
+fn op_len(op: &TxnOp) -> usize {
+    let string = |s: &str| 4 + s.len();
+    let data = |d: &Option<Vec<u8>>| 4 + d.as_ref().map_or(0, |d| d.len());
+    let acl = |a: &[Acl]| {
+        4 + a
+            .iter()
+            .map(|e| 4 + string(&e.id.scheme) + string(&e.id.id))
+            .sum::<usize>()
+    };
+    1 + match op {
+        TxnOp::CreateSession { password, .. } => 4 + password.map_or(0, |p| p.len()),
+        TxnOp::CloseSession { ephemerals } => {
+            4 + ephemerals.iter().map(|p| string(p)).sum::<usize>()
+        }
+        TxnOp::Create {
+            path,
+            data: d,
+            acl: a,
+            ..
+        } => string(path) + data(d) + acl(a) + 8 + 4,
+        TxnOp::Delete { path } => string(path),
+        TxnOp::SetData { path, data: d, .. } => string(path) + data(d) + 4,
+        TxnOp::SetAcl { path, acl: a, .. } => string(path) + acl(a) + 4,
+        TxnOp::Check { path, .. } => string(path) + 4,
+        TxnOp::Error { .. } => 4,
+        TxnOp::Multi(ops) => 4 + ops.iter().map(op_len).sum::<usize>(),
+    }
+}
+
 /// Appends the encoded transaction.
 pub fn encode_txn(t: &Txn, buf: &mut Vec<u8>) {
     buf.push(TXN_FORMAT);
@@ -250,6 +292,7 @@ mod tests {
             let t = Txn { session_id, cxid, zxid, time, op };
             let mut b = Vec::new();
             encode_txn(&t, &mut b);
+            prop_assert_eq!(encoded_len(&t.op), b.len());
             prop_assert_eq!(decode_txn(&b).unwrap(), t);
             // Any strict prefix is rejected, never misread.
             for cut in [b.len() / 2, b.len() - 1] {

@@ -6,6 +6,7 @@
 //! zxid is applied, a failed multi stages nothing, and a failure after prep resets the whole set.
 
 use crate::acl::{self, AuthInfo};
+use crate::codec;
 use crate::store::NodeStat;
 use crate::tree::{split, DataTree, RESERVED};
 use crate::txn::{Owner, Txn, TxnOp, CONTAINER_OWNER, MAX_TTL, TTL_MARK};
@@ -16,6 +17,9 @@ use paddock_proto::{
     MultiOp, Request, SetAclRequest, SetDataRequest,
 };
 use std::collections::VecDeque;
+
+/// The longest list of ephemerals a session's close carries (see `Prep::close_session`).
+const CLOSE_LIST_MAX_BYTES: usize = 1 << 20;
 
 /// Server settings that change what prep accepts.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +36,8 @@ pub struct PrepConfig {
     pub sasl_acls: bool,
     /// `x509` ACLs are valid (an `authProvider.N` names ZooKeeper's X509 provider).
     pub x509_acls: bool,
+    /// The largest transaction accepted; `None` is `codec::MAX_TXN_BYTES` (tests set less).
+    pub max_txn_bytes: Option<usize>,
 }
 
 impl PrepConfig {
@@ -219,6 +225,14 @@ impl Prep {
         }
         self.commit(zxid, stage);
         self.closing.insert(session, zxid);
+        // A session may own more ephemerals than one transaction can list. Every server
+        // deletes, after the listed ones, whatever the session still owns when it applies the
+        // close, in the same sorted order; so a long list is left out rather than refused (a
+        // close must always go through).
+        let listed = 4 + eph.iter().map(|p| 4 + p.len()).sum::<usize>();
+        if listed > CLOSE_LIST_MAX_BYTES {
+            eph = Vec::new();
+        }
         Txn {
             session_id: session,
             cxid,
@@ -326,6 +340,17 @@ impl Prep {
                     TxnOp::Error { err }
                 })
             }
+        };
+        // A transaction too large for the log or a follower is refused before it is staged:
+        // its client gets an error, and replication never sees it.
+        let limit = self.cfg.max_txn_bytes.unwrap_or(codec::MAX_TXN_BYTES);
+        let op = if codec::encoded_len(&op) > limit {
+            stage = Stage::default();
+            TxnOp::Error {
+                err: ErrorCode::BadArguments,
+            }
+        } else {
+            op
         };
         self.commit(zxid, stage);
         Txn {

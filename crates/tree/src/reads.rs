@@ -47,6 +47,25 @@ impl DataTree {
         Ok((self.children(id), self.stat(id)))
     }
 
+    /// Paddock's getChildrenPage: READ on the parent, as getChildren; a page of names (see
+    /// `children_after`), the parent's Stat, and whether more follow.
+    pub fn get_children_page(
+        &self,
+        path: &str,
+        after: &str,
+        max: usize,
+        max_bytes: usize,
+        auth: &AuthInfo,
+        skip_acl: bool,
+    ) -> Result<(Vec<String>, Stat, bool), ErrorCode> {
+        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
+        if !self.allowed(id, perms::READ, auth, skip_acl) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let (names, more) = self.children_after(id, after, max, max_bytes);
+        Ok((names, self.stat(id), more))
+    }
+
     /// getACL: READ or ADMIN suffices; without ADMIN digest ids are masked.
     pub fn get_acl(
         &self,

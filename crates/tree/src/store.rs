@@ -408,6 +408,19 @@ impl Store {
         kids.binary_search_by(|&c| self.blobs.name_bytes(self.node(c).blob).cmp(name))
     }
 
+    /// The children of `parent` whose names sort after `after` (all of them for "").
+    pub fn children_after(&self, parent: NodeId, after: &str) -> &[NodeId] {
+        let kids = self.children(parent);
+        if after.is_empty() {
+            return kids;
+        }
+        let from = match self.search(parent, after) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        };
+        &kids[from..]
+    }
+
     /// Where the child called `name` is in `parent`'s child list.
     pub fn child_index(&self, parent: NodeId, name: &str) -> Option<usize> {
         self.search(parent, name).ok()

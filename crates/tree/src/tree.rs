@@ -230,6 +230,31 @@ impl DataTree {
             .collect()
     }
 
+    /// Names of the children after `after` in name order: at most `max` of them and no more
+    /// than about `max_bytes` of names (at least one, whatever its length), and whether more
+    /// follow. Costs the page, not the list.
+    pub fn children_after(
+        &self,
+        id: NodeId,
+        after: &str,
+        max: usize,
+        max_bytes: usize,
+    ) -> (Vec<String>, bool) {
+        let rest = self.store.children_after(id, after);
+        let mut names = Vec::new();
+        let mut bytes = 0;
+        for &c in rest {
+            let name = self.store.name(c);
+            if names.len() == max.max(1) || (!names.is_empty() && bytes + name.len() > max_bytes) {
+                break;
+            }
+            bytes += name.len();
+            names.push(name.to_owned());
+        }
+        let more = names.len() < rest.len();
+        (names, more)
+    }
+
     /// Number of descendants (not counting the node).
     pub fn descendants(&self, id: NodeId) -> usize {
         self.store.descendants(id)

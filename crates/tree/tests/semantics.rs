@@ -470,3 +470,119 @@ fn children_come_a_page_at_a_time_in_name_order() {
     assert_eq!(last[49].0, "n249");
     assert!(w.tree.children_page(p, 250, 100).is_empty());
 }
+
+#[test]
+fn children_after_a_name_page_through_every_child_once_under_churn() {
+    let mut w = World::new();
+    w.run(S1, &create("/p", 0)).unwrap();
+    for i in (0..250).rev() {
+        w.run(S1, &create(&format!("/p/n{i:03}"), 0)).unwrap();
+    }
+    let p = w.tree.lookup("/p").unwrap();
+    let (first, more) = w.tree.children_after(p, "", 100, usize::MAX);
+    assert_eq!((first.len(), first[0].as_str(), more), (100, "n000", true));
+    // The cursor need not exist any more: pages continue from where its name sorts.
+    w.run(S1, &delete("/p/n099", -1)).unwrap();
+    w.run(S1, &create("/p/n0995", 0)).unwrap(); // sorts after the cursor: listed
+    w.run(S1, &create("/p/a", 0)).unwrap(); // before it: not
+    let (second, _) = w.tree.children_after(p, "n099", 100, usize::MAX);
+    assert_eq!(second[0], "n0995");
+    assert_eq!(second[1], "n100");
+    let (last, more) = w.tree.children_after(p, "n199", 1000, usize::MAX);
+    assert_eq!((last.len(), more), (50, false));
+    // A byte budget ends a page early, but never before its first name.
+    let (small, more) = w.tree.children_after(p, "", 1000, 8);
+    assert_eq!(
+        (small, more),
+        (vec!["a".to_owned(), "n000".to_owned()], true)
+    );
+    let (one, _) = w.tree.children_after(p, "", 1000, 0);
+    assert_eq!(one, vec!["a".to_owned()]);
+    let (none, more) = w.tree.children_after(p, "n249", 10, 100);
+    assert!(none.is_empty() && !more);
+    // ACLs and missing nodes are answered as getChildren answers them.
+    assert_eq!(
+        w.tree
+            .get_children_page("/nope", "", 10, 100, &anon(), false)
+            .unwrap_err(),
+        ErrorCode::NoNode
+    );
+    let (names, stat, more) = w
+        .tree
+        .get_children_page("/p", "n248", 10, 100, &anon(), false)
+        .unwrap();
+    assert_eq!(
+        (names, stat.num_children, more),
+        (vec!["n249".to_owned()], 251, false)
+    );
+}
+
+#[test]
+fn a_transaction_too_large_to_log_is_refused_and_stages_nothing() {
+    let mut w = World::with(PrepConfig {
+        max_txn_bytes: Some(4096),
+        ..Default::default()
+    });
+    w.run(S1, &create("/p", 0)).unwrap();
+    let mut big = create_op("/p/big", 0);
+    big.data = Some(vec![7; 5000]);
+    let t = w.prep(S1, &anon(), &Request::Create(big.clone()));
+    assert_eq!(err_of(&t), Some(ErrorCode::BadArguments));
+    // Nothing was staged: the same path can be created next, pipelined before the apply.
+    let small = w.prep(S1, &anon(), &create("/p/big", 0));
+    assert_eq!(err_of(&small), None);
+    w.apply(&t).unwrap_err();
+    w.apply(&small).unwrap();
+    // A multi whose ops are each small but whose whole is too large: refused as a whole.
+    let mut half = create_op("/p/m1", 0);
+    half.data = Some(vec![1; 2500]);
+    let mut other = half.clone();
+    other.path = "/p/m2".into();
+    let multi = Request::Multi(vec![MultiOp::Create(half), MultiOp::Create(other)]);
+    assert_eq!(w.run(S1, &multi).unwrap_err(), ErrorCode::BadArguments);
+    assert!(w.tree.lookup("/p/m1").is_none());
+    // An ACL that expands to every identity of the session grows the transaction too.
+    let mut auth = anon();
+    for i in 0..200 {
+        auth.add(Id::new("digest", format!("user{i}:hash-of-a-password-{i}")));
+    }
+    let mut mine = create_op("/p/mine", 0);
+    mine.acl = vec![Acl {
+        perms: perms::ALL,
+        id: Id::new("auth", ""),
+    }];
+    let t = w.prep(S1, &auth, &Request::Create(mine));
+    assert_eq!(err_of(&t), Some(ErrorCode::BadArguments));
+}
+
+#[test]
+fn a_close_with_more_ephemerals_than_a_transaction_lists_deletes_them_all() {
+    let mut w = World::new();
+    w.run(S1, &create("/e", 0)).unwrap();
+    let long = "x".repeat(200);
+    let n = 6000; // over 1 MiB of paths
+    for i in 0..n {
+        w.run(S1, &create(&format!("/e/{long}{i:05}"), 1)).unwrap();
+    }
+    w.run(S2, &create("/e/other", 1)).unwrap();
+    let at = w.stamp();
+    let close = w.prep.close_session(&w.tree, at, S1, 1);
+    match &close.op {
+        TxnOp::CloseSession { ephemerals } => assert!(ephemerals.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    assert!(paddock_tree::codec::encoded_len(&close.op) < 1024);
+    let applied = w.tree.apply(&close);
+    w.prep.applied(close.zxid);
+    let deleted = applied
+        .changes
+        .iter()
+        .filter(|c| c.event_type == paddock_proto::event::NODE_DELETED)
+        .count();
+    assert_eq!(deleted, n);
+    assert_eq!(
+        w.stat("/e").num_children,
+        1,
+        "the other session's node stays"
+    );
+}

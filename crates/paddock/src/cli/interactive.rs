@@ -34,7 +34,7 @@ impl ZkHelper {
         // The timer must be made inside the runtime, hence the async block.
         self.rt
             .block_on(async move {
-                tokio::time::timeout(Duration::from_secs(2), zk.get_children(&parent)).await
+                tokio::time::timeout(Duration::from_secs(2), zk.list_children(&parent)).await
             })
             .ok()
             .and_then(Result::ok)

@@ -292,7 +292,7 @@ impl Shell {
                     let mut queue = std::collections::VecDeque::from([p.clone()]);
                     let mut all = vec![];
                     while let Some(n) = queue.pop_front() {
-                        let mut c = try_zk!(zk.get_children(&n).await, n);
+                        let mut c = try_zk!(zk.list_children(&n).await, n);
                         c.sort();
                         for ch in c {
                             queue.push_back(if n == "/" {
@@ -309,11 +309,12 @@ impl Shell {
                     return Ok(());
                 }
                 let (mut c, st) = if o.has('w') {
-                    let (c, st, w) = try_zk!(zk.get_children_w(&p).await, p);
+                    let (c, st, w) = try_zk!(zk.list_children_w(&p).await, p);
                     spawn_oneshot(pw, w);
                     (c, st)
                 } else {
-                    try_zk!(zk.get_children2(&p).await, p)
+                    let l = try_zk!(zk.list_children2(&p).await, p);
+                    (l.children, l.stat)
                 };
                 c.sort();
                 out(&format!("[{}]", c.join(", ")));
@@ -426,7 +427,7 @@ impl Shell {
                 let mut order = vec![];
                 let mut queue = std::collections::VecDeque::from([p.clone()]);
                 while let Some(n) = queue.pop_front() {
-                    let c = try_zk!(zk.get_children(&n).await, n);
+                    let c = try_zk!(zk.list_children(&n).await, n);
                     for ch in c {
                         queue.push_back(if n == "/" {
                             format!("/{ch}")
@@ -477,7 +478,7 @@ impl Shell {
                     let mut queue = std::collections::VecDeque::from([p.clone()]);
                     while let Some(n) = queue.pop_front() {
                         try_zk!(zk.set_acl(&n, acl.clone(), v).await, n);
-                        let c = try_zk!(zk.get_children(&n).await, n);
+                        let c = try_zk!(zk.list_children(&n).await, n);
                         for ch in c {
                             queue.push_back(if n == "/" {
                                 format!("/{ch}")

@@ -1,6 +1,7 @@
 //! Runs sequences against both servers in lockstep and compares their transcripts step by step.
 
 use super::gen::Gen;
+use super::norm::NotifZxid;
 use super::ops::Op;
 use super::side::Side;
 use std::collections::BTreeMap;
@@ -75,8 +76,8 @@ pub fn run_sequence(
     pd_addr: SocketAddr,
     kinds: &mut BTreeMap<String, usize>,
 ) -> Result<usize, Box<Mismatch>> {
-    let mut zk = Side::new(zk_addr);
-    let mut pd = Side::new(pd_addr);
+    let mut zk = Side::new(zk_addr, NotifZxid::Minus1);
+    let mut pd = Side::new(pd_addr, NotifZxid::FiringTxn);
     let mut history = Vec::new();
     let result = catch_unwind(AssertUnwindSafe(|| {
         lockstep(seed, settings, &mut zk, &mut pd, &mut history, kinds)

@@ -1,7 +1,7 @@
 //! One server's side of a sequence: its session slots, how each operation runs against it, and
 //! the normalised transcript of everything it answered.
 
-use super::norm::{hex, Norm, Shape};
+use super::norm::{hex, Norm, NotifZxid, Shape};
 use super::ops::{Op, RelZxid, SlotState};
 use super::watches::ClientWatches;
 use crate::common::Client;
@@ -113,7 +113,7 @@ fn shape_of(req: &Request) -> Shape {
         Request::GetEphemerals(_) => Shape::Ephemerals,
         Request::GetAllChildrenNumber(_) => Shape::Count,
         Request::WhoAmI => Shape::WhoAmI,
-        Request::Sasl(_) => Shape::Raw,
+        Request::Sasl(_) | Request::GetChildrenPage(_) => Shape::Raw,
         Request::Delete(_)
         | Request::Ping
         | Request::CheckWatches(_)
@@ -144,10 +144,10 @@ pub struct Side {
 }
 
 impl Side {
-    pub fn new(addr: SocketAddr) -> Side {
+    pub fn new(addr: SocketAddr, notif: NotifZxid) -> Side {
         Side {
             addr,
-            norm: Norm::default(),
+            norm: Norm::new(notif),
             slots: (0..SLOTS).map(|_| Slot::empty()).collect(),
             created: vec![],
         }
@@ -175,6 +175,13 @@ impl Side {
     /// Runs one operation (anything but `Expire`) and returns its transcript.
     pub fn run(&mut self, op: &Op) -> Vec<String> {
         let mut out = Vec::new();
+        let restoring = match op {
+            Op::SetWatches { .. } => true,
+            Op::Reattach { restore, .. } | Op::Steal { restore, .. } => *restore,
+            Op::Raw { opcode, .. } => *opcode == op::SET_WATCHES || *opcode == op::SET_WATCHES2,
+            _ => false,
+        };
+        self.norm.begin_step(restoring);
         match op {
             Op::Open { slot, timeout } => self.open(*slot, *timeout, &mut out),
             Op::Close { slot } => self.close(*slot, &mut out),
@@ -592,6 +599,7 @@ impl Side {
 
     /// Expiry, first half: the slot stops pinging.
     pub fn freeze(&mut self, i: usize) {
+        self.norm.begin_step(false);
         self.slots[i].frozen = true;
     }
 

@@ -280,6 +280,23 @@ pub fn get_all_children_number_response(
     })
 }
 
+pub fn get_children_page_request() -> impl Strategy<Value = GetChildrenPageRequest> + Clone {
+    rec!(GetChildrenPageRequest {
+        path: s(),
+        after: s(),
+        max: any::<i32>(),
+        watch: any::<bool>()
+    })
+}
+
+pub fn get_children_page_response() -> impl Strategy<Value = GetChildrenPageResponse> + Clone {
+    rec!(GetChildrenPageResponse {
+        children: strings(),
+        stat: stat(),
+        more: any::<bool>()
+    })
+}
+
 pub fn client_info() -> impl Strategy<Value = ClientInfo> + Clone {
     rec!(ClientInfo {
         auth_scheme: s(),
@@ -389,6 +406,7 @@ pub fn request() -> impl Strategy<Value = Request> {
         path_request().prop_map(Request::GetAllChildrenNumber),
         Just(Request::WhoAmI),
         Just(Request::CloseSession),
+        get_children_page_request().prop_map(Request::GetChildrenPage),
     ]
 }
 

@@ -6,7 +6,7 @@ use super::Core;
 use crate::audit::{acl_string, Event, Outcome as Result_};
 use crate::conn_shared::ConnId;
 use paddock_proto::{Create, CreateMode, MultiOp, Request};
-use paddock_tree::{Applied, AuthInfo, Outcome, TxnOp};
+use paddock_tree::{Applied, AuthInfo, Outcome};
 
 /// ZooKeeper's name of a create mode (`CreateMode.toString().toLowerCase()`).
 fn znode_type(flags: i32) -> Option<&'static str> {
@@ -54,14 +54,7 @@ pub(crate) fn users(auth: &AuthInfo) -> String {
 
 impl Core {
     /// Audits a client's write once it is applied.
-    pub(crate) fn audit_write(
-        &self,
-        session: i64,
-        conn: ConnId,
-        req: &Request,
-        txn: &TxnOp,
-        applied: &Applied,
-    ) {
+    pub(crate) fn audit_write(&self, session: i64, conn: ConnId, req: &Request, applied: &Applied) {
         let Some(log) = &self.audit else { return };
         let (user, ip) = match self.conns.get(conn) {
             Some(c) => (users(&c.auth), Some(c.addr.ip().to_string())),
@@ -115,22 +108,25 @@ impl Core {
                 }
                 return;
             }
-            Request::CloseSession => return self.audit_session_end(session, txn),
+            Request::CloseSession => return self.audit_session_end(session, applied),
             _ => return,
         };
         record(single, outcome);
     }
 
-    /// Audits the ephemeral nodes a closed or expired session took with it, one line each.
-    pub(crate) fn audit_session_end(&self, session: i64, txn: &TxnOp) {
-        let (Some(log), TxnOp::CloseSession { ephemerals }) = (&self.audit, txn) else {
-            return;
-        };
-        for path in ephemerals {
+    /// Audits the ephemeral nodes a closed or expired session took with it, one line each:
+    /// the nodes its close deleted (the transaction may not list them; see `Prep`).
+    pub(crate) fn audit_session_end(&self, session: i64, applied: &Applied) {
+        let Some(log) = &self.audit else { return };
+        let deleted = applied
+            .changes
+            .iter()
+            .filter(|c| c.event_type == paddock_proto::event::NODE_DELETED);
+        for c in deleted {
             log.record_server(
                 Some(session),
                 "ephemeralZNodeDeletionOnSessionCloseOrExpire",
-                Some(path.clone()),
+                Some(c.path.clone()),
                 Result_::Success,
             );
         }

@@ -19,8 +19,8 @@ pub(crate) struct Conn {
     pub secure: bool,
     pub session: Option<i64>,
     pub auth: Arc<AuthInfo>,
-    /// Old clients omit the readOnly byte and must not get one back.
-    pub read_only_byte: bool,
+    /// How the handshake is answered (the readOnly byte, the protocol version).
+    pub hello: super::frames::Hello,
     /// A read-only session of a server cut off from its ensemble (readonlymode.enabled).
     pub read_only: bool,
     pub established: Instant,
@@ -65,7 +65,7 @@ impl Conn {
             out,
             secure: false,
             session: None,
-            read_only_byte: true,
+            hello: Default::default(),
             read_only: false,
             established: Instant::now(),
             received: 0,
@@ -208,6 +208,7 @@ mod tests {
         let out = Outbound {
             tx,
             shared: Arc::new(ConnShared::default()),
+            large: None,
         };
         conns.open(id, "10.0.0.7:4000".parse().unwrap(), out);
         rx

@@ -9,8 +9,10 @@ use crate::metrics::events::Events;
 use paddock_proto::{perms, Acl};
 use paddock_tree::{Applied, DataTree, WatchRegistry};
 
-/// Fires the watches of an applied transaction's changes.
+/// Fires the watches of an applied transaction's changes; each notification carries the
+/// transaction's `zxid`.
 pub(crate) fn dispatch(
+    zxid: i64,
     applied: &Applied,
     watches: &mut WatchRegistry,
     tree: &DataTree,
@@ -34,7 +36,7 @@ pub(crate) fn dispatch(
                 live_acl
             }
         };
-        let f = notification(ch.event_type, &ch.path);
+        let f = notification(zxid, ch.event_type, &ch.path);
         for w in watchers {
             if let Some(c) = conns.get(w) {
                 let readable =
@@ -80,6 +82,7 @@ mod tests {
             let out = Outbound {
                 tx,
                 shared: Arc::new(ConnShared::default()),
+                large: None,
             };
             self.conns.open(id, "127.0.0.1:1".parse().unwrap(), out);
             rx
@@ -95,6 +98,7 @@ mod tests {
             let applied = self.tree.apply(&t);
             self.prep.applied(t.zxid);
             dispatch(
+                t.zxid,
                 &applied,
                 &mut self.watches,
                 &self.tree,
@@ -125,9 +129,15 @@ mod tests {
     }
 
     fn events(rx: &mut mpsc::UnboundedReceiver<OutMsg>) -> Vec<i32> {
+        events_with_zxids(rx).into_iter().map(|(t, _)| t).collect()
+    }
+
+    /// (event type, zxid of the notification's header).
+    fn events_with_zxids(rx: &mut mpsc::UnboundedReceiver<OutMsg>) -> Vec<(i32, i64)> {
         let mut v = Vec::new();
         while let Ok(OutMsg::Frame(f)) = rx.try_recv() {
-            v.push(i32::from_be_bytes(f[20..24].try_into().unwrap()));
+            let zxid = i64::from_be_bytes(f[8..16].try_into().unwrap());
+            v.push((i32::from_be_bytes(f[20..24].try_into().unwrap()), zxid));
         }
         v
     }
@@ -153,6 +163,25 @@ mod tests {
         assert_eq!(
             events(&mut many),
             vec![event::NODE_DATA_CHANGED, event::NODE_DATA_CHANGED]
+        );
+    }
+
+    #[test]
+    fn a_notification_carries_the_zxid_of_the_transaction_that_fired_it() {
+        let mut w = World::new();
+        let mut rx = w.conn(1);
+        w.write(create("/a", open()));
+        w.watches.add(1, WatchKind::Data, "/a");
+        w.watches.add(1, WatchKind::Child, "/");
+        w.write(create("/b", open()));
+        let created_b = w.zxid;
+        w.write(set("/a"));
+        assert_eq!(
+            events_with_zxids(&mut rx),
+            vec![
+                (event::NODE_CHILDREN_CHANGED, created_b),
+                (event::NODE_DATA_CHANGED, created_b + 1)
+            ]
         );
     }
 

@@ -4,8 +4,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use paddock_proto::{
-    state, xid, ConnectResponse, Create2Response, CreateKind, CreateResponse, MultiOp, OpResult,
-    Record, ReplyHeader, Request, Stat, StatResponse, WatcherEvent,
+    protocol, state, xid, ConnectResponse, Create2Response, CreateKind, CreateResponse, MultiOp,
+    OpResult, Record, ReplyHeader, Request, Stat, StatResponse, WatcherEvent,
 };
 use paddock_tree::{Applied, Outcome};
 
@@ -31,27 +31,57 @@ pub(crate) fn record_frame(r: &impl Record) -> Bytes {
     b.freeze()
 }
 
+/// What a connection's handshake says about how to answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hello {
+    /// Old clients omit the readOnly byte and must not get one back.
+    pub read_only_byte: bool,
+    /// The protocol version to answer: the lower of what the client asked for and what this
+    /// server speaks (`paddock_proto::protocol`); 0 for every ZooKeeper client.
+    pub protocol: i32,
+}
+
+impl Hello {
+    pub(crate) fn of(req: &paddock_proto::ConnectRequest) -> Hello {
+        Hello {
+            read_only_byte: req.read_only.is_some(),
+            protocol: req.protocol_version.clamp(0, protocol::CURRENT),
+        }
+    }
+}
+
+impl Default for Hello {
+    fn default() -> Hello {
+        Hello {
+            read_only_byte: true,
+            protocol: protocol::ZOOKEEPER,
+        }
+    }
+}
+
 /// The handshake's answer. Session 0 refuses the session (expired or invalid: timeout 0 and a
-/// zero password, as ZooKeeper sends). Old clients omit the readOnly byte and get none back.
+/// zero password, as ZooKeeper sends).
 pub(crate) fn connect_frame(
     session: i64,
     timeout: i32,
     password: [u8; 16],
-    read_only_byte: bool,
+    hello: Hello,
     read_only: bool,
 ) -> Bytes {
     record_frame(&ConnectResponse {
-        protocol_version: 0,
+        protocol_version: hello.protocol,
         timeout,
         session_id: session,
         passwd: password.to_vec(),
-        read_only: read_only_byte.then_some(read_only),
+        read_only: hello.read_only_byte.then_some(read_only),
     })
 }
 
-pub(crate) fn notification(event_type: i32, path: &str) -> Bytes {
-    // ZooKeeper 3.8 sends -1 as the zxid of every notification.
-    frame(xid::NOTIFICATION, -1, 0, |b| {
+/// A watch notification. `zxid` is the transaction that fired it, as ZooKeeper 3.9 sends
+/// (ZOOKEEPER-4655; 3.8 sends -1 always); -1 for events that no transaction fired (those a
+/// setWatches raises for changes made while the client was away).
+pub(crate) fn notification(zxid: i64, event_type: i32, path: &str) -> Bytes {
+    frame(xid::NOTIFICATION, zxid, 0, |b| {
         WatcherEvent {
             event_type,
             state: state::SYNC_CONNECTED,
@@ -139,7 +169,7 @@ mod tests {
 
     #[test]
     fn a_refused_session_gets_timeout_zero_and_a_zero_password() {
-        let f = connect_frame(0, 0, [0; 16], true, false);
+        let f = connect_frame(0, 0, [0; 16], Hello::default(), false);
         let mut want = BytesMut::new();
         ConnectResponse {
             protocol_version: 0,
@@ -150,7 +180,11 @@ mod tests {
         }
         .encode(&mut want);
         assert_eq!(&f[4..], &want[..]);
-        let old_client = connect_frame(5, 4000, [1; 16], false, false);
+        let old = Hello {
+            read_only_byte: false,
+            protocol: 0,
+        };
+        let old_client = connect_frame(5, 4000, [1; 16], old, false);
         assert_eq!(
             old_client.len(),
             f.len() - 1,
@@ -159,9 +193,11 @@ mod tests {
     }
 
     #[test]
-    fn notifications_carry_zxid_minus_one() {
-        let f = notification(paddock_proto::event::NODE_CREATED, "/a");
+    fn notifications_carry_the_zxid_given() {
+        let f = notification(-1, paddock_proto::event::NODE_CREATED, "/a");
         let (_, x, z, err) = header(&f);
         assert_eq!((x, z, err), (xid::NOTIFICATION, -1, 0));
+        let f = notification(0x1_0000_0007, paddock_proto::event::NODE_CREATED, "/a");
+        assert_eq!(header(&f).2, 0x1_0000_0007);
     }
 }

@@ -156,6 +156,7 @@ impl Core {
             reconfig_enabled: cfg.reconfig_enabled,
             sasl_acls: cfg.sasl_acls,
             x509_acls: cfg.x509_identities,
+            max_txn_bytes: None,
         });
         let server_id = replica.node.id();
         let mut sessions = Sessions::new(server_id, cfg.tick_time as u64);
@@ -457,7 +458,7 @@ impl Core {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        c.read_only_byte = req.read_only.is_some();
+        c.hello = frames::Hello::of(&req);
         let mut read_only = false;
         if !self.serving() {
             if self.read_only_active() && req.read_only == Some(true) {
@@ -504,13 +505,8 @@ impl Core {
                 return;
             };
             c.session = Some(sid);
-            c.out.send(connect_frame(
-                sid,
-                timeout,
-                password,
-                c.read_only_byte,
-                true,
-            ));
+            c.out
+                .send(connect_frame(sid, timeout, password, c.hello, true));
             info!(
                 conn,
                 session = format_args!("0x{sid:x}"),
@@ -558,8 +554,7 @@ impl Core {
             // a session's id (any reader of its ephemerals' Stat does) must not be enough to
             // disturb it.
             if let Some(c) = self.conns.get(conn) {
-                c.out
-                    .send(connect_frame(0, 0, [0; 16], c.read_only_byte, false));
+                c.out.send(connect_frame(0, 0, [0; 16], c.hello, false));
             }
             info!(
                 conn,
@@ -584,13 +579,8 @@ impl Core {
         };
         c.session = Some(sid);
         self.sessions.attach(sid, conn, timeout);
-        c.out.send(connect_frame(
-            sid,
-            timeout,
-            password,
-            c.read_only_byte,
-            read_only,
-        ));
+        c.out
+            .send(connect_frame(sid, timeout, password, c.hello, read_only));
         debug!(
             conn,
             session = format_args!("0x{sid:x}"),
@@ -1109,6 +1099,7 @@ impl Core {
         self.snapshots.maybe_start(&self.tree);
         self.prep.applied(txn.zxid);
         dispatch::dispatch(
+            txn.zxid,
             &applied,
             &mut self.watches,
             &self.tree,
@@ -1147,7 +1138,7 @@ impl Core {
                 req,
                 arrived,
             }) => {
-                self.audit_write(txn.session_id, conn, &req, &txn.op, &applied);
+                self.audit_write(txn.session_id, conn, &req, &applied);
                 let f = reply_for_write(xid, txn.zxid, &req, &applied);
                 let closing = matches!(req, Request::CloseSession);
                 let done = Done {
@@ -1170,7 +1161,7 @@ impl Core {
                     let password = self.password_of(session);
                     let done = Done {
                         conn,
-                        frame: connect_frame(session, timeout, password, c.read_only_byte, false),
+                        frame: connect_frame(session, timeout, password, c.hello, false),
                         arrived: Instant::now(),
                         is_reply: false,
                         op: 0,
@@ -1186,7 +1177,7 @@ impl Core {
             }
             Some(Origin::Expire { session }) => {
                 info!(session = format_args!("0x{session:x}"), "session expired");
-                self.audit_session_end(session, &txn.op);
+                self.audit_session_end(session, &applied);
                 if let Some(conn) = self.sessions.get(session).and_then(|s| s.conn) {
                     self.close_conn(conn);
                 }

@@ -9,12 +9,17 @@ use crate::conn_shared::ConnId;
 use bytes::Bytes;
 use paddock_proto::{
     event, xid, AddWatchRequest, ClientInfo, ErrorCode, ErrorResponse, GetAclResponse,
-    GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenResponse, GetDataResponse,
-    GetEphemeralsResponse, OpResult, PathRequest, ReadOp, Record, Request, SetWatches2,
-    StatResponse, WhoAmIResponse,
+    GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenPageResponse,
+    GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, OpResult, PathRequest, ReadOp,
+    Record, Request, SetWatches2, StatResponse, WhoAmIResponse,
 };
 use paddock_tree::{AuthInfo, WatchKind};
 use std::time::Instant;
+
+/// The most names one getChildrenPage reply carries.
+const PAGE_MAX: usize = 10_000;
+/// The most bytes of names one carries: half of jute.maxbuffer's default.
+const PAGE_BYTES: usize = 512 * 1024;
 
 impl Core {
     /// Runs a read-like request (everything that is not a transaction) and replies.
@@ -114,6 +119,33 @@ impl Core {
                             } else {
                                 GetChildrenResponse { children }.encode(b)
                             }
+                        }))
+                    }
+                    Err(e) => err(e),
+                }
+            }
+            Request::GetChildrenPage(r) => {
+                // At most the client's page size and half a default jute.maxbuffer of names,
+                // so every page fits any client's frame limit.
+                let max = usize::try_from(r.max)
+                    .ok()
+                    .filter(|&m| m > 0)
+                    .map_or(PAGE_MAX, |m| m.min(PAGE_MAX));
+                match self
+                    .tree
+                    .get_children_page(&r.path, &r.after, max, PAGE_BYTES, auth, skip)
+                {
+                    Ok((children, stat, more)) => {
+                        if r.watch {
+                            self.watches.add(conn, WatchKind::Child, &r.path);
+                        }
+                        ok(frame(xid, zxid, 0, |b| {
+                            GetChildrenPageResponse {
+                                children,
+                                stat,
+                                more,
+                            }
+                            .encode(b)
                         }))
                     }
                     Err(e) => err(e),
@@ -255,7 +287,8 @@ impl Core {
         }
         if let Some(c) = self.conns.get(conn) {
             for (t, p) in events {
-                c.out.send(notification(t, &p));
+                // No transaction fires these: -1, as ZooKeeper 3.9 sends too.
+                c.out.send(notification(-1, t, &p));
             }
         }
     }

@@ -451,7 +451,8 @@ pub struct OffCore {
     pub unsuccessful_handshake: AtomicU64,
     /// TLS handshakes under way on the client port (`outstanding_tls_handshake`).
     pub outstanding_tls_handshake: AtomicI64,
-    /// Requests refused for being larger than jute.maxbuffer (`large_requests_rejected`).
+    /// Requests refused for being larger than jute.maxbuffer or for not fitting in
+    /// largeRequestMaxBytes (`large_requests_rejected`).
     pub large_requests_rejected: AtomicU64,
     /// Plain HTTP connections to an AdminServer with portUnification (`insecure_admin_count`).
     pub insecure_admin_count: AtomicU64,
@@ -566,7 +567,7 @@ impl Metrics {
             ),
             (
                 "large_requests_rejected",
-                "Requests refused for exceeding jute.maxbuffer",
+                "Requests refused for exceeding jute.maxbuffer or largeRequestMaxBytes",
                 &o.large_requests_rejected,
             ),
             (

@@ -17,8 +17,8 @@ const FORMAT: u32 = 1;
 /// Bytes before the first record of a segment.
 pub const HEADER_LEN: u64 = 32;
 const RECORD_HEADER: usize = 8;
-/// No record may claim more than this (a frame is at most ~1 MiB; multi adds a little).
-const MAX_RECORD: usize = 64 << 20;
+/// No record may claim more than this: no server makes a longer transaction.
+const MAX_RECORD: usize = paddock_tree::codec::MAX_TXN_BYTES;
 /// A segment is rolled once it passes this size (tests use smaller segments).
 pub const SEGMENT_BYTES: u64 = 64 << 20;
 
