@@ -21,6 +21,7 @@
 #      snappy), served the same, and `export-zk` back into ZooKeeper), migration-backup
 #      (`paddock backup` of a loaded ensemble restored into a new one, exact at its zxid),
 #      protocol-limits (tests/protocol/limits.py: large requests, transactions and replies),
+#      protocol-rollover (tests/protocol/rollover.py: the zxid counter runs out, no election),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, container-env (ZOO_* variables, as ZooKeeper's
 #      container image), progress (bars on a terminal only), recipes-zookeeper (the recipe tests against
@@ -136,6 +137,9 @@ run_suite migration-backup .venv/bin/python tests/migration/backup.py
 # largeRequestThreshold/MaxBytes, a transaction too large for the log refused, a session with
 # 67 MB of ephemeral paths closed and restarted on, 500,000 children listed by kazoo (~20 s).
 run_suite protocol-limits .venv/bin/python tests/protocol/limits.py
+# zxid counter rollover without an election: zxidCounterBits=8 on a three-server ensemble
+# under load and on a standalone server (~10 s).
+run_suite protocol-rollover .venv/bin/python tests/protocol/rollover.py
 run_suite bench-smoke bench/smoke.sh
 # A three-server Paddock ensemble under short workloads and one SIGKILL of its leader (~20 s).
 run_suite bench-ensemble-smoke bench/ensemble.sh --smoke

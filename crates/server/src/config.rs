@@ -424,6 +424,9 @@ pub struct Config {
     pub max_cnxns: usize,
     /// `sessionPasswords`: how new sessions get their password.
     pub session_passwords: SessionPasswords,
+    /// `zxidCounterBits` (Paddock's own, for tests): the bits of a zxid's counter the leader
+    /// uses before it rolls the ensemble over to the next epoch; 32, all of them, by default.
+    pub zxid_counter_bits: u32,
     pub min_session_timeout: u32,
     pub max_session_timeout: u32,
     /// `None` means every command.
@@ -519,6 +522,7 @@ impl Default for Config {
             max_client_cnxns: 60,
             max_cnxns: 0,
             session_passwords: SessionPasswords::Random,
+            zxid_counter_bits: 32,
             min_session_timeout: 0,
             max_session_timeout: 0,
             four_letter_whitelist: Some(vec!["srvr".into()]),
@@ -1080,6 +1084,12 @@ impl Config {
                         "random" => SessionPasswords::Random,
                         "derived" => SessionPasswords::Derived,
                         _ => return Err(bad(format!("'{v}' is not random or derived"))),
+                    }
+                }
+                "zxidCounterBits" => {
+                    c.zxid_counter_bits = parse_num(v).map_err(bad)?;
+                    if !(4..=32).contains(&c.zxid_counter_bits) {
+                        return Err(bad("must be from 4 to 32".into()));
                     }
                 }
                 "minSessionTimeout" => min_set = Some(parse_num::<i64>(v).map_err(bad)?),

@@ -601,6 +601,7 @@ async fn start_replica(
     zc.diff_from_disk = cfg.snapshot_size_factor > 0.0;
     zc.driver_prepares_forwarded = true;
     zc.eager_sync_heartbeat = true;
+    zc.counter_bits = cfg.zxid_counter_bits;
     let rec = paddock_zab::Recovered {
         accepted_epoch: accepted as u32,
         current_epoch: current as u32,

@@ -367,6 +367,10 @@ impl Replica {
                 info!(?role, leader, "ensemble role changed");
                 self.role = role;
             }
+            Action::RolledOver { epoch } => info!(
+                epoch,
+                "zxid counter used up: the ensemble moved to the next epoch without an election"
+            ),
             Action::Transfer { outcome } => {
                 use paddock_zab::TransferOutcome::*;
                 self.transfer = Some(outcome.clone());

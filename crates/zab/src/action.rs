@@ -48,8 +48,6 @@ pub enum TransferOutcome {
 pub enum RejectReason {
     /// This node is not serving (looking, syncing, or its leader is not established).
     NotServing,
-    /// The leader's zxid counter is used up; a new epoch is coming.
-    EpochExhausted,
 }
 
 /// An order for the driver.
@@ -128,6 +126,12 @@ pub enum Action {
         role: RoleKind,
         /// The leader it is with, if any.
         leader: Option<ServerId>,
+    },
+    /// The leader used up its epoch's counter and the ensemble moved on to `epoch`, without
+    /// an election (rollover.rs). For the operator's log.
+    RolledOver {
+        /// The new epoch.
+        epoch: crate::zxid::Epoch,
     },
     /// How a leadership transfer went (`Event::TransferLeadership`).
     Transfer {
@@ -234,6 +238,7 @@ impl fmt::Display for Action {
                 write!(f, "write-rejected #{request_id} {reason:?}")
             }
             Action::Transfer { outcome } => write!(f, "transfer {outcome:?}"),
+            Action::RolledOver { epoch } => write!(f, "rolled over to e{epoch}"),
             Action::Handover {
                 leader,
                 taken_through,

@@ -3,14 +3,14 @@
 
 use crate::action::{Action, RejectReason};
 use crate::leader::{Leader, PeerPhase, PendingSync, Phase};
-use crate::message::{ConnId, LearnerMsg};
+use crate::message::{ConnId, HeldRequest, LearnerMsg};
 use crate::node::Node;
 use crate::zxid::{ServerId, Txn, Zxid};
 use bytes::Bytes;
 
 impl Node {
     pub(crate) fn leader_can_propose(&self, l: &Leader) -> bool {
-        l.phase == Phase::Established && !l.exhausted && l.transfer.is_none()
+        l.phase == Phase::Established && l.rollover.is_none() && l.transfer.is_none()
     }
 
     /// A learner's write (`from` may be this node, for a write inherited with the
@@ -62,13 +62,18 @@ impl Node {
             reject(self, RejectReason::NotServing);
             return false;
         }
-        if l.exhausted || l.next_counter > self.cfg.counter_max() {
-            // Out of counter: take no more writes, let what is in flight commit, then step
-            // down so that a new epoch restarts the counter. Nothing acknowledged is lost.
-            l.exhausted = true;
-            reject(self, RejectReason::EpochExhausted);
-            self.maybe_step_down_exhausted(l);
-            return false;
+        if l.rollover.is_some() || l.next_counter > self.cfg.counter_max() {
+            // The ensemble is moving to the next epoch (rollover.rs): proposed once it has.
+            match request_id {
+                Some(request_id) => l.held.push(HeldRequest {
+                    from: self.cfg.id,
+                    request_id,
+                    payload,
+                }),
+                None => reject(self, RejectReason::NotServing),
+            }
+            self.leader_start_rollover(l);
+            return true;
         }
         let zxid = Zxid::new(l.epoch, l.next_counter);
         l.next_counter += 1;
@@ -91,6 +96,10 @@ impl Node {
             }
         }
         self.try_commit(l);
+        if l.next_counter > self.cfg.counter_max() {
+            // That was the epoch's last counter.
+            self.leader_start_rollover(l);
+        }
         true
     }
 
@@ -170,13 +179,6 @@ impl Node {
             }
         }
         self.check_syncs(l);
-        self.maybe_step_down_exhausted(l);
-    }
-
-    fn maybe_step_down_exhausted(&mut self, l: &mut Leader) {
-        if l.exhausted && self.commit == self.log.last() {
-            self.leader_step_down(l);
-        }
     }
 
     pub(crate) fn leader_client_sync(&mut self, l: &mut Leader, request_id: u64) {

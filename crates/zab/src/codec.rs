@@ -59,6 +59,8 @@ const SESSION_RESUMED: u8 = 29;
 const TAKE_OVER: u8 = 30;
 const HANDOVER: u8 = 31;
 const REQUEST_LEADERSHIP: u8 = 32;
+const NEW_EPOCH: u8 = 33;
+const ACK_NEW_EPOCH: u8 = 34;
 
 struct Out<'a>(&'a mut Vec<u8>);
 
@@ -215,6 +217,8 @@ fn encode_learner(o: &mut Out<'_>, conn: ConnId, msg: &LearnerMsg) {
         TakeOver { .. } => TAKE_OVER,
         Handover { .. } => HANDOVER,
         RequestLeadership => REQUEST_LEADERSHIP,
+        NewEpoch { .. } => NEW_EPOCH,
+        AckNewEpoch { .. } => ACK_NEW_EPOCH,
     };
     o.u8(kind);
     o.u64(conn);
@@ -226,7 +230,10 @@ fn encode_learner(o: &mut Out<'_>, conn: ConnId, msg: &LearnerMsg) {
             o.u32(*accepted_epoch);
             o.u8(u8::from(*observer));
         }
-        LeaderInfo { epoch } | AckNewLeader { epoch } => o.u32(*epoch),
+        LeaderInfo { epoch }
+        | AckNewLeader { epoch }
+        | NewEpoch { epoch }
+        | AckNewEpoch { epoch } => o.u32(*epoch),
         AckEpoch {
             epoch,
             current_epoch,
@@ -323,7 +330,7 @@ pub fn decode(body: &[u8]) -> Result<Message, CodecError> {
                 leader: i.u64()?,
             },
         }
-    } else if (INFO..=REQUEST_LEADERSHIP).contains(&kind) {
+    } else if (INFO..=ACK_NEW_EPOCH).contains(&kind) {
         let conn = i.u64()?;
         Message::Learner {
             conn,
@@ -450,6 +457,8 @@ fn decode_learner(kind: u8, i: &mut In<'_>) -> Result<LearnerMsg, CodecError> {
             Handover { to, through }
         }
         REQUEST_LEADERSHIP => RequestLeadership,
+        NEW_EPOCH => NewEpoch { epoch: i.u32()? },
+        ACK_NEW_EPOCH => AckNewEpoch { epoch: i.u32()? },
         other => return Err(CodecError::UnknownKind(other)),
     })
 }

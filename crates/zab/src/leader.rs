@@ -98,13 +98,16 @@ pub(crate) struct Leader {
     pub next_counter: u32,
     /// Highest of our own log entries that is durable (our own ACK).
     pub self_durable: Zxid,
-    /// The counter is used up: refuse writes, step down once all in flight commit.
-    pub exhausted: bool,
+    /// The counter is used up and the ensemble moves to the next epoch (rollover.rs):
+    /// proposals are held.
+    pub rollover: Option<crate::rollover::Rollover>,
+
     pub syncs: Vec<PendingSync>,
     /// A leadership transfer under way: proposals are held.
     pub transfer: Option<crate::transfer::Transfer>,
     /// Learners' writes that arrived while proposals were held, in arrival order: passed on
-    /// to the new leader, or proposed here if the transfer is given up.
+    /// to the new leader, or proposed here if the transfer is given up or once a rollover
+    /// is done.
     pub held: Vec<crate::message::HeldRequest>,
 }
 
@@ -120,7 +123,7 @@ impl Leader {
             initial_last: Zxid::ZERO,
             next_counter: 1,
             self_durable: Zxid::ZERO,
-            exhausted: false,
+            rollover: None,
             syncs: Vec::new(),
             transfer: None,
             held: Vec::new(),
@@ -158,6 +161,16 @@ impl Node {
         let conns: Vec<(ServerId, ConnId)> = l.peers.iter().map(|(id, p)| (*id, p.conn)).collect();
         for (id, conn) in conns {
             self.close_conn(id, conn);
+        }
+        // Our own writes held for a rollover are refused (learners' fail with their
+        // connections).
+        for h in std::mem::take(&mut l.held) {
+            if h.from == self.cfg.id {
+                self.out.push(Action::WriteRejected {
+                    request_id: h.request_id,
+                    reason: crate::action::RejectReason::NotServing,
+                });
+            }
         }
         for s in l.syncs.drain(..) {
             if s.origin.is_none() {
@@ -275,7 +288,9 @@ impl Node {
                 }
             }
             LearnerMsg::AckNewLeader { epoch } => {
-                if peer.phase != PeerPhase::Synced || epoch != l.epoch {
+                // The NEWLEADER it answers came from us on this connection: an epoch this
+                // leader led, the current one or one it rolled over from since (rollover.rs).
+                if peer.phase != PeerPhase::Synced || epoch > l.epoch {
                     return;
                 }
                 peer.phase = PeerPhase::Active;
@@ -295,6 +310,7 @@ impl Node {
                 self.try_commit(l);
                 self.maybe_hand_over(l);
             }
+            LearnerMsg::AckNewEpoch { epoch } => self.leader_new_epoch_acked(l, from, epoch),
             LearnerMsg::RequestLeadership if peer.phase == PeerPhase::Active => {
                 self.leader_transfer(l, Some(from));
             }
@@ -313,7 +329,7 @@ impl Node {
                 payload,
             } => {
                 peer.last_request = Some(request_id);
-                if l.transfer.is_some() && l.phase == Phase::Established {
+                if (l.transfer.is_some() || l.rollover.is_some()) && l.phase == Phase::Established {
                     // Neither proposed nor refused: it goes to the new leader with the
                     // leadership, or is proposed here if the transfer is given up.
                     l.held.push(crate::message::HeldRequest {
@@ -409,7 +425,10 @@ impl Node {
         }
         match l.phase {
             Phase::Syncing => self.maybe_establish(l),
-            Phase::Established => self.try_commit(l),
+            Phase::Established => {
+                self.try_commit(l);
+                self.maybe_finish_rollover(l);
+            }
             _ => {}
         }
     }

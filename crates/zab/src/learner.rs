@@ -42,6 +42,10 @@ pub(crate) struct Learner {
     pub touches: Vec<u64>,
     /// Our ACKEPOCH counts toward the leader's quorum for its epoch (see `AckEpoch`).
     pub promised: bool,
+    /// A rollover's new epoch, durable at this disk order: then `AckNewEpoch`.
+    pub rollover_seq: Option<DiskSeq>,
+    /// A rollover's `NewEpoch` that came before we acknowledged NEWLEADER: taken after.
+    pub next_epoch: Option<Epoch>,
 }
 
 impl Learner {
@@ -58,6 +62,8 @@ impl Learner {
             syncs: BTreeSet::new(),
             touches: Vec::new(),
             promised: false,
+            rollover_seq: None,
+            next_epoch: None,
         }
     }
 
@@ -212,6 +218,7 @@ impl Node {
             (_, LearnerMsg::Handover { to, through }) => {
                 self.learner_handover(l, to, through, Vec::new())
             }
+            (p, LearnerMsg::NewEpoch { epoch }) if p >= Syncing => self.learner_new_epoch(l, epoch),
             (_, LearnerMsg::Ping { round }) => {
                 let touches = std::mem::take(&mut l.touches);
                 self.send_to_leader(l, LearnerMsg::PingAck { round, touches });
@@ -234,6 +241,8 @@ impl Node {
         l.phase = LPhase::Synced;
         let epoch = l.epoch;
         self.send_to_leader(l, LearnerMsg::AckNewLeader { epoch });
+        // A rollover's NewEpoch that came meanwhile.
+        self.learner_rollover_progress(l);
         self.maybe_ack(l);
     }
 
@@ -255,7 +264,10 @@ impl Node {
                 self.send_to_leader(l, msg);
             }
             LPhase::NewLeaderPersisting if self.persisted >= l.wait_seq => self.ack_newleader(l),
-            LPhase::Synced | LPhase::Broadcast => self.maybe_ack(l),
+            LPhase::Synced | LPhase::Broadcast => {
+                self.learner_rollover_progress(l);
+                self.maybe_ack(l);
+            }
             _ => {}
         }
     }

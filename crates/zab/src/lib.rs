@@ -32,6 +32,7 @@ pub mod log;
 pub mod message;
 pub mod node;
 pub mod quorum;
+mod rollover;
 pub mod sim;
 mod sync;
 mod transfer;

@@ -206,6 +206,19 @@ pub enum LearnerMsg {
     },
     /// Learner → leader: hand leadership to me (`rqld`).
     RequestLeadership,
+    /// Leader → follower: the zxid counter is used up; the leader goes on in `epoch`
+    /// (`rollover.rs`). Sent after the last proposal of the old epoch: make `epoch` the
+    /// accepted and current epoch, durably, and answer with `AckNewEpoch`.
+    NewEpoch {
+        /// The next epoch.
+        epoch: Epoch,
+    },
+    /// Follower → leader: `epoch` is durable as our current epoch, and so is every proposal
+    /// that came before the `NewEpoch`.
+    AckNewEpoch {
+        /// The epoch acknowledged.
+        epoch: Epoch,
+    },
 }
 
 /// A learner's write a leader held during a leadership transfer, passed on to the new leader.
@@ -299,6 +312,8 @@ impl fmt::Display for LearnerMsg {
             }
             Handover { to, through } => write!(f, "Handover(n{to}, through {through:?})"),
             RequestLeadership => write!(f, "RequestLeadership"),
+            NewEpoch { epoch } => write!(f, "NewEpoch({epoch})"),
+            AckNewEpoch { epoch } => write!(f, "AckNewEpoch({epoch})"),
         }
     }
 }

@@ -497,6 +497,16 @@ impl Node {
         matches!(&self.role, Role::Leading(l) if l.transfer.is_some())
     }
 
+    /// Whether this leader is moving the ensemble to the next epoch (its proposals held).
+    pub fn rolling_over(&self) -> bool {
+        matches!(&self.role, Role::Leading(l) if l.rollover.is_some())
+    }
+
+    /// Whether this leader holds proposals: a transfer or a rollover is under way.
+    pub fn holding_proposals(&self) -> bool {
+        self.transferring() || self.rolling_over()
+    }
+
     /// Client syncs waiting at this leader.
     pub fn pending_syncs(&self) -> usize {
         match &self.role {

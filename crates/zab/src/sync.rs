@@ -158,7 +158,18 @@ impl Node {
                 commit,
             },
         );
-        l.peers.get_mut(&id).expect("peer").phase = PeerPhase::Synced;
+        let peer = l.peers.get_mut(&id).expect("peer");
+        peer.phase = PeerPhase::Synced;
+        let observer = peer.observer;
+        // It joins the broadcast during a rollover: it takes the new epoch too, once its
+        // NEWLEADER is acknowledged (rollover.rs).
+        if let Some(r) = &mut l.rollover {
+            if !observer {
+                r.sent.insert(id);
+                let epoch = r.epoch;
+                self.send_learner(id, conn, LearnerMsg::NewEpoch { epoch });
+            }
+        }
     }
 }
 

@@ -47,6 +47,9 @@ impl Node {
         if !l.is_established() {
             return fail(self, "this leader is not established yet".into());
         }
+        if l.rollover.is_some() {
+            return fail(self, "the ensemble is moving to the next epoch".into());
+        }
         if let Some(t) = &l.transfer {
             return fail(
                 self,

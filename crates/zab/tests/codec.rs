@@ -89,6 +89,8 @@ fn learner_msg() -> impl Strategy<Value = LearnerMsg> {
         (any::<u64>(), prop::option::of(any::<u64>()))
             .prop_map(|(to, through)| Handover { to, through }),
         Just(RequestLeadership),
+        any::<u32>().prop_map(|epoch| NewEpoch { epoch }),
+        any::<u32>().prop_map(|epoch| AckNewEpoch { epoch }),
     ]
 }
 

@@ -379,26 +379,118 @@ fn stale_node_never_leads_over_committed_history_zk4925() {
     converge(&mut w);
 }
 
-/// Running out of counter ends the epoch: the leader refuses writes, lets what is in flight
-/// commit, and steps down; a new epoch restarts the counter. Nothing acknowledged is lost.
+/// Running out of counter moves the ensemble to the next epoch without an election
+/// (rollover.rs): the same leader throughout, every write acknowledged, nothing lost.
 #[test]
-fn counter_rollover_starts_a_new_epoch_and_loses_nothing() {
+fn counter_rollover_moves_to_the_next_epoch_without_an_election() {
+    let mut w = world_with(Setup {
+        counter_bits: 3,
+        trace_lines: 1_000_000,
+        ..Setup::scenario(3, 1)
+    });
+    let l = settle(&mut w);
+    let elections = |w: &World| {
+        w.trace
+            .iter()
+            .filter(|t| t.contains("role Looking"))
+            .count()
+    };
+    let before = elections(&w);
+    let first_epoch = node(&w, l).current_epoch();
+    for i in 0..60 {
+        assert!(write(&mut w, l).is_some(), "write {i} not acknowledged");
+        assert_eq!(w.leader(), Some(l), "the leader changed at write {i}");
+        assert!(
+            w.nodes.iter().all(|n| n.serving()),
+            "a node stopped serving"
+        );
+    }
+    assert!(
+        w.order.entries.iter().all(|(z, _)| z.counter() <= 7),
+        "a counter past its bits"
+    );
+    let epochs = node(&w, l).current_epoch() - first_epoch;
+    assert!(
+        epochs >= 8,
+        "only {epochs} rollovers for 60 writes of 7 per epoch"
+    );
+    assert_eq!(elections(&w), before, "an election ran");
+    converge(&mut w);
+}
+
+/// A rollover racing a leader crash: the followers take the new epoch, and the leader dies
+/// before it hears them. The next leader's epoch is above the one they took, and every
+/// acknowledged write survives.
+#[test]
+fn rollover_racing_a_leader_crash_loses_nothing() {
     let mut w = world_with(Setup {
         counter_bits: 3,
         trace_lines: 20_000,
         ..Setup::scenario(3, 0)
     });
-    let mut acked = 0;
-    for _ in 0..60 {
-        let l = settle(&mut w);
-        if write(&mut w, l).is_some() {
-            acked += 1;
+    let l = settle(&mut w);
+    let mut last = Zxid::ZERO;
+    while let Some(z) = write(&mut w, l) {
+        last = z;
+        if z.counter() == 6 {
+            break;
         }
     }
-    assert!(acked >= 40, "only {acked} writes acknowledged");
-    assert!(w.epochs() >= 5, "only {} epochs", w.epochs());
-    assert!(w.order.entries.iter().all(|(z, _)| z.counter() <= 7));
+    assert_eq!(last.counter(), 6, "the epoch's counter did not run");
+    // The epoch's last counter (which may commit or not: a follower acknowledges it alone
+    // or with the new epoch), then a write that waits for the rollover.
+    let _seventh = w.submit_write(l, None);
+    let op = w.submit_write(l, None);
+    let next = last.epoch() + 1;
+    let fs = followers(&w, l);
+    assert!(
+        w.run_until(50, |w| fs
+            .iter()
+            .all(|&f| w.node(f).is_some_and(|n| n.current_epoch() == next))),
+        "the followers did not take the next epoch\n{}",
+        dump(&w)
+    );
+    assert!(
+        w.history[op].complete.is_none(),
+        "proposed before the rollover"
+    );
+    w.crash(l);
+    let n = settle(&mut w);
+    assert_ne!(n, l);
+    assert!(
+        node(&w, n).current_epoch() > next,
+        "a new leader reused the rolled epoch"
+    );
+    assert!(node(&w, n).applied() >= last);
     converge(&mut w);
+}
+
+/// A follower crashes between logging the old epoch's last proposals and acknowledging the
+/// new epoch; the other follower completes the rollover with the leader, and the crashed one
+/// comes back into the new epoch.
+#[test]
+fn rollover_with_a_follower_crash_in_the_middle() {
+    let mut w = world_with(Setup {
+        counter_bits: 3,
+        trace_lines: 20_000,
+        ..Setup::scenario(3, 0)
+    });
+    let l = settle(&mut w);
+    let f = followers(&w, l)[0];
+    w.filter = Some(Box::new(move |from, _, m| {
+        !(from == f && is_learner_msg(m, |m| matches!(m, LearnerMsg::AckNewEpoch { .. })))
+    }));
+    for _ in 0..7 {
+        write(&mut w, l).expect("write");
+    }
+    w.crash(f);
+    w.filter = None;
+    let z = write(&mut w, l).expect("a write of the next epoch, with one follower");
+    assert_eq!(z.counter(), 1);
+    assert_eq!(w.leader(), Some(l));
+    w.restart(f);
+    converge(&mut w);
+    assert!(node(&w, f).applied() >= z);
 }
 
 /// Observers learn committed transactions and are never counted in a quorum.

@@ -1,4 +1,6 @@
-//! Keeping clients through a planned leadership transfer.
+//! Keeping clients through a planned leadership transfer, and through a counter rollover
+//! (the leader moves the ensemble to the next epoch in one quorum round trip: requests wait
+//! that long).
 //!
 //! An election drops every client connection (`drop_clients`): what waited on the old leader
 //! may be lost, and the clients find out by reconnecting. A planned handover loses nothing,
@@ -68,9 +70,9 @@ impl Hold {
 
 impl Core {
     /// Whether requests wait now: a hold is on, or this leader holds proposals for a
-    /// transfer (a hold starts with the first request then).
+    /// transfer or a counter rollover (a hold starts with the first request then).
     pub(crate) fn holding(&self) -> bool {
-        self.hold.is_some() || self.replica.node.transferring()
+        self.hold.is_some() || self.replica.node.holding_proposals()
     }
 
     /// Keeps a request or handshake for later; past the limit, drops the clients instead.
@@ -116,9 +118,9 @@ impl Core {
             return;
         };
         let node = &self.replica.node;
-        if self.serving() && !node.transferring() {
+        if self.serving() && !node.holding_proposals() {
             self.release_hold();
-        } else if !(node.transferring() || node.in_handover()) {
+        } else if !(node.holding_proposals() || node.in_handover()) {
             info!("the leadership handover became an election: dropping clients");
             self.give_up_hold();
         } else if h.since.elapsed() > HOLD_LIMIT {

@@ -592,7 +592,7 @@ impl World {
                     }
                 }
                 // The simulator's clients do not move their sessions between servers.
-                Action::SessionOwner { .. } => {}
+                Action::SessionOwner { .. } | Action::RolledOver { .. } => {}
                 Action::SessionsTouched { sessions, .. } => {
                     self.stats.session_touches += sessions.len() as u64
                 }
