@@ -22,6 +22,7 @@
 #      (`paddock backup` of a loaded ensemble restored into a new one, exact at its zxid),
 #      protocol-limits (tests/protocol/limits.py: large requests, transactions and replies),
 #      protocol-rollover (tests/protocol/rollover.py: the zxid counter runs out, no election),
+#      protocol-linearizable (tests/protocol/linearizable.py: linearizableReads),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, container-env (ZOO_* variables, as ZooKeeper's
 #      container image), progress (bars on a terminal only), recipes-zookeeper (the recipe tests against
@@ -140,6 +141,9 @@ run_suite protocol-limits .venv/bin/python tests/protocol/limits.py
 # zxid counter rollover without an election: zxidCounterBits=8 on a three-server ensemble
 # under load and on a standalone server (~10 s).
 run_suite protocol-rollover .venv/bin/python tests/protocol/rollover.py
+# linearizableReads: reads on followers right after writes through the leader, never stale
+# with the key on (~10 s).
+run_suite protocol-linearizable .venv/bin/python tests/protocol/linearizable.py
 run_suite bench-smoke bench/smoke.sh
 # A three-server Paddock ensemble under short workloads and one SIGKILL of its leader (~20 s).
 run_suite bench-ensemble-smoke bench/ensemble.sh --smoke

@@ -424,6 +424,10 @@ pub struct Config {
     pub max_cnxns: usize,
     /// `sessionPasswords`: how new sessions get their password.
     pub session_passwords: SessionPasswords,
+    /// `linearizableReads` (Paddock's own): every read this server answers is linearizable
+    /// (a sync before it, batched by the leader's heartbeats); off by default, as in
+    /// ZooKeeper, where reads may be stale until a `sync`.
+    pub linearizable_reads: bool,
     /// `zxidCounterBits` (Paddock's own, for tests): the bits of a zxid's counter the leader
     /// uses before it rolls the ensemble over to the next epoch; 32, all of them, by default.
     pub zxid_counter_bits: u32,
@@ -523,6 +527,7 @@ impl Default for Config {
             max_cnxns: 0,
             session_passwords: SessionPasswords::Random,
             zxid_counter_bits: 32,
+            linearizable_reads: false,
             min_session_timeout: 0,
             max_session_timeout: 0,
             four_letter_whitelist: Some(vec!["srvr".into()]),
@@ -1086,6 +1091,7 @@ impl Config {
                         _ => return Err(bad(format!("'{v}' is not random or derived"))),
                     }
                 }
+                "linearizableReads" => c.linearizable_reads = parse_bool(v).map_err(bad)?,
                 "zxidCounterBits" => {
                     c.zxid_counter_bits = parse_num(v).map_err(bad)?;
                     if !(4..=32).contains(&c.zxid_counter_bits) {

@@ -103,6 +103,8 @@ pub(crate) struct Leader {
     pub rollover: Option<crate::rollover::Rollover>,
 
     pub syncs: Vec<PendingSync>,
+    /// Syncs wait for a heartbeat round not sent yet (`sync_heartbeat`).
+    pub heartbeat_wanted: bool,
     /// A leadership transfer under way: proposals are held.
     pub transfer: Option<crate::transfer::Transfer>,
     /// Learners' writes that arrived while proposals were held, in arrival order: passed on
@@ -125,6 +127,7 @@ impl Leader {
             self_durable: Zxid::ZERO,
             rollover: None,
             syncs: Vec::new(),
+            heartbeat_wanted: false,
             transfer: None,
             held: Vec::new(),
         }
@@ -323,6 +326,7 @@ impl Node {
                     });
                 }
                 self.check_syncs(l);
+                self.heartbeat_answered(l);
             }
             LearnerMsg::Request {
                 request_id,
@@ -366,8 +370,41 @@ impl Node {
 
     /// With `Config::eager_sync_heartbeat`, a sync does not wait for the next tick's heartbeat
     /// round: one goes out now (its answers prove we still lead, as the tick's would).
+    /// A sync needs a quorum to answer a heartbeat sent after it arrived. At most one such
+    /// round is in flight: syncs that arrive while one is unanswered wait for the next, sent
+    /// once a quorum answered (`heartbeat_answered`). So concurrent syncs, and the
+    /// linearizable reads built on them, share one quorum round trip each batch, whatever
+    /// their number.
     pub(crate) fn sync_heartbeat(&mut self, l: &mut Leader) {
-        if self.cfg.eager_sync_heartbeat {
+        if !self.cfg.eager_sync_heartbeat {
+            return;
+        }
+        if self.heartbeat_unanswered(l) {
+            l.heartbeat_wanted = true;
+        } else {
+            self.heartbeat(l);
+        }
+    }
+
+    /// Whether the last heartbeat round is still short of a quorum's answers.
+    fn heartbeat_unanswered(&self, l: &Leader) -> bool {
+        let round = self.ping_round;
+        let mut ids = vec![self.cfg.id];
+        ids.extend(
+            l.peers
+                .iter()
+                .filter(|(_, p)| {
+                    !p.observer && p.phase == PeerPhase::Active && p.ping_acked >= round
+                })
+                .map(|(id, _)| *id),
+        );
+        !self.cfg.quorum.is_quorum(&ids)
+    }
+
+    /// After a heartbeat answer: the round syncs wait for, if one is wanted and none is out.
+    fn heartbeat_answered(&mut self, l: &mut Leader) {
+        if l.heartbeat_wanted && !self.heartbeat_unanswered(l) {
+            l.heartbeat_wanted = false;
             self.heartbeat(l);
         }
     }

@@ -85,6 +85,35 @@ impl Core {
         });
     }
 
+    /// A linearizable read (`linearizableReads`): a sync first, the read when it is done. The
+    /// sync completes once this server has everything the leader had committed when the sync
+    /// reached it, and the leader has confirmed with a quorum that it still led then, so the
+    /// read sees every write acknowledged before it arrived. It keeps its place in its
+    /// session's order as a sync does.
+    pub(crate) fn start_linearizable_read(
+        &mut self,
+        sid: i64,
+        conn: crate::conn_shared::ConnId,
+        xid: i32,
+        req: Request,
+        auth: Arc<AuthInfo>,
+        arrived: Instant,
+    ) {
+        let key = self.replica.new_key();
+        let origin = Origin::Read {
+            conn,
+            session: sid,
+            xid,
+            req,
+            auth,
+            arrived,
+        };
+        self.await_reply(key, origin, Some(sid));
+        self.zab_step(Event::ClientSync {
+            request_id: key as u64,
+        });
+    }
+
     /// Feeds the replication core one event and carries out what it asks, in order.
     ///
     /// No step runs inside another's action loop: a learner's forwarded writes, whose
@@ -172,15 +201,14 @@ impl Core {
             } => self.send_log_range(to, conn, after, through),
             Effect::Failed { key } => self.fail_origin(key),
             Effect::Handover { taken_through } => self.handover_began(taken_through),
-            Effect::SyncDone { key } => {
-                if let Some(Origin::Sync {
+            Effect::SyncDone { key } => match self.order.take_origin(key) {
+                Some(Origin::Sync {
                     conn,
                     session,
                     xid,
                     path,
                     arrived,
-                }) = self.order.take_origin(key)
-                {
+                }) => {
                     let f = frames::frame(xid, self.tree.last_zxid(), 0, |b| {
                         PathRequest { path }.encode(b)
                     });
@@ -194,7 +222,19 @@ impl Core {
                     };
                     self.complete_write(session, key, done, false);
                 }
-            }
+                Some(Origin::Read {
+                    conn,
+                    session,
+                    xid,
+                    req,
+                    auth,
+                    arrived,
+                }) => {
+                    let done = self.read(session, conn, xid, Ok(req), &auth, arrived);
+                    self.complete_write(session, key, done, false);
+                }
+                _ => {}
+            },
             Effect::SessionsTouched(sessions) => {
                 for s in sessions {
                     self.sessions.touch(s as i64);
@@ -256,7 +296,8 @@ impl Core {
         let conn = match self.order.take_origin(key) {
             Some(Origin::Client { conn, .. })
             | Some(Origin::Connect { conn, .. })
-            | Some(Origin::Sync { conn, .. }) => conn,
+            | Some(Origin::Sync { conn, .. })
+            | Some(Origin::Read { conn, .. }) => conn,
             _ => return,
         };
         self.close_conn(conn);
@@ -627,6 +668,10 @@ impl Core {
                 self.start_sync(sid, conn, xid, p.path.clone(), arrived);
                 true
             }
+            Ok(r) if self.cfg.linearizable_reads && is_plain_read(r) => {
+                self.start_linearizable_read(sid, conn, xid, r.clone(), auth.clone(), arrived);
+                true
+            }
             _ if self.prepares() => false,
             Ok(r) if crate::core::is_write(r) => {
                 let fwd = Forward::Write {
@@ -664,4 +709,21 @@ impl Core {
     pub fn start_replica(&mut self) {
         self.carry_out_actions();
     }
+}
+
+/// The reads `linearizableReads` makes linearizable: those that read the tree. Pings, auth,
+/// watch bookkeeping and whoAmI read nothing replicated.
+fn is_plain_read(r: &Request) -> bool {
+    matches!(
+        r,
+        Request::Exists(_)
+            | Request::GetData(_)
+            | Request::GetChildren(_)
+            | Request::GetChildren2(_)
+            | Request::GetChildrenPage(_)
+            | Request::GetAcl(_)
+            | Request::GetAllChildrenNumber(_)
+            | Request::GetEphemerals(_)
+            | Request::MultiRead(_)
+    )
 }

@@ -1183,7 +1183,10 @@ impl Core {
                 }
                 self.end_session(session);
             }
-            Some(Origin::Internal) | Some(Origin::Sync { .. }) | None => {}
+            Some(Origin::Internal)
+            | Some(Origin::Sync { .. })
+            | Some(Origin::Read { .. })
+            | None => {}
         }
     }
 

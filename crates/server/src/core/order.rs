@@ -39,6 +39,15 @@ pub(crate) enum Origin {
         path: String,
         arrived: Instant,
     },
+    /// A linearizable read (`linearizableReads`): run once the sync started for it is done.
+    Read {
+        conn: ConnId,
+        session: i64,
+        xid: i32,
+        req: Request,
+        auth: std::sync::Arc<paddock_tree::AuthInfo>,
+        arrived: Instant,
+    },
     Internal,
 }
 
@@ -105,9 +114,12 @@ impl ReplyOrder {
         self.origins.insert(key, origin);
     }
 
-    /// Whether a client's sync() waits under `key`.
+    /// Whether a client's sync(), or a linearizable read, waits under `key`.
     pub fn is_sync(&self, key: i64) -> bool {
-        matches!(self.origins.get(&key), Some(Origin::Sync { .. }))
+        matches!(
+            self.origins.get(&key),
+            Some(Origin::Sync { .. } | Origin::Read { .. })
+        )
     }
 
     /// Who waits for `key`, no longer waiting.
