@@ -17,24 +17,18 @@
   tests/protocol/limits.py [--bin target/release/paddock] [--keep]
 """
 
-import argparse
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import BadArgumentsError, ConnectionLoss
 
-here = os.path.dirname(os.path.abspath(__file__))
-repo = os.path.dirname(os.path.dirname(here))
-sys.path.insert(0, os.path.join(repo, "tests", "security"))
-from check import case, failures, free_port  # noqa: E402
+from common import case, free_port, main
 
 
 class Server:
@@ -119,7 +113,7 @@ def bulk_create(k, parent, names, ephemeral=False, per_multi=500):
         p.get(60)
 
 
-def large_requests(binary, work):
+def large_requests(binary, work, _args):
     s = Server(binary, work, "budget", "-Dzookeeper.largeRequestThreshold=100000",
                "-Dzookeeper.largeRequestMaxBytes=150000")
     case("a server starts with largeRequestThreshold and largeRequestMaxBytes", s.start(),
@@ -164,7 +158,7 @@ def large_requests(binary, work):
         s.stop()
 
 
-def transaction_size(binary, work):
+def transaction_size(binary, work, _args):
     s = Server(binary, work, "txn", "-Dzookeeper.jute.maxbuffer=80000000")
     case("a server starts with jute.maxbuffer=80000000", s.start(), s.tail())
     try:
@@ -208,7 +202,7 @@ def transaction_size(binary, work):
         s.stop()
 
 
-def wide_node(binary, work):
+def wide_node(binary, work, _args):
     s = Server(binary, work, "wide")
     case("a server starts with the default jute.maxbuffer (1 MiB)", s.start(), s.tail())
     try:
@@ -254,28 +248,5 @@ def wide_node(binary, work):
         s.stop()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default=os.path.join(repo, "target", "release", "paddock"))
-    ap.add_argument("--keep", action="store_true")
-    a = ap.parse_args()
-    binary = os.path.abspath(a.bin)
-    if not os.path.exists(binary):
-        print(f"FAIL {binary} is missing (cargo build --release)")
-        return 1
-    work = tempfile.mkdtemp(prefix="paddock-limits-")
-    try:
-        large_requests(binary, work)
-        transaction_size(binary, work)
-        wide_node(binary, work)
-    finally:
-        if a.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print(f"limits: {len(failures)} failed")
-    return 1 if failures else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("limits", [large_requests, transaction_size, wide_node]))

@@ -10,22 +10,14 @@ starts a sync of its own (batched by the leader's heartbeats) and runs once it i
   each acknowledged write, each reader reads: none may see an older value. A run of the same
   loop with the key off counts the stale reads it sees (ZooKeeper's semantics), for comparison.
 
-  tests/protocol/linearizable.py [--bin target/release/paddock] [--rounds N]
+  tests/protocol/linearizable.py [--bin target/release/paddock] [--keep] [--rounds N]
 """
 
-import argparse
-import os
-import shutil
 import sys
-import tempfile
 
 from kazoo.client import KazooClient
 
-here = os.path.dirname(os.path.abspath(__file__))
-repo = os.path.dirname(os.path.dirname(here))
-sys.path.insert(0, os.path.join(repo, "tests", "security"))
-from check import case, failures  # noqa: E402
-from quorum import HOSTS, Ensemble  # noqa: E402
+from common import HOSTS, Ensemble, case, main
 
 
 def run(binary, work, name, on, rounds):
@@ -62,27 +54,14 @@ def run(binary, work, name, on, rounds):
         ens.stop()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default=os.path.join(repo, "target", "release", "paddock"))
-    ap.add_argument("--rounds", type=int, default=3000)
-    a = ap.parse_args()
-    binary = os.path.abspath(a.bin)
-    if not os.path.exists(binary):
-        print(f"FAIL {binary} is missing (cargo build --release)")
-        return 1
-    work = tempfile.mkdtemp(prefix="paddock-linear-")
-    try:
-        off, why = run(binary, work, "off", False, a.rounds)
-        print(f"     linearizableReads off: {off} stale reads in {2 * a.rounds}")
-        on, why_on = run(binary, work, "on", True, a.rounds)
-        case(f"linearizableReads on: no stale read in {2 * a.rounds} reads on followers right "
-             "after a write acknowledged elsewhere", on == 0, f"{on} stale {why_on}")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"linearizable: {len(failures)} failed")
-    return 1 if failures else 0
+def compare(binary, work, args):
+    off, _ = run(binary, work, "off", False, args.rounds)
+    print(f"     linearizableReads off: {off} stale reads in {2 * args.rounds}")
+    on, why = run(binary, work, "on", True, args.rounds)
+    case(f"linearizableReads on: no stale read in {2 * args.rounds} reads on followers right "
+         "after a write acknowledged elsewhere", on == 0, f"{on} stale {why}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("linearizable", [compare],
+                  lambda ap: ap.add_argument("--rounds", type=int, default=3000)))

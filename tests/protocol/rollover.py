@@ -15,23 +15,16 @@ rolls over many times in seconds instead of after 2^32 writes:
   tests/protocol/rollover.py [--bin target/release/paddock] [--keep]
 """
 
-import argparse
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 from kazoo.client import KazooClient
 
-here = os.path.dirname(os.path.abspath(__file__))
-repo = os.path.dirname(os.path.dirname(here))
-sys.path.insert(0, os.path.join(repo, "tests", "security"))
-from check import case, failures, free_port  # noqa: E402
-from quorum import HOSTS, Ensemble  # noqa: E402
+from common import HOSTS, Ensemble, case, free_port, main
 
 BITS = 8
 COUNTER_MAX = (1 << BITS) - 1
@@ -92,7 +85,7 @@ def check_run(what, k, writers, leader_before, leader_after):
          f"{leader_before} -> {leader_after}")
 
 
-def ensemble(binary, work):
+def ensemble(binary, work, _args):
     ens = Ensemble(binary, work, "ens")
     extra = [f"zxidCounterBits={BITS}", "4lw.commands.whitelist=*"]
     try:
@@ -125,7 +118,7 @@ def ensemble(binary, work):
         ens.stop()
 
 
-def standalone(binary, work):
+def standalone(binary, work, _args):
     port = free_port()
     data = os.path.join(work, "standalone")
     log = os.path.join(work, "standalone.log")
@@ -156,27 +149,5 @@ def standalone(binary, work):
         p.wait(30)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default=os.path.join(repo, "target", "release", "paddock"))
-    ap.add_argument("--keep", action="store_true")
-    a = ap.parse_args()
-    binary = os.path.abspath(a.bin)
-    if not os.path.exists(binary):
-        print(f"FAIL {binary} is missing (cargo build --release)")
-        return 1
-    work = tempfile.mkdtemp(prefix="paddock-rollover-")
-    try:
-        ensemble(binary, work)
-        standalone(binary, work)
-    finally:
-        if a.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print(f"rollover: {len(failures)} failed")
-    return 1 if failures else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("rollover", [ensemble, standalone]))

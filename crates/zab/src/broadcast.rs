@@ -85,13 +85,7 @@ impl Node {
         } else {
             let ok = self.append(txn.clone());
             debug_assert!(ok, "leader log must accept its own proposal");
-            let followers: Vec<(ServerId, ConnId)> = l
-                .peers
-                .iter()
-                .filter(|(_, p)| !p.observer && p.in_broadcast())
-                .map(|(id, p)| (*id, p.conn))
-                .collect();
-            for (id, conn) in followers {
+            for (id, conn) in l.followers_in_broadcast() {
                 self.send_learner(id, conn, LearnerMsg::Proposal { txn: txn.clone() });
             }
         }

@@ -136,6 +136,15 @@ impl Leader {
     pub fn is_established(&self) -> bool {
         self.phase == Phase::Established
     }
+
+    /// The followers (voters) that receive proposals, with their connections.
+    pub fn followers_in_broadcast(&self) -> Vec<(ServerId, ConnId)> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| !p.observer && p.in_broadcast())
+            .map(|(id, p)| (*id, p.conn))
+            .collect()
+    }
 }
 
 impl Node {

@@ -50,12 +50,7 @@ impl Node {
         self.accepted_from = Some(self.cfg.id);
         self.current_epoch = epoch;
         let seq = self.persist_epochs();
-        let followers: Vec<(ServerId, ConnId)> = l
-            .peers
-            .iter()
-            .filter(|(_, p)| !p.observer && p.in_broadcast())
-            .map(|(id, p)| (*id, p.conn))
-            .collect();
+        let followers = l.followers_in_broadcast();
         for (id, conn) in &followers {
             self.send_learner(*id, *conn, LearnerMsg::NewEpoch { epoch });
         }
@@ -114,13 +109,8 @@ impl Node {
             self.send_learner(id, conn, LearnerMsg::LeaderInfo { epoch: r.epoch });
         }
         // Followers that joined the broadcast meanwhile take the new epoch now.
-        let late: Vec<(ServerId, ConnId)> = l
-            .peers
-            .iter()
-            .filter(|(id, p)| !p.observer && p.in_broadcast() && !r.sent.contains(id))
-            .map(|(id, p)| (*id, p.conn))
-            .collect();
-        for (id, conn) in late {
+        let late = l.followers_in_broadcast();
+        for (id, conn) in late.into_iter().filter(|(id, _)| !r.sent.contains(id)) {
             self.send_learner(id, conn, LearnerMsg::NewEpoch { epoch: r.epoch });
         }
         self.try_commit(l);
