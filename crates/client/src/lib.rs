@@ -207,6 +207,7 @@ impl ClientBuilder {
                 chroot: parsed.chroot,
                 first_events: Mutex::new(Some(events_rx)),
             }),
+            linearizable: false,
         })
     }
 
@@ -232,6 +233,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Reads through this handle are linearizable (`Client::linearizable`).
+    linearizable: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -359,6 +362,24 @@ impl Client {
         session::strip_chroot(&self.inner.chroot, p)
     }
 
+    /// A handle on the same session whose reads (exists, getData, getChildren, getACL, ...) are
+    /// linearizable: each sees every write acknowledged to any client before it was sent.
+    /// Writes through it are unchanged. A Paddock server answers each read after a sync of
+    /// its own (one wrapped request, `op::LINEARIZABLE`); to a server that does not know it
+    /// (ZooKeeper) the handle sends a `sync` on the read's path, then the read.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: paddock_client::Client) -> paddock_client::Result<()> {
+    /// let (data, stat) = zk.linearizable().get_data("/config").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn linearizable(&self) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            linearizable: true,
+        }
+    }
+
     async fn call(
         &self,
         req: Request,
@@ -374,6 +395,7 @@ impl Client {
             path,
             watch,
             reply,
+            linearizable: self.linearizable && req.reads_tree(),
         };
         // The session task is gone (its runtime shut down, or it ended) when either channel
         // is: the session can never serve again, whatever state it last reported.

@@ -13,8 +13,8 @@ use crate::watch::{PendingWatch, WatchRegistry, WatchedEvent};
 use bytes::{BufMut, BytesMut};
 use paddock_proto::frame::{take_frame, DEFAULT_MAX_FRAME};
 use paddock_proto::{
-    op, protocol, state, xid, AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, Reader,
-    Record, ReplyHeader, RequestHeader, SetWatches2, WatcherEvent,
+    op, protocol, state, xid, AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, PathRequest,
+    Reader, Record, ReplyHeader, RequestHeader, SetWatches2, WatcherEvent,
 };
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -125,6 +125,8 @@ pub(crate) enum Command {
         path: String,
         watch: Option<PendingWatch>,
         reply: oneshot::Sender<Result<RawReply, Error>>,
+        /// Answer it linearizably (a read of the tree; `Client::linearizable`).
+        linearizable: bool,
     },
     /// Credentials: sent now if connected, and again after every reconnect.
     Auth {
@@ -410,13 +412,49 @@ impl Session {
                 path,
                 watch,
                 reply,
+                linearizable,
             } => {
                 if opcode == op::GET_CHILDREN_PAGE && self.protocol < protocol::PAGING {
                     let _ = reply.send(Err(Error::Code(ErrorCode::Unimplemented)));
                     return None;
                 }
-                let x = self.depot.next_xid();
-                out.extend_from_slice(&frame(x, opcode, &body));
+                let x = if !linearizable {
+                    let x = self.depot.next_xid();
+                    out.extend_from_slice(&frame(x, opcode, &body));
+                    x
+                } else if self.protocol >= protocol::LINEARIZABLE_READS {
+                    // The read, wrapped: answered once the server has synced with the leader.
+                    let mut wrapped = Vec::with_capacity(4 + body.len());
+                    wrapped.put_i32(opcode);
+                    wrapped.extend_from_slice(&body);
+                    let x = self.depot.next_xid();
+                    out.extend_from_slice(&frame(x, op::LINEARIZABLE, &wrapped));
+                    x
+                } else {
+                    // A server that does not know it (ZooKeeper): a sync, then the read, on the
+                    // same connection, the best ZooKeeper offers. The sync's answer is dropped.
+                    let sync_path = if path.is_empty() { "/" } else { path.as_str() };
+                    let (dropped, _) = oneshot::channel();
+                    let sx = self.depot.next_xid();
+                    out.extend_from_slice(&frame(
+                        sx,
+                        op::SYNC,
+                        &PathRequest {
+                            path: sync_path.into(),
+                        }
+                        .to_bytes(),
+                    ));
+                    self.depot.push(Outstanding {
+                        xid: sx,
+                        opcode: op::SYNC,
+                        path: sync_path.to_owned(),
+                        watch: None,
+                        reply: dropped,
+                    });
+                    let x = self.depot.next_xid();
+                    out.extend_from_slice(&frame(x, opcode, &body));
+                    x
+                };
                 self.depot.push(Outstanding {
                     xid: x,
                     opcode,

@@ -385,6 +385,56 @@ async fn paged_listing(kind: Kind) {
     }
 }
 
+/// Reads through `Client::linearizable` answer as plain reads do, watches included: wrapped in
+/// one request for Paddock, a sync then the read for ZooKeeper; neither costs a disconnection.
+async fn linearizable_handle(kind: Kind) {
+    let Some(s) = start(kind) else { return };
+    let zk = client(&s).await;
+    let other = client(&s).await;
+    let mut events = zk.events();
+    let lin = zk.linearizable();
+    zk.create("/l", b"1", open_acl(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    other.set_data("/l", b"2", -1).await.unwrap();
+    assert_eq!(lin.get_data("/l").await.unwrap().0, b"2");
+    assert!(lin.exists("/nope").await.unwrap().is_none());
+    assert!(lin
+        .get_children("/")
+        .await
+        .unwrap()
+        .contains(&"l".to_string()));
+    assert_eq!(code(lin.get_data("/nope").await), ErrorCode::NoNode);
+    // Watches set through it, on a node and on a missing one.
+    let (_, _, w) = lin.get_data_w("/l").await.unwrap();
+    let (st, missing) = lin.exists_w("/l/new").await.unwrap();
+    assert!(st.is_none());
+    other
+        .create("/l/new", b"", open_acl(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    other.set_data("/l", b"3", -1).await.unwrap();
+    let ev = timeout(T, missing.changed()).await.unwrap().unwrap();
+    assert_eq!(ev.event_type, event::NODE_CREATED);
+    let ev = timeout(T, w.changed()).await.unwrap().unwrap();
+    assert_eq!(ev.event_type, event::NODE_DATA_CHANGED);
+    // Pipelined with plain requests of the same session: answers in order.
+    let (a, b, c) = tokio::join!(
+        zk.set_data("/l", b"4", -1),
+        lin.get_data("/l"),
+        zk.get_data("/l")
+    );
+    a.unwrap();
+    assert_eq!((b.unwrap().0, c.unwrap().0), (b"4".to_vec(), b"4".to_vec()));
+    assert!(zk.state().is_connected());
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            !matches!(e, SessionEvent::State(SessionState::Disconnected)),
+            "disconnected"
+        );
+    }
+}
+
 /// Notifications carry the zxid of the transaction that fired them from Paddock (as from
 /// ZooKeeper 3.9, ZOOKEEPER-4655); ZooKeeper 3.8 sends -1.
 async fn notification_zxid(kind: Kind) {
@@ -703,7 +753,8 @@ both!(
     server_behind_the_client,
     many_watches_survive_a_reconnect,
     paged_listing,
-    notification_zxid
+    notification_zxid,
+    linearizable_handle
 );
 
 /// A client whose session task is gone (its runtime shut down) answers every request with

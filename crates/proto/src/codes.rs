@@ -38,6 +38,10 @@ pub mod op {
     /// server whose handshake answer carried `protocol::PAGING` or more: ZooKeeper closes the
     /// connection on an opcode it does not know.
     pub const GET_CHILDREN_PAGE: i32 = 1000;
+    /// Paddock's own: a read answered linearizably. The body is the read's opcode (int), then
+    /// the read's own body; the reply is the read's. Sent only to a server that announced
+    /// `protocol::LINEARIZABLE_READS`.
+    pub const LINEARIZABLE: i32 = 1001;
     pub const CREATE_SESSION: i32 = -10;
     pub const CLOSE_SESSION: i32 = -11;
     pub const ERROR: i32 = -1;
@@ -96,6 +100,7 @@ pub mod op {
             ADD_WATCH => "addWatch",
             WHO_AM_I => "whoAmI",
             GET_CHILDREN_PAGE => "getChildrenPage",
+            LINEARIZABLE => "linearizable",
             CREATE_SESSION => "createSession",
             CLOSE_SESSION => "closeSession",
             _ => "unknown",
@@ -136,6 +141,7 @@ pub mod op {
             ADD_WATCH => "ADDW",
             WHO_AM_I => "WHOA",
             GET_CHILDREN_PAGE => "GCPG",
+            LINEARIZABLE => "LINR",
             CREATE_SESSION => "SESS",
             CLOSE_SESSION => "CLOS",
             _ => "UNKNOWN",
@@ -153,8 +159,10 @@ pub mod protocol {
     pub const ZOOKEEPER: i32 = 0;
     /// Adds getChildrenPage (`op::GET_CHILDREN_PAGE`).
     pub const PAGING: i32 = 1;
+    /// Adds linearizable reads asked per request (`op::LINEARIZABLE`).
+    pub const LINEARIZABLE_READS: i32 = 2;
     /// What this build speaks.
-    pub const CURRENT: i32 = PAGING;
+    pub const CURRENT: i32 = LINEARIZABLE_READS;
 }
 
 /// Special xids.

@@ -135,6 +135,9 @@ pub enum Request {
     CloseSession,
     /// Paddock's paged getChildren.
     GetChildrenPage(GetChildrenPageRequest),
+    /// Paddock's linearizable read: a read of the tree (`Request::reads_tree`), answered once
+    /// the server has synced with the leader after it arrived.
+    Linearizable(Box<Request>),
 }
 
 impl Request {
@@ -181,8 +184,37 @@ impl Request {
             op::WHO_AM_I => Request::WhoAmI,
             op::CLOSE_SESSION => Request::CloseSession,
             op::GET_CHILDREN_PAGE => Request::GetChildrenPage(GetChildrenPageRequest::decode(r)?),
+            op::LINEARIZABLE => {
+                let inner = r.read_i32()?;
+                // Checked before decoding: a chain of wrappers must not recurse.
+                if inner == op::LINEARIZABLE {
+                    return Err(DecodeError::Invalid("a linearizable read inside another"));
+                }
+                let read = Request::decode(inner, r.rest())?;
+                if !read.reads_tree() {
+                    return Err(DecodeError::Invalid("not a read of the tree"));
+                }
+                Request::Linearizable(Box::new(read))
+            }
             other => return Err(DecodeError::UnknownOpcode(other)),
         })
+    }
+
+    /// Whether it reads the tree (what a linearizable read may wrap): pings, auth, watch
+    /// bookkeeping and whoAmI read nothing replicated.
+    pub fn reads_tree(&self) -> bool {
+        matches!(
+            self,
+            Request::Exists(_)
+                | Request::GetData(_)
+                | Request::GetChildren(_)
+                | Request::GetChildren2(_)
+                | Request::GetChildrenPage(_)
+                | Request::GetAcl(_)
+                | Request::GetAllChildrenNumber(_)
+                | Request::GetEphemerals(_)
+                | Request::MultiRead(_)
+        )
     }
 
     /// The opcode this request travels under.
@@ -214,6 +246,7 @@ impl Request {
             Request::WhoAmI => op::WHO_AM_I,
             Request::CloseSession => op::CLOSE_SESSION,
             Request::GetChildrenPage(_) => op::GET_CHILDREN_PAGE,
+            Request::Linearizable(_) => op::LINEARIZABLE,
         }
     }
 
@@ -233,6 +266,10 @@ impl Request {
             | Request::GetAllChildrenNumber(x) => x.encode(buf),
             Request::SetAcl(x) => x.encode(buf),
             Request::GetChildrenPage(x) => x.encode(buf),
+            Request::Linearizable(read) => {
+                buf.put_i32(read.opcode());
+                read.encode_body(buf);
+            }
             Request::Ping | Request::WhoAmI | Request::CloseSession => {}
             Request::Multi(ops) => {
                 for o in ops {

@@ -808,3 +808,21 @@ fn permission_letters_as_zkcli_prints_them() {
     }
     assert_eq!(perms::from_letter('x'), None);
 }
+
+/// A linearizable read wraps only a read of the tree, and never another wrapper: a chain of
+/// them is refused before it is decoded (it must not recurse).
+#[test]
+fn a_linearizable_wrapper_takes_only_a_read() {
+    let mut write = Vec::new();
+    write.extend_from_slice(&op::DELETE.to_be_bytes());
+    Request::Delete(DeleteRequest {
+        path: "/a".into(),
+        version: -1,
+    })
+    .encode_body(&mut write);
+    assert!(Request::decode(op::LINEARIZABLE, &write).is_err());
+    let nested: Vec<u8> = std::iter::repeat_n(op::LINEARIZABLE.to_be_bytes(), 100_000)
+        .flatten()
+        .collect();
+    assert!(Request::decode(op::LINEARIZABLE, &nested).is_err());
+}

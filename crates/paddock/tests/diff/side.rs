@@ -113,7 +113,7 @@ fn shape_of(req: &Request) -> Shape {
         Request::GetEphemerals(_) => Shape::Ephemerals,
         Request::GetAllChildrenNumber(_) => Shape::Count,
         Request::WhoAmI => Shape::WhoAmI,
-        Request::Sasl(_) | Request::GetChildrenPage(_) => Shape::Raw,
+        Request::Sasl(_) | Request::GetChildrenPage(_) | Request::Linearizable(_) => Shape::Raw,
         Request::Delete(_)
         | Request::Ping
         | Request::CheckWatches(_)

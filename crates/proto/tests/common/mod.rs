@@ -407,6 +407,8 @@ pub fn request() -> impl Strategy<Value = Request> {
         Just(Request::WhoAmI),
         Just(Request::CloseSession),
         get_children_page_request().prop_map(Request::GetChildrenPage),
+        path_watch_request().prop_map(|r| Request::Linearizable(Box::new(Request::GetData(r)))),
+        path_request().prop_map(|r| Request::Linearizable(Box::new(Request::GetAcl(r)))),
     ]
 }
 

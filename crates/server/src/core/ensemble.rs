@@ -625,7 +625,11 @@ impl Core {
                 self.end_session(sid);
                 return;
             }
-            Ok(r) if crate::core::is_write(&r) || matches!(r, Request::Sync(_)) => {
+            // A read-only server cannot sync with a leader: no linearizable read either.
+            Ok(r)
+                if crate::core::is_write(&r)
+                    || matches!(r, Request::Sync(_) | Request::Linearizable(_)) =>
+            {
                 Err(ErrorCode::NotReadOnly)
             }
             Err(ErrorCode::MarshallingError) => Err(ErrorCode::NotReadOnly),
@@ -668,7 +672,12 @@ impl Core {
                 self.start_sync(sid, conn, xid, p.path.clone(), arrived);
                 true
             }
-            Ok(r) if self.cfg.linearizable_reads && is_plain_read(r) => {
+            Ok(Request::Linearizable(read)) => {
+                let read = (**read).clone();
+                self.start_linearizable_read(sid, conn, xid, read, auth.clone(), arrived);
+                true
+            }
+            Ok(r) if self.cfg.linearizable_reads && r.reads_tree() => {
                 self.start_linearizable_read(sid, conn, xid, r.clone(), auth.clone(), arrived);
                 true
             }
@@ -709,21 +718,4 @@ impl Core {
     pub fn start_replica(&mut self) {
         self.carry_out_actions();
     }
-}
-
-/// The reads `linearizableReads` makes linearizable: those that read the tree. Pings, auth,
-/// watch bookkeeping and whoAmI read nothing replicated.
-fn is_plain_read(r: &Request) -> bool {
-    matches!(
-        r,
-        Request::Exists(_)
-            | Request::GetData(_)
-            | Request::GetChildren(_)
-            | Request::GetChildren2(_)
-            | Request::GetChildrenPage(_)
-            | Request::GetAcl(_)
-            | Request::GetAllChildrenNumber(_)
-            | Request::GetEphemerals(_)
-            | Request::MultiRead(_)
-    )
 }
