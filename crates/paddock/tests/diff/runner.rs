@@ -145,9 +145,10 @@ fn lockstep(
 }
 
 /// Lets one session expire on both servers at once (halving the wait), keeping the others
-/// alive meanwhile. Done when both servers have closed its connection.
+/// alive meanwhile. Done when both servers have closed its connection and applied its close.
 fn expire(slot: usize, zk: &mut Side, pd: &mut Side) -> (Vec<String>, Vec<String>) {
     let (mut a, mut b) = (Vec::new(), Vec::new());
+    let before = (zk.applied_zxid(), pd.applied_zxid());
     zk.freeze(slot);
     pd.freeze(slot);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -158,6 +159,15 @@ fn expire(slot: usize, zk: &mut Side, pd: &mut Side) -> (Vec<String>, Vec<String
         let poll = Duration::from_millis(50);
         zk_closed = zk_closed || zk.frozen_closed(slot, poll);
         pd_closed = pd_closed || pd.frozen_closed(slot, poll);
+    }
+    // ZooKeeper closes an idle connection on its own clock, which may run ahead of the
+    // session's close transaction: wait until each server applied that transaction too, or
+    // the next step's replies would carry a zxid from before it on one side only.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline
+        && !(zk.applied_zxid() > before.0 && pd.applied_zxid() > before.1)
+    {
+        std::thread::sleep(Duration::from_millis(20));
     }
     zk.expired(slot, zk_closed, &mut a);
     pd.expired(slot, pd_closed, &mut b);

@@ -597,6 +597,14 @@ impl Side {
         }
     }
 
+    /// The last zxid the server applied, as `srvr` says (0 when it does not answer).
+    pub fn applied_zxid(&self) -> u64 {
+        match paddock_testkit::fourlw::srvr(self.addr) {
+            paddock_testkit::fourlw::Srvr::Serving(_, z) => z,
+            _ => 0,
+        }
+    }
+
     /// Expiry, first half: the slot stops pinging.
     pub fn freeze(&mut self, i: usize) {
         self.norm.begin_step(false);
