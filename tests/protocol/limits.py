@@ -99,6 +99,15 @@ class Watcher:
         k.add_listener(self.states.append)
 
 
+def outcome(call):
+    """None if `call` succeeded, else what it raised."""
+    try:
+        call()
+        return None
+    except Exception as e:  # noqa: BLE001
+        return e
+
+
 def bulk_create(k, parent, names, ephemeral=False, per_multi=500):
     """Creates parent/name for every name, `per_multi` to a transaction, pipelined."""
     pending = []
@@ -131,18 +140,12 @@ def large_requests(binary, work, _args):
         case("20 large requests one after another (120 KB each, 150 KB budget): each gives its "
              "bytes back when answered", ok == 20, f"{ok} created")
         before = s.mntr("large_requests_rejected")
-        try:
-            k.create("/big/too-large", b"x" * 200_000)
-            outcome = "created"
-        except ConnectionLoss:
-            outcome = "connection loss"
-        except Exception as e:  # noqa: BLE001
-            outcome = repr(e)
+        got = outcome(lambda: k.create("/big/too-large", b"x" * 200_000))
         after = s.mntr("large_requests_rejected")
         case("a request that cannot fit the budget closes its connection (CONNECTIONLOSS) and is "
              "counted in large_requests_rejected",
-             outcome == "connection loss" and before is not None and after == before + 1,
-             f"{outcome}, large_requests_rejected {before} -> {after}")
+             isinstance(got, ConnectionLoss) and before is not None and after == before + 1,
+             f"{got!r}, large_requests_rejected {before} -> {after}")
         deadline = time.time() + 15
         while time.time() < deadline and k.state != KazooState.CONNECTED:
             time.sleep(0.05)
@@ -163,15 +166,9 @@ def transaction_size(binary, work, _args):
     case("a server starts with jute.maxbuffer=80000000", s.start(), s.tail())
     try:
         k = s.client()
-        try:
-            k.create("/huge", b"z" * 70_000_000)
-            outcome = "created"
-        except BadArgumentsError:
-            outcome = "BADARGUMENTS"
-        except Exception as e:  # noqa: BLE001
-            outcome = repr(e)
+        got = outcome(lambda: k.create("/huge", b"z" * 70_000_000))
         case("a 70 MB create, let in by jute.maxbuffer but too large for the log, gets "
-             "BADARGUMENTS", outcome == "BADARGUMENTS" and k.exists("/huge") is None, outcome)
+             "BADARGUMENTS", isinstance(got, BadArgumentsError) and k.exists("/huge") is None, f"{got!r}")
         k.create("/after", b"ok")
 
         owner = s.client()

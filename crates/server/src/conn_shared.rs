@@ -41,8 +41,8 @@ pub struct ConnShared {
     /// The server is stopping: read no more requests; the core answers those in flight,
     /// then closes the connection.
     pub stop_reading: AtomicBool,
-    /// Replies sent so far; the n-th answers the n-th request read (one reply per request,
-    /// in order).
+    /// Replies sent so far, counted when `largeRequestThreshold` is set; the n-th answers the
+    /// n-th request read (one reply per request, in order).
     pub replies: AtomicU64,
     /// This connection's large requests not answered yet.
     pub large: LargeLedger,
@@ -186,8 +186,8 @@ impl Outbound {
     /// Queues a reply to a request, which also frees one in-flight slot.
     pub fn reply(&self, frame: Bytes) {
         self.send(frame);
-        let replied = self.shared.replies.fetch_add(1, Ordering::AcqRel) + 1;
         if let Some(pool) = &self.large {
+            let replied = self.shared.replies.fetch_add(1, Ordering::AcqRel) + 1;
             if self.shared.large.count.load(Ordering::Acquire) > 0 {
                 self.shared.large.settle(pool, replied);
             }

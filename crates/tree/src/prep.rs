@@ -18,7 +18,7 @@ use paddock_proto::{
 };
 use std::collections::VecDeque;
 
-/// The longest list of ephemerals a session's close carries (see `Prep::close_session`).
+/// The longest close of a session that lists its ephemerals (see `Prep::close_session`).
 const CLOSE_LIST_MAX_BYTES: usize = 1 << 20;
 
 /// Server settings that change what prep accepts.
@@ -229,16 +229,18 @@ impl Prep {
         // deletes, after the listed ones, whatever the session still owns when it applies the
         // close, in the same sorted order; so a long list is left out rather than refused (a
         // close must always go through).
-        let listed = 4 + eph.iter().map(|p| 4 + p.len()).sum::<usize>();
-        if listed > CLOSE_LIST_MAX_BYTES {
-            eph = Vec::new();
+        let mut op = TxnOp::CloseSession { ephemerals: eph };
+        if codec::encoded_len(&op) > CLOSE_LIST_MAX_BYTES {
+            op = TxnOp::CloseSession {
+                ephemerals: Vec::new(),
+            };
         }
         Txn {
             session_id: session,
             cxid,
             zxid,
             time,
-            op: TxnOp::CloseSession { ephemerals: eph },
+            op,
         }
     }
 

@@ -197,29 +197,13 @@ impl Node {
         if l.syncs.is_empty() {
             return;
         }
-        let mut done = Vec::new();
         let commit = self.commit;
-        let me = self.cfg.id;
-        l.syncs.retain(|s| {
-            if commit < s.need_commit {
-                return true;
-            }
-            let mut ids = vec![me];
-            ids.extend(
-                l.peers
-                    .iter()
-                    .filter(|(_, p)| {
-                        !p.observer && p.phase == PeerPhase::Active && p.ping_acked >= s.need_round
-                    })
-                    .map(|(id, _)| *id),
-            );
-            if self.cfg.quorum.is_quorum(&ids) || self.cfg.bugs.sync_without_quorum {
-                done.push(s.clone());
-                false
-            } else {
-                true
-            }
-        });
+        let (done, waiting): (Vec<PendingSync>, Vec<PendingSync>) =
+            std::mem::take(&mut l.syncs).into_iter().partition(|s| {
+                commit >= s.need_commit
+                    && (self.round_answered(l, s.need_round) || self.cfg.bugs.sync_without_quorum)
+            });
+        l.syncs = waiting;
         for s in done {
             match s.origin {
                 None => self.out.push(Action::SyncDone {

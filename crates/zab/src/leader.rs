@@ -395,9 +395,8 @@ impl Node {
         }
     }
 
-    /// Whether the last heartbeat round is still short of a quorum's answers.
-    fn heartbeat_unanswered(&self, l: &Leader) -> bool {
-        let round = self.ping_round;
+    /// Whether a quorum of voters (us included) answered heartbeat `round` or a later one.
+    pub(crate) fn round_answered(&self, l: &Leader, round: u64) -> bool {
         let mut ids = vec![self.cfg.id];
         ids.extend(
             l.peers
@@ -407,7 +406,12 @@ impl Node {
                 })
                 .map(|(id, _)| *id),
         );
-        !self.cfg.quorum.is_quorum(&ids)
+        self.cfg.quorum.is_quorum(&ids)
+    }
+
+    /// Whether the last heartbeat round is still short of a quorum's answers.
+    fn heartbeat_unanswered(&self, l: &Leader) -> bool {
+        !self.round_answered(l, self.ping_round)
     }
 
     /// After a heartbeat answer: the round syncs wait for, if one is wanted and none is out.

@@ -71,7 +71,6 @@ impl Core {
         path: String,
         arrived: Instant,
     ) {
-        let key = self.replica.new_key();
         let origin = Origin::Sync {
             conn,
             session: sid,
@@ -79,10 +78,7 @@ impl Core {
             path,
             arrived,
         };
-        self.await_reply(key, origin, Some(sid));
-        self.zab_step(Event::ClientSync {
-            request_id: key as u64,
-        });
+        self.sync_then(sid, origin);
     }
 
     /// A linearizable read (`linearizableReads`): a sync first, the read when it is done. The
@@ -99,7 +95,6 @@ impl Core {
         auth: Arc<AuthInfo>,
         arrived: Instant,
     ) {
-        let key = self.replica.new_key();
         let origin = Origin::Read {
             conn,
             session: sid,
@@ -108,6 +103,13 @@ impl Core {
             auth,
             arrived,
         };
+        self.sync_then(sid, origin);
+    }
+
+    /// Asks the replication core for a sync; `origin` takes its place in the session's reply
+    /// order and is answered when the sync is done (`Effect::SyncDone`).
+    fn sync_then(&mut self, sid: i64, origin: Origin) {
+        let key = self.replica.new_key();
         self.await_reply(key, origin, Some(sid));
         self.zab_step(Event::ClientSync {
             request_id: key as u64,
