@@ -42,6 +42,13 @@ pub struct Create {
 }
 
 impl Create {
+    /// Whether it makes a node owned by its session (create or create2 with an ephemeral
+    /// mode; createContainer makes a container whatever its flags say).
+    pub fn is_ephemeral(&self) -> bool {
+        self.kind != CreateKind::Container
+            && CreateMode::from_flags(self.flags).is_some_and(|m| m.is_ephemeral())
+    }
+
     fn decode(kind: CreateKind, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         if kind == CreateKind::Ttl {
             let c = CreateTtlRequest::decode(r)?;
@@ -198,6 +205,18 @@ impl Request {
             }
             other => return Err(DecodeError::UnknownOpcode(other)),
         })
+    }
+
+    /// Whether it creates an ephemeral node, alone or in a multi: what a local session cannot
+    /// do without becoming a global one.
+    pub fn creates_ephemeral(&self) -> bool {
+        match self {
+            Request::Create(c) => c.is_ephemeral(),
+            Request::Multi(ops) => ops
+                .iter()
+                .any(|o| matches!(o, MultiOp::Create(c) if c.is_ephemeral())),
+            _ => false,
+        }
     }
 
     /// Whether it reads the tree (what a linearizable read may wrap): pings, auth, watch

@@ -428,6 +428,12 @@ pub struct Config {
     /// (a sync before it, batched by the leader's heartbeats); off by default, as in
     /// ZooKeeper, where reads may be stale until a `sync`.
     pub linearizable_reads: bool,
+    /// `localSessionsEnabled`: new sessions live on the server they connected to alone,
+    /// created and closed without a transaction (ensembles only, as in ZooKeeper).
+    pub local_sessions: bool,
+    /// `localSessionsUpgradingEnabled`: a local session that creates an ephemeral node
+    /// becomes a global one first; off, the create fails with EPHEMERALONLOCALSESSION.
+    pub local_sessions_upgrading: bool,
     /// `zxidCounterBits` (Paddock's own, for tests): the bits of a zxid's counter the leader
     /// uses before it rolls the ensemble over to the next epoch; 32, all of them, by default.
     pub zxid_counter_bits: u32,
@@ -528,6 +534,8 @@ impl Default for Config {
             session_passwords: SessionPasswords::Random,
             zxid_counter_bits: 32,
             linearizable_reads: false,
+            local_sessions: false,
+            local_sessions_upgrading: false,
             min_session_timeout: 0,
             max_session_timeout: 0,
             four_letter_whitelist: Some(vec!["srvr".into()]),
@@ -579,12 +587,7 @@ impl Default for Config {
 
 /// Keys ZooKeeper knows that Paddock accepts and ignores without a warning because they only
 /// tune the JVM, logging or features that make no difference here.
-const QUIET: &[&str] = &[
-    "electionAlg",
-    "localSessionsEnabled",
-    "localSessionsUpgradingEnabled",
-    "preAllocSize",
-];
+const QUIET: &[&str] = &["electionAlg", "preAllocSize"];
 
 /// Whether a key's value must never be printed: passwords, secrets, digests that grant
 /// `super`, and JAAS configuration (which holds `user_<name>="<password>"` lines).
@@ -1092,6 +1095,10 @@ impl Config {
                     }
                 }
                 "linearizableReads" => c.linearizable_reads = parse_bool(v).map_err(bad)?,
+                "localSessionsEnabled" => c.local_sessions = parse_bool(v).map_err(bad)?,
+                "localSessionsUpgradingEnabled" => {
+                    c.local_sessions_upgrading = parse_bool(v).map_err(bad)?
+                }
                 "zxidCounterBits" => {
                     c.zxid_counter_bits = parse_num(v).map_err(bad)?;
                     if !(4..=32).contains(&c.zxid_counter_bits) {

@@ -10,12 +10,15 @@ use paddock_tree::AuthInfo;
 /// A write forwarded to the leader.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Forward {
-    /// A client's write request.
+    /// A client's write request. `local`: its session is a local session of the sender
+    /// (`localSessionsEnabled`), unknown to the leader, which prepares the write anyway and
+    /// refuses any ephemeral node in it.
     Write {
         session: i64,
         xid: i32,
         auth: AuthInfo,
         request: Request,
+        local: bool,
     },
     /// A write whose body could not be decoded (it still takes a zxid, as in ZooKeeper).
     Undecodable { session: i64, xid: i32 },
@@ -42,6 +45,9 @@ pub enum ForwardError {
 const WRITE: u8 = 1;
 const UNDECODABLE: u8 = 2;
 const CREATE_SESSION: u8 = 3;
+/// A write of a local session: WRITE's layout under a kind of its own, so a forwarded write
+/// of an older server still reads as before.
+const LOCAL_WRITE: u8 = 4;
 
 fn put_str(b: &mut BytesMut, s: &str) {
     b.put_u32(s.len() as u32);
@@ -70,8 +76,9 @@ impl Forward {
                 xid,
                 auth,
                 request,
+                local,
             } => {
-                b.put_u8(WRITE);
+                b.put_u8(if *local { LOCAL_WRITE } else { WRITE });
                 b.put_i64(*session);
                 b.put_i32(*xid);
                 b.put_u32(auth.ids.len() as u32);
@@ -106,7 +113,7 @@ impl Forward {
     /// The session and xid of a forwarded client write whose request does not decode, read
     /// from the fixed header every payload starts with; `None` for any other payload.
     pub fn write_header(mut b: &[u8]) -> Option<(i64, i32)> {
-        if b.len() < 1 + 12 || b.get_u8() != WRITE {
+        if b.len() < 1 + 12 || !matches!(b.get_u8(), WRITE | LOCAL_WRITE) {
             return None;
         }
         Some((b.get_i64(), b.get_i32()))
@@ -125,7 +132,7 @@ impl Forward {
         let session = b.get_i64();
         let x = b.get_i32();
         match kind {
-            WRITE => {
+            WRITE | LOCAL_WRITE => {
                 need(b, 4)?;
                 let n = b.get_u32() as usize;
                 let mut auth = AuthInfo::default();
@@ -143,6 +150,7 @@ impl Forward {
                     xid: x,
                     auth,
                     request,
+                    local: kind == LOCAL_WRITE,
                 })
             }
             UNDECODABLE => Ok(Forward::Undecodable { session, xid: x }),
@@ -203,6 +211,7 @@ mod tests {
                     data: Some(b"x".to_vec()),
                     version: -1,
                 }),
+                local: false,
             },
             Forward::Write {
                 session: 7,
@@ -212,6 +221,7 @@ mod tests {
                     path: "/a".into(),
                     version: 2,
                 }),
+                local: true,
             },
             Forward::Undecodable { session: 9, xid: 1 },
             Forward::CreateSession {

@@ -5,11 +5,25 @@ use crate::conn_shared::ConnId;
 use std::collections::HashMap;
 use std::time::Instant;
 
+/// Where a session is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Replicated: created by a transaction, known to every server, expired by the leader.
+    Global,
+    /// `localSessionsEnabled`: known to this server alone, created, closed and expired here
+    /// without a transaction; it cannot be resumed elsewhere and owns no ephemeral node.
+    Local,
+    /// A local session whose createSession has gone to the leader (it is creating an
+    /// ephemeral node) and is not applied yet.
+    Upgrading,
+}
+
 /// One session.
 #[derive(Debug, Clone)]
 pub struct Session {
     pub timeout: i32,
     pub conn: Option<ConnId>,
+    pub scope: Scope,
     /// Its createSession transaction has been applied.
     pub live: bool,
     /// The random password it was created with here (None: derived, or made elsewhere; the
@@ -107,12 +121,48 @@ impl Sessions {
             Session {
                 timeout,
                 conn: Some(conn),
+                scope: Scope::Global,
                 live: false,
                 password,
                 expire_at,
             },
         );
         id
+    }
+
+    /// Starts a local session held by `conn`, live at once: no transaction makes it.
+    pub fn create_local(&mut self, timeout: i32, conn: ConnId, password: Option<[u8; 16]>) -> i64 {
+        let id = self.create(timeout, conn, password);
+        if let Some(s) = self.map.get_mut(&id) {
+            s.scope = Scope::Local;
+            s.live = true;
+        }
+        id
+    }
+
+    /// The session's scope, if this server knows it.
+    pub fn scope(&self, id: i64) -> Option<Scope> {
+        self.map.get(&id).map(|s| s.scope)
+    }
+
+    /// Whether the session is known here alone (local, or local with its upgrade in flight).
+    pub fn is_local(&self, id: i64) -> bool {
+        self.scope(id).is_some_and(|s| s != Scope::Global)
+    }
+
+    /// Changes a session's scope (an upgrade sent, applied, or lost with the leader).
+    pub fn set_scope(&mut self, id: i64, scope: Scope) {
+        if let Some(s) = self.map.get_mut(&id) {
+            s.scope = scope;
+        }
+    }
+
+    /// Number of sessions known here alone.
+    pub fn local_count(&self) -> usize {
+        self.map
+            .values()
+            .filter(|s| s.scope != Scope::Global)
+            .count()
     }
 
     /// Restores a session known from the data (a restart): not held by any connection.
@@ -127,6 +177,7 @@ impl Sessions {
             Session {
                 timeout,
                 conn: None,
+                scope: Scope::Global,
                 live: true,
                 password: None,
                 expire_at,
@@ -323,5 +374,25 @@ mod tests {
         assert_eq!(t.get(sid).unwrap().conn, Some(7));
         t.remove(sid);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_local_session_is_live_at_once_and_counted_until_it_is_global() {
+        let (mut t, clock) = table();
+        let global = t.create(1000, 1, None);
+        let local = t.create_local(2000, 2, Some([3; 16]));
+        assert!(t.get(local).unwrap().live, "no transaction makes it");
+        assert!(t.is_local(local) && !t.is_local(global));
+        assert_eq!(t.local_count(), 1);
+        t.set_scope(local, Scope::Upgrading);
+        assert!(
+            t.is_local(local),
+            "known here alone until its upgrade applies"
+        );
+        clock.set(3000);
+        assert_eq!(t.expired(), vec![local], "the global one is not live yet");
+        t.set_scope(local, Scope::Global);
+        assert_eq!(t.local_count(), 0);
+        assert_eq!(t.get(local).unwrap().password, Some([3; 16]));
     }
 }

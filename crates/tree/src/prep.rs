@@ -85,6 +85,9 @@ pub struct Prep {
     changes: HashMap<String, Pending>,
     by_zxid: VecDeque<(i64, Vec<String>)>,
     closing: HashMap<i64, i64>,
+    /// The write being prepared is a local session's (`prep_local`): it may not create an
+    /// ephemeral node.
+    local: bool,
 }
 
 impl Prep {
@@ -95,6 +98,7 @@ impl Prep {
             changes: HashMap::new(),
             by_zxid: VecDeque::new(),
             closing: HashMap::new(),
+            local: false,
         }
     }
 
@@ -278,6 +282,25 @@ impl Prep {
         }
     }
 
+    /// Prepares a write of a local session (`localSessionsEnabled`), known to its server alone:
+    /// as `prep`, except that an ephemeral create fails with EPHEMERALONLOCALSESSION (in a
+    /// multi, that op fails and the multi with it), checked where ZooKeeper checks it, after
+    /// the create mode and TTL.
+    pub fn prep_local(
+        &mut self,
+        tree: &DataTree,
+        at: Stamp,
+        session: i64,
+        cxid: i32,
+        auth: &AuthInfo,
+        req: &Request,
+    ) -> Txn {
+        self.local = true;
+        let txn = self.prep(tree, at, session, cxid, auth, req);
+        self.local = false;
+        txn
+    }
+
     /// Prepares a client write. Reads must not come here.
     pub fn prep(
         &mut self,
@@ -414,6 +437,9 @@ impl Prep {
         };
         if !ttl_ok {
             return Err(ErrorCode::BadArguments);
+        }
+        if self.local && c.is_ephemeral() {
+            return Err(ErrorCode::EphemeralOnLocalSession);
         }
         self.session_check(session)?;
         if !c.path.contains('/') || c.path.contains('\0') {

@@ -586,3 +586,42 @@ fn a_close_with_more_ephemerals_than_a_transaction_lists_deletes_them_all() {
         "the other session's node stays"
     );
 }
+
+#[test]
+fn a_local_session_creates_anything_but_an_ephemeral() {
+    let mut w = World::new();
+    let local = |w: &mut World, req: &Request| {
+        let at = w.stamp();
+        w.prep.prep_local(&w.tree, at, S1, 1, &anon(), req)
+    };
+    // Persistent, sequential and container nodes are fine; the check comes after the mode
+    // and TTL checks, before the path's, as ZooKeeper's validateCreateRequest.
+    let t = local(&mut w, &create("/p", 0));
+    assert!(err_of(&t).is_none());
+    w.apply(&t).unwrap();
+    for flags in [1, 3] {
+        let t = local(&mut w, &create("/p", flags));
+        assert_eq!(err_of(&t), Some(ErrorCode::EphemeralOnLocalSession));
+        let t = local(&mut w, &create("/nope/e", flags));
+        assert_eq!(err_of(&t), Some(ErrorCode::EphemeralOnLocalSession));
+    }
+    let t = local(&mut w, &create("/p", 99));
+    assert_eq!(err_of(&t), Some(ErrorCode::BadArguments));
+    let mut container = create_op("/c", 1);
+    container.kind = CreateKind::Container;
+    let t = local(&mut w, &Request::Create(container));
+    assert!(err_of(&t).is_none(), "createContainer makes no ephemeral");
+    // In a multi the ephemeral's op fails and the multi with it.
+    let m = Request::Multi(vec![
+        MultiOp::Create(create_op("/m", 0)),
+        MultiOp::Create(create_op("/m/e", 1)),
+    ]);
+    let TxnOp::Multi(ops) = local(&mut w, &m).op else {
+        panic!()
+    };
+    assert!(matches!(ops[1], TxnOp::Error { err } if err == ErrorCode::EphemeralOnLocalSession));
+    // The same session prepared as a global one may; the flag lasts one call.
+    let t = w.prep(S1, &anon(), &create("/e", 1));
+    assert!(err_of(&t).is_none());
+    assert!(m.creates_ephemeral() && !create("/x", 2).creates_ephemeral());
+}

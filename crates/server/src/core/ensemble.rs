@@ -29,6 +29,12 @@ impl Core {
         self.replica.is_leader()
     }
 
+    /// Whether new sessions are local (`localSessionsEnabled`). As in ZooKeeper, only in an
+    /// ensemble: a standalone server's sessions are all its own anyway.
+    pub(crate) fn local_sessions(&self) -> bool {
+        self.cfg.local_sessions && !self.replica.standalone
+    }
+
     /// The stamp of the next write prepared here: the zxid the replication core will give
     /// its proposal (the one counter) and the time. None if this server cannot propose now.
     /// Every write prepared under a stamp is proposed in the same step, so the two agree.
@@ -49,8 +55,20 @@ impl Core {
 
     /// A follower's client write: forwarded to the leader, answered when it is applied here.
     pub(crate) fn forward(&mut self, sid: i64, xid: i32, fwd: Forward, origin: Origin) {
+        self.forward_in(sid, xid, fwd, origin, Some(sid));
+    }
+
+    /// As `forward`, taking its place in `ordered_in`'s reply order, or in none.
+    fn forward_in(
+        &mut self,
+        sid: i64,
+        xid: i32,
+        fwd: Forward,
+        origin: Origin,
+        ordered_in: Option<i64>,
+    ) {
         let key = self.replica.new_key();
-        self.await_reply(key, origin, Some(sid));
+        self.await_reply(key, origin, ordered_in);
         let create = matches!(fwd, Forward::CreateSession { .. });
         let payload = fwd.encode();
         self.replica
@@ -59,6 +77,43 @@ impl Core {
             request_id: key as u64,
             payload,
         });
+    }
+
+    /// A local session about to create an ephemeral node becomes a global one first
+    /// (`localSessionsUpgradingEnabled`), as in ZooKeeper: its createSession, with the timeout
+    /// and password it has, goes to the leader ahead of the write, on the same ordered road,
+    /// so the leader knows the session when it prepares the write. Until that transaction is
+    /// applied here the session is `Upgrading`: later writes go as a global session's, and no
+    /// second upgrade is sent. Nobody waits for the createSession's own reply.
+    pub(crate) fn upgrade_session(&mut self, sid: i64) {
+        let Some(s) = self.sessions.get(sid) else {
+            return;
+        };
+        let (timeout, password) = (s.timeout, s.password);
+        self.sessions
+            .set_scope(sid, crate::session::Scope::Upgrading);
+        info!(
+            session = format_args!("0x{sid:x}"),
+            "upgrading a local session to a global one"
+        );
+        if !self.prepares() {
+            let fwd = Forward::CreateSession {
+                session: sid,
+                timeout,
+                password,
+            };
+            self.forward_in(sid, 0, fwd, Origin::Internal, None);
+            return;
+        }
+        // The leader notes itself as the session's owner before the stamp, as for a new
+        // session: a stamp is good only until the next step.
+        self.session_resumed(sid);
+        let Some(at) = self.stamp() else {
+            // Not leading after all: the write that follows fails the same way.
+            return;
+        };
+        let txn = self.prep.create_session(at, sid, timeout, password);
+        self.submit(txn, Origin::Internal, None);
     }
 
     /// A client's sync(): answered once this server has everything the leader had committed
@@ -347,9 +402,23 @@ impl Core {
                 xid,
                 auth,
                 request,
+                local: true,
+            } => {
+                // A local session of the learner's: unknown here, never resumed elsewhere.
+                self.prep_write(at, session, xid, &auth, &request, true)
+            }
+            Forward::Write {
+                session,
+                xid,
+                auth,
+                request,
+                local: false,
             } => {
                 let closing = self.prep.is_closing(session);
-                let known = self.tree.sessions().contains_key(&session);
+                // Known once applied, or once its createSession is prepared (a local session
+                // upgrading sends its createSession right before the write that needs it).
+                let known = self.tree.sessions().contains_key(&session)
+                    || self.replica.owners.contains_key(&session);
                 if closing || !known {
                     // Its follower still waits on this xid: answer with a transaction that
                     // changes nothing.
@@ -359,7 +428,7 @@ impl Core {
                     self.prep
                         .error_txn(at, session, xid, ErrorCode::SessionMoved)
                 } else {
-                    self.prep_write(at, session, xid, &auth, &request)
+                    self.prep_write(at, session, xid, &auth, &request, false)
                 }
             }
         };
@@ -420,6 +489,8 @@ impl Core {
         for (id, timeout) in known {
             if self.sessions.get(id).is_some() {
                 self.sessions.touch(id);
+                // A local session whose upgrade the leader's data holds: global now.
+                self.sessions.set_scope(id, crate::session::Scope::Global);
             } else {
                 self.sessions.restore(id, timeout);
             }
@@ -524,6 +595,26 @@ impl Core {
         self.replica.forget_waits();
         // Sessions never applied (their createSession was lost with the leader) are gone.
         self.sessions.retain(|_, s| s.live);
+        // An upgrade that waited was lost with the leader too, unless it was applied.
+        self.revert_lost_upgrades();
+    }
+
+    /// Local sessions whose upgrade has not been applied are local again: the createSession
+    /// went with what waited on the old leader (if it was committed after all, applying it
+    /// makes the session global).
+    fn revert_lost_upgrades(&mut self) {
+        use crate::session::Scope;
+        let tree = self.tree.sessions();
+        let lost: Vec<i64> = self
+            .sessions
+            .all()
+            .into_iter()
+            .filter(|(id, s, _)| s.scope == Scope::Upgrading && !tree.contains_key(id))
+            .map(|(id, _, _)| id)
+            .collect();
+        for id in lost {
+            self.sessions.set_scope(id, Scope::Local);
+        }
     }
 
     fn close_all_conns(&mut self) {
@@ -540,7 +631,9 @@ impl Core {
             return;
         }
         let tree = self.tree.sessions();
-        self.sessions.retain(|id, _| tree.contains_key(&id));
+        // Local sessions stay: they are this server's, whatever the leader's data says.
+        self.sessions
+            .retain(|id, s| tree.contains_key(&id) || s.scope != crate::session::Scope::Global);
     }
 
     /// On the leader: whether a write for `session` from server `from` (None: this server)
@@ -690,6 +783,7 @@ impl Core {
                     xid,
                     auth: (**auth).clone(),
                     request: r.clone(),
+                    local: self.sessions.scope(sid) == Some(crate::session::Scope::Local),
                 };
                 let origin = Origin::Client {
                     conn,

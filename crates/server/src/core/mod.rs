@@ -40,7 +40,7 @@ pub(crate) use snapshots::WALK_CHUNK;
 use crate::config::Config;
 use crate::conn_shared::ConnId;
 use crate::log::LogMsg;
-use crate::session::{java_password, Sessions};
+use crate::session::{java_password, Scope, Sessions};
 use crate::stats::Stats;
 use crate::storage::fs::{CoreSection, Fs};
 use crate::tree_lock::HeldTree;
@@ -494,23 +494,31 @@ impl Core {
         let timeout = (req.timeout.max(0) as u32)
             .clamp(self.cfg.min_session_timeout, self.cfg.max_session_timeout)
             as i32;
-        if req.session_id == 0 && read_only {
-            // A session of this server alone: never replicated (a client that has only seen
-            // read-only servers starts afresh when it finds a read-write one).
+        if req.session_id == 0 && (read_only || self.local_sessions()) {
+            // A session of this server alone, never replicated: a read-only one (a client
+            // that has only seen read-only servers starts afresh when it finds a read-write
+            // one), or a local session (`localSessionsEnabled`), which costs no transaction
+            // until it creates an ephemeral node.
             let password = self.new_password();
-            let sid = self.sessions.create(timeout, conn, password);
-            self.sessions.mark_live(sid);
+            let sid = if read_only {
+                let sid = self.sessions.create(timeout, conn, password);
+                self.sessions.mark_live(sid);
+                sid
+            } else {
+                self.sessions.create_local(timeout, conn, password)
+            };
             let password = password.unwrap_or_else(|| java_password(sid));
             let Some(c) = self.conns.get_mut(conn) else {
                 return;
             };
             c.session = Some(sid);
             c.out
-                .send(connect_frame(sid, timeout, password, c.hello, true));
+                .send(connect_frame(sid, timeout, password, c.hello, read_only));
             info!(
                 conn,
                 session = format_args!("0x{sid:x}"),
-                "read-only session"
+                kind = if read_only { "read-only" } else { "local" },
+                "session of this server alone"
             );
             return;
         }
@@ -586,7 +594,8 @@ impl Core {
             session = format_args!("0x{sid:x}"),
             "session reattached"
         );
-        if !read_only {
+        // The leader tracks who holds a replicated session; a local one is this server's.
+        if !read_only && !self.sessions.is_local(sid) {
             self.session_resumed(sid);
         }
     }
@@ -675,7 +684,24 @@ impl Core {
             self.close_conn(conn);
             return;
         }
-        if !self.replica.is_leader() {
+        let mut local = self.sessions.scope(sid) == Some(Scope::Local);
+        if local {
+            match &req {
+                // Ends here, without a transaction, in its turn after the session's writes.
+                Ok(Request::CloseSession) => {
+                    self.enqueue_read(sid, conn, xid, req, auth, arrived);
+                    return;
+                }
+                Ok(r) if r.creates_ephemeral() && self.cfg.local_sessions_upgrading => {
+                    self.upgrade_session(sid);
+                    local = false;
+                }
+                _ => {}
+            }
+        }
+        // A follower tells the leader its clients' sessions are alive; a local session is
+        // this server's business.
+        if !local && !self.replica.is_leader() {
             self.replica.touched.insert(sid);
         }
         if self.ensemble_request(sid, conn, xid, opcode, &req, &auth, arrived) {
@@ -703,10 +729,13 @@ impl Core {
                     self.close_conn(conn);
                     return;
                 };
-                let txn = if self.session_moved(sid, None) {
+                let txn = if local {
+                    // Never resumed anywhere else: no owner to track.
+                    self.prep_write(at, sid, xid, &auth, &r, true)
+                } else if self.session_moved(sid, None) {
                     self.prep.error_txn(at, sid, xid, ErrorCode::SessionMoved)
                 } else {
-                    self.prep_write(at, sid, xid, &auth, &r)
+                    self.prep_write(at, sid, xid, &auth, &r, false)
                 };
                 let origin = Origin::Client {
                     conn,
@@ -1077,9 +1106,14 @@ impl Core {
         xid: i32,
         auth: &AuthInfo,
         r: &Request,
+        local: bool,
     ) -> Txn {
         let began = Instant::now();
-        let txn = self.prep.prep(&self.tree, at, sid, xid, auth, r);
+        let txn = if local {
+            self.prep.prep_local(&self.tree, at, sid, xid, auth, r)
+        } else {
+            self.prep.prep(&self.tree, at, sid, xid, auth, r)
+        };
         let ms = began.elapsed().as_millis() as u64;
         self.events.prep_process_time.record(ms);
         if matches!(r, Request::CloseSession) {
@@ -1113,10 +1147,18 @@ impl Core {
             // Another server's session: known here too, so any server can resume it and a
             // future leader can expire it.
             paddock_tree::TxnOp::CreateSession { timeout, .. }
-                if !matches!(origin, Some(Origin::Connect { .. }))
-                    && self.sessions.get(txn.session_id).is_none() =>
+                if !matches!(origin, Some(Origin::Connect { .. })) =>
             {
-                self.sessions.restore(txn.session_id, *timeout);
+                if self.sessions.get(txn.session_id).is_none() {
+                    self.sessions.restore(txn.session_id, *timeout);
+                } else if self.sessions.is_local(txn.session_id) {
+                    // A local session of this server, upgraded: replicated from now on.
+                    self.sessions.set_scope(txn.session_id, Scope::Global);
+                    info!(
+                        session = format_args!("0x{:x}", txn.session_id),
+                        "local session upgraded to a global one"
+                    );
+                }
             }
             paddock_tree::TxnOp::CloseSession { .. }
                 if !matches!(
@@ -1205,12 +1247,13 @@ impl Core {
             self.expire_read_only_sessions();
             return;
         }
-        // In an ensemble the leader alone expires sessions.
+        // Every server expires its own local sessions; the leader alone the replicated ones.
+        self.expire_local_sessions();
         if !self.prepares() || !self.serving() {
             return;
         }
         for sid in self.sessions.expired() {
-            if self.prep.is_closing(sid) {
+            if self.prep.is_closing(sid) || self.sessions.is_local(sid) {
                 continue;
             }
             // A stamp for each: every proposal moves the counter on.
@@ -1222,6 +1265,29 @@ impl Core {
                 .record(began.elapsed().as_millis() as u64);
             self.events.sessions_expired += 1;
             self.submit(txn, Origin::Expire { session: sid }, None);
+        }
+    }
+
+    /// Local sessions (`localSessionsEnabled`) end here, without a transaction: they own no
+    /// ephemeral node and no other server knows them. One whose upgrade is in flight waits
+    /// for it: the leader expires it once it is global.
+    fn expire_local_sessions(&mut self) {
+        let due: Vec<i64> = self
+            .sessions
+            .expired()
+            .into_iter()
+            .filter(|&sid| self.sessions.scope(sid) == Some(Scope::Local))
+            .collect();
+        for sid in due {
+            if let Some(conn) = self.sessions.get(sid).and_then(|s| s.conn) {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.session = None;
+                }
+                self.close_conn(conn);
+            }
+            self.end_session(sid);
+            self.events.sessions_expired += 1;
+            info!(session = format_args!("0x{sid:x}"), "local session expired");
         }
     }
 

@@ -84,8 +84,16 @@ impl Core {
                 "Bytes of znode data and paths",
                 Value::Int(self.tree.approximate_data_size() as i64),
             ),
-            Sample::gauge("global_sessions", "Sessions", int(self.sessions.len())),
-            Sample::gauge("local_sessions", "Local sessions", Value::Int(0)),
+            Sample::gauge(
+                "global_sessions",
+                "Replicated sessions",
+                int(self.sessions.len() - self.sessions.local_count()),
+            ),
+            Sample::gauge(
+                "local_sessions",
+                "Sessions of this server alone (localSessionsEnabled)",
+                int(self.sessions.local_count()),
+            ),
             Sample::gauge(
                 "open_file_descriptor_count",
                 "Open file descriptors",

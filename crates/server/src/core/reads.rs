@@ -15,6 +15,7 @@ use paddock_proto::{
 };
 use paddock_tree::{AuthInfo, WatchKind};
 use std::time::Instant;
+use tracing::info;
 
 /// The most names one getChildrenPage reply carries.
 const PAGE_MAX: usize = 10_000;
@@ -245,7 +246,17 @@ impl Core {
             }
             // The next token of an exchange the core already stepped (`Core::sasl_step`).
             Request::Sasl(t) => ok(frame(xid, zxid, 0, |b| t.encode(b))),
-            // Writes never come here.
+            // A local session's close (`localSessionsEnabled`): no transaction, as ZooKeeper
+            // closes one. It ends here and now, in its turn after the session's writes.
+            Request::CloseSession if self.sessions.is_local(sid) => {
+                self.end_session(sid);
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.session = None;
+                }
+                info!(session = format_args!("0x{sid:x}"), "local session closed");
+                (frame(xid, zxid, 0, |_| {}), true)
+            }
+            // Other writes never come here.
             _ => err(ErrorCode::Unimplemented),
         }
     }
