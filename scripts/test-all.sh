@@ -23,6 +23,8 @@
 #      protocol-limits (tests/protocol/limits.py: large requests, transactions and replies),
 #      protocol-rollover (tests/protocol/rollover.py: the zxid counter runs out, no election),
 #      protocol-linearizable (tests/protocol/linearizable.py: linearizableReads),
+#      protocol-local-sessions (tests/protocol/local_sessions.py: against ZooKeeper 3.8),
+#      protocol-nemesis (tests/protocol/nemesis.py: linearizable reads under partitions and kills),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, container-env (ZOO_* variables, as ZooKeeper's
 #      container image), progress (bars on a terminal only), recipes-zookeeper (the recipe tests against
@@ -144,6 +146,13 @@ run_suite protocol-rollover .venv/bin/python tests/protocol/rollover.py
 # linearizableReads: reads on followers right after writes through the leader, never stale
 # with the key on (~10 s).
 run_suite protocol-linearizable .venv/bin/python tests/protocol/linearizable.py
+# localSessionsEnabled, upgrading off and on: the same steps against three-server Paddock and
+# ZooKeeper 3.8 ensembles, every observation equal (~60 s).
+run_suite protocol-local-sessions .venv/bin/python tests/protocol/local_sessions.py
+# linearizableReads under a nemesis (servers cut off from each other in network namespaces, the
+# leader killed): the recorded history must be linearizable; with the key off the violations
+# are counted (needs root; ~45 s).
+run_suite protocol-nemesis .venv/bin/python tests/protocol/nemesis.py
 run_suite bench-smoke bench/smoke.sh
 # A three-server Paddock ensemble under short workloads and one SIGKILL of its leader (~20 s).
 run_suite bench-ensemble-smoke bench/ensemble.sh --smoke

@@ -8,6 +8,14 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A zoo.cfg line given on the command line: `KEY=VALUE`, one line, with a key.
+pub fn parse_cfg_line(s: &str) -> Result<String, String> {
+    match s.split_once('=') {
+        Some((k, _)) if !k.trim().is_empty() && !s.contains('\n') => Ok(s.trim().to_string()),
+        _ => Err(format!("'{s}' is not KEY=VALUE")),
+    }
+}
+
 /// Parses a duration: `5` or `5s` (seconds, fractions allowed), `250ms`, `2m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -361,6 +369,14 @@ pub struct EnsembleArgs {
     /// forceSync on both: yes (default) or no.
     #[arg(long, default_value = "yes")]
     pub force_sync: String,
+    /// A zoo.cfg line for both systems' servers, KEY=VALUE (repeatable), e.g.
+    /// `--set localSessionsEnabled=true`.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_cfg_line)]
+    pub set: Vec<String>,
+    /// Which servers the throughput workloads' sessions go to: all, or followers (every
+    /// server but the leader).
+    #[arg(long, default_value = "all", value_parser = ["all", "followers"])]
+    pub targets: String,
     /// Paddock servers use ports PORT+N (client), PORT+20+N (quorum), PORT+40+N (election)
     /// on 127.0.0.N; ZooKeeper's the same from PORT+100.
     #[arg(long, default_value_t = 23400)]

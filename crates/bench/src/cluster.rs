@@ -56,6 +56,8 @@ pub struct ClusterSpec {
     pub zk_jars: PathBuf,
     /// JVM options of ZooKeeper servers.
     pub jvm_opts: Vec<String>,
+    /// More zoo.cfg lines, the same for both systems (`--set`).
+    pub extra: Vec<String>,
 }
 
 impl ClusterSpec {
@@ -70,6 +72,7 @@ impl ClusterSpec {
         if self.kind == Kind::ZooKeeper {
             body.push("admin.enableServer=false".into());
         }
+        body.extend(self.extra.iter().cloned());
         kit::Spec {
             voters: self.voters,
             observers: self.observers,

@@ -95,6 +95,9 @@ pub struct Conn {
     pub timeout_ms: i32,
     /// The session password the server gave, for reattaching the session elsewhere.
     pub passwd: Vec<u8>,
+    /// The protocol version the server answered (`paddock_proto::protocol`): 0 from
+    /// ZooKeeper, what it speaks (up to what was asked) from Paddock.
+    pub server_protocol: i32,
 }
 
 /// What a server answered to a session handshake (see [`Conn::handshake`]).
@@ -177,9 +180,11 @@ impl Conn {
             session_id: 0,
             timeout_ms: 0,
             passwd: Vec::new(),
+            server_protocol: 0,
         };
         let req = ConnectRequest {
-            protocol_version: 0,
+            // What this build speaks: a server that does not (ZooKeeper) answers 0.
+            protocol_version: paddock_proto::protocol::CURRENT,
             last_zxid_seen: ask.last_zxid_seen,
             timeout: ask.timeout_ms,
             session_id: ask.session_id,
@@ -209,6 +214,7 @@ impl Conn {
         c.session_id = resp.session_id;
         c.timeout_ms = resp.timeout;
         c.passwd = resp.passwd;
+        c.server_protocol = resp.protocol_version;
         if let Some(opts) = SASL.get() {
             c.authenticate(addr, opts).await?;
         }

@@ -137,6 +137,7 @@ pub async fn run(mut a: EnsembleArgs) -> Result<()> {
         paddock_log: a.paddock_log.clone(),
         zk_jars: a.zk_jars.clone(),
         jvm_opts: jvm_opts.clone(),
+        extra: a.set.clone(),
     };
     std::fs::create_dir_all(&a.out_dir)
         .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
@@ -203,8 +204,14 @@ pub async fn run(mut a: EnsembleArgs) -> Result<()> {
                     json_str(&layout_name(layout, &a)),
                     report::json_num(took.as_secs_f64())
                 )?;
+                // `--targets followers`: the leader takes no session of the workloads.
+                let servers: Vec<_> = cluster
+                    .addrs()
+                    .into_iter()
+                    .filter(|s| a.targets == "all" || *s != cluster.addr(leader))
+                    .collect();
                 let target = Target {
-                    servers: cluster.addrs(),
+                    servers,
                     pids: cluster.pids(),
                     label: kind.label().into(),
                     run_id: workload::new_run_id(),
@@ -427,19 +434,25 @@ pub async fn run(mut a: EnsembleArgs) -> Result<()> {
     let settings = format!(
         "{} round(s) of throughput (a fresh ensemble per round, system and layout, one ensemble at a time, \
          {} s of unmeasured setData+getData on it first); \
-         {} sessions x {} in flight spread over every server of the layout, {} s measured + {} s warm-up per workload; \
-         tickTime={} initLimit={} syncLimit={} forceSync={} on both; servers on 127.0.0.N; \
+         {} sessions x {} in flight spread over {} of the layout, {} s measured + {} s warm-up per workload; \
+         tickTime={} initLimit={} syncLimit={} forceSync={}{} on both; servers on 127.0.0.N; \
          ZooKeeper 3.8 (Debian) with {}; {} failover round(s) per system; machine: {} CPUs, load {} at the start",
         a.rounds.max(1),
         report::json_num(a.prewarm.as_secs_f64()),
         params.sessions,
         params.inflight,
+        if a.targets == "all" {
+            "every server"
+        } else {
+            "the followers"
+        },
         report::json_num(a.duration.as_secs_f64()),
         report::json_num(a.warmup.as_secs_f64()),
         a.tick_time,
         a.init_limit,
         a.sync_limit,
         if force_sync { "yes" } else { "no (NOT durable)" },
+        a.set.iter().map(|l| format!(" {l}")).collect::<String>(),
         jvm_opts.join(" "),
         a.failover_rounds,
         std::thread::available_parallelism().map_or(0, |n| n.get()),

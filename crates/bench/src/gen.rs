@@ -29,6 +29,22 @@ pub fn path_watch_body(path: &str, watch: bool) -> Vec<u8> {
     .to_bytes()
 }
 
+/// Encodes a sync request body.
+pub fn sync_body(path: &str) -> Vec<u8> {
+    paddock_proto::PathRequest {
+        path: path.to_owned(),
+    }
+    .to_bytes()
+}
+
+/// Wraps a read for `op::LINEARIZABLE`: the read's opcode, then its body.
+pub fn linearizable_body(opcode: i32, body: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(4 + body.len());
+    b.put_i32(opcode);
+    b.put_slice(body);
+    b
+}
+
 /// Encodes a setData request body (any version).
 pub fn set_data_body(path: &str, data: &[u8]) -> Vec<u8> {
     SetDataRequest {
@@ -153,6 +169,21 @@ pub enum Gen {
         /// Per-session randomness.
         rng: Rng,
     },
+    /// Each op is two requests sent together: `lead` (a sync), then the next of `bodies`;
+    /// the op is answered by the second (`Gen::leads`).
+    Paired {
+        /// The leading request's opcode and body.
+        lead: (i32, Rc<Vec<u8>>),
+        /// Opcode of the second request.
+        op: i32,
+        /// Its bodies, cycled through.
+        bodies: Rc<Vec<Vec<u8>>>,
+        /// Next index.
+        next: usize,
+        /// The same bodies wrapped for `op::LINEARIZABLE` (the read's opcode, then its body):
+        /// sent alone, without the lead, to a server that announced linearizable reads.
+        wrapped: Option<Rc<Vec<Vec<u8>>>>,
+    },
     /// Numbered creates from a counter shared by all sessions, up to `limit`.
     Counted {
         /// The create template.
@@ -167,7 +198,14 @@ pub enum Gen {
 }
 
 impl Gen {
-    /// Appends the next request; `None` when the generator has nothing more to send.
+    /// Whether each op sends a leading request ahead of the one that answers it: its reply
+    /// is not the op's.
+    pub fn leads(&self) -> bool {
+        matches!(self, Gen::Paired { .. })
+    }
+
+    /// Appends the next request (two for `Paired`; the xid returned is the last one's);
+    /// `None` when the generator has nothing more to send.
     #[inline]
     pub fn push_next(&mut self, conn: &mut Conn) -> Option<i32> {
         match self {
@@ -175,6 +213,24 @@ impl Gen {
                 let b = &bodies[*next % bodies.len()];
                 *next = next.wrapping_add(1);
                 Some(conn.push(*op, b))
+            }
+            Gen::Paired {
+                lead,
+                op,
+                bodies,
+                next,
+                wrapped,
+            } => {
+                let i = *next % bodies.len();
+                *next = next.wrapping_add(1);
+                if let Some(w) = wrapped
+                    .as_ref()
+                    .filter(|_| conn.server_protocol >= paddock_proto::protocol::LINEARIZABLE_READS)
+                {
+                    return Some(conn.push(paddock_proto::op::LINEARIZABLE, &w[i]));
+                }
+                conn.push(lead.0, &lead.1);
+                Some(conn.push(*op, &bodies[i]))
             }
             Gen::Mixed {
                 read,

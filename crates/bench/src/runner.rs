@@ -102,6 +102,7 @@ pub async fn run_session(
     let deadline = tokio::time::sleep_until(w.end.into());
     tokio::pin!(deadline);
     let mut grace_started = false;
+    let leads = gen.leads();
     loop {
         let now = Instant::now();
         if !stopping && now >= w.end {
@@ -166,6 +167,9 @@ pub async fn run_session(
         let r = conn.drain_replies(|h, body| {
             if h.xid < 0 {
                 return; // watch events (-1) and pings (-2)
+            }
+            if leads && pending.front().is_some_and(|&(xid, _)| h.xid < xid) {
+                return; // the leading request of the op in front (its sync)
             }
             let Some((xid, sent)) = pending.pop_front() else {
                 bad.get_or_insert_with(|| format!("reply with xid {} but nothing pending", h.xid));

@@ -23,6 +23,12 @@ pub enum Workload {
     SetData,
     /// getData on a pool of keys.
     GetData,
+    /// sync then getData, sent together: what a ZooKeeper client does for a read that must
+    /// see every write acknowledged before it.
+    SyncGetData,
+    /// getData as a linearizable read (opcode 1001) where the server announces it, else as
+    /// sync-getdata, as Paddock's client does.
+    LinGetData,
     /// getChildren of a node with 1,000 children.
     GetChildren,
     /// getData/setData at a chosen read ratio.
@@ -31,6 +37,8 @@ pub enum Workload {
     Watch,
     /// Sessions opening, creating an ephemeral, and closing.
     Ephemeral,
+    /// Sessions opening and closing, nothing else.
+    Sessions,
     /// multi of 10 setData ops.
     Multi,
     /// Numbered creates, 1,000 per parent, as fast as possible (for memory figures).
@@ -43,15 +51,18 @@ pub enum Workload {
 
 impl Workload {
     /// All workloads in run order.
-    pub const ALL: [Workload; 12] = [
+    pub const ALL: [Workload; 15] = [
         Workload::Create100,
         Workload::Create1k,
         Workload::SetData,
         Workload::GetData,
+        Workload::SyncGetData,
+        Workload::LinGetData,
         Workload::GetChildren,
         Workload::Mixed,
         Workload::Watch,
         Workload::Ephemeral,
+        Workload::Sessions,
         Workload::Multi,
         Workload::Populate,
         Workload::LatencyRead,
@@ -65,10 +76,13 @@ impl Workload {
             Workload::Create1k => "create-1k",
             Workload::SetData => "setdata",
             Workload::GetData => "getdata",
+            Workload::SyncGetData => "sync-getdata",
+            Workload::LinGetData => "lin-getdata",
             Workload::GetChildren => "getchildren",
             Workload::Mixed => "mixed",
             Workload::Watch => "watch",
             Workload::Ephemeral => "ephemeral",
+            Workload::Sessions => "sessions",
             Workload::Multi => "multi",
             Workload::Populate => "populate",
             Workload::LatencyRead => "latency-read",
@@ -83,6 +97,13 @@ impl Workload {
             Workload::Create1k => "create PERSISTENT_SEQUENTIAL znodes with 1 KiB values",
             Workload::SetData => "setData (any version) on --keys znodes",
             Workload::GetData => "getData on --keys znodes of --value-size bytes",
+            Workload::SyncGetData => {
+                "sync, then getData as getdata, sent together (one op = the pair)"
+            }
+            Workload::LinGetData => {
+                "getData wrapped as a linearizable read (opcode 1001) where the server \
+                 announces it, else sync-getdata"
+            }
             Workload::GetChildren => "getChildren of one node with --children children",
             Workload::Mixed => "getData or setData on random keys, --read-ratio reads",
             Workload::Watch => {
@@ -91,6 +112,7 @@ impl Workload {
             Workload::Ephemeral => {
                 "connect, create an ephemeral, close the session (one op = one cycle)"
             }
+            Workload::Sessions => "connect, close the session (one op = one cycle)",
             Workload::Multi => "multi of 10 setData ops",
             Workload::Populate => "create up to --znodes znodes, --per-parent per parent",
             Workload::LatencyRead => "unloaded: one session, one getData in flight",
@@ -102,7 +124,11 @@ impl Workload {
     pub fn is_write(self) -> bool {
         !matches!(
             self,
-            Workload::GetData | Workload::GetChildren | Workload::LatencyRead
+            Workload::GetData
+                | Workload::SyncGetData
+                | Workload::LinGetData
+                | Workload::GetChildren
+                | Workload::LatencyRead
         )
     }
 
@@ -467,9 +493,20 @@ pub async fn run_workload(w: Workload, p: &Params, target: &Target) -> Result<Wo
             });
             Some((p.sessions, p.inflight, f, None))
         }
-        Workload::SetData | Workload::GetData | Workload::LatencyRead | Workload::LatencyWrite => {
+        Workload::SetData
+        | Workload::GetData
+        | Workload::SyncGetData
+        | Workload::LinGetData
+        | Workload::LatencyRead
+        | Workload::LatencyWrite => {
             call_all(&mut setup, op::CREATE, &make_keys(keys), &[]).await?;
-            let read = matches!(w, Workload::GetData | Workload::LatencyRead);
+            let read = matches!(
+                w,
+                Workload::GetData
+                    | Workload::SyncGetData
+                    | Workload::LinGetData
+                    | Workload::LatencyRead
+            );
             let bodies: Vec<Vec<u8>> = (0..keys)
                 .map(|i| {
                     if read {
@@ -486,10 +523,33 @@ pub async fn run_workload(w: Workload, p: &Params, target: &Target) -> Result<Wo
             } else {
                 (p.sessions, p.inflight)
             };
-            let f: Factory = Box::new(move |i| Gen::Cycle {
-                op: opc,
-                bodies: bodies.clone(),
-                next: i * bodies.len() / s.max(1),
+            let sync = Rc::new(gen::sync_body(&dir));
+            let paired = matches!(w, Workload::SyncGetData | Workload::LinGetData);
+            let wrapped = (w == Workload::LinGetData).then(|| {
+                Rc::new(
+                    bodies
+                        .iter()
+                        .map(|b| gen::linearizable_body(op::GET_DATA, b))
+                        .collect::<Vec<_>>(),
+                )
+            });
+            let f: Factory = Box::new(move |i| {
+                let next = i * bodies.len() / s.max(1);
+                if paired {
+                    Gen::Paired {
+                        lead: (op::SYNC, sync.clone()),
+                        op: opc,
+                        bodies: bodies.clone(),
+                        next,
+                        wrapped: wrapped.clone(),
+                    }
+                } else {
+                    Gen::Cycle {
+                        op: opc,
+                        bodies: bodies.clone(),
+                        next,
+                    }
+                }
             });
             Some((s, k, f, None))
         }
@@ -586,7 +646,7 @@ pub async fn run_workload(w: Workload, p: &Params, target: &Target) -> Result<Wo
             });
             Some((p.sessions, p.inflight, f, None))
         }
-        Workload::Watch | Workload::Ephemeral => None,
+        Workload::Watch | Workload::Ephemeral | Workload::Sessions => None,
     };
 
     let start = Instant::now();
@@ -702,11 +762,14 @@ pub async fn run_workload(w: Workload, p: &Params, target: &Target) -> Result<Wo
         }
         None => {
             let churners = p.churners.max(1);
-            let body = Rc::new(gen::create_body(
-                &format!("{dir}/e-"),
-                b"",
-                CreateMode::EphemeralSequential as i32,
-            ));
+            // The sessions workload opens and closes sessions and does nothing in between.
+            let body = (w == Workload::Ephemeral).then(|| {
+                Rc::new(gen::create_body(
+                    &format!("{dir}/e-"),
+                    b"",
+                    CreateMode::EphemeralSequential as i32,
+                ))
+            });
             let mut handles = Vec::new();
             for i in 0..churners {
                 let addrs = servers.clone();
@@ -849,7 +912,7 @@ async fn watch_pair(
 async fn churn(
     servers: Vec<SocketAddr>,
     idx: usize,
-    create: Rc<Vec<u8>>,
+    create: Option<Rc<Vec<u8>>>,
     win: Rc<Window>,
     live: Rc<Live>,
 ) -> Tally {
@@ -864,9 +927,11 @@ async fn churn(
         k += 1;
         let cycle = async {
             let mut c = Conn::connect(addr).await?;
-            let r = c.call(op::CREATE, &create).await?;
-            if r.head.err != 0 {
-                bail!("create ephemeral: {}", err_name(r.head.err));
+            if let Some(create) = &create {
+                let r = c.call(op::CREATE, create).await?;
+                if r.head.err != 0 {
+                    bail!("create ephemeral: {}", err_name(r.head.err));
+                }
             }
             c.close().await?;
             Ok(())

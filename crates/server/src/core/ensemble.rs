@@ -166,9 +166,52 @@ impl Core {
     fn sync_then(&mut self, sid: i64, origin: Origin) {
         let key = self.replica.new_key();
         self.await_reply(key, origin, Some(sid));
-        self.zab_step(Event::ClientSync {
-            request_id: key as u64,
-        });
+        // Batched: one sync in flight per server (`barrier`).
+        let replica = &mut self.replica;
+        if let Some(b) = self.barrier.join(key, || replica.new_key()) {
+            self.zab_step(Event::ClientSync {
+                request_id: b as u64,
+            });
+        }
+    }
+
+    /// A sync that `key` waited for is done: a client's sync is answered, a linearizable read
+    /// runs.
+    fn sync_done(&mut self, key: i64) {
+        match self.order.take_origin(key) {
+            Some(Origin::Sync {
+                conn,
+                session,
+                xid,
+                path,
+                arrived,
+            }) => {
+                let f = frames::frame(xid, self.tree.last_zxid(), 0, |b| {
+                    PathRequest { path }.encode(b)
+                });
+                let done = Done {
+                    conn,
+                    frame: f,
+                    arrived,
+                    is_reply: true,
+                    op: op::SYNC,
+                    close_after: false,
+                };
+                self.complete_write(session, key, done, false);
+            }
+            Some(Origin::Read {
+                conn,
+                session,
+                xid,
+                req,
+                auth,
+                arrived,
+            }) => {
+                let done = self.read(session, conn, xid, Ok(req), &auth, arrived);
+                self.complete_write(session, key, done, false);
+            }
+            _ => {}
+        }
     }
 
     /// Feeds the replication core one event and carries out what it asks, in order.
@@ -203,6 +246,12 @@ impl Core {
         self.check_serving();
         while let Some((from, request_id, payload)) = self.replica.next_forwarded() {
             self.prepare_forwarded(from, request_id, &payload);
+        }
+        // The next batched sync, for what arrived while the last one was in flight.
+        if let Some(b) = self.barrier.take_start() {
+            self.zab_step(Event::ClientSync {
+                request_id: b as u64,
+            });
         }
         // After the learners' writes: a new leader proposes those its predecessor held
         // before its own clients' waiting requests.
@@ -258,40 +307,18 @@ impl Core {
             } => self.send_log_range(to, conn, after, through),
             Effect::Failed { key } => self.fail_origin(key),
             Effect::Handover { taken_through } => self.handover_began(taken_through),
-            Effect::SyncDone { key } => match self.order.take_origin(key) {
-                Some(Origin::Sync {
-                    conn,
-                    session,
-                    xid,
-                    path,
-                    arrived,
-                }) => {
-                    let f = frames::frame(xid, self.tree.last_zxid(), 0, |b| {
-                        PathRequest { path }.encode(b)
-                    });
-                    let done = Done {
-                        conn,
-                        frame: f,
-                        arrived,
-                        is_reply: true,
-                        op: op::SYNC,
-                        close_after: false,
-                    };
-                    self.complete_write(session, key, done, false);
+            Effect::SyncDone { key } => {
+                let replica = &mut self.replica;
+                match self.barrier.finish(key, || replica.new_key()) {
+                    Some(riders) => {
+                        for r in riders {
+                            self.sync_done(r);
+                        }
+                    }
+                    // Asked again under its own key after a handover (`Core::ask_again`).
+                    None => self.sync_done(key),
                 }
-                Some(Origin::Read {
-                    conn,
-                    session,
-                    xid,
-                    req,
-                    auth,
-                    arrived,
-                }) => {
-                    let done = self.read(session, conn, xid, Ok(req), &auth, arrived);
-                    self.complete_write(session, key, done, false);
-                }
-                _ => {}
-            },
+            }
             Effect::SessionsTouched(sessions) => {
                 for s in sessions {
                     self.sessions.touch(s as i64);
@@ -347,6 +374,13 @@ impl Core {
     fn fail_origin(&mut self, key: i64) {
         if self.retry_when_serving(key) {
             // A planned handover: asked again of the new leader, under the same key.
+            return;
+        }
+        let replica = &mut self.replica;
+        if let Some(riders) = self.barrier.finish(key, || replica.new_key()) {
+            for r in riders {
+                self.fail_origin(r);
+            }
             return;
         }
         self.replica.forwarded_failed(key);
@@ -591,6 +625,7 @@ impl Core {
         self.hold = None;
         self.close_all_conns();
         self.order.clear();
+        self.barrier.clear();
         self.prep.reset();
         self.replica.forget_waits();
         // Sessions never applied (their createSession was lost with the leader) are gone.

@@ -195,7 +195,7 @@ impl Core {
                     payload,
                 });
             }
-        } else if self.order.is_sync(key) {
+        } else if self.order.is_sync(key) || self.barrier.is_barrier(key) {
             self.zab_step(Event::ClientSync {
                 request_id: key as u64,
             });

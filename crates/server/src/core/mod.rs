@@ -21,6 +21,7 @@
 
 mod admin;
 mod audited;
+mod barrier;
 mod conns;
 mod dispatch;
 mod ensemble;
@@ -73,6 +74,8 @@ pub struct Core {
     pub(crate) sessions: Sessions,
     pub(crate) conns: Conns,
     pub(crate) order: ReplyOrder,
+    /// The one sync in flight that client syncs and linearizable reads ride on.
+    pub(crate) barrier: barrier::SyncBarrier,
     log: std_mpsc::Sender<LogMsg>,
     pub(crate) fs: Fs,
     /// The database id written into snapshots.
@@ -194,6 +197,7 @@ impl Core {
             watches: WatchRegistry::default(),
             conns: Conns::default(),
             order: ReplyOrder::default(),
+            barrier: Default::default(),
             log,
             replica,
             snapshots,
