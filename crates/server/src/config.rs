@@ -798,7 +798,7 @@ fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
-fn parse_server(id: &str, v: &str) -> Result<ServerSpec, String> {
+pub(crate) fn parse_server(id: &str, v: &str) -> Result<ServerSpec, String> {
     let id: u64 = id
         .parse()
         .map_err(|_| format!("server id '{id}' is not a number"))?;

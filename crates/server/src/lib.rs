@@ -9,6 +9,7 @@ pub mod conn;
 pub mod conn_shared;
 pub mod container_env;
 pub mod core;
+pub mod dynconfig;
 pub mod forward;
 pub mod fourlw;
 pub mod log;

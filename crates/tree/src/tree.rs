@@ -117,6 +117,22 @@ impl DataTree {
         t
     }
 
+    /// Sets `/zookeeper/config` to this server's view of its ensemble's configuration, as
+    /// ZooKeeper keeps it: every server writes its own, outside the transactions (the node is
+    /// outside the digest, and readable by all, writable by nobody but the super user); the
+    /// Stat shows version -1 and the configuration's version as mzxid.
+    pub fn set_config(&mut self, data: &[u8], version: i64, time: i64) {
+        let Some(id) = self.store.lookup("/zookeeper/config") else {
+            return;
+        };
+        self.store.set_data(id, Some(data));
+        self.store.update_stat(id, |s| {
+            s.version = -1;
+            s.mzxid = version;
+            s.mtime = time;
+        });
+    }
+
     /// The zxid of the last applied transaction.
     pub fn last_zxid(&self) -> i64 {
         self.last_zxid

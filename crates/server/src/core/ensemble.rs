@@ -505,6 +505,7 @@ impl Core {
         tokio::task::spawn_blocking(move || drop(old));
         self.prep.reset();
         self.watches = Default::default();
+        self.publish_config();
         self.rebuild_sessions();
         self.snapshots.schedule.restart();
         // The leader's image is a snapshot file's contents already: logged as it came.

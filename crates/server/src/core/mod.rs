@@ -184,7 +184,7 @@ impl Core {
                 core: core_tx,
             },
         );
-        Core {
+        let mut core = Core {
             sasl: None,
             me,
             audit: None,
@@ -216,10 +216,24 @@ impl Core {
             hold: None,
             console_grants: Default::default(),
             backup_taps: Vec::new(),
-        }
+        };
+        core.publish_config();
+        core
     }
 
     /// Records into `metrics` (shared with the log thread).
+    /// Writes this server's view of its ensemble's configuration into `/zookeeper/config`, as
+    /// ZooKeeper does (a standalone server leaves it empty). Version 0: the static
+    /// configuration of zoo.cfg (ZooKeeper shows the zxid at which its first leader took
+    /// office instead).
+    pub(crate) fn publish_config(&mut self) {
+        if self.cfg.servers.is_empty() {
+            return;
+        }
+        let text = crate::dynconfig::DynConfig::new(&self.cfg.servers, 0).render();
+        self.tree.set_config(text.as_bytes(), 0, now_ms());
+    }
+
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Core {
         self.metrics = metrics;
         self
@@ -1113,7 +1127,10 @@ impl Core {
         local: bool,
     ) -> Txn {
         let began = Instant::now();
-        let txn = if local {
+        let txn = if let (Request::Reconfig(rc), true) = (r, self.cfg.reconfig_enabled) {
+            let code = self.reconfig_refusal(auth, rc, at.zxid);
+            self.prep.error_txn(at, sid, xid, code)
+        } else if local {
             self.prep.prep_local(&self.tree, at, sid, xid, auth, r)
         } else {
             self.prep.prep(&self.tree, at, sid, xid, auth, r)
@@ -1124,6 +1141,70 @@ impl Core {
             self.events.close_session_prep_time.record(ms);
         }
         txn
+    }
+
+    /// A reconfig request (`reconfigEnabled`) checked as ZooKeeper 3.8's leader checks it, in
+    /// its order: standalone, `fromConfig` against the current version, the request's form
+    /// and the new configuration's voters (`crate::dynconfig`), a synced quorum of those
+    /// voters, then WRITE on `/zookeeper/config` (the super user alone, by its ACL). Applying
+    /// a new configuration is not built yet (issue 18): a request that passes every check is
+    /// refused with UNIMPLEMENTED.
+    fn reconfig_refusal(
+        &self,
+        auth: &AuthInfo,
+        r: &paddock_proto::ReconfigRequest,
+        zxid: i64,
+    ) -> ErrorCode {
+        if self.replica.standalone {
+            return ErrorCode::Unimplemented;
+        }
+        let current = crate::dynconfig::DynConfig::new(&self.cfg.servers, 0);
+        if r.cur_config_id != -1 && r.cur_config_id != current.version {
+            return ErrorCode::BadVersion;
+        }
+        // A null string (what clients send for "none") decodes as an empty one.
+        fn given(s: &str) -> Option<&str> {
+            (!s.trim().is_empty()).then_some(s)
+        }
+        let next = match current.reconfigured(
+            given(&r.joining_servers),
+            given(&r.leaving_servers),
+            given(&r.new_members),
+            zxid,
+            true,
+        ) {
+            Ok(n) => n,
+            Err(refusal) => {
+                info!(why = %refusal.why, "reconfig refused");
+                return refusal.code;
+            }
+        };
+        let mut synced: Vec<u64> = self
+            .replica
+            .node
+            .learners()
+            .into_iter()
+            .filter(|&(_, observer, synced)| synced && !observer)
+            .map(|(id, _, _)| id)
+            .collect();
+        synced.push(self.replica.node.id());
+        let voters = next.voters();
+        if voters.iter().filter(|v| synced.contains(v)).count() * 2 <= voters.len() {
+            info!("reconfig refused: no synced quorum of the new configuration's voters");
+            return ErrorCode::NewConfigNoQuorum;
+        }
+        let acl = self
+            .tree
+            .lookup("/zookeeper/config")
+            .map(|id| self.tree.acl(id).to_vec())
+            .unwrap_or_default();
+        if !paddock_tree::acl::check(&acl, paddock_proto::perms::WRITE, auth, self.cfg.skip_acl) {
+            return ErrorCode::NoAuth;
+        }
+        warn!(
+            "reconfig: applying a new configuration is not built yet; refused with UNIMPLEMENTED"
+        );
+        ErrorCode::Unimplemented
     }
 
     pub(crate) fn apply(&mut self, txn: Txn) {

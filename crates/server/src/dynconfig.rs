@@ -1,0 +1,325 @@
+//! ZooKeeper's dynamic configuration: the `server.N` lines and the version that
+//! `/zookeeper/config` shows, and the configuration a reconfig request asks for, with the checks
+//! and errors ZooKeeper 3.8's leader applies to it (PrepRequestProcessor), in its order.
+//!
+//! Nothing here changes a running ensemble; it is the model the reconfiguration is built on
+//! (issue 18).
+
+use crate::config::{parse_server, ServerSpec};
+use paddock_proto::ErrorCode;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// An ensemble's members and the version of their configuration: the zxid of the
+/// reconfiguration that made it (0: the static one from zoo.cfg).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynConfig {
+    pub servers: BTreeMap<u64, ServerSpec>,
+    pub version: i64,
+}
+
+/// Why a reconfig request is refused: the error its client gets and what the leader logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub why: String,
+}
+
+fn refuse(code: ErrorCode, why: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        why: why.into(),
+    }
+}
+
+impl DynConfig {
+    /// The configuration of these servers at `version`.
+    pub fn new(servers: &[ServerSpec], version: i64) -> DynConfig {
+        DynConfig {
+            servers: servers.iter().map(|s| (s.id, s.clone())).collect(),
+            version,
+        }
+    }
+
+    /// Voting members, ascending.
+    pub fn voters(&self) -> Vec<u64> {
+        self.servers
+            .values()
+            .filter(|s| !s.observer)
+            .map(|s| s.id)
+            .collect()
+    }
+
+    /// `/zookeeper/config`'s data, as ZooKeeper writes it: one `server.N=` line per member in
+    /// id order, `host:quorumPort:electionPort:participant|observer`, then `;host:port` when
+    /// the member has a client address, and `version=` in hex without a prefix.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for s in self.servers.values() {
+            let role = if s.observer {
+                "observer"
+            } else {
+                "participant"
+            };
+            let _ = write!(
+                out,
+                "server.{}={}:{}:{}:{}",
+                s.id, s.host, s.quorum_port, s.election_port, role
+            );
+            if let Some((h, p)) = &s.client_addr {
+                let _ = write!(out, ";{h}:{p}");
+            }
+            out.push('\n');
+        }
+        let _ = write!(out, "version={:x}", self.version);
+        out
+    }
+
+    /// The configuration a reconfig request asks for, at `version` (the zxid its transaction
+    /// will take), or why it is refused. `joining` and `leaving` (comma lists of
+    /// `server.N=spec;client` and of ids) change this configuration; `new_members` (lines or a
+    /// comma list of `server.N=` entries) replaces it. `standalone_enabled`: ZooKeeper's
+    /// `standaloneEnabled`, under which a configuration needs at least two voters.
+    pub fn reconfigured(
+        &self,
+        joining: Option<&str>,
+        leaving: Option<&str>,
+        new_members: Option<&str>,
+        version: i64,
+        standalone_enabled: bool,
+    ) -> Result<DynConfig, Refusal> {
+        let servers = match new_members {
+            Some(m) => parse_members(m)?,
+            None => self.incremental(joining, leaving)?,
+        };
+        let next = DynConfig { servers, version };
+        let voters = next.voters().len();
+        if standalone_enabled && voters < 2 {
+            return Err(refuse(
+                ErrorCode::BadArguments,
+                "Reconfig failed - new configuration must include at least 2 followers",
+            ));
+        }
+        if voters < 1 {
+            return Err(refuse(
+                ErrorCode::BadArguments,
+                "Reconfig failed - new configuration must include at least 1 follower",
+            ));
+        }
+        Ok(next)
+    }
+
+    fn incremental(
+        &self,
+        joining: Option<&str>,
+        leaving: Option<&str>,
+    ) -> Result<BTreeMap<u64, ServerSpec>, Refusal> {
+        let mut next = self.servers.clone();
+        for id in leaving.into_iter().flat_map(split_list) {
+            let id: u64 = id.parse().map_err(|_| {
+                refuse(
+                    ErrorCode::BadArguments,
+                    format!("'{id}' is not a server id"),
+                )
+            })?;
+            next.remove(&id);
+        }
+        for joiner in joining.into_iter().flat_map(split_list) {
+            let parts: Vec<&str> = joiner.split('=').filter(|p| !p.is_empty()).collect();
+            let [key, spec] = parts[..] else {
+                return Err(refuse(
+                    ErrorCode::BadArguments,
+                    "Wrong format of server string",
+                ));
+            };
+            let id = key.rsplit('.').next().unwrap_or(key).trim();
+            let s = parse_server(id, spec)
+                .map_err(|_| refuse(ErrorCode::BadArguments, "Reconfiguration failed"))?;
+            if s.client_addr.is_none() {
+                return Err(refuse(
+                    ErrorCode::BadArguments,
+                    "Wrong format of server string - each server should have at least 3 ports specified",
+                ));
+            }
+            if let Some(other) = next.values().find(|o| o.id != s.id && shares_a_port(o, &s)) {
+                return Err(refuse(
+                    ErrorCode::BadArguments,
+                    format!(
+                        "Reconfiguration failed: server.{} uses an address of server.{}",
+                        s.id, other.id
+                    ),
+                ));
+            }
+            next.insert(s.id, s);
+        }
+        Ok(next)
+    }
+}
+
+/// A comma list, as ZooKeeper's StringUtils.split: trimmed, empty parts dropped.
+fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|p| !p.is_empty())
+}
+
+/// Whether two members would listen on the same quorum or election address.
+fn shares_a_port(a: &ServerSpec, b: &ServerSpec) -> bool {
+    let ports = |s: &ServerSpec| [s.quorum_port, s.election_port];
+    a.host == b.host && ports(a).iter().any(|p| ports(b).contains(p))
+}
+
+/// A non-incremental member list: `server.N=` entries separated by newlines or commas, as a
+/// properties file; any other key is refused.
+fn parse_members(m: &str) -> Result<BTreeMap<u64, ServerSpec>, Refusal> {
+    let mut out = BTreeMap::new();
+    for line in m.split([',', '\n']).map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |why: String| refuse(ErrorCode::BadArguments, why);
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| bad(format!("'{line}' is not key=value")))?;
+        let id = k
+            .trim()
+            .strip_prefix("server.")
+            .ok_or_else(|| bad(format!("'{}' is not a server.N key", k.trim())))?;
+        let s = parse_server(id, v).map_err(|e| bad(format!("{}: {e}", k.trim())))?;
+        out.insert(s.id, s);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn three() -> DynConfig {
+        let s = |id: u64, q: u16, e: u16| ServerSpec {
+            id,
+            host: "127.0.0.1".into(),
+            quorum_port: q,
+            election_port: e,
+            observer: false,
+            client_addr: None,
+        };
+        DynConfig::new(
+            &[s(1, 56047, 53571), s(2, 33351, 42729), s(3, 39223, 46095)],
+            0x1_0000_0000,
+        )
+    }
+
+    // Every expected string below is what ZooKeeper 3.8.0's leader answered the same request
+    // with (a three-server ensemble from Debian's package, its server lines as `three()`).
+
+    #[test]
+    fn renders_as_zookeeper() {
+        assert_eq!(
+            three().render(),
+            "server.1=127.0.0.1:56047:53571:participant\n\
+             server.2=127.0.0.1:33351:42729:participant\n\
+             server.3=127.0.0.1:39223:46095:participant\n\
+             version=100000000"
+        );
+    }
+
+    #[test]
+    fn incremental_joins_and_leaves() {
+        let c = three();
+        let joining = "server.100=0.0.0.0:40001:40002:observer;0.0.0.0:40003";
+        let added = c
+            .reconfigured(Some(joining), None, None, 0x1_0000_0005, true)
+            .unwrap();
+        assert_eq!(
+            added.render(),
+            "server.1=127.0.0.1:56047:53571:participant\n\
+             server.2=127.0.0.1:33351:42729:participant\n\
+             server.3=127.0.0.1:39223:46095:participant\n\
+             server.100=0.0.0.0:40001:40002:observer;0.0.0.0:40003\n\
+             version=100000005"
+        );
+        let removed = added
+            .reconfigured(None, Some("100"), None, 0x1_0000_0006, true)
+            .unwrap();
+        assert_eq!(removed.servers, c.servers);
+        let voter = c
+            .reconfigured(
+                Some("server.4=127.0.0.1:40011:40012:participant;40013"),
+                None,
+                None,
+                0x1_0000_0008,
+                true,
+            )
+            .unwrap();
+        assert!(voter
+            .render()
+            .contains("server.4=127.0.0.1:40011:40012:participant;0.0.0.0:40013\n"));
+        assert_eq!(voter.voters(), vec![1, 2, 3, 4]);
+        let without_3 = voter
+            .reconfigured(None, Some("3"), None, 0x1_0000_0009, true)
+            .unwrap();
+        assert_eq!(without_3.voters(), vec![1, 2, 4]);
+    }
+
+    #[test]
+    fn refusals_as_zookeeper() {
+        let c = three();
+        let code = |j: Option<&str>, l: Option<&str>, m: Option<&str>| {
+            c.reconfigured(j, l, m, 9, true)
+                .map(|_| ())
+                .map_err(|r| r.code)
+        };
+        let bad = Err(ErrorCode::BadArguments);
+        assert_eq!(code(Some("some thing"), None, None), bad);
+        // A joiner needs its client port too.
+        assert_eq!(
+            code(
+                Some("server.4=127.0.0.1:40011:40012:participant"),
+                None,
+                None
+            ),
+            bad
+        );
+        assert_eq!(
+            code(Some("server.4=127.0.0.1:x:1:participant;5"), None, None),
+            bad
+        );
+        // Another member's quorum port.
+        assert_eq!(
+            code(Some("server.4=127.0.0.1:56047:1:participant;5"), None, None),
+            bad
+        );
+        assert_eq!(code(None, Some("one"), None), bad);
+        // Fewer than two voters while standaloneEnabled (ZooKeeper's default).
+        assert_eq!(code(None, Some("1,2"), None), bad);
+        assert_eq!(
+            code(
+                None,
+                None,
+                Some("server.1=127.0.0.1:56047:53571:participant;60407")
+            ),
+            bad
+        );
+        assert!(c.reconfigured(None, Some("1,2"), None, 9, false).is_ok());
+        assert_eq!(code(None, None, Some("weight.1=2")), bad);
+        // The joiner ZooKeeper's kazoo test uses passes (its refusal is the ACL's).
+        assert_eq!(
+            code(
+                Some("server.999=0.0.0.0:1234:2345:observer;3456"),
+                None,
+                None
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn non_incremental_takes_lines_or_commas() {
+        let c = three();
+        let m = "server.1=127.0.0.1:56047:53571:participant;2181,\
+                 server.2=127.0.0.1:33351:42729:participant;2182";
+        let next = c.reconfigured(None, None, Some(m), 7, true).unwrap();
+        assert_eq!(next.voters(), vec![1, 2]);
+        let lines = m.replace(',', "\n");
+        assert_eq!(c.reconfigured(None, None, Some(&lines), 7, true), Ok(next));
+    }
+}
