@@ -458,7 +458,11 @@ pub struct Config {
     pub container_max_never_used_ms: u64,
     /// `user:base64` digest that grants `super`.
     pub super_digest: Option<String>,
+    /// The members: `server.N` lines of zoo.cfg, or of its `dynamicConfigFile`.
     pub servers: Vec<ServerSpec>,
+    /// The version of that configuration: the hex suffix of the `dynamicConfigFile`'s name
+    /// (`zoo.cfg.dynamic.100000000`), as ZooKeeper reads it; 0 for zoo.cfg's own lines.
+    pub config_version: i64,
     pub peer_type_observer: bool,
     pub standalone_enabled: bool,
     pub snap_count: u64,
@@ -553,6 +557,7 @@ impl Default for Config {
             container_max_never_used_ms: 0,
             super_digest: None,
             servers: Vec::new(),
+            config_version: 0,
             peer_type_observer: false,
             standalone_enabled: true,
             snap_count: 100_000,
@@ -765,6 +770,96 @@ pub fn security_refusal(key: &str, value: &str) -> Option<String> {
 }
 
 /// A comma-separated list, as ZooKeeper's list keys are written.
+/// `dynamicConfigFile`, as ZooKeeper 3.5+ reads it: the members' `server.N` lines live in that
+/// file alone (zoo.cfg must have none), the file holds no `version` (its name's hex suffix is
+/// the configuration's version), and `<zoo.cfg>.dynamic.next`, a configuration ZooKeeper had
+/// proposed but not committed when it stopped, is not taken.
+fn read_dynamic_config(
+    c: &mut Config,
+    path: &str,
+    origin: &Origin,
+    config_file: Option<&str>,
+) -> Result<(), ConfigError> {
+    let bad = |msg: String| ConfigError::BadValue {
+        source_name: origin.source_name.clone(),
+        line: origin.line,
+        key: "dynamicConfigFile".into(),
+        msg,
+    };
+    if let Some(s) = c.servers.first() {
+        return Err(bad(format!(
+            "zoo.cfg lists server.{} too: with a dynamicConfigFile the server lines must be in \
+             that file alone, as in ZooKeeper",
+            s.id
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
+        path: path.to_owned(),
+        err,
+    })?;
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') || l.starts_with('!') {
+            continue;
+        }
+        let at = |key: &str, msg: String| ConfigError::BadValue {
+            source_name: path.to_owned(),
+            line: i + 1,
+            key: key.to_owned(),
+            msg,
+        };
+        let (k, v) = l
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .ok_or_else(|| at(l, "expected key=value".into()))?;
+        if let Some(id) = k.strip_prefix("server.") {
+            let spec = parse_server(id, v).map_err(|m| at(k, m))?;
+            if c.servers.iter().any(|s| s.id == spec.id) {
+                return Err(at(k, format!("server {} is listed twice", spec.id)));
+            }
+            c.servers.push(spec);
+        } else if k == "version" {
+            return Err(at(
+                k,
+                "a dynamic configuration file holds no version: its name's suffix is the version"
+                    .into(),
+            ));
+        } else if k.starts_with("group.") || k.starts_with("weight.") {
+            return Err(at(
+                k,
+                "hierarchical quorums (group/weight) are not supported; Paddock's quorums are \
+                 majorities of the voters"
+                    .into(),
+            ));
+        } else {
+            let origin = Origin {
+                source_name: path.to_owned(),
+                line: i + 1,
+            };
+            warn_ignored(k, v, &origin);
+        }
+    }
+    if c.servers.is_empty() {
+        return Err(bad(format!("{path} lists no server.N line")));
+    }
+    // ZooKeeper's getVersionFromFilename: the text after the last '.', in hex; else 0.
+    c.config_version = path
+        .rsplit_once('.')
+        .and_then(|(_, v)| i64::from_str_radix(v, 16).ok())
+        .unwrap_or(0);
+    if let Some(cfg) = config_file {
+        let next = format!("{cfg}.dynamic.next");
+        if std::path::Path::new(&next).exists() {
+            tracing::warn!(
+                file = %next,
+                "a reconfiguration was proposed and not committed when the configuration was \
+                 last written; starting from the committed one in the dynamicConfigFile"
+            );
+        }
+    }
+    Ok(())
+}
+
 fn warn_ignored(k: &str, v: &str, origin: &Origin) {
     tracing::warn!(key = %k, value = %shown_value(k, v), from = %origin.source_name, "setting not implemented by Paddock; ignored")
 }
@@ -914,6 +1009,7 @@ impl Config {
             (false, None, 10 << 20, 10);
         let mut min_set = None;
         let mut max_set = None;
+        let mut dynamic_file: Option<(String, &Origin)> = None;
         for (k, v, origin) in &entries {
             let bad = |msg: String| ConfigError::BadValue {
                 source_name: origin.source_name.clone(),
@@ -1192,9 +1288,21 @@ impl Config {
                     }
                     c.servers.push(spec);
                 }
+                "dynamicConfigFile" => dynamic_file = Some((v.clone(), origin)),
+                k if k.starts_with("group.") || k.starts_with("weight.") => {
+                    return Err(bad(
+                        "hierarchical quorums (group/weight) are not supported; Paddock's \
+                         quorums are majorities of the voters"
+                            .into(),
+                    ));
+                }
                 k if QUIET.contains(&k) => {}
                 _ => warn_ignored(k, v, origin),
             }
+        }
+        if let Some((path, origin)) = dynamic_file {
+            let config_file = source.map(|(name, _)| name);
+            read_dynamic_config(&mut c, &path, origin, config_file)?;
         }
         if !data_log_dir_set {
             c.data_log_dir = c.data_dir.clone();
@@ -1498,6 +1606,87 @@ mod tests {
         c.adopt_client_addr(&m.me).unwrap();
         assert_eq!(c.client_port, 5002);
         assert_eq!(c.client_addr().to_string(), "0.0.0.0:5002");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A ZooKeeper 3.5+ deployment keeps its members in a dynamicConfigFile (what ZooKeeper
+    /// writes once reconfiguration is on, and what Kubernetes operators generate). Before it
+    /// was read, such a member started as a standalone server of its own.
+    #[test]
+    fn members_from_a_dynamic_config_file() {
+        let dir = std::env::temp_dir().join(format!("paddock-cfg-dyn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("myid"), "3\n").unwrap();
+        let dynamic = dir.join("zoo.cfg.dynamic.100000000");
+        std::fs::write(
+            &dynamic,
+            "server.1=127.0.0.1:3001:4001:participant;0.0.0.0:5001\n\
+             server.2=127.0.0.2:3002:4002:participant;0.0.0.0:5002\n\
+             server.3=127.0.0.3:3003:4003:observer;0.0.0.0:5003\n",
+        )
+        .unwrap();
+        let cfg = dir.join("zoo.cfg");
+        let base = format!(
+            "dataDir={}\nreconfigEnabled=true\ndynamicConfigFile={}\n",
+            dir.display(),
+            dynamic.display()
+        );
+        std::fs::write(&cfg, &base).unwrap();
+        let mut c = Config::load(Some(&cfg), &[]).unwrap();
+        assert_eq!(c.config_version, 0x1_0000_0000);
+        let m = c
+            .ensemble()
+            .unwrap()
+            .expect("an ensemble, not a standalone server");
+        assert_eq!(
+            (m.me.id, m.voters.clone(), m.observers.clone()),
+            (3, vec![1, 2], vec![3])
+        );
+        c.adopt_client_addr(&m.me).unwrap();
+        assert_eq!(c.client_port, 5003);
+        // Server lines in both places, a version inside the file, hierarchical quorums, a
+        // missing file: refused at start, naming what is wrong.
+        let refused = |text: &str, dynamic_text: &str, want: &str| {
+            std::fs::write(&dynamic, dynamic_text).unwrap();
+            std::fs::write(&cfg, text).unwrap();
+            let e = Config::load(Some(&cfg), &[]).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        };
+        let ok_lines = "server.1=127.0.0.1:3001:4001;5001\nserver.2=127.0.0.2:3002:4002;5002\n";
+        refused(
+            &format!("{base}server.1=127.0.0.1:3001:4001\n"),
+            ok_lines,
+            "server lines must be in that file alone",
+        );
+        refused(
+            &base,
+            &format!("{ok_lines}version=100000000\n"),
+            "holds no version",
+        );
+        refused(&base, &format!("{ok_lines}group.1=1:2\n"), "hierarchical");
+        refused(&base, "", "lists no server.N line");
+        refused(&format!("{base}weight.1=2\n"), ok_lines, "hierarchical");
+        let missing = format!(
+            "dataDir={}\ndynamicConfigFile={}/nope\n",
+            dir.display(),
+            dir.display()
+        );
+        refused(&missing, ok_lines, "cannot read");
+        // Without a version suffix the version is 0, as in ZooKeeper.
+        let plain = dir.join("members");
+        std::fs::write(&plain, ok_lines).unwrap();
+        std::fs::write(
+            &cfg,
+            format!(
+                "dataDir={}\ndynamicConfigFile={}\n",
+                dir.display(),
+                plain.display()
+            ),
+        )
+        .unwrap();
+        let c = Config::load(Some(&cfg), &[]).unwrap();
+        assert_eq!((c.config_version, c.servers.len()), (0, 2));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -223,15 +223,16 @@ impl Core {
 
     /// Records into `metrics` (shared with the log thread).
     /// Writes this server's view of its ensemble's configuration into `/zookeeper/config`, as
-    /// ZooKeeper does (a standalone server leaves it empty). Version 0: the static
-    /// configuration of zoo.cfg (ZooKeeper shows the zxid at which its first leader took
-    /// office instead).
+    /// ZooKeeper does (a standalone server leaves it empty), at the version of the
+    /// `dynamicConfigFile` it came from, or 0 for zoo.cfg's own lines (where ZooKeeper shows
+    /// the zxid at which its first leader took office).
     pub(crate) fn publish_config(&mut self) {
         if self.cfg.servers.is_empty() {
             return;
         }
-        let text = crate::dynconfig::DynConfig::new(&self.cfg.servers, 0).render();
-        self.tree.set_config(text.as_bytes(), 0, now_ms());
+        let version = self.cfg.config_version;
+        let text = crate::dynconfig::DynConfig::new(&self.cfg.servers, version).render();
+        self.tree.set_config(text.as_bytes(), version, now_ms());
     }
 
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Core {
@@ -1158,7 +1159,7 @@ impl Core {
         if self.replica.standalone {
             return ErrorCode::Unimplemented;
         }
-        let current = crate::dynconfig::DynConfig::new(&self.cfg.servers, 0);
+        let current = crate::dynconfig::DynConfig::new(&self.cfg.servers, self.cfg.config_version);
         if r.cur_config_id != -1 && r.cur_config_id != current.version {
             return ErrorCode::BadVersion;
         }
