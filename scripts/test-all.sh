@@ -25,6 +25,7 @@
 #      protocol-linearizable (tests/protocol/linearizable.py: linearizableReads),
 #      protocol-local-sessions (tests/protocol/local_sessions.py: against ZooKeeper 3.8),
 #      protocol-nemesis (tests/protocol/nemesis.py: linearizable reads under partitions and kills),
+#      protocol-reconfig (tests/protocol/reconfig.py: observers join and leave by reconfig),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
 #      bench-ensemble-smoke, ensemble-partition, container-env (ZOO_* variables, as ZooKeeper's
 #      container image), progress (bars on a terminal only), recipes-zookeeper (the recipe tests against
@@ -153,6 +154,9 @@ run_suite protocol-local-sessions .venv/bin/python tests/protocol/local_sessions
 # leader killed): the recorded history must be linearizable; with the key off the violations
 # are counted (needs root; ~45 s).
 run_suite protocol-nemesis .venv/bin/python tests/protocol/nemesis.py
+# reconfig: an observer joins a running three-server ensemble and leaves it; the checks'
+# errors; a restarted voter keeps the configuration (~6 s).
+run_suite protocol-reconfig .venv/bin/python tests/protocol/reconfig.py
 run_suite bench-smoke bench/smoke.sh
 # A three-server Paddock ensemble under short workloads and one SIGKILL of its leader (~20 s).
 run_suite bench-ensemble-smoke bench/ensemble.sh --smoke

@@ -41,6 +41,54 @@ impl DynConfig {
         }
     }
 
+    /// Reads back what `render` wrote (`/zookeeper/config`'s data).
+    pub fn parse(text: &str) -> Result<DynConfig, String> {
+        let mut servers = BTreeMap::new();
+        let mut version = None;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| format!("'{line}' is not key=value"))?;
+            if let Some(id) = k.strip_prefix("server.") {
+                let s = parse_server(id, v)?;
+                servers.insert(s.id, s);
+            } else if k == "version" {
+                version =
+                    Some(i64::from_str_radix(v, 16).map_err(|_| format!("bad version '{v}'"))?);
+            } else {
+                return Err(format!("unexpected key '{k}'"));
+            }
+        }
+        if servers.is_empty() {
+            return Err("no server.N line".into());
+        }
+        Ok(DynConfig {
+            servers,
+            version: version.ok_or("no version line")?,
+        })
+    }
+
+    /// Observers, ascending.
+    pub fn observers(&self) -> Vec<u64> {
+        self.servers
+            .values()
+            .filter(|s| s.observer)
+            .map(|s| s.id)
+            .collect()
+    }
+
+    /// Whether `next` changes nothing but observers: the same voters at the same addresses.
+    pub fn same_voters(&self, next: &DynConfig) -> bool {
+        let voters = |c: &DynConfig| -> Vec<ServerSpec> {
+            c.servers
+                .values()
+                .filter(|s| !s.observer)
+                .cloned()
+                .collect()
+        };
+        voters(self) == voters(next)
+    }
+
     /// Voting members, ascending.
     pub fn voters(&self) -> Vec<u64> {
         self.servers
@@ -210,6 +258,26 @@ mod tests {
 
     // Every expected string below is what ZooKeeper 3.8.0's leader answered the same request
     // with (a three-server ensemble from Debian's package, its server lines as `three()`).
+
+    #[test]
+    fn parses_what_it_renders() {
+        let c = three()
+            .reconfigured(
+                Some("server.100=0.0.0.0:40001:40002:observer;0.0.0.0:40003"),
+                None,
+                None,
+                0x1_0000_0005,
+                true,
+            )
+            .unwrap();
+        assert_eq!(DynConfig::parse(&c.render()), Ok(c.clone()));
+        assert!(three().same_voters(&c) && c.observers() == vec![100]);
+        assert!(DynConfig::parse("").is_err());
+        assert!(
+            DynConfig::parse("server.1=127.0.0.1:1:2").is_err(),
+            "no version"
+        );
+    }
 
     #[test]
     fn renders_as_zookeeper() {

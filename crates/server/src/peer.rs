@@ -76,6 +76,18 @@ pub enum Outgoing {
     Stream(mpsc::Receiver<Message>),
 }
 
+/// The ids whose connections this server takes: the members of its configuration, changed
+/// by a reconfiguration.
+type Members = Arc<std::sync::RwLock<HashSet<ServerId>>>;
+
+/// What dialling a newly added member takes.
+struct Dialler {
+    me: ServerId,
+    core: mpsc::Sender<CoreMsg>,
+    security: PeerSecurity,
+    members: Members,
+}
+
 /// Handles for sending to peers.
 pub struct Peers {
     out: HashMap<
@@ -85,6 +97,8 @@ pub struct Peers {
             mpsc::UnboundedSender<Outgoing>,
         ),
     >,
+    /// None for a one-voter ensemble without peer ports.
+    dialler: Option<Dialler>,
 }
 
 impl Peers {
@@ -92,6 +106,25 @@ impl Peers {
     pub fn none() -> Peers {
         Peers {
             out: HashMap::new(),
+            dialler: None,
+        }
+    }
+
+    /// The members changed (a reconfiguration applied): connections to new members are
+    /// dialled and taken from them, those to members that left are dropped (their writers
+    /// stop once their queues close) and no longer taken.
+    pub fn set_members(&mut self, servers: &[ServerSpec]) {
+        let Some(d) = &self.dialler else {
+            return;
+        };
+        if let Ok(mut m) = d.members.write() {
+            *m = servers.iter().map(|s| s.id).collect();
+        }
+        self.out.retain(|id, _| servers.iter().any(|s| s.id == *id));
+        for s in servers.iter().filter(|s| s.id != d.me) {
+            self.out
+                .entry(s.id)
+                .or_insert_with(|| spawn_links(d.me, s, &d.core, &d.security));
         }
     }
 
@@ -143,7 +176,9 @@ pub async fn start(
     core: mpsc::Sender<CoreMsg>,
     security: PeerSecurity,
 ) -> Result<Peers, PeerError> {
-    let members: HashSet<ServerId> = servers.iter().map(|s| s.id).collect();
+    let members: Members = Arc::new(std::sync::RwLock::new(
+        servers.iter().map(|s| s.id).collect(),
+    ));
     for (port, kind, what) in [
         (me.election_port, KIND_ELECTION, "election"),
         (me.quorum_port, KIND_QUORUM, "quorum"),
@@ -163,33 +198,54 @@ pub async fn start(
     }
     let mut out = HashMap::new();
     for s in servers.iter().filter(|s| s.id != me.id) {
-        let (etx, erx) = mpsc::unbounded_channel();
-        let (qtx, qrx) = mpsc::unbounded_channel();
-        let link = Link {
-            me: me.id,
-            peer: s.id,
-            host: s.host.clone(),
-            port: s.election_port,
-            kind: KIND_ELECTION,
-        };
-        tokio::spawn(writer(link, erx, core.clone(), security.clone()));
-        let link = Link {
-            me: me.id,
-            peer: s.id,
-            host: s.host.clone(),
-            port: s.quorum_port,
-            kind: KIND_QUORUM,
-        };
-        tokio::spawn(writer(link, qrx, core.clone(), security.clone()));
-        out.insert(s.id, (etx, qtx));
+        out.insert(s.id, spawn_links(me.id, s, &core, &security));
     }
-    Ok(Peers { out })
+    Ok(Peers {
+        out,
+        dialler: Some(Dialler {
+            me: me.id,
+            core,
+            security,
+            members,
+        }),
+    })
+}
+
+/// Starts the two writers (election and quorum connections) that dial `s`.
+fn spawn_links(
+    me: ServerId,
+    s: &ServerSpec,
+    core: &mpsc::Sender<CoreMsg>,
+    security: &PeerSecurity,
+) -> (
+    mpsc::UnboundedSender<Outgoing>,
+    mpsc::UnboundedSender<Outgoing>,
+) {
+    let (etx, erx) = mpsc::unbounded_channel();
+    let (qtx, qrx) = mpsc::unbounded_channel();
+    let link = Link {
+        me,
+        peer: s.id,
+        host: s.host.clone(),
+        port: s.election_port,
+        kind: KIND_ELECTION,
+    };
+    tokio::spawn(writer(link, erx, core.clone(), security.clone()));
+    let link = Link {
+        me,
+        peer: s.id,
+        host: s.host.clone(),
+        port: s.quorum_port,
+        kind: KIND_QUORUM,
+    };
+    tokio::spawn(writer(link, qrx, core.clone(), security.clone()));
+    (etx, qtx)
 }
 
 async fn accept_loop(
     listener: TcpListener,
     kind: u8,
-    members: HashSet<ServerId>,
+    members: Members,
     core: mpsc::Sender<CoreMsg>,
     security: PeerSecurity,
 ) {
@@ -266,7 +322,7 @@ async fn reader(
     stream: TcpStream,
     addr: SocketAddr,
     kind: u8,
-    members: HashSet<ServerId>,
+    members: Members,
     core: mpsc::Sender<CoreMsg>,
     security: PeerSecurity,
 ) {
@@ -287,7 +343,8 @@ async fn reader(
         return;
     }
     let from = u64::from_be_bytes(hello[5..13].try_into().expect("8 bytes"));
-    if !members.contains(&from) {
+    let member = members.read().map(|m| m.contains(&from)).unwrap_or(false);
+    if !member {
         warn!(%addr, id = from, "connection from a server not in the configuration; closing");
         return;
     }

@@ -22,6 +22,7 @@ mod tag {
     /// A createSession with a random password (tag 1 is one with a derived password, all
     /// that data written before random passwords holds).
     pub const CREATE_SESSION_RANDOM: u8 = 10;
+    pub const RECONFIG: u8 = 11;
 }
 
 /// The largest encoded transaction any server accepts: the log refuses longer records when it
@@ -63,6 +64,7 @@ fn op_len(op: &TxnOp) -> usize {
         TxnOp::Check { path, .. } => string(path) + 4,
         TxnOp::Error { .. } => 4,
         TxnOp::Multi(ops) => 4 + ops.iter().map(op_len).sum::<usize>(),
+        TxnOp::Reconfig { config } => 4 + config.len(),
     }
 }
 
@@ -147,6 +149,11 @@ fn encode_op(op: &TxnOp, buf: &mut Vec<u8>) {
                 encode_op(o, buf);
             }
         }
+        TxnOp::Reconfig { config } => {
+            buf.push(tag::RECONFIG);
+            buf.put_i32(config.len() as i32);
+            buf.extend_from_slice(config);
+        }
     }
 }
 
@@ -220,6 +227,9 @@ fn decode_op(r: &mut Reader<'_>, depth: u8) -> Result<TxnOp, DecodeError> {
                     .ok_or(DecodeError::Invalid("unknown error code"))?,
             }
         }
+        tag::RECONFIG => TxnOp::Reconfig {
+            config: Option::<Vec<u8>>::get(r)?.unwrap_or_default(),
+        },
         tag::MULTI if depth == 0 => {
             let n = r.read_i32()?;
             if n < 0 || n as usize > r.remaining() {
@@ -282,6 +292,7 @@ mod tests {
             }),
             (path, any::<i32>()).prop_map(|(path, version)| TxnOp::Check { path, version }),
             prop::sample::select(ErrorCode::ALL.to_vec()).prop_map(|err| TxnOp::Error { err }),
+            prop::collection::vec(any::<u8>(), 0..60).prop_map(|config| TxnOp::Reconfig { config }),
         ];
         prop_oneof![4 => leaf.clone(), 1 => prop::collection::vec(leaf, 0..5).prop_map(TxnOp::Multi)]
     }

@@ -21,7 +21,7 @@ pub use digest::ZxidDigest;
 pub use prep::{Prep, PrepConfig, Stamp};
 pub use snapshot::SnapNode;
 pub use store::NodeId;
-pub use tree::{Applied, Change, DataTree, Outcome, RESERVED};
+pub use tree::{Applied, Change, DataTree, Outcome, CONFIG_NODE, RESERVED};
 pub use txn::{Owner, Txn, TxnOp};
 pub use watch::{WatchKind, WatchRegistry, WatcherId};
 

@@ -188,6 +188,19 @@ impl Prep {
         }
     }
 
+    /// A reconfiguration's transaction: the new configuration, checked by the caller (the
+    /// server knows the ensemble; the tree does not).
+    pub fn reconfig(&mut self, at: Stamp, session: i64, cxid: i32, config: Vec<u8>) -> Txn {
+        let (zxid, time) = (self.take(at), at.time);
+        Txn {
+            session_id: session,
+            cxid,
+            zxid,
+            time,
+            op: TxnOp::Reconfig { config },
+        }
+    }
+
     /// A createSession transaction.
     pub fn create_session(
         &mut self,

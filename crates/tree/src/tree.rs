@@ -10,6 +10,8 @@ use paddock_proto::{event, perms, Acl, ErrorCode, Stat};
 
 /// The reserved nodes that can never be deleted.
 pub const RESERVED: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
+/// The node holding the ensemble's configuration.
+pub const CONFIG_NODE: &str = "/zookeeper/config";
 
 /// A change that fires watches: an event type and the path it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +124,7 @@ impl DataTree {
     /// outside the digest, and readable by all, writable by nobody but the super user); the
     /// Stat shows version -1 and the configuration's version as mzxid.
     pub fn set_config(&mut self, data: &[u8], version: i64, time: i64) {
-        let Some(id) = self.store.lookup("/zookeeper/config") else {
+        let Some(id) = self.store.lookup(CONFIG_NODE) else {
             return;
         };
         self.store.set_data(id, Some(data));
@@ -436,6 +438,18 @@ impl DataTree {
             TxnOp::Check { path, .. } => {
                 self.store.lookup(path).ok_or(ErrorCode::NoNode)?;
                 Ok(Outcome::Done)
+            }
+            TxnOp::Reconfig { config } => {
+                // As ZooKeeper: the node's version stays -1 and its mzxid is the new
+                // configuration's version; its data watchers hear of the change.
+                self.set_config(config, txn.zxid, txn.time);
+                let id = self.store.lookup(CONFIG_NODE).ok_or(ErrorCode::NoNode)?;
+                changes.push(Change {
+                    event_type: event::NODE_DATA_CHANGED,
+                    path: CONFIG_NODE.to_owned(),
+                    acl: None,
+                });
+                Ok(Outcome::Stat(self.stat(id)))
             }
             TxnOp::Error { err } => Err(*err),
             TxnOp::Multi(_) => Err(ErrorCode::MarshallingError),

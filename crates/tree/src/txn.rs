@@ -67,6 +67,12 @@ pub enum TxnOp {
     },
     /// All sub-ops apply together; a multi holding an `Error` applies nothing.
     Multi(Vec<TxnOp>),
+    /// A reconfiguration: the ensemble's new configuration, as `/zookeeper/config` shows it
+    /// (ZooKeeper logs it as a setData of that node under the reconfig opcode). Each server
+    /// takes it into its own membership when it applies it.
+    Reconfig {
+        config: Vec<u8>,
+    },
 }
 
 /// Owner marker of container nodes (clients see 0).

@@ -398,6 +398,38 @@ impl Node {
         self.cfg.id
     }
 
+    /// The observers changed: a reconfiguration that leaves the voters as they are, applied.
+    /// Quorums are unchanged, so every server takes it on its own when it applies it. A
+    /// leader takes a new observer when it connects and stops serving one that left (its
+    /// connection is closed, and a server outside the configuration is not taken back).
+    /// The caller takes the actions this queues.
+    pub fn set_observers(&mut self, mut observers: Vec<ServerId>) {
+        observers.sort_unstable();
+        observers.dedup();
+        self.cfg.observers = observers;
+        let gone: Vec<ServerId> = match &self.role {
+            Role::Leading(l) => l
+                .peers
+                .keys()
+                .filter(|id| !self.cfg.is_member(**id))
+                .copied()
+                .collect(),
+            _ => Vec::new(),
+        };
+        for peer in gone {
+            self.with_leader(|n, l| {
+                if let Some(p) = l.peers.remove(&peer) {
+                    n.close_conn(peer, p.conn);
+                }
+            });
+        }
+    }
+
+    /// This node's observers (the configuration's non-voting members).
+    pub fn observers(&self) -> &[ServerId] {
+        &self.cfg.observers
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.cfg

@@ -247,6 +247,8 @@ impl Core {
         while let Some((from, request_id, payload)) = self.replica.next_forwarded() {
             self.prepare_forwarded(from, request_id, &payload);
         }
+        // A configuration applied in this step: the node and the peers take it now.
+        self.take_membership();
         // The next batched sync, for what arrived while the last one was in flight.
         if let Some(b) = self.barrier.take_start() {
             self.zab_step(Event::ClientSync {

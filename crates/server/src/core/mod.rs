@@ -48,7 +48,7 @@ use crate::tree_lock::HeldTree;
 use conns::Conns;
 use frames::{connect_frame, reply_for_write};
 use order::{Next, PendingRead, ReplyOrder};
-use paddock_proto::{op, xid, ConnectRequest, ErrorCode, Request};
+use paddock_proto::{op, xid, ConnectRequest, ErrorCode, Record, Request};
 use paddock_tree::{digest_id, AuthInfo, DataTree, Prep, PrepConfig, Txn, WatchRegistry};
 use snapshots::{Schedule, Snapshots, Target};
 use std::sync::mpsc as std_mpsc;
@@ -76,6 +76,14 @@ pub struct Core {
     pub(crate) order: ReplyOrder,
     /// The one sync in flight that client syncs and linearizable reads ride on.
     pub(crate) barrier: barrier::SyncBarrier,
+    /// The ensemble's configuration as this server last applied it (`/zookeeper/config`).
+    pub(crate) dynconfig: crate::dynconfig::DynConfig,
+    /// The zxid of a reconfiguration this leader proposed and has not applied yet: another
+    /// waits (RECONFIGINPROGRESS), as in ZooKeeper.
+    reconfig_in_flight: Option<i64>,
+    /// A configuration applied in a step of the replication core, for the node and the peers
+    /// to take once that step's actions are done.
+    pub(crate) membership_due: bool,
     log: std_mpsc::Sender<LogMsg>,
     pub(crate) fs: Fs,
     /// The database id written into snapshots.
@@ -184,6 +192,7 @@ impl Core {
                 core: core_tx,
             },
         );
+        let dynconfig = crate::dynconfig::DynConfig::new(&cfg.servers, cfg.config_version);
         let mut core = Core {
             sasl: None,
             me,
@@ -198,6 +207,9 @@ impl Core {
             conns: Conns::default(),
             order: ReplyOrder::default(),
             barrier: Default::default(),
+            dynconfig,
+            reconfig_in_flight: None,
+            membership_due: false,
             log,
             replica,
             snapshots,
@@ -226,13 +238,58 @@ impl Core {
     /// ZooKeeper does (a standalone server leaves it empty), at the version of the
     /// `dynamicConfigFile` it came from, or 0 for zoo.cfg's own lines (where ZooKeeper shows
     /// the zxid at which its first leader took office).
+    ///
+    /// A configuration in the tree newer than that one (a reconfiguration applied before a
+    /// restart, or in the leader's snapshot) is the ensemble's: it is taken instead, and the
+    /// node and peers follow it (`membership_due`).
     pub(crate) fn publish_config(&mut self) {
         if self.cfg.servers.is_empty() {
             return;
         }
-        let version = self.cfg.config_version;
-        let text = crate::dynconfig::DynConfig::new(&self.cfg.servers, version).render();
-        self.tree.set_config(text.as_bytes(), version, now_ms());
+        let stored = self
+            .tree
+            .lookup(paddock_tree::CONFIG_NODE)
+            .and_then(|id| self.tree.data(id))
+            .and_then(|d| crate::dynconfig::DynConfig::parse(&String::from_utf8_lossy(d)).ok());
+        match stored {
+            Some(c) if c.version > self.dynconfig.version => {
+                info!(
+                    version = format_args!("{:x}", c.version),
+                    "the configuration in the data is newer than zoo.cfg's: taking it"
+                );
+                self.dynconfig = c;
+                self.membership_due = true;
+            }
+            _ => {
+                let c = &self.dynconfig;
+                self.tree
+                    .set_config(c.render().as_bytes(), c.version, now_ms());
+            }
+        }
+    }
+
+    /// The node and the peers take the configuration applied last (`membership_due`), once
+    /// no replication step is running. Only observers change here: a reconfiguration of the
+    /// voters is refused before it is proposed.
+    pub(crate) fn take_membership(&mut self) {
+        if !std::mem::take(&mut self.membership_due) {
+            return;
+        }
+        let c = &self.dynconfig;
+        let servers: Vec<crate::config::ServerSpec> = c.servers.values().cloned().collect();
+        info!(
+            version = format_args!("{:x}", c.version),
+            voters = ?c.voters(),
+            observers = ?c.observers(),
+            "taking the ensemble's configuration"
+        );
+        if !c.servers.contains_key(&self.replica.node.id()) {
+            warn!("this server is not in the ensemble's configuration any more: it will not be taken back");
+        }
+        let observers = c.observers();
+        self.replica.peers.set_members(&servers);
+        self.replica.node.set_observers(observers);
+        self.carry_out_actions();
     }
 
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Core {
@@ -1129,8 +1186,13 @@ impl Core {
     ) -> Txn {
         let began = Instant::now();
         let txn = if let (Request::Reconfig(rc), true) = (r, self.cfg.reconfig_enabled) {
-            let code = self.reconfig_refusal(auth, rc, at.zxid);
-            self.prep.error_txn(at, sid, xid, code)
+            match self.reconfig_checked(auth, rc, at.zxid) {
+                Ok(next) => {
+                    self.reconfig_in_flight = Some(at.zxid);
+                    self.prep.reconfig(at, sid, xid, next.render().into_bytes())
+                }
+                Err(code) => self.prep.error_txn(at, sid, xid, code),
+            }
         } else if local {
             self.prep.prep_local(&self.tree, at, sid, xid, auth, r)
         } else {
@@ -1145,23 +1207,30 @@ impl Core {
     }
 
     /// A reconfig request (`reconfigEnabled`) checked as ZooKeeper 3.8's leader checks it, in
-    /// its order: standalone, `fromConfig` against the current version, the request's form
-    /// and the new configuration's voters (`crate::dynconfig`), a synced quorum of those
-    /// voters, then WRITE on `/zookeeper/config` (the super user alone, by its ACL). Applying
-    /// a new configuration is not built yet (issue 18): a request that passes every check is
-    /// refused with UNIMPLEMENTED.
-    fn reconfig_refusal(
+    /// its order: standalone, one reconfiguration at a time, `fromConfig` against the current
+    /// version, the request's form and the new configuration's voters (`crate::dynconfig`), a
+    /// synced quorum of those voters, then WRITE on `/zookeeper/config` (the super user
+    /// alone, by its ACL). The configuration it asks for, or the error. A change of the voters
+    /// is not built yet (issue 18): it is refused with UNIMPLEMENTED; observers may join and
+    /// leave.
+    fn reconfig_checked(
         &self,
         auth: &AuthInfo,
         r: &paddock_proto::ReconfigRequest,
         zxid: i64,
-    ) -> ErrorCode {
+    ) -> Result<crate::dynconfig::DynConfig, ErrorCode> {
         if self.replica.standalone {
-            return ErrorCode::Unimplemented;
+            return Err(ErrorCode::Unimplemented);
         }
-        let current = crate::dynconfig::DynConfig::new(&self.cfg.servers, self.cfg.config_version);
+        if self
+            .reconfig_in_flight
+            .is_some_and(|z| z > self.tree.last_zxid())
+        {
+            return Err(ErrorCode::ReconfigInProgress);
+        }
+        let current = &self.dynconfig;
         if r.cur_config_id != -1 && r.cur_config_id != current.version {
-            return ErrorCode::BadVersion;
+            return Err(ErrorCode::BadVersion);
         }
         // A null string (what clients send for "none") decodes as an empty one.
         fn given(s: &str) -> Option<&str> {
@@ -1177,7 +1246,7 @@ impl Core {
             Ok(n) => n,
             Err(refusal) => {
                 info!(why = %refusal.why, "reconfig refused");
-                return refusal.code;
+                return Err(refusal.code);
             }
         };
         let mut synced: Vec<u64> = self
@@ -1192,7 +1261,7 @@ impl Core {
         let voters = next.voters();
         if voters.iter().filter(|v| synced.contains(v)).count() * 2 <= voters.len() {
             info!("reconfig refused: no synced quorum of the new configuration's voters");
-            return ErrorCode::NewConfigNoQuorum;
+            return Err(ErrorCode::NewConfigNoQuorum);
         }
         let acl = self
             .tree
@@ -1200,12 +1269,13 @@ impl Core {
             .map(|id| self.tree.acl(id).to_vec())
             .unwrap_or_default();
         if !paddock_tree::acl::check(&acl, paddock_proto::perms::WRITE, auth, self.cfg.skip_acl) {
-            return ErrorCode::NoAuth;
+            return Err(ErrorCode::NoAuth);
         }
-        warn!(
-            "reconfig: applying a new configuration is not built yet; refused with UNIMPLEMENTED"
-        );
-        ErrorCode::Unimplemented
+        if !current.same_voters(&next) {
+            warn!("reconfig: changing the voters is not built yet; refused with UNIMPLEMENTED");
+            return Err(ErrorCode::Unimplemented);
+        }
+        Ok(next)
     }
 
     pub(crate) fn apply(&mut self, txn: Txn) {
@@ -1227,6 +1297,22 @@ impl Core {
             self.cfg.skip_acl,
             &mut self.events,
         );
+        if let paddock_tree::TxnOp::Reconfig { config } = &txn.op {
+            match crate::dynconfig::DynConfig::parse(&String::from_utf8_lossy(config)) {
+                Ok(c) => {
+                    self.dynconfig = c;
+                    self.membership_due = true;
+                }
+                Err(e) => error!(
+                    zxid = format_args!("0x{:x}", txn.zxid),
+                    error = %e,
+                    "a reconfiguration's configuration does not read back; keeping the one before"
+                ),
+            }
+            if self.reconfig_in_flight == Some(txn.zxid) {
+                self.reconfig_in_flight = None;
+            }
+        }
         let key = self.replica.origin_key(&txn);
         let origin = self.order.take_origin(key);
         match &txn.op {
@@ -1267,7 +1353,20 @@ impl Core {
                 arrived,
             }) => {
                 self.audit_write(txn.session_id, conn, &req, &applied);
-                let f = reply_for_write(xid, txn.zxid, &req, &applied);
+                let f = match (&txn.op, &applied.result) {
+                    // A reconfig answers with the new configuration and its Stat, as getData.
+                    (
+                        paddock_tree::TxnOp::Reconfig { config },
+                        Ok(paddock_tree::Outcome::Stat(stat)),
+                    ) => frames::frame(xid, txn.zxid, 0, |b| {
+                        paddock_proto::GetDataResponse {
+                            data: Some(config.clone()),
+                            stat: stat.clone(),
+                        }
+                        .encode(b)
+                    }),
+                    _ => reply_for_write(xid, txn.zxid, &req, &applied),
+                };
                 let closing = matches!(req, Request::CloseSession);
                 let done = Done {
                     conn,
