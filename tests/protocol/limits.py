@@ -19,7 +19,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ import time
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import BadArgumentsError, ConnectionLoss
 
-from common import case, free_port, main
+from common import case, free_port, main, word
 
 
 class Server:
@@ -64,15 +63,7 @@ class Server:
         return self.p.returncode if self.p else None
 
     def word(self, w):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-                s.sendall(w.encode())
-                out = b""
-                while chunk := s.recv(65536):
-                    out += chunk
-                return out.decode(errors="replace")
-        except OSError:
-            return ""
+        return word("127.0.0.1", self.port, w)
 
     def mntr(self, key):
         for line in self.word("mntr").splitlines():

@@ -23,6 +23,7 @@ import time
 from kazoo.client import KazooClient, KazooState
 
 from common import Ensemble, ZooKeeperEnsemble, case, main, word
+from check import recv_exact  # noqa: E402 (tests/security, on the path common set)
 
 
 class Paddock:
@@ -72,16 +73,6 @@ def mntr(system, sid, key):
         if k == f"zk_{key}":
             return int(v)
     return None
-
-
-def recv_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("closed")
-        buf += chunk
-    return buf
 
 
 def handshake(addr, sid=0, pw=b"\0" * 16, timeout=10000):

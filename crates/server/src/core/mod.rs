@@ -1464,16 +1464,22 @@ impl Core {
             .filter(|&sid| self.sessions.scope(sid) == Some(Scope::Local))
             .collect();
         for sid in due {
-            if let Some(conn) = self.sessions.get(sid).and_then(|s| s.conn) {
-                if let Some(c) = self.conns.get_mut(conn) {
-                    c.session = None;
-                }
-                self.close_conn(conn);
-            }
-            self.end_session(sid);
+            self.end_unreplicated_session(sid);
             self.events.sessions_expired += 1;
             info!(session = format_args!("0x{sid:x}"), "local session expired");
         }
+    }
+
+    /// Ends a session no other server knows (local or read-only): its connection closes and
+    /// it is gone, with no transaction.
+    fn end_unreplicated_session(&mut self, sid: i64) {
+        if let Some(conn) = self.sessions.get(sid).and_then(|s| s.conn) {
+            if let Some(c) = self.conns.get_mut(conn) {
+                c.session = None;
+            }
+            self.close_conn(conn);
+        }
+        self.end_session(sid);
     }
 
     /// A server out of its quorum expires the read-only sessions it handed out itself: they
@@ -1489,13 +1495,7 @@ impl Core {
             .filter(|sid| !replicated.contains_key(sid))
             .collect();
         for sid in local {
-            if let Some(conn) = self.sessions.get(sid).and_then(|s| s.conn) {
-                if let Some(c) = self.conns.get_mut(conn) {
-                    c.session = None;
-                }
-                self.close_conn(conn);
-            }
-            self.end_session(sid);
+            self.end_unreplicated_session(sid);
             info!(
                 session = format_args!("0x{sid:x}"),
                 "read-only session expired"
