@@ -25,7 +25,7 @@ import time
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NoAuthError, UnimplementedError
 
-from common import case, free_port, main, word
+from common import case, failures, free_port, main, word
 
 SUPER = "-Dzookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU="
 HOSTS = {1: "127.0.0.1", 2: "127.0.0.2", 3: "127.0.0.3", 4: "127.0.0.4"}
@@ -101,12 +101,16 @@ def observers(binary, work, _args):
         voters_up = until(lambda: sorted(servers[s].mode() or "" for s in (1, 2, 3))
                           == ["follower", "follower", "leader"])
         case("three voters elect a leader", voters_up)
-        if not voters_up:
+        running = until(lambda: servers[4].proc.poll() is None
+                        and word(servers[4].host, servers[4].port, "srvr", timeout=1) != "")
+        case("server 4 runs and answers srvr", running)
+        if not (voters_up and running):
             return
         leader = next(s for s in (1, 2, 3) if servers[s].mode() == "leader")
         time.sleep(1)
         case("server 4, not in the voters' configuration, serves nobody",
-             servers[4].mode() not in ("observer", "follower"), str(servers[4].mode()))
+             servers[4].proc.poll() is None
+             and servers[4].mode() not in ("observer", "follower"), str(servers[4].mode()))
 
         su = servers[leader].client(auth_data=[("digest", "super:test")])
         plain = servers[1].client()
@@ -177,6 +181,14 @@ def observers(binary, work, _args):
     finally:
         for s in servers.values():
             s.stop()
+        if failures:
+            # What the servers said, for a failure seen only in CI.
+            for sid, srv in servers.items():
+                with open(os.path.join(srv.dir, "server.log"), errors="replace") as f:
+                    tail = f.read().splitlines()[-25:]
+                print(f"----- server {sid} (exit {srv.proc.returncode if srv.proc else None}): "
+                      "last lines of its log -----")
+                print("\n".join(tail))
 
 
 if __name__ == "__main__":
