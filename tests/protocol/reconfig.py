@@ -92,7 +92,13 @@ def until(cond, timeout=20):
 
 
 def observers(binary, work, _args):
-    ports = {sid: (free_port(), free_port(), free_port()) for sid in HOSTS}
+    # Twelve distinct ports: free_port() may hand out a port it handed out before, and a
+    # server whose own ports coincide cannot start.
+    chosen = set()
+    while len(chosen) < 3 * len(HOSTS):
+        chosen.add(free_port())
+    chosen = sorted(chosen)
+    ports = {sid: tuple(chosen[3 * i:3 * i + 3]) for i, sid in enumerate(HOSTS)}
     servers = {sid: Server(binary, work, sid, ports) for sid in HOSTS}
     try:
         for sid in (1, 2, 3):
