@@ -37,14 +37,6 @@ pub fn sync_body(path: &str) -> Vec<u8> {
     .to_bytes()
 }
 
-/// Wraps a read for `op::LINEARIZABLE`: the read's opcode, then its body.
-pub fn linearizable_body(opcode: i32, body: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(4 + body.len());
-    b.put_i32(opcode);
-    b.put_slice(body);
-    b
-}
-
 /// Encodes a setData request body (any version).
 pub fn set_data_body(path: &str, data: &[u8]) -> Vec<u8> {
     SetDataRequest {

@@ -529,7 +529,7 @@ pub async fn run_workload(w: Workload, p: &Params, target: &Target) -> Result<Wo
                 Rc::new(
                     bodies
                         .iter()
-                        .map(|b| gen::linearizable_body(op::GET_DATA, b))
+                        .map(|b| paddock_proto::linearizable_body(op::GET_DATA, b))
                         .collect::<Vec<_>>(),
                 )
             });

@@ -424,9 +424,7 @@ impl Session {
                     x
                 } else if self.protocol >= protocol::LINEARIZABLE_READS {
                     // The read, wrapped: answered once the server has synced with the leader.
-                    let mut wrapped = Vec::with_capacity(4 + body.len());
-                    wrapped.put_i32(opcode);
-                    wrapped.extend_from_slice(&body);
+                    let wrapped = paddock_proto::linearizable_body(opcode, &body);
                     let x = self.depot.next_xid();
                     out.extend_from_slice(&frame(x, op::LINEARIZABLE, &wrapped));
                     x

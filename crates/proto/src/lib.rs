@@ -17,6 +17,6 @@ pub use codes::{
 pub use jute::{DecodeError, Field, JuteWrite, Reader, Record};
 pub use records::*;
 pub use request::{
-    decode_multi_response, encode_multi_response, Create, CreateKind, MultiOp, OpResult, ReadOp,
-    Request,
+    decode_multi_response, encode_multi_response, linearizable_body, Create, CreateKind, MultiOp,
+    OpResult, ReadOp, Request,
 };

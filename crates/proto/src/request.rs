@@ -147,6 +147,15 @@ pub enum Request {
     Linearizable(Box<Request>),
 }
 
+/// The body of a linearizable read (`op::LINEARIZABLE`) wrapping a read already encoded: the
+/// read's opcode, then its body (what `Request::Linearizable` encodes from a decoded read).
+pub fn linearizable_body(opcode: i32, body: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(4 + body.len());
+    b.put_i32(opcode);
+    b.extend_from_slice(body);
+    b
+}
+
 impl Request {
     /// Decodes the body of a request whose header carried `opcode`.
     pub fn decode(opcode: i32, body: &[u8]) -> Result<Request, DecodeError> {

@@ -186,6 +186,12 @@ proptest! {
         let mut again = Vec::new();
         back.unwrap().encode_body(&mut again);
         prop_assert_eq!(&again, &bytes, "re-encode differs");
+        // The wrapper built from an encoded read (clients, bench) is the same bytes.
+        if let Request::Linearizable(read) = &req {
+            let mut inner = Vec::new();
+            read.encode_body(&mut inner);
+            prop_assert_eq!(&linearizable_body(read.opcode(), &inner), &bytes);
+        }
         // The decoder needs every byte: no strict prefix decodes.
         for cut in 0..bytes.len() {
             prop_assert!(

@@ -15,22 +15,15 @@ pub(crate) struct SyncBarrier {
     in_flight: Option<i64>,
     riders: HashMap<i64, Vec<i64>>,
     next: Vec<i64>,
-    /// A barrier to ask the replication core for once the current step is over.
-    to_start: Option<i64>,
 }
 
 impl SyncBarrier {
     /// `rider` needs a sync that starts from now on. Returns the key of a barrier to ask the
-    /// replication core for now (`new_key` makes it), or None if it waits for the next one.
+    /// replication core for now (`new_key` makes it; whoever waited for the next one rides
+    /// on it too), or None if it waits for the next one.
     pub fn join(&mut self, rider: i64, new_key: impl FnOnce() -> i64) -> Option<i64> {
-        if self.in_flight.is_some() {
-            self.next.push(rider);
-            return None;
-        }
-        let b = new_key();
-        self.in_flight = Some(b);
-        self.riders.insert(b, vec![rider]);
-        Some(b)
+        self.next.push(rider);
+        self.take_start(new_key)
     }
 
     /// Whether `key` is a barrier (asked of the replication core, not yet done or failed).
@@ -39,24 +32,25 @@ impl SyncBarrier {
     }
 
     /// The barrier `key` is over (done or failed): its riders, or None if `key` is no barrier.
-    /// Those waiting for the next one get it: its key is kept for `take_start`.
-    pub fn finish(&mut self, key: i64, new_key: impl FnOnce() -> i64) -> Option<Vec<i64>> {
+    /// Those waiting for the next one get it from `take_start`.
+    pub fn finish(&mut self, key: i64) -> Option<Vec<i64>> {
         let riders = self.riders.remove(&key)?;
         if self.in_flight == Some(key) {
             self.in_flight = None;
-            if !self.next.is_empty() {
-                let b = new_key();
-                self.in_flight = Some(b);
-                self.riders.insert(b, std::mem::take(&mut self.next));
-                self.to_start = Some(b);
-            }
         }
         Some(riders)
     }
 
-    /// The barrier `finish` started, to ask the replication core for (outside its action loop).
-    pub fn take_start(&mut self) -> Option<i64> {
-        self.to_start.take()
+    /// The next barrier, when none is in flight and riders wait for one: its key (made by
+    /// `new_key`), to ask the replication core for outside its action loop.
+    pub fn take_start(&mut self, new_key: impl FnOnce() -> i64) -> Option<i64> {
+        if self.in_flight.is_some() || self.next.is_empty() {
+            return None;
+        }
+        let b = new_key();
+        self.in_flight = Some(b);
+        self.riders.insert(b, std::mem::take(&mut self.next));
+        Some(b)
     }
 
     /// Forgets everything (the clients were dropped; their origins are gone).
@@ -81,18 +75,21 @@ mod tests {
         assert_eq!(b.join(2, &mut key), None);
         assert_eq!(b.join(3, &mut key), None);
         assert!(b.is_barrier(first) && !b.is_barrier(1));
-        assert_eq!(b.finish(first, &mut key), Some(vec![1]));
+        assert_eq!(b.take_start(&mut key), None, "one in flight at a time");
+        assert_eq!(b.finish(first), Some(vec![1]));
         let second = b
-            .take_start()
+            .take_start(&mut key)
             .expect("the waiting riders get the next sync");
-        assert_eq!(b.take_start(), None);
+        assert_eq!(b.take_start(&mut key), None);
         assert_eq!(b.join(4, &mut key), None, "one in flight at a time");
-        assert_eq!(b.finish(second, &mut key), Some(vec![2, 3]));
-        let third = b.take_start().unwrap();
-        assert_eq!(b.finish(third, &mut key), Some(vec![4]));
-        assert_eq!(b.take_start(), None);
-        assert_eq!(b.finish(third, &mut key), None, "no barrier twice");
-        assert_eq!(b.finish(7, &mut key), None, "a plain key is no barrier");
-        assert!(b.join(5, &mut key).is_some(), "idle again");
+        assert_eq!(b.finish(second), Some(vec![2, 3]));
+        // A rider arriving before the next barrier was asked for starts it, with those
+        // already waiting.
+        assert_eq!(b.finish(second), None, "no barrier twice");
+        let third = b.join(5, &mut key).expect("idle: starts one");
+        assert_eq!(b.finish(third), Some(vec![4, 5]));
+        assert_eq!(b.take_start(&mut key), None);
+        assert_eq!(b.finish(7), None, "a plain key is no barrier");
+        assert!(b.join(6, &mut key).is_some(), "idle again");
     }
 }

@@ -250,7 +250,8 @@ impl Core {
         // A configuration applied in this step: the node and the peers take it now.
         self.take_membership();
         // The next batched sync, for what arrived while the last one was in flight.
-        if let Some(b) = self.barrier.take_start() {
+        let replica = &mut self.replica;
+        if let Some(b) = self.barrier.take_start(|| replica.new_key()) {
             self.zab_step(Event::ClientSync {
                 request_id: b as u64,
             });
@@ -310,8 +311,7 @@ impl Core {
             Effect::Failed { key } => self.fail_origin(key),
             Effect::Handover { taken_through } => self.handover_began(taken_through),
             Effect::SyncDone { key } => {
-                let replica = &mut self.replica;
-                match self.barrier.finish(key, || replica.new_key()) {
+                match self.barrier.finish(key) {
                     Some(riders) => {
                         for r in riders {
                             self.sync_done(r);
@@ -378,8 +378,7 @@ impl Core {
             // A planned handover: asked again of the new leader, under the same key.
             return;
         }
-        let replica = &mut self.replica;
-        if let Some(riders) = self.barrier.finish(key, || replica.new_key()) {
+        if let Some(riders) = self.barrier.finish(key) {
             for r in riders {
                 self.fail_origin(r);
             }

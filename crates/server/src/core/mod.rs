@@ -233,7 +233,6 @@ impl Core {
         core
     }
 
-    /// Records into `metrics` (shared with the log thread).
     /// Writes this server's view of its ensemble's configuration into `/zookeeper/config`, as
     /// ZooKeeper does (a standalone server leaves it empty), at the version of the
     /// `dynamicConfigFile` it came from, or 0 for zoo.cfg's own lines (where ZooKeeper shows
@@ -292,6 +291,7 @@ impl Core {
         self.carry_out_actions();
     }
 
+    /// Records into `metrics` (shared with the log thread).
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Core {
         self.metrics = metrics;
         self
@@ -1265,7 +1265,7 @@ impl Core {
         }
         let acl = self
             .tree
-            .lookup("/zookeeper/config")
+            .lookup(paddock_tree::CONFIG_NODE)
             .map(|id| self.tree.acl(id).to_vec())
             .unwrap_or_default();
         if !paddock_tree::acl::check(&acl, paddock_proto::perms::WRITE, auth, self.cfg.skip_acl) {
