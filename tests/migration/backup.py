@@ -101,7 +101,7 @@ def main():
         for m in ens.members.values():
             m.start(extra(m))
         modes = ens.wait_serving(list(ens.members))
-        case("the original ensemble serves", sorted(modes.values()) == ["follower", "follower",
+        case("the original ensemble serves", sorted(map(str, modes.values())) == ["follower", "follower",
                                                                        "leader"], f"{modes}")
         follower = next(ens.members[s] for s, mode in modes.items() if mode == "follower")
 
@@ -175,7 +175,7 @@ def main():
         for m in new.members.values():
             m.start(extra(m, "admin.snapshot.enabled=false"))
         modes = new.wait_serving(list(new.members))
-        case("the restored ensemble serves", sorted(modes.values()) == ["follower", "follower",
+        case("the restored ensemble serves", sorted(map(str, modes.values())) == ["follower", "follower",
                                                                        "leader"], f"{modes}")
         compare("the restored ensemble serves the tree as it was at the backup's zxid",
                 want, snapshot_of(new))

@@ -80,7 +80,7 @@ def main():
                      f"metricsProvider.httpPort={metrics_ports[sid]}",
                      "admin.enableServer=false"])
         modes = ens.wait_serving(list(HOSTS))
-        case("the ensemble serves", sorted(modes.values()) == ["follower", "follower", "leader"],
+        case("the ensemble serves", sorted(map(str, modes.values())) == ["follower", "follower", "leader"],
              f"{modes}")
         targets = [f"{HOSTS[sid]}:{metrics_ports[sid]}" for sid in HOSTS]
         cfg = os.path.join(work, "prometheus.yml")

@@ -178,7 +178,7 @@ def rolling(binary, work):
         for m in ens.members.values():
             m.start(extra(m))
         modes = ens.wait_serving(list(HOSTS))
-        case("the ensemble serves", sorted(modes.values()) == ["follower", "follower", "leader"],
+        case("the ensemble serves", sorted(map(str, modes.values())) == ["follower", "follower", "leader"],
              f"{modes}")
         leader = next(s for s, mode in modes.items() if mode == "leader")
         followers = [s for s in HOSTS if s != leader]

@@ -28,7 +28,7 @@ def run(binary, work, name, on, rounds):
         for m in ens.members.values():
             m.start(extra)
         modes = ens.wait_serving(list(HOSTS))
-        if sorted(modes.values()) != ["follower", "follower", "leader"]:
+        if sorted(map(str, modes.values())) != ["follower", "follower", "leader"]:
             return None, f"{modes}"
         leader = next(s for s, mode in modes.items() if mode == "leader")
         followers = [s for s in HOSTS if s != leader]

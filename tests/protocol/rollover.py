@@ -93,7 +93,7 @@ def ensemble(binary, work, _args):
             m.start(extra)
         modes = ens.wait_serving(list(HOSTS))
         case("a three-server ensemble with zxidCounterBits=8 serves",
-             sorted(modes.values()) == ["follower", "follower", "leader"], f"{modes}")
+             sorted(map(str, modes.values())) == ["follower", "follower", "leader"], f"{modes}")
         leader = next((s for s, mode in modes.items() if mode == "leader"), None)
         writers = [Pipeliner(f"{m.host}:{m.client_port}", f"c{sid}", 20)
                    for sid, m in ens.members.items()]

@@ -13,6 +13,7 @@ Each case prints one line; the script exits non-zero if any fails.
 import argparse
 import datetime
 import os
+import random
 import shutil
 import signal
 import socket
@@ -182,12 +183,27 @@ def make_pki(d):
 
 # ---- servers -----------------------------------------------------------------------------
 
+_handed_out = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A port free now, never handed out before by this process, and below the kernel's
+    ephemeral range (32768 and up), so that no outgoing connection takes it before the server
+    it is meant for binds it. (Asking the kernel for port 0 can give the same port twice, and
+    a server whose quorum and election ports coincide cannot start: seen as a CI flake.)"""
+    while True:
+        p = random.randint(20000, 32000)
+        if p in _handed_out:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _handed_out.add(p)
+        return p
 
 
 class Server:

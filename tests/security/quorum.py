@@ -203,7 +203,8 @@ class Ensemble:
 def elects(e, what, detail=""):
     """The three servers elect: one leader, two followers."""
     modes = e.wait_serving(HOSTS)
-    case(what, sorted(modes.values()) == ["follower", "follower", "leader"], str(modes) + detail)
+    case(what, sorted(map(str, modes.values())) == ["follower", "follower", "leader"],
+         str(modes) + detail)
 
 
 def replicates(e, path, via, read_on):
@@ -228,8 +229,11 @@ def refused_member(e, what, why):
     modes = e.wait_serving([1, 2])
     time.sleep(2)  # time enough for server 3 to have tried, and been refused
     m3 = e.members[3]
-    case(f"{what}: the other two serve", sorted(modes.values()) == ["follower", "leader"],
-         str(modes))
+    serving = sorted(map(str, modes.values())) == ["follower", "leader"]
+    # On failure, what the servers said (a CI run once saw neither of them serve).
+    tails = "" if serving else "".join(
+        f"\n--- server {sid} ---\n" + e.members[sid].text()[-1500:] for sid in (1, 2))
+    case(f"{what}: the other two serve", serving, str(modes) + tails)
     case(f"{what}: server 3 is not let in", m3.mode() not in ("leader", "follower"),
          str(m3.mode()))
     logs = e.members[1].text() + e.members[2].text()

@@ -463,6 +463,10 @@ pub struct Config {
     /// The version of that configuration: the hex suffix of the `dynamicConfigFile`'s name
     /// (`zoo.cfg.dynamic.100000000`), as ZooKeeper reads it; 0 for zoo.cfg's own lines.
     pub config_version: i64,
+    /// The zoo.cfg whose `dynamicConfigFile` named the members: a committed reconfiguration
+    /// is written next to it as `<zoo.cfg>.dynamic.<version>`, and its line points there
+    /// (dynfile.rs). None without a `dynamicConfigFile`, or without a file.
+    pub dynamic_config_owner: Option<PathBuf>,
     pub peer_type_observer: bool,
     pub standalone_enabled: bool,
     pub snap_count: u64,
@@ -558,6 +562,7 @@ impl Default for Config {
             super_digest: None,
             servers: Vec::new(),
             config_version: 0,
+            dynamic_config_owner: None,
             peer_type_observer: false,
             standalone_enabled: true,
             snap_count: 100_000,
@@ -1303,6 +1308,7 @@ impl Config {
         if let Some((path, origin)) = dynamic_file {
             let config_file = source.map(|(name, _)| name);
             read_dynamic_config(&mut c, &path, origin, config_file)?;
+            c.dynamic_config_owner = config_file.map(PathBuf::from);
         }
         if !data_log_dir_set {
             c.data_log_dir = c.data_dir.clone();

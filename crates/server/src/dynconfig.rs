@@ -89,6 +89,28 @@ impl DynConfig {
         voters(self) == voters(next)
     }
 
+    /// As the log record of a reconfiguration that installs it (at its version): how the
+    /// replication core is handed a configuration it did not log (a snapshot's).
+    pub fn as_payload(&self) -> bytes::Bytes {
+        crate::replica::txn_payload(&paddock_tree::Txn {
+            session_id: 0,
+            cxid: 0,
+            zxid: self.version,
+            time: 0,
+            op: paddock_tree::TxnOp::Reconfig {
+                config: self.render().into_bytes(),
+            },
+        })
+    }
+
+    /// The members as the replication core counts them.
+    pub fn membership(&self) -> paddock_zab::Membership {
+        paddock_zab::Membership {
+            voters: self.voters(),
+            observers: self.observers(),
+        }
+    }
+
     /// Voting members, ascending.
     pub fn voters(&self) -> Vec<u64> {
         self.servers
@@ -235,6 +257,83 @@ fn parse_members(m: &str) -> Result<BTreeMap<u64, ServerSpec>, Refusal> {
         out.insert(s.id, s);
     }
     Ok(out)
+}
+
+/// Writes a committed configuration as ZooKeeper does once reconfiguration is on: its server
+/// lines (no version line: the name carries it) to `<zoo.cfg>.dynamic.<version in hex>` next
+/// to `owner`, then `owner`'s `dynamicConfigFile=` line pointed at it, each file replaced
+/// whole (written aside, synced, renamed) so that a crash leaves the old pair or the new.
+/// A restart then starts from this configuration even before its data is read.
+pub fn write_committed(
+    owner: &std::path::Path,
+    c: &DynConfig,
+) -> std::io::Result<std::path::PathBuf> {
+    let name = owner
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "zoo.cfg".into());
+    let path = owner.with_file_name(format!("{name}.dynamic.{:x}", c.version));
+    let rendered = c.render();
+    let servers: Vec<&str> = rendered
+        .lines()
+        .filter(|l| !l.starts_with("version="))
+        .collect();
+    replace_file(&path, &(servers.join("\n") + "\n"))?;
+    let text = std::fs::read_to_string(owner)?;
+    let mut pointed = false;
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        if line.trim_start().starts_with("dynamicConfigFile") {
+            out.push_str(&format!("dynamicConfigFile={}", path.display()));
+            pointed = true;
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    if !pointed {
+        out.push_str(&format!("dynamicConfigFile={}\n", path.display()));
+    }
+    replace_file(owner, &out)?;
+    Ok(path)
+}
+
+/// Replaces `path` with `text`: written to a file beside it, synced, renamed over it, and
+/// the directory synced.
+fn replace_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("paddock-tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The configuration a reconfiguration's log record installs, if it is one.
+pub fn from_payload(payload: &[u8]) -> Option<DynConfig> {
+    let txn = payload.get(crate::storage::txn_log::RECORD_HEADER..)?;
+    if !paddock_tree::codec::is_reconfig(txn) {
+        return None;
+    }
+    match paddock_tree::codec::decode_txn(txn).ok()?.op {
+        paddock_tree::TxnOp::Reconfig { config } => {
+            DynConfig::parse(&String::from_utf8_lossy(&config)).ok()
+        }
+        _ => None,
+    }
+}
+
+/// How the replication core tells a reconfiguration among the entries it logs: a payload is
+/// a log record (header, then the encoded transaction); one byte says whether it is a
+/// reconfig, and only those are decoded and parsed.
+pub fn membership_reader() -> paddock_zab::MembershipReader {
+    paddock_zab::MembershipReader::new(|payload| from_payload(payload).map(|c| c.membership()))
 }
 
 #[cfg(test)]
@@ -389,5 +488,72 @@ mod tests {
         assert_eq!(next.voters(), vec![1, 2]);
         let lines = m.replace(',', "\n");
         assert_eq!(c.reconfigured(None, None, Some(&lines), 7, true), Ok(next));
+    }
+
+    #[test]
+    fn the_replication_core_reads_a_reconfig_record_and_nothing_else() {
+        let c = three()
+            .reconfigured(
+                Some("server.4=127.0.0.4:1:2:observer;127.0.0.4:3"),
+                None,
+                None,
+                0x2_0000_0007,
+                true,
+            )
+            .unwrap();
+        let payload = c.as_payload();
+        assert_eq!(from_payload(&payload), Some(c.clone()));
+        let m = membership_reader().read(&payload).expect("a reconfig");
+        assert_eq!((m.voters, m.observers), (vec![1, 2, 3], vec![4]));
+        let create = crate::replica::txn_payload(&paddock_tree::Txn {
+            session_id: 1,
+            cxid: 1,
+            zxid: 5,
+            time: 0,
+            op: paddock_tree::TxnOp::Error {
+                err: paddock_proto::ErrorCode::NoNode,
+            },
+        });
+        assert_eq!(membership_reader().read(&create), None);
+        assert_eq!(membership_reader().read(b"short"), None);
+    }
+
+    #[test]
+    fn a_committed_configuration_is_written_next_to_zoo_cfg() {
+        let dir = std::env::temp_dir().join(format!("paddock-dynfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let owner = dir.join("zoo.cfg");
+        let first = dir.join("zoo.cfg.dynamic.100000000");
+        std::fs::write(&first, "server.1=127.0.0.1:56047:53571:participant\n").unwrap();
+        std::fs::write(
+            &owner,
+            format!(
+                "tickTime=2000\nclientPort=2181\ndynamicConfigFile={}\nreconfigEnabled=true\n",
+                first.display()
+            ),
+        )
+        .unwrap();
+        let c = three()
+            .reconfigured(None, Some("3"), None, 0x3_0000_00ab, true)
+            .unwrap();
+        let path = write_committed(&owner, &c).unwrap();
+        assert_eq!(path, dir.join("zoo.cfg.dynamic.3000000ab"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(!text.contains("version"));
+        let cfg = std::fs::read_to_string(&owner).unwrap();
+        assert_eq!(
+            cfg,
+            format!(
+                "tickTime=2000\nclientPort=2181\ndynamicConfigFile={}\nreconfigEnabled=true\n",
+                path.display()
+            )
+        );
+        // What a restart reads: the same members, at the same version.
+        let loaded = crate::config::Config::load(Some(&owner), &[]).unwrap();
+        assert_eq!(loaded.config_version, 0x3_0000_00ab);
+        assert_eq!(loaded.servers.len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

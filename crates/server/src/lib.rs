@@ -603,6 +603,8 @@ async fn start_replica(
     zc.driver_prepares_forwarded = true;
     zc.eager_sync_heartbeat = true;
     zc.counter_bits = cfg.zxid_counter_bits;
+    zc.config_zxid = paddock_zab::Zxid(cfg.config_version.max(0) as u64);
+    zc.membership_reader = Some(crate::dynconfig::membership_reader());
     let rec = paddock_zab::Recovered {
         accepted_epoch: accepted as u32,
         current_epoch: current as u32,

@@ -52,6 +52,10 @@ pub enum Effect {
     SyncDone { key: i64 },
     /// A learner's clients touched these sessions.
     SessionsTouched(Vec<u64>),
+    /// The replication core took a configuration made by this reconfiguration (its log
+    /// record): perhaps one this server never applied (learned from a peer), whose members'
+    /// addresses it needs.
+    ConfigActivated(Bytes),
 }
 
 /// The driver's state.
@@ -366,6 +370,20 @@ impl Replica {
             Action::RoleChanged { role, leader } => {
                 info!(?role, leader, "ensemble role changed");
                 self.role = role;
+            }
+            Action::ConfigActivated {
+                zxid,
+                voters,
+                observers,
+                payload,
+            } => {
+                info!(
+                    zxid = %zxid,
+                    ?voters,
+                    ?observers,
+                    "the replication core took a new configuration"
+                );
+                return Some(Effect::ConfigActivated(payload));
             }
             Action::RolledOver { epoch } => info!(
                 epoch,

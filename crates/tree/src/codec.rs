@@ -157,6 +157,15 @@ fn encode_op(op: &TxnOp, buf: &mut Vec<u8>) {
     }
 }
 
+/// Where an encoded transaction's op tag sits: format, session, cxid, zxid, time.
+const OP_AT: usize = 1 + 8 + 4 + 8 + 8;
+
+/// Whether an encoded transaction (as `encode_txn` writes it) is a reconfiguration: one
+/// byte read, so that the replication core can ask it of every entry it logs.
+pub fn is_reconfig(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&TXN_FORMAT) && bytes.get(OP_AT) == Some(&tag::RECONFIG)
+}
+
 /// Decodes one transaction that must fill `bytes` exactly.
 pub fn decode_txn(bytes: &[u8]) -> Result<Txn, DecodeError> {
     let r = &mut Reader::new(bytes);

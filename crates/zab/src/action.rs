@@ -48,6 +48,11 @@ pub enum TransferOutcome {
 pub enum RejectReason {
     /// This node is not serving (looking, syncing, or its leader is not established).
     NotServing,
+    /// A reconfiguration while another is pending (logged and not yet committed).
+    ReconfigInProgress,
+    /// A reconfiguration whose voters have no quorum among the leader and its synced
+    /// followers.
+    NewConfigNoQuorum,
 }
 
 /// An order for the driver.
@@ -193,6 +198,18 @@ pub enum Action {
         /// Session ids.
         sessions: Vec<u64>,
     },
+    /// A reconfiguration took effect here (committed, or learned committed): from now on
+    /// these are the members. The driver connects to new members and drops those that left.
+    ConfigActivated {
+        /// The zxid of the reconfiguration.
+        zxid: Zxid,
+        /// Voters.
+        voters: Vec<ServerId>,
+        /// Observers.
+        observers: Vec<ServerId>,
+        /// The reconfiguration's payload (the driver's own record of it).
+        payload: Bytes,
+    },
 }
 
 impl fmt::Display for Action {
@@ -238,6 +255,15 @@ impl fmt::Display for Action {
                 write!(f, "write-rejected #{request_id} {reason:?}")
             }
             Action::Transfer { outcome } => write!(f, "transfer {outcome:?}"),
+            Action::ConfigActivated {
+                zxid,
+                voters,
+                observers,
+                ..
+            } => write!(
+                f,
+                "config {zxid}: voters {voters:?} observers {observers:?}"
+            ),
             Action::RolledOver { epoch } => write!(f, "rolled over to e{epoch}"),
             Action::Handover {
                 leader,

@@ -62,6 +62,13 @@ impl Node {
             reject(self, RejectReason::NotServing);
             return false;
         }
+        if let Some(m) = self.read_membership(&payload) {
+            // One reconfiguration at a time, and only one that can commit (membership.rs).
+            if let Some(reason) = self.reconfig_refusal_at(l, &m) {
+                reject(self, reason);
+                return false;
+            }
+        }
         if l.rollover.is_some() || l.next_counter > self.cfg.counter_max() {
             // The ensemble is moving to the next epoch (rollover.rs): proposed once it has.
             match request_id {
@@ -127,7 +134,7 @@ impl Node {
                 if point <= old {
                     break;
                 }
-                if self.cfg.quorum.is_quorum(&ids) {
+                if self.is_quorum(&ids) {
                     reached = point;
                     break;
                 }

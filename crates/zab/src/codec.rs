@@ -88,6 +88,17 @@ impl Out<'_> {
             None => self.u8(0),
         }
     }
+    /// An optional configuration: a presence byte, then its zxid and payload.
+    fn config(&mut self, c: &Option<(Zxid, Bytes)>) {
+        match c {
+            Some((zxid, payload)) => {
+                self.u8(1);
+                self.u64(zxid.0);
+                self.bytes(payload);
+            }
+            None => self.u8(0),
+        }
+    }
     fn txn(&mut self, t: &Txn) {
         self.u64(t.zxid.0);
         self.bytes(&t.payload);
@@ -125,6 +136,12 @@ impl<'a> In<'a> {
             0 => Ok(None),
             _ => Ok(Some(self.u64()?)),
         }
+    }
+    fn config(&mut self) -> Result<Option<(Zxid, Bytes)>, CodecError> {
+        Ok(match self.u8()? {
+            0 => None,
+            _ => Some((self.zxid()?, self.bytes()?)),
+        })
     }
     fn zxid(&mut self) -> Result<Zxid, CodecError> {
         Ok(Zxid(self.u64()?))
@@ -173,13 +190,19 @@ pub fn encode_frame(m: &Message, out: &mut Vec<u8>) {
 pub fn encode(m: &Message, out: &mut Vec<u8>) {
     let mut o = Out(out);
     match m {
-        Message::Notification { round, state, vote } => {
+        Message::Notification {
+            round,
+            state,
+            vote,
+            config,
+        } => {
             o.u8(NOTIFICATION);
             o.u64(*round);
             o.u8(state_code(*state));
             o.u32(vote.epoch);
             o.u64(vote.zxid.0);
             o.u64(vote.leader);
+            o.config(config);
         }
         Message::Learner { conn, msg } => encode_learner(&mut o, *conn, msg),
     }
@@ -269,9 +292,14 @@ fn encode_learner(o: &mut Out<'_>, conn: ConnId, msg: &LearnerMsg) {
             o.bytes(data);
         }
         Proposal { txn } | Inform { txn } => o.txn(txn),
-        NewLeader { epoch, commit } => {
+        NewLeader {
+            epoch,
+            commit,
+            config,
+        } => {
             o.u32(*epoch);
             o.u64(commit.0);
+            o.config(config);
         }
         UpToDate { commit } => o.u64(commit.0),
         Ack { zxid } | Commit { zxid } => o.u64(zxid.0),
@@ -329,6 +357,7 @@ pub fn decode(body: &[u8]) -> Result<Message, CodecError> {
                 zxid: i.zxid()?,
                 leader: i.u64()?,
             },
+            config: i.config()?,
         }
     } else if (INFO..=ACK_NEW_EPOCH).contains(&kind) {
         let conn = i.u64()?;
@@ -395,6 +424,7 @@ fn decode_learner(kind: u8, i: &mut In<'_>) -> Result<LearnerMsg, CodecError> {
         NEW_LEADER => NewLeader {
             epoch: i.u32()?,
             commit: i.zxid()?,
+            config: i.config()?,
         },
         ACK_NEW_LEADER => AckNewLeader { epoch: i.u32()? },
         UP_TO_DATE => UpToDate { commit: i.zxid()? },

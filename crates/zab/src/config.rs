@@ -80,6 +80,17 @@ pub struct Config {
     /// A client's sync() at the leader starts a heartbeat round at once instead of waiting for
     /// the next tick's (the simulator keeps ticks only).
     pub eager_sync_heartbeat: bool,
+    /// Tells which logged payloads are reconfigurations (membership.rs). None: the
+    /// membership never changes through the log.
+    pub membership_reader: Option<crate::membership::MembershipReader>,
+    /// The zxid of the reconfiguration that made `quorum` and `observers` (0 for the
+    /// configuration a server was first given): a configuration from a NEWLEADER or a
+    /// reconfiguration logged at or below it is not newer.
+    pub config_zxid: crate::zxid::Zxid,
+    /// The payload of that reconfiguration, as logged (None for a server's first
+    /// configuration): passed on to servers behind it, whose drivers read the members'
+    /// addresses from it.
+    pub config_payload: Option<bytes::Bytes>,
     /// Test-only planted bugs.
     pub bugs: Bugs,
 }
@@ -100,6 +111,9 @@ impl Config {
             driver_prepares_forwarded: false,
             diff_from_disk: true,
             eager_sync_heartbeat: false,
+            membership_reader: None,
+            config_zxid: crate::zxid::Zxid::ZERO,
+            config_payload: None,
             bugs: Bugs::default(),
         }
     }

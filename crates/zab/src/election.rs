@@ -40,6 +40,17 @@ impl Node {
         }
     }
 
+    /// A notification of our round, with our committed configuration once one was made by
+    /// a reconfiguration.
+    fn notification(&self, state: PeerState, vote: Vote) -> Message {
+        Message::Notification {
+            round: self.round,
+            state,
+            vote,
+            config: self.config_to_send(),
+        }
+    }
+
     fn peer_state(&self) -> PeerState {
         match self.role() {
             RoleKind::Looking => PeerState::Looking,
@@ -57,7 +68,7 @@ impl Node {
         self.round += 1;
         let vote = self.own_vote();
         let mut votes = BTreeMap::new();
-        if !self.cfg.is_observer() {
+        if self.counts(self.cfg.id) {
             votes.insert(self.cfg.id, vote);
         }
         self.role = Role::Looking(Election {
@@ -75,12 +86,9 @@ impl Node {
             return;
         };
         el.last_sent = self.now;
-        let msg = Message::Notification {
-            round: self.round,
-            state: PeerState::Looking,
-            vote: el.vote,
-        };
-        let others: Vec<ServerId> = self.cfg.others().collect();
+        let vote = el.vote;
+        let msg = self.notification(PeerState::Looking, vote);
+        let others: Vec<ServerId> = self.all_others();
         for to in others {
             self.send(to, msg.clone());
         }
@@ -92,8 +100,14 @@ impl Node {
         round: u64,
         state: PeerState,
         vote: Vote,
+        config: Option<(crate::zxid::Zxid, bytes::Bytes)>,
     ) {
-        if !self.cfg.is_member(from) || from == self.cfg.id {
+        if let Some((zxid, payload)) = config {
+            // Committed where it comes from. Taken first: it may make `from` a member, or
+            // this node a voter (a role change is drawn after the step).
+            self.adopt_config(zxid, payload);
+        }
+        if !self.knows(from) || from == self.cfg.id {
             return;
         }
         if let Role::Learning(l) = &self.role {
@@ -117,47 +131,52 @@ impl Node {
                         zxid: self.log.last(),
                         leader,
                     };
-                    let msg = Message::Notification {
-                        round: self.round,
-                        state: self.peer_state(),
-                        vote: v,
-                    };
+                    let msg = self.notification(self.peer_state(), v);
                     self.send(from, msg);
                 }
             }
             return;
         };
-        let from_voter = self.cfg.quorum.is_voter(from);
+        let from_voter = self.counts(from);
         if state == PeerState::Leading && vote.leader == from && from_voter {
             self.decide(from);
             return;
         }
-        if state != PeerState::Looking || !from_voter || self.cfg.is_observer() {
-            // Observers never vote; they wait for a leader to answer them.
+        if state != PeerState::Looking || !from_voter {
+            // Only voters' votes are counted, each node counting by its own configurations.
+            // An observer votes too: a node that logged a reconfiguration making it a voter
+            // counts it (it could not learn it any other way while no leader is established);
+            // the others ignore it. It never leads while it is not a voter.
             return;
         }
         let own = self.own_vote();
         let me = self.cfg.id;
+        // Candidates are the voters of the committed configuration, as in ZooKeeper: every
+        // node judges them the same once committed configurations have spread (they travel
+        // with the notifications). Judging by pending ones too would let nodes that logged a
+        // reconfiguration and nodes that did not vote for different candidates forever.
+        let candidate_ok = self.cfg.quorum.is_voter(vote.leader);
         let Role::Looking(el) = &mut self.role else {
             unreachable!()
         };
-        let candidate_ok = self.cfg.quorum.is_voter(vote.leader);
         let mut changed = false;
         if round > self.round {
             self.round = round;
             el.votes.clear();
-            el.vote = if candidate_ok { own.max(vote) } else { own };
+            let own_ok = self.cfg.quorum.is_voter(own.leader);
+            el.vote = match (candidate_ok, own_ok) {
+                (true, true) => own.max(vote),
+                (true, false) => vote,
+                _ => own,
+            };
             changed = true;
         } else if round < self.round {
             // The sender is behind: tell it our round and vote.
-            let msg = Message::Notification {
-                round: self.round,
-                state: PeerState::Looking,
-                vote: el.vote,
-            };
+            let vote = el.vote;
+            let msg = self.notification(PeerState::Looking, vote);
             self.send(from, msg);
             return;
-        } else if candidate_ok && vote > el.vote {
+        } else if candidate_ok && (vote > el.vote || !self.cfg.quorum.is_voter(el.vote.leader)) {
             el.vote = vote;
             changed = true;
         }
@@ -172,7 +191,7 @@ impl Node {
         if changed {
             el.decide_at = None;
         }
-        if self.cfg.quorum.is_quorum(&agreeing) {
+        if crate::membership::joint_quorum(&self.cfg, &self.pending, &agreeing) {
             if el.decide_at.is_none() {
                 el.decide_at = Some(self.now + self.cfg.election_finalize_ticks);
             }
@@ -196,7 +215,7 @@ impl Node {
                 .filter(|(_, v)| **v == el.vote)
                 .map(|(id, _)| *id)
                 .collect();
-            if self.cfg.quorum.is_quorum(&agreeing) {
+            if crate::membership::joint_quorum(&self.cfg, &self.pending, &agreeing) {
                 el.decide_at = Some(self.now + self.cfg.election_finalize_ticks);
             }
         }
@@ -216,7 +235,9 @@ impl Node {
     /// Leaves the election for the role the decided vote gives us.
     pub(crate) fn decide(&mut self, leader: ServerId) {
         if leader == self.cfg.id {
-            if self.cfg.is_observer() {
+            // Only a voter of the committed configuration leads (the candidates every node
+            // votes for, see `on_notification`).
+            if !self.cfg.quorum.is_voter(self.cfg.id) {
                 return;
             }
             self.role = Role::Leading(Box::new(Leader::new(self.now)));
@@ -234,8 +255,9 @@ impl Node {
             let conn = ((self.cfg.id & 0xff) << 56)
                 | ((self.incarnation & INCARNATION_MASK) << 16)
                 | self.conn_counter;
-            self.role = Role::Learning(Box::new(Learner::new(leader, conn, self.now)));
-            let kind = if self.cfg.is_observer() {
+            let observer = !self.counts(self.cfg.id);
+            self.role = Role::Learning(Box::new(Learner::new(leader, conn, self.now, observer)));
+            let kind = if observer {
                 RoleKind::Observing
             } else {
                 RoleKind::Following

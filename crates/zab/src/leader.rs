@@ -204,7 +204,7 @@ impl Node {
         conn: ConnId,
         msg: LearnerMsg,
     ) {
-        if !self.cfg.is_member(from) {
+        if !self.knows(from) {
             return;
         }
         if let LearnerMsg::Info {
@@ -212,9 +212,9 @@ impl Node {
             observer,
         } = msg
         {
-            if observer == self.cfg.quorum.is_voter(from) {
-                return; // misconfigured: it thinks it is what we think it is not
-            }
+            // Its part is taken as it says: it may not have heard of a reconfiguration yet
+            // (its NEWLEADER tells it, and it joins again in its new part). Only the
+            // configurations' voters are ever counted, whatever a learner says it is.
             if let Some(p) = l.peers.get_mut(&from).filter(|p| p.conn == conn) {
                 p.last_heard = self.now; // a repeated connection attempt
                 return;
@@ -275,7 +275,12 @@ impl Node {
                 if peer.phase != PeerPhase::EpochSent || epoch != l.epoch {
                     return;
                 }
-                let voter = !peer.observer;
+                // Compared with the voters of our committed configuration, the candidates:
+                // a voter of a pending one only (it cannot lead) may hold an uncommitted tail
+                // this leader lacks, truncated by the sync like any uncommitted tail. What a
+                // commit needed of the committed voters is checked here; a commit under an
+                // older configuration precedes the reconfiguration we hold committed.
+                let voter = self.cfg.quorum.is_voter(from);
                 peer.phase = PeerPhase::AckedEpoch(LearnerLog {
                     last_zxid,
                     applied,
@@ -406,7 +411,7 @@ impl Node {
                 })
                 .map(|(id, _)| *id),
         );
-        self.cfg.quorum.is_quorum(&ids)
+        self.is_quorum(&ids)
     }
 
     /// Whether the last heartbeat round is still short of a quorum's answers.
@@ -436,14 +441,12 @@ impl Node {
     /// Discovery: once a quorum of voters (us included) has connected, choose an epoch above
     /// every acceptedEpoch we have seen and make it durable before telling anyone.
     fn maybe_choose_epoch(&mut self, l: &mut Leader) {
+        // Every learner is counted as its configurations say, whatever part it joined in: one
+        // that has not heard of a pending reconfiguration making it a voter joins as an
+        // observer, and learns of it only in the sync this quorum leads to (membership.rs).
         let mut ids: Vec<ServerId> = vec![self.cfg.id];
-        ids.extend(
-            l.peers
-                .iter()
-                .filter(|(_, p)| !p.observer)
-                .map(|(id, _)| *id),
-        );
-        if !self.cfg.quorum.is_quorum(&ids) {
+        ids.extend(l.peers.keys().copied());
+        if !self.is_quorum(&ids) {
             return;
         }
         let max_seen = l
@@ -490,12 +493,10 @@ impl Node {
         ids.extend(
             l.peers
                 .iter()
-                .filter(|(_, p)| {
-                    !p.observer && matches!(&p.phase, PeerPhase::AckedEpoch(log) if log.promised)
-                })
+                .filter(|(_, p)| matches!(&p.phase, PeerPhase::AckedEpoch(log) if log.promised))
                 .map(|(id, _)| *id),
         );
-        if !self.cfg.quorum.is_quorum(&ids) {
+        if !self.is_quorum(&ids) {
             return;
         }
         l.initial_last = self.log.last();
@@ -528,10 +529,10 @@ impl Node {
         ids.extend(
             l.peers
                 .iter()
-                .filter(|(_, p)| !p.observer && p.phase == PeerPhase::Active)
+                .filter(|(_, p)| p.phase == PeerPhase::Active)
                 .map(|(id, _)| *id),
         );
-        if !self.cfg.quorum.is_quorum(&ids) {
+        if !self.is_quorum(&ids) {
             return;
         }
         l.phase = Phase::Established;
@@ -578,15 +579,16 @@ impl Node {
             ids.extend(
                 l.peers
                     .iter()
-                    .filter(|(_, p)| !p.observer && p.phase == PeerPhase::Active)
+                    .filter(|(_, p)| p.phase == PeerPhase::Active)
                     .map(|(id, _)| *id),
             );
-            if !self.cfg.quorum.is_quorum(&ids) {
+            if !self.is_quorum(&ids) {
                 self.leader_step_down(l);
                 return;
             }
             self.check_syncs(l);
             self.maybe_hand_over(l);
+            self.leader_check_membership(l);
         } else if now.saturating_sub(l.started) > init {
             self.leader_step_down(l);
         }

@@ -46,10 +46,13 @@ pub(crate) struct Learner {
     pub rollover_seq: Option<DiskSeq>,
     /// A rollover's `NewEpoch` that came before we acknowledged NEWLEADER: taken after.
     pub next_epoch: Option<Epoch>,
+    /// The part this learner joined in: an observer or a follower. A configuration that
+    /// changes it makes the learner join again.
+    pub observer: bool,
 }
 
 impl Learner {
-    pub fn new(leader: ServerId, conn: ConnId, now: u64) -> Learner {
+    pub fn new(leader: ServerId, conn: ConnId, now: u64, observer: bool) -> Learner {
         Learner {
             leader,
             conn,
@@ -64,6 +67,7 @@ impl Learner {
             promised: false,
             rollover_seq: None,
             next_epoch: None,
+            observer,
         }
     }
 
@@ -80,7 +84,7 @@ impl Node {
     pub(crate) fn learner_start(&mut self, l: &mut Learner) {
         let msg = LearnerMsg::Info {
             accepted_epoch: self.accepted_epoch,
-            observer: self.cfg.is_observer(),
+            observer: l.observer,
         };
         self.send_to_leader(l, msg);
     }
@@ -170,10 +174,22 @@ impl Node {
                 }
                 self.maybe_ack(l);
             }
-            (Syncing, LearnerMsg::NewLeader { epoch, commit }) => {
+            (
+                Syncing,
+                LearnerMsg::NewLeader {
+                    epoch,
+                    commit,
+                    config,
+                },
+            ) => {
                 if epoch != l.epoch {
                     self.learner_leave(l);
                     return;
+                }
+                if let Some((zxid, payload)) = config {
+                    // Committed at the leader; its consequences for our part are drawn
+                    // after this step (`config_took_effect`).
+                    self.adopt_config(zxid, payload);
                 }
                 self.current_epoch = epoch;
                 // This disk order comes after every order of the sync (truncate, snapshot,
@@ -275,8 +291,8 @@ impl Node {
     /// ACKs (cumulatively) the highest durable proposal of this epoch. Only after NEWLEADER was
     /// acknowledged: an ACK must imply that our current epoch is durable too, or a crash could
     /// leave a node that acked a committed proposal ranked below one that did not.
-    fn maybe_ack(&mut self, l: &mut Learner) {
-        if !l.nl_acked || self.cfg.is_observer() {
+    pub(crate) fn maybe_ack(&mut self, l: &mut Learner) {
+        if !l.nl_acked || l.observer {
             return;
         }
         let upto = if self.cfg.bugs.ack_before_fsync {

@@ -119,6 +119,10 @@ pub enum LearnerMsg {
         epoch: Epoch,
         /// Leader's commit point.
         commit: Zxid,
+        /// The leader's committed configuration and the zxid it came from, for a learner
+        /// that synced past a reconfiguration it never logged (a SNAP). None from a leader
+        /// whose configuration never changed.
+        config: Option<(Zxid, Bytes)>,
     },
     /// Learner → leader: synced history and current epoch are durable.
     AckNewLeader {
@@ -243,6 +247,10 @@ pub enum Message {
         state: PeerState,
         /// Sender's vote (for a leader or follower: the leader it is with).
         vote: Vote,
+        /// The sender's committed configuration, once a reconfiguration made it (as
+        /// ZooKeeper's notifications carry theirs): a server that restarted behind it learns
+        /// it here, from anyone, voter or not.
+        config: Option<(Zxid, Bytes)>,
     },
     /// On a learner connection: ordered, and a loss ends the connection.
     Learner {
@@ -289,7 +297,7 @@ impl fmt::Display for LearnerMsg {
             }
             Snap { zxid, data } => write!(f, "Snap({zxid}, {}B)", data.len()),
             Proposal { txn } => write!(f, "Proposal({txn})"),
-            NewLeader { epoch, commit } => write!(f, "NewLeader(e{epoch}, commit={commit})"),
+            NewLeader { epoch, commit, .. } => write!(f, "NewLeader(e{epoch}, commit={commit})"),
             AckNewLeader { epoch } => write!(f, "AckNewLeader(e{epoch})"),
             UpToDate { commit } => write!(f, "UpToDate(commit={commit})"),
             Ack { zxid } => write!(f, "Ack({zxid})"),
@@ -321,7 +329,9 @@ impl fmt::Display for LearnerMsg {
 impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Message::Notification { round, state, vote } => {
+            Message::Notification {
+                round, state, vote, ..
+            } => {
                 write!(f, "Notification(r{round}, {state:?}, {vote})")
             }
             Message::Learner { conn, msg } => write!(f, "[c{conn:x}] {msg}"),

@@ -115,6 +115,13 @@ pub struct Node {
     /// Writes the old leader held and handed to this node with the leadership: proposed
     /// first once this node's leadership is established.
     pub(crate) inherited: Vec<crate::message::HeldRequest>,
+    /// The zxid of the reconfiguration the committed configuration (`cfg.quorum`,
+    /// `cfg.observers`) came from.
+    pub(crate) config_zxid: Zxid,
+    /// Reconfigurations logged above it and not known committed, in zxid order.
+    pub(crate) pending: Vec<crate::membership::PendingConfig>,
+    /// The committed configuration changed during this step (`config_took_effect`).
+    pub(crate) config_changed: bool,
 }
 
 impl Node {
@@ -134,14 +141,29 @@ impl Node {
             });
         }
         let mut log = Log::new(rec.snapshot_zxid);
+        let mut pending = Vec::new();
         for txn in rec.log.into_iter().filter(|t| t.zxid > rec.snapshot_zxid) {
             let after = log.last();
             let next = txn.zxid;
+            if next > cfg.config_zxid {
+                if let Some(m) = cfg
+                    .membership_reader
+                    .as_ref()
+                    .and_then(|r| r.read(&txn.payload))
+                {
+                    pending.push(crate::membership::PendingConfig::new(
+                        next,
+                        m,
+                        txn.payload.clone(),
+                    ));
+                }
+            }
             // Everything recovered is durable: disk order 0.
             if !log.append(txn, 0) {
                 return Err(RecoveryError::Hole { after, next });
             }
         }
+        let config_zxid = cfg.config_zxid;
         let mut node = Node {
             cfg,
             incarnation,
@@ -165,6 +187,9 @@ impl Node {
             out: Vec::new(),
             handover: false,
             inherited: Vec::new(),
+            config_zxid,
+            pending,
+            config_changed: false,
         };
         node.become_looking();
         Ok(node)
@@ -183,9 +208,12 @@ impl Node {
                 }
             }
             Event::Peer { from, msg } => match msg {
-                Message::Notification { round, state, vote } => {
-                    self.on_notification(from, round, state, vote)
-                }
+                Message::Notification {
+                    round,
+                    state,
+                    vote,
+                    config,
+                } => self.on_notification(from, round, state, vote, config),
                 Message::Learner { conn, msg } => match self.role {
                     Role::Leading(_) => {
                         self.with_leader(|n, l| n.leader_on_msg(l, from, conn, msg))
@@ -258,6 +286,7 @@ impl Node {
                 _ => {}
             },
         }
+        self.config_took_effect();
         #[cfg(debug_assertions)]
         self.check_invariants();
     }
@@ -334,6 +363,7 @@ impl Node {
             return false;
         }
         let seq = self.next_seq();
+        self.note_logged(txn.zxid, &txn.payload);
         self.log.append(txn.clone(), seq);
         self.out.push(Action::AppendLog {
             seq,
@@ -346,6 +376,7 @@ impl Node {
     pub(crate) fn truncate(&mut self, to: Zxid) {
         let seq = self.next_seq();
         self.log.truncate_after(to);
+        self.forget_pending_after(to);
         self.out.push(Action::TruncateLog { seq, after: to });
     }
 
@@ -353,6 +384,10 @@ impl Node {
     pub(crate) fn install_snapshot(&mut self, zxid: Zxid, data: bytes::Bytes) {
         let seq = self.next_seq();
         self.log.reset(zxid);
+        // The log is replaced: what it held pending goes with it (a tail the leader's history
+        // lacks may be below the snapshot). The snapshot's configuration comes with the
+        // leader's NEWLEADER.
+        self.forget_pending_after(Zxid::ZERO);
         self.applied = zxid;
         self.commit = zxid;
         self.out.push(Action::InstallSnapshot { seq, zxid, data });
@@ -379,6 +414,7 @@ impl Node {
             }
             debug_assert_eq!(applied, commit, "committed entry missing from the log");
             self.applied = applied;
+            self.activate_through(applied);
         }
         self.log.trim(self.applied, self.cfg.committed_window_max);
     }
@@ -398,33 +434,6 @@ impl Node {
         self.cfg.id
     }
 
-    /// The observers changed: a reconfiguration that leaves the voters as they are, applied.
-    /// Quorums are unchanged, so every server takes it on its own when it applies it. A
-    /// leader takes a new observer when it connects and stops serving one that left (its
-    /// connection is closed, and a server outside the configuration is not taken back).
-    /// The caller takes the actions this queues.
-    pub fn set_observers(&mut self, mut observers: Vec<ServerId>) {
-        observers.sort_unstable();
-        observers.dedup();
-        self.cfg.observers = observers;
-        let gone: Vec<ServerId> = match &self.role {
-            Role::Leading(l) => l
-                .peers
-                .keys()
-                .filter(|id| !self.cfg.is_member(**id))
-                .copied()
-                .collect(),
-            _ => Vec::new(),
-        };
-        for peer in gone {
-            self.with_leader(|n, l| {
-                if let Some(p) = l.peers.remove(&peer) {
-                    n.close_conn(peer, p.conn);
-                }
-            });
-        }
-    }
-
     /// This node's observers (the configuration's non-voting members).
     pub fn observers(&self) -> &[ServerId] {
         &self.cfg.observers
@@ -440,7 +449,7 @@ impl Node {
         match &self.role {
             Role::Looking(_) | Role::Busy => RoleKind::Looking,
             Role::Leading(_) => RoleKind::Leading,
-            Role::Learning(_) if self.cfg.is_observer() => RoleKind::Observing,
+            Role::Learning(l) if l.observer => RoleKind::Observing,
             Role::Learning(_) => RoleKind::Following,
         }
     }

@@ -89,7 +89,7 @@ impl Node {
         if self.persisted >= r.seq {
             ids.push(self.cfg.id);
         }
-        if !self.cfg.quorum.is_quorum(&ids) {
+        if !self.is_quorum(&ids) {
             return;
         }
         let r = l.rollover.take().expect("checked above");
@@ -127,7 +127,7 @@ impl Node {
 
     /// On a follower: `NewEpoch` from its leader.
     pub(crate) fn learner_new_epoch(&mut self, l: &mut Learner, epoch: Epoch) {
-        if epoch <= l.epoch || self.cfg.is_observer() {
+        if epoch <= l.epoch || l.observer {
             return;
         }
         if !l.nl_acked {

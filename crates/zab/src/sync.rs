@@ -156,6 +156,7 @@ impl Node {
             LearnerMsg::NewLeader {
                 epoch: l.epoch,
                 commit,
+                config: self.config_to_send(),
             },
         );
         let peer = l.peers.get_mut(&id).expect("peer");

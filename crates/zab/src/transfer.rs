@@ -56,10 +56,14 @@ impl Node {
                 format!("a transfer to n{} is already under way", t.to),
             );
         }
+        // A voter of the committed configuration (a leader removed by a reconfiguration
+        // hands over to one of the new voters).
+        let quorum = self.cfg.quorum.clone();
         let synced_voter = |l: &Leader, id: ServerId| {
-            l.peers
-                .get(&id)
-                .is_some_and(|p| !p.observer && p.phase == PeerPhase::Active)
+            quorum.is_voter(id)
+                && l.peers
+                    .get(&id)
+                    .is_some_and(|p| !p.observer && p.phase == PeerPhase::Active)
         };
         let target = match to {
             Some(t) if t == self.cfg.id => return fail(self, format!("n{t} leads already")),
@@ -163,7 +167,7 @@ impl Node {
             });
             return;
         }
-        if self.cfg.is_observer() || l.phase != LPhase::Broadcast {
+        if l.observer || !self.counts(self.cfg.id) || l.phase != LPhase::Broadcast {
             self.transfer_outcome(TransferOutcome::Failed {
                 reason: "only a voter in sync with its leader can take over".into(),
             });
@@ -183,7 +187,8 @@ impl Node {
         through: Option<u64>,
         held: Vec<HeldRequest>,
     ) {
-        if to == self.cfg.id && (self.cfg.is_observer() || l.phase < LPhase::Synced || !l.nl_acked)
+        if to == self.cfg.id
+            && (l.observer || !self.counts(self.cfg.id) || l.phase < LPhase::Synced || !l.nl_acked)
         {
             return;
         }

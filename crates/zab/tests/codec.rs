@@ -54,7 +54,13 @@ fn learner_msg() -> impl Strategy<Value = LearnerMsg> {
         }),
         (zxid(), bytes()).prop_map(|(zxid, data)| Snap { zxid, data }),
         txn().prop_map(|txn| Proposal { txn }),
-        (any::<u32>(), zxid()).prop_map(|(epoch, commit)| NewLeader { epoch, commit }),
+        (any::<u32>(), zxid(), prop::option::of((zxid(), bytes()))).prop_map(
+            |(epoch, commit, config)| NewLeader {
+                epoch,
+                commit,
+                config
+            }
+        ),
         any::<u32>().prop_map(|epoch| AckNewLeader { epoch }),
         zxid().prop_map(|commit| UpToDate { commit }),
         zxid().prop_map(|zxid| Ack { zxid }),
@@ -133,7 +139,8 @@ fn message() -> impl Strategy<Value = Message> {
                     epoch,
                     zxid,
                     leader
-                }
+                },
+                config: (leader % 3 == 0).then(|| (zxid, round.to_be_bytes().to_vec().into())),
             }
         ),
         (any::<u64>(), learner_msg()).prop_map(|(conn, msg)| Message::Learner { conn, msg }),

@@ -93,6 +93,7 @@ fn follower_acks_after_fsync_and_applies_on_commit() {
             round: 1,
             state: PeerState::Leading,
             vote,
+            config: None,
         },
     });
     let acts = n.take_actions();
@@ -155,6 +156,7 @@ fn follower_acks_after_fsync_and_applies_on_commit() {
     n.step(from_leader(LearnerMsg::NewLeader {
         epoch: 1,
         commit: Zxid::ZERO,
+        config: None,
     }));
     assert_eq!(
         n.take_actions(),
@@ -217,6 +219,7 @@ fn follow(n: &mut Node, leader: u64, round: u64) -> u64 {
                 zxid: Zxid::ZERO,
                 leader,
             },
+            config: None,
         },
     });
     n.take_actions()

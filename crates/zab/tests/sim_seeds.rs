@@ -1,5 +1,5 @@
 //! Random seeds through the simulator: faults on (safety phase), then healed (liveness
-//! phase). `cargo test --release -p paddock-zab` runs 5,300 seeds here, and the seeds that once
+//! phase). `cargo test --release -p paddock-zab` runs 5,800 seeds here, and the seeds that once
 //! found a bug.
 
 use paddock_zab::sim::run::{run_seed, Options};
@@ -65,6 +65,33 @@ fn seven_voters_two_observers_300_seeds() {
         ..Options::default()
     };
     run_range(10_001, 300, &opts);
+}
+
+/// Reconfigurations asked often (the swarm seeds ask for them on half the seeds, rarely):
+/// voters become observers and back, the leader among them, under every other fault.
+#[test]
+fn reconfig_500_seeds() {
+    let opts = Options {
+        reconfig: Some(0.05),
+        voters: Some(3),
+        observers: Some(2),
+        safety_ticks: 1000,
+        ..Options::default()
+    };
+    run_range(30_001, 500, &opts);
+}
+
+/// Seeds that found bugs while reconfiguration was built: a snapshot installed over a log
+/// holding an uncommitted reconfiguration below it activated that reconfiguration.
+#[test]
+fn reconfig_regression_seeds() {
+    let opts = Options {
+        reconfig: Some(0.05),
+        ..Options::default()
+    };
+    for seed in [196, 202, 3011, 3203, 3549, 3930] {
+        run_range(seed, 1, &opts);
+    }
 }
 
 #[test]

@@ -310,6 +310,7 @@ impl Core {
             } => self.send_log_range(to, conn, after, through),
             Effect::Failed { key } => self.fail_origin(key),
             Effect::Handover { taken_through } => self.handover_began(taken_through),
+            Effect::ConfigActivated(payload) => self.config_activated(&payload),
             Effect::SyncDone { key } => {
                 match self.barrier.finish(key) {
                     Some(riders) => {

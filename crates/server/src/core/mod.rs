@@ -81,6 +81,9 @@ pub struct Core {
     /// The zxid of a reconfiguration this leader proposed and has not applied yet: another
     /// waits (RECONFIGINPROGRESS), as in ZooKeeper.
     reconfig_in_flight: Option<i64>,
+    /// The version of the configuration last written as `<zoo.cfg>.dynamic.<version>`
+    /// (`dynamicConfigFile` in use), from the one the server started with.
+    written_config: i64,
     /// A configuration applied in a step of the replication core, for the node and the peers
     /// to take once that step's actions are done.
     pub(crate) membership_due: bool,
@@ -160,6 +163,7 @@ impl Core {
         replica: crate::replica::Replica,
     ) -> Core {
         let (fs, dbid) = storage;
+        let dynconfig_version = cfg.config_version;
         let prep = Prep::new(PrepConfig {
             extended_types: cfg.extended_types,
             enforce_quota: cfg.enforce_quota,
@@ -209,6 +213,7 @@ impl Core {
             barrier: Default::default(),
             dynconfig,
             reconfig_in_flight: None,
+            written_config: dynconfig_version,
             membership_due: false,
             log,
             replica,
@@ -267,9 +272,11 @@ impl Core {
         }
     }
 
-    /// The node and the peers take the configuration applied last (`membership_due`), once
-    /// no replication step is running. Only observers change here: a reconfiguration of the
-    /// voters is refused before it is proposed.
+    /// The peers take the configuration applied last (`membership_due`), once no
+    /// replication step is running: connections to new members, none to those that left.
+    /// The replication core counts quorums by the configurations it logged and committed
+    /// itself (paddock_zab::membership); it is told here only of one it may not have seen
+    /// (a snapshot's, or the data's at startup).
     pub(crate) fn take_membership(&mut self) {
         if !std::mem::take(&mut self.membership_due) {
             return;
@@ -285,10 +292,42 @@ impl Core {
         if !c.servers.contains_key(&self.replica.node.id()) {
             warn!("this server is not in the ensemble's configuration any more: it will not be taken back");
         }
-        let observers = c.observers();
+        if let (Some(owner), true) = (
+            &self.cfg.dynamic_config_owner,
+            c.version > self.written_config,
+        ) {
+            match crate::dynconfig::write_committed(owner, c) {
+                Ok(path) => {
+                    self.written_config = c.version;
+                    info!(file = %path.display(), "wrote the committed configuration");
+                }
+                Err(e) => warn!(
+                    error = %e,
+                    "could not write the committed configuration next to the zoo.cfg; \
+                     this server restarts from the one its data holds"
+                ),
+            }
+        }
+        let version = paddock_zab::Zxid(c.version.max(0) as u64);
+        let payload = c.as_payload();
         self.replica.peers.set_members(&servers);
-        self.replica.node.set_observers(observers);
+        self.replica.node.adopt_config(version, payload);
         self.carry_out_actions();
+    }
+
+    /// The replication core took a configuration: one this server applied (already taken),
+    /// or one it learned committed from a peer (a notification, NEWLEADER) while its own data
+    /// is behind. The peers take its members' addresses at the end of the step; the data's
+    /// `/zookeeper/config` follows when the transaction is applied here.
+    pub(crate) fn config_activated(&mut self, payload: &[u8]) {
+        match crate::dynconfig::from_payload(payload) {
+            Some(c) if c.version > self.dynconfig.version => {
+                self.dynconfig = c;
+                self.membership_due = true;
+            }
+            Some(_) => {}
+            None => warn!("a configuration from the replication core does not read back"),
+        }
     }
 
     /// Records into `metrics` (shared with the log thread).
@@ -1210,9 +1249,7 @@ impl Core {
     /// its order: standalone, one reconfiguration at a time, `fromConfig` against the current
     /// version, the request's form and the new configuration's voters (`crate::dynconfig`), a
     /// synced quorum of those voters, then WRITE on `/zookeeper/config` (the super user
-    /// alone, by its ACL). The configuration it asks for, or the error. A change of the voters
-    /// is not built yet (issue 18): it is refused with UNIMPLEMENTED; observers may join and
-    /// leave.
+    /// alone, by its ACL). The configuration it asks for, or the error.
     fn reconfig_checked(
         &self,
         auth: &AuthInfo,
@@ -1222,9 +1259,10 @@ impl Core {
         if self.replica.standalone {
             return Err(ErrorCode::Unimplemented);
         }
-        if self
-            .reconfig_in_flight
-            .is_some_and(|z| z > self.tree.last_zxid())
+        if self.replica.node.reconfig_pending()
+            || self
+                .reconfig_in_flight
+                .is_some_and(|z| z > self.tree.last_zxid())
         {
             return Err(ErrorCode::ReconfigInProgress);
         }
@@ -1241,7 +1279,7 @@ impl Core {
             given(&r.leaving_servers),
             given(&r.new_members),
             zxid,
-            true,
+            self.cfg.standalone_enabled,
         ) {
             Ok(n) => n,
             Err(refusal) => {
@@ -1249,19 +1287,17 @@ impl Core {
                 return Err(refusal.code);
             }
         };
-        let mut synced: Vec<u64> = self
-            .replica
-            .node
-            .learners()
-            .into_iter()
-            .filter(|&(_, observer, synced)| synced && !observer)
-            .map(|(id, _, _)| id)
-            .collect();
-        synced.push(self.replica.node.id());
-        let voters = next.voters();
-        if voters.iter().filter(|v| synced.contains(v)).count() * 2 <= voters.len() {
-            info!("reconfig refused: no synced quorum of the new configuration's voters");
-            return Err(ErrorCode::NewConfigNoQuorum);
+        // The replication core's own rule, so that it never refuses what was prepared here.
+        match self.replica.node.reconfig_refusal(&next.membership()) {
+            None => {}
+            Some(paddock_zab::RejectReason::NewConfigNoQuorum) => {
+                info!("reconfig refused: no synced quorum of the new configuration's voters");
+                return Err(ErrorCode::NewConfigNoQuorum);
+            }
+            Some(paddock_zab::RejectReason::ReconfigInProgress) => {
+                return Err(ErrorCode::ReconfigInProgress)
+            }
+            Some(paddock_zab::RejectReason::NotServing) => return Err(ErrorCode::ConnectionLoss),
         }
         let acl = self
             .tree
@@ -1270,10 +1306,6 @@ impl Core {
             .unwrap_or_default();
         if !paddock_tree::acl::check(&acl, paddock_proto::perms::WRITE, auth, self.cfg.skip_acl) {
             return Err(ErrorCode::NoAuth);
-        }
-        if !current.same_voters(&next) {
-            warn!("reconfig: changing the voters is not built yet; refused with UNIMPLEMENTED");
-            return Err(ErrorCode::Unimplemented);
         }
         Ok(next)
     }

@@ -16,7 +16,7 @@ const MAGIC: &[u8; 8] = b"PDKLOG\0\x01";
 const FORMAT: u32 = 1;
 /// Bytes before the first record of a segment.
 pub const HEADER_LEN: u64 = 32;
-const RECORD_HEADER: usize = 8;
+pub(crate) const RECORD_HEADER: usize = 8;
 /// No record may claim more than this: no server makes a longer transaction.
 const MAX_RECORD: usize = paddock_tree::codec::MAX_TXN_BYTES;
 /// A segment is rolled once it passes this size (tests use smaller segments).

@@ -88,6 +88,11 @@ impl World {
                 ((self.rng.below(2001) as f64 / 1000.0 - 1.0) * f.tick_skew * TICK as f64) as i64;
             self.nodes[i].tick_period = (TICK as i64 + dev).max(10) as u64;
         }
+        // Drawn only on seeds that ask for reconfigurations, so that the others' random
+        // streams stay as they were.
+        if f.reconfig > 0.0 && self.rng.chance(f.reconfig) {
+            self.random_reconfig();
+        }
         if self.rng.chance(f.transfer) {
             let ids: Vec<ServerId> = self.nodes.iter().map(|n| n.id).collect();
             let (at, to) = match (self.leader(), self.rng.below(3)) {

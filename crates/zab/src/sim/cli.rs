@@ -38,8 +38,9 @@ pub struct Args {
 }
 
 /// Usage text.
-pub const USAGE: &str = "usage: paddock sim --seeds N [--seed S] [--voters V] [--observers O] \
+pub const USAGE: &str = "usage: paddock sim --seeds N [--seed S] [--voters V] [--observers O] [--reconfig P] \
 [--ticks T] [--liveness-ticks T] [--bug NAME]... [--trace] [--trace-lines L] [--no-durability-check] [--storm] [--verbose]
+  (--reconfig P: a reconfiguration asked of the leader with probability P per tick)
   runs seeds S..S+N (S defaults to 1); the seed picks the ensemble and the fault mix
   (--storm: every fault on at once instead).
   bugs (test-only): ack-before-fsync, newleader-ack-before-durable, commit-without-quorum, apply-uncommitted,
@@ -86,6 +87,7 @@ pub fn parse(args: &[String]) -> Result<Args, ArgError> {
             "trace" => a.trace = true,
             "no-durability-check" => a.opts.durability_check = false,
             "storm" => a.opts.storm = true,
+            "reconfig" => a.opts.reconfig = Some(num(name, val(name)?)?),
             _ => return Err(ArgError::Unknown(flag.clone())),
         }
     }
@@ -117,6 +119,9 @@ impl Args {
         if !self.opts.durability_check {
             s += " --no-durability-check";
         }
+        if let Some(p) = self.opts.reconfig {
+            s += &format!(" --reconfig {p}");
+        }
         if self.opts.storm {
             s += " --storm";
         }
@@ -130,7 +135,7 @@ impl Args {
 fn describe(r: &Report) -> String {
     let s = &r.setup;
     format!(
-        "seed {}: {} voters + {} observers, counter {} bits, window {}, {} clients; {} steps, {} committed, {} epochs, {} crashes, {} snaps, {} disk diffs, {} truncs, {} acked writes, {} syncs, {} session touches, {} leadership transfers",
+        "seed {}: {} voters + {} observers, counter {} bits, window {}, {} clients; {} steps, {} committed, {} epochs, {} crashes, {} snaps, {} disk diffs, {} truncs, {} acked writes, {} syncs, {} session touches, {} leadership transfers, {}/{} reconfigurations committed/asked",
         r.seed,
         s.voters,
         s.observers,
@@ -147,7 +152,9 @@ fn describe(r: &Report) -> String {
         r.stats.acked_writes,
         r.stats.syncs,
         r.stats.session_touches,
-        r.stats.transfers
+        r.stats.transfers,
+        r.stats.reconfigs,
+        r.stats.reconfigs_asked
     )
 }
 

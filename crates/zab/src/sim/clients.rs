@@ -98,8 +98,6 @@ impl World {
 
     /// Sends a write to a node on behalf of a scripted client; returns its op index.
     pub fn submit_write(&mut self, id: ServerId, client: Option<usize>) -> usize {
-        let i = self.idx(id);
-        let op = self.history.len();
         let p = match client {
             Some(c) => {
                 self.clients[c].seq += 1;
@@ -110,31 +108,7 @@ impl World {
                 payload(usize::MAX, self.scenario_seq)
             }
         };
-        self.history.push(OpRecord {
-            client: client.unwrap_or(usize::MAX),
-            node: i,
-            kind: OpKind::Write(p.clone()),
-            invoke: self.time,
-            complete: None,
-            outcome: Outcome::Pending,
-        });
-        self.pending_writes.insert(
-            p.clone(),
-            PendingWrite {
-                op,
-                node: i,
-                client,
-            },
-        );
-        let request_id = op as u64 + 1;
-        self.feed(
-            i,
-            Event::ClientWrite {
-                request_id,
-                payload: p,
-            },
-        );
-        op
+        self.submit_payload(id, client, p)
     }
 
     /// Sends a sync() to a node; returns its op index.

@@ -45,6 +45,9 @@ pub struct Faults {
     /// Probability per tick of a planned leadership transfer: asked of the leader (to a given
     /// voter or the best one) or of any node (a follower asks for itself).
     pub transfer: f64,
+    /// Probability per tick that the leader is asked for a reconfiguration: a random set of
+    /// voters among the same servers, the others observers (reconfig.rs).
+    pub reconfig: f64,
 }
 
 impl Faults {
@@ -66,6 +69,7 @@ impl Faults {
             tick_skew: 0.0,
             clock_stall: 0.0,
             transfer: 0.0,
+            reconfig: 0.0,
         }
     }
 
@@ -87,8 +91,9 @@ impl Faults {
             tick_skew: rng.pick(&[0.0, 0.05, 0.3]),
             clock_stall: rng.pick(&[0.0, 0.0, 0.002, 0.01]),
             // Drawn by the caller from a stream of its own (`setup_for`), so that adding
-            // transfers left every other seed's faults as they were.
+            // transfers left every other seed's faults as they were; reconfigurations too.
             transfer: 0.0,
+            reconfig: 0.0,
         }
     }
 
@@ -111,6 +116,7 @@ impl Faults {
             tick_skew: 0.3,
             clock_stall: 0.01,
             transfer: 0.01,
+            reconfig: 0.005,
         }
     }
 
@@ -126,6 +132,7 @@ impl Faults {
             slow_disk: 0.0,
             clock_stall: 0.0,
             transfer: 0.0,
+            reconfig: 0.0,
             delay_max: self.delay_max.min(40),
             fsync_max: self.fsync_max.min(50),
             ..self.clone()

@@ -7,6 +7,7 @@
 //! - `net.rs`: `SimNet`, delay, loss, duplication, reordering, (asymmetric) partitions.
 //! - `faults.rs`: the fault mix, chosen per seed (swarm testing).
 //! - `checkers/`: one property per file, checked after every step or at the end.
+//! - `reconfig.rs`: reconfiguration payloads and the chaos step that asks for one.
 //! - `run.rs`: one seed = safety phase with faults, then a liveness phase.
 //! - `cli.rs`: `paddock sim`.
 
@@ -18,6 +19,7 @@ pub mod disk;
 pub mod faults;
 pub mod history;
 pub mod net;
+pub mod reconfig;
 pub mod rng;
 pub mod run;
 pub mod world;

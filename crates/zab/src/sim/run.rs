@@ -26,6 +26,8 @@ pub struct Options {
     pub durability_check: bool,
     /// Every fault on at once instead of the seed's swarm mix.
     pub storm: bool,
+    /// Probability per tick of a reconfiguration asked of the leader, instead of the seed's.
+    pub reconfig: Option<f64>,
 }
 
 impl Default for Options {
@@ -38,6 +40,7 @@ impl Default for Options {
             bugs: Bugs::default(),
             trace_lines: 0,
             durability_check: true,
+            reconfig: None,
             storm: false,
         }
     }
@@ -78,8 +81,14 @@ pub fn setup_for(seed: u64, opts: &Options) -> Setup {
         faults = Faults::storm();
     }
     let clients = rng.range(2, 5) as usize;
+    if let Some(p) = opts.reconfig {
+        faults.reconfig = p;
+    }
     if !opts.storm {
         faults.transfer = Rng::new(seed ^ 0x7472_616e_7366_6572).pick(&[0.0, 0.0, 0.01, 0.05]);
+        faults.reconfig = opts.reconfig.unwrap_or_else(|| {
+            Rng::new(seed ^ 0x7265_636f_6e66_6967).pick(&[0.0, 0.0, 0.005, 0.02])
+        });
     }
     Setup {
         seed,

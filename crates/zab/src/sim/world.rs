@@ -83,7 +83,11 @@ pub struct SimNode {
     pub disk_slow: u64,
     /// fsyncs never complete while set (scenarios).
     pub disk_stalled: bool,
-    cfg: Config,
+    /// The committed configuration as its driver last wrote it (the server's
+    /// `zoo.cfg.dynamic.<version>`, written and synced when one takes effect): survives
+    /// crashes.
+    pub config_file: Option<(Zxid, crate::membership::Membership)>,
+    pub(super) cfg: Config,
 }
 
 impl SimNode {
@@ -170,6 +174,10 @@ pub struct Stats {
     pub disk_diffs: u64,
     /// Session touches that reached a leader.
     pub session_touches: u64,
+    /// Reconfigurations asked of a leader.
+    pub reconfigs_asked: u64,
+    /// Reconfigurations committed.
+    pub reconfigs: u64,
 }
 
 /// Filter on messages being sent: return false to drop.
@@ -224,6 +232,11 @@ pub struct World {
     pub stall_disk_on: Option<(ServerId, MsgMatch)>,
     /// Statistics.
     pub stats: Stats,
+    /// Committed reconfigurations by zxid (reconfig.rs).
+    pub configs: BTreeMap<Zxid, crate::membership::Membership>,
+    /// The voters of the last established leader's static configuration (scenarios that
+    /// change zoo.cfgs by rolling restart): what counts before any reconfiguration.
+    pub(super) static_voters: Vec<ServerId>,
 }
 
 impl World {
@@ -244,6 +257,7 @@ impl World {
             cfg.eager_sync_heartbeat = setup.seed % 2 == 1;
             cfg.diff_from_disk = !setup.seed.is_multiple_of(3);
             cfg.bugs = setup.bugs;
+            cfg.membership_reader = Some(crate::sim::reconfig::reader());
             let skew = setup.faults.tick_skew;
             let dev = if skew > 0.0 {
                 ((rng.below(2001) as f64 / 1000.0 - 1.0) * skew * TICK as f64) as i64
@@ -259,6 +273,7 @@ impl World {
                 tick_period: (TICK as i64 + dev).max(10) as u64,
                 disk_slow: 1,
                 disk_stalled: false,
+                config_file: None,
                 cfg,
             });
         }
@@ -288,6 +303,8 @@ impl World {
             filter: None,
             stall_disk_on: None,
             stats: Stats::default(),
+            configs: BTreeMap::new(),
+            static_voters: voters,
             peer_lost_signals: (setup_seed / 2).is_multiple_of(2),
         };
         for i in 0..w.nodes.len() {
@@ -353,8 +370,28 @@ impl World {
         if let Err(e) = self.order.check_image(&name, &sm) {
             self.fail("applied_prefix", format!("restart: {e}"));
         }
+        // The newer of the configuration in the snapshot (as the server reads it from its
+        // snapshot's /zookeeper/config: the last committed reconfiguration at or below it)
+        // and the one its driver wrote when it took effect; without either, the node's
+        // static configuration (its zoo.cfg).
+        let in_snapshot = self
+            .configs
+            .range(..=sm.zxid)
+            .next_back()
+            .map(|(z, m)| (*z, m.clone()));
+        let in_snapshot = match (in_snapshot, self.nodes[i].config_file.clone()) {
+            (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        };
         let n = &mut self.nodes[i];
-        match Node::recover(n.cfg.clone(), rec, n.incarnation) {
+        let mut cfg = n.cfg.clone();
+        if let Some((config_zxid, m)) = in_snapshot {
+            cfg.quorum = std::sync::Arc::new(crate::quorum::Majority::new(m.voters.clone()));
+            cfg.observers = m.observers.clone();
+            cfg.config_zxid = config_zxid;
+            cfg.config_payload = Some(crate::sim::reconfig::payload(config_zxid.0, &m));
+        }
+        match Node::recover(cfg, rec, n.incarnation) {
             Ok(node) => {
                 n.node = Some(node);
                 n.sm = sm;
@@ -366,11 +403,12 @@ impl World {
             }
         }
         let (id, inc, period) = (n.id, n.incarnation, n.tick_period);
+        let (config_zxid, m) = n.node.as_ref().expect("up").membership();
         let t = self.time;
         self.log(|| {
             format!(
-                "{t:>9} n{id} start (incarnation {inc}, snapshot {})",
-                sm.zxid
+                "{t:>9} n{id} start (incarnation {inc}, snapshot {}, config {config_zxid}: voters {:?})",
+                sm.zxid, m.voters
             )
         });
         let first = self.rng.range(1, period);
@@ -378,6 +416,20 @@ impl World {
         let acts = self.nodes[i].node.as_mut().expect("up").take_actions();
         self.exec(i, acts);
         self.after_step(i);
+    }
+
+    /// Gives a node another static configuration (its zoo.cfg), taken at its next start: a
+    /// membership changed by rolling restart rather than by a reconfiguration.
+    pub fn set_static_config(
+        &mut self,
+        id: ServerId,
+        voters: Vec<ServerId>,
+        observers: Vec<ServerId>,
+    ) {
+        let i = self.idx(id);
+        let cfg = &mut self.nodes[i].cfg;
+        cfg.quorum = std::sync::Arc::new(crate::quorum::Majority::new(voters));
+        cfg.observers = observers;
     }
 
     /// Crashes a node now: it loses its unsynced tail (a random prefix of it survives).
@@ -539,6 +591,7 @@ impl World {
                     }
                 }
                 Action::Apply { txn } => {
+                    self.note_committed_config(txn.zxid, &txn.payload);
                     let now = self.time;
                     let mut sm = self.nodes[i].sm;
                     if let Err(e) = self.order.on_apply(&format!("n{id}"), &mut sm, &txn, now) {
@@ -558,6 +611,21 @@ impl World {
                 // keeping them through a handover is the server's business.
                 Action::RoleChanged { .. } => self.disconnect_clients(i),
                 Action::Handover { .. } => {}
+                Action::ConfigActivated {
+                    zxid,
+                    voters,
+                    observers,
+                    ..
+                } => {
+                    let newer = self.nodes[i]
+                        .config_file
+                        .as_ref()
+                        .is_none_or(|(z, _)| *z < zxid);
+                    if newer {
+                        self.nodes[i].config_file =
+                            Some((zxid, crate::membership::Membership { voters, observers }));
+                    }
+                }
                 Action::Transfer { outcome } => {
                     if matches!(outcome, crate::action::TransferOutcome::HandedOver { .. }) {
                         self.stats.transfers += 1;
@@ -763,11 +831,12 @@ impl World {
             }
         }
         if self.violation.is_none() && self.setup.durability_check {
+            // On a quorum of the voters in force at the last commit (a reconfiguration
+            // commits on a quorum of the old voters and of the new; what follows it on the new).
             let last = self.order.last();
-            let voters = self.setup.voters;
-            let q = self.nodes[0].cfg.quorum.clone();
-            let disks = self.nodes[..voters].iter().map(|n| (n.id, &n.disk));
-            if let Err(e) = committed_never_lost::check(last, q.as_ref(), disks) {
+            let q = crate::quorum::Majority::new(self.voters_in_force(last.unwrap_or_default()));
+            let disks = self.nodes.iter().map(|n| (n.id, &n.disk));
+            if let Err(e) = committed_never_lost::check(last, &q, disks) {
                 self.fail("committed_never_lost", e);
             }
         }
