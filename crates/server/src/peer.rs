@@ -120,6 +120,9 @@ impl Peers {
         if let Ok(mut m) = d.members.write() {
             *m = servers.iter().map(|s| s.id).collect();
         }
+        if let Some(tls) = &d.security.tls {
+            tls.set_hosts(servers);
+        }
         self.out.retain(|id, _| servers.iter().any(|s| s.id == *id));
         for s in servers.iter().filter(|s| s.id != d.me) {
             self.out

@@ -31,7 +31,9 @@ pub struct PeerTls {
     /// `sslQuorum`).
     pub accept_plain: bool,
     hostname_verification: bool,
-    hosts: HashMap<ServerId, String>,
+    /// Each member's host, which its certificate must name; a reconfiguration changes them
+    /// (`set_hosts`).
+    hosts: RwLock<HashMap<ServerId, String>>,
 }
 
 /// The server side of a peer connection: client certificates are required, and no session
@@ -105,7 +107,7 @@ impl PeerTls {
             dial_tls: q.ssl,
             accept_plain: q.port_unification || !q.ssl,
             hostname_verification,
-            hosts: servers.iter().map(|s| (s.id, s.host.clone())).collect(),
+            hosts: RwLock::new(servers.iter().map(|s| (s.id, s.host.clone())).collect()),
         });
         if q.reload {
             let (w, q2) = (t.clone(), q.clone());
@@ -151,16 +153,27 @@ impl PeerTls {
 
     /// Whether the certificate a peer dialling in showed is valid for the server it claims to
     /// be (its chain was checked in the handshake).
+    /// The members changed (a reconfiguration): a member added at run time is checked
+    /// against its own host, one removed is not taken.
+    pub fn set_hosts(&self, servers: &[crate::config::ServerSpec]) {
+        if let Ok(mut h) = self.hosts.write() {
+            *h = servers.iter().map(|s| (s.id, s.host.clone())).collect();
+        }
+    }
+
     pub fn check_peer(&self, id: ServerId, certs: &[CertificateDer<'_>]) -> Result<(), String> {
         if !self.hostname_verification {
             return Ok(());
         }
         let host = self
             .hosts
+            .read()
+            .map_err(|_| "the members' hosts are unreadable".to_string())?
             .get(&id)
+            .cloned()
             .ok_or_else(|| format!("server {id} is not in the configuration"))?;
         let cert = certs.first().ok_or("it showed no certificate")?;
-        tls::names_host(cert, host).map_err(|e| {
+        tls::names_host(cert, &host).map_err(|e| {
             format!("its certificate does not name {host}, the host of server.{id} ({e})")
         })
     }
