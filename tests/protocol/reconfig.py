@@ -26,7 +26,8 @@ The voters change, under a write load (a client on servers 1-3 creating sequenti
 - every write acknowledged to the load client is there, on every remaining voter.
 
 A one-server ensemble (`standaloneEnabled=false`) grows to three: server 2 joins as an observer,
-then becomes a voter; server 3 joins as a voter at once (two of three are in sync).
+then becomes a voter; server 3 joins as a voter at once (two of three are in sync). Last, a
+reconfig moves server 3's client port: it serves on the new one and the old one closes.
 
   tests/protocol/reconfig.py [--bin target/release/paddock] [--keep]
 """
@@ -407,9 +408,27 @@ def grow_from_one(binary, work, _args):
              == b"written by one server")
         case("server 3 shows the three-server configuration",
              at3.get("/zookeeper/config")[0] == data, at3.get("/zookeeper/config")[0].decode())
-        for k in (su, at3):
-            k.stop()
-            k.close()
+        at3.stop()
+        at3.close()
+
+        # A reconfig moves server 3's client port: it listens on the new one, not the old.
+        old = servers[3].port
+        new = free_port()
+        moved = servers[1].line(3).replace(f";{servers[3].host}:{old}",
+                                           f";{servers[3].host}:{new}")
+        data, _ = su.reconfig(joining=moved, leaving=None, new_members=None)
+        servers[3].port = new
+        case("a reconfig moves server 3's client port",
+             until(lambda: servers[3].mode() == "follower", 10) and moved in data.decode(),
+             f"{servers[3].mode()} / {data.decode()}")
+        servers[3].port = old
+        case("the old client port is closed", until(lambda: servers[3].mode() is None, 10))
+        servers[3].port = new
+        k = servers[3].client()
+        case("a client on the new port reads", k.get("/before")[0] == b"written by one server")
+        for c in (k, su):
+            c.stop()
+            c.close()
     finally:
         for s in servers.values():
             s.stop()

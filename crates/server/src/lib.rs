@@ -279,6 +279,7 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
     } else {
         "ensemble member"
     };
+    let (rebind_tx, rebind_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut core = Core::new(
         cfg.clone(),
         (fs, recovered.dbid),
@@ -287,6 +288,7 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         tx.clone(),
         replica,
     )
+    .with_client_rebind(rebind_tx)
     .with_sasl(sasl_server)
     .with_audit(audit.clone())
     .with_metrics(metrics.clone());
@@ -409,8 +411,18 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         max_cnxns: cfg.max_cnxns,
     };
     let mut loops = tokio::task::JoinSet::new();
+    let mut rebind = Some(rebind_rx);
     for (listener, security) in listeners {
-        loops.spawn(accept.clone().run(listener, security));
+        match (&security, rebind.take()) {
+            // The plain (or unified) client port is the one a reconfiguration may move.
+            (conn::Security::Plain | conn::Security::Unified(_), Some(rx)) => {
+                loops.spawn(plain_clients(accept.clone(), listener, security, rx));
+            }
+            (_, rx) => {
+                rebind = rx;
+                loops.spawn(accept.clone().run(listener, security));
+            }
+        }
     }
     let Some(mut signals) = signals else {
         // The accept loops never end; the process is stopped from outside.
@@ -489,6 +501,47 @@ async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
         .map_err(|err| ServerError::Bind { addr, err })
+}
+
+/// The client port's accept loop, moved to another address when a reconfiguration changes
+/// this server's (ZooKeeper rebinds its client port the same way). Connections already open
+/// stay; the old port closes once the new one is bound (if it cannot be, the old one stays).
+async fn plain_clients(
+    accept: Acceptance,
+    mut listener: TcpListener,
+    security: conn::Security,
+    mut rebind: tokio::sync::mpsc::UnboundedReceiver<(String, u16)>,
+) {
+    loop {
+        let run = accept.clone().run(listener, security.clone());
+        tokio::pin!(run);
+        listener = loop {
+            tokio::select! {
+                _ = &mut run => return,
+                next = rebind.recv() => {
+                    let Some((host, port)) = next else {
+                        (&mut run).await;
+                        return;
+                    };
+                    let addr = match tokio::net::lookup_host((host.as_str(), port)).await {
+                        Ok(mut a) => a.next(),
+                        Err(_) => None,
+                    };
+                    let Some(addr) = addr else {
+                        warn!(%host, port, "the new client address does not resolve; the client port stays");
+                        continue;
+                    };
+                    match bind(addr).await {
+                        Ok(l) => {
+                            info!(%addr, "client port moved");
+                            break l;
+                        }
+                        Err(e) => warn!(error = %e, "cannot listen on the new client address; the client port stays"),
+                    }
+                }
+            }
+        };
+    }
 }
 
 /// What every client listener shares: connection ids, limits and counts.

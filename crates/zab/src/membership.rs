@@ -356,13 +356,23 @@ impl crate::node::Node {
         }
     }
 
-    /// A leader that is no longer a voter hands over (and keeps trying on each tick); one
-    /// whose voters cannot be reached steps down on its tick as always.
+    /// A leader that is no longer a voter hands over (and tries again on each tick while no
+    /// new voter is in sync with it); one whose voters cannot be reached steps down on its
+    /// tick as always.
     pub(crate) fn leader_check_membership(&mut self, l: &mut crate::leader::Leader) {
-        if self.counts(self.cfg.id) || !l.is_established() || l.transfer.is_some() {
+        if self.counts(self.cfg.id)
+            || !l.is_established()
+            || l.transfer.is_some()
+            || l.rollover.is_some()
+        {
             return;
         }
-        if l.rollover.is_none() {
+        let target = l.peers.iter().any(|(id, p)| {
+            self.cfg.quorum.is_voter(*id)
+                && !p.observer
+                && p.phase == crate::leader::PeerPhase::Active
+        });
+        if target {
             self.leader_transfer(l, None);
         }
     }

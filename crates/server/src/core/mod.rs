@@ -84,6 +84,10 @@ pub struct Core {
     /// The version of the configuration last written as `<zoo.cfg>.dynamic.<version>`
     /// (`dynamicConfigFile` in use), from the one the server started with.
     written_config: i64,
+    /// This server's client address in the configuration, and where to ask for the client
+    /// listener to move when a reconfiguration changes it (`with_client_rebind`).
+    own_client_addr: Option<(String, u16)>,
+    client_rebind: Option<tokio::sync::mpsc::UnboundedSender<(String, u16)>>,
     /// A configuration applied in a step of the replication core, for the node and the peers
     /// to take once that step's actions are done.
     pub(crate) membership_due: bool,
@@ -174,6 +178,11 @@ impl Core {
             max_txn_bytes: None,
         });
         let server_id = replica.node.id();
+        let own_client_addr = cfg
+            .servers
+            .iter()
+            .find(|s| s.id == server_id)
+            .and_then(|s| s.client_addr.clone());
         let mut sessions = Sessions::new(server_id, cfg.tick_time as u64);
         // Sessions outlive a restart: each gets its full timeout again to come back.
         for (&id, &timeout) in tree.sessions() {
@@ -214,6 +223,8 @@ impl Core {
             dynconfig,
             reconfig_in_flight: None,
             written_config: dynconfig_version,
+            own_client_addr,
+            client_rebind: None,
             membership_due: false,
             log,
             replica,
@@ -308,6 +319,15 @@ impl Core {
                 ),
             }
         }
+        let me = self.replica.node.id();
+        let own = c.servers.get(&me).and_then(|s| s.client_addr.clone());
+        if own.is_some() && own != self.own_client_addr {
+            if let (Some(tx), Some(addr)) = (&self.client_rebind, &own) {
+                info!(host = %addr.0, port = addr.1, "a reconfiguration moved this server's client address");
+                let _ = tx.send(addr.clone());
+            }
+            self.own_client_addr = own;
+        }
         let version = paddock_zab::Zxid(c.version.max(0) as u64);
         let payload = c.as_payload();
         self.replica.peers.set_members(&servers);
@@ -328,6 +348,16 @@ impl Core {
             Some(_) => {}
             None => warn!("a configuration from the replication core does not read back"),
         }
+    }
+
+    /// A reconfiguration that changes this server's client address sends the new one here:
+    /// the client listener moves to it (lib.rs, `plain_clients`).
+    pub fn with_client_rebind(
+        mut self,
+        tx: tokio::sync::mpsc::UnboundedSender<(String, u16)>,
+    ) -> Core {
+        self.client_rebind = Some(tx);
+        self
     }
 
     /// Records into `metrics` (shared with the log thread).
