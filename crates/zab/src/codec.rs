@@ -88,15 +88,15 @@ impl Out<'_> {
             None => self.u8(0),
         }
     }
-    /// An optional configuration: a presence byte, then its zxid and payload.
+    /// An optional configuration, last in its message and added after the first release:
+    /// written only when there is one (a presence byte, its zxid and payload), so that until
+    /// a reconfiguration a server of an earlier release reads every notification and
+    /// NEWLEADER (a rolling upgrade goes on).
     fn config(&mut self, c: &Option<(Zxid, Bytes)>) {
-        match c {
-            Some((zxid, payload)) => {
-                self.u8(1);
-                self.u64(zxid.0);
-                self.bytes(payload);
-            }
-            None => self.u8(0),
+        if let Some((zxid, payload)) = c {
+            self.u8(1);
+            self.u64(zxid.0);
+            self.bytes(payload);
         }
     }
     fn txn(&mut self, t: &Txn) {
@@ -138,6 +138,9 @@ impl<'a> In<'a> {
         }
     }
     fn config(&mut self) -> Result<Option<(Zxid, Bytes)>, CodecError> {
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
         Ok(match self.u8()? {
             0 => None,
             _ => Some((self.zxid()?, self.bytes()?)),

@@ -103,13 +103,17 @@ fn learner_msg() -> impl Strategy<Value = LearnerMsg> {
 /// Where a message's fields added after the first release begin, if it has any that are
 /// written.
 fn first_release_len(m: &Message) -> Option<usize> {
-    let Message::Learner { msg, .. } = m else {
-        return None;
-    };
     let mut wire = Vec::new();
     encode_frame(m, &mut wire);
     let len = wire.len() - 4;
+    let config_len =
+        |c: &Option<(Zxid, bytes::Bytes)>| c.as_ref().map(|(_, p)| len - (1 + 8 + 4 + p.len()));
+    let msg = match m {
+        Message::Notification { config, .. } => return config_len(config),
+        Message::Learner { msg, .. } => msg,
+    };
     match msg {
+        LearnerMsg::NewLeader { config, .. } => config_len(config),
         LearnerMsg::AckEpoch {
             promised: false, ..
         } => Some(len - 1),
@@ -237,4 +241,41 @@ fn messages_of_the_first_release_keep_their_layout() {
         let b = body(m.clone());
         assert_eq!(decode(&b).unwrap(), Message::Learner { conn: 7, msg: m });
     }
+}
+
+/// Until a reconfiguration, notifications and NEWLEADER are the bytes an earlier release
+/// writes and reads (its decoder refuses trailing bytes): a rolling upgrade goes on.
+#[test]
+fn no_configuration_means_the_first_release_bytes() {
+    let vote = Vote {
+        epoch: 3,
+        zxid: Zxid(0x3_0000_0007),
+        leader: 2,
+    };
+    let n = |config| Message::Notification {
+        round: 9,
+        state: PeerState::Looking,
+        vote,
+        config,
+    };
+    let mut wire = Vec::new();
+    encode_frame(&n(None), &mut wire);
+    // kind, round, state, epoch, zxid, leader
+    assert_eq!(wire.len() - 4, 1 + 8 + 1 + 4 + 8 + 8);
+    let with = n(Some((Zxid(0x3_0000_0001), Bytes::from_static(b"cfg"))));
+    let mut wire2 = Vec::new();
+    encode_frame(&with, &mut wire2);
+    assert_eq!(decode(&wire2[4..]), Ok(with));
+    assert_eq!(decode(&wire[4..]), Ok(n(None)));
+    let nl = Message::Learner {
+        conn: 1,
+        msg: LearnerMsg::NewLeader {
+            epoch: 4,
+            commit: Zxid(5),
+            config: None,
+        },
+    };
+    let mut wire3 = Vec::new();
+    encode_frame(&nl, &mut wire3);
+    assert_eq!(wire3.len() - 4, 1 + 8 + 4 + 8);
 }
