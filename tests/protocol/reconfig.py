@@ -315,6 +315,15 @@ def voters(binary, work, _args):
              path is not None and path.endswith(f"zoo.cfg.dynamic.{version}")
              and all(servers[1].line(s) in text for s in HOSTS) and "version" not in text,
              f"{path}: {text}")
+        def known(sid):
+            try:
+                with open(os.path.join(servers[sid].dir, "data", "committedConfig")) as f:
+                    return f.read()
+            except OSError:
+                return ""
+        case("every server records it in its data directory (committedConfig)", until(
+            lambda: all(f"version={version}" in known(s) for s in HOSTS), 10),
+            str({s: known(s)[-20:] for s in HOSTS}))
         case("mntr on the leader counts four synced followers", until(
             lambda: "zk_synced_followers\t4" in word(servers[leader].host,
                                                        servers[leader].port, "mntr"), 10))

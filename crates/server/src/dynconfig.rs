@@ -298,6 +298,33 @@ pub fn write_committed(
     Ok(path)
 }
 
+/// The file in the data directory that keeps the last configuration this server knows
+/// committed, whatever zoo.cfg says (`write_known`, `read_known`).
+pub const KNOWN_CONFIG: &str = "committedConfig";
+
+/// Records a configuration this server learned committed in its data directory, synced
+/// before the server acts on it. A server that voted under a configuration must come back
+/// knowing it: after a restart its snapshot may be older, and its log only says what was
+/// proposed, and an election among servers that all forgot it could pick a leader whose
+/// history lacks what that configuration's voters committed.
+pub fn write_known(data_dir: &std::path::Path, c: &DynConfig) -> std::io::Result<()> {
+    replace_file(&data_dir.join(KNOWN_CONFIG), &(c.render() + "\n"))
+}
+
+/// The configuration `write_known` recorded, if any (one that does not read is reported and
+/// ignored: the snapshot's and zoo.cfg's still count).
+pub fn read_known(data_dir: &std::path::Path) -> Option<DynConfig> {
+    let path = data_dir.join(KNOWN_CONFIG);
+    let text = std::fs::read_to_string(&path).ok()?;
+    match DynConfig::parse(&text) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "the recorded configuration does not read; ignored");
+            None
+        }
+    }
+}
+
 /// Replaces `path` with `text`: written to a file beside it, synced, renamed over it, and
 /// the directory synced.
 fn replace_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {

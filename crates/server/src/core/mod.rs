@@ -84,6 +84,9 @@ pub struct Core {
     /// The version of the configuration last written as `<zoo.cfg>.dynamic.<version>`
     /// (`dynamicConfigFile` in use), from the one the server started with.
     written_config: i64,
+    /// The version of the configuration recorded in the data directory
+    /// (`dynconfig::write_known`).
+    known_config: i64,
     /// This server's client address in the configuration, and where to ask for the client
     /// listener to move when a reconfiguration changes it (`with_client_rebind`).
     own_client_addr: Option<(String, u16)>,
@@ -223,6 +226,7 @@ impl Core {
             dynconfig,
             reconfig_in_flight: None,
             written_config: dynconfig_version,
+            known_config: 0,
             own_client_addr,
             client_rebind: None,
             membership_due: false,
@@ -261,11 +265,18 @@ impl Core {
         if self.cfg.servers.is_empty() {
             return;
         }
-        let stored = self
+        let in_tree = self
             .tree
             .lookup(paddock_tree::CONFIG_NODE)
             .and_then(|id| self.tree.data(id))
             .and_then(|d| crate::dynconfig::DynConfig::parse(&String::from_utf8_lossy(d)).ok());
+        // The newer of the snapshot's and the one recorded when it took effect.
+        let known = crate::dynconfig::read_known(&self.cfg.data_dir);
+        self.known_config = known.as_ref().map_or(0, |c| c.version);
+        let stored = match (in_tree, known) {
+            (Some(a), Some(b)) => Some(if a.version >= b.version { a } else { b }),
+            (a, b) => a.or(b),
+        };
         match stored {
             Some(c) if c.version > self.dynconfig.version => {
                 info!(
@@ -339,14 +350,28 @@ impl Core {
     /// or one it learned committed from a peer (a notification, NEWLEADER) while its own data
     /// is behind. The peers take its members' addresses at the end of the step; the data's
     /// `/zookeeper/config` follows when the transaction is applied here.
+    ///
+    /// Either way it is recorded in the data directory before anything after it is carried
+    /// out (this runs in the order of the core's actions): the server never acknowledges a
+    /// proposal under a configuration it would forget in a crash.
     pub(crate) fn config_activated(&mut self, payload: &[u8]) {
-        match crate::dynconfig::from_payload(payload) {
-            Some(c) if c.version > self.dynconfig.version => {
-                self.dynconfig = c;
-                self.membership_due = true;
+        let Some(c) = crate::dynconfig::from_payload(payload) else {
+            warn!("a configuration from the replication core does not read back");
+            return;
+        };
+        if c.version > self.known_config {
+            match crate::dynconfig::write_known(&self.cfg.data_dir, &c) {
+                Ok(()) => self.known_config = c.version,
+                Err(e) => error!(
+                    error = %e,
+                    "cannot record the committed configuration in the data directory; a restart \
+                     before the next snapshot would start from an older one"
+                ),
             }
-            Some(_) => {}
-            None => warn!("a configuration from the replication core does not read back"),
+        }
+        if c.version > self.dynconfig.version {
+            self.dynconfig = c;
+            self.membership_due = true;
         }
     }
 
