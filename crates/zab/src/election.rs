@@ -103,9 +103,14 @@ impl Node {
         config: Option<(crate::zxid::Zxid, bytes::Bytes)>,
     ) {
         if let Some((zxid, payload)) = config {
-            // Committed where it comes from. Taken first: it may make `from` a member, or
-            // this node a voter (a role change is drawn after the step).
-            self.adopt_config(zxid, payload);
+            // Committed where it comes from; taken while looking only, first (it may make
+            // `from` a member, or this node a voter), as ZooKeeper does. A leader or learner
+            // of an older epoch must not change its quorums mid-term to a configuration
+            // another leader committed since: a deposed leader could then gather a quorum
+            // of the new voters for its own proposals. It learns it once it looks again.
+            if matches!(self.role, Role::Looking(_)) {
+                self.adopt_config(zxid, payload);
+            }
         }
         if !self.knows(from) || from == self.cfg.id {
             return;

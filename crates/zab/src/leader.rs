@@ -440,7 +440,7 @@ impl Node {
 
     /// Discovery: once a quorum of voters (us included) has connected, choose an epoch above
     /// every acceptedEpoch we have seen and make it durable before telling anyone.
-    fn maybe_choose_epoch(&mut self, l: &mut Leader) {
+    pub(crate) fn maybe_choose_epoch(&mut self, l: &mut Leader) {
         // Every learner is counted as its configurations say, whatever part it joined in: one
         // that has not heard of a pending reconfiguration making it a voter joins as an
         // observer, and learns of it only in the sync this quorum leads to (membership.rs).
@@ -488,7 +488,7 @@ impl Node {
 
     /// Once a quorum of voters acknowledged the epoch: fix the initial history, make the
     /// current epoch durable, and sync every learner that acknowledged.
-    fn maybe_start_sync(&mut self, l: &mut Leader) {
+    pub(crate) fn maybe_start_sync(&mut self, l: &mut Leader) {
         let mut ids: Vec<ServerId> = vec![self.cfg.id];
         ids.extend(
             l.peers
@@ -518,7 +518,7 @@ impl Node {
     /// The leader commits nothing of the new epoch, and proposes nothing, before a quorum of
     /// voters (us included, once our current epoch and history are durable) acknowledged
     /// NEWLEADER. Then the whole initial history is committed.
-    fn maybe_establish(&mut self, l: &mut Leader) {
+    pub(crate) fn maybe_establish(&mut self, l: &mut Leader) {
         if l.phase != Phase::Syncing {
             return;
         }

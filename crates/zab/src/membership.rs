@@ -294,6 +294,22 @@ impl crate::node::Node {
                         n.close_conn(peer, p.conn);
                     }
                 }
+                // The quorums changed: what waited for one may have it now (a rollover whose
+                // acknowledgements came from voters that left, say).
+                match l.phase {
+                    crate::leader::Phase::Discovery => n.maybe_choose_epoch(l),
+                    crate::leader::Phase::AwaitAckEpoch => n.maybe_start_sync(l),
+                    crate::leader::Phase::Syncing => n.maybe_establish(l),
+                    crate::leader::Phase::Established => {
+                        n.try_commit(l);
+                        n.maybe_finish_rollover(l);
+                        n.check_syncs(l);
+                    }
+                    crate::leader::Phase::EpochPersisting => {}
+                }
+                if !matches!(n.role, crate::node::Role::Busy) {
+                    return; // it stepped down (discovery found a more recent voter)
+                }
                 n.leader_check_membership(l);
             }),
             crate::node::Role::Learning(l)

@@ -81,8 +81,11 @@ fn reconfig_500_seeds() {
     run_range(30_001, 500, &opts);
 }
 
-/// Seeds that found bugs while reconfiguration was built: a snapshot installed over a log
-/// holding an uncommitted reconfiguration below it activated that reconfiguration.
+/// Seeds that found bugs while reconfiguration was built: among them a snapshot installed
+/// over a log holding an uncommitted reconfiguration below it activated that
+/// reconfiguration, (1,082,154) a deposed leader took a newer configuration from a
+/// notification and gathered a quorum of its new voters for its own proposals, and
+/// (1,009,595) a rollover never finished once its quorum had changed.
 #[test]
 fn reconfig_regression_seeds() {
     let opts = Options {
@@ -92,6 +95,21 @@ fn reconfig_regression_seeds() {
     for seed in [196, 202, 3011, 3203, 3549, 3930] {
         run_range(seed, 1, &opts);
     }
+    let opts = Options {
+        reconfig: Some(0.03),
+        ..Options::default()
+    };
+    run_range(1_082_154, 1, &opts);
+    // A rollover waiting on a follower that a reconfiguration then made an observer.
+    run_range(1_009_595, 1, &opts);
+    let opts = Options {
+        reconfig: Some(0.05),
+        voters: Some(3),
+        observers: Some(2),
+        safety_ticks: 1000,
+        ..Options::default()
+    };
+    run_range(3_001_453, 1, &opts);
 }
 
 #[test]
