@@ -95,6 +95,20 @@ impl PendingConfig {
         }
     }
 
+    /// The pending configuration a logged entry makes, if it is a reconfiguration newer than
+    /// `cfg`'s committed one (on append, and on recovery).
+    pub fn of_logged(
+        cfg: &crate::config::Config,
+        zxid: Zxid,
+        payload: &Bytes,
+    ) -> Option<PendingConfig> {
+        if zxid <= cfg.config_zxid {
+            return None;
+        }
+        let m = cfg.membership_reader.as_ref()?.read(payload)?;
+        Some(PendingConfig::new(zxid, m, payload.clone()))
+    }
+
     pub fn is_voter(&self, id: ServerId) -> bool {
         self.quorum.is_voter(id)
     }
@@ -155,14 +169,9 @@ impl crate::node::Node {
 
     /// A logged entry: a reconfiguration above the committed one becomes pending.
     pub(crate) fn note_logged(&mut self, zxid: Zxid, payload: &Bytes) {
-        if zxid <= self.config_zxid {
-            return;
-        }
-        if let Some(m) = self.read_membership(payload) {
-            self.pending
-                .push(PendingConfig::new(zxid, m, payload.clone()));
-            // It may make this node a voter (an observer promoted joins again as a
-            // follower, so that its acknowledgements can count for the new voters).
+        if let Some(p) = PendingConfig::of_logged(&self.cfg, zxid, payload) {
+            self.pending.push(p);
+            // It may make this node a voter, or a learner a voter (`config_took_effect`).
             self.config_changed = true;
         }
     }
@@ -179,9 +188,9 @@ impl crate::node::Node {
     /// Why this leader would refuse to propose a reconfiguration to `m` now, if it would:
     /// another one is pending, or the new voters have no quorum among this leader and the
     /// learners in sync with it (their acknowledgements could never commit it, nor
-    /// anything after it). An observer in sync counts: proposing the reconfiguration drops
-    /// its connection (`config_took_effect`), and it joins again as a follower once its
-    /// sync has given it the reconfiguration. The server asks before it prepares one
+    /// anything after it). An observer in sync counts: proposing the reconfiguration makes
+    /// it a follower on its connection (`leader_promote_observers`). The server asks before
+    /// it prepares one
     /// (ZooKeeper's RECONFIGINPROGRESS and NEWCONFIGNOQUORUM), so zab never refuses one it
     /// prepared.
     pub fn reconfig_refusal(&self, m: &Membership) -> Option<crate::action::RejectReason> {
@@ -228,7 +237,6 @@ impl crate::node::Node {
         self.cfg.observers = m.observers.clone();
         self.cfg.config_zxid = zxid;
         self.cfg.config_payload = Some(payload.clone());
-        self.config_zxid = zxid;
         self.config_changed = true;
         self.out.push(crate::action::Action::ConfigActivated {
             zxid,
@@ -243,7 +251,7 @@ impl crate::node::Node {
     /// reconfiguration that made it, as logged (read with `Config::membership_reader`; one
     /// that reads as none is ignored). The caller takes the actions this queues.
     pub fn adopt_config(&mut self, zxid: Zxid, payload: Bytes) {
-        if zxid <= self.config_zxid {
+        if zxid <= self.cfg.config_zxid {
             return;
         }
         let Some(membership) = self.read_membership(&payload) else {
@@ -260,7 +268,7 @@ impl crate::node::Node {
     /// payload, once a reconfiguration made it.
     pub(crate) fn config_to_send(&self) -> Option<(Zxid, Bytes)> {
         match &self.cfg.config_payload {
-            Some(p) if self.config_zxid > Zxid::ZERO => Some((self.config_zxid, p.clone())),
+            Some(p) if self.cfg.config_zxid > Zxid::ZERO => Some((self.cfg.config_zxid, p.clone())),
             _ => None,
         }
     }
@@ -357,14 +365,9 @@ impl crate::node::Node {
             }
             if let Some(r) = &mut l.rollover {
                 // A follower now: it takes part in the move to the next epoch (rollover.rs).
-                self.out.push(crate::action::Action::Send {
-                    to: id,
-                    msg: crate::message::Message::Learner {
-                        conn,
-                        msg: crate::message::LearnerMsg::NewEpoch { epoch: r.epoch },
-                    },
-                });
+                let epoch = r.epoch;
                 r.sent.insert(id);
+                self.send_learner(id, conn, crate::message::LearnerMsg::NewEpoch { epoch });
             }
             if let Some(p) = l.peers.get_mut(&id) {
                 p.observer = false;
@@ -402,7 +405,7 @@ impl crate::node::Node {
     /// one the driver started with).
     pub fn membership(&self) -> (Zxid, Membership) {
         (
-            self.config_zxid,
+            self.cfg.config_zxid,
             Membership {
                 voters: self.cfg.quorum.voters().to_vec(),
                 observers: self.cfg.observers.clone(),

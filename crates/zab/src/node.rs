@@ -115,10 +115,8 @@ pub struct Node {
     /// Writes the old leader held and handed to this node with the leadership: proposed
     /// first once this node's leadership is established.
     pub(crate) inherited: Vec<crate::message::HeldRequest>,
-    /// The zxid of the reconfiguration the committed configuration (`cfg.quorum`,
-    /// `cfg.observers`) came from.
-    pub(crate) config_zxid: Zxid,
-    /// Reconfigurations logged above it and not known committed, in zxid order.
+    /// Reconfigurations logged above the committed configuration (`cfg.quorum`,
+    /// `cfg.observers`, made at `cfg.config_zxid`) and not known committed, in zxid order.
     pub(crate) pending: Vec<crate::membership::PendingConfig>,
     /// The committed configuration changed during this step (`config_took_effect`).
     pub(crate) config_changed: bool,
@@ -145,25 +143,16 @@ impl Node {
         for txn in rec.log.into_iter().filter(|t| t.zxid > rec.snapshot_zxid) {
             let after = log.last();
             let next = txn.zxid;
-            if next > cfg.config_zxid {
-                if let Some(m) = cfg
-                    .membership_reader
-                    .as_ref()
-                    .and_then(|r| r.read(&txn.payload))
-                {
-                    pending.push(crate::membership::PendingConfig::new(
-                        next,
-                        m,
-                        txn.payload.clone(),
-                    ));
-                }
-            }
+            pending.extend(crate::membership::PendingConfig::of_logged(
+                &cfg,
+                next,
+                &txn.payload,
+            ));
             // Everything recovered is durable: disk order 0.
             if !log.append(txn, 0) {
                 return Err(RecoveryError::Hole { after, next });
             }
         }
-        let config_zxid = cfg.config_zxid;
         let mut node = Node {
             cfg,
             incarnation,
@@ -187,7 +176,6 @@ impl Node {
             out: Vec::new(),
             handover: false,
             inherited: Vec::new(),
-            config_zxid,
             pending,
             config_changed: false,
         };

@@ -71,14 +71,19 @@ fn seven_voters_two_observers_300_seeds() {
 /// voters become observers and back, the leader among them, under every other fault.
 #[test]
 fn reconfig_500_seeds() {
-    let opts = Options {
+    run_range(30_001, 500, &three_voters_two_observers_reconfiguring());
+}
+
+/// Three voters and two observers, a reconfiguration asked with probability 0.05 per tick,
+/// 1,000 ticks: the mix `paddock sim --voters 3 --observers 2 --reconfig 0.05 --ticks 1000`.
+fn three_voters_two_observers_reconfiguring() -> Options {
+    Options {
         reconfig: Some(0.05),
         voters: Some(3),
         observers: Some(2),
         safety_ticks: 1000,
         ..Options::default()
-    };
-    run_range(30_001, 500, &opts);
+    }
 }
 
 /// Seeds that found bugs while reconfiguration was built: among them a snapshot installed
@@ -102,14 +107,7 @@ fn reconfig_regression_seeds() {
     run_range(1_082_154, 1, &opts);
     // A rollover waiting on a follower that a reconfiguration then made an observer.
     run_range(1_009_595, 1, &opts);
-    let opts = Options {
-        reconfig: Some(0.05),
-        voters: Some(3),
-        observers: Some(2),
-        safety_ticks: 1000,
-        ..Options::default()
-    };
-    run_range(3_001_453, 1, &opts);
+    run_range(3_001_453, 1, &three_voters_two_observers_reconfiguring());
 }
 
 #[test]

@@ -131,23 +131,6 @@ impl World {
         }
         self.static_voters.clone()
     }
-
-    /// The committed configuration in force at `zxid`: the last reconfiguration at or below
-    /// it, or the one the world started with.
-    pub fn config_at(&self, zxid: Zxid) -> (Zxid, Membership) {
-        match self.configs.range(..=zxid).next_back() {
-            Some((z, m)) => (*z, m.clone()),
-            None => (
-                Zxid::ZERO,
-                Membership {
-                    voters: (1..=self.setup.voters as u64).collect(),
-                    observers: (self.setup.voters as u64 + 1
-                        ..=(self.setup.voters + self.setup.observers) as u64)
-                        .collect(),
-                },
-            ),
-        }
-    }
 }
 
 #[cfg(test)]
