@@ -81,12 +81,9 @@ pub struct Core {
     /// The zxid of a reconfiguration this leader proposed and has not applied yet: another
     /// waits (RECONFIGINPROGRESS), as in ZooKeeper.
     reconfig_in_flight: Option<i64>,
-    /// The version of the configuration last written as `<zoo.cfg>.dynamic.<version>`
-    /// (`dynamicConfigFile` in use), from the one the server started with.
-    written_config: i64,
-    /// The version of the configuration recorded in the data directory
-    /// (`dynconfig::write_known`).
-    known_config: i64,
+    /// The configuration last recorded in the data directory (`dynconfig::write_known`, and
+    /// `<zoo.cfg>.dynamic.<version>` with it): read once at start, then kept here.
+    known_config: Option<crate::dynconfig::DynConfig>,
     /// This server's client address in the configuration, and where to ask for the client
     /// listener to move when a reconfiguration changes it (`with_client_rebind`).
     own_client_addr: Option<(String, u16)>,
@@ -170,7 +167,6 @@ impl Core {
         replica: crate::replica::Replica,
     ) -> Core {
         let (fs, dbid) = storage;
-        let dynconfig_version = cfg.config_version;
         let prep = Prep::new(PrepConfig {
             extended_types: cfg.extended_types,
             enforce_quota: cfg.enforce_quota,
@@ -181,6 +177,7 @@ impl Core {
             max_txn_bytes: None,
         });
         let server_id = replica.node.id();
+        let known_config = crate::dynconfig::read_known(&cfg.data_dir);
         let own_client_addr = cfg
             .servers
             .iter()
@@ -225,8 +222,7 @@ impl Core {
             barrier: Default::default(),
             dynconfig,
             reconfig_in_flight: None,
-            written_config: dynconfig_version,
-            known_config: 0,
+            known_config,
             own_client_addr,
             client_rebind: None,
             membership_due: false,
@@ -271,9 +267,7 @@ impl Core {
             .and_then(|id| self.tree.data(id))
             .and_then(|d| crate::dynconfig::DynConfig::parse(&String::from_utf8_lossy(d)).ok());
         // The newer of the snapshot's and the one recorded when it took effect.
-        let known = crate::dynconfig::read_known(&self.cfg.data_dir);
-        self.known_config = known.as_ref().map_or(0, |c| c.version);
-        let stored = match (in_tree, known) {
+        let stored = match (in_tree, self.known_config.clone()) {
             (Some(a), Some(b)) => Some(if a.version >= b.version { a } else { b }),
             (a, b) => a.or(b),
         };
@@ -314,22 +308,6 @@ impl Core {
         if !c.servers.contains_key(&self.replica.node.id()) {
             warn!("this server is not in the ensemble's configuration any more: it will not be taken back");
         }
-        if let (Some(owner), true) = (
-            &self.cfg.dynamic_config_owner,
-            c.version > self.written_config,
-        ) {
-            match crate::dynconfig::write_committed(owner, c) {
-                Ok(path) => {
-                    self.written_config = c.version;
-                    info!(file = %path.display(), "wrote the committed configuration");
-                }
-                Err(e) => warn!(
-                    error = %e,
-                    "could not write the committed configuration next to the zoo.cfg; \
-                     this server restarts from the one its data holds"
-                ),
-            }
-        }
         let me = self.replica.node.id();
         let own = c.servers.get(&me).and_then(|s| s.client_addr.clone());
         if own.is_some() && own != self.own_client_addr {
@@ -353,20 +331,35 @@ impl Core {
     ///
     /// Either way it is recorded in the data directory before anything after it is carried
     /// out (this runs in the order of the core's actions): the server never acknowledges a
-    /// proposal under a configuration it would forget in a crash.
+    /// proposal under a configuration it would forget in a crash. With a `dynamicConfigFile`
+    /// it is also written next to zoo.cfg, as ZooKeeper does.
     pub(crate) fn config_activated(&mut self, payload: &[u8]) {
         let Some(c) = crate::dynconfig::from_payload(payload) else {
             warn!("a configuration from the replication core does not read back");
             return;
         };
-        if c.version > self.known_config {
+        if self
+            .known_config
+            .as_ref()
+            .is_none_or(|k| c.version > k.version)
+        {
             match crate::dynconfig::write_known(&self.cfg.data_dir, &c) {
-                Ok(()) => self.known_config = c.version,
+                Ok(()) => self.known_config = Some(c.clone()),
                 Err(e) => error!(
                     error = %e,
                     "cannot record the committed configuration in the data directory; a restart \
                      before the next snapshot would start from an older one"
                 ),
+            }
+            if let Some(owner) = &self.cfg.dynamic_config_owner {
+                match crate::dynconfig::write_committed(owner, &c) {
+                    Ok(path) => info!(file = %path.display(), "wrote the committed configuration"),
+                    Err(e) => warn!(
+                        error = %e,
+                        "could not write the committed configuration next to the zoo.cfg; \
+                         this server restarts from the one its data holds"
+                    ),
+                }
             }
         }
         if c.version > self.dynconfig.version {
