@@ -183,6 +183,7 @@ def main():
                   "ops:pw", os.path.join(work, "off.zksnap"))
         case("admin.snapshot.enabled=false: the command is off (503)",
              off.returncode != 0 and "503" in off.stderr, off.stderr[-300:])
+        online_restore(binary, new, admin, backup, want)
         new.stop()
 
         # The backup is ZooKeeper's snapshot format: ZooKeeper 3.8 starts on it.
@@ -204,6 +205,71 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     print(f"backup: {len(failures)} failed")
     return 1 if failures else 0
+
+
+def online_restore(binary, ens, admin, backup, want):
+    """The AdminServer's `restore` on a running ensemble: the tree moves on (changes, deletes,
+    a live session's ephemeral, a writer that keeps writing through the restore), then the
+    backup is restored online and every server serves the backup's tree, the live session
+    goes on, and its watches hear what changed."""
+    admins = ",".join(f"{m.host}:{admin}" for m in ens.members.values())
+    k = KazooClient(ens.hosts(), timeout=10, auth_data=AUTH)
+    k.start(15)
+    k.set("/app", b"changed after the backup")
+    for child in sorted(k.get_children("/app"))[:10]:
+        k.delete(f"/app/{child}")
+    k.create("/after", b"made after the backup")
+    k.create("/live-eph", b"", ephemeral=True)
+    heard = {"data": [], "child": []}
+    k.get("/app", watch=lambda e: heard["data"].append(e.type))
+    k.get_children("/app", watch=lambda e: heard["child"].append(e.type))
+    k.exists("/after", watch=lambda e: heard.setdefault("after", []).append(e.type))
+    stop, writes, errors = threading.Event(), [0], []
+
+    def writer():
+        w = KazooClient(ens.hosts(), timeout=10, auth_data=AUTH)
+        w.start(15)
+        while not stop.is_set():
+            try:
+                w.set("/counter1", b"w%d" % writes[0])
+                writes[0] += 1
+            except Exception as e:  # noqa: BLE001 - every failure is reported below
+                errors.append(repr(e))
+        w.stop()
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    anon = run(binary, "restore", backup, "-server", admins)
+    case("an online restore without an identity holding ALL on / is refused (403)",
+         anon.returncode != 0 and "403" in anon.stderr, anon.stderr[-300:])
+    r = run(binary, "restore", backup, "-server", admins, "--digest", "ops:pw")
+    case("paddock restore -server restores the running ensemble through its leader",
+         r.returncode == 0 and "applied at" in r.stdout, r.stdout + r.stderr[-1000:])
+    print("\n".join("     " + ln for ln in r.stdout.splitlines()))
+    again = run(binary, "restore", backup, "-server", admins, "--digest", "ops:pw")
+    case("a second restore within admin.rateLimiterIntervalInMS is refused (429)",
+         again.returncode != 0 and "429" in again.stderr, again.stderr[-300:])
+    time.sleep(0.5)
+    stop.set()
+    t.join(20)
+    case("a writer kept writing through the restore", writes[0] > 0 and not errors,
+         f"{writes[0]} writes, errors {errors[:3]}")
+    # /counter1 went on changing after the restore; the rest is the backup's.
+    want = {p: v for p, v in want.items() if p != "/counter1"}
+    for m in ens.members.values():
+        got = {p: v for p, v in dump(f"{m.host}:{m.client_port}").items() if p != "/counter1"}
+        compare(f"server {m.sid} serves the backup's tree after the online restore", want, got)
+    trees = [dump(f"{m.host}:{m.client_port}") for m in ens.members.values()]
+    case("every server holds the same /counter1 after the restore",
+         len({repr(t.get("/counter1")) for t in trees}) == 1, "")
+    time.sleep(0.3)
+    case("the live session's watches heard the restore",
+         heard["data"] == ["CHANGED"] and heard["child"] == ["CHILD"]
+         and heard.get("after") == ["DELETED"], f"{heard}")
+    k.create("/post-restore", b"ok")
+    case("the live session goes on writing after the restore",
+         k.exists("/post-restore") is not None and k.exists("/live-eph") is None, "")
+    k.stop()
 
 
 def snapshot_of(ens):

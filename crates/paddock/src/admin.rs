@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use clap::Parser;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value};
@@ -270,6 +270,18 @@ pub(crate) async fn fetch(
     tls: Option<tokio_rustls::TlsConnector>,
     digest: Option<&str>,
 ) -> Result<Answer> {
+    request(server, hyper::Method::GET, path, Bytes::new(), tls, digest).await
+}
+
+/// Sends one request to an AdminServer, as `fetch`, with a method and body of its own.
+pub(crate) async fn request(
+    server: &str,
+    method: hyper::Method,
+    path: &str,
+    body: Bytes,
+    tls: Option<tokio_rustls::TlsConnector>,
+    digest: Option<&str>,
+) -> Result<Answer> {
     let stream = tokio::net::TcpStream::connect(server)
         .await
         .with_context(|| format!("connecting to {server}"))?;
@@ -277,11 +289,14 @@ pub(crate) async fn fetch(
         .rsplit_once(':')
         .map_or(server, |(h, _)| h)
         .trim_matches(['[', ']']);
-    let mut req = hyper::Request::get(path).header(hyper::header::HOST, server);
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, server);
     if let Some(d) = digest {
         req = req.header(hyper::header::AUTHORIZATION, format!("digest {d}"));
     }
-    let req = req.body(Empty::<Bytes>::new())?;
+    let req = req.body(Full::new(body))?;
     match tls {
         None => send(TokioIo::new(stream), req).await,
         Some(c) => {
@@ -293,7 +308,7 @@ pub(crate) async fn fetch(
     }
 }
 
-async fn send<S>(io: TokioIo<S>, req: hyper::Request<Empty<Bytes>>) -> Result<Answer>
+async fn send<S>(io: TokioIo<S>, req: hyper::Request<Full<Bytes>>) -> Result<Answer>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {

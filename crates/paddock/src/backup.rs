@@ -90,9 +90,96 @@ pub fn backup(args: &[String]) -> Result<()> {
     Err(last_err)
 }
 
-/// `paddock restore <backup> --to <dataDir>`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "paddock restore",
+    about = "Restore a running ensemble's whole tree from a backup, through the leader's AdminServer `restore` (the listed servers are asked in turn; with --to DIR instead: write a new data directory, offline)"
+)]
+struct OnlineArgs {
+    /// The backup (a file `paddock backup` or the `snapshot` command gave, or any ZooKeeper
+    /// snapshot).
+    file: PathBuf,
+    #[command(flatten)]
+    target: crate::admin::Target,
+    /// How long to wait for the restore, in milliseconds.
+    #[arg(long, default_value_t = 600_000)]
+    timeout: u64,
+}
+
+/// `paddock restore <backup> -server ...`: the ensemble's tree replaced by the backup's,
+/// online, through whichever listed server leads.
+fn restore_online(args: &[String]) -> Result<()> {
+    let a = OnlineArgs::try_parse_from(
+        std::iter::once("paddock restore".to_owned()).chain(crate::argv::normalise(args)),
+    )
+    .unwrap_or_else(|e| e.exit());
+    let body =
+        std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let body = hyper::body::Bytes::from(body);
+    let (servers, tls) = a.target.open()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let path = format!("{}/restore", a.target.url);
+    let timeout = Duration::from_millis(a.timeout.max(1));
+    let mut last_err = anyhow!("no server given");
+    for server in &servers {
+        let answer = rt.block_on(async {
+            tokio::time::timeout(
+                timeout,
+                crate::admin::request(
+                    server,
+                    hyper::Method::POST,
+                    &path,
+                    body.clone(),
+                    tls.clone(),
+                    a.target.digest.as_deref(),
+                ),
+            )
+            .await
+            .unwrap_or_else(|_| Err(anyhow!("no answer within {timeout:?}")))
+        });
+        let answer = match answer {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{server}: {e:#}");
+                last_err = e;
+                continue;
+            }
+        };
+        let v = serde_json::from_slice::<serde_json::Value>(&answer.body).unwrap_or_default();
+        let why = v
+            .get("error")
+            .and_then(|e| e.as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).into_owned());
+        if answer.status == 421 {
+            // Not the leader: the next listed server may be.
+            eprintln!("{server}: {why}");
+            last_err = anyhow!("{server}: {why}");
+            continue;
+        }
+        if answer.status != 200 {
+            bail!("{server}: HTTP {}: {why}", answer.status);
+        }
+        let num = |k: &str| v.get(k).and_then(|x| x.as_i64()).unwrap_or(-1);
+        println!("restored {} through {server}", a.file.display());
+        println!("  backup zxid     0x{:x}", num("restored_zxid"));
+        println!("  applied at      0x{:x}", num("last_zxid"));
+        println!("  znodes          {}", num("node_count"));
+        return Ok(());
+    }
+    Err(last_err)
+}
+
+/// `paddock restore <backup> --to <dataDir>` (offline), or `-server ...` (online).
 pub fn restore(args: &[String]) -> Result<()> {
-    let usage = "usage: paddock restore <backup file> --to <paddock dataDir>";
+    if !args.iter().any(|a| a == "--to" || a == "-to")
+        && !args.iter().any(|a| a == "-h" || a == "--help")
+    {
+        return restore_online(args);
+    }
+    let usage = "usage: paddock restore <backup file> --to <paddock dataDir>   (offline: a new data directory)\n       paddock restore <backup file> -server <admin host:port,...> [--digest user:password]   (online: the whole ensemble)";
     let Some((files, to)) = crate::migrate::dirs_and_target(args, usage)? else {
         return Ok(());
     };

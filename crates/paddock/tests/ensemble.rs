@@ -344,7 +344,38 @@ fn write_anywhere_read_everywhere() {
             );
             last_mzxid = got.mzxid;
         }
+
+        // The leader's proposals carry its tree digest at every 128th zxid, and every learner
+        // compares it with its own (ZooKeeper's digest check). A mark goes out with the
+        // first proposal prepared after the leader applied its zxid, so 400 more writes, in
+        // rounds, give each learner several to compare; none may differ.
+        let zk = connect(&ens.addr(leader)).await;
+        for round in 0..8 {
+            create_all(
+                &zk,
+                (0..50).map(|i| format!("/rw/n{round}-{i}")).collect(),
+                b"x".to_vec(),
+            )
+            .await;
+        }
+        close(zk).await;
+        let ds = digests(&ens, &ens.ids()).await;
+        assert_converged(&ds);
     });
+    for id in ens.ids() {
+        let mntr = four_letter(ens.member(id).addr(), "mntr").expect("mntr");
+        let value = |k: &str| {
+            paddock_testkit::fourlw::mntr_value(&mntr, k)
+                .unwrap_or_else(|| panic!("server {id}'s mntr has no {k}:\n{mntr}"))
+        };
+        assert_eq!(value("zk_digest_mismatches_count"), 0, "server {id}");
+        if id != leader {
+            assert!(
+                value("zk_digest_checks_count") >= 2,
+                "learner {id} compared the leader's digests: {mntr}"
+            );
+        }
+    }
 }
 
 /// Shared state of the load sessions.

@@ -57,6 +57,20 @@ pub enum CoreMsg {
         auth: paddock_tree::AuthInfo,
         reply: oneshot::Sender<Result<BackupStart, AdminReply>>,
     },
+    /// The AdminServer's `restore`, before the backup is read: why this caller cannot
+    /// restore here now, if it cannot.
+    MayRestore {
+        auth: paddock_tree::AuthInfo,
+        reply: oneshot::Sender<Option<AdminReply>>,
+    },
+    /// The AdminServer's `restore`: the backup, loaded, for the leader to propose; answered
+    /// once applied here.
+    Restore {
+        auth: paddock_tree::AuthInfo,
+        image: Box<paddock_tree::RestoreImage>,
+        base: Box<LoadedTree>,
+        reply: oneshot::Sender<AdminReply>,
+    },
     /// The web console's view of one znode: its data, Stat, ACL and a page of its children,
     /// as the caller's identities may see them.
     Browse {
@@ -135,6 +149,15 @@ pub struct BrowseRequest {
     pub offset: usize,
     pub limit: usize,
     pub auth: paddock_tree::AuthInfo,
+}
+
+/// A tree loaded off the core (a restore's backup), shown by its size.
+pub struct LoadedTree(pub paddock_tree::DataTree);
+
+impl std::fmt::Debug for LoadedTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LoadedTree({} nodes)", self.0.node_count())
+    }
 }
 
 /// What a backup walks and replays, from the core (`CoreMsg::Backup`).

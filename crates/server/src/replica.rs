@@ -11,7 +11,7 @@
 use crate::log::DiskOp;
 use crate::peer::Peers;
 use bytes::Bytes;
-use paddock_tree::{Txn, TxnOp};
+use paddock_tree::{Txn, TxnOp, ZxidDigest};
 use paddock_zab::{Action, Event, Node, RoleKind, Zxid};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
@@ -30,8 +30,9 @@ const CREATE_SESSION_XID: i32 = i32::MIN;
 /// clients.
 #[derive(Debug)]
 pub enum Effect {
-    /// A committed transaction to apply, decoded.
-    Apply(Txn),
+    /// A committed transaction to apply, decoded, with the leader's digest mark it carried
+    /// (None for one prepared here).
+    Apply(Txn, Option<ZxidDigest>),
     /// Replace the tree with the leader's snapshot; the disk order that logs it carries `seq`.
     InstallSnapshot { seq: u64, zxid: Zxid, data: Bytes },
     /// Send a learner the tree as it is now (at `zxid`).
@@ -90,6 +91,8 @@ pub struct Replica {
     /// Transactions this server holds decoded (its recovered log, its own proposals), in
     /// zxid order: applied from here rather than decoded again from their payload.
     decoded: VecDeque<Txn>,
+    /// The zxid of the last digest mark a proposal of this server carried.
+    digest_marked: i64,
     /// Learners' writes handed over by the replication core, prepared once its current
     /// action loop is done.
     forwarded: VecDeque<(u64, u64, Bytes)>,
@@ -119,6 +122,7 @@ impl Replica {
             remote: HashMap::new(),
             forwarded_out: BTreeMap::new(),
             next_key: 0,
+            digest_marked: 0,
             touched: HashSet::new(),
             owners: HashMap::new(),
             not_serving_since: Instant::now(),
@@ -158,9 +162,17 @@ impl Replica {
     }
 
     /// Proposes a transaction prepared here, keeping it decoded for when it commits; its
-    /// zxid is the request id (the core waits for it by zxid).
-    pub fn propose(&mut self, txn: Txn) {
-        let payload = txn_payload(&txn);
+    /// zxid is the request id (the core waits for it by zxid). `mark` is the leader's digest
+    /// at an earlier zxid, for the learners to check theirs against.
+    /// Only a mark newer than the last one carried goes out (one per 128 zxids at most).
+    pub fn propose(&mut self, txn: Txn, mark: Option<ZxidDigest>) {
+        let mark = mark.filter(|m| m.zxid > self.digest_marked);
+        if let Some(m) = mark {
+            self.digest_marked = m.zxid;
+        }
+        let mut rec = Vec::with_capacity(320);
+        crate::storage::txn_log::encode_record(&txn, mark, &mut rec);
+        let payload = Bytes::from(rec);
         let request_id = txn.zxid as u64;
         self.remember(txn);
         self.node.step(Event::ClientWrite {
@@ -358,8 +370,12 @@ impl Replica {
             }
             Action::Apply { txn } => {
                 let zxid = txn.zxid.0 as i64;
-                return match self.recall(zxid).or_else(|| decode_payload(&txn.payload)) {
-                    Some(t) if t.zxid == zxid => Some(Effect::Apply(t)),
+                let decoded = match self.recall(zxid) {
+                    Some(t) => Some((t, None)),
+                    None => decode_payload(&txn.payload),
+                };
+                return match decoded {
+                    Some((t, mark)) if t.zxid == zxid => Some(Effect::Apply(t, mark)),
                     _ => {
                         // Every replica would stop here: better than diverging.
                         error!(zxid = %txn.zxid, "a committed transaction does not decode; stopping");
@@ -460,10 +476,10 @@ pub fn txn_payload(txn: &Txn) -> Bytes {
     Bytes::from(rec)
 }
 
-fn decode_payload(payload: &[u8]) -> Option<Txn> {
+fn decode_payload(payload: &[u8]) -> Option<(Txn, Option<ZxidDigest>)> {
     payload
         .get(8..)
-        .and_then(|b| paddock_tree::codec::decode_txn(b).ok())
+        .and_then(|b| paddock_tree::codec::decode_txn_marked(b).ok())
 }
 
 /// Reads the logged transactions in `(after, through]` from the on-disk log, in order, handing
@@ -560,7 +576,7 @@ mod tests {
         let (mut r, _) = leader();
         assert!(r.is_leader());
         let zxid = r.node.next_zxid().unwrap().0 as i64;
-        r.propose(txn(zxid, 1));
+        r.propose(txn(zxid, 1), None);
         let mut effects = Vec::new();
         run(&mut r, &mut effects);
         assert!(effects.is_empty(), "nothing applies before it is on disk");
@@ -578,7 +594,7 @@ mod tests {
         assert!(r.take_logged_bytes() > 0);
         persist(&mut r, &mut effects);
         match effects.as_slice() {
-            [Effect::Apply(t)] => assert_eq!(*t, txn(zxid, 1)),
+            [Effect::Apply(t, None)] => assert_eq!(*t, txn(zxid, 1)),
             other => panic!("{other:?}"),
         }
         assert_eq!(
@@ -593,16 +609,16 @@ mod tests {
         let (mut r, _) = leader();
         let z = r.node.next_zxid().unwrap().0 as i64;
         let mut effects = Vec::new();
-        r.propose(txn(z, 1));
+        r.propose(txn(z, 1), None);
         run(&mut r, &mut effects);
-        r.propose(txn(z + 1, 2));
+        r.propose(txn(z + 1, 2), None);
         run(&mut r, &mut effects);
         assert_eq!(r.disk.len(), 1, "{:?}", r.disk);
         persist(&mut r, &mut effects);
         let applied: Vec<i64> = effects
             .iter()
             .filter_map(|e| match e {
-                Effect::Apply(t) => Some(t.zxid),
+                Effect::Apply(t, _) => Some(t.zxid),
                 _ => None,
             })
             .collect();
@@ -619,7 +635,7 @@ mod tests {
                 payload: txn_payload(&t),
             },
         });
-        assert!(matches!(e, Some(Effect::Apply(d)) if d == t));
+        assert!(matches!(e, Some(Effect::Apply(d, None)) if d == t));
     }
 
     #[test]

@@ -2,12 +2,23 @@
 //! with a one-byte tag per operation; the reader rejects anything it does not understand rather
 //! than guess.
 
+use crate::digest::ZxidDigest;
+use crate::snapshot::SnapNode;
 use crate::txn::{Txn, TxnOp};
 use bytes::BufMut;
 use paddock_proto::{Acl, DecodeError, ErrorCode, Field, JuteWrite, Reader};
 
 /// Version of this encoding, written at the front of every transaction.
 pub const TXN_FORMAT: u8 = 1;
+
+/// The same encoding with a digest mark after the header: the tree digest the leader had at
+/// an earlier zxid, for learners to compare with theirs (ZooKeeper carries a digest in every
+/// proposal for the same check). Written only when a mark is carried, so a transaction
+/// without one keeps the bytes of format 1.
+pub const TXN_FORMAT_MARKED: u8 = 2;
+
+/// The bytes a digest mark adds: its zxid and digest.
+pub const MARK_BYTES: usize = 16;
 
 mod tag {
     pub const CREATE_SESSION: u8 = 1;
@@ -23,12 +34,16 @@ mod tag {
     /// that data written before random passwords holds).
     pub const CREATE_SESSION_RANDOM: u8 = 10;
     pub const RECONFIG: u8 = 11;
+    pub const RESTORE: u8 = 12;
 }
 
 /// The largest encoded transaction any server accepts: the log refuses longer records when it
 /// reads them back, so prep refuses a request whose transaction would be longer (a peer frame
 /// may be far larger). Nothing accepted can then stall replication or a restart.
 pub const MAX_TXN_BYTES: usize = 64 << 20;
+
+/// The longest record the log accepts: the largest transaction with a digest mark.
+pub const MAX_RECORD_BYTES: usize = MAX_TXN_BYTES + MARK_BYTES;
 
 /// Bytes before the operation: format, session, cxid, zxid, time.
 const TXN_HEADER: usize = 1 + 8 + 4 + 8 + 8;
@@ -65,16 +80,37 @@ fn op_len(op: &TxnOp) -> usize {
         TxnOp::Error { .. } => 4,
         TxnOp::Multi(ops) => 4 + ops.iter().map(op_len).sum::<usize>(),
         TxnOp::Reconfig { config } => 4 + config.len(),
+        TxnOp::Restore(image) => {
+            let nodes: usize = image.nodes.iter().map(|n| 4 + snap_node_len(n)).sum();
+            8 + 4
+                + image.sessions.len() * (8 + 4 + 1)
+                + 16 * image.sessions.iter().filter(|s| s.2.is_some()).count()
+                + 4
+                + nodes
+        }
     }
 }
 
 /// Appends the encoded transaction.
 pub fn encode_txn(t: &Txn, buf: &mut Vec<u8>) {
-    buf.push(TXN_FORMAT);
+    encode_txn_marked(t, None, buf)
+}
+
+/// Appends the encoded transaction, carrying `mark` if given.
+pub fn encode_txn_marked(t: &Txn, mark: Option<ZxidDigest>, buf: &mut Vec<u8>) {
+    buf.push(if mark.is_some() {
+        TXN_FORMAT_MARKED
+    } else {
+        TXN_FORMAT
+    });
     buf.put_i64(t.session_id);
     buf.put_i32(t.cxid);
     buf.put_i64(t.zxid);
     buf.put_i64(t.time);
+    if let Some(m) = mark {
+        buf.put_i64(m.zxid);
+        buf.put_i64(m.digest);
+    }
     encode_op(&t.op, buf);
 }
 
@@ -154,7 +190,47 @@ fn encode_op(op: &TxnOp, buf: &mut Vec<u8>) {
             buf.put_i32(config.len() as i32);
             buf.extend_from_slice(config);
         }
+        TxnOp::Restore(image) => {
+            buf.push(tag::RESTORE);
+            buf.put_i64(image.zxid);
+            buf.put_i32(image.sessions.len() as i32);
+            for &(id, timeout, password) in &image.sessions {
+                buf.put_i64(id);
+                buf.put_i32(timeout);
+                match password {
+                    Some(p) => {
+                        buf.push(1);
+                        buf.extend_from_slice(&p);
+                    }
+                    None => buf.push(0),
+                }
+            }
+            buf.put_i32(image.nodes.len() as i32);
+            for n in &image.nodes {
+                let at = buf.len();
+                buf.put_u32(0);
+                n.encode(buf);
+                let len = (buf.len() - at - 4) as u32;
+                buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+            }
+        }
     }
+}
+
+/// The length `SnapNode::encode` gives a node.
+fn snap_node_len(n: &SnapNode) -> usize {
+    let string = |s: &str| 4 + s.len();
+    string(&n.path)
+        + 4
+        + n.data.as_ref().map_or(0, |d| d.len())
+        + 4
+        + n.acl
+            .iter()
+            .map(|a| 4 + string(&a.id.scheme) + string(&a.id.id))
+            .sum::<usize>()
+        + 5 * 8
+        + 3 * 4
+        + 8
 }
 
 /// Where an encoded transaction's op tag sits: format, session, cxid, zxid, time.
@@ -163,26 +239,48 @@ const OP_AT: usize = 1 + 8 + 4 + 8 + 8;
 /// Whether an encoded transaction (as `encode_txn` writes it) is a reconfiguration: one
 /// byte read, so that the replication core can ask it of every entry it logs.
 pub fn is_reconfig(bytes: &[u8]) -> bool {
-    bytes.first() == Some(&TXN_FORMAT) && bytes.get(OP_AT) == Some(&tag::RECONFIG)
+    let at = match bytes.first() {
+        Some(&TXN_FORMAT) => OP_AT,
+        Some(&TXN_FORMAT_MARKED) => OP_AT + MARK_BYTES,
+        _ => return false,
+    };
+    bytes.get(at) == Some(&tag::RECONFIG)
 }
 
-/// Decodes one transaction that must fill `bytes` exactly.
+/// Decodes one transaction that must fill `bytes` exactly (a digest mark is read and left).
 pub fn decode_txn(bytes: &[u8]) -> Result<Txn, DecodeError> {
+    decode_txn_marked(bytes).map(|(t, _)| t)
+}
+
+/// Decodes one transaction that must fill `bytes` exactly, with its digest mark if any.
+pub fn decode_txn_marked(bytes: &[u8]) -> Result<(Txn, Option<ZxidDigest>), DecodeError> {
     let r = &mut Reader::new(bytes);
-    if r.read_u8()? != TXN_FORMAT {
-        return Err(DecodeError::Invalid("unknown transaction format"));
-    }
+    let marked = match r.read_u8()? {
+        TXN_FORMAT => false,
+        TXN_FORMAT_MARKED => true,
+        _ => return Err(DecodeError::Invalid("unknown transaction format")),
+    };
+    let (session_id, cxid, zxid, time) =
+        (r.read_i64()?, r.read_i32()?, r.read_i64()?, r.read_i64()?);
+    let mark = if marked {
+        Some(ZxidDigest {
+            zxid: r.read_i64()?,
+            digest: r.read_i64()?,
+        })
+    } else {
+        None
+    };
     let t = Txn {
-        session_id: r.read_i64()?,
-        cxid: r.read_i32()?,
-        zxid: r.read_i64()?,
-        time: r.read_i64()?,
+        session_id,
+        cxid,
+        zxid,
+        time,
         op: decode_op(r, 0)?,
     };
     if r.remaining() != 0 {
         return Err(DecodeError::Invalid("trailing bytes after transaction"));
     }
-    Ok(t)
+    Ok((t, mark))
 }
 
 fn decode_op(r: &mut Reader<'_>, depth: u8) -> Result<TxnOp, DecodeError> {
@@ -239,6 +337,47 @@ fn decode_op(r: &mut Reader<'_>, depth: u8) -> Result<TxnOp, DecodeError> {
         tag::RECONFIG => TxnOp::Reconfig {
             config: Option::<Vec<u8>>::get(r)?.unwrap_or_default(),
         },
+        tag::RESTORE if depth == 0 => {
+            let zxid = r.read_i64()?;
+            let n = r.read_i32()?;
+            // Each session takes at least 13 bytes: a count beyond what is left is a lie.
+            if n < 0 || n as usize > r.remaining() / 13 {
+                return Err(DecodeError::Invalid("bad session count"));
+            }
+            let mut sessions = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let id = r.read_i64()?;
+                let timeout = r.read_i32()?;
+                let password = match r.read_u8()? {
+                    0 => None,
+                    1 => {
+                        let mut p = [0u8; 16];
+                        for b in p.iter_mut() {
+                            *b = r.read_u8()?;
+                        }
+                        Some(p)
+                    }
+                    _ => return Err(DecodeError::Invalid("bad password flag")),
+                };
+                sessions.push((id, timeout, password));
+            }
+            let n = r.read_i32()?;
+            if n < 0 || n as usize > r.remaining() / 4 {
+                return Err(DecodeError::Invalid("bad node count"));
+            }
+            let mut nodes = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let bytes = r
+                    .read_buffer_opt()?
+                    .ok_or(DecodeError::Invalid("null snapshot node"))?;
+                nodes.push(SnapNode::decode(bytes)?);
+            }
+            TxnOp::Restore(Box::new(crate::restore::RestoreImage {
+                zxid,
+                sessions,
+                nodes,
+            }))
+        }
         tag::MULTI if depth == 0 => {
             let n = r.read_i32()?;
             if n < 0 || n as usize > r.remaining() {
@@ -303,7 +442,44 @@ mod tests {
             prop::sample::select(ErrorCode::ALL.to_vec()).prop_map(|err| TxnOp::Error { err }),
             prop::collection::vec(any::<u8>(), 0..60).prop_map(|config| TxnOp::Reconfig { config }),
         ];
-        prop_oneof![4 => leaf.clone(), 1 => prop::collection::vec(leaf, 0..5).prop_map(TxnOp::Multi)]
+        let node = (
+            "/[a-z]{1,6}",
+            prop::option::of(prop::collection::vec(any::<u8>(), 0..20)),
+            any::<i64>(),
+            any::<i32>(),
+        )
+            .prop_map(|(path, data, z, v)| crate::SnapNode {
+                path,
+                data,
+                acl: Vec::new(),
+                stat: crate::store::NodeStat {
+                    czxid: z,
+                    mzxid: z,
+                    pzxid: z,
+                    ctime: z,
+                    mtime: z,
+                    version: v,
+                    cversion: v,
+                    aversion: v,
+                },
+                owner: z,
+            });
+        let restore = (
+            any::<i64>(),
+            prop::collection::vec(
+                (any::<i64>(), any::<i32>(), any::<Option<[u8; 16]>>()),
+                0..3,
+            ),
+            prop::collection::vec(node, 0..4),
+        )
+            .prop_map(|(zxid, sessions, nodes)| {
+                TxnOp::Restore(Box::new(crate::RestoreImage {
+                    zxid,
+                    sessions,
+                    nodes,
+                }))
+            });
+        prop_oneof![4 => leaf.clone(), 1 => prop::collection::vec(leaf, 0..5).prop_map(TxnOp::Multi), 1 => restore]
     }
 
     proptest! {
@@ -317,6 +493,26 @@ mod tests {
             // Any strict prefix is rejected, never misread.
             for cut in [b.len() / 2, b.len() - 1] {
                 prop_assert!(decode_txn(&b[..cut]).is_err());
+            }
+        }
+
+        #[test]
+        fn a_digest_mark_round_trips_and_leaves_the_transaction_alone(op in arb_op(), zxid in any::<i64>(), mz in any::<i64>(), md in any::<i64>()) {
+            let t = Txn { session_id: 7, cxid: 3, zxid, time: 11, op };
+            let mark = ZxidDigest { zxid: mz, digest: md };
+            let mut b = Vec::new();
+            encode_txn_marked(&t, Some(mark), &mut b);
+            prop_assert_eq!(encoded_len(&t.op) + MARK_BYTES, b.len());
+            prop_assert_eq!(decode_txn_marked(&b).unwrap(), (t.clone(), Some(mark)));
+            prop_assert_eq!(decode_txn(&b).unwrap(), t.clone());
+            prop_assert_eq!(is_reconfig(&b), matches!(t.op, TxnOp::Reconfig { .. }));
+            let mut plain = Vec::new();
+            encode_txn(&t, &mut plain);
+            prop_assert_eq!(plain[0], TXN_FORMAT);
+            prop_assert_eq!(decode_txn_marked(&plain).unwrap(), (t.clone(), None));
+            prop_assert_eq!(is_reconfig(&plain), matches!(t.op, TxnOp::Reconfig { .. }));
+            for cut in [b.len() / 2, b.len() - 1] {
+                prop_assert!(decode_txn_marked(&b[..cut]).is_err());
             }
         }
 

@@ -89,6 +89,19 @@ impl DataTree {
         self.digests.log.iter()
     }
 
+    /// The newest remembered digest.
+    pub fn zk_digest_latest(&self) -> Option<ZxidDigest> {
+        self.digests.log.back().copied()
+    }
+
+    /// The digest remembered at `zxid`, if this tree applied it and still remembers it.
+    pub fn zk_digest_at(&self, zxid: i64) -> Option<i64> {
+        let log = &self.digests.log;
+        log.binary_search_by_key(&zxid, |d| d.zxid)
+            .ok()
+            .map(|i| log[i].digest)
+    }
+
     /// The CRC state after a node's path (the root's is empty), and after its parent's path
     /// (None for the root), from one walk up; None for nodes under `/zookeeper/`.
     fn path_states(&self, id: NodeId) -> Option<(Option<Hasher>, Hasher)> {
@@ -306,5 +319,48 @@ mod tests {
         assert_eq!(d.log.len(), DIGEST_LOG_LIMIT);
         assert_eq!(d.log.front().unwrap().zxid, 6 * DIGEST_LOG_INTERVAL);
         assert!(d.log.iter().all(|e| e.zxid == e.digest));
+    }
+
+    fn create(zxid: i64, path: &str, data: &[u8]) -> crate::Txn {
+        crate::Txn {
+            session_id: 1,
+            cxid: 1,
+            zxid,
+            time: 1000 + zxid,
+            op: crate::TxnOp::Create {
+                path: path.into(),
+                data: Some(data.to_vec()),
+                acl: Vec::new(),
+                owner: 0,
+                parent_cversion: zxid as i32,
+            },
+        }
+    }
+
+    #[test]
+    fn trees_that_applied_the_same_history_remember_the_same_digests_and_others_do_not() {
+        let (mut a, mut b) = (DataTree::new(), DataTree::new());
+        for z in 1..=300 {
+            let txn = create(z, &format!("/n{z}"), b"same");
+            a.apply(&txn);
+            // b diverges at zxid 200: same path and zxid, other data.
+            let txn = if z == 200 {
+                create(z, "/n200", b"other")
+            } else {
+                txn
+            };
+            b.apply(&txn);
+        }
+        let latest = a.zk_digest_latest().expect("two marks by zxid 300");
+        assert_eq!(latest.zxid, 256);
+        assert_eq!(a.zk_digest_at(128), b.zk_digest_at(128));
+        assert!(a.zk_digest_at(128).is_some());
+        assert_ne!(a.zk_digest_at(256), b.zk_digest_at(256));
+        assert_eq!(
+            a.zk_digest_at(129),
+            None,
+            "only every 128th zxid is remembered"
+        );
+        assert_eq!(a.zk_digest_at(256), Some(latest.digest));
     }
 }

@@ -451,6 +451,12 @@ impl DataTree {
                 });
                 Ok(Outcome::Stat(self.stat(id)))
             }
+            TxnOp::Restore(image) => {
+                // Replayed from the log (the server's core replaces its tree itself, so that
+                // walks of the old one stop and its watchers hear what changed).
+                *self = self.restored(image)?;
+                Ok(Outcome::Done)
+            }
             TxnOp::Error { err } => Err(*err),
             TxnOp::Multi(_) => Err(ErrorCode::MarshallingError),
         }

@@ -73,6 +73,8 @@ pub enum TxnOp {
     Reconfig {
         config: Vec<u8>,
     },
+    /// A whole tree from a backup replaces the tree (restore.rs). Never inside a multi.
+    Restore(Box<crate::restore::RestoreImage>),
 }
 
 /// Owner marker of container nodes (clients see 0).

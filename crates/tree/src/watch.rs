@@ -112,6 +112,11 @@ impl WatchRegistry {
         out
     }
 
+    /// The paths watched in one table.
+    pub fn paths(&self, kind: WatchKind) -> impl Iterator<Item = &str> {
+        self.tables[idx(kind)].keys().map(String::as_str)
+    }
+
     /// Whether `w` holds a watch of the given WatcherType at `path`.
     pub fn contains(&self, w: WatcherId, wtype: i32, path: &str) -> bool {
         kinds_of(wtype).iter().any(|&k| {

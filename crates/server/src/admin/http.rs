@@ -5,7 +5,7 @@
 use crate::config::{ClientAuth, Config};
 use crate::msg::{AdminRequest, CoreMsg};
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
@@ -39,8 +39,9 @@ struct Ctx {
     metrics: bool,
     /// Where plain HTTP under portUnification is counted (`insecure_admin_count`).
     counts: Option<Arc<crate::metrics::Metrics>>,
-    /// The `snapshot` command's rate limit.
+    /// The `snapshot` command's rate limit, and the `restore` command's.
     backups: super::backup::Limiter,
+    restores: super::backup::Limiter,
 }
 
 /// Errors that keep the AdminServer from starting (the server goes on without it, as
@@ -94,6 +95,7 @@ pub async fn start_admin(
         metrics: false,
         counts: Some(counts),
         backups: Default::default(),
+        restores: Default::default(),
     });
     tokio::spawn(accept_loop(listener, scheme, ctx));
 }
@@ -119,6 +121,7 @@ pub async fn start_metrics(
         metrics: true,
         counts: None,
         backups: Default::default(),
+        restores: Default::default(),
     });
     tokio::spawn(accept_loop(listener, Scheme::Http, ctx));
     Ok(Some(bound))
@@ -255,6 +258,42 @@ async fn route(
             || path.starts_with("/console.")
             || path.starts_with("/api/"));
     let write = console && path == "/api/write";
+    let base = ctx.cfg.admin.command_url.as_str();
+    // ZooKeeper 3.9's one POST command.
+    let restore = !console
+        && !ctx.metrics
+        && path
+            .strip_prefix(base)
+            .and_then(|r| r.strip_prefix('/'))
+            .and_then(super::find)
+            .is_some_and(|c| c.names[0] == "restore");
+    if restore {
+        if req.method() != Method::POST {
+            return respond(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                "restore takes a POST with the backup as its body\n",
+            );
+        }
+        let auth = identities(&req, peer, subject, &ctx.cfg);
+        if let Some(r) = super::restore::precheck(&auth, &ctx.core, &ctx.cfg, &ctx.restores).await {
+            return r;
+        }
+        let body = match http_body_util::Limited::new(req.into_body(), super::restore::MAX_BODY)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                return respond(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "text/plain",
+                    format!("the backup could not be read whole: {e}\n"),
+                )
+            }
+        };
+        return super::restore::restore(body, auth, &ctx.core).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD && !write {
         return respond(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -281,7 +320,6 @@ async fn route(
             )
         };
     }
-    let base = ctx.cfg.admin.command_url.as_str();
     if path == base || path == format!("{base}/") {
         return command_index(base);
     }

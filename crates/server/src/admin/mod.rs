@@ -5,6 +5,7 @@
 mod backup;
 mod console;
 pub mod http;
+mod restore;
 
 /// One command: its names (the primary one first, as ZooKeeper lists them) and what it needs.
 #[derive(Debug)]
@@ -41,6 +42,9 @@ pub const COMMANDS: &[Command] = &[
     cmd(&["monitor", "mntr"], false, false),
     cmd(&["observer_connection_stat_reset", "orst"], true, true),
     cmd(&["observers", "obsr"], false, true),
+    // ZooKeeper 3.9's restore: a POST whose body is a backup; needs ALL on `/`, which the
+    // command checks itself (admin/restore.rs). Paddock's restores the whole ensemble.
+    cmd(&["restore", "rest"], true, true),
     cmd(&["ruok"], false, true),
     cmd(&["server_stats", "srvr"], false, true),
     cmd(&["set_trace_mask", "stmk"], true, false),

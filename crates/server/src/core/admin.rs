@@ -19,7 +19,7 @@ impl Core {
     /// what the commands that change state or show sessions and watches need; ALL (every
     /// permission, ZooKeeper's check for `snapshot`) what a backup needs, since it holds every
     /// znode whatever its ACL.
-    fn root_grants(&self, auth: &paddock_tree::AuthInfo, perm: i32) -> bool {
+    pub(crate) fn root_grants(&self, auth: &paddock_tree::AuthInfo, perm: i32) -> bool {
         if auth.is_super() {
             return true;
         }

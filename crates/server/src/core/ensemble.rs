@@ -49,7 +49,8 @@ impl Core {
     /// Hands a transaction prepared on the leader to the replication core. The transaction
     /// itself is kept, so applying it needs no decoding of what was just encoded.
     pub(crate) fn propose(&mut self, txn: Txn) {
-        self.replica.propose(txn);
+        let mark = self.tree.zk_digest_latest();
+        self.replica.propose(txn, mark);
         self.carry_out_actions();
     }
 
@@ -292,6 +293,9 @@ impl Core {
                     self.metrics.election_time.lock().record(took);
                 }
                 self.role_since = now;
+                if *role != RoleKind::Leading {
+                    self.restore.lost();
+                }
             }
             _ => {}
         }
@@ -299,7 +303,12 @@ impl Core {
 
     fn effect(&mut self, e: Effect) {
         match e {
-            Effect::Apply(txn) => self.apply(txn),
+            Effect::Apply(txn, mark) => {
+                self.apply(txn);
+                if let Some(mark) = mark {
+                    self.check_digest(mark);
+                }
+            }
             Effect::InstallSnapshot { seq, zxid, data } => self.install_snapshot(seq, zxid, data),
             Effect::SendSnapshot { to, conn, zxid } => self.send_snapshot(to, conn, zxid),
             Effect::SendLogRange {
@@ -473,6 +482,29 @@ impl Core {
             request_id: 0,
             payload,
         });
+    }
+
+    /// Compares the leader's digest at an earlier zxid with this tree's at the same zxid
+    /// (ZooKeeper compares one carried by every proposal). A difference means the trees
+    /// diverged at or before that zxid: reported loudly, and serving goes on, as in
+    /// ZooKeeper. A zxid this tree no longer remembers (it came by a snapshot) is not checked.
+    fn check_digest(&mut self, mark: paddock_tree::ZxidDigest) {
+        let Some(ours) = self.tree.zk_digest_at(mark.zxid) else {
+            return;
+        };
+        self.events.digest_checks += 1;
+        if ours != mark.digest {
+            self.events.digest_mismatches += 1;
+            error!(
+                zxid = format_args!("0x{:x}", mark.zxid),
+                ours,
+                leader = mark.digest,
+                mismatches = self.events.digest_mismatches,
+                "this server's tree digest differs from the leader's at the same zxid: the trees \
+                 diverged; compare `hash` on every server and replace this one's data \
+                 (docs/operations.md)"
+            );
+        }
     }
 
     fn install_snapshot(&mut self, seq: u64, zxid: Zxid, data: Bytes) {

@@ -30,6 +30,7 @@ mod hold;
 mod monitor;
 mod order;
 mod reads;
+mod restore;
 mod snapshots;
 mod words;
 
@@ -139,6 +140,8 @@ pub struct Core {
     /// Backups under way (the AdminServer's `snapshot`): each gets every transaction applied
     /// until it hangs up.
     pub(crate) backup_taps: Vec<std_mpsc::Sender<paddock_tree::Txn>>,
+    /// An online restore this leader proposed and has not applied yet (restore.rs).
+    pub(crate) restore: restore::Pending,
 }
 
 /// ZooKeeper's default trace mask (what its `gtmk` answers on a fresh server).
@@ -244,6 +247,7 @@ impl Core {
             hold: None,
             console_grants: Default::default(),
             backup_taps: Vec::new(),
+            restore: Default::default(),
         };
         core.publish_config();
         core
@@ -479,6 +483,15 @@ impl Core {
             CoreMsg::Backup { auth, reply } => {
                 let _ = reply.send(self.backup(&auth));
             }
+            CoreMsg::MayRestore { auth, reply } => {
+                let _ = reply.send(self.restore_refusal(&auth));
+            }
+            CoreMsg::Restore {
+                auth,
+                image,
+                base,
+                reply,
+            } => self.start_restore(&auth, image, base, reply),
             CoreMsg::Browse { req, reply } => {
                 let _ = reply.send(self.browse(req));
             }
@@ -1281,9 +1294,11 @@ impl Core {
                 Err(code) => self.prep.error_txn(at, sid, xid, code),
             }
         } else if local {
-            self.prep.prep_local(&self.tree, at, sid, xid, auth, r)
+            let base = self.restore.prep_base(&self.tree);
+            self.prep.prep_local(base, at, sid, xid, auth, r)
         } else {
-            self.prep.prep(&self.tree, at, sid, xid, auth, r)
+            let base = self.restore.prep_base(&self.tree);
+            self.prep.prep(base, at, sid, xid, auth, r)
         };
         let ms = began.elapsed().as_millis() as u64;
         self.events.prep_process_time.record(ms);
@@ -1359,6 +1374,9 @@ impl Core {
     }
 
     pub(crate) fn apply(&mut self, txn: Txn) {
+        if matches!(txn.op, paddock_tree::TxnOp::Restore(_)) && self.apply_restore(&txn) {
+            return;
+        }
         let applied = self.tree.apply(&txn);
         if !self.backup_taps.is_empty() {
             self.backup_taps.retain(|t| t.send(txn.clone()).is_ok());
@@ -1524,7 +1542,8 @@ impl Core {
             // A stamp for each: every proposal moves the counter on.
             let Some(at) = self.stamp() else { return };
             let began = Instant::now();
-            let txn = self.prep.close_session(&self.tree, at, sid, 0);
+            let base = self.restore.prep_base(&self.tree);
+            let txn = self.prep.close_session(base, at, sid, 0);
             self.events
                 .close_session_prep_time
                 .record(began.elapsed().as_millis() as u64);
@@ -1584,7 +1603,8 @@ impl Core {
     }
 
     fn container_check(&mut self) {
-        if !self.prepares() || !self.serving() {
+        // Not while a restore is on its way: the tree it reads is about to be replaced.
+        if !self.prepares() || !self.serving() || self.restore.in_flight() {
             return;
         }
         let now = now_ms();

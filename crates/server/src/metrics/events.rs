@@ -92,6 +92,11 @@ pub struct Events {
     pub leader_unavailable_time: Summary,
     /// Watchers fired by one change, by its event type (`node_created_watch_count`, ...).
     pub watchers_fired: [Summary; 4],
+    /// As a learner: the leader's digest marks compared with this tree's digest at the same
+    /// zxid (`digest_checks_count`, Paddock's), and those that differed
+    /// (`digest_mismatches_count`, ZooKeeper's).
+    pub digest_checks: u64,
+    pub digest_mismatches: u64,
 }
 
 impl Default for Events {
@@ -123,6 +128,8 @@ impl Default for Events {
             unavailable_time: Summary::basic(),
             leader_unavailable_time: Summary::basic(),
             watchers_fired: std::array::from_fn(|_| Summary::basic()),
+            digest_checks: 0,
+            digest_mismatches: 0,
         }
     }
 }
@@ -185,7 +192,7 @@ impl Events {
     /// The samples; `leader` adds the leader's own figures, as ZooKeeper lists them there.
     pub fn samples(&mut self, leader: bool, out: &mut Vec<Sample>) {
         let int = |v: u64| Value::Int(v as i64);
-        let counters: [(&'static str, &'static str, u64); 14] = [
+        let counters: [(&'static str, &'static str, u64); 16] = [
             (
                 "bytes_received_count",
                 "Client bytes received",
@@ -244,6 +251,16 @@ impl Events {
                 self.snap_syncs,
             ),
             ("watch_bytes", "Notification bytes sent", self.watch_bytes),
+            (
+                "digest_mismatches_count",
+                "Leader's tree digests that differed from this server's at the same zxid",
+                self.digest_mismatches,
+            ),
+            (
+                "digest_checks_count",
+                "Leader's tree digests compared with this server's at the same zxid",
+                self.digest_checks,
+            ),
         ];
         for (name, help, v) in counters {
             out.push(Sample::counter(name, help, int(v)));

@@ -7,8 +7,9 @@
 
 use super::fs::{Fs, OpenMode, StorageFile};
 use super::{list_by_zxid, StorageError};
-use paddock_tree::codec::{decode_txn, encode_txn};
+use paddock_tree::codec::{decode_txn, encode_txn_marked};
 use paddock_tree::Txn;
+use paddock_tree::ZxidDigest;
 use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
@@ -18,21 +19,26 @@ const FORMAT: u32 = 1;
 pub const HEADER_LEN: u64 = 32;
 pub(crate) const RECORD_HEADER: usize = 8;
 /// No record may claim more than this: no server makes a longer transaction.
-const MAX_RECORD: usize = paddock_tree::codec::MAX_TXN_BYTES;
+const MAX_RECORD: usize = paddock_tree::codec::MAX_RECORD_BYTES;
 /// A segment is rolled once it passes this size (tests use smaller segments).
 pub const SEGMENT_BYTES: u64 = 64 << 20;
 
 /// Appends the log records of `txns` to `out`.
 pub fn encode_records(txns: &[Txn], out: &mut Vec<u8>) {
     for t in txns {
-        let at = out.len();
-        out.extend_from_slice(&[0; RECORD_HEADER]);
-        encode_txn(t, out);
-        let len = (out.len() - at - RECORD_HEADER) as u32;
-        let crc = crc32fast::hash(&out[at + RECORD_HEADER..]);
-        out[at..at + 4].copy_from_slice(&len.to_be_bytes());
-        out[at + 4..at + 8].copy_from_slice(&crc.to_be_bytes());
+        encode_record(t, None, out);
     }
+}
+
+/// Appends one record, carrying a digest mark if given (codec.rs).
+pub fn encode_record(t: &Txn, mark: Option<ZxidDigest>, out: &mut Vec<u8>) {
+    let at = out.len();
+    out.extend_from_slice(&[0; RECORD_HEADER]);
+    encode_txn_marked(t, mark, out);
+    let len = (out.len() - at - RECORD_HEADER) as u32;
+    let crc = crc32fast::hash(&out[at + RECORD_HEADER..]);
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    out[at + 4..at + 8].copy_from_slice(&crc.to_be_bytes());
 }
 
 fn segment_name(zxid: i64) -> String {

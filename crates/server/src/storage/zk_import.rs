@@ -61,6 +61,8 @@ pub enum ImportError {
     Storage(#[from] StorageError),
     #[error("{path}: {err}")]
     Io { path: PathBuf, err: std::io::Error },
+    #[error("the backup's tree at 0x{zxid:x} has digest {ours}, but the file says {theirs}: it is damaged")]
+    DigestMismatch { zxid: i64, ours: i64, theirs: i64 },
 }
 
 /// `<dir>/version-2`, where ZooKeeper keeps its files.
@@ -279,6 +281,26 @@ pub fn restore(fs: &Fs, file: &Path, to: &Path) -> Result<Report, ImportError> {
     report.current_epoch = epoch;
     write_paddock(fs, to, &tree, &mut report)?;
     Ok(report)
+}
+
+/// A backup received whole (the AdminServer's `restore`): its tree, checked against the
+/// digest it carries. A fuzzy snapshot (its digest is of an earlier zxid) is taken unchecked,
+/// as `restore` takes it.
+pub fn load_backup(bytes: Vec<u8>) -> Result<DataTree, ImportError> {
+    let snap = zk_snapshot::from_bytes(bytes)?;
+    let mut snap = snap;
+    snap.zxid = snap.zxid.max(snap.last_zxid.unwrap_or(0)).max(0);
+    let tree = load_tree(&snap)?;
+    if let Some(t) = snap.trailer.filter(|t| t.zxid == snap.zxid) {
+        if tree.zk_digest() != t.digest {
+            return Err(ImportError::DigestMismatch {
+                zxid: snap.zxid,
+                ours: tree.zk_digest(),
+                theirs: t.digest,
+            });
+        }
+    }
+    Ok(tree)
 }
 
 /// `to` is empty but for the lock the caller holds on it and the server's `myid` (a new
