@@ -544,3 +544,63 @@ mod tests {
         assert_eq!(parse_servers("127.0.0.1").unwrap()[0].port(), 2181);
     }
 }
+
+/// `paddock bench scale ...`: how Paddock's and ZooKeeper's costs grow with the tree.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "paddock bench scale",
+    about = "Paddock and Apache ZooKeeper 3.8 side by side at growing tree sizes: write and read \
+             throughput and latency, RSS, snapshot time and restart-to-serving time at each size"
+)]
+pub struct ScaleArgs {
+    /// Quick check for CI: the smallest point only (100,000 znodes), 2 s workloads; fails on
+    /// any error.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Tree sizes, comma list (znodes of `--value-size` bytes, 1,000 per parent).
+    #[arg(long, default_value = "100k,1m,10m")]
+    pub znodes: String,
+    /// Systems to run, comma list: paddock, zookeeper.
+    #[arg(long, default_value = "paddock,zookeeper")]
+    pub systems: String,
+    /// Workloads measured on the populated tree, comma list.
+    #[arg(long, default_value = "setdata,getdata,latency-write")]
+    pub workloads: String,
+    /// Measured time per workload.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub duration: Duration,
+    /// Warm-up per workload.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub warmup: Duration,
+    /// Sessions per workload.
+    #[arg(long, default_value_t = 32)]
+    pub sessions: usize,
+    /// Requests in flight per session.
+    #[arg(long, default_value_t = 16)]
+    pub inflight: usize,
+    /// Bytes of data per znode.
+    #[arg(long, default_value_t = 100)]
+    pub value_size: usize,
+    /// ZooKeeper's JVM heap: `auto` sizes it for each point (1,536 bytes a znode plus 512 MiB,
+    /// at least 1 GiB, at most 16 GiB), or one size for all (e.g. 8g).
+    #[arg(long, default_value = "auto")]
+    pub zk_heap: String,
+    /// First of the client ports used.
+    #[arg(long, default_value_t = 24181)]
+    pub port: u16,
+    /// The paddock binary to benchmark (default: this executable).
+    #[arg(long)]
+    pub paddock_bin: Option<PathBuf>,
+    /// Where ZooKeeper's jars are (Debian's `zookeeper` package).
+    #[arg(long, default_value = "/usr/share/java")]
+    pub zk_jars: PathBuf,
+    /// Scratch directory for data directories and logs.
+    #[arg(long, default_value = "/tmp/paddock-bench-scale")]
+    pub work_dir: PathBuf,
+    /// Where to write results: JSON lines, the markdown tables and the SVG chart.
+    #[arg(long, default_value = "bench/results/scale")]
+    pub out_dir: PathBuf,
+    /// No progress line on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}

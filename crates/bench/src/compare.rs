@@ -6,7 +6,7 @@ use crate::args::CompareArgs;
 use crate::conn::Conn;
 use crate::memory::{self, MemoryParams, MemoryResult};
 use crate::report::{self, json_str, render};
-use crate::svg::{self, Panel, Series};
+use crate::svg::{self, Panel};
 use crate::workload::{self, Params, Target, Workload, WorkloadResult};
 use anyhow::{bail, Context, Result};
 use paddock_proto::op;
@@ -910,16 +910,7 @@ pub async fn run(a: CompareArgs) -> Result<()> {
             if force_sync { "yes" } else { "no" },
             if not_durable { "; Paddock writes are in memory only (no durability yet)" } else { "" }
         ),
-        &[
-            Series {
-                name: "Paddock".into(),
-                color: "#2a7ab9".into(),
-            },
-            Series {
-                name: "ZooKeeper".into(),
-                color: "#e8872b".into(),
-            },
-        ],
+        &crate::svg::paddock_and_zookeeper(),
         &[
             Panel {
                 title: "throughput (ops/s, higher is better)".into(),

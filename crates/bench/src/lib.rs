@@ -19,11 +19,12 @@ pub mod memory;
 pub mod procstat;
 pub mod report;
 pub mod runner;
+pub mod scale;
 pub mod svg;
 pub mod workload;
 
 use anyhow::{Context, Result};
-use args::{CompareArgs, EnsembleArgs, FailoverArgs, MemoryArgs, RunArgs};
+use args::{CompareArgs, EnsembleArgs, FailoverArgs, MemoryArgs, RunArgs, ScaleArgs};
 use clap::Parser;
 use std::io::Write;
 use workload::{Params, Target, Workload};
@@ -34,6 +35,7 @@ const USAGE: &str =
        paddock bench compare [options]    Paddock against Apache ZooKeeper 3.8, side by side
        paddock bench ensemble [options]   ensembles of both side by side: throughput, observers, failover
        paddock bench failover [options]   SIGKILL the leader of a running ensemble; time to the next write
+       paddock bench scale [options]      both side by side at growing tree sizes (100k, 1m, 10m znodes)
        paddock bench workloads            list the workloads";
 
 /// Entry point of `paddock bench <args>`, with long flags spelled `--x` (the paddock binary
@@ -45,6 +47,7 @@ pub fn main(args: &[String]) -> Result<()> {
         Some("compare") => ("compare", &args[1..]),
         Some("ensemble") => ("ensemble", &args[1..]),
         Some("failover") => ("failover", &args[1..]),
+        Some("scale") => ("scale", &args[1..]),
         Some("workloads") => {
             for w in Workload::ALL {
                 println!("{:<14} {}", w.name(), w.describe());
@@ -70,6 +73,10 @@ pub fn main(args: &[String]) -> Result<()> {
         "compare" => {
             let a = CompareArgs::try_parse_from(argv).unwrap_or_else(|e| e.exit());
             local.block_on(&rt, compare::run(a))
+        }
+        "scale" => {
+            let a = ScaleArgs::try_parse_from(argv).unwrap_or_else(|e| e.exit());
+            local.block_on(&rt, scale::run(a))
         }
         "ensemble" => {
             let a = EnsembleArgs::try_parse_from(argv).unwrap_or_else(|e| e.exit());

@@ -28,21 +28,75 @@ pub fn backup(args: &[String]) -> Result<()> {
         std::iter::once("paddock backup".to_owned()).chain(crate::argv::normalise(args)),
     )
     .unwrap_or_else(|e| e.exit());
-    let (servers, tls) = a.target.open()?;
+    let path = format!("{}/snapshot?streaming=true", a.target.url);
+    let timeout = Duration::from_millis(a.timeout.max(1));
+    let (server, answer) = ask_in_turn(
+        &a.target,
+        hyper::Method::GET,
+        &path,
+        Default::default(),
+        timeout,
+        |_| false,
+    )?;
+    let zxid = answer
+        .headers
+        .get("last_zxid")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("?")
+        .to_owned();
+    let tmp = a.file.with_extension("partial");
+    std::fs::write(&tmp, &answer.body)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    // Checked before it takes the name: seals, digest trailer, every node's encoding.
+    let snap = paddock_server::storage::zk_snapshot::check_any(&tmp)
+        .context("the backup received does not read back")?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot sync {}", tmp.display()))?;
+    std::fs::rename(&tmp, &a.file)
+        .with_context(|| format!("cannot rename to {}", a.file.display()))?;
+    println!("backup of {server} into {}", a.file.display());
+    println!("  zxid            {zxid}");
+    println!("  znodes          {}", snap.node_count);
+    println!("  sessions        {}", snap.sessions.len());
+    if let Some(t) = snap.trailer {
+        println!("  digest          {}", t.digest);
+    }
+    println!("  bytes           {}", answer.body.len());
+    Ok(())
+}
+
+/// Sends one request to the listed AdminServers in turn: the first that answers 200 gives
+/// the answer. A server that cannot be reached, or whose status `next` accepts, passes the
+/// request on to the next; any other status ends it with the AdminServer's error.
+fn ask_in_turn(
+    target: &crate::admin::Target,
+    method: hyper::Method,
+    path: &str,
+    body: hyper::body::Bytes,
+    timeout: Duration,
+    next: impl Fn(u16) -> bool,
+) -> Result<(String, crate::admin::Answer)> {
+    let (servers, tls) = target.open()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let path = format!("{}/snapshot?streaming=true", a.target.url);
-    let timeout = Duration::from_millis(a.timeout.max(1));
     let mut last_err = anyhow!("no server given");
     for server in &servers {
         let answer = rt.block_on(async {
             tokio::time::timeout(
                 timeout,
-                crate::admin::fetch(server, &path, tls.clone(), a.target.digest.as_deref()),
+                crate::admin::request(
+                    server,
+                    method.clone(),
+                    path,
+                    body.clone(),
+                    tls.clone(),
+                    target.digest.as_deref(),
+                ),
             )
             .await
-            .unwrap_or_else(|_| Err(anyhow!("no backup within {timeout:?}")))
+            .unwrap_or_else(|_| Err(anyhow!("no answer within {timeout:?}")))
         });
         let answer = match answer {
             Ok(r) => r,
@@ -52,40 +106,20 @@ pub fn backup(args: &[String]) -> Result<()> {
                 continue;
             }
         };
-        if answer.status != 200 {
-            // The AdminServer's JSON error says why (identity, rate limit, switched off).
-            let why = serde_json::from_slice::<serde_json::Value>(&answer.body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).into_owned());
-            bail!("{server}: HTTP {}: {why}", answer.status);
+        if answer.status == 200 {
+            return Ok((server.clone(), answer));
         }
-        let zxid = answer
-            .headers
-            .get("last_zxid")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("?")
-            .to_owned();
-        let tmp = a.file.with_extension("partial");
-        std::fs::write(&tmp, &answer.body)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        // Checked before it takes the name: seals, digest trailer, every node's encoding.
-        let snap = paddock_server::storage::zk_snapshot::check_any(&tmp)
-            .context("the backup received does not read back")?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .with_context(|| format!("cannot sync {}", tmp.display()))?;
-        std::fs::rename(&tmp, &a.file)
-            .with_context(|| format!("cannot rename to {}", a.file.display()))?;
-        println!("backup of {server} into {}", a.file.display());
-        println!("  zxid            {zxid}");
-        println!("  znodes          {}", snap.node_count);
-        println!("  sessions        {}", snap.sessions.len());
-        if let Some(t) = snap.trailer {
-            println!("  digest          {}", t.digest);
+        // The AdminServer's JSON error says why (identity, rate limit, switched off, ...).
+        let why = serde_json::from_slice::<serde_json::Value>(&answer.body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).into_owned());
+        if next(answer.status) {
+            eprintln!("{server}: {why}");
+            last_err = anyhow!("{server}: {why}");
+            continue;
         }
-        println!("  bytes           {}", answer.body.len());
-        return Ok(());
+        bail!("{server}: HTTP {}: {why}", answer.status);
     }
     Err(last_err)
 }
@@ -115,61 +149,23 @@ fn restore_online(args: &[String]) -> Result<()> {
     .unwrap_or_else(|e| e.exit());
     let body =
         std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
-    let body = hyper::body::Bytes::from(body);
-    let (servers, tls) = a.target.open()?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let path = format!("{}/restore", a.target.url);
-    let timeout = Duration::from_millis(a.timeout.max(1));
-    let mut last_err = anyhow!("no server given");
-    for server in &servers {
-        let answer = rt.block_on(async {
-            tokio::time::timeout(
-                timeout,
-                crate::admin::request(
-                    server,
-                    hyper::Method::POST,
-                    &path,
-                    body.clone(),
-                    tls.clone(),
-                    a.target.digest.as_deref(),
-                ),
-            )
-            .await
-            .unwrap_or_else(|_| Err(anyhow!("no answer within {timeout:?}")))
-        });
-        let answer = match answer {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("{server}: {e:#}");
-                last_err = e;
-                continue;
-            }
-        };
-        let v = serde_json::from_slice::<serde_json::Value>(&answer.body).unwrap_or_default();
-        let why = v
-            .get("error")
-            .and_then(|e| e.as_str())
-            .map(str::to_owned)
-            .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).into_owned());
-        if answer.status == 421 {
-            // Not the leader: the next listed server may be.
-            eprintln!("{server}: {why}");
-            last_err = anyhow!("{server}: {why}");
-            continue;
-        }
-        if answer.status != 200 {
-            bail!("{server}: HTTP {}: {why}", answer.status);
-        }
-        let num = |k: &str| v.get(k).and_then(|x| x.as_i64()).unwrap_or(-1);
-        println!("restored {} through {server}", a.file.display());
-        println!("  backup zxid     0x{:x}", num("restored_zxid"));
-        println!("  applied at      0x{:x}", num("last_zxid"));
-        println!("  znodes          {}", num("node_count"));
-        return Ok(());
-    }
-    Err(last_err)
+    // A follower answers 421: only the leader takes a restore.
+    let (server, answer) = ask_in_turn(
+        &a.target,
+        hyper::Method::POST,
+        &path,
+        body.into(),
+        Duration::from_millis(a.timeout.max(1)),
+        |status| status == 421,
+    )?;
+    let v = serde_json::from_slice::<serde_json::Value>(&answer.body).unwrap_or_default();
+    let num = |k: &str| v.get(k).and_then(|x| x.as_i64()).unwrap_or(-1);
+    println!("restored {} through {server}", a.file.display());
+    println!("  backup zxid     0x{:x}", num("restored_zxid"));
+    println!("  applied at      0x{:x}", num("last_zxid"));
+    println!("  znodes          {}", num("node_count"));
+    Ok(())
 }
 
 /// `paddock restore <backup> --to <dataDir>` (offline), or `-server ...` (online).

@@ -276,7 +276,11 @@ async fn route(
             );
         }
         let auth = identities(&req, peer, subject, &ctx.cfg);
-        if let Some(r) = super::restore::precheck(&auth, &ctx.core, &ctx.cfg, &ctx.restores).await {
+        let refused = super::restore::precheck(&auth, &ctx.core, &ctx.cfg, &ctx.restores).await;
+        if let Some(r) = refused {
+            // Read to its end, unkept, before the answer: a client still sending its body
+            // when the connection closes sees a broken pipe instead of why it was refused.
+            super::restore::drain(req.into_body()).await;
             return r;
         }
         let body = match http_body_util::Limited::new(req.into_body(), super::restore::MAX_BODY)

@@ -59,6 +59,20 @@ pub(super) async fn precheck(
     None
 }
 
+/// Reads a refused request's body and drops it, up to `MAX_BODY` and for at most 30 s.
+pub(super) async fn drain(mut body: hyper::body::Incoming) {
+    use http_body_util::BodyExt;
+    let mut left = MAX_BODY;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
+        let n = frame.data_ref().map_or(0, |d| d.len());
+        if n >= left {
+            return;
+        }
+        left -= n;
+    }
+}
+
 /// Loads the backup and hands it to the core to propose; answers once it is applied on this
 /// server (the leader), with the zxid it was applied at.
 pub(super) async fn restore(

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Paddock and Apache ZooKeeper 3.8 side by side at growing tree sizes (`paddock bench scale`):
+# at each size both start fresh, are filled, and are measured (workloads on the full tree, RSS,
+# snapshots, restart to serving). Results: bench/results/scale/ (summary.md, chart.svg,
+# scale.jsonl).
+#
+#   bench/scale.sh                      # the full sweep: 100k, 1m and 10m znodes
+#   bench/scale.sh --znodes 100k,1m     # chosen sizes (any `paddock bench scale` option)
+#   bench/scale.sh --smoke              # CI: 100,000 znodes, 2 s workloads, results discarded
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bin=${PADDOCK_BIN:-target/release/paddock}
+if [ ! -x "$bin" ]; then
+    echo "scale: $bin missing; building it" >&2
+    cargo build --release -p paddock >&2
+fi
+
+# Two free ports in 24000-24999 (the range this project's machines reserve for its tools).
+port=
+for _ in $(seq 1 200); do
+    p=$((24000 + RANDOM % 998))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null \
+        && ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; then
+        port=$p
+        break
+    fi
+done
+[ -n "$port" ] || { echo "scale: no free ports in 24000-24999" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/paddock-bench-scale.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+out=bench/results/scale
+for a in "$@"; do
+    [ "$a" = "--smoke" ] && out=$work/results
+done
+ulimit -n 65536 2>/dev/null || true
+"$bin" bench scale --port "$port" --work-dir "$work/data" --out-dir "$out" "$@"
