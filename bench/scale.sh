@@ -30,9 +30,12 @@ done
 
 work=$(mktemp -d /tmp/paddock-bench-scale.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-out=bench/results/scale
+out=(--out-dir bench/results/scale)
 for a in "$@"; do
-    [ "$a" = "--smoke" ] && out=$work/results
+    case "$a" in
+        --smoke) out=(--out-dir "$work/results") ;;
+        --out-dir|--out-dir=*) out=() ;;
+    esac
 done
 ulimit -n 65536 2>/dev/null || true
-"$bin" bench scale --port "$port" --work-dir "$work/data" --out-dir "$out" "$@"
+"$bin" bench scale --port "$port" --work-dir "$work/data" "${out[@]}" "$@"

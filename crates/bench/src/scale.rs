@@ -17,6 +17,7 @@ use crate::report::{self, json_num, json_str};
 use crate::svg::{line_chart, LinePanel};
 use crate::workload::{self, Target, Workload, WorkloadResult};
 use anyhow::{bail, Context, Result};
+use paddock_testkit::fourlw::mntr_value;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -47,14 +48,6 @@ struct Point {
 fn auto_heap(znodes: u64) -> String {
     let mib = (znodes * 1536 / (1 << 20) + 512).clamp(1024, 16 * 1024);
     format!("{mib}m")
-}
-
-/// A `mntr` figure.
-fn mntr_value(mntr: &str, key: &str) -> Option<i64> {
-    mntr.lines().find_map(|l| {
-        let (k, v) = l.split_once('\t')?;
-        (k == key).then(|| v.trim().parse::<f64>().ok().map(|f| f as i64))?
-    })
 }
 
 /// Runs the sweep.
@@ -604,13 +597,5 @@ mod tests {
         );
         let svg = chart(&points, &sizes, &[Workload::SetData]);
         assert!(svg.contains("Paddock: 2,000 MB at 10,000,000"), "{svg}");
-    }
-
-    #[test]
-    fn mntr_figures_are_read_by_name() {
-        let m = "zk_version\t3.8\nzk_max_snapshottime\t41\nzk_cnt_snapshottime\t2.0\n";
-        assert_eq!(mntr_value(m, "zk_max_snapshottime"), Some(41));
-        assert_eq!(mntr_value(m, "zk_cnt_snapshottime"), Some(2));
-        assert_eq!(mntr_value(m, "zk_avg_snapshottime"), None);
     }
 }
