@@ -218,6 +218,54 @@ impl ServerProc {
     }
 }
 
+impl ServerProc {
+    /// A workload target of this server alone.
+    pub fn target(&self, quiet: bool) -> Target {
+        Target {
+            servers: vec![self.addr],
+            pids: vec![self.pid()],
+            label: self.kind.label().into(),
+            run_id: workload::new_run_id(),
+            quiet,
+        }
+    }
+
+    /// Stops the server cleanly (SIGTERM), starts it again on the same data and port, and
+    /// times from that start until a new session reads `probe` (the restart-to-serving
+    /// figure); the restarted server is stopped again.
+    pub async fn restart_timed(
+        &mut self,
+        spec: &ServerSpec,
+        probe: &str,
+        limit: Duration,
+    ) -> Result<Restart> {
+        self.stop();
+        let t0 = Instant::now();
+        let mut again = spawn(self.kind, spec, self.addr.port(), &self.dir)?;
+        let restart = match wait_serving(&mut again, probe, limit).await {
+            Restart::Serving(_) => Restart::Serving(t0.elapsed().as_secs_f64()),
+            other => other,
+        };
+        again.stop();
+        Ok(restart)
+    }
+}
+
+/// How the memory figure and the scale sweep fill a server: `znodes` children of
+/// `value_size` bytes, 1,000 per parent, from 32 sessions with 64 creates in flight each, RSS
+/// read 2 s after the last.
+pub fn fill_params(znodes: u64, value_size: usize, quiet: bool) -> MemoryParams {
+    MemoryParams {
+        znodes,
+        per_parent: 1000,
+        value_size,
+        sessions: 32,
+        inflight: 64,
+        settle: Duration::from_secs(2),
+        quiet,
+    }
+}
+
 impl Drop for ServerProc {
     fn drop(&mut self) {
         self.stop();
@@ -537,13 +585,7 @@ pub async fn run(a: CompareArgs) -> Result<()> {
                 srv.pid(),
                 srv.addr
             );
-            let target = Target {
-                servers: vec![srv.addr],
-                pids: vec![srv.pid()],
-                label: kind.label().into(),
-                run_id: workload::new_run_id(),
-                quiet: a.quiet,
-            };
+            let target = srv.target(a.quiet);
             for &w in group {
                 match workload::run_workload(w, &params, &target).await {
                     Ok(r) => {
@@ -589,15 +631,7 @@ pub async fn run(a: CompareArgs) -> Result<()> {
                 srv.pid(),
                 a.memory_znodes
             );
-            let mp = MemoryParams {
-                znodes: a.memory_znodes,
-                per_parent: 1000,
-                value_size: 100,
-                sessions: 32,
-                inflight: 64,
-                settle: Duration::from_secs(2),
-                quiet: a.quiet,
-            };
+            let mp = fill_params(a.memory_znodes, 100, a.quiet);
             let m = match memory::measure(srv.addr, &[srv.addr], srv.pid(), kind.label(), &mp).await
             {
                 Ok(m) => m,
@@ -612,16 +646,9 @@ pub async fn run(a: CompareArgs) -> Result<()> {
                 m.bytes_per_znode, m.rss_before, m.rss_after
             );
             writeln!(jsonl, "{}", m.to_json())?;
-            // Stop cleanly (SIGTERM), start on the same data, time until a read of it succeeds.
-            srv.stop();
-            let t0 = Instant::now();
-            let mut again = spawn(kind, &spec, port_of(kind), &dir)?;
-            let restart =
-                match wait_serving(&mut again, &m.probe_path, Duration::from_secs(600)).await {
-                    Restart::Serving(_) => Restart::Serving(t0.elapsed().as_secs_f64()),
-                    other => other,
-                };
-            again.stop();
+            let restart = srv
+                .restart_timed(&spec, &m.probe_path, Duration::from_secs(600))
+                .await?;
             match &restart {
                 Restart::Serving(secs) => {
                     eprintln!("  restart to serving: {secs:.2} s");

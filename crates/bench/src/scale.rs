@@ -9,13 +9,13 @@
 
 use crate::args::ScaleArgs;
 use crate::compare::{
-    comparison_params, four_letter, markdown, ratio, spawn, wait_ready, wait_serving, Kind,
-    Restart, ServerSpec,
+    comparison_params, fill_params, four_letter, markdown, ratio, spawn, wait_ready, Kind, Restart,
+    ServerSpec,
 };
-use crate::memory::{self, MemoryParams};
+use crate::memory;
 use crate::report::{self, json_num, json_str};
 use crate::svg::{line_chart, LinePanel};
-use crate::workload::{self, Target, Workload, WorkloadResult};
+use crate::workload::{self, Workload, WorkloadResult};
 use anyhow::{bail, Context, Result};
 use paddock_testkit::fourlw::mntr_value;
 use std::io::Write;
@@ -32,7 +32,7 @@ struct Figures {
     /// The snapshots taken while filling: how many, and the longest (ms), from `mntr`.
     snapshots: Option<(i64, i64)>,
     workloads: Vec<WorkloadResult>,
-    restart_secs: Option<f64>,
+    restart_secs: f64,
 }
 
 /// One system at one size: its figures, or why it could not hold the size.
@@ -133,7 +133,7 @@ pub async fn run(a: ScaleArgs) -> Result<()> {
                         json_num(f.bytes_per_znode),
                         f.snapshots.map_or(-1, |s| s.0),
                         f.snapshots.map_or(-1, |s| s.1),
-                        json_num(f.restart_secs.unwrap_or(f64::NAN)),
+                        json_num(f.restart_secs),
                     )?;
                 }
                 Err(e) => {
@@ -224,15 +224,7 @@ async fn measure(
         };
     let mut srv = spawn(kind, spec, port, &dir)?;
     wait_ready(&mut srv, Duration::from_secs(120)).await?;
-    let mp = MemoryParams {
-        znodes: size,
-        per_parent: 1000,
-        value_size: a.value_size,
-        sessions: 32,
-        inflight: 64,
-        settle: Duration::from_secs(2),
-        quiet: a.quiet,
-    };
+    let mp = fill_params(size, a.value_size, a.quiet);
     let m = memory::measure(srv.addr, &[srv.addr], srv.pid(), kind.label(), &mp).await?;
     if m.errors > 0 {
         bail!("{} of the creates failed", m.errors);
@@ -246,13 +238,7 @@ async fn measure(
     let mntr = four_letter(srv.addr, "mntr").await.unwrap_or_default();
     let snapshots =
         mntr_value(&mntr, "zk_cnt_snapshottime").zip(mntr_value(&mntr, "zk_max_snapshottime"));
-    let target = Target {
-        servers: vec![srv.addr],
-        pids: vec![srv.pid()],
-        label: kind.label().into(),
-        run_id: workload::new_run_id(),
-        quiet: a.quiet,
-    };
+    let target = srv.target(a.quiet);
     let mut results = Vec::new();
     for &w in workloads {
         let r = workload::run_workload(w, params, &target)
@@ -267,20 +253,16 @@ async fn measure(
         );
         results.push(r);
     }
-    // Stop cleanly (SIGTERM), start on the same data, time until a read of it succeeds.
-    srv.stop();
-    let t0 = Instant::now();
-    let mut again = spawn(kind, spec, port, &dir)?;
-    let restart = match wait_serving(&mut again, &m.probe_path, Duration::from_secs(1800)).await {
-        Restart::Serving(_) => Some(t0.elapsed().as_secs_f64()),
+    let restart_secs = match srv
+        .restart_timed(spec, &m.probe_path, Duration::from_secs(1800))
+        .await?
+    {
+        Restart::Serving(s) => s,
         Restart::DataLost => bail!("came back from a restart without its data"),
         Restart::Failed(e) => bail!("restart: {e}"),
     };
-    again.stop();
     let _ = std::fs::remove_dir_all(&dir);
-    if let Some(s) = restart {
-        eprintln!("  restart to serving: {s:.2} s");
-    }
+    eprintln!("  restart to serving: {restart_secs:.2} s");
     Ok(Figures {
         znodes: m.znodes_added,
         populate_secs: m.populate_secs,
@@ -288,7 +270,7 @@ async fn measure(
         bytes_per_znode: m.bytes_per_znode,
         snapshots,
         workloads: results,
-        restart_secs: restart,
+        restart_secs,
     })
 }
 
@@ -301,10 +283,6 @@ fn figures(points: &[Point], size: u64, kind: Kind) -> Option<&Figures> {
 
 fn workload_of(f: Option<&Figures>, w: Workload) -> Option<&WorkloadResult> {
     f.and_then(|f| f.workloads.iter().find(|r| r.workload == w.name()))
-}
-
-fn cell(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
-    v.filter(|v| v.is_finite()).map_or("-".into(), f)
 }
 
 fn ms_of(ns: u64) -> f64 {
@@ -343,7 +321,7 @@ fn render(
                 fz.map_or("-".into(), f)
             )
         };
-        let num = |x: Option<&Figures>, f: fn(&Figures) -> Option<f64>| x.and_then(f);
+        let num = |x: Option<&Figures>, f: fn(&Figures) -> f64| x.map_or(f64::NAN, f);
         let heap = points
             .iter()
             .find(|q| q.size == size && q.kind == z)
@@ -354,14 +332,11 @@ fn render(
             both(&|f| (f.rss_bytes >> 20).to_string()),
             both(&|f| format!("{:.0}", f.bytes_per_znode)),
             ratio(
-                num(fp, |f| Some(f.bytes_per_znode)).unwrap_or(f64::NAN),
-                num(fz, |f| Some(f.bytes_per_znode)).unwrap_or(f64::NAN),
+                num(fp, |f| f.bytes_per_znode),
+                num(fz, |f| f.bytes_per_znode),
             ),
-            both(&|f| cell(f.restart_secs, |s| format!("{s:.2}"))),
-            ratio(
-                num(fp, |f| f.restart_secs).unwrap_or(f64::NAN),
-                num(fz, |f| f.restart_secs).unwrap_or(f64::NAN),
-            ),
+            both(&|f| format!("{:.2}", f.restart_secs)),
+            ratio(num(fp, |f| f.restart_secs), num(fz, |f| f.restart_secs)),
             both(&|f| match f.snapshots {
                 Some((n, ms)) if n > 0 => format!("{n} ({ms})"),
                 Some(_) => "0".into(),
@@ -496,7 +471,7 @@ fn chart(points: &[Point], sizes: &[u64], workloads: &[Workload]) -> String {
         title: "restart to serving (s)".into(),
         unit: "s".into(),
         xs: xs.clone(),
-        ys: series_of(&|f| f.restart_secs),
+        ys: series_of(&|f| Some(f.restart_secs)),
     });
     panels.push(LinePanel {
         title: "longest snapshot while filling (ms)".into(),
@@ -542,7 +517,7 @@ mod tests {
                 p99_ns: 2_000_000,
                 ..Default::default()
             }],
-            restart_secs: Some(restart),
+            restart_secs: restart,
         })
     }
 

@@ -80,15 +80,23 @@ fn op_len(op: &TxnOp) -> usize {
         TxnOp::Error { .. } => 4,
         TxnOp::Multi(ops) => 4 + ops.iter().map(op_len).sum::<usize>(),
         TxnOp::Reconfig { config } => 4 + config.len(),
-        TxnOp::Restore(image) => {
-            let nodes: usize = image.nodes.iter().map(|n| 4 + snap_node_len(n)).sum();
-            8 + 4
-                + image.sessions.len() * (8 + 4 + 1)
-                + 16 * image.sessions.iter().filter(|s| s.2.is_some()).count()
-                + 4
-                + nodes
-        }
+        TxnOp::Restore(image) => restore_len(image),
     }
+}
+
+/// The length `encode_txn` gives a restore of `image`, without encoding it or building the
+/// transaction.
+pub fn encoded_restore_len(image: &crate::RestoreImage) -> usize {
+    TXN_HEADER + 1 + restore_len(image)
+}
+
+fn restore_len(image: &crate::RestoreImage) -> usize {
+    let nodes: usize = image.nodes.iter().map(|n| 4 + snap_node_len(n)).sum();
+    8 + 4
+        + image.sessions.len() * (8 + 4 + 1)
+        + 16 * image.sessions.iter().filter(|s| s.2.is_some()).count()
+        + 4
+        + nodes
 }
 
 /// Appends the encoded transaction.
@@ -489,6 +497,9 @@ mod tests {
             let mut b = Vec::new();
             encode_txn(&t, &mut b);
             prop_assert_eq!(encoded_len(&t.op), b.len());
+            if let TxnOp::Restore(image) = &t.op {
+                prop_assert_eq!(encoded_restore_len(image), b.len());
+            }
             prop_assert_eq!(decode_txn(&b).unwrap(), t);
             // Any strict prefix is rejected, never misread.
             for cut in [b.len() / 2, b.len() - 1] {

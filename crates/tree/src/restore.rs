@@ -84,8 +84,9 @@ impl DataTree {
         Ok(t)
     }
 
-    /// Ends a restore made by `restored`, applied as the transaction at `zxid`: the tree's
-    /// zxid moves on to it, as any applied transaction's does.
+    /// Ends a restore applied as the transaction at `zxid`, on the tree `restored` made (or,
+    /// when the image was not a tree, on the unchanged one): the tree's zxid moves on to it,
+    /// as any applied transaction's does.
     pub fn finish_restore(&mut self, zxid: i64) {
         self.set_last_zxid(zxid);
         self.digests.applied(zxid);

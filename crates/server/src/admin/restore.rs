@@ -88,11 +88,10 @@ pub(super) async fn restore(
     }
     let began = Instant::now();
     let loaded = tokio::task::spawn_blocking(move || {
-        let tree = crate::storage::zk_import::load_backup(body.to_vec())?;
+        // The body's buffer is taken over, not copied, when nothing else holds it.
+        let tree = crate::storage::zk_import::load_backup(Vec::from(body))?;
         let image = RestoreImage::of_tree(&tree);
-        let len = paddock_tree::codec::encoded_len(&paddock_tree::TxnOp::Restore(Box::new(
-            image.clone(),
-        )));
+        let len = paddock_tree::codec::encoded_restore_len(&image);
         Ok::<_, crate::storage::zk_import::ImportError>((tree, image, len))
     })
     .await;

@@ -1374,10 +1374,10 @@ impl Core {
     }
 
     pub(crate) fn apply(&mut self, txn: Txn) {
-        if matches!(txn.op, paddock_tree::TxnOp::Restore(_)) && self.apply_restore(&txn) {
-            return;
-        }
-        let applied = self.tree.apply(&txn);
+        let applied = match &txn.op {
+            paddock_tree::TxnOp::Restore(image) => self.apply_restore(&txn, image),
+            _ => self.tree.apply(&txn),
+        };
         if !self.backup_taps.is_empty() {
             self.backup_taps.retain(|t| t.send(txn.clone()).is_ok());
         }

@@ -134,13 +134,12 @@ impl Core {
         self.propose(txn);
     }
 
-    /// Applies a restore: the tree is replaced, the watches on what differs fire, the sessions
-    /// of both trees go on. Returns false if the image is not a tree (every server finds so:
-    /// the transaction is then applied as a failed one, changing nothing).
-    pub(crate) fn apply_restore(&mut self, txn: &Txn) -> bool {
-        let TxnOp::Restore(image) = &txn.op else {
-            return false;
-        };
+    /// Applies a restore in place of `DataTree::apply`: the tree is replaced, and what
+    /// differs at watched paths is reported as the transaction's changes (`Core::apply` then
+    /// goes on as for any transaction). The sessions of both trees go on. An image that is not
+    /// a tree (every server finds so) changes nothing but the tree's zxid, as a failed
+    /// transaction.
+    pub(crate) fn apply_restore(&mut self, txn: &Txn, image: &RestoreImage) -> Applied {
         let mut new = match self.tree.restored(image) {
             Ok(t) => t,
             Err(e) => {
@@ -149,44 +148,29 @@ impl Core {
                 if let Some(r) = self.restore.0.take_if(|r| r.zxid == txn.zxid) {
                     let _ = r.reply.send(reply(400, "the backup is not a tree"));
                 }
-                return false;
+                self.tree.finish_restore(txn.zxid);
+                return Applied {
+                    result: Err(e),
+                    changes: Vec::new(),
+                };
             }
         };
         new.finish_restore(txn.zxid);
         let changes = self.tree.restore_changes(&new, &self.watches);
-        if !self.backup_taps.is_empty() {
-            self.backup_taps.retain(|t| t.send(txn.clone()).is_ok());
-        }
         let nodes = new.node_count();
         let old = self.tree.replace(new);
         // Freeing a large tree walks all of it: not on the core task.
         tokio::task::spawn_blocking(move || drop(old));
-        self.events
-            .applied(txn.time, super::now_ms(), self.replica.is_leader());
-        self.prep.applied(txn.zxid);
         self.publish_config();
         self.rebuild_sessions();
+        // The tree is on disk as of now (the log holds it whole).
         self.snapshots.schedule.restart();
-        self.snapshots.schedule.applied();
-        let applied = Applied {
-            result: Ok(Outcome::Done),
-            changes,
-        };
-        super::dispatch::dispatch(
-            txn.zxid,
-            &applied,
-            &mut self.watches,
-            &self.tree,
-            &self.conns,
-            self.cfg.skip_acl,
-            &mut self.events,
-        );
         info!(
             zxid = format_args!("0x{:x}", txn.zxid),
             backup_zxid = format_args!("0x{:x}", image.zxid),
             nodes,
             sessions = self.tree.sessions().len(),
-            watches_fired = applied.changes.len(),
+            watches_fired = changes.len(),
             "restored the tree from a backup"
         );
         if let Some(r) = self.restore.0.take_if(|r| r.zxid == txn.zxid) {
@@ -198,9 +182,9 @@ impl Core {
             body.insert("error".into(), serde_json::Value::Null);
             let _ = r.reply.send(AdminReply { status: 200, body });
         }
-        // Waited for like any write (an internal one: nobody to answer).
-        let key = self.replica.origin_key(txn);
-        let _ = self.order.take_origin(key);
-        true
+        Applied {
+            result: Ok(Outcome::Done),
+            changes,
+        }
     }
 }
