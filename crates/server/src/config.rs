@@ -428,6 +428,10 @@ pub struct Config {
     /// (a sync before it, batched by the leader's heartbeats); off by default, as in
     /// ZooKeeper, where reads may be stale until a `sync`.
     pub linearizable_reads: bool,
+    /// `directReads` (Paddock's own, on by default): a connection's task answers a read
+    /// itself when nothing of its session waits in the core (crate::read_path); off, every
+    /// read goes through the core task.
+    pub direct_reads: bool,
     /// `localSessionsEnabled`: new sessions live on the server they connected to alone,
     /// created and closed without a transaction (ensembles only, as in ZooKeeper).
     pub local_sessions: bool,
@@ -542,6 +546,7 @@ impl Default for Config {
             session_passwords: SessionPasswords::Random,
             zxid_counter_bits: 32,
             linearizable_reads: false,
+            direct_reads: true,
             local_sessions: false,
             local_sessions_upgrading: false,
             min_session_timeout: 0,
@@ -1196,6 +1201,7 @@ impl Config {
                     }
                 }
                 "linearizableReads" => c.linearizable_reads = parse_bool(v).map_err(bad)?,
+                "directReads" => c.direct_reads = parse_bool(v).map_err(bad)?,
                 "localSessionsEnabled" => c.local_sessions = parse_bool(v).map_err(bad)?,
                 "localSessionsUpgradingEnabled" => {
                     c.local_sessions_upgrading = parse_bool(v).map_err(bad)?

@@ -3,6 +3,7 @@
 
 use crate::conn_shared::{ConnId, ConnShared, LargeRequests, OutMsg, Outbound};
 use crate::msg::CoreMsg;
+use crate::read_path::Parsed;
 use crate::tls::Certs;
 use bytes::{Buf, BytesMut};
 use paddock_proto::frame::{four_letter_word, take_frame};
@@ -108,6 +109,8 @@ pub struct ConnLimits {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The large-request budget shared by all connections (`largeRequestThreshold`).
     pub large: Option<Arc<LargeRequests>>,
+    /// Reads this connection may answer on its own task.
+    pub reads: crate::read_path::ReadPath,
 }
 
 /// How a listener's connections are secured.
@@ -260,7 +263,7 @@ async fn serve_halves<R, W>(
     }
     let metrics = limits.metrics.clone();
     let large = limits.large.clone();
-    let result = read_loop(&mut rd, &mut buf, id, &core, &shared, limits).await;
+    let result = read_loop(&mut rd, &mut buf, id, &core, &out, limits).await;
     if let Some(pool) = &large {
         // Requests still unanswered will not be (the connection closes): their budget
         // goes back now.
@@ -300,15 +303,17 @@ async fn read_loop<R: AsyncRead + Unpin>(
     buf: &mut BytesMut,
     id: ConnId,
     core: &mpsc::Sender<CoreMsg>,
-    shared: &ConnShared,
+    out: &Outbound,
     limits: ConnLimits,
 ) -> Result<(), ConnError> {
     let ConnLimits {
         max_frame,
         handshake_timeout,
         large,
+        reads,
         ..
     } = limits;
+    let shared = &*out.shared;
     // Handshake.
     let connect = tokio::time::timeout(handshake_timeout, async {
         loop {
@@ -334,44 +339,97 @@ async fn read_loop<R: AsyncRead + Unpin>(
 
     // Requests read, numbered from 1 (the n-th reply answers the n-th).
     let mut seq: u64 = 0;
+    // Whether something other than a read was sent to the core since the last time nothing
+    // of this connection was there (a write, a ping, an auth).
+    let mut waits_on_core = false;
+    // Requests parsed from what is buffered, answered in order.
+    let mut parsed: Vec<Parsed> = Vec::new();
     loop {
-        while let Some(frame) = take_frame(buf, max_frame)? {
+        // Everything already here, up to a batch: runs of reads are answered together.
+        let mut failure = None;
+        while parsed.len() < PARSE_BATCH {
+            let frame = match take_frame(buf, max_frame) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    failure = Some(e.into());
+                    break;
+                }
+            };
             seq += 1;
             if let Some(pool) = &large {
                 if !shared.large.admit(pool, seq, frame.len()) {
-                    return Err(ConnError::LargeRequest(frame.len()));
+                    failure = Some(ConnError::LargeRequest(frame.len()));
+                    break;
                 }
             }
+            match parse(id, &frame) {
+                Ok(p) => parsed.push(p),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let mut i = 0;
+        while i < parsed.len() {
             wait_until_drained(shared).await;
             if shared.closed.load(Ordering::Acquire) {
                 return Ok(());
             }
-            let mut r = Reader::new(&frame);
-            let hdr = RequestHeader::decode(&mut r).map_err(ConnError::Header)?;
-            let req = match Request::decode(hdr.op, r.rest()) {
-                Ok(req) => Ok(req),
-                Err(DecodeError::UnknownOpcode(_)) => Err(ErrorCode::Unimplemented),
-                Err(e) => {
-                    debug!(conn = id, op = hdr.op, error = %e, "undecodable request body");
-                    Err(ErrorCode::MarshallingError)
+            let run = parsed[i..]
+                .iter()
+                .take_while(|p| matches!(&p.req, Some(Ok(r)) if reads.may_answer(r)))
+                .count();
+            if run > 0 {
+                if !waits_on_core && !reads.core_busy() {
+                    // Only reads of this connection are at the core, and the core is between
+                    // rounds: they are answered at once, and these can then run here. (Behind
+                    // a write, or while the core works, they go to the core instead, so that
+                    // requests pipelined after them still join its next round.)
+                    wait_until_answered(shared).await;
                 }
-            };
-            // A top-level `check` is only valid inside a multi; ZooKeeper answers UNIMPLEMENTED.
-            let req = if hdr.op == paddock_proto::op::CHECK {
-                Err(ErrorCode::Unimplemented)
-            } else {
-                req
-            };
-            shared.in_flight.fetch_add(1, Ordering::AcqRel);
+                if let Some((n, hand_over)) = reads.try_answer(id, shared, out, &parsed[i..i + run])
+                {
+                    i += n;
+                    if hand_over {
+                        // Enough direct reads to count: the core folds them into its figures.
+                        core.send(CoreMsg::DirectReads { conn: id })
+                            .await
+                            .map_err(|_| ConnError::CoreGone)?;
+                    }
+                    // Other connections' turn: a socket that always has requests must not
+                    // keep its worker to itself (the core's queue is first come, first
+                    // served; the workers' run queues are only fair between turns).
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+            }
+            let p = &mut parsed[i];
+            i += 1;
+            let req = p.req.take().unwrap_or(Err(ErrorCode::SystemError));
+            if shared.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+                waits_on_core = false;
+            }
+            waits_on_core |= !matches!(&req, Ok(r) if r.reads_tree());
             core.send(CoreMsg::Request {
                 conn: id,
-                xid: hdr.xid,
-                op: hdr.op,
+                xid: p.xid,
+                op: p.op,
                 req,
-                bytes: frame.len() as u32,
+                bytes: p.bytes,
             })
             .await
             .map_err(|_| ConnError::CoreGone)?;
+        }
+        let full = parsed.len() == PARSE_BATCH;
+        parsed.clear();
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if full {
+            // More may be buffered already: no need to wait for the socket.
+            continue;
         }
         // A large request is refused when its length arrives, before its bytes are
         // buffered, as ZooKeeper refuses it (and again once read whole, in `admit`).
@@ -402,10 +460,59 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
+/// Requests parsed at once from what a connection's socket delivered.
+const PARSE_BATCH: usize = 64;
+
+/// Decodes a request frame: a bad header closes the connection; a bad body is answered.
+fn parse(conn: ConnId, frame: &[u8]) -> Result<Parsed, ConnError> {
+    let mut r = Reader::new(frame);
+    let hdr = RequestHeader::decode(&mut r).map_err(ConnError::Header)?;
+    let req = match Request::decode(hdr.op, r.rest()) {
+        Ok(req) => Ok(req),
+        Err(DecodeError::UnknownOpcode(_)) => Err(ErrorCode::Unimplemented),
+        Err(e) => {
+            debug!(conn, op = hdr.op, error = %e, "undecodable request body");
+            Err(ErrorCode::MarshallingError)
+        }
+    };
+    // A top-level `check` is only valid inside a multi; ZooKeeper answers UNIMPLEMENTED.
+    let req = if hdr.op == paddock_proto::op::CHECK {
+        Err(ErrorCode::Unimplemented)
+    } else {
+        req
+    };
+    Ok(Parsed {
+        xid: hdr.xid,
+        op: hdr.op,
+        req: Some(req),
+        bytes: frame.len() as u32,
+    })
+}
+
 /// The length of the frame at the front of `buf`, once its prefix has arrived.
 fn announced_len(buf: &BytesMut) -> Option<usize> {
     let prefix: [u8; 4] = buf.get(..4)?.try_into().ok()?;
     usize::try_from(i32::from_be_bytes(prefix)).ok()
+}
+
+/// Waits until every request of the connection sent to the core is answered (or the
+/// connection is closing).
+async fn wait_until_answered(shared: &ConnShared) {
+    let done = || {
+        shared.in_flight.load(Ordering::Acquire) == 0
+            || shared.closed.load(Ordering::Acquire)
+            || shared.stop_reading.load(Ordering::Acquire)
+    };
+    while !done() {
+        let drained = shared.drained.notified();
+        tokio::pin!(drained);
+        // Register, then look again: a reply between the two is not missed.
+        drained.as_mut().enable();
+        if done() {
+            return;
+        }
+        drained.await;
+    }
 }
 
 /// Stops reading while the client is not taking its replies, and for good once the server

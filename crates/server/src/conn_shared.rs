@@ -2,6 +2,7 @@
 //! the reader stop when the client does not keep up.
 
 use bytes::Bytes;
+use paddock_tree::AuthInfo;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,6 +47,67 @@ pub struct ConnShared {
     pub replies: AtomicU64,
     /// This connection's large requests not answered yet.
     pub large: LargeLedger,
+    /// Its reads answered on its own task (`crate::read_path`), and the core's pass for them.
+    pub direct: parking_lot::Mutex<Direct>,
+}
+
+/// Direct reads a connection keeps before it hands their figures to the core.
+const HAND_OVER_AT: usize = 256;
+
+/// A connection's direct reads: the core's pass, and the reads answered under it that the
+/// core has not counted yet. The pass is changed only under the tree's write lock and read
+/// under its read lock; the core counts without the tree, so that lock is held for a few
+/// pushes and one take at most.
+#[derive(Debug, Default)]
+pub struct Direct {
+    pub pass: Option<Pass>,
+    done: Vec<DirectRead>,
+}
+
+/// The core's leave for a connection to answer reads itself: for this session, with these
+/// identities.
+#[derive(Debug, Clone)]
+pub struct Pass {
+    pub sid: i64,
+    pub auth: Arc<AuthInfo>,
+}
+
+/// One direct read, as the core's figures count a request.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectRead {
+    pub op: i32,
+    pub xid: i32,
+    pub micros: u32,
+    pub request_bytes: u32,
+    pub reply_bytes: u32,
+    /// The tree's zxid the read saw.
+    pub zxid: i64,
+}
+
+impl Direct {
+    /// Records a read; true when enough are kept to hand over.
+    pub fn done(&mut self, r: DirectRead) -> bool {
+        self.done.push(r);
+        self.done.len() >= HAND_OVER_AT
+    }
+
+    /// The reads not counted yet.
+    pub fn take(&mut self) -> Vec<DirectRead> {
+        std::mem::take(&mut self.done)
+    }
+
+    /// Lets the connection answer reads of `sid` with `auth` (it already may: nothing changes).
+    pub fn grant(&mut self, sid: i64, auth: &Arc<AuthInfo>) {
+        match &self.pass {
+            Some(p) if p.sid == sid && Arc::ptr_eq(&p.auth, auth) => {}
+            _ => {
+                self.pass = Some(Pass {
+                    sid,
+                    auth: auth.clone(),
+                })
+            }
+        }
+    }
 }
 
 /// ZooKeeper's budget for large requests in flight across all connections: a request longer
@@ -185,15 +247,21 @@ impl Outbound {
 
     /// Queues a reply to a request, which also frees one in-flight slot.
     pub fn reply(&self, frame: Bytes) {
-        self.send(frame);
+        self.answer(frame, 1);
+        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.shared.drained.notify_waiters();
+    }
+
+    /// Queues the replies to `count` requests that never went in flight (direct reads), in
+    /// one buffer.
+    pub fn answer(&self, frames: Bytes, count: u64) {
+        self.send(frames);
         if let Some(pool) = &self.large {
-            let replied = self.shared.replies.fetch_add(1, Ordering::AcqRel) + 1;
+            let replied = self.shared.replies.fetch_add(count, Ordering::AcqRel) + count;
             if self.shared.large.count.load(Ordering::Acquire) > 0 {
                 self.shared.large.settle(pool, replied);
             }
         }
-        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.shared.drained.notify_waiters();
     }
 
     /// Asks the writer to flush and close.
@@ -245,6 +313,45 @@ mod tests {
         assert_eq!(pool.in_flight(), 0);
         a.reply(Bytes::from_static(b"r3"));
         assert_eq!(pool.in_flight(), 0, "nothing given back twice");
+    }
+
+    #[test]
+    fn a_pass_is_kept_while_nothing_changes_and_direct_reads_are_handed_over_in_batches() {
+        let mut d = Direct::default();
+        let auth = Arc::new(AuthInfo::for_ip("10.0.0.1"));
+        d.grant(7, &auth);
+        let first = d.pass.clone().unwrap();
+        d.grant(7, &auth);
+        assert!(Arc::ptr_eq(&d.pass.as_ref().unwrap().auth, &first.auth));
+        let gained = Arc::new(AuthInfo::for_ip("10.0.0.1"));
+        d.grant(7, &gained);
+        assert!(Arc::ptr_eq(&d.pass.as_ref().unwrap().auth, &gained));
+        let read = DirectRead {
+            op: 4,
+            xid: 1,
+            micros: 3,
+            request_bytes: 20,
+            reply_bytes: 90,
+            zxid: 5,
+        };
+        for i in 1..HAND_OVER_AT {
+            assert!(!d.done(read), "read {i} of {HAND_OVER_AT}");
+        }
+        assert!(d.done(read), "the {HAND_OVER_AT}th asks to be counted");
+        assert_eq!(d.take().len(), HAND_OVER_AT);
+        assert!(d.take().is_empty());
+    }
+
+    #[test]
+    fn direct_answers_free_no_in_flight_slot_but_settle_large_requests() {
+        let pool = LargeRequests::new(Some(10), 100).unwrap();
+        let (a, _ra) = conn(&pool);
+        assert!(a.shared.large.admit(&pool, 1, 50));
+        assert!(a.shared.large.admit(&pool, 2, 5));
+        a.answer(Bytes::from_static(b"two replies"), 2);
+        assert_eq!(pool.in_flight(), 0);
+        assert_eq!(a.shared.in_flight.load(Ordering::Acquire), 0);
+        assert_eq!(a.shared.queued.load(Ordering::Acquire), 11);
     }
 
     #[test]

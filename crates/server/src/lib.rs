@@ -19,6 +19,7 @@ pub mod peer;
 mod peer_sasl;
 mod peer_tls;
 mod progress;
+pub mod read_path;
 pub mod replica;
 pub mod sasl;
 pub mod session;
@@ -301,6 +302,7 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         core.first_serving = Some(serving_tx);
     }
     core.start_replica();
+    let read_path = core.read_path.clone();
     let core_task = tokio::spawn(core.run(rx));
     // The core owns the tree: if it ever stops (a panic is a bug), a server that kept accepting
     // connections would serve nothing. Exit instead, so a supervisor restarts it and recovery
@@ -393,6 +395,7 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
             (cfg.init_limit as u64 * cfg.tick_time as u64).clamp(100, 60_000),
         ),
         metrics: shared_metrics.clone(),
+        reads: read_path,
         large: conn_shared::LargeRequests::new(
             cfg.large_request_threshold,
             cfg.large_request_max_bytes,

@@ -38,6 +38,10 @@ pub enum CoreMsg {
     Closed {
         conn: ConnId,
     },
+    /// A connection's direct reads are due to be counted (`crate::read_path`).
+    DirectReads {
+        conn: ConnId,
+    },
     /// A congested connection's writer caught up: its session's queued reads may run.
     Drained {
         conn: ConnId,
@@ -126,6 +130,14 @@ pub enum CoreMsg {
         exchange: crate::sasl::GssapiExchange,
         result: Result<crate::sasl::Step, crate::sasl::SaslError>,
     },
+}
+
+impl CoreMsg {
+    /// Whether handling it reads or changes the tree, so the core must hold the tree's lock:
+    /// all but counting direct reads, which must not stop them.
+    pub fn needs_tree(&self) -> bool {
+        !matches!(self, CoreMsg::DirectReads { .. })
+    }
 }
 
 /// An AdminServer command for the core: its primary name, its arguments (the URL's query),

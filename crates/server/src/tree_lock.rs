@@ -3,9 +3,11 @@
 //! The core task is the tree's only writer. It holds the tree's write lock through each round
 //! of its work and lets go only while it waits for the next message, so everything the core
 //! does sees one tree and pays one uncontended lock per round, not one per access. Threads
-//! that walk the whole tree (the snapshot writer, a learner's SNAP image; the scale issue's
-//! readers next) take the read lock between rounds, a chunk of nodes at a time, so the core
-//! never waits longer than one chunk.
+//! that walk the whole tree (the snapshot writer, a learner's SNAP image) take the read lock
+//! between rounds, a chunk of nodes at a time, so the core never waits longer than one chunk;
+//! a connection's direct reads (`crate::read_path`) take it for one run of reads, only if it
+//! is free at once (`SharedTree::try_read`). A round that only counts direct reads does not
+//! take the tree (`CoreMsg::needs_tree`).
 //!
 //! A walker never parks on the lock: it polls with `try_read` and reads only when it finds the
 //! tree free, that is while it is itself on a CPU. A walker parked on the lock would be handed
@@ -64,6 +66,17 @@ impl SharedTree {
             }
         };
         (self.generation.load(Ordering::Acquire) == since).then(|| f(&t))
+    }
+
+    /// Whether the core holds the tree now (in a round of its work).
+    pub fn held(&self) -> bool {
+        self.lock.is_locked_exclusive()
+    }
+
+    /// Runs `f` on the tree under the read lock if the core is not holding it right now;
+    /// None at once if it is (a direct read then goes to the core instead of waiting).
+    pub fn try_read<R>(&self, f: impl FnOnce(&DataTree) -> R) -> Option<R> {
+        self.lock.try_read().map(|t| f(&t))
     }
 }
 
@@ -165,6 +178,17 @@ mod tests {
         assert_eq!(walker.join().unwrap(), Some(DataTree::new().node_count()));
         t.hold();
         assert_eq!(t.last_zxid(), 0);
+    }
+
+    #[test]
+    fn a_direct_read_never_waits_for_the_core() {
+        let mut t = HeldTree::new(DataTree::new());
+        let shared = t.shared();
+        assert!(shared.held());
+        assert_eq!(shared.try_read(|t| t.last_zxid()), None);
+        t.release();
+        assert!(!shared.held());
+        assert_eq!(shared.try_read(|t| t.last_zxid()), Some(0));
     }
 
     #[test]

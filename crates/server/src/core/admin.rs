@@ -291,6 +291,7 @@ impl Core {
             "watches" => {
                 let m: Map<String, Value> = self
                     .watches
+                    .lock()
                     .by_watcher()
                     .into_iter()
                     .map(|(w, paths)| (self.session_of(w).to_string(), json!(paths)))
@@ -300,6 +301,7 @@ impl Core {
             "watches_by_path" => {
                 let m: Map<String, Value> = self
                     .watches
+                    .lock()
                     .by_path()
                     .into_iter()
                     .map(|(p, ws)| {
@@ -312,10 +314,13 @@ impl Core {
             "watch_summary" => {
                 b.insert(
                     "num_connections".into(),
-                    json!(self.watches.watcher_count()),
+                    json!(self.watches.lock().watcher_count()),
                 );
-                b.insert("num_paths".into(), json!(self.watches.path_count()));
-                b.insert("num_total_watches".into(), json!(self.watches.count()));
+                b.insert("num_paths".into(), json!(self.watches.lock().path_count()));
+                b.insert(
+                    "num_total_watches".into(),
+                    json!(self.watches.lock().count()),
+                );
             }
             "zabstate" => {
                 let r = &self.replica;

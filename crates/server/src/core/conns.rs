@@ -56,6 +56,19 @@ impl Conn {
         }
         auth.add(id);
         self.auth = Arc::new(auth);
+        // Direct reads would check ACLs with the old identities: the next read goes to the
+        // core, which hands out a pass with the new ones.
+        self.out.shared.direct.lock().pass = None;
+    }
+
+    /// Counts a reply sent `lat` ms after its request arrived, as of the tree at `zxid`.
+    pub fn count_reply(&mut self, lat: u64, zxid: i64) {
+        self.sent += 1;
+        self.last_zxid = zxid;
+        self.last_latency_ms = lat;
+        self.min_latency_ms = self.min_latency_ms.min(lat);
+        self.max_latency_ms = self.max_latency_ms.max(lat);
+        self.total_latency_ms += lat;
     }
 
     fn new(addr: SocketAddr, out: Outbound) -> Conn {
@@ -179,12 +192,7 @@ impl Conns {
         let Some(c) = self.map.get_mut(&conn) else {
             return false;
         };
-        c.sent += 1;
-        c.last_zxid = zxid;
-        c.last_latency_ms = lat;
-        c.min_latency_ms = c.min_latency_ms.min(lat);
-        c.max_latency_ms = c.max_latency_ms.max(lat);
-        c.total_latency_ms += lat;
+        c.count_reply(lat, zxid);
         c.out.reply(frame);
         true
     }

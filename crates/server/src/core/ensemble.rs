@@ -538,7 +538,7 @@ impl Core {
         // Freeing a large tree walks all of it: not on the core task.
         tokio::task::spawn_blocking(move || drop(old));
         self.prep.reset();
-        self.watches = Default::default();
+        *self.watches.lock() = Default::default();
         self.publish_config();
         self.rebuild_sessions();
         self.snapshots.schedule.restart();

@@ -5,22 +5,11 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use paddock_proto::{
     protocol, state, xid, ConnectResponse, Create2Response, CreateKind, CreateResponse, MultiOp,
-    OpResult, Record, ReplyHeader, Request, Stat, StatResponse, WatcherEvent,
+    OpResult, Record, Request, Stat, StatResponse, WatcherEvent,
 };
 use paddock_tree::{Applied, Outcome};
 
-/// Builds a reply frame; the body is written only when `err` is 0.
-pub(crate) fn frame(xid: i32, zxid: i64, err: i32, body: impl FnOnce(&mut BytesMut)) -> Bytes {
-    let mut b = BytesMut::with_capacity(128);
-    b.put_i32(0);
-    ReplyHeader { xid, zxid, err }.encode(&mut b);
-    if err == 0 {
-        body(&mut b);
-    }
-    let len = (b.len() - 4) as i32;
-    b[0..4].copy_from_slice(&len.to_be_bytes());
-    b.freeze()
-}
+pub(crate) use crate::read_path::frame;
 
 pub(crate) fn record_frame(r: &impl Record) -> Bytes {
     let mut b = BytesMut::with_capacity(64);

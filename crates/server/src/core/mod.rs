@@ -16,13 +16,15 @@
 //!
 //! The tree is shared (`crate::tree_lock`): the core, its only writer, holds it through each
 //! round of work and lets the threads that walk all of it (snapshots, a learner's SNAP image)
-//! read between rounds. The watch registry is a plain owned value, `Send + Sync` like the tree
-//! (see docs/ARCHITECTURE.md).
+//! and the connections' direct reads (`crate::read_path`, `direct`) read between rounds. The
+//! watch registry is shared with the direct reads behind a mutex that only a holder of the
+//! tree's lock takes (see docs/ARCHITECTURE.md).
 
 mod admin;
 mod audited;
 mod barrier;
 mod conns;
+mod direct;
 mod dispatch;
 mod ensemble;
 mod frames;
@@ -50,7 +52,7 @@ use conns::Conns;
 use frames::{connect_frame, reply_for_write};
 use order::{Next, PendingRead, ReplyOrder};
 use paddock_proto::{op, xid, ConnectRequest, ErrorCode, Record, Request};
-use paddock_tree::{digest_id, AuthInfo, DataTree, Prep, PrepConfig, Txn, WatchRegistry};
+use paddock_tree::{digest_id, AuthInfo, DataTree, Prep, PrepConfig, Txn};
 use snapshots::{Schedule, Snapshots, Target};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
@@ -71,7 +73,9 @@ pub struct Core {
     pub(crate) cfg: Arc<Config>,
     pub(crate) tree: HeldTree,
     pub(crate) prep: Prep,
-    pub(crate) watches: WatchRegistry,
+    pub(crate) watches: crate::read_path::SharedWatches,
+    /// What the connections' tasks answer reads with (`crate::read_path`).
+    pub(crate) read_path: crate::read_path::ReadPath,
     pub(crate) sessions: Sessions,
     pub(crate) conns: Conns,
     pub(crate) order: ReplyOrder,
@@ -209,6 +213,10 @@ impl Core {
             },
         );
         let dynconfig = crate::dynconfig::DynConfig::new(&cfg.servers, cfg.config_version);
+        let tree = HeldTree::new(tree);
+        let watches: crate::read_path::SharedWatches = Default::default();
+        let read_path =
+            crate::read_path::ReadPath::new(tree.shared(), watches.clone(), cfg.skip_acl);
         let mut core = Core {
             sasl: None,
             me,
@@ -217,9 +225,10 @@ impl Core {
             fs,
             dbid,
             cfg,
-            tree: HeldTree::new(tree),
+            tree,
             prep,
-            watches: WatchRegistry::default(),
+            watches,
+            read_path,
             conns: Conns::default(),
             order: ReplyOrder::default(),
             barrier: Default::default(),
@@ -406,23 +415,40 @@ impl Core {
             // The walkers (snapshots, SNAP images) read the tree only while the core waits.
             self.tree.release();
             let Some(msg) = rx.recv().await else { return };
-            self.tree.hold();
             // No await from here to the end of the round: all of it is core work.
             let _core = CoreSection::enter();
-            self.handle(msg);
+            self.take(msg);
             // Take whatever else is waiting, so one log flush covers the whole batch.
             let mut n = 0;
             while n < 1024 {
                 match rx.try_recv() {
-                    Ok(m) => self.handle(m),
+                    Ok(m) => self.take(m),
                     Err(_) => break,
                 }
                 n += 1;
             }
+            if !self.replica.disk.is_empty() || self.stopping.is_some() {
+                self.tree.hold();
+            }
             self.flush();
             self.pace.round(n as u64 + 1);
             self.check_stopped();
+            let open = self.direct_reads_open();
+            if open != self.read_path.is_open() {
+                // Changed under the tree's lock: a direct read sees it before it reads.
+                self.tree.hold();
+                self.read_path.set_open(open);
+            }
         }
+    }
+
+    /// Handles one message, taking the tree first unless the message leaves it alone: a
+    /// round that only counts direct reads does not stop them.
+    fn take(&mut self, msg: CoreMsg) {
+        if msg.needs_tree() {
+            self.tree.hold();
+        }
+        self.handle(msg);
     }
 
     fn handle(&mut self, msg: CoreMsg) {
@@ -460,12 +486,14 @@ impl Core {
                 self.request(conn, xid, op, req)
             }
             CoreMsg::Closed { conn } => self.closed(conn),
+            CoreMsg::DirectReads { conn } => self.count_direct_reads(conn),
             CoreMsg::Drained { conn } => {
                 if let Some(sid) = self.conns.get(conn).and_then(|c| c.session) {
                     self.drain(sid, false);
                 }
             }
             CoreMsg::FourLetter { cmd, reply } => {
+                self.count_all_direct_reads();
                 self.events.bytes_received += 4;
                 let text = self.four_letter(cmd);
                 if crate::fourlw::needs_dir_sizes(&text) {
@@ -478,6 +506,7 @@ impl Core {
                 }
             }
             CoreMsg::Admin { req, reply } => {
+                self.count_all_direct_reads();
                 let _ = reply.send(self.admin(req));
             }
             CoreMsg::Backup { auth, reply } => {
@@ -506,6 +535,7 @@ impl Core {
                 let _ = reply.send(());
             }
             CoreMsg::Scrape { reply } => {
+                self.count_all_direct_reads();
                 let _ = reply.send(self.monitor_samples());
             }
             CoreMsg::Stop { deadline, reply } => {
@@ -613,7 +643,8 @@ impl Core {
     }
 
     fn closed(&mut self, conn: ConnId) {
-        self.watches.remove_watcher(conn);
+        self.count_direct_reads(conn);
+        self.watches.lock().remove_watcher(conn);
         if let Some(c) = self.conns.remove(conn) {
             if let Some(sid) = c.session {
                 self.sessions.detach(sid, conn);
@@ -623,6 +654,7 @@ impl Core {
     }
 
     pub(crate) fn close_conn(&mut self, conn: ConnId) {
+        self.revoke_direct(conn);
         self.conns.close(conn);
     }
 
@@ -985,6 +1017,9 @@ impl Core {
     ) {
         let idle = self.order.is_idle(sid);
         if idle && !self.conns.congested(conn) {
+            if matches!(&req, Ok(r) if r.reads_tree()) {
+                self.grant_direct(sid, conn, &auth);
+            }
             let done = self.read(sid, conn, xid, req, &auth, arrived);
             self.deliver(done);
         } else {
@@ -1389,7 +1424,7 @@ impl Core {
         dispatch::dispatch(
             txn.zxid,
             &applied,
-            &mut self.watches,
+            &mut self.watches.lock(),
             &self.tree,
             &self.conns,
             self.cfg.skip_acl,
@@ -1522,6 +1557,8 @@ impl Core {
     }
 
     fn tick(&mut self) {
+        // Direct reads keep their sessions alive: counted before any is judged expired.
+        self.count_all_direct_reads();
         self.requests.rotate();
         self.events.rotate();
         self.metrics.rotate();
@@ -1538,6 +1575,10 @@ impl Core {
         for sid in self.sessions.expired() {
             if self.prep.is_closing(sid) || self.sessions.is_local(sid) {
                 continue;
+            }
+            // Its reads answer SESSIONEXPIRED from now on, in the core.
+            if let Some(conn) = self.sessions.get(sid).and_then(|s| s.conn) {
+                self.revoke_direct(conn);
             }
             // A stamp for each: every proposal moves the counter on.
             let Some(at) = self.stamp() else { return };

@@ -73,7 +73,7 @@ impl Core {
                 Value::Int(self.started.elapsed().as_millis() as i64),
             ),
             Sample::gauge("znode_count", "Znodes", int(self.zk_node_count())),
-            Sample::gauge("watch_count", "Watches", int(self.watches.count())),
+            Sample::gauge("watch_count", "Watches", int(self.watches.lock().count())),
             Sample::gauge(
                 "ephemerals_count",
                 "Ephemeral znodes",

@@ -156,7 +156,7 @@ impl Core {
             }
         };
         new.finish_restore(txn.zxid);
-        let changes = self.tree.restore_changes(&new, &self.watches);
+        let changes = self.tree.restore_changes(&new, &self.watches.lock());
         let nodes = new.node_count();
         let old = self.tree.replace(new);
         // Freeing a large tree walks all of it: not on the core task.

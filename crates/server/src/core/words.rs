@@ -209,16 +209,18 @@ impl Core {
                 let _ = writeln!(out, "Connections Sets (1)/({})", self.conns.len());
             }
             "wchs" => {
+                let w = self.watches.lock();
                 let _ = writeln!(
                     out,
                     "{} connections watching {} paths",
-                    self.watches.watcher_count(),
-                    self.watches.path_count()
+                    w.watcher_count(),
+                    w.path_count()
                 );
-                let _ = writeln!(out, "Total watches:{}", self.watches.count());
+                let _ = writeln!(out, "Total watches:{}", w.count());
             }
             "wchc" => {
-                for (w, paths) in self.watches.by_watcher() {
+                let by_watcher = self.watches.lock().by_watcher();
+                for (w, paths) in by_watcher {
                     let sid = self.conns.get(w).and_then(|c| c.session).unwrap_or(0);
                     let _ = writeln!(out, "0x{sid:x}");
                     for p in paths {
@@ -227,7 +229,8 @@ impl Core {
                 }
             }
             "wchp" => {
-                for (p, ws) in self.watches.by_path() {
+                let by_path = self.watches.lock().by_path();
+                for (p, ws) in by_path {
                     let _ = writeln!(out, "{p}");
                     for w in ws {
                         let sid = self.conns.get(w).and_then(|c| c.session).unwrap_or(0);

@@ -97,6 +97,9 @@ pub struct Events {
     /// (`digest_mismatches_count`, ZooKeeper's).
     pub digest_checks: u64,
     pub digest_mismatches: u64,
+    /// Reads answered on their connection's task, off the core (`direct_read_count`,
+    /// Paddock's; they count in every request figure as well).
+    pub direct_reads: u64,
 }
 
 impl Default for Events {
@@ -130,6 +133,7 @@ impl Default for Events {
             watchers_fired: std::array::from_fn(|_| Summary::basic()),
             digest_checks: 0,
             digest_mismatches: 0,
+            direct_reads: 0,
         }
     }
 }
@@ -192,7 +196,7 @@ impl Events {
     /// The samples; `leader` adds the leader's own figures, as ZooKeeper lists them there.
     pub fn samples(&mut self, leader: bool, out: &mut Vec<Sample>) {
         let int = |v: u64| Value::Int(v as i64);
-        let counters: [(&'static str, &'static str, u64); 16] = [
+        let counters: [(&'static str, &'static str, u64); 17] = [
             (
                 "bytes_received_count",
                 "Client bytes received",
@@ -260,6 +264,11 @@ impl Events {
                 "digest_checks_count",
                 "Leader's tree digests compared with this server's at the same zxid",
                 self.digest_checks,
+            ),
+            (
+                "direct_read_count",
+                "Reads answered on their connection's task rather than the core's",
+                self.direct_reads,
             ),
         ];
         for (name, help, v) in counters {
