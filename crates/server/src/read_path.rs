@@ -26,9 +26,8 @@ use crate::conn_shared::{ConnId, ConnShared, DirectRead, Outbound};
 use crate::tree_lock::SharedTree;
 use bytes::{BufMut, Bytes, BytesMut};
 use paddock_proto::{
-    ClientInfo, ErrorCode, GetAclResponse, GetAllChildrenNumberResponse, GetChildren2Response,
-    GetChildrenPageResponse, GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, OpResult,
-    ReadOp, Record, ReplyHeader, Request, StatResponse,
+    ClientInfo, ErrorCode, GetAclResponse, GetAllChildrenNumberResponse, GetChildrenPageResponse,
+    GetEphemeralsResponse, OpResult, ReadOp, Record, ReplyHeader, Request, StatResponse,
 };
 use paddock_tree::{AuthInfo, DataTree, WatchKind, WatchRegistry};
 use parking_lot::Mutex;
@@ -106,32 +105,25 @@ pub(crate) fn read_tree(
                 Err(e) => frame_into(out, xid, zxid, e.code(), |_| {}),
             }
         }
-        Request::GetData(r) => match tree.get_data(&r.path, auth, skip_acl) {
-            Ok((data, stat)) => {
+        // Written straight into the reply: no copy of the data, no string per child.
+        Request::GetData(r) => match tree.get_data_body(&r.path, auth, skip_acl) {
+            Ok(body) => {
                 if r.watch {
                     watch(WatchKind::Data, &r.path);
                 }
-                frame_into(out, xid, zxid, 0, |b| {
-                    GetDataResponse { data, stat }.encode(b)
-                })
+                frame_into(out, xid, zxid, 0, body)
             }
             Err(e) => frame_into(out, xid, zxid, e.code(), |_| {}),
         },
         Request::GetChildren(r) | Request::GetChildren2(r) => {
             // getChildren2 is getChildren with the parent's Stat.
             let with_stat = matches!(req, Request::GetChildren2(_));
-            match tree.get_children(&r.path, auth, skip_acl) {
-                Ok((children, stat)) => {
+            match tree.get_children_body(&r.path, auth, skip_acl, with_stat) {
+                Ok(body) => {
                     if r.watch {
                         watch(WatchKind::Child, &r.path);
                     }
-                    frame_into(out, xid, zxid, 0, |b| {
-                        if with_stat {
-                            GetChildren2Response { children, stat }.encode(b)
-                        } else {
-                            GetChildrenResponse { children }.encode(b)
-                        }
-                    })
+                    frame_into(out, xid, zxid, 0, body)
                 }
                 Err(e) => frame_into(out, xid, zxid, e.code(), |_| {}),
             }

@@ -362,6 +362,12 @@ impl Store {
         self.blobs.name(self.node(id).blob)
     }
 
+    /// The node's name as bytes, without the UTF-8 check `name` pays (names are written from
+    /// `&str` only): for replies that copy many names.
+    pub fn name_bytes(&self, id: NodeId) -> &[u8] {
+        self.blobs.name_bytes(self.node(id).blob)
+    }
+
     /// The node's data; `None` when it was written as null.
     pub fn data(&self, id: NodeId) -> Option<&[u8]> {
         self.blobs.data(self.node(id).blob)

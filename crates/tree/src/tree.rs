@@ -227,6 +227,16 @@ impl DataTree {
         }
     }
 
+    /// The children's ids, in name order.
+    pub(crate) fn child_ids(&self, id: NodeId) -> &[NodeId] {
+        self.store.children(id)
+    }
+
+    /// A node's name as bytes (no UTF-8 check: names are written from `&str` only).
+    pub(crate) fn name_bytes(&self, id: NodeId) -> &[u8] {
+        self.store.name_bytes(id)
+    }
+
     /// Children names, in name order.
     pub fn children(&self, id: NodeId) -> Vec<String> {
         self.store
