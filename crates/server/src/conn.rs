@@ -10,13 +10,14 @@ use paddock_proto::frame::{four_letter_word, take_frame};
 use paddock_proto::{
     ConnectRequest, DecodeError, ErrorCode, Reader, Record, Request, RequestHeader,
 };
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{debug, info};
 
 /// Read granularity: a frame's buffer grows by this much as bytes arrive, never to the length
@@ -343,7 +344,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     // of this connection was there (a write, a ping, an auth).
     let mut waits_on_core = false;
     // Requests parsed from what is buffered, answered in order.
-    let mut parsed: Vec<Parsed> = Vec::new();
+    let mut parsed: VecDeque<Parsed> = VecDeque::new();
     loop {
         // Everything already here, up to a batch: runs of reads are answered together.
         let mut failure = None;
@@ -364,22 +365,22 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
             }
             match parse(id, &frame) {
-                Ok(p) => parsed.push(p),
+                Ok(p) => parsed.push_back(p),
                 Err(e) => {
                     failure = Some(e);
                     break;
                 }
             }
         }
-        let mut i = 0;
-        while i < parsed.len() {
+        let full = parsed.len() == PARSE_BATCH;
+        while !parsed.is_empty() {
             wait_until_drained(shared).await;
             if shared.closed.load(Ordering::Acquire) {
                 return Ok(());
             }
-            let run = parsed[i..]
+            let run = parsed
                 .iter()
-                .take_while(|p| matches!(&p.req, Some(Ok(r)) if reads.may_answer(r)))
+                .take_while(|p| matches!(&p.req, Ok(r) if reads.may_answer(r)))
                 .count();
             if run > 0 {
                 if !waits_on_core && !reads.core_busy() {
@@ -389,9 +390,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     // requests pipelined after them still join its next round.)
                     wait_until_answered(shared).await;
                 }
-                if let Some((n, hand_over)) = reads.try_answer(id, shared, out, &parsed[i..i + run])
+                if let Some((n, hand_over)) =
+                    reads.try_answer(id, shared, out, &parsed.make_contiguous()[..run])
                 {
-                    i += n;
+                    parsed.drain(..n);
                     if hand_over {
                         // Enough direct reads to count: the core folds them into its figures.
                         core.send(CoreMsg::DirectReads { conn: id })
@@ -405,25 +407,29 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     continue;
                 }
             }
-            let p = &mut parsed[i];
-            i += 1;
-            let req = p.req.take().unwrap_or(Err(ErrorCode::SystemError));
+            let Some(Parsed {
+                xid,
+                op,
+                req,
+                bytes,
+            }) = parsed.pop_front()
+            else {
+                break;
+            };
             if shared.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
                 waits_on_core = false;
             }
             waits_on_core |= !matches!(&req, Ok(r) if r.reads_tree());
             core.send(CoreMsg::Request {
                 conn: id,
-                xid: p.xid,
-                op: p.op,
+                xid,
+                op,
                 req,
-                bytes: p.bytes,
+                bytes,
             })
             .await
             .map_err(|_| ConnError::CoreGone)?;
         }
-        let full = parsed.len() == PARSE_BATCH;
-        parsed.clear();
         if let Some(e) = failure {
             return Err(e);
         }
@@ -484,7 +490,7 @@ fn parse(conn: ConnId, frame: &[u8]) -> Result<Parsed, ConnError> {
     Ok(Parsed {
         xid: hdr.xid,
         op: hdr.op,
-        req: Some(req),
+        req,
         bytes: frame.len() as u32,
     })
 }
@@ -504,14 +510,18 @@ async fn wait_until_answered(shared: &ConnShared) {
             || shared.stop_reading.load(Ordering::Acquire)
     };
     while !done() {
-        let drained = shared.drained.notified();
-        tokio::pin!(drained);
-        // Register, then look again: a reply between the two is not missed.
-        drained.as_mut().enable();
-        if done() {
-            return;
-        }
-        drained.await;
+        notified_unless(&shared.drained, done).await;
+    }
+}
+
+/// Waits for `notify` unless `done` holds, looking only after registering: a wake-up between
+/// the look and the wait is not missed.
+async fn notified_unless(notify: &Notify, done: impl Fn() -> bool) {
+    let notified = notify.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    if !done() {
+        notified.await;
     }
 }
 
@@ -525,22 +535,16 @@ async fn wait_until_drained(shared: &ConnShared) {
         if shared.closed.load(Ordering::Acquire) || (!stopping() && !shared.congested()) {
             return;
         }
-        // Register, then look again: a wake-up between the two is not missed.
         if stopping() {
-            let closed = shared.close_notify.notified();
-            tokio::pin!(closed);
-            closed.as_mut().enable();
-            if !shared.closed.load(Ordering::Acquire) {
-                closed.await;
-            }
+            notified_unless(&shared.close_notify, || {
+                shared.closed.load(Ordering::Acquire)
+            })
+            .await;
             continue;
         }
-        let drained = shared.drained.notified();
-        tokio::pin!(drained);
-        drained.as_mut().enable();
-        if shared.closed.load(Ordering::Acquire) || stopping() || !shared.congested() {
-            continue;
-        }
-        drained.await;
+        notified_unless(&shared.drained, || {
+            shared.closed.load(Ordering::Acquire) || stopping() || !shared.congested()
+        })
+        .await;
     }
 }

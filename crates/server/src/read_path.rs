@@ -65,8 +65,7 @@ fn frame_into(b: &mut BytesMut, xid: i32, zxid: i64, err: i32, body: impl FnOnce
 pub(crate) struct Parsed {
     pub xid: i32,
     pub op: i32,
-    /// Taken when the request goes to the core.
-    pub req: Option<Result<Request, ErrorCode>>,
+    pub req: Result<Request, ErrorCode>,
     /// The frame's length.
     pub bytes: u32,
 }
@@ -282,7 +281,7 @@ impl ReadPath {
             let mut replies = BytesMut::with_capacity(4096);
             let mut answered: Vec<(usize, u32)> = Vec::with_capacity(reqs.len());
             for (i, p) in reqs.iter().enumerate() {
-                let Some(Ok(req)) = &p.req else { break };
+                let Ok(req) = &p.req else { break };
                 let before = replies.len();
                 if !read_tree(
                     tree,

@@ -7,16 +7,28 @@ use bytes::{BufMut, BytesMut};
 use paddock_proto::{perms, Acl, ErrorCode, Record, Stat};
 
 impl DataTree {
+    /// The node at `path` if the caller may read it: NONODE for a missing node, NOAUTH without
+    /// READ (every read but getACL, which ADMIN also allows).
+    fn readable(
+        &self,
+        path: &str,
+        auth: &AuthInfo,
+        skip_acl: bool,
+    ) -> Result<crate::NodeId, ErrorCode> {
+        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
+        if !self.allowed(id, perms::READ, auth, skip_acl) {
+            return Err(ErrorCode::NoAuth);
+        }
+        Ok(id)
+    }
+
     /// exists: NUL in the path is BADARGUMENTS; a missing node is NONODE; a node the caller may
     /// not read is NOAUTH.
     pub fn exists(&self, path: &str, auth: &AuthInfo, skip_acl: bool) -> Result<Stat, ErrorCode> {
         if path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
-        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
-        if !self.allowed(id, perms::READ, auth, skip_acl) {
-            return Err(ErrorCode::NoAuth);
-        }
+        let id = self.readable(path, auth, skip_acl)?;
         Ok(self.stat(id))
     }
 
@@ -27,10 +39,7 @@ impl DataTree {
         auth: &AuthInfo,
         skip_acl: bool,
     ) -> Result<(Option<Vec<u8>>, Stat), ErrorCode> {
-        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
-        if !self.allowed(id, perms::READ, auth, skip_acl) {
-            return Err(ErrorCode::NoAuth);
-        }
+        let id = self.readable(path, auth, skip_acl)?;
         Ok((self.data(id).map(|d| d.to_vec()), self.stat(id)))
     }
 
@@ -42,10 +51,7 @@ impl DataTree {
         auth: &AuthInfo,
         skip_acl: bool,
     ) -> Result<impl FnOnce(&mut BytesMut) + '_, ErrorCode> {
-        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
-        if !self.allowed(id, perms::READ, auth, skip_acl) {
-            return Err(ErrorCode::NoAuth);
-        }
+        let id = self.readable(path, auth, skip_acl)?;
         Ok(move |b: &mut BytesMut| {
             match self.data(id) {
                 Some(d) => {
@@ -68,10 +74,7 @@ impl DataTree {
         skip_acl: bool,
         with_stat: bool,
     ) -> Result<impl FnOnce(&mut BytesMut) + '_, ErrorCode> {
-        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
-        if !self.allowed(id, perms::READ, auth, skip_acl) {
-            return Err(ErrorCode::NoAuth);
-        }
+        let id = self.readable(path, auth, skip_acl)?;
         Ok(move |b: &mut BytesMut| {
             let kids = self.child_ids(id);
             b.reserve(4 + kids.len() * 16);
@@ -94,10 +97,7 @@ impl DataTree {
         auth: &AuthInfo,
         skip_acl: bool,
     ) -> Result<(Vec<String>, Stat), ErrorCode> {
-        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
-        if !self.allowed(id, perms::READ, auth, skip_acl) {
-            return Err(ErrorCode::NoAuth);
-        }
+        let id = self.readable(path, auth, skip_acl)?;
         Ok((self.children(id), self.stat(id)))
     }
 
@@ -112,10 +112,7 @@ impl DataTree {
         auth: &AuthInfo,
         skip_acl: bool,
     ) -> Result<(Vec<String>, Stat, bool), ErrorCode> {
-        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
-        if !self.allowed(id, perms::READ, auth, skip_acl) {
-            return Err(ErrorCode::NoAuth);
-        }
+        let id = self.readable(path, auth, skip_acl)?;
         let (names, more) = self.children_after(id, after, max, max_bytes);
         Ok((names, self.stat(id), more))
     }
@@ -148,10 +145,7 @@ impl DataTree {
         auth: &AuthInfo,
         skip_acl: bool,
     ) -> Result<i32, ErrorCode> {
-        let id = self.lookup(path).ok_or(ErrorCode::NoNode)?;
-        if !self.allowed(id, perms::READ, auth, skip_acl) {
-            return Err(ErrorCode::NoAuth);
-        }
+        let id = self.readable(path, auth, skip_acl)?;
         Ok(self.descendants(id) as i32)
     }
 

@@ -63,15 +63,11 @@ impl Core {
             c.count_reply(u64::from(r.micros) / 1000, r.zxid);
         }
         let session = c.session;
-        let sessions = self.sessions.len();
         for r in &reads {
-            let us = u64::from(r.micros);
             self.stats.received += 1;
-            self.stats.sent += 1;
-            self.stats.record_latency(us / 1000);
             self.events.bytes_received += 4 + u64::from(r.request_bytes);
             self.events.replied(r.reply_bytes as usize);
-            self.requests.record(r.op, false, sessions, us);
+            self.count_answered(r.op, false, u64::from(r.micros));
         }
         self.events.direct_reads += reads.len() as u64;
         if let Some(sid) = session {

@@ -1280,11 +1280,17 @@ impl Core {
         let ms = us / 1000;
         self.events.replied(reply.len());
         if self.conns.reply(conn, reply, ms, self.tree.last_zxid()) {
-            self.stats.record_latency(ms);
-            self.stats.sent += 1;
-            self.requests
-                .record(opcode, op::is_write(opcode), self.sessions.len(), us);
+            self.count_answered(opcode, op::is_write(opcode), us);
         }
+    }
+
+    /// Counts a request answered `us` microseconds after it arrived, in the server's figures
+    /// (`srvr`'s latency and packets, the latency summaries and histograms): for the core's
+    /// replies and the connections' direct reads alike.
+    pub(crate) fn count_answered(&mut self, opcode: i32, write: bool, us: u64) {
+        self.stats.record_latency(us / 1000);
+        self.stats.sent += 1;
+        self.requests.record(opcode, write, self.sessions.len(), us);
     }
 
     /// Hands the replication core's disk orders of this round to the log thread (one group
