@@ -50,7 +50,8 @@ deadline=$(( $(date +%s) + ${PADDOCK_START_TIMEOUT:-30} ))
 until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
     if ! kill -0 "$pid" 2>/dev/null || [ "$(date +%s)" -ge "$deadline" ]; then
         echo "start-paddock: server did not come up on port $port; last log lines:" >&2
-        tail -n 30 "$datadir/paddock.log" >&2 || true
+        # Without the backtrace frames (RUST_BACKTRACE may be set): the error is what matters.
+        grep -Ev '^ +([0-9]+: |at )' "$datadir/paddock.log" | tail -n 30 >&2 || true
         kill "$pid" 2>/dev/null || true
         exit 1
     fi

@@ -14,8 +14,10 @@ if [ ! -x "$PADDOCK_BIN" ]; then
     exit 1
 fi
 
-# A free port: first one from a random start that nothing answers on.
-port=$(( 30000 + RANDOM % 20000 ))
+# A free port: first one from a random start that nothing answers on, below the kernel's
+# ephemeral range (32768-60999): a port there may be the local end of some client's
+# connection, which nothing answers on but which a listener cannot bind.
+port=$(( 25000 + RANDOM % 7000 ))
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 
 data=$(mktemp -d /tmp/paddock-zkcli.XXXXXX)

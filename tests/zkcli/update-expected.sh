@@ -11,7 +11,7 @@ mkdir -p "$here/out"
 
 run_once() {
     local out=$1 port data pid rc
-    port=$(( 30000 + RANDOM % 20000 ))
+    port=$(( 25000 + RANDOM % 7000 ))
     while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
     data=$(mktemp -d /tmp/zk-zkcli.XXXXXX)
     pid=$("$repo/scripts/start-zookeeper.sh" "$port" "$data" extendedTypesEnabled=true) || return 1
