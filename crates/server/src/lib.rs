@@ -623,7 +623,7 @@ async fn start_replica(
     peering: Peering,
     fs: &storage::fs::Fs,
     snapshot_zxid: i64,
-    logged: Vec<paddock_tree::Txn>,
+    logged: Vec<storage::txn_log::LoggedRecord>,
     core: mpsc::Sender<CoreMsg>,
 ) -> Result<replica::Replica, ServerError> {
     use storage::epoch;
@@ -665,11 +665,12 @@ async fn start_replica(
         accepted_epoch: accepted as u32,
         current_epoch: current as u32,
         snapshot_zxid: paddock_zab::Zxid(snapshot_zxid as u64),
+        // The records as read: each is decoded when it is applied.
         log: logged
-            .iter()
-            .map(|t| paddock_zab::Txn {
-                zxid: paddock_zab::Zxid(t.zxid as u64),
-                payload: replica::txn_payload(t),
+            .into_iter()
+            .map(|r| paddock_zab::Txn {
+                zxid: paddock_zab::Zxid(r.zxid as u64),
+                payload: r.record,
             })
             .collect(),
     };
@@ -687,14 +688,7 @@ async fn start_replica(
         last_logged = format_args!("0x{last:x}"),
         "joining the ensemble"
     );
-    let mut replica = replica::Replica::new(node, peers, standalone);
-    // The recovered log is applied once the node leads or syncs: from these, not decoded again.
-    for t in logged {
-        if t.zxid > snapshot_zxid {
-            replica.remember(t);
-        }
-    }
-    Ok(replica)
+    Ok(replica::Replica::new(node, peers, standalone))
 }
 
 #[cfg(test)]

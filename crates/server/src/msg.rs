@@ -179,6 +179,8 @@ pub struct BackupStart {
     pub generation: u64,
     /// The last zxid applied when it began, and the sessions then.
     pub zxid: i64,
+    /// The walk, leaving out what the transactions below create.
+    pub cursor: paddock_tree::SnapshotCursor,
     pub sessions: Vec<(i64, i32)>,
     /// Every transaction the core applies from then on, until this is dropped.
     pub txns: std::sync::mpsc::Receiver<paddock_tree::Txn>,

@@ -503,12 +503,13 @@ pub fn read_log_range(
         if *first > through.0 as i64 {
             break;
         }
-        let r = crate::storage::txn_log::read_segment(fs, path, i + 1 == segs.len())?;
-        for t in r.txns {
-            if t.zxid > after.0 as i64 && t.zxid <= through.0 as i64 {
+        // The records as logged (a digest mark dropped), not decoded and encoded again.
+        let r = crate::storage::txn_log::read_segment_records(fs, path, i + 1 == segs.len())?;
+        for rec in r.records {
+            if rec.zxid > after.0 as i64 && rec.zxid <= through.0 as i64 {
                 let txn = paddock_zab::Txn {
-                    zxid: Zxid(t.zxid as u64),
-                    payload: txn_payload(&t),
+                    zxid: Zxid(rec.zxid as u64),
+                    payload: rec.record,
                 };
                 if !send(txn) {
                     return Ok(sent);

@@ -17,6 +17,15 @@
 //! p50 0.56 ms per wait, 8-15% of write throughput). For the same reason the core does not
 //! park either when it finds a walker reading (`HeldTree::hold`). So the core's waits are the
 //! time a running walker needs for one chunk.
+//!
+//! Polling alone starves a walker under a steady stream of requests: the core takes the tree
+//! back within microseconds of letting go, and a walk could wait until the load stopped (a
+//! snapshot begun early in a 10,000,000-znode fill was written only when the fill ended). So a
+//! walker that has waited longer than `STARVED` says so, and the core, about to take the tree,
+//! first gives way until that walker has read one chunk. A walker thus gets at most one chunk
+//! per `STARVED` of the core's time when it has to ask: its share of a busy core is bounded by
+//! time, not left to luck, and what it reads is still paced by its owner (the snapshot walk's
+//! `Pace`).
 
 use paddock_tree::DataTree;
 use parking_lot::lock_api::ArcRwLockWriteGuard;
@@ -24,13 +33,55 @@ use parking_lot::{RawRwLock, RwLock};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a walker that found the tree held sleeps before it looks again.
 const POLL: Duration = Duration::from_micros(50);
 
 /// Tries the core makes, spinning then yielding, before it parks on the lock.
 const HOLD_ATTEMPTS: u32 = 20_000;
+
+/// How long a walker waits for the tree before the core gives way to it. A chunk is about a
+/// tenth of a millisecond, so a starved walker costs a busy core at most about 5% of its time.
+const STARVED: Duration = Duration::from_millis(2);
+
+/// The longest the core gives way to a starved walker that does not come in (one that was
+/// descheduled, or gave up): it then takes the tree as usual.
+const GIVE_WAY_AT_MOST: Duration = Duration::from_millis(1);
+
+/// Walkers that could not get the tree, as the core sees them.
+#[derive(Debug)]
+struct Starving {
+    /// What `since` counts from.
+    base: Instant,
+    /// Nanoseconds from `base` (plus one: 0 means none) since which the longest-waiting walker
+    /// has been waiting, cleared when a walker gets in (another still waiting sets it again).
+    since: AtomicU64,
+}
+
+impl Starving {
+    fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.base).as_nanos() as u64 + 1
+    }
+
+    /// A walker that has waited since `began` and still does.
+    fn waiting(&self, began: Instant) {
+        let _ =
+            self.since
+                .compare_exchange(0, self.nanos(began), Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    /// A walker got in.
+    fn fed(&self) {
+        self.since.store(0, Ordering::Release);
+    }
+
+    /// Whether a walker has waited longer than `STARVED` now.
+    fn starved(&self) -> bool {
+        let since = self.since.load(Ordering::Acquire);
+        since != 0 && self.nanos(Instant::now()).saturating_sub(since) > STARVED.as_nanos() as u64
+    }
+}
 
 /// The tree as the walkers see it.
 #[derive(Clone)]
@@ -39,6 +90,7 @@ pub struct SharedTree {
     /// Bumped each time the core replaces the whole tree (a leader's snapshot installed): a
     /// walk that began on the old one must stop, or it would mix two trees.
     generation: Arc<AtomicU64>,
+    starving: Arc<Starving>,
 }
 
 impl SharedTree {
@@ -52,10 +104,17 @@ impl SharedTree {
     /// go of the tree.
     pub fn read_chunk<R>(&self, since: u64, f: impl FnOnce(&DataTree) -> R) -> Option<R> {
         let mut tries = 0u32;
+        let began = Instant::now();
         let t = loop {
             if let Some(t) = self.lock.try_read() {
+                if tries > 0 {
+                    self.starving.fed();
+                }
+
                 break t;
             }
+            // Every try, not just the first: another walker that got in cleared it.
+            self.starving.waiting(began);
             // The core lets go between rounds, often within microseconds under load: look
             // again soon, without taking a CPU from the core meanwhile.
             tries += 1;
@@ -95,6 +154,10 @@ impl HeldTree {
             shared: SharedTree {
                 lock,
                 generation: Arc::new(AtomicU64::new(0)),
+                starving: Arc::new(Starving {
+                    base: Instant::now(),
+                    since: AtomicU64::new(0),
+                }),
             },
             guard,
         }
@@ -111,6 +174,9 @@ impl HeldTree {
         if self.guard.is_some() {
             return;
         }
+        if self.shared.starving.starved() {
+            self.give_way();
+        }
         for attempt in 0..HOLD_ATTEMPTS {
             if let Some(g) = self.shared.lock.try_write_arc() {
                 self.guard = Some(g);
@@ -124,6 +190,27 @@ impl HeldTree {
         }
         // Readers that never let go (none today): wait in line, which also stops new ones.
         self.guard = Some(self.shared.lock.write_arc());
+    }
+
+    /// Waits, without the tree, until the starved walker has got in (it clears the mark as it
+    /// does; the core then waits for its chunk as for any), or for `GIVE_WAY_AT_MOST`.
+    fn give_way(&self) {
+        let deadline = Instant::now() + GIVE_WAY_AT_MOST;
+        let mut attempt = 0u32;
+        while self.shared.starving.since.load(Ordering::Acquire) != 0 {
+            if Instant::now() >= deadline {
+                // Let the next walker that asks wait its full time again, not cost the core
+                // this wait on every round.
+                self.shared.starving.fed();
+                return;
+            }
+            attempt += 1;
+            if attempt < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
     }
 
     /// Lets the walkers in while the core waits for its next message (none is parked on the
@@ -178,6 +265,49 @@ mod tests {
         assert_eq!(walker.join().unwrap(), Some(DataTree::new().node_count()));
         t.hold();
         assert_eq!(t.last_zxid(), 0);
+    }
+
+    #[test]
+    fn a_walker_is_not_starved_by_a_core_that_never_waits() {
+        // The core lets go and takes the tree back at once, as under a steady stream of
+        // requests; a walker must still read a chunk every few milliseconds.
+        let mut t = HeldTree::new(DataTree::new());
+        let shared = t.shared();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let walker = {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            std::thread::spawn(move || {
+                // The longest a read_chunk waited for the tree.
+                let mut longest = Duration::ZERO;
+                while !stop.load(Ordering::Relaxed) {
+                    let asked = Instant::now();
+                    shared.read_chunk(shared.generation(), |_| ()).unwrap();
+                    longest = longest.max(asked.elapsed());
+                    // What a snapshot does between chunks: write the last one out.
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                longest
+            })
+        };
+        let until = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < until {
+            t.release();
+            t.hold();
+            // A round's work, with the tree held.
+            let spin = Instant::now();
+            while spin.elapsed() < Duration::from_micros(20) {
+                std::hint::spin_loop();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        t.release();
+        let longest = walker.join().unwrap();
+        // STARVED (2 ms), then the core's wait for the walker to wake; 100 ms leaves room
+        // for a loaded machine, and a starved walker waits for as long as the core runs.
+        assert!(
+            longest < Duration::from_millis(100),
+            "a walker waited {longest:?} for the tree"
+        );
     }
 
     #[test]

@@ -255,6 +255,35 @@ pub fn is_reconfig(bytes: &[u8]) -> bool {
     bytes.get(at) == Some(&tag::RECONFIG)
 }
 
+/// The zxid of an encoded transaction, read without decoding the rest (which a start-up
+/// leaves to the apply, so a long log is decoded once, as it is applied).
+pub fn txn_zxid(bytes: &[u8]) -> Result<i64, DecodeError> {
+    match bytes.first() {
+        Some(&TXN_FORMAT) | Some(&TXN_FORMAT_MARKED) => {}
+        Some(_) => return Err(DecodeError::Invalid("unknown transaction format")),
+        None => return Err(DecodeError::Invalid("empty transaction")),
+    }
+    const ZXID_AT: usize = 1 + 8 + 4;
+    bytes
+        .get(ZXID_AT..ZXID_AT + 8)
+        .map(|b| i64::from_be_bytes(b.try_into().expect("8 bytes")))
+        .ok_or(DecodeError::Invalid("transaction cut short"))
+}
+
+/// An encoded transaction without its digest mark, if it carries one: a mark is checked
+/// against the tree as it was when the transaction was first applied, which a replay over a
+/// fuzzy snapshot need not reproduce until it has passed the snapshot's walk.
+pub fn without_mark(bytes: &[u8]) -> Option<Vec<u8>> {
+    if bytes.first() != Some(&TXN_FORMAT_MARKED) || bytes.len() < OP_AT + MARK_BYTES {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() - MARK_BYTES);
+    out.push(TXN_FORMAT);
+    out.extend_from_slice(&bytes[1..OP_AT]);
+    out.extend_from_slice(&bytes[OP_AT + MARK_BYTES..]);
+    Some(out)
+}
+
 /// Decodes one transaction that must fill `bytes` exactly (a digest mark is read and left).
 pub fn decode_txn(bytes: &[u8]) -> Result<Txn, DecodeError> {
     decode_txn_marked(bytes).map(|(t, _)| t)
@@ -525,6 +554,11 @@ mod tests {
             for cut in [b.len() / 2, b.len() - 1] {
                 prop_assert!(decode_txn_marked(&b[..cut]).is_err());
             }
+            // Without its mark it is the plain encoding; a plain one has none to drop.
+            prop_assert_eq!(without_mark(&b), Some(plain.clone()));
+            prop_assert_eq!(without_mark(&plain), None);
+            prop_assert_eq!(txn_zxid(&b).unwrap(), zxid);
+            prop_assert_eq!(txn_zxid(&plain).unwrap(), zxid);
         }
 
         #[test]

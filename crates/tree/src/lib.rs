@@ -21,7 +21,7 @@ pub use acl::{digest_id, AuthInfo};
 pub use digest::ZxidDigest;
 pub use prep::{Prep, PrepConfig, Stamp};
 pub use restore::RestoreImage;
-pub use snapshot::SnapNode;
+pub use snapshot::{SnapNode, SnapshotCursor};
 pub use store::NodeId;
 pub use tree::{Applied, Change, DataTree, Outcome, CONFIG_NODE, RESERVED};
 pub use txn::{Owner, Txn, TxnOp};

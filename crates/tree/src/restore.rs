@@ -36,7 +36,7 @@ impl RestoreImage {
             .collect();
         sessions.sort_unstable_by_key(|s| s.0);
         let mut nodes = Vec::with_capacity(t.node_count());
-        let mut cursor = None;
+        let mut cursor = crate::SnapshotCursor::whole();
         while t.snapshot_chunk(&mut cursor, 4096, &mut nodes) {}
         RestoreImage {
             zxid: t.last_zxid(),

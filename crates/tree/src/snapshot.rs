@@ -4,6 +4,12 @@
 //! between: a parent is always written before its children, and a node created behind the
 //! cursor is missed, which is fine because snapshots are fuzzy: the log replayed from the
 //! snapshot's starting zxid recreates it (every transaction carries absolute results).
+//!
+//! For the same reason a walk leaves out every node created after it began (`czxid` past the
+//! cursor's `taken_at`), with its subtree (created later still): the log recreates those too.
+//! Without that, a walk of a tree that grows ahead of its cursor (a bulk load adding parents
+//! in name order) follows the growth and ends only when the load stops; paced by the core's
+//! work, it never catches up.
 
 use crate::acl::AclRef;
 use crate::store::{NodeId, NodeStat, ROOT};
@@ -62,7 +68,52 @@ impl SnapNode {
     }
 }
 
+/// How many nodes a chunk may look at per node it writes.
+const LOOK_AHEAD: usize = 16;
+
+/// Where a snapshot walk stands, and which nodes it is a snapshot of.
+#[derive(Debug, Clone)]
+pub struct SnapshotCursor {
+    /// The last path walked (written or left out); None before the walk begins at the root.
+    after: Option<String>,
+    /// `after` was left out: the walk resumes past its subtree, not in it.
+    left_out: bool,
+    /// The zxid the walk began at: nodes created after it are left out.
+    taken_at: i64,
+}
+
+impl SnapshotCursor {
+    /// A walk of the tree as of zxid `taken_at` (the tree's last zxid when it begins): nodes
+    /// created after it are left out, for the log from `taken_at` on to recreate.
+    pub fn taken_at(taken_at: i64) -> SnapshotCursor {
+        SnapshotCursor {
+            after: None,
+            left_out: false,
+            taken_at,
+        }
+    }
+
+    /// A walk of every node, however new (of a tree that does not change under it).
+    pub fn whole() -> SnapshotCursor {
+        SnapshotCursor::taken_at(i64::MAX)
+    }
+}
+
+impl Default for SnapshotCursor {
+    fn default() -> Self {
+        SnapshotCursor::whole()
+    }
+}
+
 impl DataTree {
+    /// A walk of the tree as it is now, for a snapshot that replays the log from
+    /// `last_zxid()` on: it leaves out the nodes created after this point. (Nodes newer than
+    /// the last zxid, restored from a fuzzy snapshot whose log has not been replayed over it,
+    /// are not left out: only that log, not the one after this point, holds their creates.)
+    pub fn snapshot_cursor(&self) -> SnapshotCursor {
+        SnapshotCursor::taken_at(self.last_zxid().max(self.restored_czxid))
+    }
+
     /// The path after `after` in pre-order by name, in the tree as it is now; `None` starts at
     /// the root. `after` need not exist any more.
     pub fn snapshot_successor(&self, after: Option<&str>) -> Option<String> {
@@ -74,6 +125,11 @@ impl DataTree {
                 return Some(join(p, &first));
             }
         }
+        self.successor_past(p)
+    }
+
+    /// The path after `p`'s subtree in pre-order by name.
+    fn successor_past(&self, p: &str) -> Option<String> {
         let mut cur = p;
         while cur != "/" {
             let (parent, name) = split(cur)?;
@@ -232,21 +288,19 @@ impl SnapshotLoader {
 }
 
 impl DataTree {
-    /// Walks up to `max` nodes of a snapshot in pre-order by name, resuming after `cursor` (the
-    /// last path walked, `None` to start at the root), appending them to `out` and moving the
-    /// cursor. Returns false once the walk is complete. The same walk as `snapshot_successor`,
+    /// Walks up to `max` nodes of a snapshot in pre-order by name, resuming after `cursor`,
+    /// appending them to `out` and moving the cursor. Returns false once the walk is complete. The same walk as `snapshot_successor`,
     /// but resolving the cursor once per call and stepping by id in between, so a chunk costs
     /// little more than copying its nodes.
     pub fn snapshot_chunk(
         &self,
-        cursor: &mut Option<String>,
+        cursor: &mut SnapshotCursor,
         max: usize,
         out: &mut Vec<SnapNode>,
     ) -> bool {
         self.walk_chunk(cursor, max, &mut |t, id, path| {
             out.push(t.snap_node_by_id(id, path));
         })
-        .0
     }
 
     /// The same walk, appending each node as a snapshot file stores it (`[u32 length][node]`),
@@ -254,11 +308,13 @@ impl DataTree {
     /// whether the walk goes on, and how many nodes were appended.
     pub fn snapshot_chunk_encoded(
         &self,
-        cursor: &mut Option<String>,
+        cursor: &mut SnapshotCursor,
         max: usize,
         out: &mut Vec<u8>,
     ) -> (bool, usize) {
-        self.walk_chunk(cursor, max, &mut |t, id, path| {
+        let mut appended = 0;
+        let more = self.walk_chunk(cursor, max, &mut |t, id, path| {
+            appended += 1;
             let at = out.len();
             out.extend_from_slice(&[0; 4]);
             encode_parts(
@@ -271,20 +327,28 @@ impl DataTree {
             );
             let len = (out.len() - at - 4) as u32;
             out[at..at + 4].copy_from_slice(&len.to_be_bytes());
-        })
+        });
+        (more, appended)
     }
 
+    /// A chunk ends after `max` nodes written, or after `max * LOOK_AHEAD` looked at (nodes
+    /// left out are cheap, but a chunk must not run on through a long run of them); a node
+    /// left out is not descended into.
     fn walk_chunk(
         &self,
-        cursor: &mut Option<String>,
+        cursor: &mut SnapshotCursor,
         max: usize,
         emit: &mut dyn FnMut(&DataTree, NodeId, &str),
-    ) -> (bool, usize) {
-        let Some(first) = self.snapshot_successor(cursor.as_deref()) else {
-            return (false, 0);
+    ) -> bool {
+        let first = match (&cursor.after, cursor.left_out) {
+            (Some(after), true) => self.successor_past(after),
+            (after, _) => self.snapshot_successor(after.as_deref()),
+        };
+        let Some(first) = first else {
+            return false;
         };
         let Some(mut id) = self.lookup(&first) else {
-            return (false, 0);
+            return false;
         };
         let store = self.store();
         // Positions of the walk in each ancestor's child list, root first.
@@ -312,25 +376,36 @@ impl DataTree {
                 .collect()
         };
         debug_assert_eq!(lens.len(), stack.len());
-        let mut walked = 0;
+        let (mut written, mut looked) = (0, 0);
         loop {
-            emit(self, id, &path);
-            walked += 1;
-            if walked >= max {
-                *cursor = Some(path);
-                return (true, walked);
+            let new = store.stat(id).czxid > cursor.taken_at;
+            if !new {
+                emit(self, id, &path);
+                written += 1;
+            }
+            looked += 1;
+            if written >= max || looked >= max.saturating_mul(LOOK_AHEAD) {
+                cursor.after = Some(path);
+                cursor.left_out = new;
+                return true;
             }
             // Next in pre-order: the first child, else the next sibling of the nearest
             // ancestor that has one.
-            if let Some(&c) = store.children(id).first() {
+            let first_child = if new {
+                None
+            } else {
+                store.children(id).first()
+            };
+            if let Some(&c) = first_child {
                 stack.push((id, 0));
                 lens.push(path.len());
                 id = c;
             } else {
                 loop {
                     let Some((p, pos)) = stack.last_mut() else {
-                        *cursor = Some(path);
-                        return (false, walked);
+                        cursor.after = Some(path);
+                        cursor.left_out = new;
+                        return false;
                     };
                     let kids = store.children(*p);
                     if *pos + 1 < kids.len() {
@@ -422,6 +497,66 @@ mod tests {
             },
         });
         assert!(a.result.is_ok(), "{path}: {:?}", a.result);
+    }
+
+    #[test]
+    fn a_walk_leaves_out_what_grows_ahead_of_it() {
+        // A bulk load adds parents in name order, each with children, faster than the walk
+        // moves: the walk must still end, with the nodes there when it began.
+        let mut t = DataTree::new();
+        create(&mut t, 1, "/p0000");
+        create(&mut t, 2, "/p0000/c");
+        let mut cursor = SnapshotCursor::taken_at(t.last_zxid());
+        let (mut zxid, mut walked, mut chunks) = (2, Vec::new(), 0);
+        loop {
+            let mut out = Vec::new();
+            let more = t.snapshot_chunk(&mut cursor, 1, &mut out);
+            walked.extend(out.into_iter().map(|n| n.path));
+            if !more {
+                break;
+            }
+            chunks += 1;
+            assert!(chunks < 100, "the walk follows the growth: {walked:?}");
+            zxid += 1;
+            create(&mut t, zxid, &format!("/p{zxid:04}"));
+            zxid += 1;
+            create(&mut t, zxid, &format!("/p{:04}/c", zxid - 1));
+        }
+        assert_eq!(
+            walked,
+            [
+                "/",
+                "/p0000",
+                "/p0000/c",
+                "/zookeeper",
+                "/zookeeper/config",
+                "/zookeeper/quota"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_walk_keeps_restored_nodes_newer_than_the_snapshot() {
+        // A fuzzy snapshot at zxid 1 holding a node created at 2: until the log replays over
+        // it, a walk of the loaded tree must write that node (its create is in the log before
+        // the walk's point, not after it).
+        let mut live = DataTree::new();
+        create(&mut live, 1, "/a");
+        create(&mut live, 2, "/a/new");
+        let mut loader = SnapshotLoader::new();
+        let mut nodes = Vec::new();
+        live.snapshot_chunk(&mut SnapshotCursor::whole(), 100, &mut nodes);
+        for n in &nodes {
+            loader.node(n).unwrap();
+        }
+        let loaded = loader.finish(1);
+        let mut walked = Vec::new();
+        loaded.snapshot_chunk(&mut loaded.snapshot_cursor(), 100, &mut walked);
+        assert!(walked.iter().any(|n| n.path == "/a/new"), "{walked:?}");
+        // A tree that only applied its transactions leaves out what comes after its point.
+        let mut walked = Vec::new();
+        live.snapshot_chunk(&mut SnapshotCursor::taken_at(1), 100, &mut walked);
+        assert!(!walked.iter().any(|n| n.path == "/a/new"), "{walked:?}");
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub struct DataTree {
     /// Random session passwords; a session without one has the derived password.
     passwords: HashMap<i64, [u8; 16]>,
     last_zxid: i64,
+    /// The newest czxid of a node restored from a snapshot or image. Snapshots are fuzzy, so
+    /// one may hold nodes newer than its zxid until the log after it is replayed; a walk must
+    /// not take those for nodes created after it began (`DataTree::snapshot_cursor`).
+    pub(crate) restored_czxid: i64,
     quotas: Quotas,
     /// ZooKeeper's tree digest and its history (digest.rs).
     pub(crate) digests: crate::digest::Digests,
@@ -112,6 +116,7 @@ impl DataTree {
             sessions: HashMap::new(),
             passwords: HashMap::new(),
             last_zxid: 0,
+            restored_czxid: 0,
             quotas: Quotas::default(),
             digests: Default::default(),
         };
@@ -703,6 +708,7 @@ impl DataTree {
             }
         };
         self.store.update_stat(id, |s| *s = stat);
+        self.restored_czxid = self.restored_czxid.max(stat.czxid);
         self.record_owner(id, owner);
         Ok(())
     }
@@ -734,6 +740,7 @@ impl DataTree {
             return Err(ErrorCode::NodeExists);
         };
         *acl_hint = Some(aref);
+        self.restored_czxid = self.restored_czxid.max(stat.czxid);
         self.record_owner(id, owner);
         Ok(id)
     }

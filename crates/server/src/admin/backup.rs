@@ -148,7 +148,7 @@ fn exact_tree(start: BackupStart) -> Result<(DataTree, usize), BackupError> {
     for &(id, timeout) in &start.sessions {
         loader.session(id, timeout);
     }
-    let mut cursor = None;
+    let mut cursor = start.cursor;
     let mut chunk = Vec::with_capacity(crate::core::WALK_CHUNK);
     let end = loop {
         chunk.clear();

@@ -65,6 +65,7 @@ impl Core {
             generation: shared.generation(),
             tree: shared,
             zxid: self.tree.last_zxid(),
+            cursor: self.tree.snapshot_cursor(),
             sessions,
             txns,
         })

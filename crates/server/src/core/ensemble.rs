@@ -350,11 +350,11 @@ impl Core {
         }
         let sessions = crate::storage::snapshot::SessionTable::of(&self.tree);
         let (shared, nodes, dbid) = (self.tree.shared(), self.tree.node_count(), self.dbid);
+        // Taken here, on the core: the walk is of this tree as of `have`.
+        let (generation, mut cursor) = (shared.generation(), self.tree.snapshot_cursor());
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         self.replica.peers.send_stream(to, rx);
         tokio::task::spawn_blocking(move || {
-            let generation = shared.generation();
-            let mut cursor = None;
             let image = crate::storage::snapshot::image_with(have, dbid, &sessions, nodes, |out| {
                 shared.read_chunk(generation, |t| {
                     t.snapshot_chunk_encoded(&mut cursor, super::snapshots::WALK_CHUNK, out)

@@ -196,6 +196,7 @@ impl Snapshots {
         let dir = crate::storage::snap_dir(&t.data_dir);
         let sessions = crate::storage::snapshot::SessionTable::of(tree);
         let zxid = tree.last_zxid();
+        let mut cursor = tree.snapshot_cursor();
         let shared = tree.shared();
         let generation = shared.generation();
         let (pace, snap_count, size) = (t.pace.clone(), t.snap_count, tree.node_count() as u64);
@@ -214,7 +215,7 @@ impl Snapshots {
             .spawn(move || {
                 let result = (|| {
                     let mut w = SnapshotWriter::create(&fs, &dir, zxid, dbid, &sessions)?;
-                    let (mut cursor, mut chunk) = (None, Vec::with_capacity(WALK_CHUNK * 160));
+                    let mut chunk = Vec::with_capacity(WALK_CHUNK * 160);
                     let (start, mut last) = (pace.now(), pace.now());
                     let (mut done, mut quiet_credit) = (0u64, 0u64);
                     loop {

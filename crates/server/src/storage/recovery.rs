@@ -2,7 +2,7 @@
 
 use super::fs::Fs;
 use super::snapshot::{load_with, write_whole};
-use super::txn_log::{cut_at, read_segment, SegmentRead};
+use super::txn_log::{cut_at, read_segment_records, LoggedRecord, SegmentRecords};
 use super::{list_by_zxid, log_dir, snap_dir, StorageError};
 use paddock_tree::DataTree;
 use std::path::{Path, PathBuf};
@@ -15,10 +15,10 @@ pub struct Recovered {
     pub log_tail: Option<(PathBuf, u64)>,
     /// Transactions replayed from the log.
     pub replayed: u64,
-    /// With `replay` off (a member of an ensemble): the logged transactions after the
-    /// snapshot, not applied, since some may never have been committed. The replication
-    /// core applies those its leader commits.
-    pub logged: Vec<paddock_tree::Txn>,
+    /// With `replay` off (a server): the logged transactions after the snapshot, not applied
+    /// (some may never have been committed) and not decoded. The replication core applies
+    /// those its leader commits, decoding each as it does.
+    pub logged: Vec<LoggedRecord>,
     /// The database id: chosen when the data directory was created, written into every
     /// snapshot and log segment, so logs of another database are never replayed.
     pub dbid: u64,
@@ -119,12 +119,12 @@ fn recover_as(
     std::thread::scope(|scope| {
         // While the snapshot loads, a second thread reads and decodes the log segments the
         // newest snapshot will need, one ahead of the replay.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<SegmentRead, StorageError>>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<SegmentRecords, StorageError>>(1);
         let segs_ref = &segs;
         scope.spawn(move || {
             for (i, (_, path)) in segs_ref.iter().enumerate().skip(prefetch_from) {
                 let newest = i + 1 == segs_ref.len();
-                if tx.send(read_segment(fs, path, newest)).is_err() {
+                if tx.send(read_segment_records(fs, path, newest)).is_err() {
                     return; // the replay went another way
                 }
             }
@@ -166,9 +166,9 @@ fn recover_as(
                 Some(rx) => rx
                     .recv()
                     .map_err(|_| StorageError::Inconsistent("the log reader stopped".into()))??,
-                None => read_segment(fs, path, newest)?,
+                None => read_segment_records(fs, path, newest)?,
             };
-            if newest && r.txns.is_empty() && (r.end == 0 || r.dbid != dbid) {
+            if newest && r.records.is_empty() && (r.end == 0 || r.dbid != dbid) {
                 // Never got its header whole (a torn database id included): nothing in it
                 // was ever acknowledged.
                 if write {
@@ -186,26 +186,31 @@ fn recover_as(
                     dbid
                 )));
             }
-            for t in &r.txns {
-                if t.zxid <= last {
+            for (i, rec) in r.records.iter().enumerate() {
+                if rec.zxid <= last {
                     continue;
                 }
-                if !connects(last, t.zxid) {
+                if !connects(last, rec.zxid) {
                     return Err(StorageError::Inconsistent(format!(
                         "{}: transaction 0x{:x} does not follow 0x{:x}: the log has a gap or does not connect to the snapshot",
                         path.display(),
-                        t.zxid,
+                        rec.zxid,
                         last
                     )));
                 }
-                if replay {
-                    // Replay tolerates what a fuzzy snapshot already holds.
-                    let _ = tree.apply(t);
-                } else {
-                    logged.push(t.clone());
-                }
-                last = t.zxid;
+                last = rec.zxid;
                 replayed += 1;
+                if !replay {
+                    logged.push(rec.clone());
+                    continue;
+                }
+                let t = rec.decode().map_err(|e| StorageError::Corrupt {
+                    path: path.clone(),
+                    offset: r.offset_of(i),
+                    reason: format!("undecodable transaction: {e}"),
+                })?;
+                // Replay tolerates what a fuzzy snapshot already holds.
+                let _ = tree.apply(&t);
             }
             if newest {
                 if write {

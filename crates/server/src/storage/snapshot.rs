@@ -177,7 +177,7 @@ impl SnapshotWriter {
 pub fn write_whole(fs: &Fs, dir: &Path, tree: &DataTree, dbid: u64) -> std::io::Result<PathBuf> {
     let sessions = SessionTable::of(tree);
     let mut w = SnapshotWriter::create(fs, dir, tree.last_zxid(), dbid, &sessions)?;
-    let mut cursor = None;
+    let mut cursor = paddock_tree::SnapshotCursor::whole();
     let mut chunk = Vec::new();
     loop {
         chunk.clear();
@@ -348,7 +348,7 @@ mod tests {
     /// A whole tree's image at once (the server builds one a chunk at a time, off the core).
     fn image(tree: &DataTree, dbid: u64) -> Vec<u8> {
         let sessions = SessionTable::of(tree);
-        let mut cursor = None;
+        let mut cursor = paddock_tree::SnapshotCursor::whole();
         image_with(
             tree.last_zxid(),
             dbid,
@@ -394,7 +394,7 @@ mod tests {
         old.extend_from_slice(&1u32.to_be_bytes());
         old.extend_from_slice(&11i64.to_be_bytes());
         old.extend_from_slice(&4000i32.to_be_bytes());
-        let mut cursor = None;
+        let mut cursor = paddock_tree::SnapshotCursor::whole();
         let (_, n) = DataTree::new().snapshot_chunk_encoded(&mut cursor, 100, &mut old);
         old.extend_from_slice(&END.to_be_bytes());
         old.extend_from_slice(&(n as u64).to_be_bytes());

@@ -7,7 +7,8 @@
 
 use super::fs::{Fs, OpenMode, StorageFile};
 use super::{list_by_zxid, StorageError};
-use paddock_tree::codec::{decode_txn, encode_txn_marked};
+use bytes::Bytes;
+use paddock_tree::codec::{decode_txn, encode_txn_marked, txn_zxid, without_mark};
 use paddock_tree::Txn;
 use paddock_tree::ZxidDigest;
 use std::path::{Path, PathBuf};
@@ -217,11 +218,72 @@ pub struct SegmentRead {
     pub end: u64,
 }
 
-/// Reads a segment. In the newest segment a torn tail (a partial record and/or zeros after the
-/// last valid record) is cut off with a warning; anything else that does not check out is
-/// corruption.
+/// One record as read back, not decoded: its transaction's zxid, and the record (header and
+/// transaction, without a digest mark) as the replication core carries it.
+#[derive(Debug, Clone)]
+pub struct LoggedRecord {
+    pub zxid: i64,
+    pub record: Bytes,
+}
+
+impl LoggedRecord {
+    /// The transaction, decoded.
+    pub fn decode(&self) -> Result<Txn, paddock_proto::DecodeError> {
+        decode_txn(&self.record[RECORD_HEADER..])
+    }
+}
+
+/// What a segment holds, its records not decoded.
+#[derive(Debug)]
+pub struct SegmentRecords {
+    pub records: Vec<LoggedRecord>,
+    /// Where each record ends.
+    pub ends: Vec<u64>,
+    /// The database id in the header (0 for a segment never written).
+    pub dbid: u64,
+    /// Offset just past the last valid record.
+    pub end: u64,
+}
+
+impl SegmentRecords {
+    /// Where record `i` begins.
+    pub fn offset_of(&self, i: usize) -> u64 {
+        i.checked_sub(1).map_or(HEADER_LEN, |p| self.ends[p])
+    }
+}
+
+/// Reads a segment and decodes its transactions (see `read_segment_records`).
 pub fn read_segment(fs: &Fs, path: &Path, newest: bool) -> Result<SegmentRead, StorageError> {
-    let bytes = fs.read(path).map_err(|e| StorageError::io(path, e))?;
+    let r = read_segment_records(fs, path, newest)?;
+    let mut txns = Vec::with_capacity(r.records.len());
+    for (i, rec) in r.records.iter().enumerate() {
+        let t = rec.decode().map_err(|e| StorageError::Corrupt {
+            path: path.to_owned(),
+            offset: r.offset_of(i),
+            reason: format!("undecodable transaction: {e}"),
+        })?;
+        txns.push(t);
+    }
+    Ok(SegmentRead {
+        txns,
+        ends: r.ends,
+        dbid: r.dbid,
+        end: r.end,
+    })
+}
+
+/// Reads a segment's records, checking each one's length, checksum and zxid order but not
+/// decoding them: a start-up hands them to the replication core as they are, and each is
+/// decoded once, when it is applied. In the newest segment a torn tail (a partial record
+/// and/or zeros after the last valid record) is cut off with a warning; anything else that
+/// does not check out is corruption.
+pub fn read_segment_records(
+    fs: &Fs,
+    path: &Path,
+    newest: bool,
+) -> Result<SegmentRecords, StorageError> {
+    // One buffer for the segment: each record is a slice of it.
+    let bytes = Bytes::from(fs.read(path).map_err(|e| StorageError::io(path, e))?);
     let corrupt = |offset: u64, reason: &str| StorageError::Corrupt {
         path: path.to_owned(),
         offset,
@@ -234,8 +296,8 @@ pub fn read_segment(fs: &Fs, path: &Path, newest: bool) -> Result<SegmentRead, S
         if newest && no_records {
             // Created, but its header never reached the disk whole: records are written only
             // after the header is durable, so nothing in it was acknowledged.
-            return Ok(SegmentRead {
-                txns: Vec::new(),
+            return Ok(SegmentRecords {
+                records: Vec::new(),
                 ends: Vec::new(),
                 dbid: 0,
                 end: 0,
@@ -244,20 +306,20 @@ pub fn read_segment(fs: &Fs, path: &Path, newest: bool) -> Result<SegmentRead, S
         return Err(corrupt(0, "not a Paddock log segment (bad header)"));
     }
     let dbid = u64::from_be_bytes(bytes[12..20].try_into().expect("8 bytes"));
-    let mut txns = Vec::new();
+    let mut records: Vec<LoggedRecord> = Vec::new();
     let mut ends = Vec::new();
     let mut at = HEADER_LEN as usize;
     loop {
         let rest = &bytes[at..];
         if rest.iter().all(|&b| b == 0) {
-            return Ok(SegmentRead {
-                txns,
+            return Ok(SegmentRecords {
+                records,
                 ends,
                 dbid,
                 end: at as u64,
             });
         }
-        let bad = |why: &str| -> Result<SegmentRead, StorageError> {
+        let bad = |why: &str| -> Result<SegmentRecords, StorageError> {
             // A torn tail: only this record's bytes (as far as its length claims) and zeros
             // follow. Only the newest segment can have one.
             let claimed = if rest.len() >= 4 {
@@ -268,8 +330,8 @@ pub fn read_segment(fs: &Fs, path: &Path, newest: bool) -> Result<SegmentRead, S
             let last_nonzero = rest.iter().rposition(|&b| b != 0).unwrap_or(0);
             if newest && claimed <= MAX_RECORD && last_nonzero < RECORD_HEADER + claimed.max(1) {
                 warn!(segment = %path.display(), offset = at, reason = why, "cutting off a torn log tail");
-                return Ok(SegmentRead {
-                    txns: Vec::new(),
+                return Ok(SegmentRecords {
+                    records: Vec::new(),
                     ends: Vec::new(),
                     dbid,
                     end: at as u64,
@@ -279,8 +341,8 @@ pub fn read_segment(fs: &Fs, path: &Path, newest: bool) -> Result<SegmentRead, S
         };
         if rest.len() < RECORD_HEADER {
             let r = bad("record header cut short")?;
-            return Ok(SegmentRead {
-                txns,
+            return Ok(SegmentRecords {
+                records,
                 ends,
                 dbid,
                 end: r.end,
@@ -299,21 +361,30 @@ pub fn read_segment(fs: &Fs, path: &Path, newest: bool) -> Result<SegmentRead, S
         };
         if let Some(why) = why {
             let r = bad(why)?;
-            return Ok(SegmentRead {
-                txns,
+            return Ok(SegmentRecords {
+                records,
                 ends,
                 dbid,
                 end: r.end,
             });
         }
-        let t = decode_txn(&rest[RECORD_HEADER..RECORD_HEADER + len])
+        let txn = &rest[RECORD_HEADER..RECORD_HEADER + len];
+        let zxid = txn_zxid(txn)
             .map_err(|e| corrupt(at as u64, &format!("undecodable transaction: {e}")))?;
-        if let Some(prev) = txns.last().map(|p: &Txn| p.zxid) {
-            if t.zxid <= prev {
-                return Err(corrupt(at as u64, "zxids go backwards"));
-            }
+        if records.last().is_some_and(|p| zxid <= p.zxid) {
+            return Err(corrupt(at as u64, "zxids go backwards"));
         }
-        txns.push(t);
+        let record = match without_mark(txn) {
+            None => bytes.slice(at..at + RECORD_HEADER + len),
+            Some(plain) => {
+                let mut r = Vec::with_capacity(RECORD_HEADER + plain.len());
+                r.extend_from_slice(&(plain.len() as u32).to_be_bytes());
+                r.extend_from_slice(&crc32fast::hash(&plain).to_be_bytes());
+                r.extend_from_slice(&plain);
+                Bytes::from(r)
+            }
+        };
+        records.push(LoggedRecord { zxid, record });
         at += RECORD_HEADER + len;
         ends.push(at as u64);
     }
@@ -409,6 +480,32 @@ mod tests {
         w.write(&b, zs.start).unwrap();
         w.sync().unwrap();
         w.current().to_owned()
+    }
+
+    #[test]
+    fn records_are_read_as_logged_without_their_digest_marks() {
+        let d = tmp("records");
+        let mut w = LogWriter::open(&real(), &d, None, true, 7).unwrap();
+        let mut b = Vec::new();
+        encode_record(&txn(1), None, &mut b);
+        let mark = ZxidDigest {
+            zxid: 1,
+            digest: 99,
+        };
+        encode_record(&txn(2), Some(mark), &mut b);
+        w.write(&b, 1).unwrap();
+        w.sync().unwrap();
+        let r = read_segment_records(&real(), w.current(), true).unwrap();
+        assert_eq!(r.records.iter().map(|r| r.zxid).collect::<Vec<_>>(), [1, 2]);
+        // Each record is what the log would hold for the transaction without a mark: the
+        // replication core's payload, with a valid length and checksum.
+        for (rec, z) in r.records.iter().zip(1..) {
+            let mut plain = Vec::new();
+            encode_records(&[txn(z)], &mut plain);
+            assert_eq!(&rec.record[..], &plain[..], "zxid {z}");
+            assert_eq!(rec.decode().unwrap(), txn(z));
+        }
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

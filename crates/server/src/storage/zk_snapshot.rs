@@ -410,7 +410,7 @@ fn walk(
     tree: &DataTree,
     mut each: impl FnMut(&SnapNode) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let mut cursor = None;
+    let mut cursor = paddock_tree::SnapshotCursor::whole();
     let mut chunk = Vec::with_capacity(1024);
     loop {
         chunk.clear();
