@@ -61,8 +61,12 @@ fn header(zxid: i64, dbid: u64, sessions: &SessionTable, out: &mut Vec<u8>) {
     }
 }
 
-/// Bytes buffered before a write to the file: memory stays bounded whatever the tree's size.
-const BUFFER_BYTES: usize = 1 << 20;
+/// Bytes buffered before a write to the file, each write then written back at once
+/// (`StorageFile::write_behind`): memory stays bounded whatever the tree's size, and a log
+/// fsync queues behind at most this much snapshot data on the disk. With 1 MiB, latency-write's
+/// p99 on a 10,000,000-znode tree was 1.95-2.92 ms while a snapshot ran (0.41-0.66 ms with
+/// none); with 256 KiB 1.21-1.39 ms; with 64 KiB 0.77-0.88 ms, writes under load unchanged.
+const BUFFER_BYTES: usize = 64 << 10;
 
 /// Streams a snapshot to a temporary file.
 pub struct SnapshotWriter {
