@@ -17,6 +17,15 @@ use anyhow::{bail, Context, Result};
 /// (arena locks, consolidation), jemalloc's thread caches and arenas a fraction of it.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read at its start (the symbol tikv-jemallocator's prefixed build looks
+/// for). `background_thread`: freed memory is returned to the system by jemalloc's own thread,
+/// not by whichever thread allocates next. After a restart that applied a long log, the
+/// gigabytes it freed were purged about 10 s later inside the server's threads: a setData run
+/// then had a 168-236 ms stall (max latency), none with this set (`bench/snapshot-p99.sh`).
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8] = b"background_thread:true\0";
 use paddock_server::config::Config;
 use paddock_server::container_env;
 use std::path::PathBuf;
