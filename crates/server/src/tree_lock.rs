@@ -76,6 +76,11 @@ impl Starving {
         self.since.store(0, Ordering::Release);
     }
 
+    /// Whether a walker is waiting (and has not got in since it said so).
+    fn waiting_any(&self) -> bool {
+        self.since.load(Ordering::Acquire) != 0
+    }
+
     /// Whether a walker has waited longer than `STARVED` now.
     fn starved(&self) -> bool {
         let since = self.since.load(Ordering::Acquire);
@@ -110,7 +115,6 @@ impl SharedTree {
                 if tries > 0 {
                     self.starving.fed();
                 }
-
                 break t;
             }
             // Every try, not just the first: another walker that got in cleared it.
@@ -197,7 +201,7 @@ impl HeldTree {
     fn give_way(&self) {
         let deadline = Instant::now() + GIVE_WAY_AT_MOST;
         let mut attempt = 0u32;
-        while self.shared.starving.since.load(Ordering::Acquire) != 0 {
+        while self.shared.starving.waiting_any() {
             if Instant::now() >= deadline {
                 // Let the next walker that asks wait its full time again, not cost the core
                 // this wait on every round.

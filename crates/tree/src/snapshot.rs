@@ -99,12 +99,6 @@ impl SnapshotCursor {
     }
 }
 
-impl Default for SnapshotCursor {
-    fn default() -> Self {
-        SnapshotCursor::whole()
-    }
-}
-
 impl DataTree {
     /// A walk of the tree as it is now, for a snapshot that replays the log from
     /// `last_zxid()` on: it leaves out the nodes created after this point. (Nodes newer than
@@ -289,9 +283,9 @@ impl SnapshotLoader {
 
 impl DataTree {
     /// Walks up to `max` nodes of a snapshot in pre-order by name, resuming after `cursor`,
-    /// appending them to `out` and moving the cursor. Returns false once the walk is complete. The same walk as `snapshot_successor`,
-    /// but resolving the cursor once per call and stepping by id in between, so a chunk costs
-    /// little more than copying its nodes.
+    /// appending them to `out` and moving the cursor. Returns false once the walk is complete.
+    /// The same walk as `snapshot_successor`, but resolving the cursor once per call and
+    /// stepping by id in between, so a chunk costs little more than copying its nodes.
     pub fn snapshot_chunk(
         &self,
         cursor: &mut SnapshotCursor,

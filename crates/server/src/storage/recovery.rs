@@ -117,7 +117,7 @@ fn recover_as(
     let newest_snap_z = snaps.last().map_or(0, |(z, _)| *z);
     let prefetch_from = first_needed(newest_snap_z);
     std::thread::scope(|scope| {
-        // While the snapshot loads, a second thread reads and decodes the log segments the
+        // While the snapshot loads, a second thread reads and checks the log segments the
         // newest snapshot will need, one ahead of the replay.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<SegmentRecords, StorageError>>(1);
         let segs_ref = &segs;
@@ -204,13 +204,8 @@ fn recover_as(
                     logged.push(rec.clone());
                     continue;
                 }
-                let t = rec.decode().map_err(|e| StorageError::Corrupt {
-                    path: path.clone(),
-                    offset: r.offset_of(i),
-                    reason: format!("undecodable transaction: {e}"),
-                })?;
                 // Replay tolerates what a fuzzy snapshot already holds.
-                let _ = tree.apply(&t);
+                let _ = tree.apply(&r.decode(i, path)?);
             }
             if newest {
                 if write {

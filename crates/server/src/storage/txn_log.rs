@@ -36,10 +36,16 @@ pub fn encode_record(t: &Txn, mark: Option<ZxidDigest>, out: &mut Vec<u8>) {
     let at = out.len();
     out.extend_from_slice(&[0; RECORD_HEADER]);
     encode_txn_marked(t, mark, out);
-    let len = (out.len() - at - RECORD_HEADER) as u32;
-    let crc = crc32fast::hash(&out[at + RECORD_HEADER..]);
-    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
-    out[at + 4..at + 8].copy_from_slice(&crc.to_be_bytes());
+    let header = record_header(&out[at + RECORD_HEADER..]);
+    out[at..at + RECORD_HEADER].copy_from_slice(&header);
+}
+
+/// The header of a record holding the encoded transaction `txn`: its length and checksum.
+fn record_header(txn: &[u8]) -> [u8; RECORD_HEADER] {
+    let mut h = [0; RECORD_HEADER];
+    h[..4].copy_from_slice(&(txn.len() as u32).to_be_bytes());
+    h[4..].copy_from_slice(&crc32fast::hash(txn).to_be_bytes());
+    h
 }
 
 fn segment_name(zxid: i64) -> String {
@@ -206,18 +212,6 @@ impl LogWriter {
     }
 }
 
-/// What a segment holds.
-#[derive(Debug)]
-pub struct SegmentRead {
-    pub txns: Vec<Txn>,
-    /// Where each record of `txns` ends.
-    pub ends: Vec<u64>,
-    /// The database id in the header (0 for a segment never written).
-    pub dbid: u64,
-    /// Offset just past the last valid record.
-    pub end: u64,
-}
-
 /// One record as read back, not decoded: its transaction's zxid, and the record (header and
 /// transaction, without a digest mark) as the replication core carries it.
 #[derive(Debug, Clone)]
@@ -250,26 +244,16 @@ impl SegmentRecords {
     pub fn offset_of(&self, i: usize) -> u64 {
         i.checked_sub(1).map_or(HEADER_LEN, |p| self.ends[p])
     }
-}
 
-/// Reads a segment and decodes its transactions (see `read_segment_records`).
-pub fn read_segment(fs: &Fs, path: &Path, newest: bool) -> Result<SegmentRead, StorageError> {
-    let r = read_segment_records(fs, path, newest)?;
-    let mut txns = Vec::with_capacity(r.records.len());
-    for (i, rec) in r.records.iter().enumerate() {
-        let t = rec.decode().map_err(|e| StorageError::Corrupt {
+    /// Record `i` of the segment at `path`, decoded; one that does not decode is corruption
+    /// at its offset.
+    pub fn decode(&self, i: usize, path: &Path) -> Result<Txn, StorageError> {
+        self.records[i].decode().map_err(|e| StorageError::Corrupt {
             path: path.to_owned(),
-            offset: r.offset_of(i),
+            offset: self.offset_of(i),
             reason: format!("undecodable transaction: {e}"),
-        })?;
-        txns.push(t);
+        })
     }
-    Ok(SegmentRead {
-        txns,
-        ends: r.ends,
-        dbid: r.dbid,
-        end: r.end,
-    })
 }
 
 /// Reads a segment's records, checking each one's length, checksum and zxid order but not
@@ -376,13 +360,7 @@ pub fn read_segment_records(
         }
         let record = match without_mark(txn) {
             None => bytes.slice(at..at + RECORD_HEADER + len),
-            Some(plain) => {
-                let mut r = Vec::with_capacity(RECORD_HEADER + plain.len());
-                r.extend_from_slice(&(plain.len() as u32).to_be_bytes());
-                r.extend_from_slice(&crc32fast::hash(&plain).to_be_bytes());
-                r.extend_from_slice(&plain);
-                Bytes::from(r)
-            }
+            Some(plain) => Bytes::from([&record_header(&plain)[..], &plain].concat()),
         };
         records.push(LoggedRecord { zxid, record });
         at += RECORD_HEADER + len;
@@ -435,13 +413,8 @@ pub fn truncate_to_zxid(
     let Some((_, path)) = segs.iter().rev().find(|(first, _)| *first <= zxid) else {
         return Ok(None);
     };
-    let r = read_segment(fs, path, true)?;
-    let keep = r.txns.iter().take_while(|t| t.zxid <= zxid).count();
-    let end = if keep == 0 {
-        HEADER_LEN
-    } else {
-        r.ends[keep - 1]
-    };
+    let r = read_segment_records(fs, path, true)?;
+    let end = r.offset_of(r.records.iter().take_while(|t| t.zxid <= zxid).count());
     if end < r.end {
         cut_at(fs, path, end)?;
         info!(segment = %path.display(), zxid = format_args!("0x{zxid:x}"), "log truncated");
@@ -512,8 +485,8 @@ mod tests {
     fn round_trip_and_torn_tail() {
         let d = tmp("torn");
         let seg = write(&d, 1..11);
-        let r = read_segment(&real(), &seg, true).unwrap();
-        assert_eq!(r.txns.len(), 10);
+        let r = read_segment_records(&real(), &seg, true).unwrap();
+        assert_eq!(r.records.len(), 10);
         // Tear the last record: keep its first bytes only.
         let mut bytes = std::fs::read(&seg).unwrap();
         let end = r.end as usize;
@@ -526,10 +499,10 @@ mod tests {
             *b = 0;
         }
         std::fs::write(&seg, &bytes).unwrap();
-        let r2 = read_segment(&real(), &seg, true).unwrap();
-        assert_eq!(r2.txns.len(), 9);
+        let r2 = read_segment_records(&real(), &seg, true).unwrap();
+        assert_eq!(r2.records.len(), 9);
         assert!(
-            read_segment(&real(), &seg, false).is_err(),
+            read_segment_records(&real(), &seg, false).is_err(),
             "an older segment may not end torn"
         );
         let _ = std::fs::remove_dir_all(&d);
@@ -542,7 +515,9 @@ mod tests {
         let mut bytes = std::fs::read(&seg).unwrap();
         bytes[HEADER_LEN as usize + 20] ^= 0x40;
         std::fs::write(&seg, &bytes).unwrap();
-        let e = read_segment(&real(), &seg, true).unwrap_err().to_string();
+        let e = read_segment_records(&real(), &seg, true)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("corrupt at offset 32"), "{e}");
         let _ = std::fs::remove_dir_all(&d);
     }
