@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Paddock and Apache ZooKeeper 3.8 side by side at growing tree sizes (`paddock bench scale`):
-# at each size both start fresh, are filled, and are measured (workloads on the full tree, RSS,
-# snapshots, restart to serving). Results: bench/results/scale/ (summary.md, chart.svg,
-# scale.jsonl).
+# Paddock and Apache ZooKeeper 3.8 side by side at growing tree sizes and growing numbers of
+# held sessions (`paddock bench scale`): at each point both start fresh, are filled (znodes) or
+# given sessions each with an ephemeral znode and watches, and are measured (workloads, RSS,
+# snapshots, restart to serving; watch delivery, every session back after a SIGKILL).
+# Results: bench/results/scale/ (summary.md, chart.svg, scale.jsonl).
 #
-#   bench/scale.sh                      # the full sweep: 100k, 1m and 10m znodes
+#   bench/scale.sh                      # the full sweep: 100k, 1m and 10m znodes; 1k, 10k, 50k sessions
 #   bench/scale.sh --znodes 100k,1m     # chosen sizes (any `paddock bench scale` option)
-#   bench/scale.sh --smoke              # CI: 100,000 znodes, 2 s workloads, results discarded
+#   bench/scale.sh --sweeps sessions --held-sessions 1k,10k
+#   bench/scale.sh --smoke              # CI: 100,000 znodes and 1,000 sessions, 2 s workloads
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -27,7 +27,8 @@
 #      protocol-nemesis (tests/protocol/nemesis.py: linearizable reads under partitions and kills),
 #      protocol-reconfig (tests/protocol/reconfig.py: observers join and leave by reconfig),
 #      bench-smoke (bench/smoke.sh: every workload of `paddock bench` for a moment),
-#      bench-scale-smoke (bench/scale.sh --smoke: the scale sweep at 100,000 znodes),
+#      bench-scale-smoke (bench/scale.sh --smoke: the scale sweep's smallest points: 100,000
+#      znodes, 1,000 held sessions, 10,000 watches),
 #      bench-ensemble-smoke, ensemble-partition, container-env (ZOO_* variables, as ZooKeeper's
 #      container image), progress (bars on a terminal only), recipes-zookeeper (the recipe tests against
 #      Apache ZooKeeper), ha-failover and ha-failover-zookeeper (examples/ha/demo.sh).
@@ -159,8 +160,9 @@ run_suite protocol-nemesis .venv/bin/python tests/protocol/nemesis.py
 # errors; a restarted voter keeps the configuration (~6 s).
 run_suite protocol-reconfig .venv/bin/python tests/protocol/reconfig.py
 run_suite bench-smoke bench/smoke.sh
-# `paddock bench scale` at its smallest point: Paddock and ZooKeeper 3.8 filled with 100,000
-# znodes each, two workloads, a restart (~1 min).
+# `paddock bench scale` at its smallest points: Paddock and ZooKeeper 3.8 filled with 100,000
+# znodes each, two workloads, a restart; 1,000 held sessions each with an ephemeral and two
+# watches, a SIGKILL and every session back with nothing lost; 10,000 watches fired (~1 min).
 run_suite bench-scale-smoke bench/scale.sh --smoke
 # A three-server Paddock ensemble under short workloads and one SIGKILL of its leader (~20 s).
 run_suite bench-ensemble-smoke bench/ensemble.sh --smoke

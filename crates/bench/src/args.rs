@@ -553,13 +553,25 @@ mod tests {
              throughput and latency, RSS, snapshot time and restart-to-serving time at each size"
 )]
 pub struct ScaleArgs {
-    /// Quick check for CI: the smallest point only (100,000 znodes), 2 s workloads; fails on
-    /// any error.
+    /// Quick check for CI: the smallest point of each sweep only (100,000 znodes, 1,000
+    /// sessions, 10,000 watches), 2 s workloads; fails on any error.
     #[arg(long)]
     pub smoke: bool,
+    /// Which sweeps to run, comma list: znodes (growing trees), sessions (growing numbers of
+    /// held sessions), watches (growing numbers of watches over 100 sessions).
+    #[arg(long, default_value = "znodes,sessions,watches")]
+    pub sweeps: String,
     /// Tree sizes, comma list (znodes of `--value-size` bytes, 1,000 per parent).
     #[arg(long, default_value = "100k,1m,10m")]
     pub znodes: String,
+    /// Sessions held for the session sweep, comma list; each holds an ephemeral znode and a
+    /// data watch; 5,000 connect from each loopback address (127.1.0.1, 127.1.0.2, ...).
+    #[arg(long, default_value = "1k,10k,50k")]
+    pub held_sessions: String,
+    /// Watches for the watch sweep, comma list: one data watch on each of that many znodes,
+    /// spread over 100 sessions.
+    #[arg(long, default_value = "10k,1m")]
+    pub watches: String,
     /// Systems to run, comma list: paddock, zookeeper.
     #[arg(long, default_value = "paddock,zookeeper")]
     pub systems: String,

@@ -69,6 +69,9 @@ impl ServerSpec {
             format!("forceSync={}", if self.force_sync { "yes" } else { "no" }),
             "4lw.commands.whitelist=*".into(),
             "maxClientCnxns=0".into(),
+            // The same accept queue for both: ZooKeeper's default (the JVM's 50) drops
+            // connections when thousands arrive at once, and each is retried a second later.
+            "clientPortListenBacklog=1024".into(),
         ]
         .into_iter()
         .chain(self.tls_dir.iter().flat_map(|d| tls_cfg(d)))
@@ -208,6 +211,14 @@ impl ServerProc {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Kills the server with SIGKILL (nothing flushed, nothing closed) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Stops the server: SIGTERM, up to 10 s to exit, then SIGKILL.

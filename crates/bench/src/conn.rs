@@ -7,11 +7,11 @@ use bytes::{Buf, BufMut, BytesMut};
 use paddock_proto::frame::{frame_len, DEFAULT_MAX_FRAME};
 use paddock_proto::{op, ConnectRequest, ConnectResponse, Reader, Record};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest, ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
@@ -98,6 +98,29 @@ pub struct Conn {
     /// The protocol version the server answered (`paddock_proto::protocol`): 0 from
     /// ZooKeeper, what it speaks (up to what was asked) from Paddock.
     pub server_protocol: i32,
+    /// Bytes made room for before each read.
+    read_chunk: usize,
+}
+
+/// How a connection is dialled, beyond the server's address.
+#[derive(Debug, Clone, Copy)]
+pub struct Dial {
+    /// The local address to connect from; `None` lets the kernel choose. Tens of thousands
+    /// of connections to one server spread over several loopback addresses, because one
+    /// address runs out of ephemeral ports near 28,000.
+    pub source: Option<IpAddr>,
+    /// Bytes made room for before each read: 64 KiB for the pipelined workloads, a little
+    /// for sessions that sit idle by the thousand.
+    pub read_chunk: usize,
+}
+
+impl Default for Dial {
+    fn default() -> Self {
+        Dial {
+            source: None,
+            read_chunk: 64 * 1024,
+        }
+    }
 }
 
 /// What a server answered to a session handshake (see [`Conn::handshake`]).
@@ -155,7 +178,30 @@ impl Conn {
         ask: &SessionAsk,
         limit: Duration,
     ) -> Result<Handshake> {
-        let stream = tokio::time::timeout(limit, TcpStream::connect(addr))
+        Conn::handshake_with(addr, ask, limit, Dial::default()).await
+    }
+
+    /// [`Conn::handshake`], dialled as `dial` says.
+    pub async fn handshake_with(
+        addr: SocketAddr,
+        ask: &SessionAsk,
+        limit: Duration,
+        dial: Dial,
+    ) -> Result<Handshake> {
+        let connect = async {
+            match dial.source {
+                None => TcpStream::connect(addr).await,
+                Some(ip) => {
+                    let socket = match ip {
+                        IpAddr::V4(_) => TcpSocket::new_v4()?,
+                        IpAddr::V6(_) => TcpSocket::new_v6()?,
+                    };
+                    socket.bind(SocketAddr::new(ip, 0))?;
+                    socket.connect(addr).await
+                }
+            }
+        };
+        let stream = tokio::time::timeout(limit, connect)
             .await
             .with_context(|| format!("connecting to {addr} timed out"))?
             .with_context(|| format!("cannot connect to {addr}"))?;
@@ -174,13 +220,14 @@ impl Conn {
         };
         let mut c = Conn {
             stream,
-            rbuf: BytesMut::with_capacity(64 * 1024),
-            wbuf: BytesMut::with_capacity(64 * 1024),
+            rbuf: BytesMut::with_capacity(dial.read_chunk),
+            wbuf: BytesMut::with_capacity(dial.read_chunk),
             next_xid: 1,
             session_id: 0,
             timeout_ms: 0,
             passwd: Vec::new(),
             server_protocol: 0,
+            read_chunk: dial.read_chunk,
         };
         let req = ConnectRequest {
             // What this build speaks: a server that does not (ZooKeeper) answers 0.
@@ -324,7 +371,7 @@ impl Conn {
     pub async fn io(&mut self) -> io::Result<()> {
         if let Stream::Tls { rd, wr } = &mut self.stream {
             // TLS: read and write concurrently; whichever is ready first.
-            self.rbuf.reserve(64 * 1024);
+            self.rbuf.reserve(self.read_chunk);
             let pending = !self.wbuf.is_empty();
             tokio::select! {
                 r = rd.read_buf(&mut self.rbuf) => {
@@ -358,7 +405,7 @@ impl Conn {
             self.try_write()?;
         }
         if ready.is_readable() {
-            self.rbuf.reserve(64 * 1024);
+            self.rbuf.reserve(self.read_chunk);
             let Stream::Plain(stream) = &mut self.stream else {
                 unreachable!("TLS connections returned above");
             };
@@ -430,7 +477,7 @@ impl Conn {
                     return Ok(Some(self.rbuf.split_to(len).to_vec()));
                 }
             }
-            self.rbuf.reserve(64 * 1024);
+            self.rbuf.reserve(self.read_chunk);
             let n = match &mut self.stream {
                 Stream::Plain(s) => s.read_buf(&mut self.rbuf).await?,
                 Stream::Tls { rd, .. } => rd.read_buf(&mut self.rbuf).await?,

@@ -14,13 +14,16 @@ pub mod conn;
 pub mod ensemble;
 pub mod failover;
 pub mod gen;
+pub mod held;
 pub mod hist;
 pub mod memory;
 pub mod procstat;
 pub mod report;
 pub mod runner;
 pub mod scale;
+pub mod session_sweep;
 pub mod svg;
+pub mod watch_sweep;
 pub mod workload;
 
 use anyhow::{Context, Result};
@@ -36,6 +39,7 @@ const USAGE: &str =
        paddock bench ensemble [options]   ensembles of both side by side: throughput, observers, failover
        paddock bench failover [options]   SIGKILL the leader of a running ensemble; time to the next write
        paddock bench scale [options]      both side by side at growing tree sizes (100k, 1m, 10m znodes)
+                                          held sessions (1k, 10k, 50k), watches (10k, 1m)
        paddock bench workloads            list the workloads";
 
 /// Entry point of `paddock bench <args>`, with long flags spelled `--x` (the paddock binary

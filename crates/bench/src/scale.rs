@@ -4,17 +4,21 @@
 //! took while filling, and the time from a restart to serving the tree again. Tables and
 //! log-log charts show how each cost grows with the size.
 //!
-//! Measured so far: the znode sweep. The issue's session, watch and child-list sweeps, the
-//! p99 while a snapshot is taken and the SNAP catch-up are not part of it yet.
+//! Three sweeps: growing trees (`znodes`), growing numbers of held sessions (`sessions`,
+//! [`crate::session_sweep`]) and of watches (`watches`, [`crate::watch_sweep`]). The issue's
+//! child-list sweep, the p99 while a snapshot is taken and the SNAP catch-up are not part of
+//! it yet.
 
 use crate::args::ScaleArgs;
 use crate::compare::{
     comparison_params, fill_params, four_letter, markdown, ratio, spawn, wait_ready, Kind, Restart,
-    ServerSpec,
+    ServerProc, ServerSpec,
 };
 use crate::memory;
 use crate::report::{self, json_num, json_str};
+use crate::session_sweep::{self, SessionFigures};
 use crate::svg::{line_chart, LinePanel};
+use crate::watch_sweep::{self, WatchFigures};
 use crate::workload::{self, Workload, WorkloadResult};
 use anyhow::{bail, Context, Result};
 use paddock_testkit::fourlw::mntr_value;
@@ -35,6 +39,23 @@ struct Figures {
     restart_secs: f64,
 }
 
+/// One system holding one number of sessions: its figures, or why it could not.
+struct SessionPoint {
+    sessions: u64,
+    kind: Kind,
+    heap: Option<String>,
+    held: Result<SessionFigures, String>,
+    /// Not run: the machine's limits do not allow it (not a failure of either server).
+    skipped: bool,
+}
+
+/// One system with one number of watches: its figures, or why it could not.
+struct WatchPoint {
+    watches: u64,
+    kind: Kind,
+    held: Result<WatchFigures, String>,
+}
+
 /// One system at one size: its figures, or why it could not hold the size.
 struct Point {
     size: u64,
@@ -52,14 +73,42 @@ fn auto_heap(znodes: u64) -> String {
 
 /// Runs the sweep.
 pub async fn run(a: ScaleArgs) -> Result<()> {
-    let sizes: Vec<u64> = if a.smoke {
+    let counts = |list: &str| -> Result<Vec<u64>> {
+        list.split(',')
+            .map(|s| crate::args::parse_count(s).map_err(anyhow::Error::msg))
+            .collect()
+    };
+    let mut sizes: Vec<u64> = if a.smoke {
         vec![100_000]
     } else {
-        a.znodes
-            .split(',')
-            .map(|s| crate::args::parse_count(s).map_err(anyhow::Error::msg))
-            .collect::<Result<_>>()?
+        counts(&a.znodes)?
     };
+    let mut held: Vec<u64> = if a.smoke {
+        vec![1_000]
+    } else {
+        counts(&a.held_sessions)?
+    };
+    let mut watches: Vec<u64> = if a.smoke {
+        vec![10_000]
+    } else {
+        counts(&a.watches)?
+    };
+    let sweeps: Vec<&str> = a.sweeps.split(',').map(str::trim).collect();
+    if let Some(bad) = sweeps
+        .iter()
+        .find(|s| !["znodes", "sessions", "watches"].contains(s))
+    {
+        bail!("--sweeps takes znodes, sessions and watches, not '{bad}'");
+    }
+    if !sweeps.contains(&"watches") {
+        watches.clear();
+    }
+    if !sweeps.contains(&"znodes") {
+        sizes.clear();
+    }
+    if !sweeps.contains(&"sessions") {
+        held.clear();
+    }
     let kinds: Vec<Kind> = a
         .systems
         .split(',')
@@ -101,19 +150,8 @@ pub async fn run(a: ScaleArgs) -> Result<()> {
     let mut points = Vec::new();
     for &size in &sizes {
         for &kind in &kinds {
-            let heap = (kind == Kind::ZooKeeper).then(|| match a.zk_heap.as_str() {
-                "auto" => auto_heap(size),
-                h => h.to_owned(),
-            });
-            spec.zk_heap = heap.clone().unwrap_or_default();
-            eprintln!(
-                "{} znodes: {}{}",
-                report::thousands(size as f64),
-                kind.label(),
-                heap.as_ref()
-                    .map(|h| format!(" (-Xmx{h})"))
-                    .unwrap_or_default()
-            );
+            let what = format!("{} znodes", report::thousands(size as f64));
+            let heap = begin_point(&a, &mut spec, kind, size, &what);
             let held = measure(&a, &spec, kind, size, &workloads, &mparams)
                 .await
                 .map_err(|e| format!("{e:#}"));
@@ -154,6 +192,85 @@ pub async fn run(a: ScaleArgs) -> Result<()> {
             });
         }
     }
+    let mut session_points = Vec::new();
+    for &n in &held {
+        for &kind in &kinds {
+            let what = format!("{} sessions", report::thousands(n as f64));
+            let heap = begin_point(&a, &mut spec, kind, 0, &what);
+            if let Err(why) = session_sweep::machine_allows(n as usize) {
+                eprintln!("  {why}");
+                writeln!(
+                    jsonl,
+                    "{{\"kind\":\"sessions\",\"sessions\":{n},\"label\":{},\"skipped\":{}}}",
+                    json_str(kind.label()),
+                    json_str(&why)
+                )?;
+                session_points.push(SessionPoint {
+                    sessions: n,
+                    kind,
+                    heap,
+                    held: Err(why),
+                    skipped: true,
+                });
+                continue;
+            }
+            let held = session_sweep::measure(&a, &spec, kind, n as usize, &workloads, &mparams)
+                .await
+                .map_err(|e| format!("{e:#}"));
+            match &held {
+                Ok(f) => {
+                    for w in &f.workloads {
+                        let j = w.to_json();
+                        writeln!(jsonl, "{{\"sessions\":{n},{}", &j[1..])?;
+                    }
+                    writeln!(jsonl, "{}", session_sweep::to_json(n as usize, kind, f))?;
+                }
+                Err(e) => {
+                    eprintln!("  could not hold {n} sessions: {e}");
+                    writeln!(
+                        jsonl,
+                        "{{\"kind\":\"sessions\",\"sessions\":{n},\"label\":{},\"failed\":{}}}",
+                        json_str(kind.label()),
+                        json_str(e)
+                    )?;
+                }
+            }
+            session_points.push(SessionPoint {
+                sessions: n,
+                kind,
+                heap,
+                held,
+                skipped: false,
+            });
+        }
+    }
+    let mut watch_points = Vec::new();
+    for &n in &watches {
+        for &kind in &kinds {
+            let what = format!("{} watches", report::thousands(n as f64));
+            begin_point(&a, &mut spec, kind, n, &what);
+            let held = watch_sweep::measure(&a, &spec, kind, n as usize)
+                .await
+                .map_err(|e| format!("{e:#}"));
+            match &held {
+                Ok(f) => writeln!(jsonl, "{}", watch_sweep::to_json(n as usize, kind, f))?,
+                Err(e) => {
+                    eprintln!("  could not hold {n} watches: {e}");
+                    writeln!(
+                        jsonl,
+                        "{{\"kind\":\"watches\",\"watches\":{n},\"label\":{},\"failed\":{}}}",
+                        json_str(kind.label()),
+                        json_str(e)
+                    )?;
+                }
+            }
+            watch_points.push(WatchPoint {
+                watches: n,
+                kind,
+                held,
+            });
+        }
+    }
     let total_secs = t_all.elapsed().as_secs_f64();
     let settings = format!(
         "standalone, forceSync=yes on both; {} sessions x {} in flight, {} s measured + {} s warm-up per workload; \
@@ -170,15 +287,19 @@ pub async fn run(a: ScaleArgs) -> Result<()> {
             a.zk_heap.clone()
         }
     );
-    let md = render(
-        &points, &sizes, &workloads, &settings, started_at, total_secs,
-    );
+    let sweep = Sweep {
+        points: &points,
+        sizes: &sizes,
+        sessions: &session_points,
+        held: &held,
+        watch_points: &watch_points,
+        watches: &watches,
+        workloads: &workloads,
+    };
+    let md = render(&sweep, &settings, started_at, total_secs);
     print!("{md}");
     std::fs::write(a.out_dir.join("summary.md"), &md)?;
-    std::fs::write(
-        a.out_dir.join("chart.svg"),
-        chart(&points, &sizes, &workloads),
-    )?;
+    std::fs::write(a.out_dir.join("chart.svg"), chart(&sweep))?;
     eprintln!(
         "wrote {}, {} and {}",
         jsonl_path.display(),
@@ -188,7 +309,34 @@ pub async fn run(a: ScaleArgs) -> Result<()> {
     let paddock_failed: Vec<String> = points
         .iter()
         .filter(|p| p.kind == Kind::Paddock)
-        .filter_map(|p| p.held.as_ref().err().map(|e| format!("{}: {e}", p.size)))
+        .filter_map(|p| {
+            p.held
+                .as_ref()
+                .err()
+                .map(|e| format!("{} znodes: {e}", p.size))
+        })
+        .chain(
+            session_points
+                .iter()
+                .filter(|p| p.kind == Kind::Paddock && !p.skipped)
+                .filter_map(|p| {
+                    p.held
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("{} sessions: {e}", p.sessions))
+                }),
+        )
+        .chain(
+            watch_points
+                .iter()
+                .filter(|p| p.kind == Kind::Paddock)
+                .filter_map(|p| {
+                    p.held
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("{} watches: {e}", p.watches))
+                }),
+        )
         .collect();
     if !paddock_failed.is_empty() {
         bail!("Paddock failed at: {}", paddock_failed.join("; "));
@@ -199,11 +347,99 @@ pub async fn run(a: ScaleArgs) -> Result<()> {
             .filter_map(|p| p.held.as_ref().ok())
             .flat_map(|f| f.workloads.iter().map(|w| w.errors))
             .sum();
-        if errors > 0 || points.iter().any(|p| p.held.is_err()) {
-            bail!("the smoke run had errors (see above)");
+        let lost = session_points
+            .iter()
+            .filter(|p| !p.skipped)
+            .any(|p| match &p.held {
+                Ok(f) => {
+                    let n = p.sessions;
+                    f.fired != n
+                        || f.shared_fired != n
+                        || f.expired > 0
+                        || f.ephemerals_after != n
+                        || f.fired_after != 2 * n
+                }
+                Err(_) => true,
+            });
+        let errors = errors
+            + session_points
+                .iter()
+                .filter_map(|p| p.held.as_ref().ok())
+                .flat_map(|f| f.workloads.iter().map(|w| w.errors))
+                .sum::<u64>();
+        let lost = lost || watch_points.iter().any(|p| p.held.is_err());
+        if errors > 0 || lost || points.iter().any(|p| p.held.is_err()) {
+            bail!("the smoke run had errors or lost sessions, ephemerals or watches (see above)");
         }
     }
     Ok(())
+}
+
+/// Sets ZooKeeper's heap for a point that holds `znodes` (for `kind` ZooKeeper) and announces
+/// the point; returns the heap.
+fn begin_point(
+    a: &ScaleArgs,
+    spec: &mut ServerSpec,
+    kind: Kind,
+    znodes: u64,
+    what: &str,
+) -> Option<String> {
+    let heap = (kind == Kind::ZooKeeper).then(|| match a.zk_heap.as_str() {
+        "auto" => auto_heap(znodes),
+        h => h.to_owned(),
+    });
+    spec.zk_heap = heap.clone().unwrap_or_default();
+    eprintln!(
+        "{what}: {}{}",
+        kind.label(),
+        heap.as_ref()
+            .map(|h| format!(" (-Xmx{h})"))
+            .unwrap_or_default()
+    );
+    heap
+}
+
+/// A fresh server of `kind` for one point (its directory named `name`), serving.
+pub(crate) async fn fresh_server(
+    a: &ScaleArgs,
+    spec: &ServerSpec,
+    kind: Kind,
+    name: &str,
+) -> Result<(ServerProc, std::path::PathBuf)> {
+    let dir = a.work_dir.join(format!("{}-{name}", kind.label()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = a.port
+        + match kind {
+            Kind::Paddock => 0,
+            Kind::ZooKeeper => 1,
+        };
+    let mut srv = spawn(kind, spec, port, &dir)?;
+    wait_ready(&mut srv, Duration::from_secs(120)).await?;
+    Ok((srv, dir))
+}
+
+/// Runs each workload against `target` and prints its line; `at` names the point in errors.
+pub(crate) async fn run_workloads(
+    workloads: &[Workload],
+    params: &workload::Params,
+    target: &workload::Target,
+    at: &str,
+) -> Result<Vec<WorkloadResult>> {
+    let mut results = Vec::new();
+    for &w in workloads {
+        let r = workload::run_workload(w, params, target)
+            .await
+            .with_context(|| format!("{} {at}", w.name()))?;
+        eprintln!(
+            "  {:<14} {:>10} ops/s  p99 {:>7} ms  errors {}",
+            r.workload,
+            report::thousands(r.ops_per_sec),
+            report::ms(r.p99_ns),
+            r.errors
+        );
+        results.push(r);
+    }
+    Ok(results)
 }
 
 /// Fills a fresh server of `kind` with `size` znodes and measures it.
@@ -215,15 +451,7 @@ async fn measure(
     workloads: &[Workload],
     params: &workload::Params,
 ) -> Result<Figures> {
-    let dir = a.work_dir.join(format!("{}-{size}", kind.label()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let port = a.port
-        + match kind {
-            Kind::Paddock => 0,
-            Kind::ZooKeeper => 1,
-        };
-    let mut srv = spawn(kind, spec, port, &dir)?;
-    wait_ready(&mut srv, Duration::from_secs(120)).await?;
+    let (mut srv, dir) = fresh_server(a, spec, kind, &size.to_string()).await?;
     let mp = fill_params(size, a.value_size, a.quiet);
     let m = memory::measure(srv.addr, &[srv.addr], srv.pid(), kind.label(), &mp).await?;
     if m.errors > 0 {
@@ -238,21 +466,8 @@ async fn measure(
     let mntr = four_letter(srv.addr, "mntr").await.unwrap_or_default();
     let snapshots =
         mntr_value(&mntr, "zk_cnt_snapshottime").zip(mntr_value(&mntr, "zk_max_snapshottime"));
-    let target = srv.target(a.quiet);
-    let mut results = Vec::new();
-    for &w in workloads {
-        let r = workload::run_workload(w, params, &target)
-            .await
-            .with_context(|| format!("{} at {size} znodes", w.name()))?;
-        eprintln!(
-            "  {:<14} {:>10} ops/s  p99 {:>7} ms  errors {}",
-            r.workload,
-            report::thousands(r.ops_per_sec),
-            report::ms(r.p99_ns),
-            r.errors
-        );
-        results.push(r);
-    }
+    let at = format!("at {size} znodes");
+    let results = run_workloads(workloads, params, &srv.target(a.quiet), &at).await?;
     let restart_secs = match srv
         .restart_timed(spec, &m.probe_path, Duration::from_secs(1800))
         .await?
@@ -285,20 +500,97 @@ fn workload_of(f: Option<&Figures>, w: Workload) -> Option<&WorkloadResult> {
     f.and_then(|f| f.workloads.iter().find(|r| r.workload == w.name()))
 }
 
-fn ms_of(ns: u64) -> f64 {
+pub(crate) fn ms_of(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
-/// The markdown report: settings, one table of costs by size, one of each workload by size,
-/// and what could not be held.
-fn render(
-    points: &[Point],
+/// The rows of a workloads-by-size table: per workload and size, both systems side by side.
+pub(crate) fn workload_table<'a>(
+    axis: &str,
     sizes: &[u64],
     workloads: &[Workload],
+    get: &dyn Fn(u64, Kind, Workload) -> Option<&'a WorkloadResult>,
+) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![
+        "workload".to_string(),
+        axis.into(),
+        "ops/s P/ZK".into(),
+        "ratio".into(),
+        "p50 ms P/ZK".into(),
+        "p99 ms P/ZK".into(),
+        "p99 ratio".into(),
+        "p99.9 ms P/ZK".into(),
+        "errors P/ZK".into(),
+    ]];
+    for &w in workloads {
+        for &size in sizes {
+            let (rp, rz) = (get(size, Kind::Paddock, w), get(size, Kind::ZooKeeper, w));
+            let both = |f: &dyn Fn(&WorkloadResult) -> String| {
+                format!(
+                    "{} / {}",
+                    rp.map_or("-".into(), f),
+                    rz.map_or("-".into(), f)
+                )
+            };
+            let v =
+                |r: Option<&WorkloadResult>, f: fn(&WorkloadResult) -> f64| r.map_or(f64::NAN, f);
+            rows.push(vec![
+                w.name().to_string(),
+                report::thousands(size as f64),
+                both(&|r| report::thousands(r.ops_per_sec)),
+                ratio(v(rp, |r| r.ops_per_sec), v(rz, |r| r.ops_per_sec)),
+                both(&|r| format!("{:.2}", ms_of(r.p50_ns))),
+                both(&|r| format!("{:.2}", ms_of(r.p99_ns))),
+                ratio(v(rp, |r| ms_of(r.p99_ns)), v(rz, |r| ms_of(r.p99_ns))),
+                both(&|r| format!("{:.2}", ms_of(r.p999_ns))),
+                both(&|r| r.errors.to_string()),
+            ]);
+        }
+    }
+    rows
+}
+
+/// Everything one run measured.
+struct Sweep<'a> {
+    points: &'a [Point],
+    sizes: &'a [u64],
+    sessions: &'a [SessionPoint],
+    held: &'a [u64],
+    watch_points: &'a [WatchPoint],
+    watches: &'a [u64],
+    workloads: &'a [Workload],
+}
+
+impl Sweep<'_> {
+    fn watch_figures(&self, n: u64, kind: Kind) -> Option<&WatchFigures> {
+        self.watch_points
+            .iter()
+            .find(|p| p.watches == n && p.kind == kind)
+            .and_then(|p| p.held.as_ref().ok())
+    }
+
+    fn session_figures(&self, n: u64, kind: Kind) -> Option<&SessionFigures> {
+        self.sessions
+            .iter()
+            .find(|p| p.sessions == n && p.kind == kind)
+            .and_then(|p| p.held.as_ref().ok())
+    }
+}
+
+/// The markdown report: settings, one table of costs by size, one of each workload by size,
+/// the same for the session points, and what could not be held.
+fn render(
+    sweep: &Sweep,
     settings: &str,
     started_at: std::time::SystemTime,
     total_secs: f64,
 ) -> String {
+    let Sweep {
+        points,
+        sizes,
+        workloads,
+        ..
+    } = *sweep;
     let p = Kind::Paddock;
     let z = Kind::ZooKeeper;
     let mut costs = vec![vec![
@@ -346,45 +638,14 @@ fn render(
             heap,
         ]);
     }
-    let mut loads = vec![vec![
-        "workload".to_string(),
-        "znodes".into(),
-        "ops/s P/ZK".into(),
-        "ratio".into(),
-        "p50 ms P/ZK".into(),
-        "p99 ms P/ZK".into(),
-        "p99 ratio".into(),
-        "p99.9 ms P/ZK".into(),
-        "errors P/ZK".into(),
-    ]];
-    for &w in workloads {
-        for &size in sizes {
-            let (rp, rz) = (
-                workload_of(figures(points, size, p), w),
-                workload_of(figures(points, size, z), w),
-            );
-            let both = |f: &dyn Fn(&WorkloadResult) -> String| {
-                format!(
-                    "{} / {}",
-                    rp.map_or("-".into(), f),
-                    rz.map_or("-".into(), f)
-                )
-            };
-            let v =
-                |r: Option<&WorkloadResult>, f: fn(&WorkloadResult) -> f64| r.map_or(f64::NAN, f);
-            loads.push(vec![
-                w.name().to_string(),
-                report::thousands(size as f64),
-                both(&|r| report::thousands(r.ops_per_sec)),
-                ratio(v(rp, |r| r.ops_per_sec), v(rz, |r| r.ops_per_sec)),
-                both(&|r| format!("{:.2}", ms_of(r.p50_ns))),
-                both(&|r| format!("{:.2}", ms_of(r.p99_ns))),
-                ratio(v(rp, |r| ms_of(r.p99_ns)), v(rz, |r| ms_of(r.p99_ns))),
-                both(&|r| format!("{:.2}", ms_of(r.p999_ns))),
-                both(&|r| r.errors.to_string()),
-            ]);
-        }
-    }
+    let loads = workload_table("znodes", sizes, workloads, &|size, kind, w| {
+        workload_of(figures(points, size, kind), w)
+    });
+    let heap_of = |h: &Option<String>| {
+        h.as_ref()
+            .map(|h| format!(" (-Xmx{h})"))
+            .unwrap_or_default()
+    };
     let failed: Vec<String> = points
         .iter()
         .filter_map(|q| {
@@ -393,26 +654,76 @@ fn render(
                     "- {} could not hold {} znodes{}: {e}",
                     q.kind.label(),
                     report::thousands(q.size as f64),
-                    q.heap
-                        .as_ref()
-                        .map(|h| format!(" (-Xmx{h})"))
-                        .unwrap_or_default()
+                    heap_of(&q.heap)
                 )
             })
         })
+        .chain(sweep.watch_points.iter().filter_map(|q| {
+            q.held.as_ref().err().map(|e| {
+                format!(
+                    "- {} could not hold {} watches: {e}",
+                    q.kind.label(),
+                    report::thousands(q.watches as f64)
+                )
+            })
+        }))
+        .chain(sweep.sessions.iter().filter_map(|q| {
+            q.held.as_ref().err().map(|e| {
+                format!(
+                    "- {} {} {} sessions{}: {e}",
+                    q.kind.label(),
+                    if q.skipped {
+                        "was not given"
+                    } else {
+                        "could not hold"
+                    },
+                    report::thousands(q.sessions as f64),
+                    heap_of(&q.heap)
+                )
+            })
+        }))
         .collect();
+    let znode_tables = if sizes.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "### Costs by tree size (P = Paddock, ZK = ZooKeeper; ratio = Paddock/ZooKeeper)\n\n{}\n\
+             ### Workloads on the full tree\n\n{}\n",
+            markdown(&costs),
+            markdown(&loads)
+        )
+    };
+    let session_tables = if sweep.held.is_empty() {
+        String::new()
+    } else {
+        let heaps: Vec<String> = sweep
+            .sessions
+            .iter()
+            .filter_map(|q| q.heap.clone())
+            .collect();
+        format!(
+            "{}\nZooKeeper's heap at these points: {}.\n\n",
+            session_sweep::render(sweep.held, workloads, &|n, k| sweep.session_figures(n, k)),
+            heaps.first().map_or("-".into(), |h| format!("-Xmx{h}"))
+        )
+    };
     let settings = match crate::compare::git_rev() {
         Some(rev) => format!("{settings}; work tree at {rev}"),
         None => settings.to_owned(),
     };
+    let watch_tables = if sweep.watches.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "{}\n",
+            watch_sweep::render(sweep.watches, &|n, k| sweep.watch_figures(n, k))
+        )
+    };
     format!(
         "Run {}, {total_secs:.0} s in all. {settings}.\n\nCommand: `paddock bench scale {}`\n\n\
-         ### Costs by tree size (P = Paddock, ZK = ZooKeeper; ratio = Paddock/ZooKeeper)\n\n{}\n\
-         ### Workloads on the full tree\n\n{}\n{}",
+         {znode_tables}{session_tables}{watch_tables}{}",
         crate::compare::humantime(started_at),
         std::env::args().skip(3).collect::<Vec<_>>().join(" "),
-        markdown(&costs),
-        markdown(&loads),
         if failed.is_empty() {
             String::new()
         } else {
@@ -421,8 +732,14 @@ fn render(
     )
 }
 
-/// Log-log charts of each figure against the tree size.
-fn chart(points: &[Point], sizes: &[u64], workloads: &[Workload]) -> String {
+/// Log-log charts of each figure against the tree size, then against the sessions held.
+fn chart(sweep: &Sweep) -> String {
+    let Sweep {
+        points,
+        sizes,
+        workloads,
+        ..
+    } = *sweep;
     let xs: Vec<f64> = sizes.iter().map(|&s| s as f64).collect();
     let kinds = [Kind::Paddock, Kind::ZooKeeper];
     let series_of = |f: &dyn Fn(&Figures) -> Option<f64>| -> Vec<Vec<Option<f64>>> {
@@ -485,8 +802,17 @@ fn chart(points: &[Point], sizes: &[u64], workloads: &[Workload]) -> String {
         xs,
         ys: series_of(&|f| Some(f.populate_secs)),
     });
+    if sizes.is_empty() {
+        panels.clear();
+    }
+    panels.extend(session_sweep::panels(sweep.held, workloads, &|n, k| {
+        sweep.session_figures(n, k)
+    }));
+    panels.extend(watch_sweep::panels(sweep.watches, &|n, k| {
+        sweep.watch_figures(n, k)
+    }));
     line_chart(
-        "Paddock vs Apache ZooKeeper 3.8 by tree size (log-log; standalone, forceSync=yes)",
+        "Paddock vs Apache ZooKeeper 3.8 by tree size, sessions held and watches (log-log; standalone, forceSync=yes)",
         &crate::svg::paddock_and_zookeeper(),
         &panels,
     )
@@ -550,14 +876,16 @@ mod tests {
             },
         ];
         let sizes = [100_000, 10_000_000];
-        let md = render(
-            &points,
-            &sizes,
-            &[Workload::SetData],
-            "s",
-            std::time::SystemTime::now(),
-            1.0,
-        );
+        let sweep = Sweep {
+            points: &points,
+            sizes: &sizes,
+            sessions: &[],
+            held: &[],
+            watch_points: &[],
+            watches: &[],
+            workloads: &[Workload::SetData],
+        };
+        let md = render(&sweep, "s", std::time::SystemTime::now(), 1.0);
         assert!(md.contains("| 100,000 | 40 / 200 |"), "{md}");
         assert!(md.contains("0.10x"), "the restart ratio: {md}");
         assert!(
@@ -570,7 +898,7 @@ mod tests {
             ),
             "{md}"
         );
-        let svg = chart(&points, &sizes, &[Workload::SetData]);
+        let svg = chart(&sweep);
         assert!(svg.contains("Paddock: 2,000 MB at 10,000,000"), "{svg}");
     }
 }

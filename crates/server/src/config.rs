@@ -422,6 +422,9 @@ pub struct Config {
     pub max_client_cnxns: usize,
     /// `maxCnxns`: client connections of the whole server (0: no limit).
     pub max_cnxns: usize,
+    /// `clientPortListenBacklog`: connections the kernel queues for the client ports until
+    /// they are accepted; -1 for this server's default.
+    pub client_port_listen_backlog: i32,
     /// `sessionPasswords`: how new sessions get their password.
     pub session_passwords: SessionPasswords,
     /// `linearizableReads` (Paddock's own): every read this server answers is linearizable
@@ -543,6 +546,7 @@ impl Default for Config {
             client_port_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             max_client_cnxns: 60,
             max_cnxns: 0,
+            client_port_listen_backlog: -1,
             session_passwords: SessionPasswords::Random,
             zxid_counter_bits: 32,
             linearizable_reads: false,
@@ -945,7 +949,21 @@ pub(crate) fn parse_server(id: &str, v: &str) -> Result<ServerSpec, String> {
     })
 }
 
+/// The client ports' listen backlog when `clientPortListenBacklog` is not set. ZooKeeper
+/// leaves it to the JVM (50 on Linux), and after a failover thousands of clients reconnect
+/// at once: the connections a short queue drops are retried by the clients' kernels a
+/// second later, then three. The kernel caps it at net.core.somaxconn (4,096 by default).
+pub const DEFAULT_LISTEN_BACKLOG: u32 = 1024;
+
 impl Config {
+    /// The client ports' listen backlog.
+    pub fn listen_backlog(&self) -> u32 {
+        match self.client_port_listen_backlog {
+            n @ 1.. => n as u32,
+            _ => DEFAULT_LISTEN_BACKLOG,
+        }
+    }
+
     /// Builds a configuration from an optional zoo.cfg and `-D` properties (later wins).
     pub fn load(
         file: Option<&std::path::Path>,
@@ -1193,6 +1211,12 @@ impl Config {
                 }
                 "maxClientCnxns" => c.max_client_cnxns = parse_num(v).map_err(bad)?,
                 "maxCnxns" => c.max_cnxns = parse_num(v).map_err(bad)?,
+                "clientPortListenBacklog" => {
+                    c.client_port_listen_backlog = parse_num(v).map_err(bad)?;
+                    if c.client_port_listen_backlog == 0 || c.client_port_listen_backlog < -1 {
+                        return Err(bad(format!("'{v}' is not a backlog (-1, or 1 and up)")));
+                    }
+                }
                 "sessionPasswords" => {
                     c.session_passwords = match v.as_str() {
                         "random" => SessionPasswords::Random,
@@ -1581,6 +1605,21 @@ mod tests {
         assert_eq!(c.super_digest.as_deref(), Some("super:abc"));
         assert_eq!(c.servers.len(), 1);
         assert_eq!(c.data_log_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn the_listen_backlog_defaults_long_and_can_be_set() {
+        let f = write("clientPort=1\n");
+        let c = Config::load(Some(&f.0), &[]).unwrap();
+        assert_eq!(c.client_port_listen_backlog, -1);
+        assert_eq!(c.listen_backlog(), DEFAULT_LISTEN_BACKLOG);
+        let f = write("clientPort=1\nclientPortListenBacklog=50\n");
+        assert_eq!(Config::load(Some(&f.0), &[]).unwrap().listen_backlog(), 50);
+        for bad in ["0", "-2", "x"] {
+            let f = write(&format!("clientPort=1\nclientPortListenBacklog={bad}\n"));
+            let e = Config::load(Some(&f.0), &[]).unwrap_err().to_string();
+            assert!(e.contains("clientPortListenBacklog"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -5,24 +5,31 @@ use crate::conn_shared::{ConnId, ConnShared, LargeRequests, OutMsg, Outbound};
 use crate::msg::CoreMsg;
 use crate::read_path::Parsed;
 use crate::tls::Certs;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use paddock_proto::frame::{four_letter_word, take_frame};
 use paddock_proto::{
     ConnectRequest, DecodeError, ErrorCode, Reader, Record, Request, RequestHeader,
 };
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{debug, info};
 
-/// Read granularity: a frame's buffer grows by this much as bytes arrive, never to the length
-/// a client announces.
+/// The read buffer: an idle connection's stays at `READ_MIN`; a busy one's doubles up to
+/// `READ_CHUNK`. It grows by these steps as bytes arrive, never to the length a client
+/// announces. Tens of thousands of idle sessions each keep only the small one.
+const READ_MIN: usize = 1024;
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Replies gathered for one vectored write (the kernel takes up to 1,024), and bytes.
+const GATHER_FRAMES: usize = 64;
+const GATHER_BYTES: usize = 256 * 1024;
 
 /// Why a connection was closed by the server.
 #[derive(Debug, thiserror::Error)]
@@ -52,10 +59,49 @@ async fn fill<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
 ) -> Result<bool, std::io::Error> {
-    if buf.capacity() - buf.len() < 4096 {
-        buf.reserve(READ_CHUNK);
+    if buf.capacity() - buf.len() < READ_MIN {
+        // Reclaims the buffer when the frames split off it are gone; otherwise a new one,
+        // twice as large as the last.
+        buf.reserve(buf.capacity().clamp(READ_MIN, READ_CHUNK));
     }
     Ok(rd.read_buf(buf).await? > 0)
+}
+
+/// Writes `frames` in order with as few system calls as the writer allows, and empties it.
+async fn write_frames<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    frames: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    if !w.is_write_vectored() {
+        // One buffer, so that a writer that cannot gather (TLS may not) still sends one
+        // record and one system call for many replies.
+        let mut all = Vec::with_capacity(frames.iter().map(Bytes::len).sum());
+        for f in frames.drain(..) {
+            all.extend_from_slice(&f);
+        }
+        return w.write_all(&all).await;
+    }
+    let mut first = 0;
+    while first < frames.len() {
+        let slices: Vec<IoSlice> = frames[first..].iter().map(|f| IoSlice::new(f)).collect();
+        let mut n = w.write_vectored(&slices).await?;
+        drop(slices);
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let len = frames[first].len();
+            if n >= len {
+                n -= len;
+                first += 1;
+            } else {
+                frames[first].advance(n);
+                n = 0;
+            }
+        }
+    }
+    frames.clear();
+    Ok(())
 }
 
 async fn writer<W: AsyncWrite + Unpin>(
@@ -65,28 +111,44 @@ async fn writer<W: AsyncWrite + Unpin>(
     conn: ConnId,
     core: mpsc::Sender<CoreMsg>,
 ) {
-    let mut w = BufWriter::with_capacity(64 * 1024, wr);
+    // No buffer of its own: replies are written from where they were encoded, gathered, so
+    // that an idle connection holds no write buffer at all.
+    let mut w = wr;
+    let mut frames: Vec<Bytes> = Vec::new();
     'outer: while let Some(msg) = rx.recv().await {
         let mut next = Some(msg);
-        // Drain whatever is queued before flushing: one syscall for many replies.
+        let mut closing = false;
+        let mut gathered = 0;
+        // Drain whatever is queued before writing: one syscall for many replies.
         while let Some(m) = next {
             match m {
                 OutMsg::Frame(b) => {
-                    let n = b.len();
-                    if w.write_all(&b).await.is_err() {
-                        break 'outer;
+                    gathered += b.len();
+                    frames.push(b);
+                    if frames.len() >= GATHER_FRAMES || gathered >= GATHER_BYTES {
+                        if write_frames(&mut w, &mut frames).await.is_err() {
+                            break 'outer;
+                        }
+                        shared.queued.fetch_sub(gathered, Ordering::AcqRel);
+                        gathered = 0;
                     }
-                    shared.queued.fetch_sub(n, Ordering::AcqRel);
                 }
                 OutMsg::Close => {
-                    let _ = w.flush().await;
-                    break 'outer;
+                    closing = true;
+                    break;
                 }
             }
             next = rx.try_recv().ok();
         }
-        if w.flush().await.is_err() {
+        if write_frames(&mut w, &mut frames).await.is_err() {
             break;
+        }
+        shared.queued.fetch_sub(gathered, Ordering::AcqRel);
+        if w.flush().await.is_err() || closing {
+            break;
+        }
+        if frames.capacity() > GATHER_FRAMES {
+            frames = Vec::new();
         }
         shared.drained.notify_waiters();
         if shared.queued.load(Ordering::Acquire) <= crate::conn_shared::OUTBOUND_LIMIT
@@ -158,6 +220,20 @@ pub async fn serve(
         let (rd, wr) = stream.into_split();
         return serve_halves(rd, wr, addr, id, core, limits, (false, None)).await;
     };
+    // TLS lives on the heap: its states are large, and inline they would size every
+    // connection's task, plaintext ones included.
+    Box::pin(serve_tls(stream, acceptor, addr, id, core, limits)).await
+}
+
+/// [`serve`] after the first byte said TLS.
+async fn serve_tls(
+    stream: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    addr: SocketAddr,
+    id: ConnId,
+    core: mpsc::Sender<CoreMsg>,
+    limits: ConnLimits,
+) {
     let off_core = &limits.metrics.off_core;
     off_core
         .outstanding_tls_handshake
@@ -205,7 +281,7 @@ async fn serve_halves<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let handshake_timeout = limits.handshake_timeout;
-    let mut buf = BytesMut::with_capacity(4096);
+    let mut buf = BytesMut::with_capacity(READ_MIN);
 
     // The first four bytes decide between a four-letter word and a handshake.
     let first = tokio::time::timeout(handshake_timeout, async {
@@ -286,7 +362,8 @@ async fn serve_halves<R, W>(
         // RST, which can make the client's kernel drop replies it has not read yet. Wait for
         // the client to close (it does on the FIN), discarding what it sent.
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            let mut sink = [0u8; 8192];
+            // On the heap: an array here would be part of every connection's task.
+            let mut sink = vec![0u8; 8192];
             while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}
         })
         .await;

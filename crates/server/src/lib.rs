@@ -339,7 +339,10 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
             (Some(a), true) => conn::Security::Unified(a.clone()),
             _ => conn::Security::Plain,
         };
-        listeners.push((bind(cfg.client_addr()).await?, security));
+        listeners.push((
+            bind(cfg.client_addr(), cfg.listen_backlog()).await?,
+            security,
+        ));
     }
     if let (Some(a), port @ 1..) = (&tls, cfg.client_tls.secure_port) {
         let ip = cfg
@@ -347,7 +350,10 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
             .secure_address
             .unwrap_or(cfg.client_port_address);
         let addr = std::net::SocketAddr::new(ip, port);
-        listeners.push((bind(addr).await?, conn::Security::Tls(a.clone())));
+        listeners.push((
+            bind(addr, cfg.listen_backlog()).await?,
+            conn::Security::Tls(a.clone()),
+        ));
     }
     let shown = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     info!(
@@ -412,6 +418,7 @@ pub async fn run(cfg: Config) -> Result<(), ServerError> {
         next_id: Arc::new(AtomicU64::new(1)),
         max_client_cnxns: cfg.max_client_cnxns,
         max_cnxns: cfg.max_cnxns,
+        backlog: cfg.listen_backlog(),
     };
     let mut loops = tokio::task::JoinSet::new();
     let mut rebind = Some(rebind_rx);
@@ -500,10 +507,21 @@ impl StopSignals {
     }
 }
 
-async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|err| ServerError::Bind { addr, err })
+/// Listens on a client address with `backlog` (`clientPortListenBacklog`); as tokio's own
+/// bind, with SO_REUSEADDR, so that a restart binds while the last run's connections are in
+/// TIME_WAIT.
+async fn bind(addr: std::net::SocketAddr, backlog: u32) -> Result<TcpListener, ServerError> {
+    let listen = || {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(backlog)
+    };
+    listen().map_err(|err| ServerError::Bind { addr, err })
 }
 
 /// The client port's accept loop, moved to another address when a reconfiguration changes
@@ -534,7 +552,7 @@ async fn plain_clients(
                         warn!(%host, port, "the new client address does not resolve; the client port stays");
                         continue;
                     };
-                    match bind(addr).await {
+                    match bind(addr, accept.backlog).await {
                         Ok(l) => {
                             info!(%addr, "client port moved");
                             break l;
@@ -556,6 +574,8 @@ struct Acceptance {
     next_id: Arc<AtomicU64>,
     max_client_cnxns: usize,
     max_cnxns: usize,
+    /// The listen backlog of the client ports (also when one moves).
+    backlog: u32,
 }
 
 impl Acceptance {

@@ -142,7 +142,11 @@ impl Core {
                 let _ = writeln!(out, "maxClientCnxns={}", c.max_client_cnxns);
                 let _ = writeln!(out, "minSessionTimeout={}", c.min_session_timeout);
                 let _ = writeln!(out, "maxSessionTimeout={}", c.max_session_timeout);
-                let _ = writeln!(out, "clientPortListenBacklog=-1");
+                let _ = writeln!(
+                    out,
+                    "clientPortListenBacklog={}",
+                    c.client_port_listen_backlog
+                );
                 let r = &self.replica;
                 if r.standalone {
                     let _ = writeln!(out, "serverId=0");
