@@ -100,7 +100,7 @@ run_suite build cargo build --release --workspace --all-targets
 # ---- suites --------------------------------------------------------------------
 run_suite fmt cargo fmt --all -- --check
 run_suite clippy cargo clippy --release --workspace --all-targets -- -D warnings
-run_suite cargo-test cargo test --release --workspace
+run_suite cargo-test cargo test --release --workspace --no-fail-fast
 run_suite kazoo tests/kazoo/check.sh
 # kazoo's suite again, its harness starting a three-server Paddock ensemble.
 run_suite kazoo-ensemble tests/kazoo/check.sh --cluster 3

@@ -554,12 +554,13 @@ mod tests {
 )]
 pub struct ScaleArgs {
     /// Quick check for CI: the smallest point of each sweep only (100,000 znodes, 1,000
-    /// sessions, 10,000 watches), 2 s workloads; fails on any error.
+    /// sessions, 10,000 watches, 10,000 children), 2 s workloads; fails on any error.
     #[arg(long)]
     pub smoke: bool,
     /// Which sweeps to run, comma list: znodes (growing trees), sessions (growing numbers of
-    /// held sessions), watches (growing numbers of watches over 100 sessions).
-    #[arg(long, default_value = "znodes,sessions,watches")]
+    /// held sessions), watches (growing numbers of watches over 100 sessions), children
+    /// (growing child lists of one parent).
+    #[arg(long, default_value = "znodes,sessions,watches,children")]
     pub sweeps: String,
     /// Tree sizes, comma list (znodes of `--value-size` bytes, 1,000 per parent).
     #[arg(long, default_value = "100k,1m,10m")]
@@ -572,6 +573,9 @@ pub struct ScaleArgs {
     /// spread over 100 sessions.
     #[arg(long, default_value = "10k,1m")]
     pub watches: String,
+    /// Children of one parent for the child-list sweep, comma list.
+    #[arg(long, default_value = "10k,100k,1m")]
+    pub children: String,
     /// Systems to run, comma list: paddock, zookeeper.
     #[arg(long, default_value = "paddock,zookeeper")]
     pub systems: String,

@@ -100,6 +100,8 @@ pub struct Conn {
     pub server_protocol: i32,
     /// Bytes made room for before each read.
     read_chunk: usize,
+    /// The largest reply accepted.
+    max_frame: usize,
 }
 
 /// How a connection is dialled, beyond the server's address.
@@ -112,6 +114,9 @@ pub struct Dial {
     /// Bytes made room for before each read: 64 KiB for the pipelined workloads, a little
     /// for sessions that sit idle by the thousand.
     pub read_chunk: usize,
+    /// The largest reply accepted (a real client's `jute.maxbuffer`): about 1 MiB, more to
+    /// list a million children at once.
+    pub max_frame: usize,
 }
 
 impl Default for Dial {
@@ -119,6 +124,7 @@ impl Default for Dial {
         Dial {
             source: None,
             read_chunk: 64 * 1024,
+            max_frame: MAX_FRAME,
         }
     }
 }
@@ -228,6 +234,7 @@ impl Conn {
             passwd: Vec::new(),
             server_protocol: 0,
             read_chunk: dial.read_chunk,
+            max_frame: dial.max_frame,
         };
         let req = ConnectRequest {
             // What this build speaks: a server that does not (ZooKeeper) answers 0.
@@ -444,7 +451,7 @@ impl Conn {
         let mut pos = 0;
         loop {
             let buf = &self.rbuf[pos..];
-            let len = match frame_len(buf, MAX_FRAME) {
+            let len = match frame_len(buf, self.max_frame) {
                 Ok(Some(len)) if buf.len() >= 4 + len => len,
                 Ok(_) => break,
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
@@ -471,7 +478,7 @@ impl Conn {
     /// Reads one whole frame (sequential paths only). `None` on a clean close.
     async fn read_frame(&mut self) -> Result<Option<Vec<u8>>> {
         loop {
-            if let Some(len) = frame_len(&self.rbuf, MAX_FRAME)? {
+            if let Some(len) = frame_len(&self.rbuf, self.max_frame)? {
                 if self.rbuf.len() >= 4 + len {
                     self.rbuf.advance(4);
                     return Ok(Some(self.rbuf.split_to(len).to_vec()));

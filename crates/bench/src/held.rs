@@ -204,6 +204,7 @@ async fn session(i: usize, addr: SocketAddr, source: IpAddr, c: Rc<Counters>, ga
     let dial = Dial {
         source: Some(source),
         read_chunk: 1024,
+        ..Dial::default()
     };
     let opened = {
         let _permit = gate.acquire().await;

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod children_sweep;
 pub mod cluster;
 pub mod compare;
 pub mod conn;
@@ -39,7 +40,8 @@ const USAGE: &str =
        paddock bench ensemble [options]   ensembles of both side by side: throughput, observers, failover
        paddock bench failover [options]   SIGKILL the leader of a running ensemble; time to the next write
        paddock bench scale [options]      both side by side at growing tree sizes (100k, 1m, 10m znodes)
-                                          held sessions (1k, 10k, 50k), watches (10k, 1m)
+                                          held sessions (1k, 10k, 50k), watches (10k, 1m),
+                                          children of one parent (10k, 100k, 1m)
        paddock bench workloads            list the workloads";
 
 /// Entry point of `paddock bench <args>`, with long flags spelled `--x` (the paddock binary

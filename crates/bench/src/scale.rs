@@ -4,12 +4,13 @@
 //! took while filling, and the time from a restart to serving the tree again. Tables and
 //! log-log charts show how each cost grows with the size.
 //!
-//! Three sweeps: growing trees (`znodes`), growing numbers of held sessions (`sessions`,
-//! [`crate::session_sweep`]) and of watches (`watches`, [`crate::watch_sweep`]). The issue's
-//! child-list sweep, the p99 while a snapshot is taken and the SNAP catch-up are not part of
-//! it yet.
+//! Four sweeps: growing trees (`znodes`), growing numbers of held sessions (`sessions`,
+//! [`crate::session_sweep`]), of watches (`watches`, [`crate::watch_sweep`]) and of one
+//! parent's children (`children`, [`crate::children_sweep`]). The p99 while a snapshot is
+//! taken (bench/snapshot-p99.sh) and the SNAP catch-up are not part of it yet.
 
 use crate::args::ScaleArgs;
+use crate::children_sweep::{self, ChildFigures};
 use crate::compare::{
     comparison_params, fill_params, four_letter, markdown, ratio, spawn, wait_ready, Kind, Restart,
     ServerProc, ServerSpec,
@@ -47,6 +48,13 @@ struct SessionPoint {
     held: Result<SessionFigures, String>,
     /// Not run: the machine's limits do not allow it (not a failure of either server).
     skipped: bool,
+}
+
+/// One system with one number of children under one parent: its figures, or why it could not.
+struct ChildPoint {
+    children: u64,
+    kind: Kind,
+    held: Result<ChildFigures, String>,
 }
 
 /// One system with one number of watches: its figures, or why it could not.
@@ -93,12 +101,20 @@ pub async fn run(a: ScaleArgs) -> Result<()> {
     } else {
         counts(&a.watches)?
     };
+    let mut children: Vec<u64> = if a.smoke {
+        vec![10_000]
+    } else {
+        counts(&a.children)?
+    };
     let sweeps: Vec<&str> = a.sweeps.split(',').map(str::trim).collect();
     if let Some(bad) = sweeps
         .iter()
-        .find(|s| !["znodes", "sessions", "watches"].contains(s))
+        .find(|s| !["znodes", "sessions", "watches", "children"].contains(s))
     {
-        bail!("--sweeps takes znodes, sessions and watches, not '{bad}'");
+        bail!("--sweeps takes znodes, sessions, watches and children, not '{bad}'");
+    }
+    if !sweeps.contains(&"children") {
+        children.clear();
     }
     if !sweeps.contains(&"watches") {
         watches.clear();
@@ -271,6 +287,33 @@ pub async fn run(a: ScaleArgs) -> Result<()> {
             });
         }
     }
+    let mut child_points = Vec::new();
+    for &n in &children {
+        for &kind in &kinds {
+            let what = format!("{} children", report::thousands(n as f64));
+            begin_point(&a, &mut spec, kind, n, &what);
+            let held = children_sweep::measure(&a, &spec, kind, n as usize, &mparams)
+                .await
+                .map_err(|e| format!("{e:#}"));
+            match &held {
+                Ok(f) => writeln!(jsonl, "{}", children_sweep::to_json(n as usize, kind, f))?,
+                Err(e) => {
+                    eprintln!("  could not hold {n} children: {e}");
+                    writeln!(
+                        jsonl,
+                        "{{\"kind\":\"children\",\"children\":{n},\"label\":{},\"failed\":{}}}",
+                        json_str(kind.label()),
+                        json_str(e)
+                    )?;
+                }
+            }
+            child_points.push(ChildPoint {
+                children: n,
+                kind,
+                held,
+            });
+        }
+    }
     let total_secs = t_all.elapsed().as_secs_f64();
     let settings = format!(
         "standalone, forceSync=yes on both; {} sessions x {} in flight, {} s measured + {} s warm-up per workload; \
@@ -294,6 +337,8 @@ pub async fn run(a: ScaleArgs) -> Result<()> {
         held: &held,
         watch_points: &watch_points,
         watches: &watches,
+        child_points: &child_points,
+        children: &children,
         workloads: &workloads,
     };
     let md = render(&sweep, &settings, started_at, total_secs);
@@ -324,6 +369,17 @@ pub async fn run(a: ScaleArgs) -> Result<()> {
                         .as_ref()
                         .err()
                         .map(|e| format!("{} sessions: {e}", p.sessions))
+                }),
+        )
+        .chain(
+            child_points
+                .iter()
+                .filter(|p| p.kind == Kind::Paddock)
+                .filter_map(|p| {
+                    p.held
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("{} children: {e}", p.children))
                 }),
         )
         .chain(
@@ -367,7 +423,9 @@ pub async fn run(a: ScaleArgs) -> Result<()> {
                 .filter_map(|p| p.held.as_ref().ok())
                 .flat_map(|f| f.workloads.iter().map(|w| w.errors))
                 .sum::<u64>();
-        let lost = lost || watch_points.iter().any(|p| p.held.is_err());
+        let lost = lost
+            || watch_points.iter().any(|p| p.held.is_err())
+            || child_points.iter().any(|p| p.held.is_err());
         if errors > 0 || lost || points.iter().any(|p| p.held.is_err()) {
             bail!("the smoke run had errors or lost sessions, ephemerals or watches (see above)");
         }
@@ -504,6 +562,19 @@ pub(crate) fn ms_of(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
+/// One figure of a sweep's points for a chart: per system (Paddock, then ZooKeeper), its value
+/// at each point (`None` where the point was not held).
+pub(crate) fn series_of<'a, T: 'a>(
+    counts: &[u64],
+    get: &dyn Fn(u64, Kind) -> Option<&'a T>,
+    f: &dyn Fn(&T) -> Option<f64>,
+) -> Vec<Vec<Option<f64>>> {
+    [Kind::Paddock, Kind::ZooKeeper]
+        .iter()
+        .map(|&k| counts.iter().map(|&n| get(n, k).and_then(f)).collect())
+        .collect()
+}
+
 /// The rows of a workloads-by-size table: per workload and size, both systems side by side.
 pub(crate) fn workload_table<'a>(
     axis: &str,
@@ -558,10 +629,19 @@ struct Sweep<'a> {
     held: &'a [u64],
     watch_points: &'a [WatchPoint],
     watches: &'a [u64],
+    child_points: &'a [ChildPoint],
+    children: &'a [u64],
     workloads: &'a [Workload],
 }
 
 impl Sweep<'_> {
+    fn child_figures(&self, n: u64, kind: Kind) -> Option<&ChildFigures> {
+        self.child_points
+            .iter()
+            .find(|p| p.children == n && p.kind == kind)
+            .and_then(|p| p.held.as_ref().ok())
+    }
+
     fn watch_figures(&self, n: u64, kind: Kind) -> Option<&WatchFigures> {
         self.watch_points
             .iter()
@@ -658,6 +738,15 @@ fn render(
                 )
             })
         })
+        .chain(sweep.child_points.iter().filter_map(|q| {
+            q.held.as_ref().err().map(|e| {
+                format!(
+                    "- {} could not hold {} children: {e}",
+                    q.kind.label(),
+                    report::thousands(q.children as f64)
+                )
+            })
+        }))
         .chain(sweep.watch_points.iter().filter_map(|q| {
             q.held.as_ref().err().map(|e| {
                 format!(
@@ -719,9 +808,17 @@ fn render(
             watch_sweep::render(sweep.watches, &|n, k| sweep.watch_figures(n, k))
         )
     };
+    let child_tables = if sweep.children.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "{}\n",
+            children_sweep::render(sweep.children, &|n, k| sweep.child_figures(n, k))
+        )
+    };
     format!(
         "Run {}, {total_secs:.0} s in all. {settings}.\n\nCommand: `paddock bench scale {}`\n\n\
-         {znode_tables}{session_tables}{watch_tables}{}",
+         {znode_tables}{session_tables}{watch_tables}{child_tables}{}",
         crate::compare::humantime(started_at),
         std::env::args().skip(3).collect::<Vec<_>>().join(" "),
         if failed.is_empty() {
@@ -811,8 +908,11 @@ fn chart(sweep: &Sweep) -> String {
     panels.extend(watch_sweep::panels(sweep.watches, &|n, k| {
         sweep.watch_figures(n, k)
     }));
+    panels.extend(children_sweep::panels(sweep.children, &|n, k| {
+        sweep.child_figures(n, k)
+    }));
     line_chart(
-        "Paddock vs Apache ZooKeeper 3.8 by tree size, sessions held and watches (log-log; standalone, forceSync=yes)",
+        "Paddock vs Apache ZooKeeper 3.8 at scale (log-log; standalone, forceSync=yes)",
         &crate::svg::paddock_and_zookeeper(),
         &panels,
     )
@@ -883,6 +983,8 @@ mod tests {
             held: &[],
             watch_points: &[],
             watches: &[],
+            child_points: &[],
+            children: &[],
             workloads: &[Workload::SetData],
         };
         let md = render(&sweep, "s", std::time::SystemTime::now(), 1.0);

@@ -12,7 +12,7 @@ use crate::conn::Conn;
 use crate::held::{Fleet, PARENT};
 use crate::procstat::{rss_bytes, Proc};
 use crate::report::{self, json_num, json_str};
-use crate::scale::{fresh_server, ms_of, run_workloads, workload_table};
+use crate::scale::{fresh_server, ms_of, run_workloads, series_of, workload_table};
 use crate::svg::LinePanel;
 use crate::workload::{self, Workload, WorkloadResult};
 use anyhow::{bail, Result};
@@ -289,12 +289,7 @@ pub fn panels<'a>(
     get: &dyn Fn(u64, Kind) -> Option<&'a SessionFigures>,
 ) -> Vec<LinePanel> {
     let xs: Vec<f64> = counts.iter().map(|&n| n as f64).collect();
-    let series = |f: &dyn Fn(&SessionFigures) -> Option<f64>| -> Vec<Vec<Option<f64>>> {
-        [Kind::Paddock, Kind::ZooKeeper]
-            .iter()
-            .map(|&k| counts.iter().map(|&n| get(n, k).and_then(f)).collect())
-            .collect()
-    };
+    let series = |f: &dyn Fn(&SessionFigures) -> Option<f64>| series_of(counts, get, f);
     let mut panels = Vec::new();
     for &w in workloads {
         let of =

@@ -10,7 +10,7 @@ use crate::conn::Conn;
 use crate::gen;
 use crate::procstat::{rss_bytes, Proc};
 use crate::report::{self, json_num, json_str};
-use crate::scale::fresh_server;
+use crate::scale::{fresh_server, series_of};
 use crate::svg::LinePanel;
 use crate::workload::{call_all, ensure_node};
 use anyhow::{bail, Result};
@@ -53,7 +53,11 @@ fn path_of(i: usize) -> String {
 
 /// Sends `bodies` with `opcode` over `conns` at once (each its share, pipelined), and gives
 /// the connections back.
-async fn spread(conns: Vec<Conn>, opcode: i32, bodies: Vec<Vec<u8>>) -> Result<Vec<Conn>> {
+pub(crate) async fn spread(
+    conns: Vec<Conn>,
+    opcode: i32,
+    bodies: Vec<Vec<u8>>,
+) -> Result<Vec<Conn>> {
     let share = bodies.len().div_ceil(conns.len()).max(1);
     let mut parts = bodies.chunks(share).map(<[Vec<u8>]>::to_vec);
     let mut jobs = tokio::task::JoinSet::new();
@@ -243,30 +247,25 @@ pub fn panels<'a>(
     get: &dyn Fn(u64, Kind) -> Option<&'a WatchFigures>,
 ) -> Vec<LinePanel> {
     let xs: Vec<f64> = counts.iter().map(|&n| n as f64).collect();
-    let series = |f: &dyn Fn(&WatchFigures) -> f64| -> Vec<Vec<Option<f64>>> {
-        [Kind::Paddock, Kind::ZooKeeper]
-            .iter()
-            .map(|&k| counts.iter().map(|&n| get(n, k).map(f)).collect())
-            .collect()
-    };
+    let series = |f: fn(&WatchFigures) -> f64| series_of(counts, get, &|x| Some(f(x)));
     vec![
         LinePanel {
             title: "set every watch (s)".into(),
             unit: "s".into(),
             xs: xs.clone(),
-            ys: series(&|f| f.set_secs),
+            ys: series(|f| f.set_secs),
         },
         LinePanel {
             title: "RSS per watch (B)".into(),
             unit: "B".into(),
             xs: xs.clone(),
-            ys: series(&|f| f.bytes_per_watch),
+            ys: series(|f| f.bytes_per_watch),
         },
         LinePanel {
             title: "change every watched znode, every event in (s)".into(),
             unit: "s".into(),
             xs,
-            ys: series(&|f| f.fire_secs),
+            ys: series(|f| f.fire_secs),
         },
     ]
 }

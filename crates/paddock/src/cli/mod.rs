@@ -24,8 +24,15 @@ const RECONNECT_GRACE: Duration = Duration::from_secs(1);
 
 /// Prints a block of lines at once so watcher output does not split a command's lines.
 fn out(s: &str) {
+    // One write of the whole text and its newline: stdout writes up to the last newline of
+    // each piece it is given, so `writeln!` made two, and rustyline draws its prompt between
+    // them from its own thread (a session event arriving as the first prompt is drawn ended
+    // up on the prompt's line).
+    let mut text = String::with_capacity(s.len() + 1);
+    text.push_str(s);
+    text.push('\n');
     let mut o = std::io::stdout().lock();
-    let _ = writeln!(o, "{s}");
+    let _ = o.write_all(text.as_bytes());
     let _ = o.flush();
 }
 
